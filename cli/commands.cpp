@@ -1,0 +1,142 @@
+// check, render, keygen and notify.
+#include "cli/commands.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "backends/tinc_keys.hpp"
+#include "config/loader.hpp"
+#include "io/file_writer.hpp"
+#include "templates/renderer.hpp"
+
+namespace meshbroker::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Loads a config, printing every problem as "FILE: PATH: VALUE MESSAGE".
+std::optional<config::NodeConfig> load(const fs::path& file, std::ostream& err) {
+  auto result = config::loadConfigFile(file);
+  for (const auto& problem : result.diagnostics.all()) {
+    err << file.string() << ": " << problem.str() << "\n";
+  }
+  return std::move(result.config);
+}
+
+}  // namespace
+
+int runCheck(const fs::path& config_file, std::ostream& out, std::ostream& err) {
+  auto node = load(config_file, err);
+  if (!node) return kExitInvalidConfig;
+  out << config_file.string() << ": ok (node " << node->name.str() << ", "
+      << config::toString(node->role) << ", " << node->hosts.size() << " hosts, "
+      << node->openvpn.size() << " OpenVPN instances, " << node->routes.size()
+      << " route sets)\n";
+  return kExitOk;
+}
+
+int runRender(const fs::path& config_file, const fs::path& out_dir,
+              const fs::path& meshbroker_binary, std::ostream& out, std::ostream& err) {
+  auto node = load(config_file, err);
+  if (!node) return kExitInvalidConfig;
+  fs::path root = out_dir.empty() ? node->paths.render_dir : out_dir;
+  try {
+    auto files = templates::renderNode(*node, {meshbroker_binary});
+    auto report = io::writeFiles(root, files);
+    for (const auto& path : report.changed) out << "wrote     " << (root / path).string() << "\n";
+    for (const auto& path : report.unchanged) out << "unchanged " << (root / path).string() << "\n";
+  } catch (const templates::RenderError& e) {
+    err << config_file.string() << ": cannot render: " << e.what() << "\n";
+    return kExitInvalidConfig;
+  } catch (const io::WriteError& e) {
+    err << "render: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int runKeygen(const fs::path& config_file, std::ostream& out, std::ostream& err) {
+  auto node = load(config_file, err);
+  if (!node) return kExitInvalidConfig;
+  const auto& tinc = node->tinc;
+  try {
+    std::string public_pem;
+    if (auto existing = config::readSmallFile(tinc.private_key_file)) {
+      public_pem = backends::publicKeyOf(*existing);
+      err << "keygen: keeping the existing private key " << tinc.private_key_file.string() << "\n";
+    } else {
+      std::error_code ec;
+      if (fs::exists(tinc.private_key_file, ec)) {
+        err << "keygen: " << tinc.private_key_file.string()
+            << " exists but cannot be read; not replacing it\n";
+        return kExitFailure;
+      }
+      err << "keygen: generating a " << tinc.key_size << "-bit RSA key for " << node->name.str()
+          << "\n";
+      auto pair = backends::generateTincKeyPair(tinc.key_size);
+      io::writeFileAtomically(tinc.private_key_file, pair.private_pem, 0600, /*exclusive=*/true);
+      err << "keygen: wrote " << tinc.private_key_file.string() << " (0600)\n";
+      public_pem = pair.public_pem;
+    }
+    auto existing_public = config::readSmallFile(tinc.public_key_file);
+    if (!existing_public || *existing_public != public_pem) {
+      io::writeFileAtomically(tinc.public_key_file, public_pem, 0644);
+      err << "keygen: wrote " << tinc.public_key_file.string() << "\n";
+    }
+    // Render the node again, now with its key, and print its own host file for the peers.
+    auto reloaded = config::loadConfigFile(config_file);
+    if (!reloaded.config) return kExitInvalidConfig;
+    auto files = templates::renderNode(*reloaded.config, {});
+    for (const auto& file : files) {
+      if (file.path == fs::path("tinc/hosts") / node->name.str()) out << file.content;
+    }
+    err << "keygen: hand the host file above to the peers as hosts/" << node->name.str()
+        << " (or point their public_key_file at " << tinc.public_key_file.string() << ")\n";
+  } catch (const std::exception& e) {
+    err << "keygen: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int runNotify(const std::string& event, const fs::path& runtime_dir, std::ostream& err) {
+  nlohmann::json message = {{"event", event}};
+  for (const char* name : {"NETNAME", "NAME", "NODE", "REMOTEADDRESS", "REMOTEPORT", "SUBNET",
+                           "INTERFACE", "WEIGHT"}) {
+    if (const char* value = std::getenv(name)) {
+      std::string lower(name);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      message[lower] = value;
+    }
+  }
+  std::string text = message.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  fs::path socket_path = runtime_dir / "tinc-events.sock";
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (socket_path.string().size() >= sizeof address.sun_path) {
+    err << "notify: socket path too long: " << socket_path.string() << "\n";
+    return kExitUsage;
+  }
+  std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return kExitFailure;
+  ssize_t sent = ::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&address),
+                          sizeof address);
+  int saved = errno;
+  ::close(fd);
+  // No daemon listening is normal (tincd started by hand, daemon restarting): stay quiet.
+  if (sent < 0 && saved != ENOENT && saved != ECONNREFUSED) {
+    err << "notify: " << socket_path.string() << ": " << std::strerror(saved) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace meshbroker::cli

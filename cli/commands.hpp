@@ -1,0 +1,31 @@
+// The CLI verbs as functions: arguments in, exit code out, text to the given streams.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+
+namespace meshbroker::cli {
+
+// Exit codes shared by every verb.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInvalidConfig = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitFailure = 3;
+
+// check -c FILE: validates; one line per problem ("FILE: /json/path: value message").
+int runCheck(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);
+
+// render -c FILE -o DIR: writes the node's whole file set under DIR (files only).
+int runRender(const std::filesystem::path& config_file, const std::filesystem::path& out_dir,
+              const std::filesystem::path& meshbroker_binary, std::ostream& out,
+              std::ostream& err);
+
+// keygen -c FILE: creates the node's tinc key pair if missing; prints its public host file.
+int runKeygen(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);
+
+// notify EVENT: called by the rendered tinc hooks; tells a running daemon, never blocks.
+int runNotify(const std::string& event, const std::filesystem::path& runtime_dir,
+              std::ostream& err);
+
+}  // namespace meshbroker::cli

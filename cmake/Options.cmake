@@ -1,0 +1,26 @@
+# Warnings and sanitizer options for every meshbroker target, kept in one place.
+option(MESHBROKER_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+option(MESHBROKER_FUZZ "Build libFuzzer targets (needs clang)" OFF)
+
+add_library(meshbroker_options INTERFACE)
+target_compile_features(meshbroker_options INTERFACE cxx_std_20)
+target_compile_options(meshbroker_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow
+                                                    -Wnon-virtual-dtor -Wconversion
+                                                    -Wno-sign-conversion)
+if(MESHBROKER_SANITIZE OR MESHBROKER_FUZZ)
+  target_compile_options(meshbroker_options INTERFACE -fsanitize=address,undefined
+                                                      -fno-omit-frame-pointer
+                                                      -fno-sanitize-recover=undefined)
+  target_link_options(meshbroker_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(MESHBROKER_FUZZ)
+  target_compile_options(meshbroker_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
+
+# meshbroker_library(NAME SOURCES...) makes meshbroker_NAME with the alias meshbroker::NAME.
+function(meshbroker_library name)
+  add_library(meshbroker_${name} STATIC ${ARGN})
+  add_library(meshbroker::${name} ALIAS meshbroker_${name})
+  target_include_directories(meshbroker_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(meshbroker_${name} PUBLIC meshbroker_options)
+endfunction()

@@ -1,0 +1,152 @@
+// ObjectReader and the basic value readers.
+#include "config/json_reader.hpp"
+
+#include <algorithm>
+
+#include "config/types.hpp"
+
+namespace meshbroker::config {
+namespace {
+
+// Levenshtein distance, to suggest the key a typo meant.
+std::size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// JSON pointer escaping (RFC 6901) so a key with '/' or '~' cannot fake a path.
+std::string escapePointerToken(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string dumpForMessage(const Json& value) {
+  return value.dump(-1, ' ', /*ensure_ascii=*/true, Json::error_handler_t::replace);
+}
+
+ObjectReader::ObjectReader(const Json& object, std::string path, Diagnostics& diag)
+    : path_(std::move(path)), diag_(diag) {
+  if (object.is_object()) {
+    object_ = &object;
+  } else {
+    diag_.error(path_, dumpForMessage(object), "is not an object");
+  }
+}
+
+std::string ObjectReader::childPath(std::string_view key) const {
+  return path_ + "/" + escapePointerToken(key);
+}
+
+const Json* ObjectReader::find(std::string_view key) {
+  known_.emplace(key);
+  if (!object_) return nullptr;
+  auto it = object_->find(key);
+  return it == object_->end() ? nullptr : &*it;
+}
+
+void ObjectReader::finish() {
+  if (!object_) return;
+  for (const auto& [key, value] : object_->items()) {
+    if (known_.contains(key)) continue;
+    std::string message = "unknown key";
+    std::string best;
+    std::size_t best_distance = 3;
+    for (const auto& candidate : known_) {
+      std::size_t distance = editDistance(key, candidate);
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = candidate;
+      }
+    }
+    if (!best.empty()) message += " (did you mean \"" + best + "\"?)";
+    std::string known_list;
+    if (best.empty()) {
+      for (const auto& candidate : known_) known_list += (known_list.empty() ? "" : ", ") + candidate;
+      message += " (known keys here: " + known_list + ")";
+    }
+    diag_.error(childPath(key), "", message);
+  }
+}
+
+std::optional<std::string> readString(const Json& value, const std::string& path,
+                                      Diagnostics& diag) {
+  if (!value.is_string()) {
+    diag.error(path, dumpForMessage(value), "is not a string");
+    return std::nullopt;
+  }
+  const auto& text = value.get_ref<const std::string&>();
+  if (text.size() > 4096) {
+    diag.error(path, dumpForMessage(value), "is too long (at most 4096 characters)");
+    return std::nullopt;
+  }
+  if (auto pos = findControlCharacter(text)) {
+    diag.error(path, dumpForMessage(value),
+               "contains a control character at offset " + std::to_string(*pos) +
+                   " (newlines and other control characters are never allowed in a value)");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<std::int64_t> readInt(const Json& value, const std::string& path, Diagnostics& diag,
+                                    std::int64_t min, std::int64_t max) {
+  if (!value.is_number_integer()) {
+    diag.error(path, dumpForMessage(value), "is not a whole number");
+    return std::nullopt;
+  }
+  std::int64_t number = 0;
+  if (value.is_number_unsigned()) {
+    auto u = value.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(max)) {
+      diag.error(path, dumpForMessage(value),
+                 "is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
+      return std::nullopt;
+    }
+    number = static_cast<std::int64_t>(u);
+  } else {
+    number = value.get<std::int64_t>();
+  }
+  if (number < min || number > max) {
+    diag.error(path, dumpForMessage(value),
+               "is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
+    return std::nullopt;
+  }
+  return number;
+}
+
+ValueReader<std::string> stringReader(Diagnostics& diag) {
+  return [&diag](const Json& value, const std::string& path) {
+    return readString(value, path, diag);
+  };
+}
+
+ValueReader<int> intReader(Diagnostics& diag, int min, int max) {
+  return [&diag, min, max](const Json& value, const std::string& path) -> std::optional<int> {
+    auto number = readInt(value, path, diag, min, max);
+    if (!number) return std::nullopt;
+    return static_cast<int>(*number);
+  };
+}
+
+}  // namespace meshbroker::config

@@ -1,0 +1,422 @@
+// Builds a NodeConfig from JSON: structure and field values here, cross-checks in validate.cpp.
+#include "config/loader.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "config/json_reader.hpp"
+#include "config/validate.hpp"
+
+namespace meshbroker::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kCiphers = {
+    "aes-128-cbc",  "aes-192-cbc",      "aes-256-cbc",      "aes-128-cfb", "aes-256-cfb",
+    "aes-128-ofb",  "aes-256-ofb",      "camellia-128-cbc", "camellia-256-cbc",
+    "bf-cbc",       "none"};
+const std::vector<std::string> kDigests = {"sha1", "sha256", "sha384", "sha512", "none"};
+
+constexpr int kDefaultTincPort = 655;
+constexpr int kDefaultStatusPort = 8655;
+
+ValueReader<std::string> oneOf(Diagnostics& diag, const std::vector<std::string>& allowed) {
+  return [&diag, &allowed](const Json& value, const std::string& path) -> std::optional<std::string> {
+    auto text = readString(value, path, diag);
+    if (!text) return std::nullopt;
+    for (const auto& name : allowed) {
+      if (name == *text) return text;
+    }
+    std::string list;
+    for (const auto& name : allowed) list += (list.empty() ? "" : ", ") + name;
+    diag.error(path, dumpForMessage(value), "is not one of: " + list);
+    return std::nullopt;
+  };
+}
+
+// A file path: a safe character set (it is written into tinc.conf and shell scripts),
+// relative paths resolved against the config file's folder.
+ValueReader<fs::path> pathReader(Diagnostics& diag, const fs::path& base_dir) {
+  return [&diag, base_dir](const Json& value, const std::string& path) -> std::optional<fs::path> {
+    auto text = readString(value, path, diag);
+    if (!text) return std::nullopt;
+    bool ok = !text->empty();
+    for (char c : *text) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-' || c == '+' || c == '/' || c == '@' ||
+                  c == ',' || c == ':');
+    }
+    if (!ok) {
+      diag.error(path, dumpForMessage(value),
+                 "is not an acceptable path (use only A-Z a-z 0-9 _ . - + / @ , :)");
+      return std::nullopt;
+    }
+    fs::path result(*text);
+    if (result.is_relative()) result = base_dir / result;
+    return result.lexically_normal();
+  };
+}
+
+ValueReader<Port> portReader(Diagnostics& diag) {
+  return [&diag](const Json& value, const std::string& path) -> std::optional<Port> {
+    auto number = readInt(value, path, diag, 1, 65535);
+    if (!number) return std::nullopt;
+    return Port::fromInt(*number, nullptr);
+  };
+}
+
+std::optional<Port> defaultPort(int value) { return Port::fromInt(value, nullptr); }
+
+template <class T>
+ValueReader<T> objectReader(Diagnostics& diag,
+                            std::function<std::optional<T>(ObjectReader&)> build) {
+  return [&diag, build](const Json& value, const std::string& path) -> std::optional<T> {
+    ObjectReader object(value, path, diag);
+    if (!object.ok()) return std::nullopt;
+    auto result = build(object);
+    object.finish();
+    return result;
+  };
+}
+
+// Reads a public key given inline ("public_key") or as a file ("public_key_file").
+struct KeySource {
+  std::optional<PublicKeyPem> key;
+  std::optional<fs::path> file;
+  bool failed = false;
+};
+
+KeySource readKeySource(ObjectReader& object, const fs::path& base_dir, const FileReader& read_file) {
+  Diagnostics& diag = object.diag();
+  KeySource source;
+  source.key = object.optional<PublicKeyPem>("public_key", parsed<PublicKeyPem>(diag), &source.failed);
+  source.file = object.optional<fs::path>("public_key_file", pathReader(diag, base_dir), &source.failed);
+  if (source.key && source.file) {
+    diag.error(object.childPath("public_key_file"), "",
+               "conflicts with public_key (give the key inline or as a file, not both)");
+    source.failed = true;
+  } else if (source.file) {
+    if (auto text = read_file(*source.file)) {
+      std::string why;
+      source.key = PublicKeyPem::parse(*text, &why);
+      if (!source.key) {
+        diag.error(object.childPath("public_key_file"), "\"" + source.file->string() + "\"",
+                   "holds a key that " + why);
+        source.failed = true;
+      }
+    }
+  }
+  return source;
+}
+
+std::optional<PublicEndpoint> readEndpoint(ObjectReader& object, std::optional<Port> port,
+                                           bool* failed) {
+  auto address = object.optional<HostAddress>("public_address",
+                                              parsed<HostAddress>(object.diag()), failed);
+  if (!address || !port) return std::nullopt;
+  return PublicEndpoint{*address, *port};
+}
+
+std::optional<PathsConfig> readPaths(ObjectReader& object, const fs::path& base_dir) {
+  auto& diag = object.diag();
+  PathsConfig defaults;
+  auto state = object.withDefault<fs::path>("state_dir", pathReader(diag, base_dir),
+                                            defaults.state_dir);
+  auto runtime = object.withDefault<fs::path>("runtime_dir", pathReader(diag, base_dir),
+                                              defaults.runtime_dir);
+  auto render = object.withDefault<fs::path>(
+      "render_dir", pathReader(diag, base_dir), state ? *state / "rendered" : defaults.render_dir);
+  if (!state || !runtime || !render) return std::nullopt;
+  return PathsConfig{*state, *runtime, *render};
+}
+
+std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& paths,
+                                   const fs::path& base_dir, const FileReader& read_file) {
+  auto& diag = object.diag();
+  bool failed = false;
+  auto netname = object.withDefault<NodeName>("netname", parsed<NodeName>(diag),
+                                              *NodeName::parse("meshnet", nullptr));
+  std::optional<InterfaceName> default_interface;
+  if (netname) default_interface = InterfaceName::parse(netname->str(), nullptr);
+  std::optional<InterfaceName> interface;
+  if (default_interface) {
+    interface = object.withDefault<InterfaceName>("interface", parsed<InterfaceName>(diag),
+                                                  *default_interface);
+  } else {
+    interface = object.required<InterfaceName>("interface", parsed<InterfaceName>(diag));
+  }
+  auto address = object.required<Ipv4Address>("address", parsed<Ipv4Address>(diag));
+  auto prefix = object.required<Cidr>("prefix", parsed<Cidr>(diag));
+  auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
+  auto mode = object.withDefault<TincMode>(
+      "mode",
+      enumReader<TincMode>(diag, {{"router", TincMode::kRouter},
+                                  {"switch", TincMode::kSwitch},
+                                  {"hub", TincMode::kHub}}),
+      TincMode::kSwitch);
+  auto cipher = object.withDefault<std::string>("cipher", oneOf(diag, kCiphers), "aes-256-cbc");
+  auto digest = object.withDefault<std::string>("digest", oneOf(diag, kDigests), "sha256");
+  auto compression = object.withDefault<int>("compression", intReader(diag, 0, 11), 0);
+  auto key_size = object.withDefault<int>("key_size", intReader(diag, 2048, 8192), 3072);
+  auto connect_to = object.withDefault<std::vector<NodeName>>(
+      "connect_to", arrayOf<NodeName>(diag, parsed<NodeName>(diag), 64), {});
+  auto endpoint = readEndpoint(object, port, &failed);
+  auto private_key = object.withDefault<fs::path>(
+      "private_key_file", pathReader(diag, base_dir), paths.state_dir / "tinc" / "rsa_key.priv");
+  auto public_key_file = object.withDefault<fs::path>(
+      "public_key_file", pathReader(diag, base_dir), paths.state_dir / "tinc" / "rsa_key.pub");
+  if (failed || !netname || !interface || !address || !prefix || !port || !mode || !cipher ||
+      !digest || !compression || !key_size || !connect_to || !private_key || !public_key_file) {
+    return std::nullopt;
+  }
+  std::optional<PublicKeyPem> public_key;
+  if (auto text = read_file(*public_key_file)) {
+    std::string why;
+    public_key = PublicKeyPem::parse(*text, &why);
+    if (!public_key) {
+      diag.error(object.childPath("public_key_file"), "\"" + public_key_file->string() + "\"",
+                 "holds a key that " + why);
+      return std::nullopt;
+    }
+  }
+  return TincConfig{.netname = *netname,
+                    .interface = *interface,
+                    .address = *address,
+                    .prefix = *prefix,
+                    .port = *port,
+                    .mode = *mode,
+                    .cipher = *cipher,
+                    .digest = *digest,
+                    .compression = *compression,
+                    .key_size = *key_size,
+                    .connect_to = *connect_to,
+                    .public_endpoint = endpoint,
+                    .private_key_file = *private_key,
+                    .public_key_file = *public_key_file,
+                    .public_key = public_key};
+}
+
+ValueReader<Role> roleReader(Diagnostics& diag) {
+  return enumReader<Role>(diag, {{"server", Role::kServer}, {"gateway", Role::kGateway}});
+}
+
+ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir, const FileReader& read_file) {
+  return objectReader<Host>(diag, [&diag, base_dir, read_file](ObjectReader& object) -> std::optional<Host> {
+    bool failed = false;
+    auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
+    auto role = object.required<Role>("role", roleReader(diag));
+    auto mesh_address = object.required<Ipv4Address>("mesh_address", parsed<Ipv4Address>(diag));
+    auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
+    auto endpoint = readEndpoint(object, port, &failed);
+    auto keys = readKeySource(object, base_dir, read_file);
+    auto subnets = object.withDefault<std::vector<Cidr>>(
+        "client_subnets", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
+    if (failed || keys.failed || !name || !role || !mesh_address || !port || !subnets) {
+      return std::nullopt;
+    }
+    return Host{.name = *name,
+                .role = *role,
+                .mesh_address = *mesh_address,
+                .public_endpoint = endpoint,
+                .public_key = keys.key,
+                .public_key_file = keys.file,
+                .client_subnets = *subnets};
+  });
+}
+
+ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
+  return objectReader<OpenVpnInstance>(diag, [&diag](ObjectReader& object) -> std::optional<OpenVpnInstance> {
+    auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
+    auto kind = object.required<InstanceKind>(
+        "kind", enumReader<InstanceKind>(diag, {{"public", InstanceKind::kPublic},
+                                               {"private", InstanceKind::kPrivate}}));
+    auto port = object.required<Port>("port", portReader(diag));
+    auto proto = object.withDefault<Proto>(
+        "proto", enumReader<Proto>(diag, {{"udp", Proto::kUdp}, {"tcp", Proto::kTcp}}),
+        Proto::kUdp);
+    auto subnet = object.required<Cidr>("subnet", parsed<Cidr>(diag));
+    std::optional<InterfaceName> default_interface;
+    if (name) default_interface = InterfaceName::parse(("vpn_" + name->str()).substr(0, 15), nullptr);
+    auto interface = object.withDefault<InterfaceName>(
+        "interface", parsed<InterfaceName>(diag),
+        default_interface ? *default_interface : *InterfaceName::parse("vpn", nullptr));
+    auto max_clients = object.withDefault<int>("max_clients", intReader(diag, 0, 65535), 0);
+    bool failed = false;
+    auto rate = object.optional<Rate>("rate_limit", parsed<Rate>(diag), &failed);
+    if (failed || !name || !kind || !port || !proto || !subnet || !interface || !max_clients) {
+      return std::nullopt;
+    }
+    return OpenVpnInstance{.name = *name,
+                           .kind = *kind,
+                           .port = *port,
+                           .proto = *proto,
+                           .subnet = *subnet,
+                           .interface = *interface,
+                           .max_clients = *max_clients,
+                           .rate_limit = rate};
+  });
+}
+
+ValueReader<RouteVia> viaReader(Diagnostics& diag) {
+  return objectReader<RouteVia>(diag, [&diag](ObjectReader& object) -> std::optional<RouteVia> {
+    auto gateway = object.required<NodeName>("gateway", parsed<NodeName>(diag));
+    auto weight = object.withDefault<int>("weight", intReader(diag, 1, 256), 1);
+    auto priority = object.withDefault<int>("priority", intReader(diag, 0, 1000), 0);
+    if (!gateway || !weight || !priority) return std::nullopt;
+    return RouteVia{*gateway, *weight, *priority};
+  });
+}
+
+ValueReader<RouteSet> routeSetReader(Diagnostics& diag) {
+  return objectReader<RouteSet>(diag, [&diag](ObjectReader& object) -> std::optional<RouteSet> {
+    auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
+    auto to = object.required<std::vector<Cidr>>("to", arrayOf<Cidr>(diag, parsed<Cidr>(diag)));
+    auto from = object.withDefault<std::vector<Cidr>>(
+        "from", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
+    auto via = object.required<std::vector<RouteVia>>("via", arrayOf<RouteVia>(diag, viaReader(diag), 64));
+    auto policy = object.withDefault<RoutePolicy>(
+        "policy",
+        enumReader<RoutePolicy>(diag, {{"failover", RoutePolicy::kFailover},
+                                       {"balance", RoutePolicy::kBalance}}),
+        RoutePolicy::kFailover);
+    auto all_down = object.withDefault<AllDownPolicy>(
+        "all_down",
+        enumReader<AllDownPolicy>(diag, {{"unreachable", AllDownPolicy::kUnreachable},
+                                         {"blackhole", AllDownPolicy::kBlackhole},
+                                         {"keep", AllDownPolicy::kKeepLast}}),
+        AllDownPolicy::kUnreachable);
+    if (!name || !to || !from || !via || !policy || !all_down) return std::nullopt;
+    return RouteSet{*name, *to, *from, *via, *policy, *all_down};
+  });
+}
+
+std::optional<HealthConfig> readHealth(ObjectReader& object) {
+  auto& diag = object.diag();
+  HealthConfig d;
+  bool failed = false;
+  auto interval = object.withDefault<int>("interval_ms", intReader(diag, 10, 60000), d.interval_ms);
+  auto timeout = object.withDefault<int>("timeout_ms", intReader(diag, 10, 60000), d.timeout_ms);
+  auto down_after = object.withDefault<int>("down_after", intReader(diag, 1, 100), d.down_after);
+  auto up_after = object.withDefault<int>("up_after", intReader(diag, 1, 1000), d.up_after);
+  auto warmup = object.withDefault<int>("warmup_ms", intReader(diag, 0, 600000), d.warmup_ms);
+  auto burst = object.withDefault<int>("burst", intReader(diag, 0, 10), d.burst);
+  auto through = object.optional<Ipv4Address>("through_target", parsed<Ipv4Address>(diag), &failed);
+  if (failed || !interval || !timeout || !down_after || !up_after || !warmup || !burst) {
+    return std::nullopt;
+  }
+  return HealthConfig{*interval, *timeout, *down_after, *up_after, *warmup, *burst, through};
+}
+
+std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& base_dir) {
+  auto& diag = object.diag();
+  bool failed = false;
+  auto listen = object.withDefault<HostAddress>("listen", parsed<HostAddress>(diag),
+                                                *HostAddress::parse("127.0.0.1", nullptr));
+  if (listen && !Ipv4Address::parse(listen->str(), nullptr) &&
+      listen->str().find(':') == std::string::npos) {
+    diag.error(object.childPath("listen"), "\"" + listen->str() + "\"",
+               "is not an IP address (the listener binds an address, not a name)");
+    failed = true;
+  }
+  auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultStatusPort));
+  auto token = object.optional<fs::path>("token_file", pathReader(diag, base_dir), &failed);
+  if (failed || !listen || !port) return std::nullopt;
+  return StatusConfig{listen->str(), *port, token};
+}
+
+// Reads an optional sub-object with build(); absent means build() on an empty object.
+template <class T>
+std::optional<T> section(ObjectReader& parent, std::string_view key,
+                         const std::function<std::optional<T>(ObjectReader&)>& build) {
+  static const Json kEmpty = Json::object();
+  const Json* value = parent.find(key);
+  ObjectReader object(value ? *value : kEmpty, parent.childPath(key), parent.diag());
+  if (!object.ok()) return std::nullopt;
+  auto result = build(object);
+  object.finish();
+  return result;
+}
+
+}  // namespace
+
+LoadResult parseConfig(std::string_view text, const fs::path& base_dir, const FileReader& read_file) {
+  LoadResult result;
+  Diagnostics& diag = result.diagnostics;
+  Json root;
+  try {
+    root = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
+                       /*ignore_comments=*/false);
+  } catch (const Json::parse_error& e) {
+    diag.error("", "", std::string("is not valid JSON: ") + e.what());
+    return result;
+  }
+  ObjectReader top(root, "", diag);
+  if (!top.ok()) return result;
+
+  auto name = top.required<NodeName>("name", parsed<NodeName>(diag));
+  auto role = top.required<Role>("role", roleReader(diag));
+  auto paths = section<PathsConfig>(top, "paths", [&](ObjectReader& o) { return readPaths(o, base_dir); });
+  std::optional<TincConfig> tinc;
+  if (const Json* value = top.find("tinc")) {
+    ObjectReader object(*value, "/tinc", diag);
+    if (object.ok() && paths) tinc = readTinc(object, *paths, base_dir, read_file);
+    object.finish();
+  } else {
+    diag.error("/tinc", "", "is missing");
+  }
+  auto hosts = top.withDefault<std::vector<Host>>(
+      "hosts", arrayOf<Host>(diag, hostReader(diag, base_dir, read_file), 1024), {});
+  auto openvpn = top.withDefault<std::vector<OpenVpnInstance>>(
+      "openvpn", arrayOf<OpenVpnInstance>(diag, openVpnReader(diag), 16), {});
+  auto routes = top.withDefault<std::vector<RouteSet>>(
+      "routes", arrayOf<RouteSet>(diag, routeSetReader(diag), 64), {});
+  auto health = section<HealthConfig>(top, "health", readHealth);
+  auto status = section<StatusConfig>(top, "status", [&](ObjectReader& o) { return readStatus(o, base_dir); });
+  top.finish();
+
+  if (diag.hasErrors() || !name || !role || !paths || !tinc || !hosts || !openvpn || !routes ||
+      !health || !status) {
+    return result;
+  }
+  NodeConfig config{.name = *name,
+                    .role = *role,
+                    .tinc = std::move(*tinc),
+                    .hosts = std::move(*hosts),
+                    .openvpn = std::move(*openvpn),
+                    .routes = std::move(*routes),
+                    .health = *health,
+                    .status = *status,
+                    .paths = *paths};
+  validate(config, diag);
+  if (!diag.hasErrors()) result.config = std::move(config);
+  return result;
+}
+
+std::optional<std::string> readSmallFile(const fs::path& file, std::size_t max_bytes) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return std::nullopt;
+  auto size = fs::file_size(file, ec);
+  if (ec || size > max_bytes) return std::nullopt;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+LoadResult loadConfigFile(const fs::path& file) {
+  auto text = readSmallFile(file);
+  if (!text) {
+    LoadResult result;
+    std::error_code ec;
+    std::string why = fs::exists(file, ec) ? "cannot be read (or is larger than 1 MiB)"
+                                           : "does not exist";
+    result.diagnostics.error("", "", why);
+    return result;
+  }
+  auto base_dir = fs::absolute(file).parent_path();
+  return parseConfig(*text, base_dir, [](const fs::path& p) { return readSmallFile(p, 64 << 10); });
+}
+
+}  // namespace meshbroker::config

@@ -1,0 +1,126 @@
+// The typed, validated configuration of one meshbroker node. Built only by the loader.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/types.hpp"
+
+namespace meshbroker::config {
+
+enum class Role { kServer, kGateway };
+enum class TincMode { kRouter, kSwitch, kHub };
+enum class Proto { kUdp, kTcp };
+enum class InstanceKind { kPublic, kPrivate };
+enum class RoutePolicy { kFailover, kBalance };
+enum class AllDownPolicy { kUnreachable, kBlackhole, kKeepLast };
+
+std::string_view toString(Role role);
+std::string_view toString(TincMode mode);
+std::string_view toString(Proto proto);
+std::string_view toString(InstanceKind kind);
+std::string_view toString(RoutePolicy policy);
+std::string_view toString(AllDownPolicy policy);
+
+// Where a peer can be dialled over the Internet.
+struct PublicEndpoint {
+  HostAddress address;
+  Port port;
+};
+
+// The tinc mesh as this node sees it.
+struct TincConfig {
+  NodeName netname;
+  InterfaceName interface;
+  Ipv4Address address;  // this node's mesh address
+  Cidr prefix;          // the mesh prefix; every mesh address lies inside it
+  Port port;
+  TincMode mode = TincMode::kSwitch;
+  std::string cipher;  // from an allow-list of OpenSSL names tinc 1.0 accepts
+  std::string digest;
+  int compression = 0;  // 0 off, 1..9 zlib, 10..11 LZO
+  int key_size = 3072;
+  std::vector<NodeName> connect_to;
+  std::optional<PublicEndpoint> public_endpoint;  // servers: where peers dial us
+  std::filesystem::path private_key_file;
+  std::filesystem::path public_key_file;
+  std::optional<PublicKeyPem> public_key;  // read from public_key_file when it exists
+};
+
+// Another member of the mesh that this node knows.
+struct Host {
+  NodeName name;
+  Role role = Role::kServer;
+  Ipv4Address mesh_address;
+  std::optional<PublicEndpoint> public_endpoint;
+  std::optional<PublicKeyPem> public_key;
+  std::optional<std::filesystem::path> public_key_file;
+  std::vector<Cidr> client_subnets;  // servers' OpenVPN client subnets (gateways route back)
+};
+
+struct OpenVpnInstance {
+  NodeName name;
+  InstanceKind kind = InstanceKind::kPrivate;
+  Port port;
+  Proto proto = Proto::kUdp;
+  Cidr subnet;
+  InterfaceName interface;
+  int max_clients = 0;              // 0: OpenVPN's default (1024)
+  std::optional<Rate> rate_limit;   // per client; public instances only
+};
+
+struct RouteVia {
+  NodeName gateway;
+  int weight = 1;     // balance: share of flows (1..256)
+  int priority = 0;   // failover: lower wins
+};
+
+struct RouteSet {
+  NodeName name;
+  std::vector<Cidr> to;    // destination prefixes
+  std::vector<Cidr> from;  // optional source subnets (policy routing); empty: all traffic
+  std::vector<RouteVia> via;
+  RoutePolicy policy = RoutePolicy::kFailover;
+  AllDownPolicy all_down = AllDownPolicy::kUnreachable;
+};
+
+struct HealthConfig {
+  int interval_ms = 200;
+  int timeout_ms = 150;
+  int down_after = 3;
+  int up_after = 10;
+  int warmup_ms = 2000;
+  int burst = 3;  // immediate re-probes after a first miss
+  std::optional<Ipv4Address> through_target;  // a mesh host probed through each gateway
+};
+
+struct StatusConfig {
+  std::string listen = "127.0.0.1";  // an IPv4/IPv6 literal
+  Port port;
+  std::optional<std::filesystem::path> token_file;
+};
+
+struct PathsConfig {
+  std::filesystem::path state_dir = "/var/lib/meshbroker";
+  std::filesystem::path runtime_dir = "/run/meshbroker";
+  std::filesystem::path render_dir = "/var/lib/meshbroker/rendered";
+};
+
+struct NodeConfig {
+  NodeName name;
+  Role role = Role::kServer;
+  TincConfig tinc;
+  std::vector<Host> hosts;
+  std::vector<OpenVpnInstance> openvpn;
+  std::vector<RouteSet> routes;
+  HealthConfig health;
+  StatusConfig status;
+  PathsConfig paths;
+
+  const Host* findHost(const NodeName& host_name) const;
+};
+
+}  // namespace meshbroker::config

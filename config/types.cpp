@@ -1,0 +1,256 @@
+// Parsing and formatting of the config value types.
+#include "config/types.hpp"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <charconv>
+#include <vector>
+
+namespace meshbroker::config {
+namespace {
+
+bool setWhy(std::string* why, std::string message) {
+  if (why) *why = std::move(message);
+  return false;
+}
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isAlnum(char c) {
+  return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Parses a decimal number of at most max_digits digits, the whole of text.
+std::optional<std::uint64_t> parseDecimal(std::string_view text, std::size_t max_digits) {
+  if (text.empty() || text.size() > max_digits) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (!isDigit(c)) return std::nullopt;
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return value;
+}
+
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t pos = text.find(sep, start);
+    parts.push_back(text.substr(start, pos == std::string_view::npos ? pos : pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return parts;
+}
+
+int maskLength(std::uint32_t mask, bool* contiguous) {
+  int length = 0;
+  while (length < 32 && (mask & (0x80000000u >> length))) ++length;
+  std::uint32_t expected = length == 0 ? 0 : ~std::uint32_t{0} << (32 - length);
+  *contiguous = expected == mask;
+  return length;
+}
+
+}  // namespace
+
+std::optional<std::size_t> findControlCharacter(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<Ipv4Address> Ipv4Address::parse(std::string_view text, std::string* why) {
+  auto parts = split(text, '.');
+  if (parts.size() != 4) {
+    setWhy(why, "is not an IPv4 address (want four numbers like 100.64.12.11)");
+    return std::nullopt;
+  }
+  std::uint32_t value = 0;
+  for (auto part : parts) {
+    auto octet = parseDecimal(part, 3);
+    if (!octet || *octet > 255 || (part.size() > 1 && part[0] == '0')) {
+      setWhy(why, "is not an IPv4 address (each part must be 0..255, no leading zeros)");
+      return std::nullopt;
+    }
+    value = (value << 8) | static_cast<std::uint32_t>(*octet);
+  }
+  return Ipv4Address(value);
+}
+
+std::string Ipv4Address::str() const {
+  return std::to_string(value_ >> 24) + "." + std::to_string((value_ >> 16) & 255) + "." +
+         std::to_string((value_ >> 8) & 255) + "." + std::to_string(value_ & 255);
+}
+
+std::optional<Cidr> Cidr::parse(std::string_view text, std::string* why) {
+  // The seed writes routes as "10.1.0.0 netmask 255.224.0.0"; recognise that to say what to
+  // write instead.
+  if (auto pos = text.find(" netmask "); pos != std::string_view::npos) {
+    auto address = Ipv4Address::parse(text.substr(0, pos), nullptr);
+    auto mask = Ipv4Address::parse(text.substr(pos + 9), nullptr);
+    bool contiguous = false;
+    if (address && mask) {
+      int length = maskLength(mask->value(), &contiguous);
+      if (contiguous) {
+        std::string as_prefix = address->str() + "/" + std::to_string(length);
+        std::string message = "is route(8) syntax, not a prefix: write \"" + as_prefix + "\"";
+        std::string inner;
+        if (!Cidr::parse(as_prefix, &inner)) message += ", which " + inner;
+        setWhy(why, message);
+        return std::nullopt;
+      }
+    }
+    setWhy(why, "is not a prefix (want address/length like 10.64.0.0/11)");
+    return std::nullopt;
+  }
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    setWhy(why, "is not a prefix: the /length is missing (want address/length like 10.64.0.0/11)");
+    return std::nullopt;
+  }
+  auto address = Ipv4Address::parse(text.substr(0, slash), nullptr);
+  auto length = parseDecimal(text.substr(slash + 1), 2);
+  if (!address || !length || *length > 32) {
+    setWhy(why, "is not a prefix (want address/length like 10.64.0.0/11, length 0..32)");
+    return std::nullopt;
+  }
+  Cidr cidr(*address, static_cast<int>(*length));
+  std::uint32_t aligned = address->value() & cidr.mask();
+  if (aligned != address->value()) {
+    Cidr fixed(Ipv4Address::fromUint(aligned), cidr.length_);
+    setWhy(why, "has host bits set (did you mean " + fixed.str() + "?)");
+    return std::nullopt;
+  }
+  return cidr;
+}
+
+std::uint32_t Cidr::mask() const {
+  return length_ == 0 ? 0 : ~std::uint32_t{0} << (32 - length_);
+}
+
+Ipv4Address Cidr::broadcast() const {
+  return Ipv4Address::fromUint(network_.value() | ~mask());
+}
+
+bool Cidr::contains(Ipv4Address address) const {
+  return (address.value() & mask()) == network_.value();
+}
+
+bool Cidr::overlaps(const Cidr& other) const {
+  return contains(other.network_) || other.contains(network_);
+}
+
+std::string Cidr::str() const { return network_.str() + "/" + std::to_string(length_); }
+
+std::string Cidr::netmask() const { return Ipv4Address::fromUint(mask()).str(); }
+
+std::optional<NodeName> NodeName::parse(std::string_view text, std::string* why) {
+  if (text.empty() || text.size() > 64) {
+    setWhy(why, "is not a valid name (1..64 characters of A-Z, a-z, 0-9, _)");
+    return std::nullopt;
+  }
+  for (char c : text) {
+    if (!isAlnum(c) && c != '_') {
+      setWhy(why, "is not a valid name (only A-Z, a-z, 0-9 and _ are allowed, as in tinc)");
+      return std::nullopt;
+    }
+  }
+  return NodeName(std::string(text));
+}
+
+std::optional<InterfaceName> InterfaceName::parse(std::string_view text, std::string* why) {
+  if (text.empty() || text.size() > 15) {
+    setWhy(why, "is not a valid interface name (1..15 characters)");
+    return std::nullopt;
+  }
+  for (char c : text) {
+    if (!isAlnum(c) && c != '_' && c != '-') {
+      setWhy(why, "is not a valid interface name (only A-Z, a-z, 0-9, _ and -)");
+      return std::nullopt;
+    }
+  }
+  return InterfaceName(std::string(text));
+}
+
+std::optional<HostAddress> HostAddress::parse(std::string_view text, std::string* why) {
+  std::string copy(text);
+  in6_addr v6{};
+  if (Ipv4Address::parse(text, nullptr) || (text.find(':') != std::string_view::npos &&
+                                            inet_pton(AF_INET6, copy.c_str(), &v6) == 1)) {
+    return HostAddress(copy);
+  }
+  // RFC 1123 host name: labels of letters, digits and '-', not starting or ending with '-'.
+  bool ok = !text.empty() && text.size() <= 253;
+  for (auto label : split(text, '.')) {
+    if (!ok) break;
+    ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-';
+    for (char c : label) ok = ok && (isAlnum(c) || c == '-');
+  }
+  // A name made only of digits and dots is a mistyped address, not a host name.
+  if (ok && text.find_first_not_of("0123456789.") == std::string_view::npos) ok = false;
+  if (!ok) {
+    setWhy(why, "is not an IP address or a DNS host name");
+    return std::nullopt;
+  }
+  return HostAddress(copy);
+}
+
+std::optional<Port> Port::fromInt(std::int64_t value, std::string* why) {
+  if (value < 1 || value > 65535) {
+    setWhy(why, "is not a port (1..65535)");
+    return std::nullopt;
+  }
+  return Port(static_cast<std::uint16_t>(value));
+}
+
+std::optional<PublicKeyPem> PublicKeyPem::parse(std::string_view text, std::string* why) {
+  static constexpr std::string_view kBegin = "-----BEGIN RSA PUBLIC KEY-----";
+  static constexpr std::string_view kEnd = "-----END RSA PUBLIC KEY-----";
+  auto lines = split(text, '\n');
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  if (lines.size() < 3 || lines.front() != kBegin || lines.back() != kEnd) {
+    setWhy(why, "is not an RSA public key in PEM (want -----BEGIN RSA PUBLIC KEY----- ... "
+                "-----END RSA PUBLIC KEY-----, as tincd -K writes)");
+    return std::nullopt;
+  }
+  std::string normalised = std::string(kBegin) + "\n";
+  for (std::size_t i = 1; i + 1 < lines.size(); ++i) {
+    auto line = lines[i];
+    bool ok = !line.empty() && line.size() <= 76;
+    for (char c : line) ok = ok && (isAlnum(c) || c == '+' || c == '/' || c == '=');
+    if (!ok) {
+      setWhy(why, "has a line that is not base64 (line " + std::to_string(i + 1) + ")");
+      return std::nullopt;
+    }
+    normalised.append(line).append("\n");
+  }
+  normalised.append(kEnd).append("\n");
+  return PublicKeyPem(std::move(normalised));
+}
+
+std::optional<Rate> Rate::parse(std::string_view text, std::string* why) {
+  struct Unit {
+    std::string_view suffix;
+    std::uint64_t factor;
+  };
+  static constexpr std::array<Unit, 4> kUnits = {
+      {{"gbit", 1000000000}, {"mbit", 1000000}, {"kbit", 1000}, {"bit", 1}}};
+  for (const auto& unit : kUnits) {
+    if (text.size() > unit.suffix.size() && text.ends_with(unit.suffix)) {
+      auto number = parseDecimal(text.substr(0, text.size() - unit.suffix.size()), 10);
+      if (number && *number > 0 && *number * unit.factor >= 8000 &&
+          *number * unit.factor <= 100000000000ULL) {
+        return Rate(*number * unit.factor);
+      }
+      setWhy(why, "is out of range (8kbit..100gbit)");
+      return std::nullopt;
+    }
+  }
+  setWhy(why, "is not a rate (want a whole number with a unit: bit, kbit, mbit or gbit, "
+              "like 2mbit)");
+  return std::nullopt;
+}
+
+}  // namespace meshbroker::config

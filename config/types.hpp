@@ -1,0 +1,128 @@
+// Value types that can only hold valid data: addresses, prefixes, names, ports.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace meshbroker::config {
+
+// An IPv4 address. Parsing accepts only dotted quads ("100.64.12.11"), no shorthand.
+class Ipv4Address {
+ public:
+  static std::optional<Ipv4Address> parse(std::string_view text, std::string* why);
+  static Ipv4Address fromUint(std::uint32_t value) { return Ipv4Address(value); }
+
+  std::uint32_t value() const { return value_; }
+  std::string str() const;
+  auto operator<=>(const Ipv4Address&) const = default;
+
+ private:
+  explicit Ipv4Address(std::uint32_t value) : value_(value) {}
+  std::uint32_t value_ = 0;
+};
+
+// An IPv4 prefix whose host bits are zero ("10.64.0.0/11"). "10.1.0.0/11" does not parse:
+// the error names the aligned prefix the user probably meant.
+class Cidr {
+ public:
+  static std::optional<Cidr> parse(std::string_view text, std::string* why);
+
+  Ipv4Address network() const { return network_; }
+  int length() const { return length_; }
+  std::uint32_t mask() const;
+  Ipv4Address broadcast() const;
+  bool contains(Ipv4Address address) const;
+  bool overlaps(const Cidr& other) const;
+  std::string str() const;
+  // Dotted netmask for tools that want one ("255.255.255.224").
+  std::string netmask() const;
+  auto operator<=>(const Cidr&) const = default;
+
+ private:
+  Cidr(Ipv4Address network, int length) : network_(network), length_(length) {}
+  Ipv4Address network_ = Ipv4Address::fromUint(0);
+  int length_ = 0;
+};
+
+// A tinc node name (and any other name that ends up in a file name): [A-Za-z0-9_]{1,64}.
+class NodeName {
+ public:
+  static std::optional<NodeName> parse(std::string_view text, std::string* why);
+  const std::string& str() const { return value_; }
+  auto operator<=>(const NodeName&) const = default;
+
+ private:
+  explicit NodeName(std::string value) : value_(std::move(value)) {}
+  std::string value_;
+};
+
+// A Linux interface name: [A-Za-z0-9_-]{1,15} (IFNAMSIZ - 1).
+class InterfaceName {
+ public:
+  static std::optional<InterfaceName> parse(std::string_view text, std::string* why);
+  const std::string& str() const { return value_; }
+  auto operator<=>(const InterfaceName&) const = default;
+
+ private:
+  explicit InterfaceName(std::string value) : value_(std::move(value)) {}
+  std::string value_;
+};
+
+// A public address a peer dials: an IPv4/IPv6 literal or a DNS host name.
+class HostAddress {
+ public:
+  static std::optional<HostAddress> parse(std::string_view text, std::string* why);
+  const std::string& str() const { return value_; }
+  auto operator<=>(const HostAddress&) const = default;
+
+ private:
+  explicit HostAddress(std::string value) : value_(std::move(value)) {}
+  std::string value_;
+};
+
+// A TCP/UDP port, 1..65535.
+class Port {
+ public:
+  static std::optional<Port> fromInt(std::int64_t value, std::string* why);
+  std::uint16_t value() const { return value_; }
+  auto operator<=>(const Port&) const = default;
+
+ private:
+  explicit Port(std::uint16_t value) : value_(value) {}
+  std::uint16_t value_ = 0;
+};
+
+// A tinc RSA public key in PEM (PKCS#1, "RSA PUBLIC KEY"): header, base64 lines, footer.
+// Nothing else can be in it, so it is safe to copy into a hosts file line by line.
+class PublicKeyPem {
+ public:
+  static std::optional<PublicKeyPem> parse(std::string_view text, std::string* why);
+  // Normalised text: header, body lines, footer, each ending in '\n'.
+  const std::string& str() const { return value_; }
+  auto operator<=>(const PublicKeyPem&) const = default;
+
+ private:
+  explicit PublicKeyPem(std::string value) : value_(std::move(value)) {}
+  std::string value_;
+};
+
+// A bit rate with a unit ("2mbit", "512kbit", "1gbit", "800000bit"), stored in bit/s.
+class Rate {
+ public:
+  static std::optional<Rate> parse(std::string_view text, std::string* why);
+  std::uint64_t bitsPerSecond() const { return bits_; }
+  auto operator<=>(const Rate&) const = default;
+
+ private:
+  explicit Rate(std::uint64_t bits) : bits_(bits) {}
+  std::uint64_t bits_ = 0;
+};
+
+// The first control character (< 0x20 or 0x7f) in text, if any. Every string a user writes
+// is checked with this: a newline in a value must never become a line in a rendered file.
+std::optional<std::size_t> findControlCharacter(std::string_view text);
+
+}  // namespace meshbroker::config

@@ -1,0 +1,259 @@
+// The cross-checks: names, addresses, ports and subnets that must agree with each other.
+#include "config/validate.hpp"
+
+#include <map>
+#include <string>
+
+namespace meshbroker::config {
+namespace {
+
+std::string quoted(const std::string& text) { return "\"" + text + "\""; }
+std::string at(std::string_view base, std::size_t index) {
+  return std::string(base) + "/" + std::to_string(index);
+}
+
+// Remembers the first path that claimed a value, to name it when a second one does.
+class Claims {
+ public:
+  // Returns the earlier claimant's path, or empty if key was free.
+  std::string claim(const std::string& key, const std::string& path) {
+    auto [it, inserted] = owners_.emplace(key, path);
+    return inserted ? std::string() : it->second;
+  }
+
+ private:
+  std::map<std::string, std::string> owners_;
+};
+
+void checkNames(const NodeConfig& config, Diagnostics& diag) {
+  Claims names;
+  names.claim(config.name.str(), "/name");
+  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
+    const auto& name = config.hosts[i].name.str();
+    if (auto earlier = names.claim(name, at("/hosts", i) + "/name"); !earlier.empty()) {
+      diag.error(at("/hosts", i) + "/name", quoted(name), "is already used by " + earlier);
+    }
+  }
+}
+
+void checkConnectTo(const NodeConfig& config, Diagnostics& diag) {
+  Claims seen;
+  for (std::size_t i = 0; i < config.tinc.connect_to.size(); ++i) {
+    const auto& target = config.tinc.connect_to[i];
+    std::string path = at("/tinc/connect_to", i);
+    if (target == config.name) {
+      diag.error(path, quoted(target.str()), "is this node itself");
+      continue;
+    }
+    if (auto earlier = seen.claim(target.str(), path); !earlier.empty()) {
+      diag.error(path, quoted(target.str()), "is listed twice (also at " + earlier + ")");
+      continue;
+    }
+    const Host* host = config.findHost(target);
+    if (!host) {
+      diag.error(path, quoted(target.str()), "is not a known host (add it to /hosts)");
+    } else if (!host->public_endpoint) {
+      diag.error(path, quoted(target.str()),
+                 "has no public_address in /hosts, so tincd cannot dial it");
+    }
+  }
+}
+
+void checkMeshAddresses(const NodeConfig& config, Diagnostics& diag) {
+  const Cidr& prefix = config.tinc.prefix;
+  Claims addresses;
+  auto check = [&](Ipv4Address address, const std::string& path) {
+    if (!prefix.contains(address)) {
+      diag.error(path, quoted(address.str()), "is outside the mesh prefix " + prefix.str());
+      return;
+    }
+    if (prefix.length() <= 30 &&
+        (address == prefix.network() || address == prefix.broadcast())) {
+      diag.error(path, quoted(address.str()),
+                 "is the network or broadcast address of " + prefix.str());
+      return;
+    }
+    if (auto earlier = addresses.claim(address.str(), path); !earlier.empty()) {
+      diag.error(path, quoted(address.str()), "is already used by " + earlier);
+    }
+  };
+  check(config.tinc.address, "/tinc/address");
+  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
+    check(config.hosts[i].mesh_address, at("/hosts", i) + "/mesh_address");
+  }
+}
+
+void checkPorts(const NodeConfig& config, Diagnostics& diag) {
+  Claims ports;
+  auto claim = [&](std::string_view proto, Port port, const std::string& path) {
+    std::string key = std::string(proto) + "/" + std::to_string(port.value());
+    if (auto earlier = ports.claim(key, path); !earlier.empty()) {
+      diag.error(path, std::to_string(port.value()),
+                 "is already used (" + std::string(proto) + ") by " + earlier);
+    }
+  };
+  // tincd listens on both TCP and UDP.
+  claim("tcp", config.tinc.port, "/tinc/port");
+  claim("udp", config.tinc.port, "/tinc/port");
+  claim("tcp", config.status.port, "/status/port");
+  for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
+    const auto& instance = config.openvpn[i];
+    claim(toString(instance.proto), instance.port, at("/openvpn", i) + "/port");
+  }
+}
+
+void checkSubnets(const NodeConfig& config, Diagnostics& diag) {
+  struct Claimed {
+    Cidr subnet;
+    std::string path;
+  };
+  std::vector<Claimed> claimed = {{config.tinc.prefix, "/tinc/prefix"}};
+  auto claim = [&](const Cidr& subnet, const std::string& path) {
+    for (const auto& other : claimed) {
+      if (subnet.overlaps(other.subnet)) {
+        diag.error(path, quoted(subnet.str()),
+                   "overlaps " + other.subnet.str() + " at " + other.path);
+        return;
+      }
+    }
+    claimed.push_back({subnet, path});
+  };
+  for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
+    claim(config.openvpn[i].subnet, at("/openvpn", i) + "/subnet");
+  }
+  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
+    const auto& host = config.hosts[i];
+    for (std::size_t j = 0; j < host.client_subnets.size(); ++j) {
+      std::string path = at(at("/hosts", i) + "/client_subnets", j);
+      if (host.role != Role::kServer) {
+        diag.error(path, quoted(host.client_subnets[j].str()),
+                   "belongs to a gateway; only servers have OpenVPN client subnets");
+        continue;
+      }
+      claim(host.client_subnets[j], path);
+    }
+  }
+}
+
+void checkOpenVpn(const NodeConfig& config, Diagnostics& diag) {
+  if (config.role != Role::kServer && !config.openvpn.empty()) {
+    diag.error("/openvpn", "", "is set on a gateway; only servers run OpenVPN instances");
+  }
+  Claims names;
+  Claims interfaces;
+  interfaces.claim(config.tinc.interface.str(), "/tinc/interface");
+  for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
+    const auto& instance = config.openvpn[i];
+    std::string path = at("/openvpn", i);
+    if (auto earlier = names.claim(instance.name.str(), path + "/name"); !earlier.empty()) {
+      diag.error(path + "/name", quoted(instance.name.str()), "is already used by " + earlier);
+    }
+    if (auto earlier = interfaces.claim(instance.interface.str(), path + "/interface");
+        !earlier.empty()) {
+      diag.error(path + "/interface", quoted(instance.interface.str()),
+                 "is already used by " + earlier);
+    }
+    if (instance.kind == InstanceKind::kPrivate && instance.rate_limit) {
+      diag.error(path + "/rate_limit", "",
+                 "is set on a private instance; only public instances are rate-limited");
+    }
+    if (instance.subnet.length() > 29) {
+      diag.error(path + "/subnet", quoted(instance.subnet.str()),
+                 "is too small for OpenVPN clients (at most /29)");
+    }
+  }
+}
+
+void checkRoutes(const NodeConfig& config, Diagnostics& diag) {
+  Claims names;
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    const auto& set = config.routes[i];
+    std::string path = at("/routes", i);
+    if (auto earlier = names.claim(set.name.str(), path + "/name"); !earlier.empty()) {
+      diag.error(path + "/name", quoted(set.name.str()), "is already used by " + earlier);
+    }
+    if (set.to.empty()) diag.error(path + "/to", "[]", "is empty (name at least one prefix)");
+    if (set.via.empty()) diag.error(path + "/via", "[]", "is empty (name at least one gateway)");
+    for (std::size_t j = 0; j < set.to.size(); ++j) {
+      if (set.to[j].overlaps(config.tinc.prefix)) {
+        diag.error(at(path + "/to", j), quoted(set.to[j].str()),
+                   "overlaps the mesh prefix " + config.tinc.prefix.str() +
+                       " (routing it via a gateway would cut the mesh itself)");
+      }
+    }
+    Claims gateways;
+    for (std::size_t j = 0; j < set.via.size(); ++j) {
+      const auto& via = set.via[j];
+      std::string via_path = at(path + "/via", j) + "/gateway";
+      if (auto earlier = gateways.claim(via.gateway.str(), via_path); !earlier.empty()) {
+        diag.error(via_path, quoted(via.gateway.str()), "is listed twice (also at " + earlier + ")");
+        continue;
+      }
+      const Host* host = config.findHost(via.gateway);
+      if (via.gateway == config.name) {
+        diag.error(via_path, quoted(via.gateway.str()), "is this node itself");
+      } else if (!host) {
+        diag.error(via_path, quoted(via.gateway.str()), "is not a known host (add it to /hosts)");
+      } else if (host->role != Role::kGateway) {
+        diag.error(via_path, quoted(via.gateway.str()),
+                   "is a " + std::string(toString(host->role)) +
+                       ", not a gateway (set its role to \"gateway\" in /hosts)");
+      }
+    }
+  }
+}
+
+void checkHealth(const NodeConfig& config, Diagnostics& diag) {
+  const auto& health = config.health;
+  if (health.timeout_ms > health.interval_ms * health.down_after) {
+    diag.error("/health/timeout_ms", std::to_string(health.timeout_ms),
+               "is longer than interval_ms x down_after (" +
+                   std::to_string(health.interval_ms * health.down_after) +
+                   " ms): a gateway could never be declared down in time");
+  }
+  if (health.through_target) {
+    bool routed = false;
+    for (const auto& set : config.routes) {
+      for (const auto& to : set.to) routed = routed || to.contains(*health.through_target);
+    }
+    if (!routed) {
+      diag.warning("/health/through_target", quoted(health.through_target->str()),
+                   "is not inside any route set's \"to\" prefixes, so it is not beyond a gateway");
+    }
+  }
+}
+
+void checkKeys(const NodeConfig& config, Diagnostics& diag) {
+  if (!config.tinc.public_key) {
+    diag.warning("/tinc/public_key_file", quoted(config.tinc.public_key_file.string()),
+                 "does not exist yet (run: meshbroker keygen -c FILE)");
+  }
+  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
+    const auto& host = config.hosts[i];
+    if (host.public_key) continue;
+    if (host.public_key_file) {
+      diag.warning(at("/hosts", i) + "/public_key_file", quoted(host.public_key_file->string()),
+                   "does not exist yet; tincd will refuse " + host.name.str() +
+                       " until its public key is there");
+    } else {
+      diag.warning(at("/hosts", i), "",
+                   "has no public_key or public_key_file; tincd will refuse " + host.name.str());
+    }
+  }
+}
+
+}  // namespace
+
+void validate(const NodeConfig& config, Diagnostics& diag) {
+  checkNames(config, diag);
+  checkConnectTo(config, diag);
+  checkMeshAddresses(config, diag);
+  checkPorts(config, diag);
+  checkSubnets(config, diag);
+  checkOpenVpn(config, diag);
+  checkRoutes(config, diag);
+  checkHealth(config, diag);
+  checkKeys(config, diag);
+}
+
+}  // namespace meshbroker::config

@@ -1,0 +1,160 @@
+// Builds mustache data from the model and renders the embedded templates.
+#include "templates/renderer.hpp"
+
+#include <kainjow/mustache.hpp>
+
+#include <algorithm>
+
+#include "config/types.hpp"
+#include "routing/static_routes.hpp"
+#include "templates/embedded.hpp"
+
+namespace meshbroker::templates {
+namespace {
+
+namespace mustache = kainjow::mustache;
+using config::NodeConfig;
+
+// The one place every value passes on its way into a file: a value holding a control character
+// (a newline above all) would add a line, so it stops the rendering instead.
+std::string checkedValue(const std::string& value) {
+  if (auto pos = config::findControlCharacter(value)) {
+    throw RenderError("refusing to render a value with a control character at offset " +
+                      std::to_string(*pos));
+  }
+  return value;
+}
+
+std::string render(std::string_view name, const mustache::data& data) {
+  const auto& all = embeddedTemplates();
+  auto it = all.find(name);
+  if (it == all.end()) throw RenderError("no template named " + std::string(name));
+  mustache::mustache tmpl(it->second);
+  if (!tmpl.is_valid()) {
+    throw RenderError("template " + std::string(name) + " is broken: " + tmpl.error_message());
+  }
+  tmpl.set_custom_escape(checkedValue);
+  return tmpl.render(data);
+}
+
+mustache::data listOf(const std::vector<std::string>& items) {
+  mustache::data list(mustache::data::type::list);
+  for (const auto& item : items) list.push_back(mustache::data(item));
+  return list;
+}
+
+std::vector<std::string> keyLines(const std::optional<config::PublicKeyPem>& key) {
+  std::vector<std::string> lines;
+  if (!key) return lines;
+  const std::string& text = key->str();
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+struct HostView {
+  const config::NodeName& name;
+  const std::optional<config::PublicEndpoint>& endpoint;
+  config::Port port;
+  config::Ipv4Address mesh_address;
+  const std::vector<config::Cidr>& client_subnets;
+  const std::optional<config::PublicKeyPem>& key;
+};
+
+RenderedFile renderHost(const NodeConfig& node, const HostView& host) {
+  mustache::data data;
+  data.set("name", host.name.str());
+  if (host.endpoint) data.set("address", host.endpoint->address.str());
+  data.set("port", std::to_string(host.port.value()));
+  data.set("compression", std::to_string(node.tinc.compression));
+  data.set("cipher", node.tinc.cipher);
+  data.set("digest", node.tinc.digest);
+  // Router mode forwards by Subnet; switch and hub learn MAC addresses by themselves.
+  std::vector<std::string> subnets;
+  if (node.tinc.mode == config::TincMode::kRouter) {
+    subnets.push_back(host.mesh_address.str() + "/32");
+    for (const auto& subnet : host.client_subnets) subnets.push_back(subnet.str());
+  }
+  data.set("subnets", listOf(subnets));
+  data.set("key_lines", listOf(keyLines(host.key)));
+  return {"tinc/hosts/" + host.name.str(), render("tinc/host.mustache", data), 0644};
+}
+
+mustache::data scriptData(const NodeConfig& node, const RenderOptions& options) {
+  mustache::data data;
+  data.set("meshbroker", shellQuote(options.meshbroker_binary.string()));
+  data.set("runtime_dir", shellQuote(node.paths.runtime_dir.string()));
+  return data;
+}
+
+}  // namespace
+
+std::string shellQuote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += "'";
+  return out;
+}
+
+std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions& options) {
+  std::vector<RenderedFile> files;
+  const auto& tinc = node.tinc;
+
+  mustache::data conf;
+  conf.set("name", node.name.str());
+  conf.set("mode", std::string(config::toString(tinc.mode)));
+  conf.set("interface", tinc.interface.str());
+  conf.set("private_key_file", tinc.private_key_file.string());
+  std::vector<std::string> connect_to;
+  for (const auto& target : tinc.connect_to) connect_to.push_back(target.str());
+  conf.set("connect_to", listOf(connect_to));
+  files.push_back({"tinc/tinc.conf", render("tinc/tinc.conf.mustache", conf), 0644});
+
+  // This node's own host file is the one peers need: keygen prints the same text.
+  std::vector<config::Cidr> own_subnets;
+  for (const auto& instance : node.openvpn) own_subnets.push_back(instance.subnet);
+  files.push_back(renderHost(node, {node.name, tinc.public_endpoint, tinc.port, tinc.address,
+                                    own_subnets, tinc.public_key}));
+  for (const auto& host : node.hosts) {
+    config::Port port = host.public_endpoint ? host.public_endpoint->port : tinc.port;
+    files.push_back(renderHost(node, {host.name, host.public_endpoint, port, host.mesh_address,
+                                      host.client_subnets, host.public_key}));
+  }
+
+  mustache::data up = scriptData(node, options);
+  up.set("address", tinc.address.str());
+  up.set("prefix_length", std::to_string(tinc.prefix.length()));
+  mustache::data routes_back(mustache::data::type::list);
+  for (const auto& route : routing::routesBackToClients(node)) {
+    mustache::data item;
+    item.set("to", route.to.str());
+    item.set("via", route.via.str());
+    routes_back.push_back(item);
+  }
+  up.set("routes_back", routes_back);
+  files.push_back({"tinc/tinc-up", render("tinc/tinc-up.mustache", up), 0755});
+  files.push_back(
+      {"tinc/tinc-down", render("tinc/tinc-down.mustache", scriptData(node, options)), 0755});
+
+  for (const char* event : {"host-up", "host-down", "subnet-up", "subnet-down"}) {
+    mustache::data data = scriptData(node, options);
+    data.set("event", std::string(event));
+    files.push_back({std::string("tinc/") + event, render("tinc/event.mustache", data), 0755});
+  }
+
+  std::sort(files.begin(), files.end(),
+            [](const RenderedFile& a, const RenderedFile& b) { return a.path < b.path; });
+  return files;
+}
+
+}  // namespace meshbroker::templates
