@@ -37,8 +37,7 @@ int runCheck(const fs::path& config_file, std::ostream& out, std::ostream& err) 
   if (!node) return kExitInvalidConfig;
   out << config_file.string() << ": ok (node " << node->name.str() << ", "
       << config::toString(node->role) << ", " << node->hosts.size() << " hosts, "
-      << node->openvpn.size() << " OpenVPN instances, " << node->routes.size()
-      << " route sets)\n";
+      << node->openvpn.size() << " OpenVPN instances, " << node->routes.size() << " route sets)\n";
   return kExitOk;
 }
 
@@ -81,6 +80,12 @@ int runKeygen(const fs::path& config_file, std::ostream& out, std::ostream& err)
       err << "keygen: generating a " << tinc.key_size << "-bit RSA key for " << node->name.str()
           << "\n";
       auto pair = backends::generateTincKeyPair(tinc.key_size);
+      // The key's folder is private too, when we are the ones making it.
+      auto key_dir = tinc.private_key_file.parent_path();
+      if (!fs::exists(key_dir, ec)) {
+        fs::create_directories(key_dir, ec);
+        fs::permissions(key_dir, fs::perms::owner_all, ec);
+      }
       io::writeFileAtomically(tinc.private_key_file, pair.private_pem, 0600, /*exclusive=*/true);
       err << "keygen: wrote " << tinc.private_key_file.string() << " (0600)\n";
       public_pem = pair.public_pem;

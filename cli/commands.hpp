@@ -18,8 +18,7 @@ int runCheck(const std::filesystem::path& config_file, std::ostream& out, std::o
 
 // render -c FILE -o DIR: writes the node's whole file set under DIR (files only).
 int runRender(const std::filesystem::path& config_file, const std::filesystem::path& out_dir,
-              const std::filesystem::path& meshbroker_binary, std::ostream& out,
-              std::ostream& err);
+              const std::filesystem::path& meshbroker_binary, std::ostream& out, std::ostream& err);
 
 // keygen -c FILE: creates the node's tinc key pair if missing; prints its public host file.
 int runKeygen(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);

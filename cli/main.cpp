@@ -1,6 +1,5 @@
 // meshbroker's command line: parses arguments with CLI11 and dispatches to a verb.
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 
@@ -34,7 +33,8 @@ int main(int argc, char** argv) {
   check->add_option("-c,--config", config_file, "Config file (JSON)")->required();
 
   auto* render = app.add_subcommand(
-      "render", "Write every file tincd needs (tinc.conf, tinc-up/down, hosts/*, hooks); starts nothing");
+      "render",
+      "Write every file tincd needs (tinc.conf, tinc-up/down, hosts/*, hooks); starts nothing");
   render->add_option("-c,--config", config_file, "Config file (JSON)")->required();
   render->add_option("-o,--output", out_dir, "Folder to write into (default: paths.render_dir)");
 
@@ -44,10 +44,11 @@ int main(int argc, char** argv) {
 
   auto* notify = app.add_subcommand(
       "notify", "Used by the rendered tinc hooks: tell the running daemon about a tinc event");
-  notify->add_option("event", event, "tinc-up, tinc-down, host-up, host-down, subnet-up, subnet-down")
+  notify
+      ->add_option("event", event, "tinc-up, tinc-down, host-up, host-down, subnet-up, subnet-down")
       ->required()
-      ->check(CLI::IsMember({"tinc-up", "tinc-down", "host-up", "host-down", "subnet-up",
-                             "subnet-down"}));
+      ->check(CLI::IsMember(
+          {"tinc-up", "tinc-down", "host-up", "host-down", "subnet-up", "subnet-down"}));
   notify->add_option("-r,--runtime-dir", runtime_dir, "The daemon's runtime folder");
 
   try {

@@ -13,13 +13,13 @@ std::string Diagnostic::str() const {
 }
 
 void Diagnostics::error(std::string path, std::string value, std::string message) {
-  items_.push_back({Diagnostic::Severity::kError, std::move(path), showValue(value),
-                    std::move(message)});
+  items_.push_back(
+      {Diagnostic::Severity::kError, std::move(path), showValue(value), std::move(message)});
 }
 
 void Diagnostics::warning(std::string path, std::string value, std::string message) {
-  items_.push_back({Diagnostic::Severity::kWarning, std::move(path), showValue(value),
-                    std::move(message)});
+  items_.push_back(
+      {Diagnostic::Severity::kWarning, std::move(path), showValue(value), std::move(message)});
 }
 
 bool Diagnostics::hasErrors() const {

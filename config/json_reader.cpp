@@ -82,7 +82,8 @@ void ObjectReader::finish() {
     if (!best.empty()) message += " (did you mean \"" + best + "\"?)";
     std::string known_list;
     if (best.empty()) {
-      for (const auto& candidate : known_) known_list += (known_list.empty() ? "" : ", ") + candidate;
+      for (const auto& candidate : known_)
+        known_list += (known_list.empty() ? "" : ", ") + candidate;
       message += " (known keys here: " + known_list + ")";
     }
     diag_.error(childPath(key), "", message);
@@ -136,9 +137,8 @@ std::optional<std::int64_t> readInt(const Json& value, const std::string& path, 
 }
 
 ValueReader<std::string> stringReader(Diagnostics& diag) {
-  return [&diag](const Json& value, const std::string& path) {
-    return readString(value, path, diag);
-  };
+  return
+      [&diag](const Json& value, const std::string& path) { return readString(value, path, diag); };
 }
 
 ValueReader<int> intReader(Diagnostics& diag, int min, int max) {

@@ -1,10 +1,9 @@
 // Reads typed values out of nlohmann::json while recording problems with their JSON paths.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -127,8 +126,9 @@ ValueReader<std::vector<T>> arrayOf(Diagnostics& diag, ValueReader<T> element,
       return std::nullopt;
     }
     if (value.size() > max_items) {
-      diag.error(path, "", "has " + std::to_string(value.size()) + " items; at most " +
-                               std::to_string(max_items) + " are allowed");
+      diag.error(path, "",
+                 "has " + std::to_string(value.size()) + " items; at most " +
+                     std::to_string(max_items) + " are allowed");
       return std::nullopt;
     }
     std::vector<T> items;

@@ -13,26 +13,27 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kCiphers = {
-    "aes-128-cbc",  "aes-192-cbc",      "aes-256-cbc",      "aes-128-cfb", "aes-256-cfb",
-    "aes-128-ofb",  "aes-256-ofb",      "camellia-128-cbc", "camellia-256-cbc",
-    "bf-cbc",       "none"};
+    "aes-128-cbc",      "aes-192-cbc", "aes-256-cbc", "aes-128-cfb",
+    "aes-256-cfb",      "aes-128-ofb", "aes-256-ofb", "camellia-128-cbc",
+    "camellia-256-cbc", "bf-cbc",      "none"};
 const std::vector<std::string> kDigests = {"sha1", "sha256", "sha384", "sha512", "none"};
 
 constexpr int kDefaultTincPort = 655;
 constexpr int kDefaultStatusPort = 8655;
 
 ValueReader<std::string> oneOf(Diagnostics& diag, const std::vector<std::string>& allowed) {
-  return [&diag, &allowed](const Json& value, const std::string& path) -> std::optional<std::string> {
-    auto text = readString(value, path, diag);
-    if (!text) return std::nullopt;
-    for (const auto& name : allowed) {
-      if (name == *text) return text;
-    }
-    std::string list;
-    for (const auto& name : allowed) list += (list.empty() ? "" : ", ") + name;
-    diag.error(path, dumpForMessage(value), "is not one of: " + list);
-    return std::nullopt;
-  };
+  return
+      [&diag, &allowed](const Json& value, const std::string& path) -> std::optional<std::string> {
+        auto text = readString(value, path, diag);
+        if (!text) return std::nullopt;
+        for (const auto& name : allowed) {
+          if (name == *text) return text;
+        }
+        std::string list;
+        for (const auto& name : allowed) list += (list.empty() ? "" : ", ") + name;
+        diag.error(path, dumpForMessage(value), "is not one of: " + list);
+        return std::nullopt;
+      };
 }
 
 // A file path: a safe character set (it is written into tinc.conf and shell scripts),
@@ -80,6 +81,21 @@ ValueReader<T> objectReader(Diagnostics& diag,
   };
 }
 
+// An inline PEM key: the one string that may hold newlines, because PublicKeyPem accepts
+// nothing but its header, base64 lines and footer.
+ValueReader<PublicKeyPem> pemReader(Diagnostics& diag) {
+  return [&diag](const Json& value, const std::string& path) -> std::optional<PublicKeyPem> {
+    if (!value.is_string() || value.get_ref<const std::string&>().size() > 16384) {
+      diag.error(path, dumpForMessage(value), "is not a PEM string (at most 16 KiB)");
+      return std::nullopt;
+    }
+    std::string why;
+    auto key = PublicKeyPem::parse(value.get_ref<const std::string&>(), &why);
+    if (!key) diag.error(path, dumpForMessage(value), why);
+    return key;
+  };
+}
+
 // Reads a public key given inline ("public_key") or as a file ("public_key_file").
 struct KeySource {
   std::optional<PublicKeyPem> key;
@@ -87,11 +103,13 @@ struct KeySource {
   bool failed = false;
 };
 
-KeySource readKeySource(ObjectReader& object, const fs::path& base_dir, const FileReader& read_file) {
+KeySource readKeySource(ObjectReader& object, const fs::path& base_dir,
+                        const FileReader& read_file) {
   Diagnostics& diag = object.diag();
   KeySource source;
-  source.key = object.optional<PublicKeyPem>("public_key", parsed<PublicKeyPem>(diag), &source.failed);
-  source.file = object.optional<fs::path>("public_key_file", pathReader(diag, base_dir), &source.failed);
+  source.key = object.optional<PublicKeyPem>("public_key", pemReader(diag), &source.failed);
+  source.file =
+      object.optional<fs::path>("public_key_file", pathReader(diag, base_dir), &source.failed);
   if (source.key && source.file) {
     diag.error(object.childPath("public_key_file"), "",
                "conflicts with public_key (give the key inline or as a file, not both)");
@@ -112,8 +130,8 @@ KeySource readKeySource(ObjectReader& object, const fs::path& base_dir, const Fi
 
 std::optional<PublicEndpoint> readEndpoint(ObjectReader& object, std::optional<Port> port,
                                            bool* failed) {
-  auto address = object.optional<HostAddress>("public_address",
-                                              parsed<HostAddress>(object.diag()), failed);
+  auto address =
+      object.optional<HostAddress>("public_address", parsed<HostAddress>(object.diag()), failed);
   if (!address || !port) return std::nullopt;
   return PublicEndpoint{*address, *port};
 }
@@ -121,12 +139,12 @@ std::optional<PublicEndpoint> readEndpoint(ObjectReader& object, std::optional<P
 std::optional<PathsConfig> readPaths(ObjectReader& object, const fs::path& base_dir) {
   auto& diag = object.diag();
   PathsConfig defaults;
-  auto state = object.withDefault<fs::path>("state_dir", pathReader(diag, base_dir),
-                                            defaults.state_dir);
-  auto runtime = object.withDefault<fs::path>("runtime_dir", pathReader(diag, base_dir),
-                                              defaults.runtime_dir);
-  auto render = object.withDefault<fs::path>(
-      "render_dir", pathReader(diag, base_dir), state ? *state / "rendered" : defaults.render_dir);
+  auto state =
+      object.withDefault<fs::path>("state_dir", pathReader(diag, base_dir), defaults.state_dir);
+  auto runtime =
+      object.withDefault<fs::path>("runtime_dir", pathReader(diag, base_dir), defaults.runtime_dir);
+  auto render = object.withDefault<fs::path>("render_dir", pathReader(diag, base_dir),
+                                             state ? *state / "rendered" : defaults.render_dir);
   if (!state || !runtime || !render) return std::nullopt;
   return PathsConfig{*state, *runtime, *render};
 }
@@ -151,9 +169,9 @@ std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& path
   auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
   auto mode = object.withDefault<TincMode>(
       "mode",
-      enumReader<TincMode>(diag, {{"router", TincMode::kRouter},
-                                  {"switch", TincMode::kSwitch},
-                                  {"hub", TincMode::kHub}}),
+      enumReader<TincMode>(
+          diag,
+          {{"router", TincMode::kRouter}, {"switch", TincMode::kSwitch}, {"hub", TincMode::kHub}}),
       TincMode::kSwitch);
   auto cipher = object.withDefault<std::string>("cipher", oneOf(diag, kCiphers), "aes-256-cbc");
   auto digest = object.withDefault<std::string>("digest", oneOf(diag, kDigests), "sha256");
@@ -162,10 +180,10 @@ std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& path
   auto connect_to = object.withDefault<std::vector<NodeName>>(
       "connect_to", arrayOf<NodeName>(diag, parsed<NodeName>(diag), 64), {});
   auto endpoint = readEndpoint(object, port, &failed);
-  auto private_key = object.withDefault<fs::path>(
-      "private_key_file", pathReader(diag, base_dir), paths.state_dir / "tinc" / "rsa_key.priv");
-  auto public_key_file = object.withDefault<fs::path>(
-      "public_key_file", pathReader(diag, base_dir), paths.state_dir / "tinc" / "rsa_key.pub");
+  auto private_key = object.withDefault<fs::path>("private_key_file", pathReader(diag, base_dir),
+                                                  paths.state_dir / "tinc" / "rsa_key.priv");
+  auto public_key_file = object.withDefault<fs::path>("public_key_file", pathReader(diag, base_dir),
+                                                      paths.state_dir / "tinc" / "rsa_key.pub");
   if (failed || !netname || !interface || !address || !prefix || !port || !mode || !cipher ||
       !digest || !compression || !key_size || !connect_to || !private_key || !public_key_file) {
     return std::nullopt;
@@ -201,61 +219,66 @@ ValueReader<Role> roleReader(Diagnostics& diag) {
   return enumReader<Role>(diag, {{"server", Role::kServer}, {"gateway", Role::kGateway}});
 }
 
-ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir, const FileReader& read_file) {
-  return objectReader<Host>(diag, [&diag, base_dir, read_file](ObjectReader& object) -> std::optional<Host> {
-    bool failed = false;
-    auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
-    auto role = object.required<Role>("role", roleReader(diag));
-    auto mesh_address = object.required<Ipv4Address>("mesh_address", parsed<Ipv4Address>(diag));
-    auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
-    auto endpoint = readEndpoint(object, port, &failed);
-    auto keys = readKeySource(object, base_dir, read_file);
-    auto subnets = object.withDefault<std::vector<Cidr>>(
-        "client_subnets", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
-    if (failed || keys.failed || !name || !role || !mesh_address || !port || !subnets) {
-      return std::nullopt;
-    }
-    return Host{.name = *name,
-                .role = *role,
-                .mesh_address = *mesh_address,
-                .public_endpoint = endpoint,
-                .public_key = keys.key,
-                .public_key_file = keys.file,
-                .client_subnets = *subnets};
-  });
+ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
+                             const FileReader& read_file) {
+  return objectReader<Host>(
+      diag, [&diag, base_dir, read_file](ObjectReader& object) -> std::optional<Host> {
+        bool failed = false;
+        auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
+        auto role = object.required<Role>("role", roleReader(diag));
+        auto mesh_address = object.required<Ipv4Address>("mesh_address", parsed<Ipv4Address>(diag));
+        auto port =
+            object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
+        auto endpoint = readEndpoint(object, port, &failed);
+        auto keys = readKeySource(object, base_dir, read_file);
+        auto subnets = object.withDefault<std::vector<Cidr>>(
+            "client_subnets", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
+        if (failed || keys.failed || !name || !role || !mesh_address || !port || !subnets) {
+          return std::nullopt;
+        }
+        return Host{.name = *name,
+                    .role = *role,
+                    .mesh_address = *mesh_address,
+                    .public_endpoint = endpoint,
+                    .public_key = keys.key,
+                    .public_key_file = keys.file,
+                    .client_subnets = *subnets};
+      });
 }
 
 ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
-  return objectReader<OpenVpnInstance>(diag, [&diag](ObjectReader& object) -> std::optional<OpenVpnInstance> {
-    auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
-    auto kind = object.required<InstanceKind>(
-        "kind", enumReader<InstanceKind>(diag, {{"public", InstanceKind::kPublic},
-                                               {"private", InstanceKind::kPrivate}}));
-    auto port = object.required<Port>("port", portReader(diag));
-    auto proto = object.withDefault<Proto>(
-        "proto", enumReader<Proto>(diag, {{"udp", Proto::kUdp}, {"tcp", Proto::kTcp}}),
-        Proto::kUdp);
-    auto subnet = object.required<Cidr>("subnet", parsed<Cidr>(diag));
-    std::optional<InterfaceName> default_interface;
-    if (name) default_interface = InterfaceName::parse(("vpn_" + name->str()).substr(0, 15), nullptr);
-    auto interface = object.withDefault<InterfaceName>(
-        "interface", parsed<InterfaceName>(diag),
-        default_interface ? *default_interface : *InterfaceName::parse("vpn", nullptr));
-    auto max_clients = object.withDefault<int>("max_clients", intReader(diag, 0, 65535), 0);
-    bool failed = false;
-    auto rate = object.optional<Rate>("rate_limit", parsed<Rate>(diag), &failed);
-    if (failed || !name || !kind || !port || !proto || !subnet || !interface || !max_clients) {
-      return std::nullopt;
-    }
-    return OpenVpnInstance{.name = *name,
-                           .kind = *kind,
-                           .port = *port,
-                           .proto = *proto,
-                           .subnet = *subnet,
-                           .interface = *interface,
-                           .max_clients = *max_clients,
-                           .rate_limit = rate};
-  });
+  return objectReader<OpenVpnInstance>(
+      diag, [&diag](ObjectReader& object) -> std::optional<OpenVpnInstance> {
+        auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
+        auto kind = object.required<InstanceKind>(
+            "kind", enumReader<InstanceKind>(diag, {{"public", InstanceKind::kPublic},
+                                                    {"private", InstanceKind::kPrivate}}));
+        auto port = object.required<Port>("port", portReader(diag));
+        auto proto = object.withDefault<Proto>(
+            "proto", enumReader<Proto>(diag, {{"udp", Proto::kUdp}, {"tcp", Proto::kTcp}}),
+            Proto::kUdp);
+        auto subnet = object.required<Cidr>("subnet", parsed<Cidr>(diag));
+        std::optional<InterfaceName> default_interface;
+        if (name)
+          default_interface = InterfaceName::parse(("vpn_" + name->str()).substr(0, 15), nullptr);
+        auto interface = object.withDefault<InterfaceName>(
+            "interface", parsed<InterfaceName>(diag),
+            default_interface ? *default_interface : *InterfaceName::parse("vpn", nullptr));
+        auto max_clients = object.withDefault<int>("max_clients", intReader(diag, 0, 65535), 0);
+        bool failed = false;
+        auto rate = object.optional<Rate>("rate_limit", parsed<Rate>(diag), &failed);
+        if (failed || !name || !kind || !port || !proto || !subnet || !interface || !max_clients) {
+          return std::nullopt;
+        }
+        return OpenVpnInstance{.name = *name,
+                               .kind = *kind,
+                               .port = *port,
+                               .proto = *proto,
+                               .subnet = *subnet,
+                               .interface = *interface,
+                               .max_clients = *max_clients,
+                               .rate_limit = rate};
+      });
 }
 
 ValueReader<RouteVia> viaReader(Diagnostics& diag) {
@@ -274,11 +297,12 @@ ValueReader<RouteSet> routeSetReader(Diagnostics& diag) {
     auto to = object.required<std::vector<Cidr>>("to", arrayOf<Cidr>(diag, parsed<Cidr>(diag)));
     auto from = object.withDefault<std::vector<Cidr>>(
         "from", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
-    auto via = object.required<std::vector<RouteVia>>("via", arrayOf<RouteVia>(diag, viaReader(diag), 64));
+    auto via =
+        object.required<std::vector<RouteVia>>("via", arrayOf<RouteVia>(diag, viaReader(diag), 64));
     auto policy = object.withDefault<RoutePolicy>(
         "policy",
-        enumReader<RoutePolicy>(diag, {{"failover", RoutePolicy::kFailover},
-                                       {"balance", RoutePolicy::kBalance}}),
+        enumReader<RoutePolicy>(
+            diag, {{"failover", RoutePolicy::kFailover}, {"balance", RoutePolicy::kBalance}}),
         RoutePolicy::kFailover);
     auto all_down = object.withDefault<AllDownPolicy>(
         "all_down",
@@ -340,7 +364,8 @@ std::optional<T> section(ObjectReader& parent, std::string_view key,
 
 }  // namespace
 
-LoadResult parseConfig(std::string_view text, const fs::path& base_dir, const FileReader& read_file) {
+LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
+                       const FileReader& read_file) {
   LoadResult result;
   Diagnostics& diag = result.diagnostics;
   Json root;
@@ -356,7 +381,8 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir, const Fi
 
   auto name = top.required<NodeName>("name", parsed<NodeName>(diag));
   auto role = top.required<Role>("role", roleReader(diag));
-  auto paths = section<PathsConfig>(top, "paths", [&](ObjectReader& o) { return readPaths(o, base_dir); });
+  auto paths =
+      section<PathsConfig>(top, "paths", [&](ObjectReader& o) { return readPaths(o, base_dir); });
   std::optional<TincConfig> tinc;
   if (const Json* value = top.find("tinc")) {
     ObjectReader object(*value, "/tinc", diag);
@@ -372,7 +398,8 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir, const Fi
   auto routes = top.withDefault<std::vector<RouteSet>>(
       "routes", arrayOf<RouteSet>(diag, routeSetReader(diag), 64), {});
   auto health = section<HealthConfig>(top, "health", readHealth);
-  auto status = section<StatusConfig>(top, "status", [&](ObjectReader& o) { return readStatus(o, base_dir); });
+  auto status = section<StatusConfig>(top, "status",
+                                      [&](ObjectReader& o) { return readStatus(o, base_dir); });
   top.finish();
 
   if (diag.hasErrors() || !name || !role || !paths || !tinc || !hosts || !openvpn || !routes ||
@@ -410,8 +437,8 @@ LoadResult loadConfigFile(const fs::path& file) {
   if (!text) {
     LoadResult result;
     std::error_code ec;
-    std::string why = fs::exists(file, ec) ? "cannot be read (or is larger than 1 MiB)"
-                                           : "does not exist";
+    std::string why =
+        fs::exists(file, ec) ? "cannot be read (or is larger than 1 MiB)" : "does not exist";
     result.diagnostics.error("", "", why);
     return result;
   }

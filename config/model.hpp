@@ -68,14 +68,14 @@ struct OpenVpnInstance {
   Proto proto = Proto::kUdp;
   Cidr subnet;
   InterfaceName interface;
-  int max_clients = 0;              // 0: OpenVPN's default (1024)
-  std::optional<Rate> rate_limit;   // per client; public instances only
+  int max_clients = 0;             // 0: OpenVPN's default (1024)
+  std::optional<Rate> rate_limit;  // per client; public instances only
 };
 
 struct RouteVia {
   NodeName gateway;
-  int weight = 1;     // balance: share of flows (1..256)
-  int priority = 0;   // failover: lower wins
+  int weight = 1;    // balance: share of flows (1..256)
+  int priority = 0;  // failover: lower wins
 };
 
 struct RouteSet {
@@ -93,7 +93,7 @@ struct HealthConfig {
   int down_after = 3;
   int up_after = 10;
   int warmup_ms = 2000;
-  int burst = 3;  // immediate re-probes after a first miss
+  int burst = 3;                              // immediate re-probes after a first miss
   std::optional<Ipv4Address> through_target;  // a mesh host probed through each gateway
 };
 

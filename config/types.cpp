@@ -16,9 +16,7 @@ bool setWhy(std::string* why, std::string message) {
 }
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isAlnum(char c) {
-  return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
+bool isAlnum(char c) { return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // Parses a decimal number of at most max_digits digits, the whole of text.
 std::optional<std::uint64_t> parseDecimal(std::string_view text, std::size_t max_digits) {
@@ -126,13 +124,9 @@ std::optional<Cidr> Cidr::parse(std::string_view text, std::string* why) {
   return cidr;
 }
 
-std::uint32_t Cidr::mask() const {
-  return length_ == 0 ? 0 : ~std::uint32_t{0} << (32 - length_);
-}
+std::uint32_t Cidr::mask() const { return length_ == 0 ? 0 : ~std::uint32_t{0} << (32 - length_); }
 
-Ipv4Address Cidr::broadcast() const {
-  return Ipv4Address::fromUint(network_.value() | ~mask());
-}
+Ipv4Address Cidr::broadcast() const { return Ipv4Address::fromUint(network_.value() | ~mask()); }
 
 bool Cidr::contains(Ipv4Address address) const {
   return (address.value() & mask()) == network_.value();
@@ -177,8 +171,8 @@ std::optional<InterfaceName> InterfaceName::parse(std::string_view text, std::st
 std::optional<HostAddress> HostAddress::parse(std::string_view text, std::string* why) {
   std::string copy(text);
   in6_addr v6{};
-  if (Ipv4Address::parse(text, nullptr) || (text.find(':') != std::string_view::npos &&
-                                            inet_pton(AF_INET6, copy.c_str(), &v6) == 1)) {
+  if (Ipv4Address::parse(text, nullptr) ||
+      (text.find(':') != std::string_view::npos && inet_pton(AF_INET6, copy.c_str(), &v6) == 1)) {
     return HostAddress(copy);
   }
   // RFC 1123 host name: labels of letters, digits and '-', not starting or ending with '-'.
@@ -211,8 +205,9 @@ std::optional<PublicKeyPem> PublicKeyPem::parse(std::string_view text, std::stri
   auto lines = split(text, '\n');
   while (!lines.empty() && lines.back().empty()) lines.pop_back();
   if (lines.size() < 3 || lines.front() != kBegin || lines.back() != kEnd) {
-    setWhy(why, "is not an RSA public key in PEM (want -----BEGIN RSA PUBLIC KEY----- ... "
-                "-----END RSA PUBLIC KEY-----, as tincd -K writes)");
+    setWhy(why,
+           "is not an RSA public key in PEM (want -----BEGIN RSA PUBLIC KEY----- ... "
+           "-----END RSA PUBLIC KEY-----, as tincd -K writes)");
     return std::nullopt;
   }
   std::string normalised = std::string(kBegin) + "\n";
@@ -248,8 +243,9 @@ std::optional<Rate> Rate::parse(std::string_view text, std::string* why) {
       return std::nullopt;
     }
   }
-  setWhy(why, "is not a rate (want a whole number with a unit: bit, kbit, mbit or gbit, "
-              "like 2mbit)");
+  setWhy(why,
+         "is not a rate (want a whole number with a unit: bit, kbit, mbit or gbit, "
+         "like 2mbit)");
   return std::nullopt;
 }
 

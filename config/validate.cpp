@@ -67,8 +67,7 @@ void checkMeshAddresses(const NodeConfig& config, Diagnostics& diag) {
       diag.error(path, quoted(address.str()), "is outside the mesh prefix " + prefix.str());
       return;
     }
-    if (prefix.length() <= 30 &&
-        (address == prefix.network() || address == prefix.broadcast())) {
+    if (prefix.length() <= 30 && (address == prefix.network() || address == prefix.broadcast())) {
       diag.error(path, quoted(address.str()),
                  "is the network or broadcast address of " + prefix.str());
       return;
@@ -186,7 +185,8 @@ void checkRoutes(const NodeConfig& config, Diagnostics& diag) {
       const auto& via = set.via[j];
       std::string via_path = at(path + "/via", j) + "/gateway";
       if (auto earlier = gateways.claim(via.gateway.str(), via_path); !earlier.empty()) {
-        diag.error(via_path, quoted(via.gateway.str()), "is listed twice (also at " + earlier + ")");
+        diag.error(via_path, quoted(via.gateway.str()),
+                   "is listed twice (also at " + earlier + ")");
         continue;
       }
       const Host* host = config.findHost(via.gateway);

@@ -73,7 +73,8 @@ void writeFileAtomically(const fs::path& path, const std::string& content, unsig
                          bool exclusive) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  if (ec) throw WriteError("cannot create folder " + path.parent_path().string() + ": " + ec.message());
+  if (ec)
+    throw WriteError("cannot create folder " + path.parent_path().string() + ": " + ec.message());
   fs::path temp = stage(path, content, mode);
   // link() fails if the target exists, which gives "create only if missing" atomically.
   int rc = exclusive ? ::link(temp.c_str(), path.c_str()) : ::rename(temp.c_str(), path.c_str());

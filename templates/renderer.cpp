@@ -1,9 +1,8 @@
 // Builds mustache data from the model and renders the embedded templates.
 #include "templates/renderer.hpp"
 
-#include <kainjow/mustache.hpp>
-
 #include <algorithm>
+#include <kainjow/mustache.hpp>
 
 #include "config/types.hpp"
 #include "routing/static_routes.hpp"

@@ -1,0 +1,44 @@
+// Hermetic loading of the examples for unit tests.
+#include "unit/test_support.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace meshbroker::testing {
+
+std::string readText(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + file.string());
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string exampleText(const std::string& node) {
+  return readText(kSourceDir / "examples" / "seed" / (node + ".json"));
+}
+
+config::FileReader testKeys(const std::string& node) {
+  return [node](const std::filesystem::path& path) -> std::optional<std::string> {
+    auto keys = kSourceDir / "tests" / "data" / "keys";
+    if (path.filename() == "rsa_key.pub") return readText(keys / (node + ".pub"));
+    if (path.parent_path().filename() == "keys" && path.extension() == ".pub" &&
+        std::filesystem::exists(keys / path.filename())) {
+      return readText(keys / path.filename());
+    }
+    return std::nullopt;
+  };
+}
+
+config::LoadResult parseAs(const std::string& node, const std::string& text) {
+  return config::parseConfig(text, "/etc/meshbroker", testKeys(node));
+}
+
+std::string describe(const config::Diagnostics& diagnostics) {
+  std::string out;
+  for (const auto& item : diagnostics.all()) out += item.str() + "\n";
+  return out;
+}
+
+}  // namespace meshbroker::testing

@@ -1,0 +1,354 @@
+// One test per validation rule: each breaks one thing in an example and expects one message
+// naming the JSON path and the value.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "unit/test_support.hpp"
+
+namespace meshbroker::config {
+namespace {
+
+using meshbroker::testing::describe;
+using meshbroker::testing::exampleText;
+using meshbroker::testing::parseAs;
+using nlohmann::json;
+
+json example(const std::string& node) { return json::parse(exampleText(node)); }
+
+// Expects the config to be rejected with an error at path whose text contains fragment.
+void expectError(const std::string& node, const json& config, const std::string& path,
+                 const std::string& fragment) {
+  auto result = parseAs(node, config.dump());
+  EXPECT_FALSE(result.config) << "accepted a bad config";
+  for (const auto& item : result.diagnostics.all()) {
+    if (item.severity == Diagnostic::Severity::kError && item.path == path &&
+        item.str().find(fragment) != std::string::npos) {
+      return;
+    }
+  }
+  ADD_FAILURE() << "no error at " << path << " containing '" << fragment << "'; got:\n"
+                << describe(result.diagnostics);
+}
+
+TEST(Validate, EveryExampleIsValidWithKeys) {
+  for (const auto& node : meshbroker::testing::kExampleNodes) {
+    auto result = parseAs(node, exampleText(node));
+    EXPECT_TRUE(result.config) << node << ":\n" << describe(result.diagnostics);
+    EXPECT_TRUE(result.diagnostics.all().empty()) << node << ":\n" << describe(result.diagnostics);
+  }
+}
+
+TEST(Validate, SeedRouteLiteralIsRejectedNamingFieldAndValue) {
+  auto config = example("chip");
+  config["routes"][0]["to"] = {"10.1.0.0 netmask 255.224.0.0"};
+  expectError("chip", config, "/routes/0/to/0", "\"10.1.0.0 netmask 255.224.0.0\"");
+  expectError("chip", config, "/routes/0/to/0", "did you mean 10.0.0.0/11?");
+}
+
+TEST(Validate, HostBitsInRoute) {
+  auto config = example("chip");
+  config["routes"][0]["to"] = {"10.1.0.0/11"};
+  auto result = parseAs("chip", config.dump());
+  ASSERT_EQ(result.diagnostics.all().size(), 1u) << describe(result.diagnostics);
+  EXPECT_EQ(result.diagnostics.all()[0].str(),
+            "/routes/0/to/0: \"10.1.0.0/11\" has host bits set (did you mean 10.0.0.0/11?)");
+}
+
+TEST(Validate, UnknownConnectToHost) {
+  auto config = example("chip");
+  config["tinc"]["connect_to"] = {"nobody"};
+  expectError("chip", config, "/tinc/connect_to/0", "\"nobody\" is not a known host");
+}
+
+TEST(Validate, ConnectToSelf) {
+  auto config = example("chip");
+  config["tinc"]["connect_to"] = {"chip"};
+  expectError("chip", config, "/tinc/connect_to/0", "is this node itself");
+}
+
+TEST(Validate, ConnectToHostWithoutAddress) {
+  auto config = example("chip");
+  config["tinc"]["connect_to"] = {"cometa"};
+  expectError("chip", config, "/tinc/connect_to/0", "has no public_address");
+}
+
+TEST(Validate, ConnectToTwice) {
+  auto config = example("cometa");
+  config["tinc"]["connect_to"] = {"chip", "chip"};
+  expectError("cometa", config, "/tinc/connect_to/1", "listed twice");
+}
+
+TEST(Validate, MeshAddressOutsidePrefix) {
+  auto config = example("chip");
+  config["tinc"]["address"] = "100.64.13.11";
+  expectError("chip", config, "/tinc/address", "\"100.64.13.11\" is outside the mesh prefix");
+  config = example("chip");
+  config["hosts"][1]["mesh_address"] = "100.64.12.40";
+  expectError("chip", config, "/hosts/1/mesh_address", "outside the mesh prefix 100.64.12.0/27");
+}
+
+TEST(Validate, MeshAddressIsNetworkOrBroadcast) {
+  auto config = example("chip");
+  config["hosts"][1]["mesh_address"] = "100.64.12.31";
+  expectError("chip", config, "/hosts/1/mesh_address", "broadcast");
+}
+
+TEST(Validate, DuplicateMeshAddress) {
+  auto config = example("chip");
+  config["hosts"][1]["mesh_address"] = "100.64.12.11";
+  expectError("chip", config, "/hosts/1/mesh_address", "already used by /tinc/address");
+}
+
+TEST(Validate, DuplicateNames) {
+  auto config = example("chip");
+  config["hosts"][2]["name"] = "cometa";
+  expectError("chip", config, "/hosts/2/name", "already used by /hosts/1/name");
+  config = example("chip");
+  config["hosts"][0]["name"] = "chip";
+  expectError("chip", config, "/hosts/0/name", "already used by /name");
+}
+
+TEST(Validate, DuplicatePorts) {
+  auto config = example("chip");
+  config["openvpn"][0]["port"] = 655;
+  expectError("chip", config, "/openvpn/0/port", "already used (udp) by /tinc/port");
+  config = example("chip");
+  config["status"]["port"] = 443;
+  config["openvpn"][1]["proto"] = "tcp";
+  expectError("chip", config, "/openvpn/1/port", "already used (tcp) by /status/port");
+}
+
+TEST(Validate, SamePortDifferentProtoIsFine) {
+  auto config = example("chip");
+  config["openvpn"][0]["port"] = 443;  // udp, while the private instance has tcp 443
+  auto result = parseAs("chip", config.dump());
+  EXPECT_TRUE(result.config) << describe(result.diagnostics);
+}
+
+TEST(Validate, OverlappingClientSubnets) {
+  auto config = example("chip");
+  config["openvpn"][1]["subnet"] = "172.16.1.64/26";
+  expectError("chip", config, "/openvpn/1/subnet", "overlaps 172.16.1.64/27 at /openvpn/0/subnet");
+  config = example("chip");
+  config["hosts"][0]["client_subnets"] = {"172.16.1.96/27"};
+  expectError("chip", config, "/hosts/0/client_subnets/0", "overlaps");
+}
+
+TEST(Validate, ClientSubnetOverlapsMesh) {
+  auto config = example("chip");
+  config["openvpn"][0]["subnet"] = "100.64.0.0/16";
+  expectError("chip", config, "/openvpn/0/subnet", "overlaps 100.64.12.0/27 at /tinc/prefix");
+}
+
+TEST(Validate, ClientSubnetsOnGateway) {
+  auto config = example("chip");
+  config["hosts"][1]["client_subnets"] = {"172.16.9.0/24"};
+  expectError("chip", config, "/hosts/1/client_subnets/0", "only servers");
+}
+
+TEST(Validate, RouteViaNonGateway) {
+  auto config = example("chip");
+  config["routes"][0]["via"][0]["gateway"] = "comegato";
+  expectError("chip", config, "/routes/0/via/0/gateway", "\"comegato\" is a server, not a gateway");
+}
+
+TEST(Validate, RouteViaUnknownHost) {
+  auto config = example("chip");
+  config["routes"][0]["via"][0]["gateway"] = "nobody";
+  expectError("chip", config, "/routes/0/via/0/gateway", "is not a known host");
+}
+
+TEST(Validate, RouteViaTwice) {
+  auto config = example("chip");
+  config["routes"][0]["via"][1]["gateway"] = "cometa";
+  expectError("chip", config, "/routes/0/via/1/gateway", "listed twice");
+}
+
+TEST(Validate, RouteOverMeshPrefix) {
+  auto config = example("chip");
+  config["routes"][0]["to"] = {"100.64.0.0/10"};
+  expectError("chip", config, "/routes/0/to/0", "overlaps the mesh prefix");
+}
+
+TEST(Validate, EmptyRouteSet) {
+  auto config = example("chip");
+  config["routes"][0]["via"] = json::array();
+  expectError("chip", config, "/routes/0/via", "is empty");
+  config = example("chip");
+  config["routes"][0]["to"] = json::array();
+  expectError("chip", config, "/routes/0/to", "is empty");
+}
+
+TEST(Validate, DuplicateRouteSetName) {
+  auto config = example("chip");
+  config["routes"].push_back(config["routes"][0]);
+  config["routes"][1]["to"] = {"10.200.0.0/16"};
+  expectError("chip", config, "/routes/1/name", "already used by /routes/0/name");
+}
+
+TEST(Validate, DuplicateOpenVpnNameAndInterface) {
+  auto config = example("chip");
+  config["openvpn"][1]["name"] = "public";
+  expectError("chip", config, "/openvpn/1/name", "already used by /openvpn/0/name");
+  config = example("chip");
+  config["openvpn"][1]["interface"] = "meshnet0";
+  expectError("chip", config, "/openvpn/1/interface", "already used by /tinc/interface");
+}
+
+TEST(Validate, OpenVpnOnGateway) {
+  auto config = example("cometa");
+  config["openvpn"] = example("chip")["openvpn"];
+  config["hosts"][0]["client_subnets"] = json::array();
+  expectError("cometa", config, "/openvpn", "only servers run OpenVPN");
+}
+
+TEST(Validate, RateLimitOnPrivateInstance) {
+  auto config = example("chip");
+  config["openvpn"][1]["rate_limit"] = "1mbit";
+  expectError("chip", config, "/openvpn/1/rate_limit", "only public instances");
+}
+
+TEST(Validate, RateWithoutUnit) {
+  auto config = example("chip");
+  config["openvpn"][0]["rate_limit"] = "2000";
+  expectError("chip", config, "/openvpn/0/rate_limit", "\"2000\" is not a rate");
+}
+
+TEST(Validate, UnknownKeySuggestsTheRightOne) {
+  auto config = example("chip");
+  config["tinc"]["conect_to"] = {"comegato"};
+  expectError("chip", config, "/tinc/conect_to", "unknown key (did you mean \"connect_to\"?)");
+  config = example("chip");
+  config["frobnicate"] = true;
+  expectError("chip", config, "/frobnicate", "unknown key (known keys here:");
+}
+
+TEST(Validate, UnknownKeyWithSlashCannotFakeAPath) {
+  auto config = example("chip");
+  config["a/b"] = 1;
+  expectError("chip", config, "/a~1b", "unknown key");
+}
+
+TEST(Validate, MissingRequiredField) {
+  auto config = example("chip");
+  config["tinc"].erase("address");
+  expectError("chip", config, "/tinc/address", "is missing");
+  config = example("chip");
+  config.erase("tinc");
+  expectError("chip", config, "/tinc", "is missing");
+}
+
+TEST(Validate, WrongTypes) {
+  auto config = example("chip");
+  config["tinc"]["port"] = "655";
+  expectError("chip", config, "/tinc/port", "\"655\" is not a whole number");
+  config = example("chip");
+  config["hosts"] = json::object();
+  expectError("chip", config, "/hosts", "is not an array");
+  config = example("chip");
+  config["tinc"]["connect_to"] = "comegato";
+  expectError("chip", config, "/tinc/connect_to", "is not an array");
+  config = example("chip");
+  config["name"] = 7;
+  expectError("chip", config, "/name", "7 is not a string");
+}
+
+TEST(Validate, NumbersOutOfRange) {
+  auto config = example("chip");
+  config["tinc"]["port"] = 70000;
+  expectError("chip", config, "/tinc/port", "70000 is out of range (1..65535)");
+  config = example("chip");
+  config["tinc"]["compression"] = 12;
+  expectError("chip", config, "/tinc/compression", "out of range (0..11)");
+  config = example("chip");
+  config["tinc"]["key_size"] = 1024;
+  expectError("chip", config, "/tinc/key_size", "out of range (2048..8192)");
+  config = example("chip");
+  config["tinc"]["port"] = 18446744073709551615ULL;
+  expectError("chip", config, "/tinc/port", "out of range");
+  config = example("chip");
+  config["routes"][0]["via"][0]["weight"] = 0;
+  expectError("chip", config, "/routes/0/via/0/weight", "out of range (1..256)");
+}
+
+TEST(Validate, CipherNotInAllowList) {
+  auto config = example("chip");
+  config["tinc"]["cipher"] = "rot13";
+  expectError("chip", config, "/tinc/cipher", "\"rot13\" is not one of: aes-128-cbc");
+}
+
+TEST(Validate, EnumsNameTheChoices) {
+  auto config = example("chip");
+  config["role"] = "router";
+  expectError("chip", config, "/role", "\"router\" is not one of: server, gateway");
+}
+
+TEST(Validate, HealthTimeoutTooLong) {
+  auto config = example("chip");
+  config["health"]["timeout_ms"] = 5000;
+  expectError("chip", config, "/health/timeout_ms", "longer than interval_ms x down_after");
+}
+
+TEST(Validate, PathsWithShellCharacters) {
+  auto config = example("chip");
+  config["paths"]["runtime_dir"] = "/run/$(reboot)";
+  expectError("chip", config, "/paths/runtime_dir", "is not an acceptable path");
+  config = example("chip");
+  config["tinc"]["private_key_file"] = "/etc/a b";
+  expectError("chip", config, "/tinc/private_key_file", "is not an acceptable path");
+}
+
+TEST(Validate, StatusListenMustBeAnAddress) {
+  auto config = example("chip");
+  config["status"]["listen"] = "localhost";
+  expectError("chip", config, "/status/listen", "is not an IP address");
+}
+
+TEST(Validate, KeyInlineAndFileConflict) {
+  auto config = example("chip");
+  config["hosts"][0]["public_key"] = meshbroker::testing::readText(meshbroker::testing::kSourceDir /
+                                                                   "tests/data/keys/comegato.pub");
+  expectError("chip", config, "/hosts/0/public_key_file", "conflicts with public_key");
+}
+
+TEST(Validate, InlineKeyIsAccepted) {
+  auto config = example("chip");
+  config["hosts"][0].erase("public_key_file");
+  config["hosts"][0]["public_key"] = meshbroker::testing::readText(meshbroker::testing::kSourceDir /
+                                                                   "tests/data/keys/comegato.pub");
+  auto result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_TRUE(result.config->hosts[0].public_key);
+}
+
+TEST(Validate, MissingKeysAreWarningsNotErrors) {
+  auto result = config::parseConfig(exampleText("chip"), "/nonexistent",
+                                    [](const std::filesystem::path&) { return std::nullopt; });
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_EQ(result.diagnostics.all().size(), 4u) << describe(result.diagnostics);
+  for (const auto& item : result.diagnostics.all()) {
+    EXPECT_EQ(item.severity, Diagnostic::Severity::kWarning);
+  }
+}
+
+TEST(Validate, NotJsonAtAll) {
+  auto result = parseAs("chip", "{\"name\": ");
+  EXPECT_FALSE(result.config);
+  EXPECT_NE(describe(result.diagnostics).find("is not valid JSON"), std::string::npos);
+  result = parseAs("chip", "[]");
+  EXPECT_NE(describe(result.diagnostics).find("is not an object"), std::string::npos);
+}
+
+TEST(Validate, TooLongStringIsShortenedInTheMessage) {
+  auto config = example("chip");
+  config["tinc"]["netname"] = std::string(5000, 'a');
+  auto result = parseAs("chip", config.dump());
+  EXPECT_FALSE(result.config);
+  std::string text = describe(result.diagnostics);
+  EXPECT_NE(text.find("/tinc/netname"), std::string::npos);
+  EXPECT_LT(text.size(), 2000u);
+}
+
+}  // namespace
+}  // namespace meshbroker::config
