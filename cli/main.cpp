@@ -3,7 +3,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/client_commands.hpp"
 #include "cli/commands.hpp"
+#include "cli/run_command.hpp"
 
 namespace {
 
@@ -42,6 +44,12 @@ int main(int argc, char** argv) {
       "keygen", "Create this node's tinc RSA key pair if missing; print its public host file");
   keygen->add_option("-c,--config", config_file, "Config file (JSON)")->required();
 
+  auto* run = app.add_subcommand(
+      "run",
+      "Run the daemon: render, start and supervise tincd and OpenVPN; SIGHUP reloads, "
+      "SIGTERM stops");
+  run->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+
   auto* notify = app.add_subcommand(
       "notify", "Used by the rendered tinc hooks: tell the running daemon about a tinc event");
   notify
@@ -50,6 +58,42 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(
           {"tinc-up", "tinc-down", "host-up", "host-down", "subnet-up", "subnet-down"}));
   notify->add_option("-r,--runtime-dir", runtime_dir, "The daemon's runtime folder");
+
+  // OpenVPN clients (issue 5).
+  std::string client_name;
+  std::string instance;
+  std::string profile_out;
+  bool json = false;
+  bool clear = false;
+  auto* client = app.add_subcommand("client", "OpenVPN PKI and client profiles");
+  client->require_subcommand(1);
+  auto* client_init = client->add_subcommand(
+      "init", "Create what is missing in the PKI (CA, server certificates, tls-crypt keys, CRL)");
+  client_init->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  auto* client_add = client->add_subcommand(
+      "add", "Issue a certificate; print an inline .ovpn profile listing every server");
+  client_add->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  client_add->add_option("name", client_name, "Client name, [A-Za-z0-9_]{1,64}")->required();
+  client_add->add_option("-i,--instance", instance, "Instance (default: the first private one)");
+  client_add->add_option("-o,--output", profile_out, "Write the profile to FILE (0600)");
+  auto* client_shared = client->add_subcommand(
+      "shared", "Print the public instance's shared profile (one certificate for everyone)");
+  client_shared->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  client_shared->add_option("-i,--instance", instance, "Instance (default: the first public one)");
+  client_shared->add_option("-o,--output", profile_out, "Write the profile to FILE (0600)");
+  auto* client_revoke = client->add_subcommand(
+      "revoke", "Revoke a client: rewrite the CRL and drop it if connected here");
+  client_revoke->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  client_revoke->add_option("name", client_name, "Client name")->required();
+  auto* client_list =
+      client->add_subcommand("list", "Issued and revoked certificates, connected clients");
+  client_list->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  client_list->add_flag("--json", json, "JSON output");
+  auto* client_limit = client->add_subcommand(
+      "rate-limit", "Apply a public instance's per-client limit to its tun device now");
+  client_limit->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  client_limit->add_option("-i,--instance", instance, "Instance")->required();
+  client_limit->add_flag("--clear", clear, "Remove the limit instead");
 
   try {
     app.parse(argc, argv);
@@ -61,6 +105,19 @@ int main(int argc, char** argv) {
   if (*check) return cli::runCheck(config_file, std::cout, std::cerr);
   if (*render) return cli::runRender(config_file, out_dir, selfBinary(), std::cout, std::cerr);
   if (*keygen) return cli::runKeygen(config_file, std::cout, std::cerr);
+  if (*run) return cli::runDaemon(config_file, selfBinary(), std::cerr);
   if (*notify) return cli::runNotify(event, runtime_dir, std::cerr);
+  if (*client_init) return cli::runClientInit(config_file, std::cout, std::cerr);
+  if (*client_add) {
+    return cli::runClientAdd(config_file, client_name, instance, profile_out, std::cout, std::cerr);
+  }
+  if (*client_shared) {
+    return cli::runClientShared(config_file, instance, profile_out, std::cout, std::cerr);
+  }
+  if (*client_revoke) return cli::runClientRevoke(config_file, client_name, std::cout, std::cerr);
+  if (*client_list) return cli::runClientList(config_file, json, std::cout, std::cerr);
+  if (*client_limit) {
+    return cli::runClientRateLimit(config_file, instance, clear, std::cout, std::cerr);
+  }
   return cli::kExitUsage;
 }

@@ -145,8 +145,10 @@ std::optional<PathsConfig> readPaths(ObjectReader& object, const fs::path& base_
       object.withDefault<fs::path>("runtime_dir", pathReader(diag, base_dir), defaults.runtime_dir);
   auto render = object.withDefault<fs::path>("render_dir", pathReader(diag, base_dir),
                                              state ? *state / "rendered" : defaults.render_dir);
-  if (!state || !runtime || !render) return std::nullopt;
-  return PathsConfig{*state, *runtime, *render};
+  auto pki = object.withDefault<fs::path>("pki_dir", pathReader(diag, base_dir),
+                                          state ? *state / "pki" : defaults.pki_dir);
+  if (!state || !runtime || !render || !pki) return std::nullopt;
+  return PathsConfig{*state, *runtime, *render, *pki};
 }
 
 std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& paths,
@@ -219,6 +221,19 @@ ValueReader<Role> roleReader(Diagnostics& diag) {
   return enumReader<Role>(diag, {{"server", Role::kServer}, {"gateway", Role::kGateway}});
 }
 
+ValueReader<OfferedInstance> offeredReader(Diagnostics& diag) {
+  return objectReader<OfferedInstance>(
+      diag, [&diag](ObjectReader& object) -> std::optional<OfferedInstance> {
+        auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
+        auto port = object.required<Port>("port", portReader(diag));
+        auto proto = object.withDefault<Proto>(
+            "proto", enumReader<Proto>(diag, {{"udp", Proto::kUdp}, {"tcp", Proto::kTcp}}),
+            Proto::kUdp);
+        if (!name || !port || !proto) return std::nullopt;
+        return OfferedInstance{*name, *port, *proto};
+      });
+}
+
 ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
                              const FileReader& read_file) {
   return objectReader<Host>(
@@ -233,7 +248,10 @@ ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
         auto keys = readKeySource(object, base_dir, read_file);
         auto subnets = object.withDefault<std::vector<Cidr>>(
             "client_subnets", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
-        if (failed || keys.failed || !name || !role || !mesh_address || !port || !subnets) {
+        auto offered = object.withDefault<std::vector<OfferedInstance>>(
+            "openvpn", arrayOf<OfferedInstance>(diag, offeredReader(diag), 16), {});
+        if (failed || keys.failed || !name || !role || !mesh_address || !port || !subnets ||
+            !offered) {
           return std::nullopt;
         }
         return Host{.name = *name,
@@ -242,7 +260,8 @@ ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
                     .public_endpoint = endpoint,
                     .public_key = keys.key,
                     .public_key_file = keys.file,
-                    .client_subnets = *subnets};
+                    .client_subnets = *subnets,
+                    .openvpn = *offered};
       });
 }
 
@@ -349,6 +368,39 @@ std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& bas
   return StatusConfig{listen->str(), *port, token};
 }
 
+std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::path& base_dir) {
+  auto& diag = object.diag();
+  SupervisorConfig d;
+  auto tincd = object.withDefault<fs::path>("tincd", pathReader(diag, base_dir), d.tincd);
+  auto openvpn = object.withDefault<fs::path>("openvpn", pathReader(diag, base_dir), d.openvpn);
+  auto debug = object.withDefault<int>("tinc_debug", intReader(diag, 0, 5), d.tinc_debug);
+  auto crashes = object.withDefault<int>("max_crashes", intReader(diag, 0, 1000), d.max_crashes);
+  auto base =
+      object.withDefault<int>("restart_base_ms", intReader(diag, 10, 600000), d.restart_base_ms);
+  auto max =
+      object.withDefault<int>("restart_max_ms", intReader(diag, 10, 3600000), d.restart_max_ms);
+  auto healthy = object.withDefault<int>("healthy_after_ms", intReader(diag, 100, 3600000),
+                                         d.healthy_after_ms);
+  auto ready =
+      object.withDefault<int>("ready_timeout_ms", intReader(diag, 100, 600000), d.ready_timeout_ms);
+  auto stop =
+      object.withDefault<int>("stop_timeout_ms", intReader(diag, 100, 600000), d.stop_timeout_ms);
+  auto lines = object.withDefault<int>("log_lines", intReader(diag, 0, 10000), d.log_lines);
+  auto status = object.withDefault<int>("openvpn_status_interval_ms", intReader(diag, 100, 3600000),
+                                        d.openvpn_status_interval_ms);
+  if (!tincd || !openvpn || !debug || !crashes || !base || !max || !healthy || !ready || !stop ||
+      !lines || !status) {
+    return std::nullopt;
+  }
+  if (*max < *base) {
+    diag.error(object.childPath("restart_max_ms"), std::to_string(*max),
+               "is smaller than restart_base_ms (" + std::to_string(*base) + ")");
+    return std::nullopt;
+  }
+  return SupervisorConfig{*tincd,   *openvpn, *debug, *crashes, *base,  *max,
+                          *healthy, *ready,   *stop,  *lines,   *status};
+}
+
 // Reads an optional sub-object with build(); absent means build() on an empty object.
 template <class T>
 std::optional<T> section(ObjectReader& parent, std::string_view key,
@@ -400,10 +452,12 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
   auto health = section<HealthConfig>(top, "health", readHealth);
   auto status = section<StatusConfig>(top, "status",
                                       [&](ObjectReader& o) { return readStatus(o, base_dir); });
+  auto supervisor = section<SupervisorConfig>(
+      top, "supervisor", [&](ObjectReader& o) { return readSupervisor(o, base_dir); });
   top.finish();
 
   if (diag.hasErrors() || !name || !role || !paths || !tinc || !hosts || !openvpn || !routes ||
-      !health || !status) {
+      !health || !status || !supervisor) {
     return result;
   }
   NodeConfig config{.name = *name,
@@ -414,7 +468,8 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
                     .routes = std::move(*routes),
                     .health = *health,
                     .status = *status,
-                    .paths = *paths};
+                    .paths = *paths,
+                    .supervisor = *supervisor};
   validate(config, diag);
   if (!diag.hasErrors()) result.config = std::move(config);
   return result;

@@ -50,6 +50,13 @@ struct TincConfig {
   std::optional<PublicKeyPem> public_key;  // read from public_key_file when it exists
 };
 
+// An OpenVPN instance another server offers to clients: client profiles list it as a `remote`.
+struct OfferedInstance {
+  NodeName name;  // the instance name (the same name on every server that offers it)
+  Port port;
+  Proto proto = Proto::kUdp;
+};
+
 // Another member of the mesh that this node knows.
 struct Host {
   NodeName name;
@@ -58,7 +65,8 @@ struct Host {
   std::optional<PublicEndpoint> public_endpoint;
   std::optional<PublicKeyPem> public_key;
   std::optional<std::filesystem::path> public_key_file;
-  std::vector<Cidr> client_subnets;  // servers' OpenVPN client subnets (gateways route back)
+  std::vector<Cidr> client_subnets;      // servers' OpenVPN client subnets (gateways route back)
+  std::vector<OfferedInstance> openvpn;  // servers: instances they offer (profile remotes)
 };
 
 struct OpenVpnInstance {
@@ -107,6 +115,24 @@ struct PathsConfig {
   std::filesystem::path state_dir = "/var/lib/meshbroker";
   std::filesystem::path runtime_dir = "/run/meshbroker";
   std::filesystem::path render_dir = "/var/lib/meshbroker/rendered";
+  // OpenVPN CA, certificates, CRL, tls-crypt keys and the issued-client index; shared by
+  // every server of the network (Ansible copies it), so one profile works on all of them.
+  std::filesystem::path pki_dir = "/var/lib/meshbroker/pki";
+};
+
+// How meshbroker runs tincd and openvpn.
+struct SupervisorConfig {
+  std::filesystem::path tincd = "/usr/sbin/tincd";
+  std::filesystem::path openvpn = "/usr/sbin/openvpn";
+  int tinc_debug = 1;                     // tincd -d level (0..5)
+  int max_crashes = 10;                   // crashes in a row before a backend is marked failed
+  int restart_base_ms = 1000;             // second restart in a row waits this, doubling...
+  int restart_max_ms = 60000;             // ...up to this
+  int healthy_after_ms = 60000;           // uptime that forgives earlier crashes
+  int ready_timeout_ms = 30000;           // spawned but not ready after this: restart
+  int stop_timeout_ms = 5000;             // SIGTERM, then SIGKILL after this
+  int log_lines = 100;                    // last lines kept per backend for the status API
+  int openvpn_status_interval_ms = 5000;  // how often OpenVPN's client list is read
 };
 
 struct NodeConfig {
@@ -119,6 +145,7 @@ struct NodeConfig {
   HealthConfig health;
   StatusConfig status;
   PathsConfig paths;
+  SupervisorConfig supervisor;
 
   const Host* findHost(const NodeName& host_name) const;
 };

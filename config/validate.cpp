@@ -160,6 +160,30 @@ void checkOpenVpn(const NodeConfig& config, Diagnostics& diag) {
       diag.error(path + "/subnet", quoted(instance.subnet.str()),
                  "is too small for OpenVPN clients (at most /29)");
     }
+    // The limiter gives every client address its own class, made when the tun device comes up.
+    if (instance.rate_limit && instance.subnet.length() < 24) {
+      diag.error(path + "/subnet", quoted(instance.subnet.str()),
+                 "is too large for a rate-limited instance (at least /24: one class per client "
+                 "address)");
+    }
+  }
+  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
+    const auto& host = config.hosts[i];
+    Claims offered;
+    for (std::size_t j = 0; j < host.openvpn.size(); ++j) {
+      const auto& offer = host.openvpn[j];
+      std::string path = at(at("/hosts", i) + "/openvpn", j) + "/name";
+      if (host.role != Role::kServer) {
+        diag.error(path, quoted(offer.name.str()),
+                   "is offered by a gateway; only servers run OpenVPN instances");
+      } else if (!host.public_endpoint) {
+        diag.error(path, quoted(offer.name.str()),
+                   "is offered by " + host.name.str() +
+                       ", which has no public_address for client profiles to dial");
+      } else if (auto earlier = offered.claim(offer.name.str(), path); !earlier.empty()) {
+        diag.error(path, quoted(offer.name.str()), "is already offered at " + earlier);
+      }
+    }
   }
 }
 

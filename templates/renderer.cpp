@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <kainjow/mustache.hpp>
 
+#include "backends/pki_layout.hpp"
 #include "config/types.hpp"
 #include "routing/static_routes.hpp"
 #include "templates/embedded.hpp"
@@ -90,7 +91,144 @@ mustache::data scriptData(const NodeConfig& node, const RenderOptions& options) 
   return data;
 }
 
+// PEM or key text as lines: each line passes the control-character check on its own.
+std::vector<std::string> textLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+mustache::data routeItem(const config::Cidr& cidr) {
+  mustache::data item;
+  item.set("network", cidr.network().str());
+  item.set("netmask", cidr.netmask());
+  return item;
+}
+
+RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstance& instance) {
+  backends::PkiLayout pki{node.paths.pki_dir};
+  std::string server = backends::serverCertName(node.name.str(), instance.name.str());
+  mustache::data data;
+  data.set("node", node.name.str());
+  data.set("name", instance.name.str());
+  data.set("kind", std::string(config::toString(instance.kind)));
+  data.set("subnet", instance.subnet.str());
+  data.set("proto", instance.proto == config::Proto::kUdp ? "udp" : "tcp-server");
+  data.set("udp", instance.proto == config::Proto::kUdp);
+  data.set("port", std::to_string(instance.port.value()));
+  data.set("interface", instance.interface.str());
+  data.set("network", instance.subnet.network().str());
+  data.set("netmask", instance.subnet.netmask());
+  // Clients reach the mesh and every route set that applies to their subnet.
+  mustache::data routes(mustache::data::type::list);
+  routes.push_back(routeItem(node.tinc.prefix));
+  std::vector<config::Cidr> pushed;
+  for (const auto& set : node.routes) {
+    bool applies = set.from.empty();
+    for (const auto& from : set.from) applies = applies || from.overlaps(instance.subnet);
+    if (!applies) continue;
+    for (const auto& to : set.to) {
+      if (std::find(pushed.begin(), pushed.end(), to) != pushed.end()) continue;
+      pushed.push_back(to);
+      routes.push_back(routeItem(to));
+    }
+  }
+  data.set("push_routes", routes);
+  data.set("ca", pki.caCert().string());
+  data.set("cert", pki.serverCert(server).string());
+  data.set("key", pki.serverKey(server).string());
+  data.set("crl", pki.crl().string());
+  data.set("tls_crypt", pki.tlsCryptKey(instance.name.str()).string());
+  data.set("duplicate_cn", instance.kind == config::InstanceKind::kPublic);
+  data.set("has_max_clients", instance.max_clients > 0);
+  data.set("max_clients", std::to_string(instance.max_clients));
+  data.set("management", managementSocket(node, instance).string());
+  data.set("status", statusFile(node, instance).string());
+  return {"openvpn/" + instance.name.str() + ".conf", render("openvpn/server.conf.mustache", data),
+          0644};
+}
+
 }  // namespace
+
+std::filesystem::path managementSocket(const NodeConfig& node,
+                                       const config::OpenVpnInstance& instance) {
+  return node.paths.runtime_dir / ("openvpn-" + instance.name.str() + ".sock");
+}
+
+std::filesystem::path statusFile(const NodeConfig& node, const config::OpenVpnInstance& instance) {
+  return node.paths.runtime_dir / ("openvpn-" + instance.name.str() + ".status");
+}
+
+std::vector<RenderedFile> renderOpenVpn(const NodeConfig& node) {
+  std::vector<RenderedFile> files;
+  for (const auto& instance : node.openvpn) files.push_back(renderInstance(node, instance));
+  return files;
+}
+
+std::vector<ProfileRemote> profileRemotes(const NodeConfig& node, const config::NodeName& name) {
+  std::vector<ProfileRemote> remotes;
+  if (node.tinc.public_endpoint) {
+    for (const auto& instance : node.openvpn) {
+      if (instance.name == name) {
+        remotes.push_back(
+            {node.tinc.public_endpoint->address.str(), instance.port, instance.proto});
+      }
+    }
+  }
+  for (const auto& host : node.hosts) {
+    if (host.role != config::Role::kServer || !host.public_endpoint) continue;
+    for (const auto& offer : host.openvpn) {
+      if (offer.name == name) {
+        remotes.push_back({host.public_endpoint->address.str(), offer.port, offer.proto});
+      }
+    }
+  }
+  return remotes;
+}
+
+std::string renderClientProfile(const NodeConfig& node, const config::NodeName& instance,
+                                config::InstanceKind kind, const std::string& client_name,
+                                const ProfileSecrets& secrets) {
+  auto remotes = profileRemotes(node, instance);
+  if (remotes.empty()) {
+    throw RenderError("no server offers OpenVPN instance \"" + instance.str() +
+                      "\" with a public address (this node's tinc.public_address, or a "
+                      "server in hosts with \"openvpn\": [{\"name\": \"" +
+                      instance.str() + "\", ...}])");
+  }
+  mustache::data data;
+  data.set("client", client_name);
+  data.set("instance", instance.str());
+  data.set("kind", std::string(config::toString(kind)));
+  mustache::data list(mustache::data::type::list);
+  for (const auto& remote : remotes) {
+    mustache::data item;
+    item.set("host", remote.host);
+    item.set("port", std::to_string(remote.port.value()));
+    item.set("proto", std::string(config::toString(remote.proto)));
+    list.push_back(item);
+  }
+  data.set("remotes", list);
+  data.set("ca", listOf(textLines(secrets.ca_pem)));
+  data.set("cert", listOf(textLines(secrets.cert_pem)));
+  data.set("key", listOf(textLines(secrets.key_pem)));
+  data.set("tls_crypt", listOf(textLines(secrets.tls_crypt_key)));
+  return render("openvpn/client.ovpn.mustache", data);
+}
+
+std::string meshMac(config::Ipv4Address address) {
+  char text[18];
+  auto v = address.value();
+  std::snprintf(text, sizeof text, "02:00:%02x:%02x:%02x:%02x", (v >> 24) & 255, (v >> 16) & 255,
+                (v >> 8) & 255, v & 255);
+  return text;
+}
 
 std::string shellQuote(std::string_view text) {
   std::string out = "'";
@@ -133,6 +271,17 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
   mustache::data up = scriptData(node, options);
   up.set("address", tinc.address.str());
   up.set("prefix_length", std::to_string(tinc.prefix.length()));
+  mustache::data neighbours(mustache::data::type::list);
+  if (tinc.mode != config::TincMode::kRouter) {
+    up.set("mac", meshMac(tinc.address));
+    for (const auto& host : node.hosts) {
+      mustache::data item;
+      item.set("address", host.mesh_address.str());
+      item.set("mac", meshMac(host.mesh_address));
+      neighbours.push_back(item);
+    }
+  }
+  up.set("neighbours", neighbours);
   mustache::data routes_back(mustache::data::type::list);
   for (const auto& route : routing::routesBackToClients(node)) {
     mustache::data item;
@@ -149,6 +298,10 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
     mustache::data data = scriptData(node, options);
     data.set("event", std::string(event));
     files.push_back({std::string("tinc/") + event, render("tinc/event.mustache", data), 0755});
+  }
+
+  if (node.role == config::Role::kServer) {
+    for (auto& file : renderOpenVpn(node)) files.push_back(std::move(file));
   }
 
   std::sort(files.begin(), files.end(),

@@ -33,6 +33,45 @@ class RenderError : public std::runtime_error {
 // Every file of the node, sorted by path. Throws RenderError.
 std::vector<RenderedFile> renderNode(const config::NodeConfig& node, const RenderOptions& options);
 
+// The server config of each OpenVPN instance: "openvpn/<name>.conf" (part of renderNode).
+std::vector<RenderedFile> renderOpenVpn(const config::NodeConfig& node);
+
+// Where OpenVPN instance files live at run time (management socket, status file).
+std::filesystem::path managementSocket(const config::NodeConfig& node,
+                                       const config::OpenVpnInstance& instance);
+std::filesystem::path statusFile(const config::NodeConfig& node,
+                                 const config::OpenVpnInstance& instance);
+
+// One `remote` line of a client profile.
+struct ProfileRemote {
+  std::string host;
+  config::Port port;
+  config::Proto proto = config::Proto::kUdp;
+  bool operator==(const ProfileRemote&) const = default;
+};
+
+// Every server that offers the instance: this node first (when it runs an instance of that
+// name and has a public address), then each server in hosts that lists it.
+std::vector<ProfileRemote> profileRemotes(const config::NodeConfig& node,
+                                          const config::NodeName& instance);
+
+// What a profile embeds from the PKI (PEM text and the tls-crypt key).
+struct ProfileSecrets {
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;
+  std::string tls_crypt_key;
+};
+
+// An inline .ovpn client profile. Throws RenderError when there is no remote to list.
+std::string renderClientProfile(const config::NodeConfig& node, const config::NodeName& instance,
+                                config::InstanceKind kind, const std::string& client_name,
+                                const ProfileSecrets& secrets);
+
+// The tap interface's MAC in switch/hub mode: locally administered, 02:00 + the mesh address,
+// so it is unique in the mesh and the same after every restart.
+std::string meshMac(config::Ipv4Address address);
+
 // Quotes text for a POSIX shell: 'text' with every ' written as '\''.
 std::string shellQuote(std::string_view text);
 

@@ -23,9 +23,11 @@ BUILD_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libkainjow-mustache-dev libssl-dev
   libgtest-dev libgmock-dev
   clang clang-format libclang-rt-14-dev
+  libboost-dev libboost-filesystem-dev libsystemd-dev
+  libnl-3-dev libnl-route-3-dev
 )
 # Debian packages the integration tests and the demo run.
-RUNTIME_PACKAGES=(tinc iproute2 iputils-ping procps ca-certificates)
+RUNTIME_PACKAGES=(tinc iproute2 iputils-ping procps ca-certificates jq systemd openvpn iperf3)
 # shellcheck disable=SC2034  # used by the scripts that source this file
 ALL_PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 

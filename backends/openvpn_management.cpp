@@ -1,0 +1,176 @@
+// Connection, line framing and the command queue of the OpenVPN management client.
+#include "backends/openvpn_management.hpp"
+
+namespace meshbroker::backends {
+
+using Socket = asio::local::stream_protocol::socket;
+
+struct OpenVpnManagement::State {
+  explicit State(asio::io_context& io) : socket(io), retry(io) {}
+  Socket socket;
+  asio::steady_timer retry;
+  std::chrono::milliseconds retry_every{50};
+  bool closed = false;
+  bool ready = false;
+  std::string buffer;
+  std::deque<Pending> queue;  // front() is in flight when `sent`
+  bool sent = false;
+  std::vector<std::string> reply;
+  std::function<void()> on_ready;
+  std::function<void()> on_lost;
+};
+
+OpenVpnManagement::OpenVpnManagement(asio::io_context& io, std::string socket_path, Logger log)
+    : io_(io), path_(std::move(socket_path)), log_(std::move(log)) {}
+
+OpenVpnManagement::~OpenVpnManagement() { close(); }
+
+bool OpenVpnManagement::connected() const { return state_ && state_->ready; }
+
+void OpenVpnManagement::open(std::function<void()> on_ready, std::function<void()> on_lost,
+                             std::chrono::milliseconds retry_every) {
+  close();
+  state_ = std::make_shared<State>(io_);
+  state_->on_ready = std::move(on_ready);
+  state_->on_lost = std::move(on_lost);
+  state_->retry_every = retry_every;
+  tryConnect();
+}
+
+void OpenVpnManagement::close() {
+  if (!state_) return;
+  auto state = state_;
+  state->closed = true;
+  boost::system::error_code ignored;
+  state->retry.cancel();
+  state->socket.close(ignored);
+  auto queue = std::move(state->queue);
+  state_.reset();
+  for (auto& pending : queue) pending.on_reply(false, {"management connection closed"});
+}
+
+void OpenVpnManagement::tryConnect() {
+  auto state = state_;
+  state->socket.async_connect(
+      asio::local::stream_protocol::endpoint(path_),
+      [this, state](const boost::system::error_code& ec) {
+        if (state->closed) return;
+        if (ec) {
+          boost::system::error_code ignored;
+          state->socket.close(ignored);
+          state->retry.expires_after(state->retry_every);
+          state->retry.async_wait([this, state](const boost::system::error_code& wait_ec) {
+            if (!wait_ec && !state->closed) tryConnect();
+          });
+          return;
+        }
+        readLoop();
+      });
+}
+
+void OpenVpnManagement::readLoop() {
+  auto state = state_;
+  asio::async_read_until(
+      state->socket, asio::dynamic_buffer(state->buffer, 1 << 20), '\n',
+      [this, state](const boost::system::error_code& ec, std::size_t n) {
+        if (state->closed) return;
+        if (ec) {
+          fail(ec == asio::error::not_found ? "a line longer than 1 MiB" : ec.message());
+          return;
+        }
+        std::string line = state->buffer.substr(0, n - 1);
+        state->buffer.erase(0, n);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        onLine(line);
+        if (!state->closed) readLoop();
+      });
+}
+
+void OpenVpnManagement::onLine(const std::string& line) {
+  auto state = state_;
+  if (line.starts_with(">")) {  // real-time notification, never part of a reply
+    if (line.starts_with(">INFO:") && !state->ready) {
+      state->ready = true;
+      if (state->on_ready) state->on_ready();
+      sendNext();
+    }
+    return;
+  }
+  if (!state->sent || state->queue.empty()) {
+    log_("openvpn management: unexpected line: " + escapeForMessage(line));
+    return;
+  }
+  Pending& pending = state->queue.front();
+  bool finished = false;
+  bool ok = true;
+  if (pending.multiline) {
+    if (line == "END") {
+      finished = true;
+    } else if (state->reply.empty() && line.starts_with("ERROR:")) {
+      finished = true;
+      ok = false;
+      state->reply.push_back(line);
+    } else {
+      state->reply.push_back(line);
+    }
+  } else {
+    std::string message;
+    auto reply = parseCommandReply(line, &message);
+    state->reply.push_back(line);
+    finished = true;
+    ok = reply.value_or(false);
+  }
+  if (!finished) return;
+  Pending done = std::move(pending);
+  state->queue.pop_front();
+  state->sent = false;
+  auto lines = std::move(state->reply);
+  state->reply.clear();
+  done.on_reply(ok, lines);
+  if (state_ == state) sendNext();
+}
+
+void OpenVpnManagement::command(std::string text, bool multiline, ReplyHandler on_reply) {
+  if (!state_ || state_->closed) {
+    on_reply(false, {"not connected"});
+    return;
+  }
+  // A command is one line: a newline would smuggle in a second command.
+  if (text.find_first_of("\r\n") != std::string::npos) {
+    on_reply(false, {"refused: command contains a line break"});
+    return;
+  }
+  state_->queue.push_back({std::move(text), multiline, std::move(on_reply)});
+  sendNext();
+}
+
+void OpenVpnManagement::sendNext() {
+  auto state = state_;
+  if (!state || !state->ready || state->sent || state->queue.empty()) return;
+  state->sent = true;
+  auto line = std::make_shared<std::string>(state->queue.front().text + "\n");
+  asio::async_write(state->socket, asio::buffer(*line),
+                    [this, state, line](const boost::system::error_code& ec, std::size_t) {
+                      if (!state->closed && ec) fail(ec.message());
+                    });
+}
+
+void OpenVpnManagement::status(std::function<void(const StatusReport&)> on_report) {
+  command("status 3", true, [on_report](bool ok, const std::vector<std::string>& lines) {
+    StatusParser parser;
+    for (const auto& line : lines) parser.feed(line);
+    if (ok) parser.feed("END");
+    on_report(parser.report());
+  });
+}
+
+void OpenVpnManagement::fail(const std::string& why) {
+  auto state = state_;
+  if (!state) return;
+  log_("openvpn management: connection lost: " + why);
+  auto on_lost = state->on_lost;
+  close();
+  if (on_lost) on_lost();
+}
+
+}  // namespace meshbroker::backends

@@ -1,0 +1,39 @@
+// Wires the real event loop, process launcher and config into a Daemon and runs it.
+#include "cli/run_command.hpp"
+
+#include <signal.h>
+
+#include "backends/process.hpp"
+#include "cli/commands.hpp"
+#include "config/loader.hpp"
+#include "supervisor/daemon.hpp"
+#include "supervisor/log.hpp"
+
+namespace meshbroker::cli {
+
+int runDaemon(const std::filesystem::path& config_file,
+              const std::filesystem::path& meshbroker_binary, std::ostream& err) {
+  auto absolute = std::filesystem::absolute(config_file);
+  auto result = config::loadConfigFile(absolute);
+  for (const auto& problem : result.diagnostics.all()) {
+    err << config_file.string() << ": " << problem.str() << "\n";
+  }
+  if (!result.config) return kExitInvalidConfig;
+  // Writes to a closed socket must fail with EPIPE, not kill the daemon. Children get the
+  // default disposition back before exec.
+  ::signal(SIGPIPE, SIG_IGN);
+  try {
+    asio::io_context io;
+    backends::RealProcessLauncher launcher(io);
+    supervisor::Daemon daemon(io, launcher, {absolute, meshbroker_binary},
+                              std::move(*result.config));
+    daemon.start();
+    io.run();
+  } catch (const std::exception& e) {
+    supervisor::log(supervisor::Level::kError, std::string("cannot run: ") + e.what());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace meshbroker::cli

@@ -1,0 +1,578 @@
+// The daemon: glue between the pure state machines and the real processes, sockets and files.
+#include "supervisor/daemon.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <deque>
+#include <set>
+
+#include "backends/openvpn_management.hpp"
+#include "config/loader.hpp"
+#include "io/file_writer.hpp"
+#include "supervisor/log.hpp"
+#include "supervisor/reload_plan.hpp"
+
+namespace meshbroker::supervisor {
+
+namespace fs = std::filesystem;
+
+struct Daemon::Backend {
+  Backend(asio::io_context& io, std::string backend_id, std::string instance_name)
+      : id(std::move(backend_id)), instance(std::move(instance_name)), timer(io), poll(io) {}
+  std::string id;
+  std::string instance;  // OpenVPN instance name; empty for tinc
+  backends::SpawnSpec spec;
+  Machine machine;
+  std::unique_ptr<backends::ChildProcess> child;
+  std::uint64_t spawn_serial = 0;  // ignores exits of processes we already replaced
+  std::uint64_t timer_serial = 0;  // ignores timer callbacks that were re-armed meanwhile
+  asio::steady_timer timer;
+  asio::steady_timer poll;  // OpenVPN status polling
+  std::unique_ptr<backends::OpenVpnManagement> management;
+  std::deque<std::string> log;
+  std::int64_t since_ms = 0;
+  bool remove_when_down = false;
+};
+
+namespace {
+
+std::string managementSocket(const config::NodeConfig& config, const std::string& instance) {
+  return (config.paths.runtime_dir / ("openvpn-" + instance + ".sock")).string();
+}
+
+}  // namespace
+
+Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
+               config::NodeConfig config)
+    : io_(io),
+      launcher_(launcher),
+      options_(std::move(options)),
+      config_(std::move(config)),
+      signals_(io),
+      status_debounce_(io),
+      watchdog_(io),
+      shutdown_deadline_(io),
+      tinc_retry_(io) {}
+
+Daemon::~Daemon() = default;
+
+RestartPolicy Daemon::policy() const {
+  const auto& s = config_.supervisor;
+  return {Duration(s.restart_base_ms), Duration(s.restart_max_ms), Duration(s.healthy_after_ms),
+          s.max_crashes};
+}
+
+Timeouts Daemon::timeouts() const {
+  return {Duration(config_.supervisor.ready_timeout_ms),
+          Duration(config_.supervisor.stop_timeout_ms)};
+}
+
+std::vector<std::string> Daemon::backendIds(const config::NodeConfig& config) const {
+  std::vector<std::string> ids = {"tinc"};
+  for (const auto& instance : config.openvpn) ids.push_back("openvpn-" + instance.name.str());
+  return ids;
+}
+
+Daemon::Backend* Daemon::find(const std::string& id) {
+  auto it = backends_.find(id);
+  return it == backends_.end() ? nullptr : it->second.get();
+}
+
+backends::SpawnSpec Daemon::specFor(const Backend& backend) const {
+  const auto& paths = config_.paths;
+  if (backend.id == "tinc") {
+    return {config_.supervisor.tincd.string(),
+            {"-c", (paths.render_dir / "tinc").string(), "-D",
+             "--pidfile=" + (paths.runtime_dir / "tinc.pid").string(),
+             "-d" + std::to_string(config_.supervisor.tinc_debug)},
+            {}};
+  }
+  return {config_.supervisor.openvpn.string(),
+          {"--config", (paths.render_dir / "openvpn" / (backend.instance + ".conf")).string()},
+          {}};
+}
+
+Daemon::Backend& Daemon::addBackend(const std::string& id, const std::string& instance) {
+  auto backend = std::make_unique<Backend>(io_, id, instance);
+  backend->spec = specFor(*backend);
+  backend->since_ms = wallClockMs();
+  auto& ref = *backend;
+  backends_[id] = std::move(backend);
+  return ref;
+}
+
+void Daemon::start() {
+  started_ms_ = wallClockMs();
+  std::error_code ec;
+  fs::create_directories(config_.paths.runtime_dir, ec);
+  if (ec) {
+    throw std::runtime_error("cannot create runtime folder " + config_.paths.runtime_dir.string() +
+                             ": " + ec.message());
+  }
+  files_ = templates::renderNode(config_, {options_.meshbroker_binary});
+  writeFiles(files_, nullptr);
+
+  events_ = std::make_unique<backends::TincEventSocket>(
+      io_, (config_.paths.runtime_dir / "tinc-events.sock").string(),
+      [this](const backends::TincEvent& event) { onTincEvent(event); },
+      [](const std::string& message) { log(Level::kWarning, message); });
+  events_->open();
+
+  waitForSignals();
+  for (const auto& id : backendIds(config_)) {
+    auto& backend = addBackend(id, id == "tinc" ? "" : id.substr(8));
+    dispatch(backend, {EventKind::kStart, ""});
+  }
+
+  std::uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+    auto period = std::chrono::microseconds(usec / 2);
+    struct Pet {
+      Daemon* self;
+      std::chrono::microseconds period;
+      void operator()(const boost::system::error_code& ec) const {
+        if (ec) return;
+        sd_notify(0, "WATCHDOG=1");
+        self->watchdog_.expires_after(period);
+        self->watchdog_.async_wait(*this);
+      }
+    };
+    watchdog_.expires_after(period);
+    watchdog_.async_wait(Pet{this, period});
+  }
+  log(Level::kNotice, "meshbroker " + config_.name.str() + " (" +
+                          std::string(config::toString(config_.role)) + ") started from " +
+                          options_.config_file.string());
+  notifySystemd("READY=1\nSTATUS=started; backends starting");
+  changed();
+}
+
+void Daemon::writeFiles(const std::vector<templates::RenderedFile>& files,
+                        const std::vector<templates::RenderedFile>* previous) {
+  auto report = io::writeFiles(config_.paths.render_dir, files);
+  for (const auto& path : report.changed) log(Level::kInfo, "rendered " + path.string());
+  // Files the new config no longer makes (a removed host) must go, or tincd keeps using them.
+  std::set<fs::path> wanted;
+  for (const auto& file : files) wanted.insert(file.path);
+  if (previous) {
+    for (const auto& file : *previous) {
+      if (!wanted.contains(file.path)) {
+        std::error_code ec;
+        fs::remove(config_.paths.render_dir / file.path, ec);
+        log(Level::kInfo, "removed " + file.path.string());
+      }
+    }
+  } else {
+    std::error_code ec;
+    auto hosts = config_.paths.render_dir / "tinc" / "hosts";
+    for (const auto& entry : fs::directory_iterator(hosts, ec)) {
+      auto relative = fs::path("tinc") / "hosts" / entry.path().filename();
+      if (entry.is_regular_file() && !wanted.contains(relative)) {
+        std::error_code rm;
+        fs::remove(entry.path(), rm);
+        log(Level::kInfo, "removed stale " + relative.string());
+      }
+    }
+  }
+}
+
+void Daemon::waitForSignals() {
+  if (!signals_added_) {
+    signals_.add(SIGHUP);
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_added_ = true;
+  }
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      log(Level::kNotice, "SIGHUP: reloading " + options_.config_file.string());
+      reload();
+    } else {
+      log(Level::kNotice, std::string("signal ") + ::strsignal(signal) + ": shutting down");
+      shutdown();
+    }
+    waitForSignals();
+  });
+}
+
+void Daemon::dispatch(Backend& backend, Event event) {
+  auto result = step(backend.machine, event, Clock::now(), policy(), timeouts());
+  State before = backend.machine.state;
+  backend.machine = result.next;
+  if (before != backend.machine.state) {
+    backend.since_ms = wallClockMs();
+    std::string line = backend.id + ": " + std::string(toString(before)) + " -> " +
+                       std::string(toString(backend.machine.state)) + " (" +
+                       std::string(toString(event.kind)) +
+                       (event.reason.empty() ? "" : ": " + event.reason) + ")";
+    Level level = Level::kInfo;
+    if (backend.machine.state == State::kFailed) {
+      level = Level::kError;
+      line += "; FAILED: " + backend.machine.failure +
+              " (fix the cause, then reload or restart meshbroker)";
+    } else if (event.kind == EventKind::kExited && !shutting_down_) {
+      level = Level::kWarning;
+    }
+    log(level, line);
+  }
+  apply(backend, result.actions);
+  if (backend.machine.state == State::kDown && backend.remove_when_down) {
+    backends_.erase(backend.id);  // `backend` dangles from here on
+    changed();
+    maybeFinishShutdown();
+    return;
+  }
+  changed();
+  maybeFinishShutdown();
+}
+
+void Daemon::apply(Backend& backend, const std::vector<Action>& actions) {
+  for (const auto& action : actions) {
+    switch (action.kind) {
+      case ActionKind::kSpawn:
+        spawn(backend);
+        break;
+      case ActionKind::kSendTerm:
+        if (backend.child) backend.child->signal(SIGTERM);
+        break;
+      case ActionKind::kSendKill:
+        if (backend.child) backend.child->signal(SIGKILL);
+        break;
+      case ActionKind::kSendHup:
+        if (backend.child) backend.child->signal(SIGHUP);
+        break;
+      case ActionKind::kArmTimer: {
+        auto serial = ++backend.timer_serial;
+        backend.timer.expires_after(action.delay);
+        backend.timer.async_wait(
+            [this, id = backend.id, serial](const boost::system::error_code& ec) {
+              Backend* b = find(id);
+              if (ec || !b || b->timer_serial != serial) return;
+              dispatch(*b, {EventKind::kTimeout, ""});
+            });
+        break;
+      }
+      case ActionKind::kCancelTimer:
+        ++backend.timer_serial;
+        backend.timer.cancel();
+        break;
+    }
+  }
+}
+
+void Daemon::spawn(Backend& backend) {
+  auto serial = ++backend.spawn_serial;
+  std::string id = backend.id;
+  if (backend.management) backend.management->close();
+  backend.child = launcher_.spawn(
+      backend.spec, [this, id](std::string_view line) { onChildLine(id, line); },
+      [this, id, serial](const backends::ExitStatus& status) {
+        Backend* b = find(id);
+        if (!b || b->spawn_serial != serial) return;
+        if (b->management) b->management->close();
+        b->poll.cancel();
+        if (!b->instance.empty()) openvpn_[b->instance].management_connected = false;
+        dispatch(*b, {EventKind::kExited, status.reason});
+      });
+  log(Level::kInfo, id + ": started pid " + std::to_string(backend.child->pid()));
+  if (!backend.instance.empty()) {
+    if (!backend.management) {
+      backend.management = std::make_unique<backends::OpenVpnManagement>(
+          io_, managementSocket(config_, backend.instance),
+          [id](const std::string& message) { log(Level::kWarning, id + ": " + message); });
+    }
+    backend.management->open(
+        [this, id, serial] {
+          Backend* b = find(id);
+          if (!b || b->spawn_serial != serial) return;
+          openvpn_[b->instance].management_connected = true;
+          dispatch(*b, {EventKind::kReady, "management interface answered"});
+          pollOpenVpn(id);
+        },
+        [this, id] {
+          if (Backend* b = find(id)) openvpn_[b->instance].management_connected = false;
+          changed();
+        });
+  }
+}
+
+void Daemon::pollOpenVpn(const std::string& id) {
+  Backend* backend = find(id);
+  if (!backend || !backend->management || !backend->management->connected()) return;
+  backend->management->status([this, id](const backends::StatusReport& report) {
+    Backend* b = find(id);
+    if (!b) return;
+    auto& instance = openvpn_[b->instance];
+    instance.clients = report.clients;
+    instance.updated_ms = wallClockMs();
+    instance.problems.clear();
+    for (const auto& problem : report.problems) {
+      instance.problems.push_back(problem.str());
+      log(Level::kWarning, id + ": management status: " + problem.str());
+    }
+    changed();
+  });
+  backend->poll.expires_after(Duration(config_.supervisor.openvpn_status_interval_ms));
+  backend->poll.async_wait([this, id](const boost::system::error_code& ec) {
+    if (!ec) pollOpenVpn(id);
+  });
+}
+
+void Daemon::onChildLine(const std::string& id, std::string_view line) {
+  log(Level::kInfo, id + ": " + std::string(line));
+  Backend* backend = find(id);
+  if (!backend) return;
+  backend->log.emplace_back(line);
+  while (backend->log.size() > static_cast<std::size_t>(config_.supervisor.log_lines)) {
+    backend->log.pop_front();
+  }
+  changed();
+}
+
+void Daemon::onTincEvent(const backends::TincEvent& event) {
+  Backend* tinc = find("tinc");
+  switch (event.kind) {
+    case backends::TincEventKind::kTincUp:
+      log(Level::kInfo, "tinc: tinc-up ran");
+      if (tinc) dispatch(*tinc, {EventKind::kReady, "tinc-up ran"});
+      return;
+    case backends::TincEventKind::kTincDown:
+      log(Level::kInfo, "tinc: tinc-down ran");
+      return;
+    case backends::TincEventKind::kHostUp:
+    case backends::TincEventKind::kHostDown: {
+      bool up = event.kind == backends::TincEventKind::kHostUp;
+      auto& node = mesh_[event.node];
+      node.up = up;
+      node.remote_address = event.remote_address;
+      node.since_ms = wallClockMs();
+      log(Level::kInfo,
+          "mesh: " + event.node + (up ? " up" : " down") +
+              (event.remote_address.empty() ? "" : " (" + event.remote_address + ")"));
+      bool dialled = false;
+      for (const auto& target : config_.tinc.connect_to)
+        dialled = dialled || target.str() == event.node;
+      if (!up && dialled) retryTincConnections();
+      if (up) {
+        bool all_up = true;
+        for (const auto& target : config_.tinc.connect_to) {
+          auto it = mesh_.find(target.str());
+          all_up = all_up && it != mesh_.end() && it->second.up;
+        }
+        if (all_up) tinc_retries_left_ = 0;
+      }
+      changed();
+      return;
+    }
+    case backends::TincEventKind::kSubnetUp:
+    case backends::TincEventKind::kSubnetDown:
+      return;
+  }
+}
+
+// tinc 1.0 waits 5 s (growing) before re-dialling a lost ConnectTo peer; SIGALRM makes it try
+// at once. A peer that just restarted is back within milliseconds, so nudge tincd a few times.
+void Daemon::retryTincConnections() {
+  static constexpr std::array<int, 5> kDelaysMs = {20, 100, 300, 1000, 3000};
+  tinc_retries_left_ = static_cast<int>(kDelaysMs.size());
+  struct Nudge {
+    Daemon* self;
+    std::size_t index;
+    void operator()(const boost::system::error_code& ec) const {
+      if (ec || self->tinc_retries_left_ <= 0) return;
+      Backend* tinc = self->find("tinc");
+      if (tinc && tinc->child && tinc->machine.state == State::kRunning) {
+        tinc->child->signal(SIGALRM);
+      }
+      --self->tinc_retries_left_;
+      if (index + 1 < kDelaysMs.size()) {
+        self->tinc_retry_.expires_after(Duration(kDelaysMs[index + 1] - kDelaysMs[index]));
+        self->tinc_retry_.async_wait(Nudge{self, index + 1});
+      }
+    }
+  };
+  tinc_retry_.expires_after(Duration(kDelaysMs[0]));
+  tinc_retry_.async_wait(Nudge{this, 0});
+}
+
+void Daemon::reload() {
+  if (shutting_down_) return;
+  ReloadSnapshot report;
+  report.at_ms = wallClockMs();
+  auto result = config::loadConfigFile(options_.config_file);
+  for (const auto& problem : result.diagnostics.all()) {
+    std::string line = options_.config_file.string() + ": " + problem.str();
+    if (problem.severity == config::Diagnostic::Severity::kError) report.errors.push_back(line);
+    log(problem.severity == config::Diagnostic::Severity::kError ? Level::kError : Level::kWarning,
+        "reload: " + line);
+  }
+  std::vector<templates::RenderedFile> files;
+  if (result.config) {
+    try {
+      files = templates::renderNode(*result.config, {options_.meshbroker_binary});
+    } catch (const templates::RenderError& e) {
+      report.errors.push_back(std::string("cannot render: ") + e.what());
+      result.config.reset();
+    }
+  }
+  if (!result.config) {
+    report.ok = false;
+    log(Level::kError, "reload: the new config is invalid; still running the old one unchanged");
+    last_reload_ = report;
+    notifySystemd("STATUS=reload failed: config invalid, old config still running");
+    changed();
+    return;
+  }
+  auto plan = planReload(files_, files, backendIds(config_), backendIds(*result.config));
+  auto old_config = std::move(config_);
+  config_ = std::move(*result.config);
+  try {
+    writeFiles(files, &files_);
+  } catch (const io::WriteError& e) {
+    config_ = std::move(old_config);
+    report.ok = false;
+    report.errors.push_back(e.what());
+    log(Level::kError,
+        std::string("reload: cannot write files: ") + e.what() + "; still running the old config");
+    last_reload_ = report;
+    changed();
+    return;
+  }
+  files_ = std::move(files);
+  for (auto& [id, action] : plan) {
+    Backend* backend = find(id);
+    if (backend && action != ReloadAction::kStop) {
+      auto spec = specFor(*backend);
+      if (spec.executable != backend->spec.executable || spec.args != backend->spec.args) {
+        action = ReloadAction::kRestart;  // e.g. a new tincd path or debug level
+      }
+      backend->spec = spec;
+    }
+    report.actions[id] = std::string(toString(action));
+    log(Level::kInfo, "reload: " + id + ": " + std::string(toString(action)));
+    switch (action) {
+      case ReloadAction::kNone:
+        break;
+      case ReloadAction::kSignal:
+        if (backend) dispatch(*backend, {EventKind::kReload, "config reloaded"});
+        break;
+      case ReloadAction::kRestart:
+        if (backend) dispatch(*backend, {EventKind::kRestart, "config changed"});
+        break;
+      case ReloadAction::kStart:
+        dispatch(addBackend(id, id == "tinc" ? "" : id.substr(8)), {EventKind::kStart, "new"});
+        break;
+      case ReloadAction::kStop:
+        if (backend) {
+          backend->remove_when_down = true;
+          openvpn_.erase(backend->instance);
+          dispatch(*backend, {EventKind::kStop, "removed from config"});
+        }
+        break;
+    }
+  }
+  last_reload_ = report;
+  notifySystemd("STATUS=reloaded");
+  changed();
+}
+
+void Daemon::shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  notifySystemd("STOPPING=1");
+  tinc_retries_left_ = 0;
+  tinc_retry_.cancel();
+  std::vector<std::string> ids;
+  for (const auto& [id, backend] : backends_) ids.push_back(id);
+  for (const auto& id : ids) {
+    if (Backend* backend = find(id)) {
+      backend->remove_when_down = true;
+      if (backend->management) backend->management->close();
+      backend->poll.cancel();
+      dispatch(*backend, {EventKind::kStop, "shutdown"});
+    }
+  }
+  // Backstop: the state machines SIGKILL after stop_timeout; give them two of those.
+  shutdown_deadline_.expires_after(Duration(2 * config_.supervisor.stop_timeout_ms + 1000));
+  shutdown_deadline_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    log(Level::kError, "shutdown: backends did not stop in time; exiting anyway");
+    io_.stop();
+  });
+  maybeFinishShutdown();
+}
+
+void Daemon::maybeFinishShutdown() {
+  if (!shutting_down_) return;
+  for (const auto& [id, backend] : backends_) {
+    if (backend->machine.state != State::kDown && backend->machine.state != State::kFailed) return;
+  }
+  // Only now: stop listening. Kernel routes stay for the next start to adopt.
+  shutdown_deadline_.cancel();
+  status_debounce_.cancel();
+  watchdog_.cancel();
+  signals_.cancel();
+  events_.reset();
+  std::error_code ec;
+  fs::remove(config_.paths.runtime_dir / "status.json", ec);
+  log(Level::kNotice, "meshbroker stopped");
+  asio::post(io_, [this] { io_.stop(); });
+}
+
+const Snapshot& Daemon::snapshot() {
+  snapshot_.generation = generation_;
+  snapshot_.updated_ms = wallClockMs();
+  snapshot_.started_ms = started_ms_;
+  snapshot_.daemon_pid = static_cast<int>(::getpid());
+  snapshot_.node = config_.name.str();
+  snapshot_.role = std::string(config::toString(config_.role));
+  snapshot_.config_file = options_.config_file.string();
+  snapshot_.backends.clear();
+  for (const auto& [id, backend] : backends_) {
+    const auto& m = backend->machine;
+    bool has_process =
+        m.state == State::kStarting || m.state == State::kRunning || m.state == State::kStopping;
+    snapshot_.backends.push_back(
+        {id, std::string(toString(m.state)),
+         has_process && backend->child ? backend->child->pid() : 0, m.restarts, m.crashes,
+         backend->since_ms, m.last_exit, m.failure,
+         std::vector<std::string>(backend->log.begin(), backend->log.end())});
+  }
+  snapshot_.mesh = mesh_;
+  snapshot_.openvpn = openvpn_;
+  snapshot_.last_reload = last_reload_;
+  return snapshot_;
+}
+
+void Daemon::changed() {
+  ++generation_;
+  if (status_pending_ || shutting_down_) return;
+  status_pending_ = true;
+  status_debounce_.expires_after(std::chrono::milliseconds(50));
+  status_debounce_.async_wait([this](const boost::system::error_code& ec) {
+    status_pending_ = false;
+    if (!ec) writeStatusFile();
+  });
+}
+
+void Daemon::writeStatusFile() {
+  try {
+    io::writeFileAtomically(config_.paths.runtime_dir / "status.json",
+                            toJson(snapshot()).dump(2) + "\n", 0644);
+  } catch (const std::exception& e) {
+    log(Level::kWarning, std::string("cannot write status.json: ") + e.what());
+  }
+  std::string failed;
+  for (const auto& [id, backend] : backends_) {
+    if (backend->machine.state == State::kFailed) failed += (failed.empty() ? "" : ", ") + id;
+  }
+  notifySystemd(failed.empty() ? "STATUS=running" : "STATUS=FAILED backends: " + failed);
+}
+
+void Daemon::notifySystemd(const std::string& text) { sd_notify(0, text.c_str()); }
+
+}  // namespace meshbroker::supervisor

@@ -1,0 +1,93 @@
+// `meshbroker run`: owns the event loop's work — backends, tinc events, signals, reload,
+// shutdown, systemd notification and the state snapshot.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/process.hpp"
+#include "backends/tinc_events.hpp"
+#include "config/model.hpp"
+#include "io/asio.hpp"
+#include "supervisor/snapshot.hpp"
+#include "supervisor/state_machine.hpp"
+#include "templates/renderer.hpp"
+
+namespace meshbroker::supervisor {
+
+struct DaemonOptions {
+  std::filesystem::path config_file;
+  std::filesystem::path meshbroker_binary;  // what the rendered tinc hooks call
+};
+
+class Daemon {
+ public:
+  Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
+         config::NodeConfig config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Renders the files, opens the tinc event socket, starts every backend and listens for
+  // SIGHUP/SIGTERM/SIGINT. Throws std::runtime_error when it cannot start at all.
+  void start();
+  // SIGHUP: load and validate the config again; keep running the old one if it is invalid;
+  // otherwise touch only the backends whose files changed.
+  void reload();
+  // SIGTERM/SIGINT: stop every backend (SIGTERM, then SIGKILL), then stop the loop.
+  void shutdown();
+
+  const Snapshot& snapshot();
+
+ private:
+  struct Backend;
+
+  Backend& addBackend(const std::string& id, const std::string& instance);
+  backends::SpawnSpec specFor(const Backend& backend) const;
+  void dispatch(Backend& backend, Event event);
+  void apply(Backend& backend, const std::vector<Action>& actions);
+  void spawn(Backend& backend);
+  void onChildLine(const std::string& id, std::string_view line);
+  void onTincEvent(const backends::TincEvent& event);
+  void pollOpenVpn(const std::string& id);
+  void retryTincConnections();
+  void writeFiles(const std::vector<templates::RenderedFile>& files,
+                  const std::vector<templates::RenderedFile>* previous);
+  void waitForSignals();
+  void changed();
+  void writeStatusFile();
+  void notifySystemd(const std::string& text);
+  void maybeFinishShutdown();
+  std::vector<std::string> backendIds(const config::NodeConfig& config) const;
+  RestartPolicy policy() const;
+  Timeouts timeouts() const;
+  Backend* find(const std::string& id);
+
+  asio::io_context& io_;
+  backends::ProcessLauncher& launcher_;
+  DaemonOptions options_;
+  config::NodeConfig config_;
+  std::vector<templates::RenderedFile> files_;
+  std::map<std::string, std::unique_ptr<Backend>> backends_;
+  std::unique_ptr<backends::TincEventSocket> events_;
+  asio::signal_set signals_;
+  asio::steady_timer status_debounce_;
+  asio::steady_timer watchdog_;
+  asio::steady_timer shutdown_deadline_;
+  asio::steady_timer tinc_retry_;
+  int tinc_retries_left_ = 0;
+  bool status_pending_ = false;
+  bool signals_added_ = false;
+  bool shutting_down_ = false;
+  Snapshot snapshot_;
+  std::map<std::string, MeshNodeSnapshot> mesh_;
+  std::map<std::string, OpenVpnSnapshot> openvpn_;
+  ReloadSnapshot last_reload_;
+  std::uint64_t generation_ = 0;
+  std::int64_t started_ms_ = 0;
+};
+
+}  // namespace meshbroker::supervisor

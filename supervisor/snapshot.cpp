@@ -1,0 +1,65 @@
+// JSON form of the snapshot (field names are a contract: docs/api.md will pin them).
+#include "supervisor/snapshot.hpp"
+
+#include <chrono>
+
+namespace meshbroker::supervisor {
+
+std::int64_t wallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+nlohmann::json toJson(const Snapshot& snapshot) {
+  nlohmann::json backends = nlohmann::json::array();
+  for (const auto& b : snapshot.backends) {
+    backends.push_back({{"id", b.id},
+                        {"state", b.state},
+                        {"pid", b.pid},
+                        {"restarts", b.restarts},
+                        {"crashes_in_a_row", b.crashes_in_a_row},
+                        {"since_ms", b.since_ms},
+                        {"last_exit", b.last_exit},
+                        {"failure", b.failure},
+                        {"log_tail", b.log_tail}});
+  }
+  nlohmann::json mesh = nlohmann::json::object();
+  for (const auto& [name, node] : snapshot.mesh) {
+    mesh[name] = {
+        {"up", node.up}, {"remote_address", node.remote_address}, {"since_ms", node.since_ms}};
+  }
+  nlohmann::json openvpn = nlohmann::json::object();
+  for (const auto& [name, instance] : snapshot.openvpn) {
+    nlohmann::json clients = nlohmann::json::array();
+    for (const auto& c : instance.clients) {
+      clients.push_back({{"common_name", c.common_name},
+                         {"real_address", c.real_address},
+                         {"virtual_address", c.virtual_address},
+                         {"bytes_received", c.bytes_received},
+                         {"bytes_sent", c.bytes_sent},
+                         {"connected_since", c.connected_since}});
+    }
+    openvpn[name] = {{"management_connected", instance.management_connected},
+                     {"clients", clients},
+                     {"updated_ms", instance.updated_ms},
+                     {"problems", instance.problems}};
+  }
+  return {{"generation", snapshot.generation},
+          {"updated_ms", snapshot.updated_ms},
+          {"started_ms", snapshot.started_ms},
+          {"daemon_pid", snapshot.daemon_pid},
+          {"node", snapshot.node},
+          {"role", snapshot.role},
+          {"config_file", snapshot.config_file},
+          {"backends", backends},
+          {"mesh", mesh},
+          {"openvpn", openvpn},
+          {"last_reload",
+           {{"at_ms", snapshot.last_reload.at_ms},
+            {"ok", snapshot.last_reload.ok},
+            {"errors", snapshot.last_reload.errors},
+            {"actions", snapshot.last_reload.actions}}}};
+}
+
+}  // namespace meshbroker::supervisor

@@ -1,0 +1,64 @@
+// The daemon's state as one value: what the status API, `status.json` and tests read.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "backends/openvpn_status.hpp"
+
+namespace meshbroker::supervisor {
+
+struct BackendSnapshot {
+  std::string id;     // "tinc", "openvpn-public"
+  std::string state;  // down, starting, running, backoff, stopping, failed
+  int pid = 0;
+  int restarts = 0;
+  int crashes_in_a_row = 0;
+  std::int64_t since_ms = 0;  // wall clock (ms since epoch) of the last state change
+  std::string last_exit;
+  std::string failure;  // set when state is "failed": loud in status
+  std::vector<std::string> log_tail;
+};
+
+struct MeshNodeSnapshot {
+  bool up = false;
+  std::string remote_address;
+  std::int64_t since_ms = 0;
+};
+
+struct OpenVpnSnapshot {
+  bool management_connected = false;
+  std::vector<backends::ConnectedClient> clients;
+  std::int64_t updated_ms = 0;
+  std::vector<std::string> problems;  // management output that could not be parsed
+};
+
+struct ReloadSnapshot {
+  std::int64_t at_ms = 0;
+  bool ok = true;
+  std::vector<std::string> errors;
+  std::map<std::string, std::string> actions;  // backend id -> none/signal/restart/start/stop
+};
+
+struct Snapshot {
+  std::uint64_t generation = 0;
+  std::int64_t updated_ms = 0;
+  std::int64_t started_ms = 0;
+  int daemon_pid = 0;
+  std::string node;
+  std::string role;
+  std::string config_file;
+  std::vector<BackendSnapshot> backends;
+  std::map<std::string, MeshNodeSnapshot> mesh;
+  std::map<std::string, OpenVpnSnapshot> openvpn;
+  ReloadSnapshot last_reload;
+};
+
+nlohmann::json toJson(const Snapshot& snapshot);
+
+std::int64_t wallClockMs();
+
+}  // namespace meshbroker::supervisor

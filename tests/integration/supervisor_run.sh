@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Integration test: `meshbroker run` supervising real tincd in two namespaces.
+#
+#   netns mb-chip-PID                                  netns mb-comegato-PID
+#  +----------------------------------+               +----------------------------------+
+#  | meshbroker run (chip.json)       |               | meshbroker run (comegato.json)   |
+#  |   '- tincd   meshnet0 .11/27     |== tinc mesh ==|   '- tincd   meshnet0 .12/27     |
+#  |   veth0  192.0.2.11/24  ---------+---- veth -----+---------  veth0  192.0.2.12/24   |
+#  +----------------------------------+               +----------------------------------+
+#
+# Checks: the mesh comes up under meshbroker; kill -9 of tincd is repaired and the mesh pings
+# again (times printed); SIGHUP with an unchanged config keeps every PID; SIGHUP with an invalid
+# config keeps the old one running; a hosts-only change is applied with SIGHUP (same PID);
+# 200 kill/restart cycles leave no zombies, the same fd count and a stable RSS; SIGTERM stops
+# everything and exits 0.
+set -euo pipefail
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+mb_init supervisor_run "$@"
+
+# OpenVPN has its own tests; fast restarts so 200 kill cycles take seconds, never give up.
+fast='.supervisor = {"restart_base_ms": 20, "restart_max_ms": 100, "max_crashes": 0}'
+for node in chip comegato; do mb_config "$node" '.openvpn = []' "$fast"; done
+mb_keys chip comegato
+mb_underlay chip comegato
+for node in chip comegato; do mb_run "$node"; done
+
+for node in chip comegato; do
+  mb_wait 20 "$node's tinc running" mb_backend_is "$node" tinc running
+done
+start=$(mb_now_ms)
+mb_wait 20 "mesh ping chip -> comegato" mb_ping chip "${MESH[comegato]}"
+mb_log "mesh up; first ping answered $(($(mb_now_ms) - start)) ms after both tincs were ready"
+mb_ping comegato "${MESH[chip]}" >/dev/null || mb_fail "comegato cannot ping chip"
+
+# --- kill -9 of tincd -------------------------------------------------------------------
+old=$(mb_backend_pid chip tinc)
+t0=$(mb_now_ms)
+kill -KILL "$old"
+mb_wait 10 "a new tincd for chip" \
+  bash -c "[[ \$(jq -r '.backends[]|select(.id==\"tinc\")|.pid' '$TMP/chip/run/status.json') != $old ]]"
+t1=$(mb_now_ms)
+mb_wait 10 "chip's new tinc running" mb_backend_is chip tinc running
+t2=$(mb_now_ms)
+mb_wait 15 "mesh ping after the tincd restart" mb_ping chip "${MESH[comegato]}"
+t3=$(mb_now_ms)
+mb_log "kill -9 tincd: new pid seen after $((t1 - t0)) ms, ready after $((t2 - t0)) ms," \
+  "mesh answering after $((t3 - t0)) ms"
+restarts=$(mb_status chip '.backends[]|select(.id=="tinc")|.restarts')
+[[ $restarts -ge 1 ]] || mb_fail "restart count is $restarts"
+
+# --- SIGHUP, unchanged config: no PID changes ---------------------------------------------
+reload_at() { mb_status "$1" '.last_reload.at_ms'; }
+hup_and_wait() {  # NODE
+  local before
+  before=$(reload_at "$1")
+  kill -HUP "${MBPID[$1]}"
+  mb_wait 10 "$1 to reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$TMP/$1/run/status.json') != '$before' ]]"
+}
+pid_before=$(mb_backend_pid chip tinc)
+hup_and_wait chip
+[[ $(mb_status chip '.last_reload.ok') == true ]] || mb_fail "unchanged reload not ok"
+[[ $(mb_status chip '.last_reload.actions.tinc') == none ]] || mb_fail "unchanged reload touched tinc"
+[[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "unchanged reload changed tincd's pid"
+mb_log "SIGHUP, unchanged config: tincd pid $pid_before kept"
+
+# --- SIGHUP, invalid config: old one keeps running ----------------------------------------
+cp "$TMP/chip.json" "$TMP/chip.json.good"
+jq '.tinc.address = "100.64.99.11" | .routes[0].to = ["10.1.0.0/11"]' "$TMP/chip.json.good" >"$TMP/chip.json"
+hup_and_wait chip
+[[ $(mb_status chip '.last_reload.ok') == false ]] || mb_fail "invalid reload reported ok"
+mb_status chip '.last_reload.errors[]' | grep -q '/routes/0/to/0' || mb_fail "reload errors do not name the field"
+grep -q 'still running the old one unchanged' "$TMP/chip.log" || mb_fail "no log line for the kept config"
+[[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "invalid reload changed tincd's pid"
+mb_ping chip "${MESH[comegato]}" >/dev/null || mb_fail "mesh broken after an invalid reload"
+mb_log "SIGHUP, invalid config: errors logged, old config kept, mesh still up"
+
+# --- SIGHUP, a host file change: tincd takes it with SIGHUP --------------------------------
+jq '.hosts[0].port = 656' "$TMP/chip.json.good" >"$TMP/chip.json"
+hup_and_wait chip
+[[ $(mb_status chip '.last_reload.actions.tinc') == signal ]] || mb_fail "hosts change was not a signal"
+[[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "hosts change restarted tincd"
+grep -q 'tinc: Got HUP signal' "$TMP/chip.log" || mb_fail "tincd did not log the SIGHUP"
+cp "$TMP/chip.json.good" "$TMP/chip.json"
+hup_and_wait chip
+mb_log "SIGHUP, hosts/comegato changed: applied with SIGHUP, tincd pid kept"
+
+# --- 200 kill / restart cycles -------------------------------------------------------------
+mbpid=${MBPID[chip]}
+fds() { ls "/proc/$mbpid/fd" | wc -l; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$mbpid/status"; }
+fds_before=$(fds)
+rss_before=$(rss)
+cycles=200
+for ((i = 1; i <= cycles; i++)); do
+  pid=$(mb_backend_pid chip tinc)
+  [[ $pid =~ ^[0-9]+$ && $pid -gt 0 ]] || { sleep 0.02; ((i--)); continue; }
+  kill -KILL "$pid" 2>/dev/null || true
+  mb_wait 10 "restart $i" bash -c "p=\$(jq -r '.backends[]|select(.id==\"tinc\")|.pid' '$TMP/chip/run/status.json'); [[ \$p != $pid && \$p != 0 ]]"
+done
+mb_wait 10 "tinc running after the cycles" mb_backend_is chip tinc running
+fds_after=$(fds)
+rss_after=$(rss)
+zombies=$(ps -o stat= --ppid "$mbpid" | grep -c '^Z' || true)
+mb_log "$cycles kill cycles: fds $fds_before -> $fds_after, RSS ${rss_before} -> ${rss_after} kB, zombies $zombies"
+[[ $zombies -eq 0 ]] || mb_fail "$zombies zombie children"
+[[ $fds_after -eq $fds_before ]] || { ls -l "/proc/$mbpid/fd"; mb_fail "fd count changed"; }
+((rss_after - rss_before < 2048)) || mb_fail "RSS grew by $((rss_after - rss_before)) kB"
+mb_wait 15 "mesh ping after the cycles" mb_ping chip "${MESH[comegato]}"
+
+# --- SIGTERM: children stopped, exit 0 ----------------------------------------------------
+tinc_pid=$(mb_backend_pid chip tinc)
+kill -TERM "$mbpid"
+rc=0
+wait "$mbpid" || rc=$?
+[[ $rc -eq 0 ]] || mb_fail "meshbroker exited $rc on SIGTERM"
+! kill -0 "$tinc_pid" 2>/dev/null || mb_fail "tincd $tinc_pid survived meshbroker's shutdown"
+[[ ! -e $TMP/chip/run/status.json ]] || mb_fail "status.json left behind"
+grep -q 'meshbroker stopped' "$TMP/chip.log" || mb_fail "no shutdown log line"
+mb_log "SIGTERM: tincd stopped, meshbroker exited 0"
+MB_OK=1

@@ -1,0 +1,134 @@
+// The management client against a scripted fake OpenVPN on a unix socket (a fake is fine in a
+// unit test; the integration tests use real openvpn).
+#include "backends/openvpn_management.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace meshbroker::backends {
+namespace {
+
+using Protocol = asio::local::stream_protocol;
+
+class ManagementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = "/tmp/mb-mgmt-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".sock";
+    ::unlink(path_.c_str());
+  }
+  void TearDown() override { ::unlink(path_.c_str()); }
+
+  // A fake server: sends the banner, then answers each command line from `replies`.
+  void serve(std::map<std::string, std::string> replies) {
+    acceptor_.emplace(io_, Protocol::endpoint(path_));
+    acceptor_->async_accept(
+        [this, replies](const boost::system::error_code& ec, Protocol::socket s) {
+          if (ec) return;
+          server_.emplace(std::move(s));
+          asio::write(*server_,
+                      asio::buffer(std::string(
+                          ">INFO:OpenVPN Management Interface Version 5 -- type 'help'\r\n")));
+          readCommand(replies);
+        });
+  }
+  void readCommand(std::map<std::string, std::string> replies) {
+    asio::async_read_until(*server_, asio::dynamic_buffer(in_), '\n',
+                           [this, replies](const boost::system::error_code& ec, std::size_t n) {
+                             if (ec) return;
+                             std::string command = in_.substr(0, n - 1);
+                             in_.erase(0, n);
+                             received_.push_back(command);
+                             auto it = replies.find(command);
+                             std::string reply =
+                                 it == replies.end() ? "ERROR: unknown command\r\n" : it->second;
+                             asio::write(*server_, asio::buffer(reply));
+                             readCommand(replies);
+                           });
+  }
+  void runUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 300 && !done(); ++i) io_.run_for(std::chrono::milliseconds(10));
+  }
+
+  asio::io_context io_;
+  std::string path_;
+  std::optional<Protocol::acceptor> acceptor_;
+  std::optional<Protocol::socket> server_;
+  std::string in_;
+  std::vector<std::string> received_;
+};
+
+TEST_F(ManagementTest, ReadyAfterBannerEvenIfTheServerAppearsLate) {
+  OpenVpnManagement management(io_, path_, [](const std::string&) {});
+  bool ready = false;
+  management.open([&] { ready = true; }, [] {}, std::chrono::milliseconds(10));
+  io_.run_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(ready);
+  serve({});
+  runUntil([&] { return ready; });
+  EXPECT_TRUE(ready);
+  EXPECT_TRUE(management.connected());
+}
+
+TEST_F(ManagementTest, StatusAndCommandsAreQueuedInOrder) {
+  serve({{"status 3",
+          "TITLE\tOpenVPN 2.6.3\r\n"
+          "HEADER\tCLIENT_LIST\tCommon Name\tReal Address\tVirtual Address\tVirtual IPv6 "
+          "Address\tBytes Received\tBytes Sent\tConnected Since\tConnected Since (time_t)\t"
+          "Username\tClient ID\tPeer ID\tData Channel Cipher\r\n"
+          "CLIENT_LIST\talice\t192.0.2.50:41234\t172.16.1.66\t\t1000\t2000\t2026-11-25 "
+          "12:00:00\t1795608000\tUNDEF\t3\t0\tAES-256-GCM\r\n"
+          ">BYTECOUNT:1,2\r\n"
+          "END\r\n"},
+         {"kill alice", "SUCCESS: common name 'alice' found, 1 client(s) killed\r\n"}});
+  OpenVpnManagement management(io_, path_, [](const std::string&) {});
+  management.open([] {}, [] {});
+  std::optional<StatusReport> report;
+  std::optional<bool> killed;
+  management.status([&](const StatusReport& r) { report = r; });
+  management.command("kill alice", false,
+                     [&](bool ok, const std::vector<std::string>&) { killed = ok; });
+  runUntil([&] { return report && killed; });
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->clients.size(), 1u);
+  EXPECT_EQ(report->clients[0].common_name, "alice");
+  EXPECT_EQ(report->clients[0].bytes_sent, 2000u);
+  EXPECT_EQ(killed, true);
+  EXPECT_EQ(received_, (std::vector<std::string>{"status 3", "kill alice"}));
+}
+
+TEST_F(ManagementTest, ErrorRepliesAndNewlineInjection) {
+  serve({});
+  OpenVpnManagement management(io_, path_, [](const std::string&) {});
+  management.open([] {}, [] {});
+  std::optional<bool> first, second;
+  std::vector<std::string> second_lines;
+  management.command("bogus", false, [&](bool ok, const std::vector<std::string>&) { first = ok; });
+  management.command("kill alice\nsignal SIGTERM", false,
+                     [&](bool ok, const std::vector<std::string>& lines) {
+                       second = ok;
+                       second_lines = lines;
+                     });
+  runUntil([&] { return first && second; });
+  EXPECT_EQ(first, false);
+  EXPECT_EQ(second, false);
+  EXPECT_NE(second_lines.at(0).find("line break"), std::string::npos);
+  EXPECT_EQ(received_, std::vector<std::string>{"bogus"});
+}
+
+TEST_F(ManagementTest, LostConnectionFailsPendingCommands) {
+  serve({});
+  OpenVpnManagement management(io_, path_, [](const std::string&) {});
+  bool lost = false;
+  management.open([] {}, [&] { lost = true; });
+  runUntil([&] { return management.connected(); });
+  server_->close();
+  runUntil([&] { return lost; });
+  EXPECT_TRUE(lost);
+  std::optional<bool> ok;
+  management.command("status 3", true, [&](bool r, const std::vector<std::string>&) { ok = r; });
+  EXPECT_EQ(ok, false);
+}
+
+}  // namespace
+}  // namespace meshbroker::backends
