@@ -2,8 +2,10 @@
 // including <utility>, which g++ 12 in C++20 mode rejects.
 #pragma once
 
+// clang-format off
+#include <utility>  // must come before Boost.Asio
 #include <boost/asio.hpp>
-#include <utility>  // must come first
+// clang-format on
 
 namespace meshbroker {
 namespace asio = boost::asio;
