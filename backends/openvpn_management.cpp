@@ -5,6 +5,27 @@ namespace meshbroker::backends {
 
 using Socket = asio::local::stream_protocol::socket;
 
+bool allowedManagementCommand(const std::string& line) {
+  if (line == "status" || line == "status 2" || line == "status 3") return true;
+  auto argument = [&line](std::string_view verb) -> std::optional<std::string> {
+    if (!line.starts_with(verb) || line.size() <= verb.size()) return std::nullopt;
+    return line.substr(verb.size());
+  };
+  if (auto name = argument("kill ")) {
+    if (name->size() > 64) return false;
+    for (char c : *name) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-' || c == '.' || c == '@';
+      if (!ok) return false;
+    }
+    return true;
+  }
+  if (auto id = argument("client-kill ")) {
+    return id->size() <= 20 && id->find_first_not_of("0123456789") == std::string::npos;
+  }
+  return false;
+}
+
 struct OpenVpnManagement::State {
   explicit State(asio::io_context& io) : socket(io), retry(io) {}
   Socket socket;

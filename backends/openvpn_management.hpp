@@ -13,6 +13,11 @@
 
 namespace meshbroker::backends {
 
+// The management commands other programs may send through the daemon: reading the client
+// list ("status", "status 2|3") and disconnecting a client ("kill NAME", "client-kill ID").
+// Nothing that reconfigures or stops OpenVPN.
+bool allowedManagementCommand(const std::string& line);
+
 class OpenVpnManagement {
  public:
   using Logger = std::function<void(const std::string&)>;

@@ -120,6 +120,13 @@ void Daemon::start() {
       [this](const backends::TincEvent& event) { onTincEvent(event); },
       [](const std::string& message) { log(Level::kWarning, message); });
   events_->open();
+  control_ = std::make_unique<ControlSocket>(
+      io_, (config_.paths.runtime_dir / "control.sock").string(),
+      [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {
+        onControl(request, reply);
+      },
+      [](const std::string& message) { log(Level::kWarning, message); });
+  control_->open();
 
   waitForSignals();
   for (const auto& id : backendIds(config_)) {
@@ -399,6 +406,54 @@ void Daemon::retryTincConnections() {
   tinc_retry_.async_wait(Nudge{this, 0});
 }
 
+namespace {
+
+std::string stringField(const nlohmann::json& request, const char* key) {
+  auto it = request.find(key);
+  return it != request.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+void Daemon::onControl(const nlohmann::json& request, const ControlSocket::Reply& reply) {
+  std::string command = stringField(request, "command");
+  auto error = [&reply](const std::string& message) { reply({{"ok", false}, {"error", message}}); };
+  if (command == "status") {
+    reply({{"ok", true}, {"status", toJson(snapshot())}});
+  } else if (command == "openvpn") {
+    std::string instance = stringField(request, "instance");
+    std::string line = stringField(request, "line");
+    Backend* backend = find("openvpn-" + instance);
+    if (instance.empty() || !backend)
+      return error("no OpenVPN instance named \"" + instance + "\"");
+    if (!backends::allowedManagementCommand(line)) {
+      return error("management command not allowed (status, kill NAME, client-kill ID)");
+    }
+    if (!backend->management || !backend->management->connected()) {
+      return error("openvpn-" + instance + " is not connected (state " +
+                   std::string(toString(backend->machine.state)) + ")");
+    }
+    log(Level::kNotice, "control: openvpn-" + instance + ": " + line);
+    backend->management->command(line, line.starts_with("status"),
+                                 [reply](bool ok, const std::vector<std::string>& lines) {
+                                   reply({{"ok", ok}, {"lines", lines}});
+                                 });
+  } else if (command == "restart") {
+    std::string id = stringField(request, "backend");
+    Backend* backend = find(id);
+    if (!backend) return error("no backend named \"" + id + "\"");
+    log(Level::kNotice, "control: restart " + id);
+    bool idle = backend->machine.state == State::kFailed || backend->machine.state == State::kDown;
+    dispatch(*backend, {idle ? EventKind::kStart : EventKind::kRestart, "operator request"});
+    reply({{"ok", true}});
+  } else if (command == "reload") {
+    reload();
+    reply({{"ok", last_reload_.ok}, {"errors", last_reload_.errors}});
+  } else {
+    error("unknown command (status, openvpn, restart, reload)");
+  }
+}
+
 void Daemon::reload() {
   if (shutting_down_) return;
   ReloadSnapshot report;
@@ -517,6 +572,7 @@ void Daemon::maybeFinishShutdown() {
   watchdog_.cancel();
   signals_.cancel();
   events_.reset();
+  control_.reset();
   std::error_code ec;
   fs::remove(config_.paths.runtime_dir / "status.json", ec);
   log(Level::kNotice, "meshbroker stopped");

@@ -12,6 +12,7 @@
 #include "backends/tinc_events.hpp"
 #include "config/model.hpp"
 #include "io/asio.hpp"
+#include "supervisor/control_socket.hpp"
 #include "supervisor/snapshot.hpp"
 #include "supervisor/state_machine.hpp"
 #include "templates/renderer.hpp"
@@ -52,6 +53,7 @@ class Daemon {
   void spawn(Backend& backend);
   void onChildLine(const std::string& id, std::string_view line);
   void onTincEvent(const backends::TincEvent& event);
+  void onControl(const nlohmann::json& request, const ControlSocket::Reply& reply);
   void pollOpenVpn(const std::string& id);
   void retryTincConnections();
   void writeFiles(const std::vector<templates::RenderedFile>& files,
@@ -73,6 +75,7 @@ class Daemon {
   std::vector<templates::RenderedFile> files_;
   std::map<std::string, std::unique_ptr<Backend>> backends_;
   std::unique_ptr<backends::TincEventSocket> events_;
+  std::unique_ptr<ControlSocket> control_;
   asio::signal_set signals_;
   asio::steady_timer status_debounce_;
   asio::steady_timer watchdog_;
