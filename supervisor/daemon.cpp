@@ -346,6 +346,9 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
     case backends::TincEventKind::kTincUp:
       log(Level::kInfo, "tinc: tinc-up ran");
       if (tinc) dispatch(*tinc, {EventKind::kReady, "tinc-up ran"});
+      // A fresh tincd dials its ConnectTo peers once; if a peer still held the old connection
+      // that dial fails and tinc waits 5 s. Nudge it until every peer is up.
+      if (!config_.tinc.connect_to.empty()) retryTincConnections();
       return;
     case backends::TincEventKind::kTincDown:
       log(Level::kInfo, "tinc: tinc-down ran");
