@@ -2,6 +2,13 @@
 #include "backends/tinc_events.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
 
 namespace meshbroker::backends {
 namespace {
@@ -32,6 +39,76 @@ TEST(TincEvents, RejectsGarbage) {
     EXPECT_FALSE(why.empty()) << text;
   }
   EXPECT_FALSE(parseTincEvent(std::string(5000, '{'), nullptr));
+}
+
+}  // namespace
+}  // namespace meshbroker::backends
+
+namespace meshbroker::backends {
+namespace {
+
+class TincEventSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = "/tmp/mb-events-" + std::to_string(::getpid()) + ".sock";
+    socket_ = std::make_unique<TincEventSocket>(
+        io_, path_, [this](const TincEvent& event) { events_.push_back(event); },
+        [this](const std::string& message) { logs_.push_back(message); });
+    socket_->open();
+  }
+  void send(const std::string& datagram) {
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
+    ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&address),
+             sizeof address);
+    ::close(fd);
+  }
+  void drain() { io_.run_for(std::chrono::milliseconds(50)); }
+
+  asio::io_context io_;
+  std::string path_;
+  std::unique_ptr<TincEventSocket> socket_;
+  std::vector<TincEvent> events_;
+  std::vector<std::string> logs_;
+};
+
+TEST_F(TincEventSocketTest, DeliversValidEventsAndLogsGarbage) {
+  send(R"({"event":"host-up","node":"comegato"})");
+  send("garbage\n{\"event\":");
+  send(R"({"event":"host-down","node":"comegato"})");
+  drain();
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[0].kind, TincEventKind::kHostUp);
+  EXPECT_EQ(events_[1].kind, TincEventKind::kHostDown);
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_NE(logs_[0].find("malformed"), std::string::npos) << logs_[0];
+}
+
+TEST_F(TincEventSocketTest, SocketIsPrivate) {
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(TincEventSocketTest, OtherUsersAreDropped) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as another user";
+  // Let anyone reach the socket, so only the credential check stands in the way.
+  ::chmod(path_.c_str(), 0666);
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (::setuid(65534) != 0) ::_exit(2);
+    send(R"({"event":"host-up","node":"intruder"})");
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  drain();
+  EXPECT_TRUE(events_.empty());
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_NE(logs_[0].find("uid 65534"), std::string::npos) << logs_[0];
 }
 
 }  // namespace
