@@ -1,0 +1,214 @@
+// The Daemon with a fake process launcher: start-up, readiness from tinc-up, crash handling,
+// sd_notify, reload and shutdown, all without root or real children.
+#include "supervisor/daemon.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "config/loader.hpp"
+#include "unit/test_support.hpp"
+
+namespace meshbroker::supervisor {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FakeChild : public backends::ChildProcess {
+ public:
+  explicit FakeChild(pid_t pid) : pid_(pid) {}
+  pid_t pid() const override { return pid_; }
+  void signal(int sig) override {
+    if (sig == SIGALRM) {
+      ++alarms;  // "dial your peers now" nudges, counted apart
+    } else {
+      signals.push_back(sig);
+    }
+  }
+  std::vector<int> signals;
+  int alarms = 0;
+
+ private:
+  pid_t pid_;
+};
+
+class FakeLauncher : public backends::ProcessLauncher {
+ public:
+  struct Spawned {
+    backends::SpawnSpec spec;
+    backends::LineHandler on_line;
+    backends::ExitHandler on_exit;
+    FakeChild* child;
+  };
+  std::unique_ptr<backends::ChildProcess> spawn(const backends::SpawnSpec& spec,
+                                                backends::LineHandler on_line,
+                                                backends::ExitHandler on_exit) override {
+    auto child = std::make_unique<FakeChild>(next_pid_++);
+    spawned.push_back({spec, std::move(on_line), std::move(on_exit), child.get()});
+    return child;
+  }
+  std::vector<Spawned> spawned;
+
+ private:
+  pid_t next_pid_ = 1000;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mb-daemon-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    notify_path_ = (dir_ / "notify.sock").string();
+    notify_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, notify_path_.c_str(), sizeof address.sun_path - 1);
+    ASSERT_EQ(::bind(notify_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ::setenv("NOTIFY_SOCKET", notify_path_.c_str(), 1);
+    writeConfig("");
+  }
+  void TearDown() override {
+    ::unsetenv("NOTIFY_SOCKET");
+    ::close(notify_fd_);
+    daemon_.reset();
+    fs::remove_all(dir_);
+  }
+  void writeConfig(const std::string& cipher) {
+    auto config = nlohmann::json::parse(meshbroker::testing::exampleText("cometa"));
+    config["paths"] = {{"state_dir", (dir_ / "state").string()},
+                       {"runtime_dir", (dir_ / "run").string()}};
+    config["supervisor"] = {{"tincd", "/usr/sbin/tincd"}, {"restart_base_ms", 1000}};
+    if (!cipher.empty()) config["tinc"]["cipher"] = cipher;
+    std::ofstream(dir_ / "cometa.json") << config.dump(2);
+  }
+  void start() {
+    auto loaded = config::loadConfigFile(dir_ / "cometa.json");
+    ASSERT_TRUE(loaded.config);
+    daemon_ = std::make_unique<Daemon>(io_, launcher_,
+                                       DaemonOptions{dir_ / "cometa.json", "/usr/bin/meshbroker"},
+                                       std::move(*loaded.config));
+    daemon_->start();
+    run();
+  }
+  void run() { io_.run_for(std::chrono::milliseconds(100)); }
+  std::vector<std::string> notifications() {
+    std::vector<std::string> out;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::recv(notify_fd_, buffer, sizeof buffer, 0)) > 0) {
+      out.emplace_back(buffer, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+  void sendTincEvent(const std::string& json) {
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    auto path = (dir_ / "run" / "tinc-events.sock").string();
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    ::sendto(fd, json.data(), json.size(), 0, reinterpret_cast<sockaddr*>(&address),
+             sizeof address);
+    ::close(fd);
+    run();
+  }
+  const BackendSnapshot& tinc() {
+    for (const auto& b : daemon_->snapshot().backends) {
+      if (b.id == "tinc") return b;
+    }
+    throw std::runtime_error("no tinc backend");
+  }
+
+  fs::path dir_;
+  std::string notify_path_;
+  int notify_fd_ = -1;
+  asio::io_context io_;
+  FakeLauncher launcher_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(DaemonTest, StartsTincdFromTheRenderedFilesAndSaysReady) {
+  start();
+  ASSERT_EQ(launcher_.spawned.size(), 1u);
+  const auto& spec = launcher_.spawned[0].spec;
+  EXPECT_EQ(spec.executable, "/usr/sbin/tincd");
+  EXPECT_EQ(spec.args.at(0), "-c");
+  EXPECT_EQ(spec.args.at(1), (dir_ / "state/rendered/tinc").string());
+  EXPECT_TRUE(fs::exists(dir_ / "state/rendered/tinc/tinc.conf"));
+  EXPECT_EQ(tinc().state, "starting");  // spawned is not running
+  bool ready = false;
+  for (const auto& n : notifications()) ready = ready || n.find("READY=1") != std::string::npos;
+  EXPECT_TRUE(ready);
+}
+
+TEST_F(DaemonTest, TincUpMakesItRunningAndHostEventsFillTheMesh) {
+  start();
+  sendTincEvent(R"({"event":"tinc-up"})");
+  EXPECT_EQ(tinc().state, "running");
+  // Its ConnectTo peers are not up yet: tincd is told to dial them now, not in 5 s.
+  EXPECT_GE(launcher_.spawned[0].child->alarms, 1);
+  sendTincEvent(R"({"event":"host-up","node":"chip","remoteaddress":"192.0.2.11"})");
+  auto mesh = daemon_->snapshot().mesh;
+  ASSERT_TRUE(mesh.contains("chip"));
+  EXPECT_TRUE(mesh["chip"].up);
+  EXPECT_EQ(mesh["chip"].remote_address, "192.0.2.11");
+  auto status = nlohmann::json::parse(meshbroker::testing::readText(dir_ / "run/status.json"));
+  EXPECT_EQ(status["mesh"]["chip"]["up"], true);
+}
+
+TEST_F(DaemonTest, ACrashIsRestartedAtOnceAndOutputIsKept) {
+  start();
+  launcher_.spawned[0].on_line("Ready");
+  launcher_.spawned[0].on_exit({true, -1, 9, "killed by signal 9 (Killed)"});
+  run();
+  ASSERT_EQ(launcher_.spawned.size(), 2u);
+  EXPECT_EQ(tinc().restarts, 1);
+  EXPECT_EQ(tinc().last_exit, "killed by signal 9 (Killed)");
+  EXPECT_EQ(tinc().log_tail, std::vector<std::string>{"Ready"});
+  // A stale exit report of the first process changes nothing.
+  launcher_.spawned[0].on_exit({true, 0, 0, "exited with status 0"});
+  run();
+  EXPECT_EQ(launcher_.spawned.size(), 2u);
+}
+
+TEST_F(DaemonTest, ReloadWithACipherChangeSignalsTinc) {
+  start();
+  sendTincEvent(R"({"event":"tinc-up"})");
+  writeConfig("aes-128-cbc");  // host files change: tincd takes that with SIGHUP
+  daemon_->reload();
+  run();
+  EXPECT_EQ(launcher_.spawned.size(), 1u);
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGHUP});
+  EXPECT_TRUE(daemon_->snapshot().last_reload.ok);
+}
+
+TEST_F(DaemonTest, InvalidReloadKeepsEverything) {
+  start();
+  std::ofstream(dir_ / "cometa.json") << "{ not json";
+  daemon_->reload();
+  run();
+  EXPECT_FALSE(daemon_->snapshot().last_reload.ok);
+  EXPECT_EQ(launcher_.spawned.size(), 1u);
+  EXPECT_TRUE(launcher_.spawned[0].child->signals.empty());
+}
+
+TEST_F(DaemonTest, ShutdownStopsChildrenThenTheLoop) {
+  start();
+  sendTincEvent(R"({"event":"tinc-up"})");
+  daemon_->shutdown();
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGTERM});
+  launcher_.spawned[0].on_exit({true, 0, 0, "exited with status 0"});
+  io_.run_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(io_.stopped());
+  EXPECT_FALSE(fs::exists(dir_ / "run/status.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "run/control.sock"));
+}
+
+}  // namespace
+}  // namespace meshbroker::supervisor
