@@ -25,7 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr long kDay = 24 * 3600;
 constexpr long kCaDays = 20 * 365;
 constexpr long kServerDays = 10 * 365;
 constexpr long kClientDays = 10 * 365;

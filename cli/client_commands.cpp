@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
+#include "supervisor/control_socket.hpp"
 #include "templates/renderer.hpp"
 
 namespace meshbroker::cli {
@@ -117,8 +118,59 @@ std::string when(std::int64_t t) {
   return buffer;
 }
 
-// Connected clients of one instance: the management socket when it answers, else the status
-// file OpenVPN rewrites every few seconds (the daemon may hold the only management slot).
+// The reply to one management command for a local instance, and where it came from.
+struct InstanceReply {
+  std::optional<std::string> text;  // the reply lines, '\n'-separated
+  std::string via;                  // the socket that answered
+  std::string error;
+};
+
+// OpenVPN serves one management client at a time and a running daemon is that client: go
+// through the daemon's control socket when it answers, else straight to the instance's
+// management socket.
+InstanceReply instanceCommand(const config::NodeConfig& node,
+                              const config::OpenVpnInstance& instance, const std::string& line,
+                              bool multi_line) {
+  InstanceReply result;
+  std::error_code ec;
+  auto control = node.paths.runtime_dir / "control.sock";
+  if (fs::exists(control, ec)) {
+    nlohmann::json request = {
+        {"command", "openvpn"}, {"instance", instance.name.str()}, {"line", line}};
+    std::string why;
+    if (auto reply =
+            supervisor::controlRequest(control.string(), request, kManagementTimeout, &why)) {
+      result.via = control.string();
+      auto lines = reply->find("lines");
+      if (lines != reply->end() && lines->is_array()) {
+        std::string text;
+        for (const auto& item : *lines) {
+          if (item.is_string()) text += item.get<std::string>() + "\n";
+        }
+        result.text = text;
+      } else {
+        auto error = reply->find("error");
+        result.error = control.string() + ": " +
+                       (error != reply->end() && error->is_string() ? error->get<std::string>()
+                                                                    : std::string("no reply"));
+      }
+      return result;
+    }
+  }
+  auto socket = templates::managementSocket(node, instance);
+  if (!fs::exists(socket, ec)) {
+    result.error = "not running (no management socket)";
+    return result;
+  }
+  std::string why;
+  result.text = managementCommand(socket, line, multi_line, kManagementTimeout, &why);
+  result.via = socket.string();
+  if (!result.text) result.error = why;
+  return result;
+}
+
+// Connected clients of one instance: the management interface when it answers, else the
+// status file OpenVPN rewrites every few seconds.
 struct Connected {
   std::string source;
   backends::StatusReport report;
@@ -128,23 +180,22 @@ struct Connected {
 Connected connectedClients(const config::NodeConfig& node,
                            const config::OpenVpnInstance& instance) {
   Connected result;
-  auto socket = templates::managementSocket(node, instance);
-  std::error_code ec;
-  std::string why;
-  if (fs::exists(socket, ec)) {
-    if (auto reply = managementCommand(socket, "status 3", true, kManagementTimeout, &why)) {
-      result.source = socket.string();
-      result.report = backends::parseStatus(*reply);
-      return result;
-    }
+  auto reply = instanceCommand(node, instance, "status 3", true);
+  if (reply.text) {
+    result.source = reply.via;
+    result.report = backends::parseStatus(*reply.text);
+    return result;
   }
+  std::string why = reply.error;
   auto file = templates::statusFile(node, instance);
   if (auto text = config::readSmallFile(file, 16 << 20)) {
     result.source = file.string();
     result.report = backends::parseStatus(*text);
     return result;
   }
-  result.error = why.empty() ? "not running (no management socket or status file)" : why;
+  result.error = why == "not running (no management socket)"
+                     ? "not running (no management socket or status file)"
+                     : why;
   return result;
 }
 
@@ -315,16 +366,24 @@ int runClientRevoke(const fs::path& config_file, const std::string& name, std::o
   }
   // OpenVPN checks the CRL only at a handshake: drop the running session too.
   for (const auto& instance : node->openvpn) {
-    auto socket = templates::managementSocket(*node, instance);
-    std::error_code ec;
-    if (!fs::exists(socket, ec)) continue;
-    std::string error;
-    auto reply = managementCommand(socket, "kill " + name, false, kManagementTimeout, &error);
-    std::string message;
-    if (!reply) {
-      err << "client revoke: cannot reach instance " << instance.name.str() << ": " << error
+    auto reply = instanceCommand(*node, instance, "kill " + name, false);
+    if (!reply.text) {
+      if (reply.error == "not running (no management socket)") continue;
+      err << "client revoke: cannot reach instance " << instance.name.str() << ": " << reply.error
           << " (the client stays connected until its next renegotiation)\n";
-    } else if (backends::parseCommandReply(*reply, &message).value_or(false)) {
+      continue;
+    }
+    std::optional<bool> killed;
+    std::string message = "no reply";
+    std::size_t start = 0;
+    while (!killed && start < reply.text->size()) {
+      auto end = reply.text->find('\n', start);
+      if (end == std::string::npos) end = reply.text->size();
+      killed = backends::parseCommandReply(std::string_view(*reply.text).substr(start, end - start),
+                                           &message);
+      start = end + 1;
+    }
+    if (killed.value_or(false)) {
       out << instance.name.str() << ": " << message << "\n";
     } else {
       out << instance.name.str() << ": not connected (" << message << ")\n";

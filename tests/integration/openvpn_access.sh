@@ -6,9 +6,11 @@
 #          |                 |                 |                 |
 #   mb-chip-PID        mb-comegato-PID     mb-c1-PID         mb-c2-PID
 #   192.0.2.11         192.0.2.12          192.0.2.101       192.0.2.102
-#   openvpn private    openvpn private     client alice      client bob / carol
-#   udp 1195           udp 1195            (both remotes)    (chip only: comegato
-#   tun 172.16.1.97    tun 172.16.1.161                       unreachable)
+#   openvpn private    openvpn private     client alice      client bob / carol /
+#   udp 1195           udp 1195            (both remotes)    tina (chip only:
+#   tun 172.16.1.97    tun 172.16.1.161                       comegato unreachable)
+#   openvpn ptcp
+#   tcp 443, tun 172.16.1.193
 #
 # 1. `client add alice` gives a profile with both servers as `remote`; alice connects and
 #    pings her server's tunnel address.
@@ -19,13 +21,15 @@
 # 4. bob connects to chip, then `client revoke bob`: the management interface drops him
 #    within seconds and the CRL keeps him out; the drop time is measured.
 # 5. `client list` shows issued, revoked and connected clients.
+# 6. A private instance on tcp 443 (`proto: tcp`) connects as well.
+# 7. `client add` over a malformed CA certificate fails with an error naming the file.
 #
 # Usage: openvpn_access.sh /path/to/meshbroker
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, openvpn/ip/ping/tun/netns unavailable).
 set -euo pipefail
 TEST_NAME=openvpn_access
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/openvpn_env.sh
+# shellcheck source-path=SCRIPTDIR source=lib/openvpn_env.sh
 source "$HERE/lib/openvpn_env.sh"
 
 [[ $# -eq 1 ]] || {
@@ -84,6 +88,9 @@ wait_until 20 pings c1 "${TUNNEL[$first]}" ||
 graceful_ms=$(($(now_ms) - stopped_at))
 log "failover on a clean stop: alice pings $first ${graceful_ms} ms after $second's openvpn got SIGTERM"
 ovpn_stop "$second-private"
+rm -f "$TMP/$second/run/openvpn-private.sock"
+ovpn_server "$second" private
+wait_until 10 management_ready "$second" private || fail "openvpn private on $second did not restart"
 ovpn_stop alice
 
 # The next clients dial chip only.
@@ -144,6 +151,29 @@ sleep 4
 pings c2 "${TUNNEL[chip]}" && fail "revoked bob is connected again"
 "$MESHBROKER" client list -c "$TMP/chip.json" --json >"$TMP/list.json" 2>/dev/null
 grep -q '"name": "bob"' "$TMP/list.json" || fail "client list --json lacks bob"
+# 6. A private instance over TCP 443 (for filtered networks) works the same way.
+ovpn_stop bob
+ovpn_server chip ptcp
+wait_until 10 management_ready chip ptcp || fail "openvpn ptcp on chip did not start"
+"$MESHBROKER" client add tina -i ptcp -c "$TMP/chip.json" -o "$TMP/tina.ovpn" 2>/dev/null ||
+  fail "client add tina -i ptcp failed"
+grep -q '^remote 192\.0\.2\.11 443 tcp$' "$TMP/tina.ovpn" || fail "no tcp remote in tina's profile"
+ovpn_client c2 tina "$TMP/tina.ovpn"
+wait_until "$CONNECT_WAIT" has_tun_address c2 || fail "tina did not connect over tcp"
+wait_until 5 pings c2 172.16.1.193 || fail "tina cannot ping 172.16.1.193 over tcp"
+log "tina connected over tcp 443 as $(tun_address c2) and pings 172.16.1.193"
+# 7. A malformed certificate file gives a clear error naming it, and changes nothing.
+cp -r "$TMP/pki" "$TMP/pki-bad"
+printf '%s\n' '-----BEGIN CERTIFICATE-----' 'bm90IGEgY2VydGlmaWNhdGU=' '-----END CERTIFICATE-----' \
+  >"$TMP/pki-bad/ca.crt"
+sed -e "s#\"pki_dir\": \"$TMP/pki\"#\"pki_dir\": \"$TMP/pki-bad\"#" "$TMP/chip.json" >"$TMP/chip-bad.json"
+if "$MESHBROKER" client add uma -c "$TMP/chip-bad.json" >"$TMP/uma.out" 2>"$TMP/uma.err"; then
+  fail "client add accepted a malformed CA certificate"
+fi
+grep -q "$TMP/pki-bad/ca.crt: holds a malformed certificate" "$TMP/uma.err" ||
+  fail "unclear error for a malformed CA certificate: $(cat "$TMP/uma.err")"
+[[ ! -s $TMP/uma.out ]] || fail "client add printed a profile despite the error"
+log "malformed CA certificate: $(head -n1 "$TMP/uma.err")"
 log "RESULT {\"failover_kill_ms\": $failover_ms, \"failover_sigterm_ms\": $graceful_ms, \"revocation_drop_ms\": $drop_ms}"
 
 OK=1

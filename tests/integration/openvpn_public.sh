@@ -27,7 +27,7 @@
 set -euo pipefail
 TEST_NAME=openvpn_public
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/openvpn_env.sh
+# shellcheck source-path=SCRIPTDIR source=lib/openvpn_env.sh
 source "$HERE/lib/openvpn_env.sh"
 
 [[ $# -eq 1 ]] || {

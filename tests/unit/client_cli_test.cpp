@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -22,29 +23,38 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// Serves one connection on a unix socket: greeting, read one command, send reply, close.
+// Serves a unix socket like OpenVPN (or the daemon): per connection an optional greeting, one
+// command read, the same reply sent, close. Records the first command.
 class FakeManagement {
  public:
-  FakeManagement(const fs::path& path, std::string reply) : path_(path) {
+  // greeting: OpenVPN greets first; the daemon's control socket does not.
+  FakeManagement(const fs::path& path, std::string reply, bool greeting = true) : path_(path) {
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
     fs::create_directories(path.parent_path());
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(fd_, 1) != 0) {
+        ::listen(fd_, 4) != 0) {
       throw std::runtime_error("cannot listen on " + path.string());
     }
-    thread_ = std::thread([this, reply] {
-      int client = ::accept(fd_, nullptr, nullptr);
-      if (client < 0) return;
-      std::string greeting = ">INFO:OpenVPN Management Interface Version 5\r\n";
-      ::send(client, greeting.data(), greeting.size(), MSG_NOSIGNAL);
-      char buffer[256];
-      ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
-      if (n > 0) command_.assign(buffer, static_cast<std::size_t>(n));
-      ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
-      ::close(client);
+    thread_ = std::thread([this, reply, greeting] {
+      while (true) {
+        int client = ::accept(fd_, nullptr, nullptr);
+        if (client < 0) return;
+        if (greeting) {
+          std::string hello = ">INFO:OpenVPN Management Interface Version 5\r\n";
+          ::send(client, hello.data(), hello.size(), MSG_NOSIGNAL);
+        }
+        char buffer[256];
+        ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
+        if (n > 0) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (command_.empty()) command_.assign(buffer, static_cast<std::size_t>(n));
+        }
+        ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
+        ::close(client);
+      }
     });
   }
   ~FakeManagement() {
@@ -53,9 +63,9 @@ class FakeManagement {
     ::close(fd_);
     fs::remove(path_);
   }
+  // The first command received (the client has its reply, so it was recorded already).
   std::string command() {
-    thread_.join();
-    thread_ = std::thread([] {});
+    std::lock_guard<std::mutex> lock(mutex_);
     return command_;
   }
 
@@ -63,6 +73,7 @@ class FakeManagement {
   fs::path path_;
   int fd_ = -1;
   std::thread thread_;
+  std::mutex mutex_;
   std::string command_;
 };
 
@@ -171,6 +182,36 @@ TEST_F(ClientCliTest, RevokeKillsThroughTheManagementSocket) {
       << out_.str();
 }
 
+TEST_F(ClientCliTest, GoesThroughTheDaemonsControlSocketWhenItRuns) {
+  ASSERT_EQ(runClientAdd(config_, "fay", "", "", out_, err_), kExitOk);
+  {
+    FakeManagement daemon(dir_ / "run" / "control.sock",
+                          R"({"ok":true,"lines":["SUCCESS: common name 'fay' found, )"
+                          R"(1 client(s) killed"]})"
+                          "\n",
+                          false);
+    reset();
+    ASSERT_EQ(runClientRevoke(config_, "fay", out_, err_), kExitOk) << err_.str();
+    auto request = json::parse(daemon.command());
+    EXPECT_EQ(request,
+              json({{"command", "openvpn"}, {"instance", "public"}, {"line", "kill fay"}}));
+    EXPECT_NE(out_.str().find("public: common name 'fay' found, 1 client(s) killed"),
+              std::string::npos)
+        << out_.str();
+  }
+  FakeManagement daemon(dir_ / "run" / "control.sock",
+                        R"({"ok":true,"lines":["CLIENT_LIST\tgus\t192.0.2.9:1\t172.16.1.130\t)"
+                        R"(\t5\t6\tx\t1795613409\tUNDEF\t1\t0\tc"]})"
+                        "\n",
+                        false);
+  reset();
+  ASSERT_EQ(runClientList(config_, true, out_, err_), kExitOk) << err_.str();
+  auto doc = json::parse(out_.str());
+  EXPECT_EQ(doc["instances"][0]["source"], (dir_ / "run" / "control.sock").string());
+  ASSERT_EQ(doc["instances"][0]["clients"].size(), 1u) << out_.str();
+  EXPECT_EQ(doc["instances"][0]["clients"][0]["name"], "gus");
+}
+
 TEST_F(ClientCliTest, ManagementSocketThatNeverAnswersTimesOut) {
   FakeManagement fake(dir_ / "run" / "x.sock", "no end line\r\n");
   std::string error;
@@ -180,6 +221,14 @@ TEST_F(ClientCliTest, ManagementSocketThatNeverAnswersTimesOut) {
   EXPECT_NE(error.find("closed the connection"), std::string::npos) << error;
   EXPECT_FALSE(managementCommand(dir_ / "missing.sock", "status 3", true,
                                  std::chrono::milliseconds(100), &error));
+}
+
+TEST_F(ClientCliTest, RateLimitNeedsALimitedLocalInstance) {
+  EXPECT_EQ(runClientRateLimit(config_, "nowhere", false, out_, err_), kExitUsage);
+  EXPECT_NE(err_.str().find("no OpenVPN instance \"nowhere\""), std::string::npos);
+  reset();
+  EXPECT_EQ(runClientRateLimit(config_, "private", false, out_, err_), kExitUsage);
+  EXPECT_NE(err_.str().find("has no rate_limit"), std::string::npos);
 }
 
 TEST_F(ClientCliTest, MalformedCertificateFilesGiveClearErrors) {

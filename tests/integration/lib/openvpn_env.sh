@@ -10,6 +10,7 @@
 #   192.0.2.11     192.0.2.12       192.0.2.101     192.0.2.102    192.0.2.103
 #   openvpn public  (udp 1194, 172.16.1.64/27, max 2, 2mbit)       openvpn clients
 #   openvpn private (udp 1195, 172.16.1.96/27 on chip, .160/27 on comegato)
+#   openvpn ptcp    (tcp 443, private, 172.16.1.192/28 on chip, .208/28 on comegato)
 #   comegato: public 172.16.1.128/27
 #
 # Both servers read one PKI folder (on real networks Ansible copies CA, CRL and tls-crypt keys
@@ -86,9 +87,10 @@ ovpn_cleanup() {
   exit "$rc"
 }
 
-# Writes a server config. $1 node, $2 peer, $3 public subnet, $4 private subnet.
+# Writes a server config. $1 node, $2 peer, $3 public subnet, $4 private subnet, $5 the
+# subnet of "ptcp", a private instance on tcp 443 (the way through filtered networks).
 ovpn_write_config() {
-  local node=$1 peer=$2 public=$3 private=$4
+  local node=$1 peer=$2 public=$3 private=$4 ptcp=$5
   local mesh_self mesh_peer
   if [[ $node == chip ]]; then mesh_self=100.64.12.11 mesh_peer=100.64.12.12; else
     mesh_self=100.64.12.12 mesh_peer=100.64.12.11
@@ -102,12 +104,14 @@ ovpn_write_config() {
   "hosts": [
     {"name": "$peer", "role": "server", "mesh_address": "$mesh_peer",
      "public_address": "${ADDR[$peer]}",
-     "openvpn": [{"name": "public", "port": 1194}, {"name": "private", "port": 1195}]}
+     "openvpn": [{"name": "public", "port": 1194}, {"name": "private", "port": 1195},
+                 {"name": "ptcp", "port": 443, "proto": "tcp"}]}
   ],
   "openvpn": [
     {"name": "public", "kind": "public", "port": 1194, "subnet": "$public",
      "max_clients": 2, "rate_limit": "2mbit"},
-    {"name": "private", "kind": "private", "port": 1195, "subnet": "$private"}
+    {"name": "private", "kind": "private", "port": 1195, "subnet": "$private"},
+    {"name": "ptcp", "kind": "private", "port": 443, "proto": "tcp", "subnet": "$ptcp"}
   ],
   "routes": [],
   "paths": {"state_dir": "$TMP/$node/state", "runtime_dir": "$TMP/$node/run",
@@ -129,6 +133,8 @@ ovpn_setup() {
   done
   [[ -c /dev/net/tun ]] || skip "/dev/net/tun is missing"
   trap ovpn_cleanup EXIT
+  # set -e stops on an unchecked failure: say which one.
+  trap 'log "FAIL: line $LINENO: \"$BASH_COMMAND\" exited with $?"' ERR
   trap 'exit 130' INT
   trap 'exit 143' TERM
 
@@ -136,8 +142,8 @@ ovpn_setup() {
   # openvpn drops to nobody and reads the CRL on every handshake: the path must be traversable.
   chmod 0755 "$TMP"
   log "temp folder $TMP"
-  ovpn_write_config chip comegato 172.16.1.64/27 172.16.1.96/27
-  ovpn_write_config comegato chip 172.16.1.128/27 172.16.1.160/27
+  ovpn_write_config chip comegato 172.16.1.64/27 172.16.1.96/27 172.16.1.192/28
+  ovpn_write_config comegato chip 172.16.1.128/27 172.16.1.160/27 172.16.1.208/28
   local node
   for node in chip comegato; do
     mkdir -p "$TMP/$node/run"
