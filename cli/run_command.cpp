@@ -25,8 +25,9 @@ int runDaemon(const std::filesystem::path& config_file,
   try {
     asio::io_context io;
     backends::RealProcessLauncher launcher(io);
+    backends::NetlinkRateLimiter rate_limiter;
     supervisor::Daemon daemon(io, launcher, {absolute, meshbroker_binary},
-                              std::move(*result.config));
+                              std::move(*result.config), &rate_limiter);
     daemon.start();
     io.run();
   } catch (const std::exception& e) {

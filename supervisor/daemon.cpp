@@ -10,6 +10,7 @@
 #include <set>
 
 #include "backends/openvpn_management.hpp"
+#include "backends/pki_layout.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
 #include "supervisor/log.hpp"
@@ -21,7 +22,11 @@ namespace fs = std::filesystem;
 
 struct Daemon::Backend {
   Backend(asio::io_context& io, std::string backend_id, std::string instance_name)
-      : id(std::move(backend_id)), instance(std::move(instance_name)), timer(io), poll(io) {}
+      : id(std::move(backend_id)),
+        instance(std::move(instance_name)),
+        timer(io),
+        poll(io),
+        shape(io) {}
   std::string id;
   std::string instance;  // OpenVPN instance name; empty for tinc
   backends::SpawnSpec spec;
@@ -30,25 +35,22 @@ struct Daemon::Backend {
   std::uint64_t spawn_serial = 0;  // ignores exits of processes we already replaced
   std::uint64_t timer_serial = 0;  // ignores timer callbacks that were re-armed meanwhile
   asio::steady_timer timer;
-  asio::steady_timer poll;  // OpenVPN status polling
+  asio::steady_timer poll;   // OpenVPN status polling
+  asio::steady_timer shape;  // OpenVPN rate limit, applied once its tun device exists
+  bool shaped = false;
   std::unique_ptr<backends::OpenVpnManagement> management;
   std::deque<std::string> log;
   std::int64_t since_ms = 0;
   bool remove_when_down = false;
 };
 
-namespace {
-
-std::string managementSocket(const config::NodeConfig& config, const std::string& instance) {
-  return (config.paths.runtime_dir / ("openvpn-" + instance + ".sock")).string();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
-               config::NodeConfig config)
+               config::NodeConfig config, backends::RateLimiter* rate_limiter)
     : io_(io),
       launcher_(launcher),
+      rate_limiter_(rate_limiter),
       options_(std::move(options)),
       config_(std::move(config)),
       signals_(io),
@@ -271,10 +273,48 @@ void Daemon::apply(Backend& backend, const std::vector<Action>& actions) {
   }
 }
 
+const config::OpenVpnInstance* Daemon::instanceConfig(const std::string& name) const {
+  for (const auto& instance : config_.openvpn) {
+    if (instance.name.str() == name) return &instance;
+  }
+  return nullptr;
+}
+
+// OpenVPN cannot start without its CA, certificate, key, CRL and tls-crypt key. meshbroker does
+// not make a CA by itself (one CA serves the whole network: `client init` on the CA holder,
+// then copy), so say exactly what is missing instead of letting openvpn fail obscurely.
+std::string Daemon::missingPkiFile(const std::string& instance) const {
+  backends::PkiLayout pki{config_.paths.pki_dir};
+  std::string server = backends::serverCertName(config_.name.str(), instance);
+  for (const auto& file : {pki.caCert(), pki.crl(), pki.serverCert(server), pki.serverKey(server),
+                           pki.tlsCryptKey(instance)}) {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return file.string();
+  }
+  return "";
+}
+
 void Daemon::spawn(Backend& backend) {
   auto serial = ++backend.spawn_serial;
   std::string id = backend.id;
   if (backend.management) backend.management->close();
+  backend.shaped = false;
+  if (!backend.instance.empty()) {
+    if (auto missing = missingPkiFile(backend.instance); !missing.empty()) {
+      backend.child.reset();
+      asio::post(io_, [this, id, serial, missing] {
+        Backend* b = find(id);
+        if (!b || b->spawn_serial != serial) return;
+        dispatch(*b, {EventKind::kExited, "not started: " + missing +
+                                              " is missing (run: meshbroker client init -c " +
+                                              options_.config_file.string() + ")"});
+      });
+      return;
+    }
+    // A socket file left by a killed openvpn would make the new one fail to listen.
+    std::error_code ec;
+    fs::remove(templates::managementSocket(config_, *instanceConfig(backend.instance)), ec);
+  }
   backend.child = launcher_.spawn(
       backend.spec, [this, id](std::string_view line) { onChildLine(id, line); },
       [this, id, serial](const backends::ExitStatus& status) {
@@ -289,7 +329,7 @@ void Daemon::spawn(Backend& backend) {
   if (!backend.instance.empty()) {
     if (!backend.management) {
       backend.management = std::make_unique<backends::OpenVpnManagement>(
-          io_, managementSocket(config_, backend.instance),
+          io_, templates::managementSocket(config_, *instanceConfig(backend.instance)).string(),
           [id](const std::string& message) { log(Level::kWarning, id + ": " + message); });
     }
     backend.management->open(
@@ -299,12 +339,37 @@ void Daemon::spawn(Backend& backend) {
           openvpn_[b->instance].management_connected = true;
           dispatch(*b, {EventKind::kReady, "management interface answered"});
           pollOpenVpn(id);
+          shapeOpenVpn(id, 0);
         },
         [this, id] {
           if (Backend* b = find(id)) openvpn_[b->instance].management_connected = false;
           changed();
         });
   }
+}
+
+// The per-client limit of a public instance lives on its tun device, which OpenVPN creates a
+// moment after its management interface answers, and anew at every restart: try until it holds.
+void Daemon::shapeOpenVpn(const std::string& id, int attempt) {
+  Backend* backend = find(id);
+  if (!backend || !rate_limiter_ || backend->shaped) return;
+  const auto* instance = instanceConfig(backend->instance);
+  if (!instance || !instance->rate_limit) return;
+  try {
+    rate_limiter_->apply(backends::planRateLimit(*instance));
+    backend->shaped = true;
+    log(Level::kInfo, id + ": per-client rate limit applied on " + instance->interface.str());
+    return;
+  } catch (const std::exception& e) {
+    if (attempt >= 50) {
+      log(Level::kError, id + ": cannot apply the rate limit: " + e.what());
+      return;
+    }
+  }
+  backend->shape.expires_after(std::chrono::milliseconds(100));
+  backend->shape.async_wait([this, id, attempt](const boost::system::error_code& ec) {
+    if (!ec) shapeOpenVpn(id, attempt + 1);
+  });
 }
 
 void Daemon::pollOpenVpn(const std::string& id) {
@@ -501,6 +566,7 @@ void Daemon::reload() {
     return;
   }
   files_ = std::move(files);
+  reshapeAfterReload(old_config);
   for (auto& [id, action] : plan) {
     Backend* backend = find(id);
     if (backend && action != ReloadAction::kStop) {
@@ -536,6 +602,28 @@ void Daemon::reload() {
   last_reload_ = report;
   notifySystemd("STATUS=reloaded");
   changed();
+}
+
+// A changed rate limit needs no OpenVPN restart: apply the new one (or clear the old one).
+void Daemon::reshapeAfterReload(const config::NodeConfig& old_config) {
+  if (!rate_limiter_) return;
+  for (const auto& before : old_config.openvpn) {
+    const auto* after = instanceConfig(before.name.str());
+    bool same = after && after->rate_limit == before.rate_limit &&
+                after->interface == before.interface && after->subnet == before.subnet;
+    if (same) continue;
+    if (before.rate_limit) {
+      try {
+        rate_limiter_->clear(backends::planRateLimit(before));
+      } catch (const std::exception& e) {
+        log(Level::kWarning, "reload: clearing the old rate limit: " + std::string(e.what()));
+      }
+    }
+    if (Backend* backend = find("openvpn-" + before.name.str())) {
+      backend->shaped = false;
+      if (backend->machine.state == State::kRunning) shapeOpenVpn(backend->id, 0);
+    }
+  }
 }
 
 void Daemon::shutdown() {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/process.hpp"
+#include "backends/rate_limit.hpp"
 #include "backends/tinc_events.hpp"
 #include "config/model.hpp"
 #include "io/asio.hpp"
@@ -26,8 +27,9 @@ struct DaemonOptions {
 
 class Daemon {
  public:
+  // rate_limiter shapes public OpenVPN instances (nullptr: no shaping, e.g. in unit tests).
   Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
-         config::NodeConfig config);
+         config::NodeConfig config, backends::RateLimiter* rate_limiter = nullptr);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -55,6 +57,10 @@ class Daemon {
   void onTincEvent(const backends::TincEvent& event);
   void onControl(const nlohmann::json& request, const ControlSocket::Reply& reply);
   void pollOpenVpn(const std::string& id);
+  void shapeOpenVpn(const std::string& id, int attempt);
+  void reshapeAfterReload(const config::NodeConfig& old_config);
+  std::string missingPkiFile(const std::string& instance) const;
+  const config::OpenVpnInstance* instanceConfig(const std::string& name) const;
   void retryTincConnections();
   void writeFiles(const std::vector<templates::RenderedFile>& files,
                   const std::vector<templates::RenderedFile>* previous);
@@ -70,6 +76,7 @@ class Daemon {
 
   asio::io_context& io_;
   backends::ProcessLauncher& launcher_;
+  backends::RateLimiter* rate_limiter_;
   DaemonOptions options_;
   config::NodeConfig config_;
   std::vector<templates::RenderedFile> files_;

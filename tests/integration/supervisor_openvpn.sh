@@ -11,20 +11,29 @@
 #  |   veth0 192.0.2.11/24 (other end in mb-comegato-PID, idle)   |
 #  +--------------------------------------------------------------+
 #
-# Checks: both OpenVPN instances become "running" (their management interface answered) and
+# Checks: without a PKI the instances are not started and the log says what to run; both
+# OpenVPN instances become "running" (their management interface answered) and
 # meshbroker reads their client lists; SIGHUP with the private instance's port changed
 # restarts only openvpn-private (tincd and openvpn-public keep their PIDs); the new port is
-# listening; kill -9 of an openvpn is repaired.
+# listening; meshbroker applies the public instance's per-client rate limit to its tun device;
+# kill -9 of an openvpn is repaired (and shaped again).
 set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 mb_init supervisor_openvpn "$@"
 command -v openvpn >/dev/null || mb_skip "openvpn is not installed"
 
-mb_config chip '.paths.pki_dir = "'"$TMP"'/pki"'
+mb_config chip '.paths.pki_dir = "'"$TMP"'/pki"' '.supervisor.restart_base_ms = 100'
 mb_keys chip
+mb_underlay chip comegato
+
+# No PKI yet: the instances are not started, and the log says what to do.
+mb_run chip
+mb_wait 10 "the missing PKI to be reported" grep -q 'is missing (run: meshbroker client init' "$TMP/chip.log"
+kill -TERM "${MBPID[chip]}"
+wait "${MBPID[chip]}" || mb_fail "meshbroker did not exit cleanly"
+mb_log "without a PKI: openvpn not started, log says to run client init"
 "$MESHBROKER" client init -c "$TMP/chip.json" >"$TMP/init.log" 2>&1 ||
   { cat "$TMP/init.log"; mb_fail "client init failed"; }
-mb_underlay chip comegato
 mb_run chip
 for backend in tinc openvpn-public openvpn-private; do
   mb_wait 30 "$backend running" mb_backend_is chip "$backend" running
@@ -34,6 +43,12 @@ mb_wait 15 "openvpn client lists read" \
 [[ $(mb_status chip '.openvpn.private.management_connected') == true ]] ||
   mb_fail "no management connection to openvpn-private"
 mb_log "tinc, openvpn-public and openvpn-private running; client lists read"
+mb_wait 10 "the public instance's rate limit" \
+  bash -c "ip netns exec '${NS[chip]}' tc qdisc show dev vpn_public | grep -q htb"
+ip netns exec "${NS[chip]}" tc qdisc show dev vpn_private | grep -q htb && mb_fail "the private instance is shaped"
+grep -q 'openvpn-public: per-client rate limit applied on vpn_public' "$TMP/chip.log" ||
+  mb_fail "no log line for the rate limit"
+mb_log "meshbroker shaped vpn_public (HTB), left vpn_private alone"
 
 pids() { mb_status chip '[.backends[] | "\(.id)=\(.pid)"] | join(" ")'; }
 before=$(pids)
@@ -61,7 +76,9 @@ kill -KILL "$old"
 mb_wait 10 "openvpn-public restarted" \
   bash -c "p=\$(jq -r '.backends[]|select(.id==\"openvpn-public\")|.pid' '$TMP/chip/run/status.json'); [[ \$p != $old && \$p != 0 ]]"
 mb_wait 30 "openvpn-public running again" mb_backend_is chip openvpn-public running
-mb_log "kill -9 openvpn-public: restarted and its management interface answered again"
+mb_wait 10 "vpn_public shaped again" \
+  bash -c "ip netns exec '${NS[chip]}' tc qdisc show dev vpn_public | grep -q htb"
+mb_log "kill -9 openvpn-public: restarted, management interface answered, shaped again"
 
 kill -TERM "${MBPID[chip]}"
 rc=0
