@@ -12,6 +12,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitInvalidConfig = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitFailure = 3;
+inline constexpr int kExitDegraded = 4;  // status: the daemon runs, but a backend has failed
 
 // check -c FILE: validates; one line per problem ("FILE: /json/path: value message").
 int runCheck(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);

@@ -6,6 +6,7 @@
 #include "cli/client_commands.hpp"
 #include "cli/commands.hpp"
 #include "cli/run_command.hpp"
+#include "cli/status_command.hpp"
 
 namespace {
 
@@ -49,6 +50,12 @@ int main(int argc, char** argv) {
       "Run the daemon: render, start and supervise tincd and OpenVPN; SIGHUP reloads, "
       "SIGTERM stops");
   run->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+
+  bool status_json = false;
+  auto* status = app.add_subcommand(
+      "status", "Ask the running daemon how its backends, mesh and OpenVPN clients are");
+  status->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  status->add_flag("--json", status_json, "Print the whole snapshot as JSON");
 
   auto* notify = app.add_subcommand(
       "notify", "Used by the rendered tinc hooks: tell the running daemon about a tinc event");
@@ -105,6 +112,7 @@ int main(int argc, char** argv) {
   if (*check) return cli::runCheck(config_file, std::cout, std::cerr);
   if (*render) return cli::runRender(config_file, out_dir, selfBinary(), std::cout, std::cerr);
   if (*keygen) return cli::runKeygen(config_file, std::cout, std::cerr);
+  if (*status) return cli::runStatus(config_file, status_json, std::cout, std::cerr);
   if (*run) return cli::runDaemon(config_file, selfBinary(), std::cerr);
   if (*notify) return cli::runNotify(event, runtime_dir, std::cerr);
   if (*client_init) return cli::runClientInit(config_file, std::cout, std::cerr);

@@ -30,7 +30,16 @@ done
 start=$(mb_now_ms)
 mb_wait 20 "mesh ping chip -> comegato" mb_ping chip "${MESH[comegato]}"
 mb_log "mesh up; first ping answered $(($(mb_now_ms) - start)) ms after both tincs were ready"
-mb_ping comegato "${MESH[chip]}" >/dev/null || mb_fail "comegato cannot ping chip"
+mb_wait 10 "mesh ping comegato -> chip" mb_ping comegato "${MESH[chip]}"
+
+# `meshbroker status` asks the daemon over its control socket.
+mb_wait 10 "status to show comegato up" \
+  bash -c "'$MESHBROKER' status -c '$TMP/chip.json' 2>/dev/null | grep -Eq '^comegato +up'"
+table=$("$MESHBROKER" status -c "$TMP/chip.json" 2>/dev/null) || mb_fail "status exited non-zero"
+grep -Eq '^tinc +running' <<<"$table" || mb_fail "status does not show tinc running: $table"
+[[ $("$MESHBROKER" status -c "$TMP/chip.json" --json 2>/dev/null | jq -r .node) == chip ]] ||
+  mb_fail "status --json"
+mb_log "meshbroker status: tinc running, comegato up"
 
 # --- kill -9 of tincd -------------------------------------------------------------------
 old=$(mb_backend_pid chip tinc)
@@ -71,7 +80,7 @@ hup_and_wait chip
 mb_status chip '.last_reload.errors[]' | grep -q '/routes/0/to/0' || mb_fail "reload errors do not name the field"
 grep -q 'still running the old one unchanged' "$TMP/chip.log" || mb_fail "no log line for the kept config"
 [[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "invalid reload changed tincd's pid"
-mb_ping chip "${MESH[comegato]}" >/dev/null || mb_fail "mesh broken after an invalid reload"
+mb_wait 5 "mesh ping after an invalid reload" mb_ping chip "${MESH[comegato]}"
 mb_log "SIGHUP, invalid config: errors logged, old config kept, mesh still up"
 
 # --- SIGHUP, a host file change: tincd takes it with SIGHUP --------------------------------
@@ -116,5 +125,9 @@ wait "$mbpid" || rc=$?
 ! kill -0 "$tinc_pid" 2>/dev/null || mb_fail "tincd $tinc_pid survived meshbroker's shutdown"
 [[ ! -e $TMP/chip/run/status.json ]] || mb_fail "status.json left behind"
 grep -q 'meshbroker stopped' "$TMP/chip.log" || mb_fail "no shutdown log line"
-mb_log "SIGTERM: tincd stopped, meshbroker exited 0"
+rc=0
+"$MESHBROKER" status -c "$TMP/chip.json" >/dev/null 2>"$TMP/status.err" || rc=$?
+[[ $rc -eq 3 ]] && grep -q 'meshbroker is not running' "$TMP/status.err" ||
+  mb_fail "status of a stopped daemon: exit $rc, $(cat "$TMP/status.err")"
+mb_log "SIGTERM: tincd stopped, meshbroker exited 0; status says it is not running"
 MB_OK=1
