@@ -84,7 +84,12 @@ class RealChild : public ChildProcess {
   pid_t pid() const override { return shared_->pid; }
   void signal(int sig) override {
     if (shared_->reaped || shared_->pid <= 0) return;  // never signal a recycled pid
-    if (::kill(-shared_->pid, sig) != 0) ::kill(shared_->pid, sig);
+    // Stopping takes the whole group (hook scripts too); other signals are requests to the
+    // backend itself: a SIGALRM or SIGHUP sent to the group would kill tinc's running hooks.
+    if (sig == SIGTERM || sig == SIGKILL) {
+      if (::kill(-shared_->pid, sig) == 0) return;
+    }
+    ::kill(shared_->pid, sig);
   }
 
  private:

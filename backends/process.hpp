@@ -31,7 +31,8 @@ class ChildProcess {
  public:
   virtual ~ChildProcess() = default;
   virtual pid_t pid() const = 0;
-  // Sends sig to the child's process group (it runs in its own).
+  // SIGTERM and SIGKILL go to the child's whole process group (it runs in its own), so its
+  // helpers stop too; any other signal (SIGHUP, SIGALRM) goes to the child alone.
   virtual void signal(int sig) = 0;
 };
 

@@ -92,6 +92,24 @@ TEST_F(ProcessTest, OwnProcessGroupAndSignalReachesGrandchildren) {
   EXPECT_FALSE(running(grandchild)) << "the grandchild outlived the group's SIGTERM";
 }
 
+TEST_F(ProcessTest, OtherSignalsSpareTheGroup) {
+  // tincd's hook scripts run in its group; a SIGALRM or SIGHUP for tincd must not kill them.
+  auto child = run("trap 'echo got-alarm' ALRM; sleep 30 & echo $!; while :; do wait; done");
+  for (int i = 0; i < 200 && result_.lines.empty(); ++i) io_.run_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(result_.lines.size(), 1u);
+  pid_t grandchild = std::stoi(result_.lines[0]);
+  child->signal(SIGALRM);
+  for (int i = 0; i < 200 && result_.lines.size() < 2; ++i)
+    io_.run_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(result_.lines.size(), 2u);
+  EXPECT_EQ(result_.lines[1], "got-alarm");
+  EXPECT_TRUE(running(grandchild)) << "SIGALRM reached the grandchild";
+  child->signal(SIGKILL);
+  waitForExit();
+  for (int i = 0; i < 100 && running(grandchild); ++i) ::usleep(10000);
+  EXPECT_FALSE(running(grandchild));
+}
+
 TEST_F(ProcessTest, MissingExecutableIsReportedNotThrown) {
   auto child = launcher_.spawn({"/nonexistent/tincd", {}, {}}, nullptr,
                                [this](const ExitStatus& status) { result_.exit = status; });
