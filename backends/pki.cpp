@@ -288,7 +288,7 @@ std::vector<IssuedClient> parseIndex(const std::string& text) {
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw PkiError(std::string("index is not valid JSON: ") + e.what());
   }
   if (!root.is_object() || !root.contains("clients") || !root["clients"].is_array()) {

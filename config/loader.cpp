@@ -424,7 +424,7 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
   try {
     root = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
                        /*ignore_comments=*/false);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     diag.error("", "", std::string("is not valid JSON: ") + e.what());
     return result;
   }

@@ -340,6 +340,14 @@ TEST(Validate, NotJsonAtAll) {
   EXPECT_NE(describe(result.diagnostics).find("is not an object"), std::string::npos);
 }
 
+TEST(Validate, NumberTooLargeForJsonIsAnErrorNotACrash) {
+  // Found by the fuzzer: nlohmann::json throws out_of_range, not parse_error, for this.
+  auto result = parseAs("chip", "{\"name\": 5555515555E5555555555}");
+  EXPECT_FALSE(result.config);
+  EXPECT_NE(describe(result.diagnostics).find("number overflow"), std::string::npos)
+      << describe(result.diagnostics);
+}
+
 TEST(Validate, TooLongStringIsShortenedInTheMessage) {
   auto config = example("chip");
   config["tinc"]["netname"] = std::string(5000, 'a');
