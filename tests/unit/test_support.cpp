@@ -1,6 +1,8 @@
 // Hermetic loading of the examples for unit tests.
 #include "unit/test_support.hpp"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -39,6 +41,22 @@ std::string describe(const config::Diagnostics& diagnostics) {
   std::string out;
   for (const auto& item : diagnostics.all()) out += item.str() + "\n";
   return out;
+}
+
+nlohmann::json example(const std::string& node) { return nlohmann::json::parse(exampleText(node)); }
+
+void expectError(const std::string& node, const nlohmann::json& config, const std::string& path,
+                 const std::string& fragment) {
+  auto result = parseAs(node, config.dump());
+  EXPECT_FALSE(result.config) << "accepted a bad config";
+  for (const auto& item : result.diagnostics.all()) {
+    if (item.severity == config::Diagnostic::Severity::kError && item.path == path &&
+        item.str().find(fragment) != std::string::npos) {
+      return;
+    }
+  }
+  ADD_FAILURE() << "no error at " << path << " containing '" << fragment << "'; got:\n"
+                << describe(result.diagnostics);
 }
 
 }  // namespace meshbroker::testing

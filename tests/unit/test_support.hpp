@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,5 +28,12 @@ config::LoadResult parseAs(const std::string& node, const std::string& text);
 
 // All diagnostics as lines, for assertions and failure messages.
 std::string describe(const config::Diagnostics& diagnostics);
+
+// The example config of a node as JSON, to break one thing in it.
+nlohmann::json example(const std::string& node);
+
+// Expects config to be rejected with an error at path whose text contains fragment.
+void expectError(const std::string& node, const nlohmann::json& config, const std::string& path,
+                 const std::string& fragment);
 
 }  // namespace meshbroker::testing

@@ -10,26 +10,11 @@ namespace meshbroker::config {
 namespace {
 
 using meshbroker::testing::describe;
+using meshbroker::testing::example;
 using meshbroker::testing::exampleText;
+using meshbroker::testing::expectError;
 using meshbroker::testing::parseAs;
 using nlohmann::json;
-
-json example(const std::string& node) { return json::parse(exampleText(node)); }
-
-// Expects the config to be rejected with an error at path whose text contains fragment.
-void expectError(const std::string& node, const json& config, const std::string& path,
-                 const std::string& fragment) {
-  auto result = parseAs(node, config.dump());
-  EXPECT_FALSE(result.config) << "accepted a bad config";
-  for (const auto& item : result.diagnostics.all()) {
-    if (item.severity == Diagnostic::Severity::kError && item.path == path &&
-        item.str().find(fragment) != std::string::npos) {
-      return;
-    }
-  }
-  ADD_FAILURE() << "no error at " << path << " containing '" << fragment << "'; got:\n"
-                << describe(result.diagnostics);
-}
 
 TEST(Validate, EveryExampleIsValidWithKeys) {
   for (const auto& node : meshbroker::testing::kExampleNodes) {
