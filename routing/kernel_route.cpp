@@ -1,0 +1,39 @@
+#include "routing/kernel_route.hpp"
+
+namespace meshbroker::routing {
+
+std::string_view toString(RouteType type) {
+  switch (type) {
+    case RouteType::kUnicast: return "unicast";
+    case RouteType::kUnreachable: return "unreachable";
+    case RouteType::kBlackhole: return "blackhole";
+  }
+  return "unicast";
+}
+
+std::string describe(const KernelRoute& route) {
+  std::string text;
+  if (route.type != RouteType::kUnicast) text = std::string(toString(route.type)) + " ";
+  text += route.to.str();
+  if (route.table != kMainTable) text += " table " + std::to_string(route.table);
+  if (route.metric != 0) text += " metric " + std::to_string(route.metric);
+  const bool multipath = route.next_hops.size() > 1;
+  for (const NextHop& hop : route.next_hops) {
+    text += multipath ? " nexthop via " : " via ";
+    text += hop.gateway.str();
+    if (!hop.device.empty()) text += " dev " + hop.device;
+    if (multipath) text += " weight " + std::to_string(hop.weight);
+  }
+  return text;
+}
+
+std::string describe(const PolicyRule& rule) {
+  std::string text = "priority " + std::to_string(rule.priority);
+  if (rule.from) text += " from " + rule.from->str();
+  if (rule.fwmark != 0) text += " fwmark " + std::to_string(rule.fwmark);
+  if (!rule.from && rule.fwmark == 0) text += " from all";
+  text += " lookup " + std::to_string(rule.table);
+  return text;
+}
+
+}  // namespace meshbroker::routing

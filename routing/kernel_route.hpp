@@ -1,0 +1,81 @@
+// Kernel routes and policy rules as meshbroker owns them, and the narrow interface to the
+// kernel's table. The netlink adapter implements it for real; unit tests use a fake.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/types.hpp"
+
+namespace meshbroker::routing {
+
+// Our routing protocol number (rtm_protocol / FRA_PROTOCOL): we touch only routes and rules
+// that carry it, and adopt them on start-up. 0..255; see /etc/iproute2/rt_protos.
+inline constexpr std::uint8_t kDefaultProtocol = 177;
+inline constexpr std::uint32_t kMainTable = 254;
+
+struct NextHop {
+  config::Ipv4Address gateway;
+  std::string device;  // interface name; empty: let the kernel pick by the gateway
+  int weight = 1;      // 1..256; only meaningful in a multipath route
+  bool operator==(const NextHop&) const = default;
+};
+
+enum class RouteType { kUnicast, kUnreachable, kBlackhole };
+std::string_view toString(RouteType type);
+
+struct KernelRoute {
+  config::Cidr to;
+  std::uint32_t table = kMainTable;
+  std::uint32_t metric = 0;  // RTA_PRIORITY
+  RouteType type = RouteType::kUnicast;
+  // Unicast: one next hop is a plain route, several a multipath route (sorted by gateway).
+  // Unreachable/blackhole: empty.
+  std::vector<NextHop> next_hops;
+  bool operator==(const KernelRoute&) const = default;
+};
+
+// The identity of a route in the kernel: what NLM_F_REPLACE matches on.
+struct RouteKey {
+  config::Cidr to;
+  std::uint32_t table = kMainTable;
+  std::uint32_t metric = 0;
+  auto operator<=>(const RouteKey&) const = default;
+};
+inline RouteKey keyOf(const KernelRoute& route) { return {route.to, route.table, route.metric}; }
+
+// `ip rule`: traffic from a source prefix, or carrying a firewall mark, looks up a table.
+struct PolicyRule {
+  std::uint32_t priority = 0;
+  std::optional<config::Cidr> from;
+  std::uint32_t fwmark = 0;  // 0: no mark match
+  std::uint32_t table = kMainTable;
+  auto operator<=>(const PolicyRule&) const = default;
+};
+
+// "10.64.0.0/11 table 254 metric 0 via 100.64.12.9 dev mesh weight 1 ..." in ip-route words.
+std::string describe(const KernelRoute& route);
+std::string describe(const PolicyRule& rule);
+
+class RouteTableError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The kernel's routes and rules that carry our protocol number, in every table.
+class RouteTable {
+ public:
+  virtual ~RouteTable() = default;
+  virtual std::vector<KernelRoute> routes() = 0;
+  virtual std::vector<PolicyRule> rules() = 0;
+  // Atomic create-or-replace (NLM_F_CREATE | NLM_F_REPLACE): never a window without a route.
+  virtual void replace(const KernelRoute& route) = 0;
+  virtual void remove(const KernelRoute& route) = 0;
+  virtual void add(const PolicyRule& rule) = 0;
+  virtual void remove(const PolicyRule& rule) = 0;
+};
+
+}  // namespace meshbroker::routing
