@@ -1,9 +1,14 @@
-// RealProcessLauncher: Boost.Process spawns; a pidfd on the event loop reports the death.
+// RealProcessLauncher: Boost.Process spawns; a pidfd on the event loop reports the death;
+// survivors' output is followed in their log file, their pid kept in a pid file for adoption.
 #include "backends/process.hpp"
 
+#include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,20 +16,41 @@
 #include <array>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
+#include <charconv>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "io/file_writer.hpp"
 
 namespace meshbroker::backends {
 namespace {
 
 namespace bp = boost::process;
+namespace fs = std::filesystem;
 constexpr std::size_t kMaxLine = 4096;
+constexpr off_t kMaxLogBytes = 1 << 20;   // a survivor's log file is emptied past this size
+constexpr int kMaxChunksPerWakeup = 256;  // then yield to the loop; the rest comes next turn
+constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5.4)
 
 // State shared by the handle and the pending handlers, so handlers outlive the handle.
 struct Shared {
-  Shared(asio::io_context& io) : pipe(io), pidfd(io) {}
-  bp::async_pipe pipe;
+  explicit Shared(asio::io_context& io) : pidfd(io), log_watch(io) {}
+  ~Shared() {
+    if (log_fd >= 0) ::close(log_fd);
+  }
+  Shared(const Shared&) = delete;
+  Shared& operator=(const Shared&) = delete;
+
+  std::optional<bp::async_pipe> pipe;  // ordinary children: their stdout+stderr
   asio::posix::stream_descriptor pidfd;
+  asio::posix::stream_descriptor log_watch;  // survivors: inotify on their log file
+  int log_fd = -1;                           // survivors: the log file, read from log_offset
+  off_t log_offset = 0;
+  fs::path pid_file;
   pid_t pid = -1;
+  bool adopted = false;  // started by a previous meshbroker: maybe not our child
   bool reaped = false;
   LineHandler on_line;
   ExitHandler on_exit;
@@ -32,50 +58,171 @@ struct Shared {
   std::string partial;
 };
 
+void emit(Shared& shared, std::string_view line) {
+  if (shared.on_line) shared.on_line(line);
+}
+
+// Splits output into lines; a partial line waits for its newline, a runaway one is cut.
+void feed(Shared& shared, std::string_view data) {
+  while (!data.empty()) {
+    auto newline = data.find('\n');
+    if (newline == std::string_view::npos) {
+      shared.partial.append(data);
+      break;
+    }
+    shared.partial.append(data.substr(0, newline));
+    emit(shared, shared.partial);
+    shared.partial.clear();
+    data.remove_prefix(newline + 1);
+  }
+  if (shared.partial.size() >= kMaxLine) {
+    emit(shared, shared.partial);
+    shared.partial.clear();
+  }
+}
+
+void flushPartial(Shared& shared) {
+  if (!shared.partial.empty()) emit(shared, shared.partial);
+  shared.partial.clear();
+}
+
 void readLines(const std::shared_ptr<Shared>& shared) {
-  shared->pipe.async_read_some(
-      asio::buffer(shared->chunk), [shared](const boost::system::error_code& ec, std::size_t n) {
-        std::string_view data(shared->chunk.data(), n);
-        while (!data.empty()) {
-          auto newline = data.find('\n');
-          if (newline == std::string_view::npos) {
-            shared->partial.append(data);
-            break;
-          }
-          shared->partial.append(data.substr(0, newline));
-          if (shared->on_line) shared->on_line(shared->partial);
-          shared->partial.clear();
-          data.remove_prefix(newline + 1);
+  shared->pipe->async_read_some(asio::buffer(shared->chunk),
+                                [shared](const boost::system::error_code& ec, std::size_t n) {
+                                  feed(*shared, std::string_view(shared->chunk.data(), n));
+                                  if (ec) {  // EOF: every writer is gone
+                                    flushPartial(*shared);
+                                    return;
+                                  }
+                                  readLines(shared);
+                                });
+}
+
+// Reads what a survivor appended since the last call. Past kMaxLogBytes the file is emptied:
+// the child writes with O_APPEND, so it just goes on at the new end. (A line written between
+// the last read and the truncation is lost from meshbroker's log; the window is tiny.)
+void drainLog(const std::shared_ptr<Shared>& shared) {
+  if (shared->log_fd < 0) return;
+  struct stat st {};
+  if (::fstat(shared->log_fd, &st) == 0 && st.st_size < shared->log_offset) {
+    shared->log_offset = 0;  // someone else truncated it
+  }
+  for (int i = 0; i < kMaxChunksPerWakeup; ++i) {
+    ssize_t n =
+        ::pread(shared->log_fd, shared->chunk.data(), shared->chunk.size(), shared->log_offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (shared->log_offset > kMaxLogBytes && ::ftruncate(shared->log_fd, 0) == 0) {
+        shared->log_offset = 0;
+      }
+      return;
+    }
+    shared->log_offset += n;
+    feed(*shared, std::string_view(shared->chunk.data(), static_cast<std::size_t>(n)));
+  }
+  asio::post(shared->log_watch.get_executor(), [shared] { drainLog(shared); });
+}
+
+void watchLog(const std::shared_ptr<Shared>& shared) {
+  shared->log_watch.async_wait(
+      asio::posix::stream_descriptor::wait_read, [shared](const boost::system::error_code& ec) {
+        if (ec) return;
+        std::array<char, 4096> events;
+        while (::read(shared->log_watch.native_handle(), events.data(), events.size()) > 0) {
         }
-        if (shared->partial.size() >= kMaxLine) {  // a runaway line: cut it, keep reading
-          if (shared->on_line) shared->on_line(shared->partial);
-          shared->partial.clear();
-        }
-        if (ec) {  // EOF: every writer is gone
-          if (!shared->partial.empty() && shared->on_line) shared->on_line(shared->partial);
-          shared->partial.clear();
-          return;
-        }
-        readLines(shared);
+        drainLog(shared);
+        watchLog(shared);
       });
 }
 
+// Follows log_file from its current end: an inotify watch says when something was appended.
+std::string followLog(const std::shared_ptr<Shared>& shared, const fs::path& log_file) {
+  int fd = ::open(log_file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return "cannot open " + log_file.string() + ": " + std::strerror(errno);
+  shared->log_fd = fd;
+  off_t end = ::lseek(fd, 0, SEEK_END);
+  shared->log_offset = end > 0 ? end : 0;
+  if (shared->log_offset > kMaxLogBytes && ::ftruncate(fd, 0) == 0) shared->log_offset = 0;
+  int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (watch < 0) return std::string("inotify_init1: ") + std::strerror(errno);
+  if (::inotify_add_watch(watch, log_file.c_str(), IN_MODIFY) < 0) {
+    std::string message = "inotify_add_watch " + log_file.string() + ": " + std::strerror(errno);
+    ::close(watch);
+    return message;
+  }
+  shared->log_watch.assign(watch);
+  watchLog(shared);
+  return "";
+}
+
+void stopFollowing(Shared& shared) {
+  boost::system::error_code ignored;
+  shared.log_watch.close(ignored);
+  if (shared.log_fd >= 0) ::close(shared.log_fd);
+  shared.log_fd = -1;
+}
+
+std::optional<PidFileEntry> readPidFile(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parsePidFile(text);
+}
+
+// A pid file is removed only while it still names this process (a replacement may own it).
+void removePidFileOf(const fs::path& path, pid_t pid) {
+  if (path.empty()) return;
+  auto entry = readPidFile(path);
+  std::error_code ignored;
+  if (entry && entry->pid == pid) fs::remove(path, ignored);
+}
+
+ExitStatus fromSiginfo(const siginfo_t& info) {
+  if (info.si_code == CLD_EXITED) return describeWaitStatus((info.si_status & 0xff) << 8);
+  return describeWaitStatus(info.si_status & 0x7f);
+}
+
+// After the pidfd said the process ended: its exit status, reaping it if it is our child.
+ExitStatus reap(Shared& shared) {
+  if (shared.adopted) {
+    // Reparented to init or a subreaper when its meshbroker died: only that one may reap it
+    // and learn the status. (It may still be ours, e.g. in a test: then reap it.)
+    siginfo_t info{};
+    if (::waitid(kPidfdIdType, static_cast<id_t>(shared.pidfd.native_handle()), &info,
+                 WEXITED | WNOHANG) == 0 &&
+        info.si_pid == shared.pid) {
+      return fromSiginfo(info);
+    }
+    return {true, -1, 0, "exited (adopted; exit status unknown)"};
+  }
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(shared.pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  return r == shared.pid ? describeWaitStatus(status) : ExitStatus{true, -1, 0, "vanished"};
+}
+
 void waitForExit(const std::shared_ptr<Shared>& shared) {
-  shared->pidfd.async_wait(
-      asio::posix::stream_descriptor::wait_read, [shared](const boost::system::error_code& ec) {
-        if (ec == asio::error::operation_aborted) return;
-        int status = 0;
-        pid_t r;
-        do {
-          r = ::waitpid(shared->pid, &status, 0);
-        } while (r < 0 && errno == EINTR);
-        shared->reaped = true;
-        boost::system::error_code ignored;
-        shared->pidfd.close(ignored);
-        ExitStatus exit =
-            r == shared->pid ? describeWaitStatus(status) : ExitStatus{true, -1, 0, "vanished"};
-        if (shared->on_exit) shared->on_exit(exit);
-      });
+  shared->pidfd.async_wait(asio::posix::stream_descriptor::wait_read,
+                           [shared](const boost::system::error_code& ec) {
+                             if (ec == asio::error::operation_aborted) return;
+                             ExitStatus exit = reap(*shared);
+                             shared->reaped = true;
+                             boost::system::error_code ignored;
+                             shared->pidfd.close(ignored);
+                             if (shared->log_fd >= 0) {  // its last words come before its exit
+                               drainLog(shared);
+                               flushPartial(*shared);
+                               stopFollowing(*shared);
+                             }
+                             removePidFileOf(shared->pid_file, shared->pid);
+                             if (shared->on_exit) shared->on_exit(exit);
+                           });
+}
+
+int pidfdSendSignal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
 class RealChild : public ChildProcess {
@@ -84,11 +231,18 @@ class RealChild : public ChildProcess {
   pid_t pid() const override { return shared_->pid; }
   void signal(int sig) override {
     if (shared_->reaped || shared_->pid <= 0) return;  // never signal a recycled pid
+    bool group = sig == SIGTERM || sig == SIGKILL;
+    if (shared_->adopted) {
+      // Not a zombie we hold: once it ends init may reap it and recycle the pid. The pidfd
+      // still names this very process; its group goes only while it is alive.
+      if (pidfdSendSignal(shared_->pidfd.native_handle(), sig) == 0 && group) {
+        ::kill(-shared_->pid, sig);
+      }
+      return;
+    }
     // Stopping takes the whole group (hook scripts too); other signals are requests to the
     // backend itself: a SIGALRM or SIGHUP sent to the group would kill tinc's running hooks.
-    if (sig == SIGTERM || sig == SIGKILL) {
-      if (::kill(-shared_->pid, sig) == 0) return;
-    }
+    if (group && ::kill(-shared_->pid, sig) == 0) return;
     ::kill(shared_->pid, sig);
   }
 
@@ -97,12 +251,12 @@ class RealChild : public ChildProcess {
 };
 
 // Runs in the child between fork and exec.
-void childSetup() {
+void childSetup(bool die_with_parent) {
   // Everything but stdin/stdout/stderr closes at exec. (Boost 1.74's limit_handles also closes
   // the async pipe we redirect into; marking close-on-exec keeps Boost's own exec-error pipe.)
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
   ::setpgid(0, 0);
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -111,7 +265,76 @@ void childSetup() {
   }
 }
 
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& word : words) out += (out.empty() ? "" : " ") + word;
+  return out;
+}
+
+std::vector<std::string> commandLine(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> words;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    auto end = text.find('\0', begin);
+    if (end == std::string::npos) end = text.size();
+    words.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return words;
+}
+
+// Stops a process a previous meshbroker started with another command line, so that its
+// replacement does not find the port and the tun device taken: SIGTERM, then SIGKILL.
+void stopOutdated(int pidfd, pid_t pid, std::chrono::milliseconds wait) {
+  for (int sig : {SIGTERM, SIGKILL}) {
+    if (pidfdSendSignal(pidfd, sig) != 0) break;  // already gone
+    ::kill(-pid, sig);
+    pollfd ready{pidfd, POLLIN, 0};
+    if (::poll(&ready, 1, static_cast<int>(wait.count())) > 0) break;
+  }
+  siginfo_t info{};
+  ::waitid(kPidfdIdType, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);  // if ours
+}
+
 }  // namespace
+
+std::optional<PidFileEntry> parsePidFile(std::string_view text) {
+  PidFileEntry entry;
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  auto [after_pid, pid_error] = std::from_chars(p, end, entry.pid);
+  if (pid_error != std::errc() || entry.pid <= 0 || after_pid == end || *after_pid != ' ') {
+    return std::nullopt;
+  }
+  auto [after_start, start_error] = std::from_chars(after_pid + 1, end, entry.start_time);
+  if (start_error != std::errc() || after_start == after_pid + 1) return std::nullopt;
+  std::string_view rest(after_start, static_cast<std::size_t>(end - after_start));
+  if (rest != "\n" && !rest.empty()) return std::nullopt;
+  return entry;
+}
+
+std::optional<unsigned long long> processStartTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // "PID (comm) STATE PPID ...": comm may hold spaces and parentheses; fields after the last
+  // ')' are plain. STATE is field 3, the start time field 22.
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  for (int number = 3; fields >> field; ++number) {
+    if (number == 3 && (field == "Z" || field == "X" || field == "x")) return std::nullopt;
+    if (number == 22) {
+      unsigned long long value = 0;
+      auto [ptr, error] = std::from_chars(field.data(), field.data() + field.size(), value);
+      if (error != std::errc() || ptr != field.data() + field.size()) return std::nullopt;
+      return value;
+    }
+  }
+  return std::nullopt;
+}
 
 ExitStatus describeWaitStatus(int wait_status) {
   ExitStatus exit;
@@ -129,42 +352,163 @@ ExitStatus describeWaitStatus(int wait_status) {
   return exit;
 }
 
+std::unique_ptr<ChildProcess> ProcessLauncher::adopt(const SpawnSpec&, LineHandler, ExitHandler,
+                                                     std::string* why_not) {
+  if (why_not) why_not->clear();
+  return nullptr;
+}
+
 std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, LineHandler on_line,
                                                          ExitHandler on_exit) {
   auto shared = std::make_shared<Shared>(io_);
   shared->on_line = std::move(on_line);
   shared->on_exit = std::move(on_exit);
+  auto cannotStart = [&](const std::string& message) {
+    stopFollowing(*shared);
+    shared->reaped = true;
+    asio::post(io_, [shared, message] {
+      if (shared->on_exit) shared->on_exit({false, -1, 0, message});
+    });
+    return std::make_unique<RealChild>(shared);
+  };
   auto env = boost::this_process::environment();
   bp::environment child_env = env;
   for (const auto& [key, value] : spec.extra_env) child_env[key] = value;
 
+  // Boost 1.74 forgets the forked child when its exec fails: reap it, or it stays a zombie.
+  auto reapFailedExec = bp::extend::on_error([](auto& executor, const std::error_code&) {
+    if (executor.pid > 0) ::waitpid(executor.pid, nullptr, 0);
+  });
   std::error_code ec;
-  bp::child child(bp::exe = spec.executable, bp::args = spec.args,
-                  bp::std_in<bp::null, (bp::std_out & bp::std_err)> shared->pipe, child_env,
-                  bp::extend::on_exec_setup([](auto&) { childSetup(); }), ec);
-  if (ec || !child.valid()) {
-    asio::post(io_, [shared, message = ec.message(), exe = spec.executable] {
-      if (shared->on_exit) shared->on_exit({false, -1, 0, "cannot start " + exe + ": " + message});
-    });
-    shared->reaped = true;
-    return std::make_unique<RealChild>(shared);
+  bp::child child;
+  if (spec.survive_parent) {
+    // The child appends to the log file itself: no pipe that breaks when meshbroker dies.
+    std::error_code dir_ec;
+    fs::create_directories(spec.log_file.parent_path(), dir_ec);
+    int log =
+        ::open(spec.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (log < 0) {
+      return cannotStart("cannot start " + spec.executable + ": cannot open " +
+                         spec.log_file.string() + ": " + std::strerror(errno));
+    }
+    if (auto error = followLog(shared, spec.log_file); !error.empty()) {
+      ::close(log);
+      return cannotStart("cannot start " + spec.executable + ": " + error);
+    }
+    shared->pid_file = spec.pid_file;
+    child = bp::child(bp::exe = spec.executable, bp::args = spec.args, bp::std_in < bp::null,
+                      child_env, bp::extend::on_exec_setup([log](auto&) {
+                        childSetup(false);
+                        ::dup2(log, STDOUT_FILENO);
+                        ::dup2(log, STDERR_FILENO);
+                      }),
+                      reapFailedExec, ec);
+    ::close(log);
+  } else {
+    auto& pipe = shared->pipe.emplace(io_);
+    child =
+        bp::child(bp::exe = spec.executable, bp::args = spec.args,
+                  bp::std_in<bp::null, (bp::std_out & bp::std_err)> pipe, child_env,
+                  bp::extend::on_exec_setup([](auto&) { childSetup(true); }), reapFailedExec, ec);
   }
+  if (ec || !child.valid())
+    return cannotStart("cannot start " + spec.executable + ": " + ec.message());
   shared->pid = child.id();
   child.detach();  // we reap it ourselves through the pidfd
 
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, shared->pid, 0));
   if (fd < 0) {
     // No pidfd (very old kernel): fall back to a blocking wait would stall the loop, so refuse.
+    std::string message = std::string("pidfd_open failed: ") + std::strerror(errno);
     ::kill(-shared->pid, SIGKILL);
     ::waitpid(shared->pid, nullptr, 0);
-    shared->reaped = true;
-    asio::post(io_, [shared, message = std::string(std::strerror(errno))] {
-      if (shared->on_exit) shared->on_exit({false, -1, 0, "pidfd_open failed: " + message});
-    });
-    return std::make_unique<RealChild>(shared);
+    shared->pid = -1;
+    return cannotStart(message);
   }
   shared->pidfd.assign(fd);
-  readLines(shared);
+  if (spec.survive_parent) {
+    // Written after the fork: the start time is the forked process's, which exec keeps.
+    std::string error;
+    if (auto start = processStartTime(shared->pid)) {
+      try {
+        io::writeFileAtomically(
+            spec.pid_file, std::to_string(shared->pid) + " " + std::to_string(*start) + "\n", 0644);
+      } catch (const io::WriteError& e) {
+        error = e.what();
+      }
+    }
+    if (!error.empty()) {
+      asio::post(io_, [shared, error] {
+        emit(*shared, "meshbroker: " + error + " (a restarted meshbroker cannot adopt it)");
+      });
+    }
+  } else {
+    readLines(shared);
+  }
+  waitForExit(shared);
+  return std::make_unique<RealChild>(shared);
+}
+
+std::unique_ptr<ChildProcess> RealProcessLauncher::adopt(const SpawnSpec& spec, LineHandler on_line,
+                                                         ExitHandler on_exit,
+                                                         std::string* why_not) {
+  if (why_not) why_not->clear();
+  if (!spec.survive_parent || spec.pid_file.empty()) return nullptr;
+  std::error_code exists_ec;
+  if (!fs::exists(spec.pid_file, exists_ec)) return nullptr;  // it was stopped, or never ran
+  const std::string where = spec.pid_file.string();
+  auto refuse = [&](const std::string& reason) -> std::unique_ptr<ChildProcess> {
+    std::error_code ignored;
+    fs::remove(spec.pid_file, ignored);
+    if (why_not) *why_not = reason + "; removed " + where;
+    return nullptr;
+  };
+  auto entry = readPidFile(spec.pid_file);
+  if (!entry) return refuse(where + " does not hold \"PID START_TIME\"");
+  const std::string pid_text = "pid " + std::to_string(entry->pid) + " from " + where;
+  auto start = processStartTime(entry->pid);
+  if (!start) return refuse(pid_text + " is gone");
+  auto recycled = [&](unsigned long long seen) {
+    return refuse(pid_text + " is another process now (started at tick " + std::to_string(seen) +
+                  ", not " + std::to_string(entry->start_time) + ")");
+  };
+  if (*start != entry->start_time) return recycled(*start);
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, entry->pid, 0));
+  if (fd < 0) {
+    if (errno == ESRCH) return refuse(pid_text + " is gone");
+    if (why_not)
+      *why_not = "pidfd_open(" + std::to_string(entry->pid) + "): " + std::strerror(errno);
+    return nullptr;
+  }
+  // The pidfd pins one process; checking the start time again proves it is the one we named.
+  start = processStartTime(entry->pid);
+  if (!start || *start != entry->start_time) {
+    ::close(fd);
+    return start ? recycled(*start) : refuse(pid_text + " is gone");
+  }
+  std::vector<std::string> wanted = {spec.executable};
+  wanted.insert(wanted.end(), spec.args.begin(), spec.args.end());
+  auto running = commandLine(entry->pid);
+  if (running != wanted) {
+    // Same pid and start time: a process meshbroker started, with an older command line.
+    stopOutdated(fd, entry->pid, stop_wait_);
+    ::close(fd);
+    return refuse(pid_text + " runs \"" + joined(running) + "\", not \"" + joined(wanted) +
+                  "\": stopped it");
+  }
+
+  auto shared = std::make_shared<Shared>(io_);
+  shared->on_line = std::move(on_line);
+  shared->on_exit = std::move(on_exit);
+  shared->pid = entry->pid;
+  shared->adopted = true;
+  shared->pid_file = spec.pid_file;
+  shared->pidfd.assign(fd);
+  if (auto error = followLog(shared, spec.log_file); !error.empty()) {
+    stopFollowing(*shared);  // adopt it all the same: the tunnel matters more than its log
+    asio::post(io_,
+               [shared, error] { emit(*shared, "meshbroker: not following its log: " + error); });
+  }
   waitForExit(shared);
   return std::make_unique<RealChild>(shared);
 }

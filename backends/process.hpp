@@ -3,8 +3,11 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +20,13 @@ struct SpawnSpec {
   std::string executable;  // absolute path
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> extra_env;
+  // A survivor outlives meshbroker (kill -9, OOM, crash) so the next meshbroker can adopt it
+  // and its tunnels never drop: no PR_SET_PDEATHSIG; stdout+stderr appended to log_file
+  // (followed by the launcher, kept under 1 MiB) instead of a pipe that would break; its pid
+  // and start time in pid_file (removed when it is seen to end). Both paths are required.
+  std::filesystem::path pid_file{};
+  std::filesystem::path log_file{};
+  bool survive_parent = false;
 };
 
 struct ExitStatus {
@@ -46,21 +56,48 @@ class ProcessLauncher {
   // when it has ended and been reaped (also when it could not be spawned at all).
   virtual std::unique_ptr<ChildProcess> spawn(const SpawnSpec& spec, LineHandler on_line,
                                               ExitHandler on_exit) = 0;
+  // Takes over a survivor that a previous meshbroker left running (spec.pid_file): only if
+  // that process is alive, started when the pid file says (not a recycled pid) and runs
+  // exactly spec.executable + spec.args. Its output from now on goes to on_line, its end to
+  // on_exit (the status is unknown when it is not our child). Otherwise nullptr, and *why_not
+  // says why (empty when there was nothing to adopt). The default adopts nothing.
+  virtual std::unique_ptr<ChildProcess> adopt(const SpawnSpec& spec, LineHandler on_line,
+                                              ExitHandler on_exit, std::string* why_not);
 };
 
-// The real launcher. Children get their own process group, default signal dispositions,
-// SIGTERM when meshbroker dies (PR_SET_PDEATHSIG), stdin from /dev/null, stdout+stderr into one
-// pipe, and no other file descriptors. Death is seen through a pidfd on the event loop: no
-// SIGCHLD handler, no polling.
+// The real launcher. Children get their own process group, default signal dispositions, stdin
+// from /dev/null and no other file descriptors. Ordinary children get SIGTERM when meshbroker
+// dies (PR_SET_PDEATHSIG) and stdout+stderr in one pipe; survivors write to their log file,
+// followed through inotify. Death is seen through a pidfd on the event loop: no SIGCHLD
+// handler, no polling.
 class RealProcessLauncher : public ProcessLauncher {
  public:
   explicit RealProcessLauncher(asio::io_context& io) : io_(io) {}
   std::unique_ptr<ChildProcess> spawn(const SpawnSpec& spec, LineHandler on_line,
                                       ExitHandler on_exit) override;
+  // A matching survivor is adopted. A pid file whose process is gone, or is another process
+  // now, is removed. A process that is ours (same pid and start time) but runs another command
+  // line (a new tincd path or debug level) is stopped, SIGTERM then SIGKILL, before this
+  // returns (blocking, bounded by stop_wait, at start-up only), so the caller can spawn its
+  // replacement without the two fighting over the port and the tun device.
+  std::unique_ptr<ChildProcess> adopt(const SpawnSpec& spec, LineHandler on_line,
+                                      ExitHandler on_exit, std::string* why_not) override;
+  void setStopWait(std::chrono::milliseconds wait) { stop_wait_ = wait; }
 
  private:
   asio::io_context& io_;
+  std::chrono::milliseconds stop_wait_{3000};
 };
+
+// What a survivor's pid file holds: "PID START_TIME\n", the start time being field 22 of
+// /proc/PID/stat (clock ticks since boot), so a recycled pid is never mistaken for ours.
+struct PidFileEntry {
+  pid_t pid = 0;
+  unsigned long long start_time = 0;
+};
+std::optional<PidFileEntry> parsePidFile(std::string_view text);
+// Field 22 of /proc/PID/stat; nullopt when the process is gone or is a zombie.
+std::optional<unsigned long long> processStartTime(pid_t pid);
 
 // "exited with status 1" / "killed by signal 9 (Killed)" from a waitpid status.
 ExitStatus describeWaitStatus(int wait_status);

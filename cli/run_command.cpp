@@ -6,7 +6,10 @@
 #include "backends/process.hpp"
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
+#include "health/socket_prober.hpp"
+#include "routing/netlink_route_table.hpp"
 #include "supervisor/daemon.hpp"
+#include "supervisor/gateway_monitor.hpp"
 #include "supervisor/log.hpp"
 
 namespace meshbroker::cli {
@@ -26,8 +29,13 @@ int runDaemon(const std::filesystem::path& config_file,
     asio::io_context io;
     backends::RealProcessLauncher launcher(io);
     backends::NetlinkRateLimiter rate_limiter;
+    const auto protocol = static_cast<std::uint8_t>(result.config->routing.protocol);
+    routing::NetlinkRouteTable routes(protocol);
+    health::SocketProber prober(io);
     supervisor::Daemon daemon(io, launcher, {absolute, meshbroker_binary},
                               std::move(*result.config), &rate_limiter);
+    supervisor::GatewayMonitor monitor(io, prober, &routes, [&daemon] { daemon.changed(); });
+    daemon.attachMonitor(&monitor);
     daemon.start();
     io.run();
   } catch (const std::exception& e) {

@@ -36,6 +36,38 @@ ValueReader<std::string> oneOf(Diagnostics& diag, const std::vector<std::string>
       };
 }
 
+// Bytes written as hex ("0a1b..."), so a probe payload can be binary (a DNS query).
+ValueReader<std::string> hexReader(Diagnostics& diag, std::size_t max_bytes) {
+  return [&diag, max_bytes](const Json& value,
+                            const std::string& path) -> std::optional<std::string> {
+    auto text = readString(value, path, diag);
+    if (!text) return std::nullopt;
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    if (text->empty() || text->size() % 2 != 0 || text->size() / 2 > max_bytes) {
+      diag.error(path, dumpForMessage(value),
+                 "must be 1.." + std::to_string(max_bytes) + " bytes written as hex digit pairs");
+      return std::nullopt;
+    }
+    std::string bytes;
+    for (std::size_t i = 0; i < text->size(); i += 2) {
+      const int high = nibble((*text)[i]);
+      const int low = nibble((*text)[i + 1]);
+      if (high < 0 || low < 0) {
+        diag.error(path, dumpForMessage(value),
+                   "has a non-hex character at offset " + std::to_string(high < 0 ? i : i + 1));
+        return std::nullopt;
+      }
+      bytes.push_back(static_cast<char>(high * 16 + low));
+    }
+    return bytes;
+  };
+}
+
 // A file path: a safe character set (it is written into tinc.conf and shell scripts),
 // relative paths resolved against the config file's folder.
 ValueReader<fs::path> pathReader(Diagnostics& diag, const fs::path& base_dir) {
@@ -345,10 +377,33 @@ std::optional<HealthConfig> readHealth(ObjectReader& object) {
   auto warmup = object.withDefault<int>("warmup_ms", intReader(diag, 0, 600000), d.warmup_ms);
   auto burst = object.withDefault<int>("burst", intReader(diag, 0, 10), d.burst);
   auto through = object.optional<Ipv4Address>("through_target", parsed<Ipv4Address>(diag), &failed);
-  if (failed || !interval || !timeout || !down_after || !up_after || !warmup || !burst) {
+  auto loss = object.withDefault<int>("loss_down_pct", intReader(diag, 0, 95), d.loss_down_pct);
+  auto rtt = object.withDefault<int>("rtt_down_ms", intReader(diag, 0, 60000), d.rtt_down_ms);
+  auto hold = object.withDefault<int>("flap_hold_ms", intReader(diag, 0, 3600000), d.flap_hold_ms);
+  auto hold_max = object.withDefault<int>("flap_hold_max_ms", intReader(diag, 0, 86400000),
+                                          d.flap_hold_max_ms);
+  auto udp_port = object.optional<Port>("udp_port", portReader(diag), &failed);
+  auto payload =
+      object.withDefault<std::string>("udp_payload_hex", hexReader(diag, 512), d.udp_payload);
+  if (failed || !interval || !timeout || !down_after || !up_after || !warmup || !burst || !loss ||
+      !rtt || !hold || !hold_max || !payload) {
     return std::nullopt;
   }
-  return HealthConfig{*interval, *timeout, *down_after, *up_after, *warmup, *burst, through};
+  return HealthConfig{*interval, *timeout, *down_after, *up_after, *warmup, *burst, through,
+                      *loss,     *rtt,     *hold,       *hold_max, udp_port, *payload};
+}
+
+std::optional<RoutingConfig> readRouting(ObjectReader& object) {
+  auto& diag = object.diag();
+  RoutingConfig d;
+  // 0..4 are the kernel's own (unspec, redirect, kernel, boot, static).
+  auto protocol = object.withDefault<int>("protocol", intReader(diag, 5, 255), d.protocol);
+  auto table = object.withDefault<int>("table_base", intReader(diag, 256, 1000000000), d.table_base);
+  auto priority =
+      object.withDefault<int>("rule_priority", intReader(diag, 1, 32000), d.rule_priority);
+  auto resync = object.withDefault<int>("resync_ms", intReader(diag, 100, 3600000), d.resync_ms);
+  if (!protocol || !table || !priority || !resync) return std::nullopt;
+  return RoutingConfig{*protocol, *table, *priority, *resync};
 }
 
 std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& base_dir) {
@@ -450,6 +505,7 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
   auto routes = top.withDefault<std::vector<RouteSet>>(
       "routes", arrayOf<RouteSet>(diag, routeSetReader(diag), 64), {});
   auto health = section<HealthConfig>(top, "health", readHealth);
+  auto routing = section<RoutingConfig>(top, "routing", readRouting);
   auto status = section<StatusConfig>(top, "status",
                                       [&](ObjectReader& o) { return readStatus(o, base_dir); });
   auto supervisor = section<SupervisorConfig>(
@@ -457,7 +513,7 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
   top.finish();
 
   if (diag.hasErrors() || !name || !role || !paths || !tinc || !hosts || !openvpn || !routes ||
-      !health || !status || !supervisor) {
+      !health || !routing || !status || !supervisor) {
     return result;
   }
   NodeConfig config{.name = *name,
@@ -467,6 +523,7 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
                     .openvpn = std::move(*openvpn),
                     .routes = std::move(*routes),
                     .health = *health,
+                    .routing = *routing,
                     .status = *status,
                     .paths = *paths,
                     .supervisor = *supervisor};

@@ -97,12 +97,26 @@ struct RouteSet {
 
 struct HealthConfig {
   int interval_ms = 200;
-  int timeout_ms = 150;
-  int down_after = 3;
+  int timeout_ms = 150;  // upper bound; the probe timeout adapts to the measured RTT below it
+  int down_after = 8;    // failed probes in a row (re-probes count) before a gateway is down
   int up_after = 10;
   int warmup_ms = 2000;
-  int burst = 3;                              // immediate re-probes after a first miss
+  int burst = 7;                              // immediate re-probes after a first miss
   std::optional<Ipv4Address> through_target;  // a mesh host probed through each gateway
+  int loss_down_pct = 35;                     // sustained probe loss that takes a gateway down
+  int rtt_down_ms = 0;                        // smoothed RTT that takes it down (0: off)
+  int flap_hold_ms = 5000;       // a gateway that goes down again soon is held down this...
+  int flap_hold_max_ms = 60000;  // ...doubling per flap, up to this
+  std::optional<Port> udp_port;  // also probe this UDP port on each gateway (any reply is up)
+  std::string udp_payload = "meshbroker-probe";  // bytes sent ("udp_payload_hex" in JSON)
+};
+
+// How meshbroker marks and places the kernel routes and rules it owns.
+struct RoutingConfig {
+  int protocol = 177;        // rtm_protocol of our routes and rules; only those are touched
+  int table_base = 7700;     // per-gateway probe tables and per-source route-set tables
+  int rule_priority = 7700;  // `ip rule` priorities start here
+  int resync_ms = 5000;      // re-read the kernel and repair drift this often
 };
 
 struct StatusConfig {
@@ -143,6 +157,7 @@ struct NodeConfig {
   std::vector<OpenVpnInstance> openvpn;
   std::vector<RouteSet> routes;
   HealthConfig health;
+  RoutingConfig routing;
   StatusConfig status;
   PathsConfig paths;
   SupervisorConfig supervisor;

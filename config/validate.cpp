@@ -235,6 +235,16 @@ void checkHealth(const NodeConfig& config, Diagnostics& diag) {
                    std::to_string(health.interval_ms * health.down_after) +
                    " ms): a gateway could never be declared down in time");
   }
+  if (health.burst >= health.down_after) {
+    diag.warning("/health/burst", std::to_string(health.burst),
+                 "is not below down_after (" + std::to_string(health.down_after) +
+                     "): only " + std::to_string(health.down_after - 1) +
+                     " re-probes are needed to declare a gateway down");
+  }
+  if (health.flap_hold_max_ms < health.flap_hold_ms) {
+    diag.error("/health/flap_hold_max_ms", std::to_string(health.flap_hold_max_ms),
+               "is smaller than flap_hold_ms (" + std::to_string(health.flap_hold_ms) + ")");
+  }
   if (health.through_target) {
     bool routed = false;
     for (const auto& set : config.routes) {

@@ -1,13 +1,17 @@
 // The daemon: glue between the pure state machines and the real processes, sockets and files.
 #include "supervisor/daemon.hpp"
 
+#include "supervisor/gateway_monitor.hpp"
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <deque>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "backends/openvpn_management.hpp"
 #include "backends/pki_layout.hpp"
@@ -42,6 +46,7 @@ struct Daemon::Backend {
   std::deque<std::string> log;
   std::int64_t since_ms = 0;
   bool remove_when_down = false;
+  bool adopted = false;  // the current process was left running by a previous meshbroker
 };
 
 namespace {}  // namespace
@@ -85,16 +90,23 @@ Daemon::Backend* Daemon::find(const std::string& id) {
 
 backends::SpawnSpec Daemon::specFor(const Backend& backend) const {
   const auto& paths = config_.paths;
+  backends::SpawnSpec spec;
   if (backend.id == "tinc") {
-    return {config_.supervisor.tincd.string(),
+    spec = {config_.supervisor.tincd.string(),
             {"-c", (paths.render_dir / "tinc").string(), "-D",
              "--pidfile=" + (paths.runtime_dir / "tinc.pid").string(),
              "-d" + std::to_string(config_.supervisor.tinc_debug)},
             {}};
+  } else {
+    spec = {config_.supervisor.openvpn.string(),
+            {"--config", (paths.render_dir / "openvpn" / (backend.instance + ".conf")).string()},
+            {}};
   }
-  return {config_.supervisor.openvpn.string(),
-          {"--config", (paths.render_dir / "openvpn" / (backend.instance + ".conf")).string()},
-          {}};
+  // Backends outlive a killed meshbroker, so the tunnels stay up; the next one adopts them.
+  spec.survive_parent = true;
+  spec.pid_file = paths.runtime_dir / "backends" / (backend.id + ".pid");
+  spec.log_file = paths.runtime_dir / "backends" / (backend.id + ".log");
+  return spec;
 }
 
 Daemon::Backend& Daemon::addBackend(const std::string& id, const std::string& instance) {
@@ -115,6 +127,7 @@ void Daemon::start() {
                              ": " + ec.message());
   }
   files_ = templates::renderNode(config_, {options_.meshbroker_binary});
+  auto on_disk = renderedOnDisk();  // what backends left running by a killed meshbroker read
   writeFiles(files_, nullptr);
 
   events_ = std::make_unique<backends::TincEventSocket>(
@@ -131,10 +144,8 @@ void Daemon::start() {
   control_->open();
 
   waitForSignals();
-  for (const auto& id : backendIds(config_)) {
-    auto& backend = addBackend(id, id == "tinc" ? "" : id.substr(8));
-    dispatch(backend, {EventKind::kStart, ""});
-  }
+  startOrAdopt(backendIds(config_), on_disk);
+  if (monitor_) monitor_->configure(config_);
 
   std::uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
@@ -315,18 +326,29 @@ void Daemon::spawn(Backend& backend) {
     std::error_code ec;
     fs::remove(templates::managementSocket(config_, *instanceConfig(backend.instance)), ec);
   }
+  backend.adopted = false;
   backend.child = launcher_.spawn(
       backend.spec, [this, id](std::string_view line) { onChildLine(id, line); },
-      [this, id, serial](const backends::ExitStatus& status) {
-        Backend* b = find(id);
-        if (!b || b->spawn_serial != serial) return;
-        if (b->management) b->management->close();
-        b->poll.cancel();
-        if (!b->instance.empty()) openvpn_[b->instance].management_connected = false;
-        dispatch(*b, {EventKind::kExited, status.reason});
-      });
+      exitHandler(id, serial));
   log(Level::kInfo, id + ": started pid " + std::to_string(backend.child->pid()));
-  if (!backend.instance.empty()) {
+  openManagement(backend, serial);
+}
+
+backends::ExitHandler Daemon::exitHandler(const std::string& id, std::uint64_t serial) {
+  return [this, id, serial](const backends::ExitStatus& status) {
+    Backend* b = find(id);
+    if (!b || b->spawn_serial != serial) return;
+    if (b->management) b->management->close();
+    b->poll.cancel();
+    if (!b->instance.empty()) openvpn_[b->instance].management_connected = false;
+    dispatch(*b, {EventKind::kExited, status.reason});
+  };
+}
+
+// OpenVPN is ready when its management interface answers (a new process or an adopted one).
+void Daemon::openManagement(Backend& backend, std::uint64_t serial) {
+  std::string id = backend.id;
+  if (!backend.instance.empty() && instanceConfig(backend.instance)) {
     if (!backend.management) {
       backend.management = std::make_unique<backends::OpenVpnManagement>(
           io_, templates::managementSocket(config_, *instanceConfig(backend.instance)).string(),
@@ -346,6 +368,98 @@ void Daemon::spawn(Backend& backend) {
           changed();
         });
   }
+}
+
+// What the render folder holds before this start rewrites it: the files that backends left
+// running by a killed meshbroker were started with (or last reloaded).
+std::vector<templates::RenderedFile> Daemon::renderedOnDisk() const {
+  std::vector<templates::RenderedFile> files;
+  std::set<fs::path> seen;
+  auto add = [&](const fs::path& relative) {
+    if (!seen.insert(relative).second) return;
+    auto path = config_.paths.render_dir / relative;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    files.push_back({relative, content.str(), static_cast<unsigned>(st.st_mode & 07777)});
+  };
+  for (const auto& file : files_) add(file.path);
+  std::error_code ec;
+  for (const auto& entry :
+       fs::directory_iterator(config_.paths.render_dir / "tinc" / "hosts", ec)) {
+    add(fs::path("tinc") / "hosts" / entry.path().filename());
+  }
+  return files;
+}
+
+// A killed meshbroker (kill -9, OOM, crash) leaves its backends running, so the tunnels never
+// drop; this one takes them over instead of starting new ones. What changed in the rendered
+// files meanwhile is applied as a reload would. An OpenVPN instance the config no longer has
+// is adopted only to be stopped.
+void Daemon::startOrAdopt(const std::vector<std::string>& ids,
+                          const std::vector<templates::RenderedFile>& on_disk) {
+  auto plan = planReload(on_disk, files_, ids, ids);
+  for (const auto& id : ids) {
+    auto& backend = addBackend(id, id == "tinc" ? "" : id.substr(8));
+    if (!adopt(backend, plan[id])) dispatch(backend, {EventKind::kStart, ""});
+  }
+  std::vector<std::string> leftovers;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(config_.paths.runtime_dir / "backends", ec)) {
+    std::string id = entry.path().stem().string();
+    if (entry.path().extension() == ".pid" && id.starts_with("openvpn-") && !find(id)) {
+      leftovers.push_back(id);
+    }
+  }
+  for (const auto& id : leftovers) {
+    auto& backend = addBackend(id, id.substr(8));
+    backend.remove_when_down = true;
+    if (adopt(backend, ReloadAction::kNone)) {
+      dispatch(backend, {EventKind::kStop, "removed from config"});
+    } else {
+      backends_.erase(id);
+    }
+  }
+}
+
+bool Daemon::adopt(Backend& backend, ReloadAction files_changed) {
+  std::string id = backend.id;
+  auto serial = ++backend.spawn_serial;
+  std::string why_not;
+  auto on_exit = exitHandler(id, serial);
+  if (!backend.instance.empty() && !instanceConfig(backend.instance)) {  // a removed one
+    on_exit = [this, on_exit, instance = backend.instance](const backends::ExitStatus& status) {
+      on_exit(status);
+      openvpn_.erase(instance);
+      changed();
+    };
+  }
+  backend.child = launcher_.adopt(
+      backend.spec, [this, id](std::string_view line) { onChildLine(id, line); }, on_exit,
+      &why_not);
+  if (!backend.child) {
+    if (!why_not.empty()) log(Level::kWarning, id + ": nothing adopted: " + why_not);
+    return false;
+  }
+  backend.adopted = true;
+  auto pid = std::to_string(backend.child->pid());
+  log(Level::kNotice, id + ": adopted " + fs::path(backend.spec.executable).filename().string() +
+                          " (pid " + pid + ") left running by a previous meshbroker");
+  // tincd ran tinc-up long ago (within milliseconds of its start); OpenVPN's readiness is
+  // asked again through its management interface.
+  bool ready = backend.instance.empty();
+  dispatch(backend, {EventKind::kAdopted, "pid " + pid, ready});
+  openManagement(backend, serial);
+  if (files_changed == ReloadAction::kSignal && ready) {
+    log(Level::kInfo, id + ": rendered files changed while meshbroker was down: reload");
+    dispatch(backend, {EventKind::kReload, "files changed while meshbroker was down"});
+  } else if (files_changed == ReloadAction::kSignal || files_changed == ReloadAction::kRestart) {
+    log(Level::kInfo, id + ": rendered files changed while meshbroker was down: restart");
+    dispatch(backend, {EventKind::kRestart, "files changed while meshbroker was down"});
+  }
+  return true;
 }
 
 // The per-client limit of a public instance lives on its tun device, which OpenVPN creates a
@@ -517,8 +631,18 @@ void Daemon::onControl(const nlohmann::json& request, const ControlSocket::Reply
   } else if (command == "reload") {
     reload();
     reply({{"ok", last_reload_.ok}, {"errors", last_reload_.errors}});
+  } else if (command == "routes") {
+    if (!monitor_) return error("health checks and routes are not running");
+    reply({{"ok", true}, {"changes", monitor_->dryRun()}, {"health", monitor_->toJson()}});
+  } else if (command == "drain" || command == "undrain") {
+    std::string peer = stringField(request, "gateway");
+    if (!monitor_ || !monitor_->drain(peer, command == "drain")) {
+      return error("no probed gateway named \"" + peer + "\"");
+    }
+    log(Level::kNotice, "control: " + command + " " + peer);
+    reply({{"ok", true}});
   } else {
-    error("unknown command (status, openvpn, restart, reload)");
+    error("unknown command (status, openvpn, restart, reload, routes, drain, undrain)");
   }
 }
 
@@ -567,6 +691,7 @@ void Daemon::reload() {
   }
   files_ = std::move(files);
   reshapeAfterReload(old_config);
+  if (monitor_) monitor_->configure(config_);
   for (auto& [id, action] : plan) {
     Backend* backend = find(id);
     if (backend && action != ReloadAction::kStop) {
@@ -632,6 +757,7 @@ void Daemon::shutdown() {
   notifySystemd("STOPPING=1");
   tinc_retries_left_ = 0;
   tinc_retry_.cancel();
+  if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
   std::vector<std::string> ids;
   for (const auto& [id, backend] : backends_) ids.push_back(id);
   for (const auto& id : ids) {
@@ -688,15 +814,21 @@ const Snapshot& Daemon::snapshot() {
          has_process && backend->child ? backend->child->pid() : 0, m.restarts, m.crashes,
          backend->since_ms, m.last_exit, m.failure,
          std::vector<std::string>(backend->log.begin(), backend->log.end())});
+    snapshot_.backends.back().adopted = has_process && backend->adopted;
   }
   snapshot_.mesh = mesh_;
   snapshot_.openvpn = openvpn_;
   snapshot_.last_reload = last_reload_;
+  snapshot_.health = monitor_ ? monitor_->toJson() : nlohmann::json(nullptr);
   return snapshot_;
 }
 
 void Daemon::changed() {
   ++generation_;
+  if (monitor_ && !shutting_down_) {
+    Backend* tinc = find("tinc");
+    monitor_->setLocalHold(!tinc || tinc->machine.state != State::kRunning);
+  }
   if (status_pending_ || shutting_down_) return;
   status_pending_ = true;
   status_debounce_.expires_after(std::chrono::milliseconds(50));

@@ -14,11 +14,14 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "supervisor/control_socket.hpp"
+#include "supervisor/reload_plan.hpp"
 #include "supervisor/snapshot.hpp"
 #include "supervisor/state_machine.hpp"
 #include "templates/renderer.hpp"
 
 namespace meshbroker::supervisor {
+
+class GatewayMonitor;
 
 struct DaemonOptions {
   std::filesystem::path config_file;
@@ -45,6 +48,12 @@ class Daemon {
 
   const Snapshot& snapshot();
 
+  // Health checks and routes (optional; set before start()): configured at start and reload,
+  // held while our tincd is not running, shown in status, driven by control requests.
+  void attachMonitor(GatewayMonitor* monitor) { monitor_ = monitor; }
+  // Something in the state changed: bump the generation, write status.json soon.
+  void changed();
+
  private:
   struct Backend;
 
@@ -53,6 +62,13 @@ class Daemon {
   void dispatch(Backend& backend, Event event);
   void apply(Backend& backend, const std::vector<Action>& actions);
   void spawn(Backend& backend);
+  // First start only: take over what a killed meshbroker left running (see docs/supervisor.md).
+  void startOrAdopt(const std::vector<std::string>& ids,
+                    const std::vector<templates::RenderedFile>& on_disk);
+  bool adopt(Backend& backend, ReloadAction files_changed);
+  std::vector<templates::RenderedFile> renderedOnDisk() const;
+  backends::ExitHandler exitHandler(const std::string& id, std::uint64_t serial);
+  void openManagement(Backend& backend, std::uint64_t serial);
   void onChildLine(const std::string& id, std::string_view line);
   void onTincEvent(const backends::TincEvent& event);
   void onControl(const nlohmann::json& request, const ControlSocket::Reply& reply);
@@ -65,7 +81,6 @@ class Daemon {
   void writeFiles(const std::vector<templates::RenderedFile>& files,
                   const std::vector<templates::RenderedFile>* previous);
   void waitForSignals();
-  void changed();
   void writeStatusFile();
   void notifySystemd(const std::string& text);
   void maybeFinishShutdown();
@@ -77,6 +92,7 @@ class Daemon {
   asio::io_context& io_;
   backends::ProcessLauncher& launcher_;
   backends::RateLimiter* rate_limiter_;
+  GatewayMonitor* monitor_ = nullptr;
   DaemonOptions options_;
   config::NodeConfig config_;
   std::vector<templates::RenderedFile> files_;

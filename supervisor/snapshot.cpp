@@ -22,7 +22,8 @@ nlohmann::json toJson(const Snapshot& snapshot) {
                         {"since_ms", b.since_ms},
                         {"last_exit", b.last_exit},
                         {"failure", b.failure},
-                        {"log_tail", b.log_tail}});
+                        {"log_tail", b.log_tail},
+                        {"adopted", b.adopted}});
   }
   nlohmann::json mesh = nlohmann::json::object();
   for (const auto& [name, node] : snapshot.mesh) {
@@ -59,7 +60,8 @@ nlohmann::json toJson(const Snapshot& snapshot) {
            {{"at_ms", snapshot.last_reload.at_ms},
             {"ok", snapshot.last_reload.ok},
             {"errors", snapshot.last_reload.errors},
-            {"actions", snapshot.last_reload.actions}}}};
+            {"actions", snapshot.last_reload.actions}}},
+          {"health", snapshot.health}};
 }
 
 }  // namespace meshbroker::supervisor

@@ -21,6 +21,7 @@ struct BackendSnapshot {
   std::string last_exit;
   std::string failure;  // set when state is "failed": loud in status
   std::vector<std::string> log_tail;
+  bool adopted = false;  // its process was left running by a previous meshbroker and taken over
 };
 
 struct MeshNodeSnapshot {
@@ -55,6 +56,7 @@ struct Snapshot {
   std::map<std::string, MeshNodeSnapshot> mesh;
   std::map<std::string, OpenVpnSnapshot> openvpn;
   ReloadSnapshot last_reload;
+  nlohmann::json health;  // GatewayMonitor::toJson(), or null when it is not running
 };
 
 nlohmann::json toJson(const Snapshot& snapshot);

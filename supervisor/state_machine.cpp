@@ -46,6 +46,16 @@ Step step(const Machine& machine, const Event& event, TimePoint now, const Resta
       if (event.kind == EventKind::kStart || event.kind == EventKind::kRestart) {
         return spawn(next, now, timeouts, false);
       }
+      if (event.kind == EventKind::kAdopted) {  // the process exists: nothing to spawn
+        next.started_at = now;
+        next.restart_after_stop = false;
+        if (event.ready) {
+          next.state = State::kRunning;
+          return {next, {}};
+        }
+        next.state = State::kStarting;  // wait for it to say it is ready, as for a new one
+        return {next, {{ActionKind::kArmTimer, timeouts.ready}}};
+      }
       return {next, {}};
 
     case State::kStarting:
@@ -64,6 +74,7 @@ Step step(const Machine& machine, const Event& event, TimePoint now, const Resta
           return stopping(next, true, timeouts);
         case EventKind::kStart:
         case EventKind::kReload:  // it reads the new files as it starts
+        case EventKind::kAdopted:
           return {next, {}};
       }
       break;
@@ -81,6 +92,7 @@ Step step(const Machine& machine, const Event& event, TimePoint now, const Resta
         case EventKind::kStart:
         case EventKind::kReady:
         case EventKind::kTimeout:
+        case EventKind::kAdopted:
           return {next, {}};
       }
       break;
@@ -97,6 +109,7 @@ Step step(const Machine& machine, const Event& event, TimePoint now, const Resta
         case EventKind::kReady:
         case EventKind::kExited:
         case EventKind::kReload:
+        case EventKind::kAdopted:
           return {next, {}};
       }
       break;
@@ -126,6 +139,7 @@ Step step(const Machine& machine, const Event& event, TimePoint now, const Resta
           return {next, {}};
         case EventKind::kReady:
         case EventKind::kReload:
+        case EventKind::kAdopted:
           return {next, {}};
       }
       break;
@@ -144,6 +158,7 @@ Step step(const Machine& machine, const Event& event, TimePoint now, const Resta
         case EventKind::kExited:
         case EventKind::kTimeout:
         case EventKind::kReload:
+        case EventKind::kAdopted:
           return {next, {}};
       }
       break;
@@ -185,6 +200,8 @@ std::string_view toString(EventKind kind) {
       return "reload";
     case EventKind::kRestart:
       return "restart";
+    case EventKind::kAdopted:
+      return "adopted";
   }
   return "unknown";
 }

@@ -20,11 +20,13 @@ enum class EventKind {
   kStop,     // the daemon wants the backend down
   kReload,   // apply changed files in place (SIGHUP)
   kRestart,  // stop, then start again (changed files that need a new process)
+  kAdopted,  // a process a previous meshbroker left running was taken over instead of spawned
 };
 
 struct Event {
   EventKind kind;
   std::string reason;  // for kExited: "exited with status 1", "killed by signal 9", ...
+  bool ready = false;  // for kAdopted: it said it was ready before (tinc-up ran)
 };
 
 enum class ActionKind {

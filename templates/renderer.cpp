@@ -287,6 +287,7 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
     mustache::data item;
     item.set("to", route.to.str());
     item.set("via", route.via.str());
+    item.set("protocol", std::to_string(node.routing.protocol));
     routes_back.push_back(item);
   }
   up.set("routes_back", routes_back);

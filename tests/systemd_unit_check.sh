@@ -10,8 +10,9 @@ trap 'rm -rf "$tmp"' EXIT
 bindir=$(sed -n 's#^ExecStart=\(.*\)/meshbroker run.*#\1#p' "$unit")
 [[ -n $bindir ]] || { echo "no ExecStart= in $unit"; exit 1; }
 sed "s#$bindir/meshbroker#$binary#g" "$unit" >"$tmp/meshbroker.service"
-for key in 'Type=notify' 'WatchdogSec=' 'Restart=on-failure' 'KillMode=mixed' 'ExecReload=' \
-  'CAP_NET_ADMIN' 'CAP_NET_RAW'; do
+# KillMode=process and a preserved runtime folder: backends outlive a crashed meshbroker.
+for key in 'Type=notify' 'WatchdogSec=' 'Restart=on-failure' 'KillMode=process' 'ExecReload=' \
+  'RuntimeDirectoryPreserve=restart' 'CAP_NET_ADMIN' 'CAP_NET_RAW'; do
   grep -q "$key" "$tmp/meshbroker.service" || { echo "unit lacks $key"; exit 1; }
 done
 out=$(systemd-analyze verify "$tmp/meshbroker.service" 2>&1 || true)

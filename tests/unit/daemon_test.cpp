@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "config/loader.hpp"
@@ -53,7 +54,26 @@ class FakeLauncher : public backends::ProcessLauncher {
     spawned.push_back({spec, std::move(on_line), std::move(on_exit), child.get()});
     return child;
   }
+  // Adopts the process in `left_running` (pid file path -> pid), as the real one would a
+  // survivor of a killed meshbroker; otherwise says why not.
+  std::unique_ptr<backends::ChildProcess> adopt(const backends::SpawnSpec& spec,
+                                                backends::LineHandler on_line,
+                                                backends::ExitHandler on_exit,
+                                                std::string* why_not) override {
+    auto it = left_running.find(spec.pid_file);
+    if (it == left_running.end()) {
+      *why_not = refusal;
+      return nullptr;
+    }
+    auto child = std::make_unique<FakeChild>(it->second);
+    adopted.push_back({spec, std::move(on_line), std::move(on_exit), child.get()});
+    left_running.erase(it);
+    return child;
+  }
   std::vector<Spawned> spawned;
+  std::vector<Spawned> adopted;
+  std::map<fs::path, pid_t> left_running;
+  std::string refusal;
 
  private:
   pid_t next_pid_ = 1000;
@@ -98,6 +118,21 @@ class DaemonTest : public ::testing::Test {
     run();
   }
   void run() { io_.run_for(std::chrono::milliseconds(100)); }
+  // A meshbroker that renders and starts tincd, then is killed: no shutdown, its tincd runs on.
+  void startAndKillAPreviousMeshbroker() {
+    auto loaded = config::loadConfigFile(dir_ / "cometa.json");
+    ASSERT_TRUE(loaded.config);
+    asio::io_context io;
+    {
+      Daemon previous(io, launcher_, DaemonOptions{dir_ / "cometa.json", "/usr/bin/meshbroker"},
+                      std::move(*loaded.config));
+      previous.start();
+      io.run_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_EQ(launcher_.spawned.size(), 1u);
+    launcher_.left_running[launcher_.spawned[0].spec.pid_file] = launcher_.spawned[0].child->pid();
+    launcher_.spawned.clear();
+  }
   std::vector<std::string> notifications() {
     std::vector<std::string> out;
     char buffer[4096];
@@ -208,6 +243,68 @@ TEST_F(DaemonTest, ShutdownStopsChildrenThenTheLoop) {
   EXPECT_TRUE(io_.stopped());
   EXPECT_FALSE(fs::exists(dir_ / "run/status.json"));
   EXPECT_FALSE(fs::exists(dir_ / "run/control.sock"));
+}
+
+TEST_F(DaemonTest, BackendsSurviveMeshbrokerThroughPidAndLogFiles) {
+  start();
+  const auto& spec = launcher_.spawned.at(0).spec;
+  EXPECT_TRUE(spec.survive_parent);
+  EXPECT_EQ(spec.pid_file, dir_ / "run/backends/tinc.pid");
+  EXPECT_EQ(spec.log_file, dir_ / "run/backends/tinc.log");
+}
+
+TEST_F(DaemonTest, AdoptsATincdLeftRunningInsteadOfSpawning) {
+  startAndKillAPreviousMeshbroker();
+  start();
+  EXPECT_TRUE(launcher_.spawned.empty());
+  ASSERT_EQ(launcher_.adopted.size(), 1u);
+  EXPECT_EQ(tinc().state, "running");  // tinc-up ran long ago, for the previous meshbroker
+  EXPECT_EQ(tinc().pid, 1000);
+  EXPECT_TRUE(tinc().adopted);
+  EXPECT_EQ(tinc().restarts, 0);
+  EXPECT_TRUE(launcher_.adopted[0].child->signals.empty()) << "same files: nothing to reload";
+  auto status = nlohmann::json::parse(meshbroker::testing::readText(dir_ / "run/status.json"));
+  EXPECT_EQ(status["backends"][0]["adopted"], true);
+  EXPECT_EQ(status["backends"][0]["pid"], 1000);
+
+  // Its output still reaches the log, and its death is handled like any crash.
+  launcher_.adopted[0].on_line("Ready");
+  launcher_.adopted[0].on_exit({true, -1, 0, "exited (adopted; exit status unknown)"});
+  run();
+  ASSERT_EQ(launcher_.spawned.size(), 1u);
+  EXPECT_EQ(tinc().restarts, 1);
+  EXPECT_FALSE(tinc().adopted);
+  EXPECT_EQ(tinc().last_exit, "exited (adopted; exit status unknown)");
+  EXPECT_EQ(tinc().log_tail, std::vector<std::string>{"Ready"});
+}
+
+TEST_F(DaemonTest, AdoptedTincdIsReloadedWhenItsFilesChangedMeanwhile) {
+  startAndKillAPreviousMeshbroker();
+  writeConfig("aes-128-cbc");  // host files change: tincd takes that with SIGHUP
+  start();
+  EXPECT_TRUE(launcher_.spawned.empty());
+  ASSERT_EQ(launcher_.adopted.size(), 1u);
+  EXPECT_EQ(launcher_.adopted[0].child->signals, std::vector<int>{SIGHUP});
+  EXPECT_EQ(tinc().state, "running");
+}
+
+TEST_F(DaemonTest, NothingToAdoptStartsAsUsual) {
+  launcher_.refusal = "pid 4242 from x.pid is gone; removed x.pid";
+  start();
+  EXPECT_EQ(launcher_.spawned.size(), 1u);
+  EXPECT_TRUE(launcher_.adopted.empty());
+  EXPECT_EQ(tinc().state, "starting");
+  EXPECT_FALSE(tinc().adopted);
+}
+
+TEST_F(DaemonTest, ShutdownStopsAnAdoptedTincd) {
+  startAndKillAPreviousMeshbroker();
+  start();
+  daemon_->shutdown();
+  EXPECT_EQ(launcher_.adopted.at(0).child->signals, std::vector<int>{SIGTERM});
+  launcher_.adopted[0].on_exit({true, -1, 0, "exited (adopted; exit status unknown)"});
+  io_.run_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(io_.stopped());
 }
 
 }  // namespace

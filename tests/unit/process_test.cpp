@@ -4,11 +4,15 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "unit/test_support.hpp"
 
 namespace meshbroker::backends {
 namespace {
@@ -60,6 +64,24 @@ bool running(pid_t pid) {
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   auto close = text.rfind(')');
   return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+int zombieChildren() {
+  int zombies = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    pid_t parent = 0;
+    fields >> state >> parent;
+    if (parent == ::getpid() && state == "Z") ++zombies;
+  }
+  return zombies;
 }
 
 TEST_F(ProcessTest, ChildGetsOnlyStdioDescriptors) {
@@ -117,6 +139,7 @@ TEST_F(ProcessTest, MissingExecutableIsReportedNotThrown) {
   EXPECT_FALSE(result_.exit->spawned);
   EXPECT_NE(result_.exit->reason.find("cannot start /nonexistent/tincd"), std::string::npos);
   child->signal(SIGTERM);  // harmless on a child that never was
+  EXPECT_EQ(zombieChildren(), 0) << "the forked child whose exec failed was not reaped";
 }
 
 TEST_F(ProcessTest, RunawayLineIsCut) {
@@ -133,6 +156,212 @@ TEST_F(ProcessTest, ExtraEnvironment) {
       [this](const ExitStatus& status) { result_.exit = status; });
   waitForExit();
   EXPECT_EQ(result_.lines, std::vector<std::string>{"hello"});
+}
+
+// Survivors outlive their launcher (a killed meshbroker) and are adopted by the next one.
+class SurvivorTest : public ProcessTest {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mb-survivor-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ASSERT_EQ(::mkfifo((dir_ / "in").c_str(), 0600), 0);
+    launcher_.setStopWait(std::chrono::milliseconds(2000));
+  }
+  void TearDown() override {
+    for (pid_t pid : pids_) {
+      if (running(pid)) ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);  // they are this test's children: no zombies
+    }
+    std::filesystem::remove_all(dir_);
+  }
+  // A shell that prints `first` output lines, then echoes what arrives on the FIFO `in`. Only
+  // builtins, so it has no children of its own and its command line stays /bin/sh -c SCRIPT.
+  SpawnSpec spec(const std::string& first = "echo hi") {
+    SpawnSpec s{"/bin/sh",
+                {"-c", "exec 3<>'" + (dir_ / "in").string() + "'; " + first +
+                           "; while read -r line <&3; do echo \"got $line\"; done"},
+                {}};
+    s.survive_parent = true;
+    s.pid_file = dir_ / "run" / "child.pid";
+    s.log_file = dir_ / "run" / "child.log";
+    return s;
+  }
+  // Spawns with a launcher and event loop of its own, waits for `line`, then drops both, as a
+  // meshbroker killed with SIGKILL would.
+  pid_t spawnAndDropLauncher(const SpawnSpec& s, const std::string& line) {
+    std::vector<std::string> lines;
+    asio::io_context io;
+    RealProcessLauncher launcher(io);
+    auto child = launcher.spawn(
+        s, [&lines](std::string_view l) { lines.emplace_back(l); }, nullptr);
+    for (int i = 0; i < 300 && std::find(lines.begin(), lines.end(), line) == lines.end(); ++i) {
+      io.run_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_NE(std::find(lines.begin(), lines.end(), line), lines.end()) << "no line " << line;
+    pid_t pid = child->pid();
+    pids_.push_back(pid);
+    return pid;
+  }
+  void send(const std::string& text) {
+    int fd = ::open((dir_ / "in").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  }
+  bool seen(const std::string& line) {
+    return std::find(result_.lines.begin(), result_.lines.end(), line) != result_.lines.end();
+  }
+  void runUntilSeen(const std::string& line) {
+    for (int i = 0; i < 300 && !seen(line); ++i) io_.run_for(std::chrono::milliseconds(10));
+  }
+  std::unique_ptr<ChildProcess> adopt(const SpawnSpec& s, std::string& why_not) {
+    return launcher_.adopt(
+        s, [this](std::string_view line) { result_.lines.emplace_back(line); },
+        [this](const ExitStatus& status) { result_.exit = status; }, &why_not);
+  }
+
+  std::filesystem::path dir_;
+  std::vector<pid_t> pids_;
+};
+
+TEST_F(SurvivorTest, OutlivesItsLauncherAndIsAdoptedByTheNext) {
+  auto s = spec();
+  pid_t pid = spawnAndDropLauncher(s, "hi");
+  ASSERT_TRUE(running(pid)) << "the survivor died with its launcher";
+  auto entry = parsePidFile(meshbroker::testing::readText(s.pid_file));
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->pid, pid);
+  EXPECT_EQ(entry->start_time, processStartTime(pid).value_or(0));
+  EXPECT_EQ(std::filesystem::status(s.pid_file).permissions() & std::filesystem::perms::all,
+            static_cast<std::filesystem::perms>(0644));
+
+  std::string why_not;
+  auto child = adopt(s, why_not);
+  ASSERT_TRUE(child) << why_not;
+  EXPECT_EQ(child->pid(), pid);
+  send("later\n");
+  runUntilSeen("got later");
+  EXPECT_EQ(result_.lines, std::vector<std::string>{"got later"});  // from adoption on only
+  child->signal(SIGKILL);
+  waitForExit();
+  EXPECT_FALSE(running(pid));
+  // Still this test's child, so it was reaped with its real status; a process reparented to
+  // init would say "exited (adopted; exit status unknown)".
+  EXPECT_EQ(result_.exit->signal, SIGKILL) << result_.exit->reason;
+  EXPECT_FALSE(std::filesystem::exists(s.pid_file));
+  auto log = meshbroker::testing::readText(s.log_file);
+  EXPECT_NE(log.find("hi\ngot later\n"), std::string::npos) << log;
+}
+
+TEST_F(SurvivorTest, NoPidFileNothingToAdopt) {
+  std::string why_not = "x";
+  EXPECT_EQ(adopt(spec(), why_not), nullptr);
+  EXPECT_EQ(why_not, "");
+  auto ordinary = spec();
+  ordinary.survive_parent = false;
+  EXPECT_EQ(adopt(ordinary, why_not), nullptr);
+}
+
+TEST_F(SurvivorTest, AnotherCommandLineIsNotAdoptedButStopped) {
+  auto s = spec();
+  pid_t pid = spawnAndDropLauncher(s, "hi");
+  auto other = spec("echo hello");  // e.g. tincd with another debug level
+  std::string why_not;
+  EXPECT_EQ(adopt(other, why_not), nullptr);
+  EXPECT_NE(why_not.find("runs \"/bin/sh -c exec 3<>"), std::string::npos) << why_not;
+  EXPECT_NE(why_not.find("stopped it"), std::string::npos) << why_not;
+  EXPECT_FALSE(running(pid)) << "the outdated process would fight its replacement";
+  EXPECT_FALSE(std::filesystem::exists(s.pid_file));
+}
+
+TEST_F(SurvivorTest, StalePidFileOfADeadProcess) {
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  ::waitpid(dead, nullptr, 0);
+  auto s = spec();
+  std::filesystem::create_directories(s.pid_file.parent_path());
+  std::ofstream(s.pid_file) << dead << " 12345\n";
+  std::string why_not;
+  EXPECT_EQ(adopt(s, why_not), nullptr);
+  EXPECT_NE(why_not.find("pid " + std::to_string(dead) + " from"), std::string::npos) << why_not;
+  EXPECT_NE(why_not.find("is gone"), std::string::npos) << why_not;
+  EXPECT_FALSE(std::filesystem::exists(s.pid_file));
+}
+
+TEST_F(SurvivorTest, GarbledPidFile) {
+  auto s = spec();
+  std::filesystem::create_directories(s.pid_file.parent_path());
+  std::ofstream(s.pid_file) << "1234\n";
+  std::string why_not;
+  EXPECT_EQ(adopt(s, why_not), nullptr);
+  EXPECT_NE(why_not.find("does not hold"), std::string::npos) << why_not;
+  EXPECT_FALSE(std::filesystem::exists(s.pid_file));
+}
+
+TEST_F(SurvivorTest, RecycledPidIsNotAdoptedNorTouched) {
+  auto s = spec();
+  pid_t pid = spawnAndDropLauncher(s, "hi");
+  // The same pid, but the pid file's process started at another time: someone else has it now.
+  auto start = processStartTime(pid).value_or(0);
+  std::ofstream(s.pid_file, std::ios::trunc) << pid << " " << start + 1 << "\n";
+  std::string why_not;
+  EXPECT_EQ(adopt(s, why_not), nullptr);
+  EXPECT_NE(why_not.find("is another process now"), std::string::npos) << why_not;
+  EXPECT_FALSE(std::filesystem::exists(s.pid_file));
+  EXPECT_TRUE(running(pid)) << "a stranger with a recycled pid was signalled";
+}
+
+TEST_F(SurvivorTest, LinesOfASpawnedSurvivorAndItsExit) {
+  auto s = spec("echo one; printf 'two'; echo ' halves'");
+  auto child = launcher_.spawn(
+      s, [this](std::string_view line) { result_.lines.emplace_back(line); },
+      [this](const ExitStatus& status) { result_.exit = status; });
+  runUntilSeen("two halves");
+  EXPECT_EQ(result_.lines, (std::vector<std::string>{"one", "two halves"}));
+  EXPECT_TRUE(std::filesystem::exists(s.pid_file));
+  child->signal(SIGTERM);
+  waitForExit();
+  EXPECT_EQ(result_.exit->signal, SIGTERM);
+  EXPECT_FALSE(std::filesystem::exists(s.pid_file)) << "a stopped backend leaves no pid file";
+}
+
+TEST_F(SurvivorTest, LogFileStaysUnderOneMebibyte) {
+  // ~1.5 MB of output in 20000 lines, then quiet.
+  auto s = spec(
+      "i=0; while [ $i -lt 20000 ]; do echo \"line $i "
+      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"; i=$((i+1)); done");
+  auto child = launcher_.spawn(
+      s, [this](std::string_view line) { result_.lines.emplace_back(line); },
+      [this](const ExitStatus& status) { result_.exit = status; });
+  pids_.push_back(child->pid());
+  for (int i = 0; i < 1000 && result_.lines.size() < 19990; ++i) {
+    io_.run_for(std::chrono::milliseconds(10));
+  }
+  // A line written in the instant between the last read and the truncation may be lost.
+  EXPECT_GE(result_.lines.size(), 19990u);
+  io_.run_for(std::chrono::milliseconds(50));
+  EXPECT_LT(std::filesystem::file_size(s.log_file), 1024u * 1024u);
+  send("after\n");  // and it is still followed after the truncation
+  runUntilSeen("got after");
+  EXPECT_TRUE(seen("got after"));
+  child->signal(SIGKILL);
+  waitForExit();
+}
+
+TEST(PidFile, Parses) {
+  auto entry = parsePidFile("123 456\n");
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->pid, 123);
+  EXPECT_EQ(entry->start_time, 456u);
+  EXPECT_TRUE(parsePidFile("123 456"));
+  for (auto bad : {"", "123", "123 ", "x 1\n", "-1 2\n", "0 2\n", "1 2 3\n", "1 2\nx"}) {
+    EXPECT_FALSE(parsePidFile(bad)) << bad;
+  }
+  EXPECT_TRUE(processStartTime(::getpid()));
 }
 
 TEST(WaitStatus, Describes) {

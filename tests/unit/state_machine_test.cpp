@@ -236,6 +236,73 @@ TEST_F(MachineTest, FailedStopIsDown) {
   EXPECT_EQ(machine_.state, State::kDown);
 }
 
+TEST_F(MachineTest, DownAdoptedReadyRunsWithoutSpawning) {
+  advance(milliseconds(500));
+  auto s = step(machine_, {EventKind::kAdopted, "pid 42", true}, now_, policy_, timeouts_);
+  machine_ = s.next;
+  EXPECT_EQ(machine_.state, State::kRunning);
+  EXPECT_TRUE(s.actions.empty());  // no spawn, no timer
+  EXPECT_EQ(machine_.restarts, 0);
+  EXPECT_EQ(machine_.crashes, 0);
+  EXPECT_EQ(machine_.started_at, now_);
+}
+
+TEST_F(MachineTest, DownAdoptedNotYetReadyWaitsForReadyWithoutSpawning) {
+  auto s = step(machine_, {EventKind::kAdopted, "pid 42", false}, now_, policy_, timeouts_);
+  machine_ = s.next;
+  EXPECT_EQ(machine_.state, State::kStarting);
+  EXPECT_EQ(s.actions, (std::vector<Action>{arm(30000)}));
+  s = on(EventKind::kReady);
+  EXPECT_EQ(machine_.state, State::kRunning);
+  EXPECT_EQ(machine_.restarts, 0);
+}
+
+TEST_F(MachineTest, AdoptedThenCrashedIsSpawnedAgain) {
+  machine_ = step(machine_, {EventKind::kAdopted, "", true}, now_, policy_, timeouts_).next;
+  auto s = on(EventKind::kExited, "exited (adopted; exit status unknown)");
+  EXPECT_EQ(machine_.state, State::kStarting);
+  EXPECT_EQ(s.actions.front(), kSpawn);
+  EXPECT_EQ(machine_.restarts, 1);
+  EXPECT_EQ(machine_.last_exit, "exited (adopted; exit status unknown)");
+}
+
+TEST_F(MachineTest, AdoptedRunningTakesReloadAndRestartLikeAnyOther) {
+  machine_ = step(machine_, {EventKind::kAdopted, "", true}, now_, policy_, timeouts_).next;
+  EXPECT_EQ(on(EventKind::kReload).actions, std::vector<Action>{kHup});
+  auto s = on(EventKind::kRestart);
+  EXPECT_EQ(machine_.state, State::kStopping);
+  EXPECT_EQ(s.actions, (std::vector<Action>{kTerm, arm(5000)}));
+}
+
+TEST_F(MachineTest, AdoptedIsIgnoredUnlessDown) {
+  on(EventKind::kStart);  // starting
+  for (int round = 0; round < 2; ++round) {
+    auto before = machine_;
+    auto s = step(machine_, {EventKind::kAdopted, "", true}, now_, policy_, timeouts_);
+    EXPECT_TRUE(s.actions.empty());
+    EXPECT_EQ(s.next.state, before.state);
+    on(EventKind::kReady);  // then running
+  }
+  on(EventKind::kStop);  // stopping
+  EXPECT_TRUE(
+      step(machine_, {EventKind::kAdopted, "", true}, now_, policy_, timeouts_).actions.empty());
+  on(EventKind::kExited);  // down
+  on(EventKind::kStart);
+  on(EventKind::kExited);
+  on(EventKind::kExited);  // backoff
+  ASSERT_EQ(machine_.state, State::kBackoff);
+  auto s = step(machine_, {EventKind::kAdopted, "", true}, now_, policy_, timeouts_);
+  EXPECT_TRUE(s.actions.empty());
+  EXPECT_EQ(s.next.state, State::kBackoff);
+  policy_.max_crashes = 1;
+  on(EventKind::kTimeout);
+  on(EventKind::kExited);  // failed
+  ASSERT_EQ(machine_.state, State::kFailed);
+  s = step(machine_, {EventKind::kAdopted, "", true}, now_, policy_, timeouts_);
+  EXPECT_TRUE(s.actions.empty());
+  EXPECT_EQ(s.next.state, State::kFailed);
+}
+
 TEST_F(MachineTest, MaxCrashesZeroNeverGivesUp) {
   policy_.max_crashes = 0;
   on(EventKind::kStart);

@@ -1,0 +1,222 @@
+// Benchmark: what the SocketProber costs at gateway scale (N targets at H Hz for S seconds on
+// one io_context): probes, successes, RSS, CPU, schedule jitter. Prints one JSON line.
+//
+// usage: probe_footprint icmp|udp FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT]
+//   targets are FIRST_ADDRESS, FIRST_ADDRESS + 1, ... (local addresses); for udp an echo
+//   server runs in a child process (not counted) on each of them, port UDP_PORT (7777).
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "health/socket_prober.hpp"
+
+namespace mb = meshbroker;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+long statusKb(const std::string& field) {  // VmRSS, VmHWM from /proc/self/status
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+double cpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+// The echo service for UDP probes, in a child so its CPU and memory are not counted. One
+// socket per target address: a wildcard socket would answer from the address the route
+// picks, which a connected probe socket rightly ignores.
+pid_t startEchoServer(std::uint32_t first, int count, std::uint16_t port) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  using udp = mb::asio::ip::udp;
+  struct Echo {
+    explicit Echo(mb::asio::io_context& io, udp::endpoint at) : socket(io, at) {}
+    udp::socket socket;
+    std::array<char, 2048> data{};
+    udp::endpoint peer;
+    void receive() {
+      socket.async_receive_from(
+          mb::asio::buffer(data), peer, [this](const boost::system::error_code& ec, std::size_t n) {
+            if (ec) return;
+            boost::system::error_code ignored;
+            socket.send_to(mb::asio::buffer(data.data(), n), peer, 0, ignored);
+            receive();
+          });
+    }
+  };
+  mb::asio::io_context io;
+  std::vector<std::unique_ptr<Echo>> echoes;
+  for (int i = 0; i < count; ++i) {
+    mb::asio::ip::address_v4 address(first + static_cast<std::uint32_t>(i));
+    echoes.push_back(std::make_unique<Echo>(io, udp::endpoint(address, port)));
+    echoes.back()->receive();
+  }
+  io.run();
+  ::_exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 6) {
+    std::cerr << "usage: probe_footprint icmp|udp FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT]\n";
+    return 2;
+  }
+  std::string kind_text = argv[1];
+  std::string why;
+  auto first = mb::config::Ipv4Address::parse(argv[2], &why);
+  int targets = std::atoi(argv[3]);
+  int hz = std::atoi(argv[4]);
+  int seconds = std::atoi(argv[5]);
+  auto port = static_cast<std::uint16_t>(argc > 6 ? std::atoi(argv[6]) : 7777);
+  if ((kind_text != "icmp" && kind_text != "udp") || !first || targets <= 0 || hz <= 0 ||
+      seconds <= 0) {
+    std::cerr << "probe_footprint: bad arguments" << (why.empty() ? "" : ": " + why) << "\n";
+    return 2;
+  }
+  auto kind = kind_text == "icmp" ? mb::health::ProbeKind::kIcmp : mb::health::ProbeKind::kUdp;
+  pid_t echo =
+      kind == mb::health::ProbeKind::kUdp ? startEchoServer(first->value(), targets, port) : 0;
+  if (echo > 0) ::usleep(100000);  // let it bind
+
+  // The samples are the benchmark's, not the prober's: touch their memory before measuring.
+  std::vector<double> jitter_ms, rtt_us;
+  auto samples = static_cast<std::size_t>(targets) * static_cast<std::size_t>(hz) *
+                 static_cast<std::size_t>(seconds + 1);
+  jitter_ms.assign(samples, 0.0);
+  jitter_ms.clear();
+  rtt_us.assign(samples, 0.0);
+  rtt_us.clear();
+  long rss_idle_kb = statusKb("VmRSS");
+  mb::asio::io_context io;
+  mb::health::SocketProber prober(io);
+  auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)) / hz;
+  auto timeout = std::min<std::chrono::milliseconds>(
+      500ms, std::chrono::duration_cast<std::chrono::milliseconds>(interval * 5));
+
+  struct Target {
+    mb::health::ProbeTarget probe;
+    std::unique_ptr<mb::asio::steady_timer> timer;
+    Clock::time_point next{};
+    Clock::time_point last_fire{};
+  };
+  std::vector<Target> all(static_cast<std::size_t>(targets));
+  long probes = 0, ok = 0, answered = 0;
+  std::map<std::string, long> errors;
+  mb::health::SocketProber::Footprint peak;
+
+  auto start = Clock::now() + 50ms;
+  auto end = start + std::chrono::seconds(seconds);
+  std::function<void(Target&)> schedule = [&](Target& t) {
+    t.timer->expires_at(t.next);
+    t.timer->async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto now = Clock::now();
+      if (t.last_fire != Clock::time_point{}) {
+        double actual = std::chrono::duration<double, std::milli>(now - t.last_fire).count();
+        double nominal = std::chrono::duration<double, std::milli>(interval).count();
+        jitter_ms.push_back(std::abs(actual - nominal));
+      }
+      t.last_fire = now;
+      ++probes;
+      prober.probe(t.probe, timeout, [&](const mb::health::ProbeResult& result) {
+        ++answered;
+        if (result.ok) {
+          ++ok;
+          rtt_us.push_back(static_cast<double>(result.rtt.count()));
+        } else {
+          ++errors[result.error];
+        }
+      });
+      auto now_footprint = prober.footprint();
+      peak.icmp_sockets = std::max(peak.icmp_sockets, now_footprint.icmp_sockets);
+      peak.raw_icmp_sockets = std::max(peak.raw_icmp_sockets, now_footprint.raw_icmp_sockets);
+      peak.udp_sockets = std::max(peak.udp_sockets, now_footprint.udp_sockets);
+      peak.outstanding = std::max(peak.outstanding, now_footprint.outstanding);
+      t.next += interval;  // a fixed grid: lateness does not accumulate
+      if (t.next < end) schedule(t);
+    });
+  };
+  for (int i = 0; i < targets; ++i) {
+    auto& t = all[static_cast<std::size_t>(i)];
+    t.probe.kind = kind;
+    t.probe.address = mb::config::Ipv4Address::fromUint(first->value() + static_cast<unsigned>(i));
+    t.probe.port = port;
+    t.probe.payload = "meshbroker probe";
+    t.timer = std::make_unique<mb::asio::steady_timer>(io);
+    t.next = start + interval * i / targets;  // spread over the interval
+    schedule(t);
+  }
+  double cpu_before = cpuSeconds();
+  auto wall_before = Clock::now();
+  io.run_until(end + timeout + 100ms);
+  double cpu = cpuSeconds() - cpu_before;
+  double wall = std::chrono::duration<double>(Clock::now() - wall_before).count();
+  long rss_kb = statusKb("VmRSS");
+  long hwm_kb = statusKb("VmHWM");
+  if (echo > 0) {
+    ::kill(echo, SIGTERM);
+    ::waitpid(echo, nullptr, 0);
+  }
+
+  nlohmann::json line = {
+      {"bench", "probes"},
+      {"kind", kind_text},
+      {"icmp_socket", kind != mb::health::ProbeKind::kIcmp ? "none"
+                      : peak.raw_icmp_sockets > 0          ? "raw"
+                                                           : "datagram"},
+      {"targets", targets},
+      {"hz", hz},
+      {"seconds", seconds},
+      {"probes", probes},
+      {"ok", ok},
+      {"answered", answered},
+      {"errors", errors},
+      {"rss_kb", rss_kb},
+      {"rss_kb_before_prober", rss_idle_kb},  // incl. the sample buffers
+      {"vm_hwm_kb", hwm_kb},
+      {"cpu_pct_of_core", std::round(cpu / wall * 1000.0) / 10.0},
+      {"cpu_us_per_probe",
+       probes ? std::round(cpu * 1e6 / static_cast<double>(probes) * 10) / 10 : 0.0},
+      {"interval_jitter_ms_p50", std::round(percentile(jitter_ms, 0.5) * 1000) / 1000},
+      {"interval_jitter_ms_p99", std::round(percentile(jitter_ms, 0.99) * 1000) / 1000},
+      {"rtt_us_p50", percentile(rtt_us, 0.5)},
+      {"rtt_us_p99", percentile(rtt_us, 0.99)},
+      {"peak_icmp_sockets", peak.icmp_sockets},
+      {"peak_udp_sockets", peak.udp_sockets},
+      {"peak_outstanding", peak.outstanding}};
+  std::cout << line.dump() << std::endl;
+  return probes > 0 && answered == probes ? 0 : 1;
+}

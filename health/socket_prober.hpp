@@ -1,0 +1,113 @@
+// The real Prober: ICMP echo and UDP probes on kernel sockets, asynchronous on one io_context.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "health/prober.hpp"
+#include "io/asio.hpp"
+
+namespace meshbroker::health {
+
+// Which kernel socket carries ICMP echo. kDatagram is the unprivileged "ping socket"
+// (net.ipv4.ping_group_range must cover one of our groups; the kernel picks the identifier
+// and hands us only our replies); kRaw needs CAP_NET_RAW and sees every ICMP packet of the
+// namespace. kAuto tries the datagram socket and falls back to raw on EACCES/EPERM.
+enum class IcmpSocketType { kAuto, kDatagram, kRaw };
+std::string_view toString(IcmpSocketType type);
+
+// --- Pure ICMP packet handling (no I/O), shared by both socket types and the tests. ---------
+
+inline constexpr std::size_t kEchoDataSize = 16;  // 8-byte probe token + 8 bytes of padding
+
+// An echo request: header (type 8, code 0, checksum, identifier, sequence) and the token.
+std::vector<std::uint8_t> buildEchoRequest(std::uint16_t identifier, std::uint16_t sequence,
+                                           std::uint64_t token);
+std::uint16_t internetChecksum(std::span<const std::uint8_t> bytes);
+
+// What a received ICMP packet says about one of our echo requests.
+struct IcmpMessage {
+  enum class Kind { kEchoReply, kUnreachable, kTimeExceeded };
+  Kind kind = Kind::kEchoReply;
+  std::uint16_t identifier = 0;
+  std::uint16_t sequence = 0;
+  std::optional<std::uint64_t> token;        // echo reply: the token echoed back
+  std::optional<std::uint32_t> destination;  // error: where our request was going (host order)
+};
+
+// Parses what a socket received. with_ip_header: raw sockets deliver the IPv4 header first,
+// ping sockets do not. Anything else than an echo reply or an error quoting an echo request
+// (short, garbled, another type) gives nullopt.
+std::optional<IcmpMessage> parseIcmp(std::span<const std::uint8_t> packet, bool with_ip_header);
+
+// --- The prober -----------------------------------------------------------------------------
+
+// ICMP: one socket per (fwmark, device), shared by every probe with that key and kept open,
+// probes told apart by sequence number (and identifier on raw sockets) and a random token in
+// the payload. UDP: a connected socket per outstanding probe (the payload is the operator's,
+// so there is no room for a token: a socket of its own is what ties a reply to its probe);
+// a socket whose probe got its answer goes back to a small idle pool for that peer and is
+// reused, one that timed out is closed, since a late reply could still arrive on it.
+//
+// The io_context must outlive the prober. Destroying the prober closes every socket and
+// calls no callback any more, even for replies already queued on the io_context.
+class SocketProber : public Prober {
+ public:
+  explicit SocketProber(asio::io_context& io, IcmpSocketType icmp = IcmpSocketType::kAuto);
+  ~SocketProber() override;
+  SocketProber(const SocketProber&) = delete;
+  SocketProber& operator=(const SocketProber&) = delete;
+
+  void probe(const ProbeTarget& target, std::chrono::milliseconds timeout, Callback done) override;
+
+  // What the prober holds right now, for tests, metrics and benchmarks.
+  struct Footprint {
+    std::size_t icmp_sockets = 0;
+    std::size_t raw_icmp_sockets = 0;
+    std::size_t udp_sockets = 0;  // in use or idle
+    std::size_t outstanding = 0;
+  };
+  Footprint footprint() const;
+
+ private:
+  struct Pending;
+  struct IcmpChannel;
+  struct UdpSocket;
+  using IcmpKey = std::tuple<std::uint32_t, std::string>;  // fwmark, device
+  using UdpKey = std::tuple<std::uint32_t, std::string, std::uint32_t, std::uint16_t>;
+
+  // Both return false when the probe failed before anything was sent (result posted).
+  bool probeIcmp(const std::shared_ptr<Pending>& pending, const ProbeTarget& target);
+  bool probeUdp(const std::shared_ptr<Pending>& pending, const ProbeTarget& target);
+  std::shared_ptr<IcmpChannel> icmpChannel(const ProbeTarget& target, std::string* error);
+  std::unique_ptr<UdpSocket> udpSocket(const ProbeTarget& target, std::string* error);
+  void readIcmp(const std::shared_ptr<IcmpChannel>& channel);
+  void onIcmpReadable(const std::shared_ptr<IcmpChannel>& channel);
+  void readUdp(const std::shared_ptr<Pending>& pending);
+  void onUdpReadable(const std::shared_ptr<Pending>& pending);
+  void startTimer(const std::shared_ptr<Pending>& pending, std::chrono::milliseconds timeout);
+  bool failSoon(const std::shared_ptr<Pending>& pending, std::string error);
+  void finish(std::shared_ptr<Pending> pending, ProbeResult result);
+  void sweepIdleUdp();
+
+  asio::io_context& io_;
+  IcmpSocketType icmp_type_;
+  bool datagram_denied_ = false;  // the kernel refused a ping socket once: go raw from now on
+  std::shared_ptr<bool> alive_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t token_base_ = 0;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Pending>> outstanding_;
+  std::map<IcmpKey, std::shared_ptr<IcmpChannel>> icmp_;
+  std::map<UdpKey, std::vector<std::unique_ptr<UdpSocket>>> idle_udp_;
+  std::chrono::steady_clock::time_point last_sweep_{};
+};
+
+}  // namespace meshbroker::health

@@ -1,0 +1,605 @@
+// NetlinkRouteTable: dumps validated message by message at the edge, changes sent one request
+// at a time over libnl-route-3, errors carrying the kernel's own extended-ack text.
+#include "routing/netlink_route_table.hpp"
+
+#include <arpa/inet.h>
+#include <linux/fib_rules.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
+#include <netlink/route/rtnl.h>
+#include <netlink/route/rule.h>
+#include <netlink/socket.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+namespace meshbroker::routing {
+namespace {
+
+template <class T, void (*Free)(T*)>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
+};
+using Route = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
+using Rule = std::unique_ptr<rtnl_rule, Deleter<rtnl_rule, rtnl_rule_put>>;
+using Addr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
+using Msg = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
+using Callbacks = std::unique_ptr<nl_cb, Deleter<nl_cb, nl_cb_put>>;
+
+// A dump that a concurrent change interrupts (NLM_F_DUMP_INTR) is started again, this often.
+constexpr int kDumpAttempts = 5;
+constexpr std::uint32_t kExactMark = 0xffffffffu;
+constexpr std::uint32_t kUnset = 0xffffffffu;  // a rule's suppress_* attributes when not set
+constexpr int kMaxWeight = 256;                // rtnh_hops is a byte holding weight - 1
+
+// --- addresses ------------------------------------------------------------------------------
+
+Addr toNlAddr(config::Ipv4Address address, int prefix_length) {
+  std::uint32_t wire = htonl(address.value());
+  Addr addr(nl_addr_build(AF_INET, &wire, sizeof wire));
+  if (!addr) throw RouteTableError("out of memory building a netlink address");
+  nl_addr_set_prefixlen(addr.get(), prefix_length);
+  return addr;
+}
+
+std::optional<config::Ipv4Address> ipv4From(const void* data, unsigned int size) {
+  if (data == nullptr || size != 4) return std::nullopt;
+  std::uint32_t wire = 0;
+  std::memcpy(&wire, data, sizeof wire);
+  return config::Ipv4Address::fromUint(ntohl(wire));
+}
+
+std::optional<config::Ipv4Address> ipv4From(nl_addr* addr) {
+  if (addr == nullptr || nl_addr_get_family(addr) != AF_INET) return std::nullopt;
+  return ipv4From(nl_addr_get_binary_addr(addr), nl_addr_get_len(addr));
+}
+
+std::optional<config::Cidr> cidrOf(config::Ipv4Address network, int length) {
+  // Cidr::parse rejects host bits, so a reply with a misaligned prefix is skipped, not kept.
+  return config::Cidr::parse(network.str() + "/" + std::to_string(length), nullptr);
+}
+
+// ifindex -> name, asked once per index during one dump.
+class InterfaceNames {
+ public:
+  const std::string& nameOf(int index) {
+    auto [it, inserted] = names_.try_emplace(index);
+    if (inserted && index > 0) {
+      char buffer[IF_NAMESIZE] = {};
+      if (if_indextoname(static_cast<unsigned>(index), buffer) != nullptr) it->second = buffer;
+    }
+    return it->second;
+  }
+
+ private:
+  std::unordered_map<int, std::string> names_;
+};
+
+// Throws "cannot ACTION DESCRIPTION: WHY"; the description is only built when something failed.
+template <class Thing>
+struct Failure {
+  const char* action;  // "replace route"
+  const Thing& thing;
+  [[noreturn]] void operator()(const std::string& why) const {
+    throw RouteTableError(std::string("cannot ") + action + " " + describe(thing) + ": " + why);
+  }
+};
+using RouteFailure = Failure<KernelRoute>;
+using RuleFailure = Failure<PolicyRule>;
+
+// if_nametoindex() opens and closes a socket per call; the same ioctl on the netlink socket we
+// already have costs one system call (the kernel answers it for any socket family).
+int interfaceIndex(nl_sock* sock, const std::string& name) {
+  ifreq request{};
+  if (name.empty() || name.size() >= sizeof request.ifr_name) return 0;
+  std::memcpy(request.ifr_name, name.data(), name.size());
+  if (ioctl(nl_socket_get_fd(sock), SIOCGIFINDEX, &request) != 0) return 0;
+  return request.ifr_ifindex;
+}
+
+// --- one request, one answer ----------------------------------------------------------------
+
+struct Outcome {
+  int code = 0;          // 0, or a negative libnl error (-NLE_*)
+  int kernel_errno = 0;  // the errno of the kernel's error reply (the socket is in step)
+  std::string detail;    // the kernel's extended-ack message, if it sent one
+
+  bool fromKernel() const { return kernel_errno != 0; }
+  // libnl folds many errnos into "Unspecific failure" (EHOSTUNREACH, ENETUNREACH, ...), so a
+  // kernel reply is reported with its own errno text.
+  std::string text() const {
+    std::string out = fromKernel() ? std::strerror(kernel_errno) : nl_geterror(code);
+    if (!detail.empty()) out += " (kernel: " + detail + ")";
+    return out;
+  }
+};
+
+// The NLMSGERR_ATTR_MSG string that follows an error when NETLINK_EXT_ACK is on.
+std::string extendedAckMessage(const nlmsgerr* error) {
+  const auto* header =
+      reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(error) - NLMSG_HDRLEN);
+  if ((header->nlmsg_flags & NLM_F_ACK_TLVS) == 0) return {};
+  std::size_t payload = sizeof(nlmsgerr);
+  if ((header->nlmsg_flags & NLM_F_CAPPED) == 0) {
+    if (error->msg.nlmsg_len < NLMSG_HDRLEN) return {};
+    payload += error->msg.nlmsg_len - NLMSG_HDRLEN;  // the request was echoed in full
+  }
+  std::size_t start = NLMSG_HDRLEN + NLMSG_ALIGN(payload);
+  if (header->nlmsg_len <= start) return {};
+  const auto* attrs =
+      reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(header) + start);
+  const nlattr* text =
+      nla_find(attrs, static_cast<int>(header->nlmsg_len - start), NLMSGERR_ATTR_MSG);
+  if (text == nullptr || nla_len(text) <= 0) return {};
+  const char* data = static_cast<const char*>(nla_data(text));
+  return std::string(data, strnlen(data, static_cast<std::size_t>(nla_len(text))));
+}
+
+struct AckState {
+  int error = 0;  // errno
+  bool answered = false;
+  std::string detail;
+};
+
+int onAck(nl_msg* /*msg*/, void* arg) {
+  static_cast<AckState*>(arg)->answered = true;
+  return NL_STOP;
+}
+
+int onError(sockaddr_nl* /*who*/, nlmsgerr* error, void* arg) {
+  auto* state = static_cast<AckState*>(arg);
+  state->answered = true;
+  state->error = -error->error;
+  state->detail = extendedAckMessage(error);
+  return NL_STOP;
+}
+
+Callbacks callbacksFor(nl_sock* sock) {
+  Callbacks base(nl_socket_get_cb(sock));  // a new reference
+  Callbacks copy(base ? nl_cb_clone(base.get()) : nullptr);
+  if (!copy) throw RouteTableError("out of memory allocating netlink callbacks");
+  return copy;
+}
+
+// Sends msg and waits for the kernel's ack or error.
+Outcome request(nl_sock* sock, nl_msg* msg) {
+  Outcome outcome;
+  int rc = nl_send_auto(sock, msg);
+  if (rc < 0) {
+    outcome.code = rc;
+    return outcome;
+  }
+  AckState state;
+  Callbacks cb = callbacksFor(sock);
+  nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, onAck, &state);
+  nl_cb_err(cb.get(), NL_CB_CUSTOM, onError, &state);
+  rc = nl_recvmsgs(sock, cb.get());
+  if (state.error != 0) {
+    outcome.code = -nl_syserr2nlerr(state.error);
+    outcome.kernel_errno = state.error;
+    outcome.detail = std::move(state.detail);
+  } else if (rc < 0) {
+    outcome.code = rc;
+  } else if (!state.answered) {
+    outcome.code = -NLE_FAILURE;
+    outcome.detail = "no acknowledgement";
+  }
+  return outcome;
+}
+
+// --- dumps ----------------------------------------------------------------------------------
+
+struct DumpState {
+  const std::function<void(nlmsghdr*)>* handle = nullptr;
+  std::exception_ptr failure;
+};
+
+int onDumpMessage(nl_msg* msg, void* arg) {
+  auto* state = static_cast<DumpState*>(arg);
+  // Never stop early: the rest of the dump would stay on the socket and confuse the next call.
+  if (state->failure) return NL_OK;
+  try {
+    (*state->handle)(nlmsg_hdr(msg));
+  } catch (...) {
+    state->failure = std::current_exception();
+  }
+  return NL_OK;
+}
+
+// Dumps one IPv4 object type, calling `restart` before each attempt and `handle` per message.
+// Returns 0 or the libnl error of the last attempt.
+int dumpIpv4(nl_sock* sock, int type, const std::function<void()>& restart,
+             const std::function<void(nlmsghdr*)>& handle) {
+  int rc = 0;
+  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
+    restart();
+    rc = nl_rtgen_request(sock, type, AF_INET, NLM_F_DUMP);
+    if (rc < 0) return rc;
+    DumpState state{&handle, nullptr};
+    Callbacks cb = callbacksFor(sock);
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onDumpMessage, &state);
+    rc = nl_recvmsgs(sock, cb.get());
+    if (state.failure) std::rethrow_exception(state.failure);
+    if (rc != -NLE_DUMP_INTR) return rc < 0 ? rc : 0;
+  }
+  return rc;
+}
+
+// --- routes ---------------------------------------------------------------------------------
+
+std::uint8_t kernelType(RouteType type) {
+  switch (type) {
+    case RouteType::kUnicast:
+      return RTN_UNICAST;
+    case RouteType::kUnreachable:
+      return RTN_UNREACHABLE;
+    case RouteType::kBlackhole:
+      return RTN_BLACKHOLE;
+  }
+  return RTN_UNICAST;
+}
+
+std::optional<RouteType> routeTypeOf(unsigned char kernel_type) {
+  switch (kernel_type) {
+    case RTN_UNICAST:
+      return RouteType::kUnicast;
+    case RTN_UNREACHABLE:
+      return RouteType::kUnreachable;
+    case RTN_BLACKHOLE:
+      return RouteType::kBlackhole;
+    default:
+      return std::nullopt;
+  }
+}
+
+bool hopBefore(const NextHop& a, const NextHop& b) {
+  return std::tie(a.gateway, a.device, a.weight) < std::tie(b.gateway, b.device, b.weight);
+}
+
+// One RTM_NEWROUTE message as a KernelRoute, or nothing when it is not ours or not something
+// KernelRoute can say exactly (so that nothing we report back loses a detail).
+std::optional<KernelRoute> parseRoute(nlmsghdr* header, std::uint8_t protocol,
+                                      InterfaceNames& names) {
+  if (header->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(header, sizeof(rtmsg))) {
+    return std::nullopt;
+  }
+  const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(header));
+  if (rtm->rtm_family != AF_INET || rtm->rtm_protocol != protocol) return std::nullopt;
+  if ((rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_tos != 0 || rtm->rtm_src_len != 0 ||
+      rtm->rtm_dst_len > 32) {
+    return std::nullopt;
+  }
+  auto type = routeTypeOf(rtm->rtm_type);
+  if (!type) return std::nullopt;
+  // Nexthop objects, encapsulation, IPv6 gateways, source and input selectors: not ours.
+  for (int attr : {RTA_NH_ID, RTA_ENCAP, RTA_VIA, RTA_SRC, RTA_IIF}) {
+    if (nlmsg_find_attr(header, sizeof(rtmsg), attr) != nullptr) return std::nullopt;
+  }
+  rtnl_route* raw = nullptr;
+  if (rtnl_route_parse(header, &raw) < 0 || raw == nullptr) return std::nullopt;
+  Route parsed(raw);
+
+  auto network = config::Ipv4Address::fromUint(0);
+  nl_addr* dst = rtnl_route_get_dst(parsed.get());
+  if (dst != nullptr && nl_addr_get_len(dst) > 0) {
+    auto address = ipv4From(dst);
+    if (!address) return std::nullopt;
+    network = *address;
+  }
+  auto to = cidrOf(network, rtm->rtm_dst_len);
+  if (!to) return std::nullopt;
+  KernelRoute route{.to = *to,
+                    .table = rtnl_route_get_table(parsed.get()),
+                    .metric = rtnl_route_get_priority(parsed.get()),
+                    .type = *type,
+                    .next_hops = {}};
+  if (*type != RouteType::kUnicast) return route;
+
+  const int count = rtnl_route_get_nnexthops(parsed.get());
+  if (count <= 0) return std::nullopt;  // a device-only route: no gateway to name
+  for (int i = 0; i < count; ++i) {
+    rtnl_nexthop* hop = rtnl_route_nexthop_n(parsed.get(), i);
+    if (hop == nullptr) return std::nullopt;
+    auto gateway = ipv4From(rtnl_route_nh_get_gateway(hop));
+    if (!gateway) return std::nullopt;
+    // libnl's nexthop "weight" is the raw rtnh_hops byte, which the kernel reads as weight - 1.
+    // A plain route carries no weight at all.
+    int weight = count > 1 ? rtnl_route_nh_get_weight(hop) + 1 : 1;
+    route.next_hops.push_back(NextHop{.gateway = *gateway,
+                                      .device = names.nameOf(rtnl_route_nh_get_ifindex(hop)),
+                                      .weight = weight});
+  }
+  std::sort(route.next_hops.begin(), route.next_hops.end(), hopBefore);
+  return route;
+}
+
+// Why `route` cannot be sent as it is, or empty.
+std::string routeProblem(const KernelRoute& route) {
+  if (route.table == 0) return "table 0 is not a table (the kernel would use main)";
+  if (route.type != RouteType::kUnicast) {
+    if (!route.next_hops.empty()) {
+      return "an " + std::string(toString(route.type)) + " route has no next hops";
+    }
+    return {};
+  }
+  if (route.next_hops.empty()) return "a unicast route needs a next hop";
+  for (const NextHop& hop : route.next_hops) {
+    if (hop.gateway.value() == 0) return "next hop 0.0.0.0 is not a gateway";
+    if (hop.weight < 1 || hop.weight > kMaxWeight) {
+      return "next hop " + hop.gateway.str() + " has weight " + std::to_string(hop.weight) +
+             ", want 1..256";
+    }
+    if (hop.device.size() >= IF_NAMESIZE) return "device name \"" + hop.device + "\" is too long";
+  }
+  return {};
+}
+
+// The libnl route for `route`; next hops only when with_next_hops.
+Route buildRoute(nl_sock* sock, const KernelRoute& route, std::uint8_t protocol,
+                 bool with_next_hops, const RouteFailure& fail) {
+  Route out(rtnl_route_alloc());
+  if (!out) fail("out of memory");
+  rtnl_route_set_family(out.get(), AF_INET);
+  rtnl_route_set_table(out.get(), route.table);  // libnl always adds RTA_TABLE (tables > 255)
+  rtnl_route_set_protocol(out.get(), protocol);
+  rtnl_route_set_scope(out.get(), RT_SCOPE_UNIVERSE);
+  rtnl_route_set_priority(out.get(), route.metric);
+  rtnl_route_set_type(out.get(), kernelType(route.type));
+  Addr dst = toNlAddr(route.to.network(), route.to.length());
+  if (int rc = rtnl_route_set_dst(out.get(), dst.get()); rc < 0) fail(nl_geterror(rc));
+  if (!with_next_hops) return out;
+
+  std::vector<NextHop> hops = route.next_hops;
+  std::sort(hops.begin(), hops.end(), hopBefore);
+  const bool multipath = hops.size() > 1;
+  for (const NextHop& hop : hops) {
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    if (nh == nullptr) fail("out of memory");
+    rtnl_route_add_nexthop(out.get(), nh);  // the route owns it from here on
+    Addr gateway = toNlAddr(hop.gateway, 32);
+    rtnl_route_nh_set_gateway(nh, gateway.get());
+    if (!hop.device.empty()) {
+      int index = interfaceIndex(sock, hop.device);
+      if (index <= 0) fail("unknown device \"" + hop.device + "\"");
+      rtnl_route_nh_set_ifindex(nh, index);
+    }
+    if (multipath) rtnl_route_nh_set_weight(nh, static_cast<std::uint8_t>(hop.weight - 1));
+  }
+  return out;
+}
+
+// --- rules ----------------------------------------------------------------------------------
+
+// One RTM_NEWRULE message as a PolicyRule, or nothing when it is not ours or carries a
+// selector PolicyRule has no word for (a delete built from a lossy copy could hit another rule).
+std::optional<PolicyRule> parseRule(nlmsghdr* header, std::uint8_t protocol) {
+  if (header->nlmsg_type != RTM_NEWRULE || !nlmsg_valid_hdr(header, sizeof(fib_rule_hdr))) {
+    return std::nullopt;
+  }
+  const auto* frh = static_cast<const fib_rule_hdr*>(nlmsg_data(header));
+  if (frh->family != AF_INET || frh->action != FR_ACT_TO_TBL || frh->tos != 0 ||
+      frh->dst_len != 0 || frh->src_len > 32 || (frh->flags & FIB_RULE_INVERT) != 0) {
+    return std::nullopt;
+  }
+  std::optional<std::uint8_t> rule_protocol;
+  std::optional<config::Ipv4Address> src;
+  std::optional<std::uint32_t> mark, mask;
+  std::uint32_t table = frh->table;
+  std::uint32_t priority = 0;
+  auto u32 = [](nlattr* attr) -> std::optional<std::uint32_t> {
+    if (nla_len(attr) < 4) return std::nullopt;
+    return nla_get_u32(attr);
+  };
+  nlattr* attr = nullptr;
+  int remaining = 0;
+  nlmsg_for_each_attr(attr, header, sizeof(fib_rule_hdr), remaining) {
+    std::optional<std::uint32_t> value;
+    switch (nla_type(attr)) {
+      case FRA_PRIORITY:
+        if (!(value = u32(attr))) return std::nullopt;
+        priority = *value;
+        break;
+      case FRA_TABLE:
+        if (!(value = u32(attr))) return std::nullopt;
+        table = *value;
+        break;
+      case FRA_FWMARK:
+        if (!(mark = u32(attr))) return std::nullopt;
+        break;
+      case FRA_FWMASK:
+        if (!(mask = u32(attr))) return std::nullopt;
+        break;
+      case FRA_SRC:
+        src = ipv4From(nla_data(attr), static_cast<unsigned>(nla_len(attr)));
+        if (!src) return std::nullopt;
+        break;
+      case FRA_SUPPRESS_PREFIXLEN:  // dumped always (6.x); -1 means "not set"
+      case FRA_SUPPRESS_IFGROUP:
+        if (u32(attr) != kUnset) return std::nullopt;
+        break;
+      case FRA_PROTOCOL:
+        if (nla_len(attr) < 1) return std::nullopt;
+        rule_protocol = nla_get_u8(attr);
+        break;
+      default:
+        return std::nullopt;  // iif, oif, dst, ports, uid range, goto, l3mdev, dscp, ...
+    }
+  }
+  if (rule_protocol != protocol) return std::nullopt;
+  PolicyRule rule{.priority = priority, .from = std::nullopt, .fwmark = 0, .table = table};
+  if (frh->src_len > 0) {
+    if (!src) return std::nullopt;
+    rule.from = cidrOf(*src, frh->src_len);
+    if (!rule.from) return std::nullopt;
+  }
+  if (mark || mask) {
+    if (!mark || *mark == 0 || mask.value_or(kExactMark) != kExactMark) return std::nullopt;
+    rule.fwmark = *mark;
+  }
+  if (table == 0) return std::nullopt;
+  return rule;
+}
+
+Rule buildRule(const PolicyRule& rule, std::uint8_t protocol, const RuleFailure& fail) {
+  if (rule.table == 0) fail("table 0 is not a table");
+  Rule out(rtnl_rule_alloc());
+  if (!out) fail("out of memory");
+  rtnl_rule_set_family(out.get(), AF_INET);
+  rtnl_rule_set_prio(out.get(), rule.priority);
+  rtnl_rule_set_table(out.get(), rule.table);  // libnl always adds FRA_TABLE (tables > 255)
+  rtnl_rule_set_action(out.get(), FR_ACT_TO_TBL);
+  // libnl 3.7 has the FRA_PROTOCOL setter (kernel >= 4.17 keeps and matches it).
+  if (int rc = rtnl_rule_set_protocol(out.get(), protocol); rc < 0) fail(nl_geterror(rc));
+  // "from 0.0.0.0/0" is "from all": the kernel stores no source for it.
+  if (rule.from && rule.from->length() > 0) {
+    Addr src = toNlAddr(rule.from->network(), rule.from->length());
+    if (int rc = rtnl_rule_set_src(out.get(), src.get()); rc < 0) fail(nl_geterror(rc));
+  }
+  if (rule.fwmark != 0) {
+    rtnl_rule_set_mark(out.get(), rule.fwmark);
+    rtnl_rule_set_mask(out.get(), kExactMark);
+  }
+  return out;
+}
+
+}  // namespace
+
+// --- NetlinkRouteTable ----------------------------------------------------------------------
+
+void NetlinkRouteTable::SocketDeleter::operator()(nl_sock* sock) const { nl_socket_free(sock); }
+
+NetlinkRouteTable::Socket NetlinkRouteTable::connect() {
+  Socket sock(nl_socket_alloc());
+  if (!sock) throw RouteTableError("cannot allocate a netlink socket");
+  if (int rc = nl_connect(sock.get(), NETLINK_ROUTE); rc < 0) {
+    throw RouteTableError(std::string("cannot open a netlink route socket: ") + nl_geterror(rc));
+  }
+  // The kernel's own words in errors ("Nexthop has invalid gateway"), without the echoed
+  // request. Older kernels lack the options: errors are then only errno text.
+  int one = 1;
+  int fd = nl_socket_get_fd(sock.get());
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  return sock;
+}
+
+NetlinkRouteTable::NetlinkRouteTable(std::uint8_t protocol)
+    : protocol_(protocol), sock_(connect()) {}
+
+NetlinkRouteTable::~NetlinkRouteTable() = default;
+
+void NetlinkRouteTable::reconnect() { sock_ = connect(); }
+
+std::vector<KernelRoute> NetlinkRouteTable::routes() {
+  std::vector<KernelRoute> out;
+  InterfaceNames names;
+  int rc = dumpIpv4(
+      sock_.get(), RTM_GETROUTE, [&] { out.clear(); },
+      [&](nlmsghdr* header) {
+        if (auto route = parseRoute(header, protocol_, names)) out.push_back(std::move(*route));
+      });
+  if (rc < 0) {
+    reconnect();
+    throw RouteTableError(std::string("cannot list the kernel's IPv4 routes: ") + nl_geterror(rc));
+  }
+  std::sort(out.begin(), out.end(), [](const KernelRoute& a, const KernelRoute& b) {
+    return std::tuple(a.table, keyOf(a)) < std::tuple(b.table, keyOf(b));
+  });
+  return out;
+}
+
+std::vector<PolicyRule> NetlinkRouteTable::rules() {
+  std::vector<PolicyRule> out;
+  int rc = dumpIpv4(
+      sock_.get(), RTM_GETRULE, [&] { out.clear(); },
+      [&](nlmsghdr* header) {
+        if (auto rule = parseRule(header, protocol_)) out.push_back(std::move(*rule));
+      });
+  if (rc < 0) {
+    reconnect();
+    throw RouteTableError(std::string("cannot list the kernel's IPv4 rules: ") + nl_geterror(rc));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void NetlinkRouteTable::replace(const KernelRoute& route) {
+  const RouteFailure fail{"replace route", route};
+  if (std::string problem = routeProblem(route); !problem.empty()) fail(problem);
+  Route object = buildRoute(sock_.get(), route, protocol_, true, fail);
+  nl_msg* raw = nullptr;
+  // NLM_F_REPLACE swaps the route in place: no moment without it (never delete + add).
+  if (int rc = rtnl_route_build_add_request(object.get(), NLM_F_REPLACE, &raw); rc < 0) {
+    fail(nl_geterror(rc));
+  }
+  Msg msg(raw);
+  Outcome outcome = request(sock_.get(), msg.get());
+  if (outcome.code == 0) return;
+  if (!outcome.fromKernel()) reconnect();
+  fail(outcome.text());
+}
+
+void NetlinkRouteTable::remove(const KernelRoute& route) {
+  const RouteFailure fail{"remove route", route};
+  if (route.table == 0) fail("table 0 is not a table");
+  // Matched on destination, table, metric, type and protocol; next hops are not compared.
+  Route object = buildRoute(sock_.get(), route, protocol_, false, fail);
+  nl_msg* raw = nullptr;
+  if (int rc = rtnl_route_build_del_request(object.get(), 0, &raw); rc < 0) fail(nl_geterror(rc));
+  Msg msg(raw);
+  // Any scope, like `ip route del`: libnl would otherwise guess "link" for a route without
+  // next hops, and the kernel would then not match our universe-scope routes.
+  static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg.get())))->rtm_scope = RT_SCOPE_NOWHERE;
+  Outcome outcome = request(sock_.get(), msg.get());
+  if (outcome.code == 0 || outcome.code == -NLE_OBJ_NOTFOUND) return;  // ESRCH, ENOENT
+  if (!outcome.fromKernel()) reconnect();
+  fail(outcome.text());
+}
+
+void NetlinkRouteTable::add(const PolicyRule& rule) {
+  const RuleFailure fail{"add rule", rule};
+  Rule object = buildRule(rule, protocol_, fail);
+  nl_msg* raw = nullptr;
+  // NLM_F_EXCL: without it the kernel adds an identical rule a second time.
+  if (int rc = rtnl_rule_build_add_request(object.get(), NLM_F_EXCL, &raw); rc < 0) {
+    fail(nl_geterror(rc));
+  }
+  Msg msg(raw);
+  Outcome outcome = request(sock_.get(), msg.get());
+  if (outcome.code == 0 || outcome.code == -NLE_EXIST) return;
+  if (!outcome.fromKernel()) reconnect();
+  fail(outcome.text());
+}
+
+void NetlinkRouteTable::remove(const PolicyRule& rule) {
+  const RuleFailure fail{"remove rule", rule};
+  Rule object = buildRule(rule, protocol_, fail);
+  nl_msg* raw = nullptr;
+  if (int rc = rtnl_rule_build_delete_request(object.get(), 0, &raw); rc < 0) {
+    fail(nl_geterror(rc));
+  }
+  Msg msg(raw);
+  Outcome outcome = request(sock_.get(), msg.get());
+  if (outcome.code == 0 || outcome.code == -NLE_OBJ_NOTFOUND) return;
+  if (!outcome.fromKernel()) reconnect();
+  fail(outcome.text());
+}
+
+}  // namespace meshbroker::routing

@@ -1,0 +1,77 @@
+#include "routing/reconcile.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace meshbroker::routing {
+
+RoutePlan planChanges(const std::vector<KernelRoute>& desired,
+                      const std::vector<PolicyRule>& desired_rules,
+                      const std::vector<KernelRoute>& current,
+                      const std::vector<PolicyRule>& current_rules,
+                      const std::vector<RouteKey>& frozen) {
+  RoutePlan plan;
+  const std::set<RouteKey> frozen_keys(frozen.begin(), frozen.end());
+  std::map<RouteKey, const KernelRoute*> have;
+  for (const auto& route : current) have.emplace(keyOf(route), &route);
+
+  std::set<RouteKey> wanted;
+  for (const auto& route : desired) {
+    const RouteKey key = keyOf(route);
+    if (frozen_keys.count(key) || !wanted.insert(key).second) continue;
+    auto it = have.find(key);
+    if (it == have.end() || !(*it->second == route)) plan.replace.push_back(route);
+  }
+  for (const auto& route : current) {
+    const RouteKey key = keyOf(route);
+    if (!wanted.count(key) && !frozen_keys.count(key)) plan.remove.push_back(route);
+  }
+
+  const std::set<PolicyRule> want_rules(desired_rules.begin(), desired_rules.end());
+  const std::set<PolicyRule> have_rules(current_rules.begin(), current_rules.end());
+  for (const auto& rule : want_rules) {
+    if (!have_rules.count(rule)) plan.add_rules.push_back(rule);
+  }
+  for (const auto& rule : have_rules) {
+    if (!want_rules.count(rule)) plan.remove_rules.push_back(rule);
+  }
+  return plan;
+}
+
+std::vector<std::string> describe(const RoutePlan& plan, const std::vector<KernelRoute>& current) {
+  std::vector<std::string> lines;
+  std::map<RouteKey, const KernelRoute*> have;
+  for (const auto& route : current) have.emplace(keyOf(route), &route);
+  for (const auto& route : plan.replace) {
+    auto it = have.find(keyOf(route));
+    if (it == have.end()) {
+      lines.push_back("+ route " + describe(route));
+    } else {
+      lines.push_back("~ route " + describe(route) + " (was " + describe(*it->second) + ")");
+    }
+  }
+  for (const auto& route : plan.remove) lines.push_back("- route " + describe(route));
+  for (const auto& rule : plan.add_rules) lines.push_back("+ rule " + describe(rule));
+  for (const auto& rule : plan.remove_rules) lines.push_back("- rule " + describe(rule));
+  return lines;
+}
+
+std::vector<std::string> applyPlan(RouteTable& table, const RoutePlan& plan) {
+  std::vector<std::string> errors;
+  auto attempt = [&errors](auto&& change) {
+    try {
+      change();
+    } catch (const std::exception& e) {
+      errors.push_back(e.what());
+    }
+  };
+  // Routes before the rules that steer traffic into their tables; removals last.
+  for (const auto& route : plan.replace) attempt([&] { table.replace(route); });
+  for (const auto& rule : plan.add_rules) attempt([&] { table.add(rule); });
+  for (const auto& rule : plan.remove_rules) attempt([&] { table.remove(rule); });
+  for (const auto& route : plan.remove) attempt([&] { table.remove(route); });
+  return errors;
+}
+
+}  // namespace meshbroker::routing

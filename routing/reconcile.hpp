@@ -1,0 +1,37 @@
+// Desired routes vs. the kernel's (ours only) -> the smallest batch of changes. Pure.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "routing/kernel_route.hpp"
+
+namespace meshbroker::routing {
+
+struct RoutePlan {
+  std::vector<KernelRoute> replace;  // create or change in place (NLM_F_REPLACE)
+  std::vector<KernelRoute> remove;   // ours, no longer wanted
+  std::vector<PolicyRule> add_rules;
+  std::vector<PolicyRule> remove_rules;
+  bool empty() const {
+    return replace.empty() && remove.empty() && add_rules.empty() && remove_rules.empty();
+  }
+};
+
+// Routes whose key is in `frozen` are left exactly as the kernel has them. Duplicate desired
+// keys: the first wins.
+RoutePlan planChanges(const std::vector<KernelRoute>& desired,
+                      const std::vector<PolicyRule>& desired_rules,
+                      const std::vector<KernelRoute>& current,
+                      const std::vector<PolicyRule>& current_rules,
+                      const std::vector<RouteKey>& frozen);
+
+// One line per change, as `routes --dry-run` prints it: "+ ...", "~ ... (was ...)", "- ...".
+std::vector<std::string> describe(const RoutePlan& plan, const std::vector<KernelRoute>& current);
+
+// Applies the plan: rules first (so a source's table exists before traffic is steered to it...
+// and its routes before the rule: routes, then rules added, then removals). Returns the errors
+// (one per failed change); the rest of the plan is still applied.
+std::vector<std::string> applyPlan(RouteTable& table, const RoutePlan& plan);
+
+}  // namespace meshbroker::routing

@@ -1,0 +1,344 @@
+#include "supervisor/gateway_monitor.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "supervisor/log.hpp"
+#include "supervisor/snapshot.hpp"
+
+namespace meshbroker::supervisor {
+
+using health::Clock;
+using health::HealthCheck;
+using health::Verdict;
+
+struct GatewayMonitor::Check {
+  std::string name;  // "icmp", "udp", "through"
+  health::ProbeTarget target;
+  HealthCheck state;
+  std::int64_t since_ms = 0;
+};
+
+struct GatewayMonitor::Peer {
+  std::string name;
+  bool drained = false;
+  std::vector<std::unique_ptr<Check>> checks;
+
+  const Check* find(const std::string& check_name) const {
+    for (const auto& check : checks) {
+      if (check->name == check_name) return check.get();
+    }
+    return nullptr;
+  }
+};
+
+namespace {
+
+bool sameTarget(const health::ProbeTarget& a, const health::ProbeTarget& b) {
+  return a.kind == b.kind && a.address == b.address && a.port == b.port && a.payload == b.payload &&
+         a.fwmark == b.fwmark && a.device == b.device;
+}
+
+// The peers this node probes: on a server the gateways its route sets use, on a gateway the
+// servers whose OpenVPN clients it routes back to.
+std::vector<std::size_t> peerIndexes(const config::NodeConfig& node) {
+  std::set<std::string> used;
+  for (const auto& set : node.routes) {
+    for (const auto& via : set.via) used.insert(via.gateway.str());
+  }
+  std::vector<std::size_t> indexes;
+  for (std::size_t i = 0; i < node.hosts.size(); ++i) {
+    const auto& host = node.hosts[i];
+    const bool serves_clients = node.role == config::Role::kGateway &&
+                                host.role == config::Role::kServer && !host.client_subnets.empty();
+    if (used.count(host.name.str()) || serves_clients) indexes.push_back(i);
+  }
+  return indexes;
+}
+
+}  // namespace
+
+GatewayMonitor::GatewayMonitor(asio::io_context& io, health::Prober& prober,
+                               routing::RouteTable* table, std::function<void()> changed)
+    : io_(io),
+      prober_(prober),
+      table_(table),
+      changed_(std::move(changed)),
+      timer_(io),
+      resync_(io),
+      alive_(std::make_shared<bool>(true)) {}
+
+GatewayMonitor::~GatewayMonitor() { stop(); }
+
+void GatewayMonitor::stop() {
+  *alive_ = false;
+  alive_ = std::make_shared<bool>(true);
+  timer_.cancel();
+  resync_.cancel();
+}
+
+void GatewayMonitor::configure(const config::NodeConfig& config) {
+  config_ = config;
+  const auto params = health::CheckParams::from(config.health);
+  const auto now = Clock::now();
+  std::map<std::string, std::unique_ptr<Peer>> peers;
+  for (const std::size_t index : peerIndexes(config)) {
+    const auto& host = config.hosts[index];
+    auto peer = std::make_unique<Peer>();
+    peer->name = host.name.str();
+    std::vector<std::pair<std::string, health::ProbeTarget>> targets;
+    health::ProbeTarget icmp;
+    icmp.address = host.mesh_address;
+    icmp.device = config.tinc.interface.str();
+    targets.emplace_back("icmp", icmp);
+    if (config.health.udp_port) {
+      health::ProbeTarget udp = icmp;
+      udp.kind = health::ProbeKind::kUdp;
+      udp.port = config.health.udp_port->value();
+      udp.payload = config.health.udp_payload;
+      targets.emplace_back("udp", udp);
+    }
+    if (config.health.through_target && host.role == config::Role::kGateway) {
+      health::ProbeTarget through;
+      through.address = *config.health.through_target;
+      through.fwmark = routing::probeMark(config, index);
+      targets.emplace_back("through", through);
+    }
+    auto old = peers_.find(peer->name);
+    if (old != peers_.end()) peer->drained = old->second->drained;
+    for (auto& [name, target] : targets) {
+      std::unique_ptr<Check> check;
+      if (old != peers_.end()) {
+        for (auto& existing : old->second->checks) {
+          if (existing && existing->name == name && sameTarget(existing->target, target)) {
+            check = std::move(existing);
+          }
+        }
+      }
+      if (!check) {
+        check =
+            std::make_unique<Check>(Check{name, target, HealthCheck(params, now), wallClockMs()});
+        if (held_) check->state.hold(now, true);
+      }
+      peer->checks.push_back(std::move(check));
+    }
+    peers[peer->name] = std::move(peer);
+  }
+  peers_ = std::move(peers);
+  if (!peers_.empty()) {
+    log(Level::kInfo, "health: probing " + std::to_string(peers_.size()) + " peer(s) every " +
+                          std::to_string(config.health.interval_ms) + " ms");
+  }
+  reconcile("configured");
+  arm();
+}
+
+void GatewayMonitor::setLocalHold(bool held) {
+  if (held == held_) return;
+  held_ = held;
+  const auto now = Clock::now();
+  for (auto& [name, peer] : peers_) {
+    for (auto& check : peer->checks) check->state.hold(now, held);
+  }
+  record(held ? "our tincd is not running: gateway verdicts are held"
+              : "our tincd is running again: verdicts resume after the warm-up");
+  arm();
+}
+
+bool GatewayMonitor::drain(const std::string& peer_name, bool drained) {
+  auto it = peers_.find(peer_name);
+  if (it == peers_.end()) return false;
+  if (it->second->drained != drained) {
+    it->second->drained = drained;
+    record(peer_name + (drained ? " drained by the operator" : " undrained by the operator"));
+    reconcile(drained ? "drain" : "undrain");
+  }
+  return true;
+}
+
+void GatewayMonitor::arm() {
+  if (!config_) return;
+  auto wake = Clock::now() + std::chrono::hours(1);
+  for (const auto& [name, peer] : peers_) {
+    for (const auto& check : peer->checks) wake = std::min(wake, check->state.nextWake());
+  }
+  timer_.expires_at(wake);
+  timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive) return;
+    onTimer();
+  });
+}
+
+void GatewayMonitor::onTimer() {
+  const auto now = Clock::now();
+  for (auto& [name, peer] : peers_) {
+    for (auto& check : peer->checks) {
+      if (auto transition = check->state.tick(now)) onTransition(*peer, *check, *transition);
+      for (const auto& probe : check->state.due(now)) send(*peer, *check, probe);
+    }
+  }
+  if (reconcile_pending_) reconcile("verdict changed");
+  arm();
+}
+
+void GatewayMonitor::send(Peer& peer, Check& check, const HealthCheck::Probe& probe) {
+  const std::string peer_name = peer.name;
+  const std::string check_name = check.name;
+  const std::uint64_t id = probe.id;
+  prober_.probe(check.target, probe.timeout,
+                [this, alive = alive_, peer_name, check_name, id](const health::ProbeResult& r) {
+                  if (!*alive) return;
+                  auto it = peers_.find(peer_name);
+                  if (it == peers_.end()) return;
+                  for (auto& c : it->second->checks) {
+                    if (c->name != check_name) continue;
+                    if (auto t = c->state.onResult(Clock::now(), id, r.ok, r.rtt)) {
+                      onTransition(*it->second, *c, *t);
+                      if (reconcile_pending_) reconcile("verdict changed");
+                    }
+                  }
+                  arm();
+                });
+}
+
+void GatewayMonitor::onTransition(Peer& peer, Check& check, const health::Transition& t) {
+  check.since_ms = wallClockMs();
+  const std::string what = peer.name + " " + check.name + ": " +
+                           std::string(health::toString(t.from)) + " -> " +
+                           std::string(health::toString(t.to)) + " (" + t.reason + ")";
+  log(t.to == Verdict::kDown ? Level::kWarning : Level::kNotice, "health: " + what);
+  record(what);
+  reconcile_pending_ = true;
+}
+
+routing::PeerStates GatewayMonitor::peerStates() const {
+  routing::PeerStates states;
+  for (const auto& [name, peer] : peers_) {
+    routing::PeerState state;
+    state.known = true;
+    state.up = true;
+    state.drained = peer->drained;
+    for (const auto& check : peer->checks) {
+      const Verdict verdict = check->state.verdict();
+      if (check->name == "through") {
+        state.degraded = verdict == Verdict::kDown;
+        continue;
+      }
+      if (verdict == Verdict::kUnknown) state.known = false;
+      if (verdict != Verdict::kUp) state.up = false;
+      if (check->name == "icmp" && check->state.stats().srtt) {
+        state.rtt_ms = static_cast<double>(check->state.stats().srtt->count()) / 1000.0;
+      }
+    }
+    states[name] = state;
+  }
+  return states;
+}
+
+void GatewayMonitor::reconcile(const std::string& why) {
+  reconcile_pending_ = false;
+  if (!config_) return;
+  auto desired = routing::desiredRoutes(*config_, peerStates(), decisions_);
+  for (auto& decision : desired.sets) {
+    auto old = decisions_.find(decision.name);
+    const bool moved = old == decisions_.end() || old->second.chosen != decision.chosen ||
+                       old->second.all_down != decision.all_down ||
+                       old->second.settled != decision.settled;
+    if (moved && decision.settled) {
+      std::string chosen;
+      for (const auto& name : decision.chosen) chosen += (chosen.empty() ? "" : ", ") + name;
+      const std::string what =
+          "route set " + decision.name + ": " +
+          (decision.all_down ? "ALL GATEWAYS DOWN: " : "via " + chosen + ": ") + decision.why;
+      log(decision.all_down ? Level::kError : Level::kNotice, what);
+      record(what);
+    }
+    decisions_[decision.name] = decision;
+  }
+  if (table_) {
+    try {
+      const auto current = table_->routes();
+      const auto plan = routing::planChanges(desired.routes, desired.rules, current,
+                                             table_->rules(), desired.frozen);
+      if (!plan.empty()) {
+        for (const auto& line : routing::describe(plan, current)) {
+          log(Level::kInfo, "routes (" + why + "): " + line);
+        }
+      }
+      route_errors_ = routing::applyPlan(*table_, plan);
+    } catch (const std::exception& e) {
+      route_errors_ = {e.what()};
+    }
+    for (const auto& error : route_errors_) log(Level::kError, "routes: " + error);
+  }
+  if (changed_) changed_();
+
+  resync_.expires_after(std::chrono::milliseconds(config_->routing.resync_ms));
+  resync_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (!ec && *alive) reconcile("periodic re-sync");
+  });
+}
+
+std::vector<std::string> GatewayMonitor::dryRun() {
+  if (!table_ || !config_) return {};
+  const auto desired = routing::desiredRoutes(*config_, peerStates(), decisions_);
+  const auto current = table_->routes();
+  const auto plan =
+      routing::planChanges(desired.routes, desired.rules, current, table_->rules(), desired.frozen);
+  return routing::describe(plan, current);
+}
+
+void GatewayMonitor::record(std::string what) {
+  events_.push_back({wallClockMs(), std::move(what)});
+  while (events_.size() > kHistory) events_.pop_front();
+  if (changed_) changed_();
+}
+
+nlohmann::json GatewayMonitor::toJson() const {
+  nlohmann::json peers = nlohmann::json::object();
+  const auto states = peerStates();
+  for (const auto& [name, peer] : peers_) {
+    nlohmann::json checks = nlohmann::json::object();
+    for (const auto& check : peer->checks) {
+      const auto& s = check->state.stats();
+      nlohmann::json entry = {{"verdict", health::toString(s.verdict)},
+                              {"target", check->target.address.str()},
+                              {"reason", s.reason},
+                              {"since_ms", check->since_ms},
+                              {"loss_pct", s.loss_pct},
+                              {"sent", s.sent},
+                              {"replies", s.replies},
+                              {"held", s.held}};
+      if (check->target.fwmark != 0) entry["fwmark"] = check->target.fwmark;
+      if (s.srtt) entry["rtt_ms"] = static_cast<double>(s.srtt->count()) / 1000.0;
+      checks[check->name] = entry;
+    }
+    const auto& state = states.at(name);
+    std::string verdict = !state.known ? "unknown" : state.up ? "up" : "down";
+    if (state.up && state.degraded) verdict = "degraded";
+    nlohmann::json entry = {{"verdict", verdict}, {"drained", peer->drained}, {"checks", checks}};
+    if (state.rtt_ms) entry["rtt_ms"] = *state.rtt_ms;
+    peers[name] = entry;
+  }
+  nlohmann::json sets = nlohmann::json::array();
+  for (const auto& [name, decision] : decisions_) {
+    nlohmann::json routes = nlohmann::json::array();
+    for (const auto& route : decision.routes) routes.push_back(routing::describe(route));
+    sets.push_back({{"name", name},
+                    {"chosen", decision.chosen},
+                    {"all_down", decision.all_down},
+                    {"settled", decision.settled},
+                    {"why", decision.why},
+                    {"routes", routes}});
+  }
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& event : events_)
+    events.push_back({{"at_ms", event.at_ms}, {"what", event.what}});
+  return {{"peers", peers},
+          {"route_sets", sets},
+          {"events", events},
+          {"route_errors", route_errors_},
+          {"held", held_}};
+}
+
+}  // namespace meshbroker::supervisor

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Integration test: restarting meshbroker never drops traffic. A meshbroker killed with SIGKILL
+# leaves tincd running; the next one adopts it instead of starting another.
+#
+#   netns mb-chip-PID                                  netns mb-comegato-PID
+#  +----------------------------------+               +----------------------------------+
+#  | meshbroker run (chip.json)       |               | meshbroker run (comegato.json)   |
+#  |   kill -9, then run again        |               |                                  |
+#  |   '- tincd   meshnet0 .11/27  <--+== tinc mesh ==+-- tincd   meshnet0 .12/27        |
+#  |      (keeps running, adopted)    |  ping -i 0.01 |   ping 100.64.12.11, 100/s       |
+#  |   veth0  192.0.2.11/24  ---------+---- veth -----+---------  veth0  192.0.2.12/24   |
+#  +----------------------------------+               +----------------------------------+
+#
+# Checks: while comegato pings chip over the mesh every 10 ms, chip's meshbroker is killed with
+# SIGKILL: its tincd keeps running (same pid, pid file kept); a new meshbroker adopts it (log
+# line, status "adopted", same pid, state running, no second tincd); not one ping is lost;
+# tincd's output after the adoption still reaches meshbroker's log; SIGTERM then stops tincd
+# and removes its pid file.
+set -euo pipefail
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+mb_init supervisor_adopt "$@"
+
+for node in chip comegato; do mb_config "$node" '.openvpn = []'; done
+mb_keys chip comegato
+mb_underlay chip comegato
+for node in chip comegato; do mb_run "$node"; done
+for node in chip comegato; do
+  mb_wait 20 "$node's tinc running" mb_backend_is "$node" tinc running
+done
+mb_wait 20 "mesh ping chip -> comegato" mb_ping chip "${MESH[comegato]}"
+mb_wait 10 "mesh ping comegato -> chip" mb_ping comegato "${MESH[chip]}"
+
+alive() {  # PID: running and not a zombie (init may not reap what meshbroker left to it)
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+forget_pid() {  # PID: reaped by us; cleanup must not signal whoever gets the number next
+  local keep=() pid
+  for pid in "${MB_PIDS[@]}"; do [[ $pid == "$1" ]] || keep+=("$pid"); done
+  MB_PIDS=("${keep[@]}")
+}
+tincds_in() {  # NODE: how many tincd processes run in its namespace
+  ip netns pids "${NS[$1]}" | while read -r pid; do
+    alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == tincd ]] && echo "$pid"
+  done | wc -l
+}
+status_json() {  # NODE JQ: asks the running daemon over its control socket (not status.json)
+  "$MESHBROKER" status -c "$TMP/$1.json" --json 2>/dev/null | jq -r "$2"
+}
+
+# Both sides dial each other at start-up; their duplicate connections take a moment (and a few
+# host-down/host-up rounds) to settle. Measure the restart, not that.
+mesh_events() { cat "$TMP/chip.log" "$TMP/comegato.log" | grep -c ' mesh: '; }
+mesh_quiet() {  # no mesh event on either side for a second
+  local before
+  before=$(mesh_events)
+  sleep 1
+  [[ $(mesh_events) == "$before" ]]
+}
+mb_wait 30 "the mesh to settle" mesh_quiet
+
+tinc_pid=$(mb_backend_pid chip tinc)
+pid_file=$TMP/chip/run/backends/tinc.pid
+[[ $(cut -d' ' -f1 "$pid_file") == "$tinc_pid" ]] || mb_fail "pid file $pid_file: $(cat "$pid_file")"
+
+# --- 100 pings a second cross the mesh while chip's meshbroker dies and comes back ------------
+count=800
+ip netns exec "${NS[comegato]}" ping -q -i 0.01 -W 1 -c "$count" "${MESH[chip]}" \
+  >"$TMP/ping.out" 2>&1 &
+ping_pid=$!
+MB_PIDS+=("$ping_pid")
+ping_started=$(mb_now_ms)
+sleep 1
+
+old_mb=${MBPID[chip]}
+kill -KILL "$old_mb"
+wait "$old_mb" 2>/dev/null || true
+forget_pid "$old_mb"
+killed_at=$(mb_now_ms)
+sleep 1
+alive "$tinc_pid" || mb_fail "tincd $tinc_pid died with its meshbroker"
+[[ -e $pid_file ]] || mb_fail "the pid file went with the meshbroker"
+mb_log "kill -9 meshbroker: tincd $tinc_pid still running 1 s later"
+
+mb_run chip
+mb_wait 10 "the new meshbroker to adopt tincd" \
+  grep -q "adopted tincd (pid $tinc_pid) left running by a previous meshbroker" "$TMP/chip.log"
+adopted_at=$(mb_now_ms)
+mb_wait 10 "the new meshbroker to answer status" \
+  bash -c "[[ \$('$MESHBROKER' status -c '$TMP/chip.json' --json 2>/dev/null | jq -r .daemon_pid) == ${MBPID[chip]} ]]"
+[[ $(status_json chip '.backends[]|select(.id=="tinc")|.state') == running ]] ||
+  mb_fail "adopted tincd is not running: $(status_json chip .backends)"
+[[ $(status_json chip '.backends[]|select(.id=="tinc")|.pid') == "$tinc_pid" ]] ||
+  mb_fail "status shows another tincd pid: $(status_json chip .backends)"
+[[ $(status_json chip '.backends[]|select(.id=="tinc")|.adopted') == true ]] ||
+  mb_fail "status does not say adopted"
+[[ $(tincds_in chip) -eq 1 ]] || mb_fail "$(tincds_in chip) tincd processes in chip's namespace"
+mb_log "new meshbroker adopted tincd $tinc_pid $((adopted_at - killed_at)) ms after the kill"
+((adopted_at - ping_started < count * 10 - 1000)) || mb_fail "too slow: the ping ended first"
+
+wait "$ping_pid" || true
+forget_pid "$ping_pid"
+summary=$(grep 'packets transmitted' "$TMP/ping.out") || mb_fail "no ping summary: $(cat "$TMP/ping.out")"
+sent=$(sed -E 's/^([0-9]+) packets transmitted.*/\1/' <<<"$summary")
+received=$(sed -E 's/.* ([0-9]+) (packets )?received.*/\1/' <<<"$summary")
+mb_log "ping every 10 ms across kill -9 and adoption: $summary"
+mb_log "$(grep -E '^rtt|^round-trip' "$TMP/ping.out" || true)"
+[[ $sent -eq $count ]] || mb_fail "ping sent $sent of $count"
+[[ $received -eq $sent ]] || mb_fail "$((sent - received)) of $sent pings lost"
+
+# --- tincd's output after the adoption reaches the new meshbroker through its log file ------
+kill -HUP "$tinc_pid"
+mb_wait 10 "tincd's 'Got HUP signal' in the new meshbroker's log" \
+  bash -c "sed -n '/adopted tincd/,\$p' '$TMP/chip.log' | grep -q 'tinc: Got HUP signal'"
+mb_wait 10 "mesh ping after tincd's SIGHUP" mb_ping comegato "${MESH[chip]}"
+mb_log "tincd's log lines after the adoption reach meshbroker"
+
+# --- SIGTERM: a clean shutdown stops the adopted tincd and removes its pid file ------------
+kill -TERM "${MBPID[chip]}"
+rc=0
+wait "${MBPID[chip]}" || rc=$?
+[[ $rc -eq 0 ]] || mb_fail "meshbroker exited $rc on SIGTERM"
+forget_pid "${MBPID[chip]}"
+! alive "$tinc_pid" || mb_fail "adopted tincd $tinc_pid survived meshbroker's shutdown"
+[[ ! -e $pid_file ]] || mb_fail "pid file $pid_file left behind"
+[[ $(tincds_in chip) -eq 0 ]] || mb_fail "a tincd still runs in chip's namespace"
+grep -q 'meshbroker stopped' "$TMP/chip.log" || mb_fail "no shutdown log line"
+mb_log "SIGTERM: adopted tincd stopped, pid file removed, meshbroker exited 0"
+MB_OK=1

@@ -1,0 +1,551 @@
+// NetlinkRouteTable against the real kernel, checked with iproute2. Changes the namespace's
+// routes and rules: run only through tests/integration/netlink_routes.sh, which makes a fresh
+// namespace (its topology is drawn there) and sets MESHBROKER_NETLINK_NETNS.
+#include "routing/netlink_route_table.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace meshbroker::routing {
+namespace {
+
+using config::Cidr;
+using config::Ipv4Address;
+using nlohmann::json;
+
+// From the wrapper script: two veth pairs, so gateways on both subnets are on-link.
+constexpr const char* kDev0 = "mbt0";  // 192.0.2.1/24, 2001:db8::1/64
+constexpr const char* kDev2 = "mbt2";  // 198.51.100.1/24
+
+Ipv4Address ip(const std::string& text) {
+  auto address = Ipv4Address::parse(text, nullptr);
+  if (!address) throw std::invalid_argument("bad address in test: " + text);
+  return *address;
+}
+
+Cidr cidr(const std::string& text) {
+  std::string why;
+  auto prefix = Cidr::parse(text, &why);
+  if (!prefix) throw std::invalid_argument("bad prefix in test: " + text + " " + why);
+  return *prefix;
+}
+
+NextHop hop(const std::string& gateway, const std::string& device = kDev0, int weight = 1) {
+  return NextHop{.gateway = ip(gateway), .device = device, .weight = weight};
+}
+
+KernelRoute unicast(const std::string& to, std::vector<NextHop> hops,
+                    std::uint32_t table = kMainTable, std::uint32_t metric = 0) {
+  return KernelRoute{.to = cidr(to),
+                     .table = table,
+                     .metric = metric,
+                     .type = RouteType::kUnicast,
+                     .next_hops = std::move(hops)};
+}
+
+KernelRoute special(RouteType type, const std::string& to, std::uint32_t table = kMainTable,
+                    std::uint32_t metric = 0) {
+  return KernelRoute{
+      .to = cidr(to), .table = table, .metric = metric, .type = type, .next_hops = {}};
+}
+
+struct Shell {
+  int status = -1;
+  std::string out;
+};
+
+// Runs a shell command (stderr folded into the output).
+Shell sh(const std::string& command) {
+  Shell result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.out.append(buffer.data(), n);
+  int status = pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// Runs a command that must succeed.
+std::string must(const std::string& command) {
+  Shell result = sh(command);
+  if (result.status != 0) {
+    ADD_FAILURE() << command << " exited " << result.status << ": " << result.out;
+  }
+  return result.out;
+}
+
+// `ip -j ...` output as JSON (an empty array when ip prints nothing).
+json ipJson(const std::string& command) {
+  std::string out = must(command);
+  if (out.find_first_not_of(" \n") == std::string::npos) return json::array();
+  return json::parse(out);
+}
+
+// `ip -j rule show SELECTORS`, keeping the rules of one protocol: iproute2 6.1 accepts
+// "proto" in `ip rule show` but does not filter on it.
+json rulesOf(const std::string& protocol, const std::string& selectors = "") {
+  json out = json::array();
+  for (const auto& rule : ipJson("ip -j rule show " + selectors)) {
+    if (rule.value("protocol", "") == protocol) out.push_back(rule);
+  }
+  return out;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::vector<KernelRoute> withKey(const std::vector<KernelRoute>& routes, const RouteKey& key) {
+  std::vector<KernelRoute> out;
+  for (const auto& route : routes) {
+    if (keyOf(route) == key) out.push_back(route);
+  }
+  return out;
+}
+
+// A route lookup the way any sender does one: connect() a UDP socket (no packet is sent).
+int lookupErrno(const std::string& address) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(9);
+  inet_pton(AF_INET, address.c_str(), &to.sin_addr);
+  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  int error = rc == 0 ? 0 : errno;
+  close(fd);
+  return error;
+}
+
+class NetlinkRouteTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(std::getenv("MESHBROKER_NETLINK_NETNS"), nullptr)
+        << "this test rewrites the kernel's routes: run it through "
+           "tests/integration/netlink_routes.sh, which gives it a namespace of its own";
+    ASSERT_NE(if_nametoindex(kDev0), 0u) << kDev0 << " is missing: see netlink_routes.sh";
+    ASSERT_NE(if_nametoindex(kDev2), 0u) << kDev2 << " is missing: see netlink_routes.sh";
+    flush();
+  }
+  void TearDown() override { flush(); }
+
+  // Removes every route, rule and nexthop object the tests may have left, with iproute2 (so
+  // cleaning up does not depend on the code under test).
+  static void flush() {
+    sh("ip -4 route flush table all proto 177");
+    sh("ip -4 route flush table all proto 178");
+    sh("ip -6 route flush table all proto 177");
+    sh("ip nexthop flush");
+    for (int i = 0; i < 100 && sh("ip rule del proto 177").status == 0; ++i) {
+    }
+  }
+
+  NetlinkRouteTable table_;
+};
+
+TEST_F(NetlinkRouteTableTest, ReplaceCreatesARoute) {
+  KernelRoute route = unicast("10.10.0.0/24", {hop("192.0.2.2")});
+  table_.replace(route);
+
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{route});
+  json shown = ipJson("ip -j route show 10.10.0.0/24 table main proto 177");
+  ASSERT_EQ(shown.size(), 1u) << shown.dump();
+  EXPECT_EQ(shown[0]["gateway"], "192.0.2.2");
+  EXPECT_EQ(shown[0]["dev"], kDev0);
+  EXPECT_FALSE(shown[0].contains("metric")) << shown.dump();
+  EXPECT_EQ(lookupErrno("10.10.0.1"), 0);
+}
+
+TEST_F(NetlinkRouteTableTest, ReplaceWithoutADeviceReadsBackTheKernelsChoice) {
+  table_.replace(unicast("10.10.1.0/24", {hop("198.51.100.2", "")}, kMainTable, 20));
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{unicast(
+                                 "10.10.1.0/24", {hop("198.51.100.2", kDev2)}, kMainTable, 20)});
+}
+
+// Readers that run while `change` rewrites the route for 10.11.0.0/24: a data-plane one (route
+// lookups for 10.11.0.1, as any sender does) and a control-plane one (dumps through a second
+// socket, as another process would). Counts what they saw go missing.
+struct Watched {
+  long lookups = 0, lookup_failures = 0, dumps = 0, bad_dumps = 0;
+};
+Watched watch(const RouteKey& key, const std::function<void()>& change) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> lookups{0}, lookup_failures{0}, dumps{0}, bad_dumps{0};
+  std::thread data_plane([&] {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(9);
+    inet_pton(AF_INET, "10.11.0.1", &to.sin_addr);
+    while (!stop) {
+      // Connecting again to the same address looks the route up again.
+      if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) ++lookup_failures;
+      ++lookups;
+    }
+    close(fd);
+  });
+  std::thread control_plane([&] {
+    NetlinkRouteTable reader;
+    while (!stop) {
+      if (withKey(reader.routes(), key).size() != 1) ++bad_dumps;
+      ++dumps;
+    }
+  });
+  change();
+  stop = true;
+  data_plane.join();
+  control_plane.join();
+  return {lookups, lookup_failures, dumps, bad_dumps};
+}
+
+TEST_F(NetlinkRouteTableTest, ReplaceMovesTheNextHopInPlace) {
+  ASSERT_EQ(lookupErrno("10.11.0.1"), ENETUNREACH);  // no route: a lookup fails
+  KernelRoute via_a = unicast("10.11.0.0/24", {hop("192.0.2.2")});
+  KernelRoute via_b = unicast("10.11.0.0/24", {hop("198.51.100.2", kDev2)});
+  table_.replace(via_a);
+  ASSERT_EQ(lookupErrno("10.11.0.1"), 0);
+
+  constexpr int kSwaps = 2000;
+  Watched seen = watch(keyOf(via_a), [&] {
+    for (int i = 0; i < kSwaps; ++i) table_.replace(i % 2 == 0 ? via_b : via_a);
+  });
+  std::cout << "replace: " << kSwaps << " swaps, " << seen.lookups << " lookups ("
+            << seen.lookup_failures << " failed), " << seen.dumps << " dumps (" << seen.bad_dumps
+            << " without the route)\n";
+  EXPECT_GT(seen.lookups, 0);
+  EXPECT_GT(seen.dumps, 0);
+  EXPECT_EQ(seen.lookup_failures, 0);
+  EXPECT_EQ(seen.bad_dumps, 0);
+  // kSwaps is even: the last swap went back to A. One route, never two.
+  EXPECT_EQ(withKey(table_.routes(), keyOf(via_a)), std::vector<KernelRoute>{via_a});
+  EXPECT_EQ(ipJson("ip -j route show 10.11.0.0/24 table all").size(), 1u);
+}
+
+// The control for the test above: the same readers do see the gap of a delete + add, so their
+// silence there means something.
+TEST_F(NetlinkRouteTableTest, TheReadersSeeTheGapOfADeleteAndAdd) {
+  KernelRoute via_a = unicast("10.11.0.0/24", {hop("192.0.2.2")});
+  KernelRoute via_b = unicast("10.11.0.0/24", {hop("198.51.100.2", kDev2)});
+  table_.replace(via_a);
+  constexpr int kSwaps = 2000;
+  Watched seen = watch(keyOf(via_a), [&] {
+    for (int i = 0; i < kSwaps; ++i) {
+      table_.remove(i % 2 == 0 ? via_a : via_b);
+      table_.replace(i % 2 == 0 ? via_b : via_a);
+    }
+  });
+  std::cout << "delete + add: " << kSwaps << " swaps, " << seen.lookups << " lookups ("
+            << seen.lookup_failures << " failed), " << seen.dumps << " dumps (" << seen.bad_dumps
+            << " without the route)\n";
+  EXPECT_GT(seen.lookup_failures, 0);
+}
+
+TEST_F(NetlinkRouteTableTest, MultipathWeightsRoundTrip) {
+  // Given out of order: the kernel gets them sorted, routes() reports them sorted.
+  KernelRoute route = unicast(
+      "10.12.0.0/24",
+      {hop("192.0.2.3", kDev0, 1), hop("198.51.100.2", kDev2, 256), hop("192.0.2.2", kDev0, 3)},
+      100);
+  table_.replace(route);
+
+  KernelRoute sorted = route;
+  std::sort(sorted.next_hops.begin(), sorted.next_hops.end(),
+            [](const NextHop& a, const NextHop& b) { return a.gateway < b.gateway; });
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{sorted});
+
+  // iproute2 reads the same weights (it prints rtnh_hops + 1).
+  json shown = ipJson("ip -j route show table 100 proto 177");
+  ASSERT_EQ(shown.size(), 1u) << shown.dump();
+  std::map<std::string, int> weights;
+  std::vector<std::string> order;
+  for (const auto& nexthop : shown[0]["nexthops"]) {
+    weights[nexthop["gateway"]] = nexthop["weight"];
+    order.push_back(nexthop["gateway"]);
+  }
+  EXPECT_EQ(weights, (std::map<std::string, int>{
+                         {"192.0.2.2", 3}, {"192.0.2.3", 1}, {"198.51.100.2", 256}}));
+  EXPECT_EQ(order, (std::vector<std::string>{"192.0.2.2", "192.0.2.3", "198.51.100.2"}));
+
+  // Re-weighting is a replace too.
+  route.next_hops = {hop("192.0.2.2", kDev0, 10), hop("192.0.2.3", kDev0, 20)};
+  table_.replace(route);
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{route});
+
+  // And the other direction: weights iproute2 wrote, read by routes().
+  must(
+      "ip route add 10.12.1.0/24 table 100 proto 177 nexthop via 192.0.2.5 dev mbt0 weight 7 "
+      "nexthop via 192.0.2.4 dev mbt0 weight 1");
+  auto listed = table_.routes();
+  auto from_ip = withKey(listed, RouteKey{cidr("10.12.1.0/24"), 100, 0});
+  ASSERT_EQ(from_ip.size(), 1u);
+  EXPECT_EQ(from_ip[0].next_hops,
+            (std::vector<NextHop>{hop("192.0.2.4", kDev0, 1), hop("192.0.2.5", kDev0, 7)}));
+}
+
+TEST_F(NetlinkRouteTableTest, UnreachableAndBlackhole) {
+  KernelRoute unreachable = special(RouteType::kUnreachable, "10.13.0.0/24");
+  KernelRoute blackhole = special(RouteType::kBlackhole, "10.13.1.0/24", 100, 7);
+  table_.replace(unreachable);
+  table_.replace(blackhole);
+
+  EXPECT_EQ(table_.routes(), (std::vector<KernelRoute>{blackhole, unreachable}));
+  json shown = ipJson("ip -j route show 10.13.0.0/24 table main proto 177");
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_EQ(shown[0]["type"], "unreachable");
+  shown = ipJson("ip -j route show table 100 proto 177");
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_EQ(shown[0]["type"], "blackhole");
+  EXPECT_EQ(shown[0]["metric"], 7);
+  EXPECT_EQ(lookupErrno("10.13.0.1"), EHOSTUNREACH);
+
+  // A unicast route turned into a blackhole in one replace: one route, of the new type.
+  table_.replace(unicast("10.13.2.0/24", {hop("192.0.2.2")}));
+  KernelRoute drop = special(RouteType::kBlackhole, "10.13.2.0/24");
+  table_.replace(drop);
+  EXPECT_EQ(withKey(table_.routes(), keyOf(drop)), std::vector<KernelRoute>{drop});
+
+  table_.remove(unreachable);
+  table_.remove(blackhole);
+  table_.remove(drop);
+  EXPECT_TRUE(table_.routes().empty());
+  EXPECT_EQ(ipJson("ip -j route show table all proto 177").size(), 0u);
+}
+
+TEST_F(NetlinkRouteTableTest, RoutesOfOtherProtocolsAreNeitherListedNorRemoved) {
+  must("ip route add 10.14.0.0/24 via 192.0.2.2 proto static");
+  must("ip route add 10.14.1.0/24 via 192.0.2.2 table 100 metric 5 proto static");
+  must("ip route add unreachable 10.14.2.0/24 proto boot");
+  NetlinkRouteTable other(178);
+  other.replace(unicast("10.14.3.0/24", {hop("192.0.2.3")}));
+
+  EXPECT_TRUE(table_.routes().empty());
+  EXPECT_EQ(other.routes().size(), 1u);
+  // Same keys, same types: the kernel still does not match them, the protocol differs.
+  table_.remove(unicast("10.14.0.0/24", {hop("192.0.2.2")}));
+  table_.remove(unicast("10.14.1.0/24", {hop("192.0.2.2")}, 100, 5));
+  table_.remove(special(RouteType::kUnreachable, "10.14.2.0/24"));
+  table_.remove(unicast("10.14.3.0/24", {hop("192.0.2.3")}));
+
+  EXPECT_EQ(ipJson("ip -j route show 10.14.0.0/24 proto static").size(), 1u);
+  EXPECT_EQ(ipJson("ip -j route show table 100 proto static").size(), 1u);
+  EXPECT_EQ(ipJson("ip -j route show 10.14.2.0/24 proto boot").size(), 1u);
+  EXPECT_EQ(other.routes().size(), 1u);
+  must("ip route del 10.14.0.0/24 proto static");
+  must("ip route del 10.14.1.0/24 table 100 metric 5 proto static");
+  must("ip route del unreachable 10.14.2.0/24 proto boot");
+}
+
+TEST_F(NetlinkRouteTableTest, TablesAbove255) {
+  KernelRoute in_1000 = unicast("10.15.0.0/24", {hop("192.0.2.2")}, 1000, 3);
+  KernelRoute in_70000 = special(RouteType::kUnreachable, "10.15.0.0/24", 70000);
+  KernelRoute in_256 = unicast("10.15.1.0/24", {hop("192.0.2.2")}, 256);  // low byte 0
+  table_.replace(in_1000);
+  table_.replace(in_70000);
+  table_.replace(in_256);
+
+  EXPECT_EQ(table_.routes(), (std::vector<KernelRoute>{in_256, in_1000, in_70000}));
+  EXPECT_EQ(ipJson("ip -j route show table 1000 proto 177").size(), 1u);
+  EXPECT_EQ(ipJson("ip -j route show table 70000 proto 177").size(), 1u);
+  EXPECT_EQ(ipJson("ip -j route show table 256 proto 177").size(), 1u);
+  EXPECT_EQ(ipJson("ip -j route show table main proto 177").size(), 0u);
+  table_.remove(in_1000);
+  table_.remove(in_70000);
+  table_.remove(in_256);
+  EXPECT_TRUE(table_.routes().empty());
+}
+
+TEST_F(NetlinkRouteTableTest, RemovingAnAbsentRouteIsFine) {
+  EXPECT_NO_THROW(table_.remove(unicast("10.16.0.0/24", {hop("192.0.2.2")})));
+  EXPECT_NO_THROW(table_.remove(unicast("10.16.0.0/24", {hop("192.0.2.2")}, 4242, 9)));
+  EXPECT_NO_THROW(table_.remove(special(RouteType::kBlackhole, "10.16.0.0/24", 90000)));
+  // And twice in a row.
+  KernelRoute route = unicast("10.16.1.0/24", {hop("192.0.2.2")}, kMainTable, 4);
+  table_.replace(route);
+  table_.remove(route);
+  EXPECT_NO_THROW(table_.remove(route));
+  EXPECT_TRUE(table_.routes().empty());
+}
+
+TEST_F(NetlinkRouteTableTest, RemoveMatchesTheMetricAndTheType) {
+  KernelRoute low = unicast("10.17.0.0/24", {hop("192.0.2.2")}, kMainTable, 10);
+  KernelRoute high = unicast("10.17.0.0/24", {hop("192.0.2.3")}, kMainTable, 20);
+  KernelRoute drop = special(RouteType::kBlackhole, "10.17.0.0/24", kMainTable, 30);
+  table_.replace(low);
+  table_.replace(high);
+  table_.replace(drop);
+  table_.remove(special(RouteType::kUnreachable, "10.17.0.0/24", kMainTable, 30));  // wrong type
+  table_.remove(unicast("10.17.0.0/24", {hop("192.0.2.2")}, kMainTable, 15));  // no such metric
+  EXPECT_EQ(table_.routes().size(), 3u);
+  table_.remove(high);
+  EXPECT_EQ(table_.routes(), (std::vector<KernelRoute>{low, drop}));
+}
+
+// Kernel facts the header warns about; if a kernel changes them, these say so.
+TEST_F(NetlinkRouteTableTest, KernelFactReplaceTakesOverAForeignRouteWithTheSameKey) {
+  must("ip route add 10.17.5.0/24 via 192.0.2.2 proto static");
+  table_.replace(unicast("10.17.5.0/24", {hop("192.0.2.3")}));
+  EXPECT_EQ(ipJson("ip -j route show 10.17.5.0/24 proto static").size(), 0u);
+  EXPECT_EQ(ipJson("ip -j route show 10.17.5.0/24 table all").size(), 1u);
+}
+
+TEST_F(NetlinkRouteTableTest, KernelFactRemoveWithMetricZeroMatchesAnyMetric) {
+  KernelRoute at_10 = unicast("10.17.6.0/24", {hop("192.0.2.2")}, kMainTable, 10);
+  table_.replace(at_10);
+  table_.remove(unicast("10.17.6.0/24", {hop("192.0.2.2")}, kMainTable, 0));  // absent
+  EXPECT_TRUE(table_.routes().empty());
+}
+
+TEST_F(NetlinkRouteTableTest, UnknownDeviceIsAnErrorNamingIt) {
+  KernelRoute route = unicast("10.18.0.0/24", {hop("192.0.2.2", "nosuchdev0")});
+  try {
+    table_.replace(route);
+    FAIL() << "replace through a missing device succeeded";
+  } catch (const RouteTableError& error) {
+    EXPECT_TRUE(contains(error.what(), "\"nosuchdev0\"")) << error.what();
+    EXPECT_TRUE(contains(error.what(), describe(route))) << error.what();
+  }
+  EXPECT_TRUE(table_.routes().empty());
+}
+
+TEST_F(NetlinkRouteTableTest, KernelErrorsCarryTheKernelsWords) {
+  KernelRoute route = unicast("10.19.0.0/24", {hop("203.0.113.9")});  // not on any link
+  try {
+    table_.replace(route);
+    FAIL() << "replace through an off-link gateway succeeded";
+  } catch (const RouteTableError& error) {
+    std::cout << "error: " << error.what() << "\n";
+    EXPECT_TRUE(contains(error.what(), describe(route))) << error.what();
+    EXPECT_TRUE(contains(error.what(), "(kernel: ")) << error.what();
+  }
+  EXPECT_TRUE(table_.routes().empty());
+}
+
+TEST_F(NetlinkRouteTableTest, InvalidRoutesNeverReachTheKernel) {
+  const std::vector<std::pair<KernelRoute, std::string>> bad = {
+      {unicast("10.20.0.0/24", {}), "needs a next hop"},
+      {unicast("10.20.0.0/24", {hop("192.0.2.2", kDev0, 0), hop("192.0.2.3")}), "weight 0"},
+      {unicast("10.20.0.0/24", {hop("192.0.2.2", kDev0, 257), hop("192.0.2.3")}), "weight 257"},
+      {unicast("10.20.0.0/24", {hop("0.0.0.0")}), "0.0.0.0"},
+      {unicast("10.20.0.0/24", {hop("192.0.2.2")}, 0), "table 0"},
+      {KernelRoute{.to = cidr("10.20.0.0/24"),
+                   .table = kMainTable,
+                   .metric = 0,
+                   .type = RouteType::kBlackhole,
+                   .next_hops = {hop("192.0.2.2")}},
+       "no next hops"},
+  };
+  for (const auto& [route, why] : bad) {
+    try {
+      table_.replace(route);
+      ADD_FAILURE() << "accepted " << describe(route);
+    } catch (const RouteTableError& error) {
+      EXPECT_TRUE(contains(error.what(), why)) << error.what();
+    }
+  }
+  EXPECT_TRUE(table_.routes().empty());
+}
+
+TEST_F(NetlinkRouteTableTest, RoutesOfOursThatRouteTableCannotSayAreSkipped) {
+  KernelRoute good = unicast("10.21.9.0/24", {hop("192.0.2.2")});
+  table_.replace(good);
+  must("ip route add 10.21.0.0/24 dev mbt0 proto 177");                 // no gateway
+  must("ip route add prohibit 10.21.1.0/24 proto 177");                 // another type
+  must("ip route add 10.21.2.0/24 tos 0x10 via 192.0.2.2 proto 177");   // a tos selector
+  must("ip route add local 10.21.3.1 dev mbt0 table local proto 177");  // local
+  if (sh("ip nexthop add id 4242 via 192.0.2.2 dev mbt0").status == 0) {
+    must("ip route add 10.21.4.0/24 nhid 4242 proto 177");  // a nexthop object
+  } else {
+    std::cout << "no nexthop objects in this kernel: that case is not covered\n";
+  }
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{good});
+}
+
+TEST_F(NetlinkRouteTableTest, Ipv6RoutesDoNotDisturbTheList) {
+  Shell added = sh("ip -6 route add 2001:db8:21::/64 via 2001:db8::2 dev mbt0 proto 177");
+  if (added.status != 0) GTEST_SKIP() << "no IPv6 here: " << added.out;
+  must("ip -6 route add unreachable 2001:db8:22::/64 proto 177");
+  KernelRoute good = unicast("10.22.0.0/24", {hop("192.0.2.2")});
+  table_.replace(good);
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{good});
+  EXPECT_EQ(ipJson("ip -6 -j route show proto 177").size(), 2u);
+}
+
+TEST_F(NetlinkRouteTableTest, RulesRoundTrip) {
+  PolicyRule from{.priority = 1000, .from = cidr("10.30.0.0/16"), .fwmark = 0, .table = 100};
+  PolicyRule mark{.priority = 1001, .from = std::nullopt, .fwmark = 0x42, .table = 1000};
+  PolicyRule both{.priority = 1002, .from = cidr("10.31.0.5/32"), .fwmark = 7, .table = 101};
+  table_.add(from);
+  table_.add(mark);
+  table_.add(both);
+  EXPECT_NO_THROW(table_.add(from));  // already there: nothing to do, and no second copy
+
+  EXPECT_EQ(table_.rules(), (std::vector<PolicyRule>{from, mark, both}));
+  json shown = rulesOf("177", "pref 1000");
+  ASSERT_EQ(shown.size(), 1u) << shown.dump();
+  EXPECT_EQ(shown[0]["src"], "10.30.0.0");
+  EXPECT_EQ(shown[0]["srclen"], 16);
+  EXPECT_EQ(shown[0]["table"], "100");
+  EXPECT_EQ(rulesOf("177", "pref 1001 fwmark 0x42/0xffffffff table 1000").size(), 1u);
+
+  // Someone else's rules, one with exactly our selectors: not listed, not removed.
+  must("ip rule add from 10.30.0.0/16 table 100 pref 1000 proto static");
+  must("ip rule add from 10.32.0.0/16 table 100 pref 1003 proto static");
+  EXPECT_EQ(table_.rules(), (std::vector<PolicyRule>{from, mark, both}));
+
+  table_.remove(from);
+  EXPECT_NO_THROW(table_.remove(from));  // absent: nothing to do
+  table_.remove(mark);
+  table_.remove(both);
+  EXPECT_TRUE(table_.rules().empty());
+  EXPECT_EQ(rulesOf("static", "pref 1000").size(), 1u);
+  EXPECT_EQ(rulesOf("static", "pref 1003").size(), 1u);
+  EXPECT_EQ(rulesOf("177").size(), 0u);
+  must("ip rule del pref 1000 proto static");
+  must("ip rule del pref 1003 proto static");
+}
+
+TEST_F(NetlinkRouteTableTest, RulesOfOursThatPolicyRuleCannotSayAreSkipped) {
+  PolicyRule good{.priority = 1100, .from = cidr("10.33.0.0/16"), .fwmark = 0, .table = 100};
+  table_.add(good);
+  must("ip rule add iif mbt0 table 100 pref 1101 proto 177");
+  must("ip rule add to 10.34.0.0/16 table 100 pref 1102 proto 177");
+  must("ip rule add fwmark 0x10/0xf0 table 100 pref 1103 proto 177");
+  must("ip rule add from 10.35.0.0/16 blackhole pref 1104 proto 177");
+  must("ip rule add not from 10.36.0.0/16 table 100 pref 1105 proto 177");
+  EXPECT_EQ(table_.rules(), std::vector<PolicyRule>{good});
+}
+
+TEST_F(NetlinkRouteTableTest, ProtocolNumberIsOurs) {
+  EXPECT_EQ(table_.protocol(), kDefaultProtocol);
+  NetlinkRouteTable other(200);  // a number rt_protos does not name
+  EXPECT_EQ(other.protocol(), 200);
+  other.add(PolicyRule{.priority = 1200, .from = std::nullopt, .fwmark = 9, .table = 100});
+  EXPECT_TRUE(table_.rules().empty());
+  EXPECT_EQ(other.rules().size(), 1u);
+  EXPECT_EQ(rulesOf("200", "pref 1200").size(), 1u);
+  must("ip rule del pref 1200 proto 200");
+}
+
+}  // namespace
+}  // namespace meshbroker::routing

@@ -1,0 +1,284 @@
+// Route policy and the reconciler's plan: verdicts in, routes out; a fake kernel table.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "routing/policy.hpp"
+#include "routing/reconcile.hpp"
+#include "test_support.hpp"
+
+namespace meshbroker::routing {
+namespace {
+
+using testing::example;
+using testing::parseAs;
+
+config::NodeConfig load(const nlohmann::json& json, const std::string& node = "chip") {
+  auto result = parseAs(node, json.dump());
+  EXPECT_TRUE(result.config) << testing::describe(result.diagnostics);
+  return *result.config;
+}
+
+PeerState up(double rtt = 1.0) {
+  PeerState state;
+  state.up = state.known = true;
+  state.rtt_ms = rtt;
+  return state;
+}
+PeerState down() {
+  PeerState state;
+  state.known = true;
+  return state;
+}
+
+config::Ipv4Address ip(const std::string& text) {
+  return *config::Ipv4Address::parse(text, nullptr);
+}
+config::Cidr cidr(const std::string& text) { return *config::Cidr::parse(text, nullptr); }
+
+const SetDecision& set(const DesiredState& state, const std::string& name = "mesh") {
+  auto it = std::find_if(state.sets.begin(), state.sets.end(),
+                         [&](const SetDecision& s) { return s.name == name; });
+  EXPECT_NE(it, state.sets.end());
+  return *it;
+}
+
+// The main-table routes of a state (the probes' routes live in their own tables).
+std::vector<KernelRoute> mainRoutes(const DesiredState& state) {
+  std::vector<KernelRoute> routes;
+  for (const auto& route : state.routes) {
+    if (route.table == kMainTable) routes.push_back(route);
+  }
+  return routes;
+}
+
+TEST(RoutePolicyTest, FailoverUsesTheLowestPriorityGatewayThatIsUp) {
+  const auto node = load(example("chip"));
+  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  ASSERT_EQ(set(state).chosen, std::vector<std::string>{"cometa"});
+  const auto routes = mainRoutes(state);
+  ASSERT_EQ(routes.size(), 2u);  // 10.64.0.0/11 and 10.254.0.0/16
+  EXPECT_EQ(describe(routes[0]), "10.64.0.0/11 via 100.64.12.9 dev meshnet0");
+  EXPECT_EQ(routes[0].type, RouteType::kUnicast);
+
+  state = desiredRoutes(node, {{"cometa", down()}, {"illimani", up()}}, {});
+  EXPECT_EQ(set(state).chosen, std::vector<std::string>{"illimani"});
+  EXPECT_EQ(describe(mainRoutes(state)[1]), "10.254.0.0/16 via 100.64.12.10 dev meshnet0");
+}
+
+TEST(RoutePolicyTest, EqualPrioritiesPreferTheFasterGatewayButDoNotFlipForALittle) {
+  auto json = example("chip");
+  json["routes"][0]["via"][1]["priority"] = 0;
+  const auto node = load(json);
+  auto first = desiredRoutes(node, {{"cometa", up(5.0)}, {"illimani", up(2.0)}}, {});
+  ASSERT_EQ(set(first).chosen, std::vector<std::string>{"illimani"});
+  std::map<std::string, SetDecision> previous{{"mesh", set(first)}};
+  // cometa is now a bit faster: stay on illimani.
+  auto second = desiredRoutes(node, {{"cometa", up(1.8)}, {"illimani", up(2.0)}}, previous);
+  EXPECT_EQ(set(second).chosen, std::vector<std::string>{"illimani"});
+  // cometa is now clearly faster (1.5x + 1 ms): move.
+  auto third = desiredRoutes(node, {{"cometa", up(0.5)}, {"illimani", up(2.0)}}, previous);
+  EXPECT_EQ(set(third).chosen, std::vector<std::string>{"cometa"});
+}
+
+TEST(RoutePolicyTest, BalanceInstallsAWeightedMultipathOverTheHealthyGateways) {
+  auto json = example("chip");
+  json["routes"][0]["policy"] = "balance";
+  json["routes"][0]["via"][0]["weight"] = 3;
+  json["routes"][0]["via"][1]["weight"] = 1;
+  const auto node = load(json);
+  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  EXPECT_EQ(describe(mainRoutes(state)[0]),
+            "10.64.0.0/11 nexthop via 100.64.12.9 dev meshnet0 weight 3 nexthop via 100.64.12.10 "
+            "dev meshnet0 weight 1");
+  state = desiredRoutes(node, {{"cometa", down()}, {"illimani", up()}}, {});
+  EXPECT_EQ(describe(mainRoutes(state)[0]), "10.64.0.0/11 via 100.64.12.10 dev meshnet0");
+}
+
+TEST(RoutePolicyTest, AllDownInstallsTheConfiguredRoute) {
+  auto json = example("chip");
+  for (const auto& [policy, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"unreachable", "unreachable 10.64.0.0/11"}, {"blackhole", "blackhole 10.64.0.0/11"}}) {
+    json["routes"][0]["all_down"] = policy;
+    const auto state = desiredRoutes(load(json), {{"cometa", down()}, {"illimani", down()}}, {});
+    EXPECT_EQ(describe(mainRoutes(state)[0]), expected);
+    EXPECT_TRUE(set(state).all_down);
+    EXPECT_NE(set(state).why.find("no gateway is up"), std::string::npos);
+  }
+  json["routes"][0]["all_down"] = "keep";
+  const auto node = load(json);
+  auto before = desiredRoutes(node, {{"cometa", down()}, {"illimani", up()}}, {});
+  auto after =
+      desiredRoutes(node, {{"cometa", down()}, {"illimani", down()}}, {{"mesh", set(before)}});
+  EXPECT_EQ(describe(mainRoutes(after)[0]), "10.64.0.0/11 via 100.64.12.10 dev meshnet0");
+  EXPECT_NE(set(after).why.find("keeping the last route"), std::string::npos);
+  // Nothing to keep (all down from the start): unreachable.
+  auto cold = desiredRoutes(node, {{"cometa", down()}, {"illimani", down()}}, {});
+  EXPECT_EQ(mainRoutes(cold)[0].type, RouteType::kUnreachable);
+}
+
+TEST(RoutePolicyTest, UnknownVerdictsFreezeTheSetsRoutes) {
+  const auto node = load(example("chip"));
+  auto state = desiredRoutes(node, {{"cometa", up()}}, {});  // illimani: no verdict yet
+  EXPECT_FALSE(set(state).settled);
+  EXPECT_TRUE(mainRoutes(state).empty());
+  EXPECT_EQ(state.frozen.size(), 2u);
+}
+
+TEST(RoutePolicyTest, DrainedAndDegradedGatewaysAreAvoided) {
+  const auto node = load(example("chip"));
+  PeerState drained = up();
+  drained.drained = true;
+  auto state = desiredRoutes(node, {{"cometa", drained}, {"illimani", up()}}, {});
+  EXPECT_EQ(set(state).chosen, std::vector<std::string>{"illimani"});
+  PeerState degraded = up();
+  degraded.degraded = true;
+  state = desiredRoutes(node, {{"cometa", degraded}, {"illimani", up()}}, {});
+  EXPECT_EQ(set(state).chosen, std::vector<std::string>{"illimani"});
+  // Every gateway degraded (the through target itself is down): still route.
+  state = desiredRoutes(node, {{"cometa", degraded}, {"illimani", degraded}}, {});
+  EXPECT_EQ(set(state).chosen, std::vector<std::string>{"cometa"});
+  EXPECT_NE(set(state).why.find("degraded"), std::string::npos);
+}
+
+TEST(RoutePolicyTest, ThroughProbesGetAMarkAndATablePerGateway) {
+  const auto node = load(example("chip"));
+  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  std::vector<std::string> probe_routes, rules;
+  for (const auto& route : state.routes) {
+    if (route.table != kMainTable) probe_routes.push_back(describe(route));
+  }
+  for (const auto& rule : state.rules) rules.push_back(describe(rule));
+  // hosts: comegato (0), cometa (1), illimani (2).
+  EXPECT_EQ(probe_routes,
+            (std::vector<std::string>{"10.65.2.8/32 table 7701 via 100.64.12.9 dev meshnet0",
+                                      "10.65.2.8/32 table 7702 via 100.64.12.10 dev meshnet0"}));
+  EXPECT_EQ(rules, (std::vector<std::string>{"priority 7701 fwmark 7701 lookup 7701",
+                                             "priority 7702 fwmark 7702 lookup 7702"}));
+  EXPECT_EQ(probeMark(node, 1), 7701u);
+}
+
+TEST(RoutePolicyTest, SourceRestrictedSetsUseTheirOwnTableAndRules) {
+  auto json = example("chip");
+  json["routes"][0]["from"] = {"172.16.1.64/27"};
+  const auto node = load(json);
+  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  EXPECT_EQ(set(state).routes[0].table, 7700u + 1024u);
+  ASSERT_EQ(set(state).rules.size(), 1u);
+  EXPECT_EQ(describe(set(state).rules[0]), "priority 8724 from 172.16.1.64/27 lookup 8724");
+}
+
+TEST(RoutePolicyTest, GatewayRoleRoutesBackToClientsOnlyWhileTheServerIsUp) {
+  const auto node = load(example("cometa"), "cometa");
+  auto routes = [&](const PeerStates& peers) {
+    std::vector<std::string> lines;
+    for (const auto& route : desiredRoutes(node, peers, {}).routes)
+      lines.push_back(describe(route));
+    return lines;
+  };
+  const auto both = routes({{"chip", up()}, {"comegato", up()}});
+  EXPECT_EQ(both, (std::vector<std::string>{"172.16.1.64/27 via 100.64.12.11 dev meshnet0",
+                                            "172.16.1.96/27 via 100.64.12.11 dev meshnet0",
+                                            "172.16.1.128/27 via 100.64.12.12 dev meshnet0"}));
+  EXPECT_EQ(routes({{"chip", down()}, {"comegato", up()}}),
+            (std::vector<std::string>{"172.16.1.128/27 via 100.64.12.12 dev meshnet0"}));
+  const auto unknown = desiredRoutes(node, {{"comegato", up()}}, {});
+  EXPECT_EQ(unknown.frozen.size(), 2u);  // chip's two subnets stay as they are
+}
+
+// ---- the plan ----
+
+KernelRoute route(const std::string& to, const std::string& via, std::uint32_t table = kMainTable) {
+  return {cidr(to), table, 0, RouteType::kUnicast, {{ip(via), "meshnet0", 1}}};
+}
+
+TEST(ReconcileTest, ChangedRoutesAreReplacedInPlaceAndUnwantedOnesRemoved) {
+  const std::vector<KernelRoute> current = {route("10.64.0.0/11", "100.64.12.9"),
+                                            route("10.99.0.0/16", "100.64.12.9")};
+  const std::vector<KernelRoute> desired = {route("10.64.0.0/11", "100.64.12.10"),
+                                            route("10.254.0.0/16", "100.64.12.10")};
+  const auto plan = planChanges(desired, {}, current, {}, {});
+  ASSERT_EQ(plan.replace.size(), 2u);
+  ASSERT_EQ(plan.remove.size(), 1u);
+  EXPECT_EQ(describe(plan, current),
+            (std::vector<std::string>{
+                "~ route 10.64.0.0/11 via 100.64.12.10 dev meshnet0 (was 10.64.0.0/11 via "
+                "100.64.12.9 dev meshnet0)",
+                "+ route 10.254.0.0/16 via 100.64.12.10 dev meshnet0",
+                "- route 10.99.0.0/16 via 100.64.12.9 dev meshnet0"}));
+}
+
+TEST(ReconcileTest, NothingToDoWhenTheKernelAgrees) {
+  const std::vector<KernelRoute> routes = {route("10.64.0.0/11", "100.64.12.9")};
+  const std::vector<PolicyRule> rules = {{7701, std::nullopt, 7701, 7701}};
+  EXPECT_TRUE(planChanges(routes, rules, routes, rules, {}).empty());
+}
+
+TEST(ReconcileTest, FrozenRoutesAreNeverTouched) {
+  const std::vector<KernelRoute> current = {route("10.64.0.0/11", "100.64.12.9")};
+  const auto plan =
+      planChanges({route("10.64.0.0/11", "100.64.12.10")}, {}, current, {}, {keyOf(current[0])});
+  EXPECT_TRUE(plan.empty());
+  EXPECT_TRUE(planChanges({}, {}, current, {}, {keyOf(current[0])}).empty());
+}
+
+TEST(ReconcileTest, RulesAreAddedAndRemoved) {
+  const PolicyRule keep{7701, std::nullopt, 7701, 7701};
+  const PolicyRule stale{7702, std::nullopt, 7702, 7702};
+  const PolicyRule fresh{8724, cidr("172.16.1.64/27"), 0, 8724};
+  const auto plan = planChanges({}, {keep, fresh}, {}, {keep, stale}, {});
+  EXPECT_EQ(plan.add_rules, std::vector<PolicyRule>{fresh});
+  EXPECT_EQ(plan.remove_rules, std::vector<PolicyRule>{stale});
+}
+
+class FakeTable : public RouteTable {
+ public:
+  std::vector<KernelRoute> routes() override { return routes_; }
+  std::vector<PolicyRule> rules() override { return rules_; }
+  void replace(const KernelRoute& route) override {
+    if (route.to.str() == "10.66.0.0/16") throw RouteTableError("no such device");
+    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
+    routes_.push_back(route);
+    log.push_back("replace " + describe(route));
+  }
+  void remove(const KernelRoute& route) override {
+    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
+    log.push_back("remove " + describe(route));
+  }
+  void add(const PolicyRule& rule) override {
+    rules_.push_back(rule);
+    log.push_back("add " + describe(rule));
+  }
+  void remove(const PolicyRule& rule) override {
+    std::erase(rules_, rule);
+    log.push_back("remove " + describe(rule));
+  }
+  std::vector<KernelRoute> routes_;
+  std::vector<PolicyRule> rules_;
+  std::vector<std::string> log;
+};
+
+TEST(ReconcileTest, ApplyReplacesFirstRemovesLastAndKeepsGoingAfterAnError) {
+  FakeTable table;
+  table.routes_ = {route("10.99.0.0/16", "100.64.12.9")};
+  table.rules_ = {{7702, std::nullopt, 7702, 7702}};
+  const std::vector<KernelRoute> desired = {route("10.66.0.0/16", "100.64.12.9"),
+                                            route("10.64.0.0/11", "100.64.12.9")};
+  const std::vector<PolicyRule> rules = {{7701, std::nullopt, 7701, 7701}};
+  const auto plan = planChanges(desired, rules, table.routes(), table.rules(), {});
+  const auto errors = applyPlan(table, plan);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "no such device");
+  EXPECT_EQ(table.log,
+            (std::vector<std::string>{"replace 10.64.0.0/11 via 100.64.12.9 dev meshnet0",
+                                      "add priority 7701 fwmark 7701 lookup 7701",
+                                      "remove priority 7702 fwmark 7702 lookup 7702",
+                                      "remove 10.99.0.0/16 via 100.64.12.9 dev meshnet0"}));
+  // A second pass retries only what failed.
+  const auto again = planChanges(desired, rules, table.routes(), table.rules(), {});
+  EXPECT_EQ(again.replace.size(), 1u);
+  EXPECT_TRUE(again.remove.empty());
+}
+
+}  // namespace
+}  // namespace meshbroker::routing
