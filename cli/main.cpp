@@ -5,6 +5,7 @@
 
 #include "cli/client_commands.hpp"
 #include "cli/commands.hpp"
+#include "cli/routes_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/status_command.hpp"
 
@@ -56,6 +57,21 @@ int main(int argc, char** argv) {
       "status", "Ask the running daemon how its backends, mesh and OpenVPN clients are");
   status->add_option("-c,--config", config_file, "Config file (JSON)")->required();
   status->add_flag("--json", status_json, "Print the whole snapshot as JSON");
+
+  bool routes_json = false;
+  bool dry_run = false;
+  auto* routes = app.add_subcommand(
+      "routes", "Show gateway verdicts and what meshbroker would change in the kernel's routes");
+  routes->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  routes->add_flag("--dry-run", dry_run, "Change nothing (always; this command only shows)");
+  routes->add_flag("--json", routes_json, "JSON output");
+  std::string gateway;
+  auto* drain = app.add_subcommand("drain", "Take a gateway out of every route set, now");
+  drain->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  drain->add_option("gateway", gateway, "Gateway name")->required();
+  auto* undrain = app.add_subcommand("undrain", "Put a drained gateway back into its route sets");
+  undrain->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  undrain->add_option("gateway", gateway, "Gateway name")->required();
 
   auto* notify = app.add_subcommand(
       "notify", "Used by the rendered tinc hooks: tell the running daemon about a tinc event");
@@ -113,6 +129,9 @@ int main(int argc, char** argv) {
   if (*render) return cli::runRender(config_file, out_dir, selfBinary(), std::cout, std::cerr);
   if (*keygen) return cli::runKeygen(config_file, std::cout, std::cerr);
   if (*status) return cli::runStatus(config_file, status_json, std::cout, std::cerr);
+  if (*routes) return cli::runRoutes(config_file, routes_json, std::cout, std::cerr);
+  if (*drain) return cli::runDrain(config_file, gateway, true, std::cout, std::cerr);
+  if (*undrain) return cli::runDrain(config_file, gateway, false, std::cout, std::cerr);
   if (*run) return cli::runDaemon(config_file, selfBinary(), std::cerr);
   if (*notify) return cli::runNotify(event, runtime_dir, std::cerr);
   if (*client_init) return cli::runClientInit(config_file, std::cout, std::cerr);

@@ -83,6 +83,33 @@ int printTable(const nlohmann::json& status, std::ostream& out) {
     out << padded(name, 18) << padded(node.value("up", false) ? "up" : "down", 10)
         << node.value("remote_address", "") << "\n";
   }
+  const auto health = status.value("health", nlohmann::json::object());
+  const auto peers = health.is_object() ? health.value("peers", nlohmann::json::object())
+                                        : nlohmann::json::object();
+  if (!peers.empty()) {
+    out << "\n" << padded("PEER", 18) << padded("STATE", 10) << padded("RTT", 10) << "WHY\n";
+    for (const auto& [name, peer] : peers.items()) {
+      std::string rtt = "-";
+      if (peer.contains("rtt_ms")) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1f ms", peer["rtt_ms"].get<double>());
+        rtt = text;
+      }
+      std::string why;
+      for (const auto& [check, c] : peer.value("checks", nlohmann::json::object()).items()) {
+        if (c.value("verdict", "") != "up") why += check + ": " + c.value("reason", "") + "; ";
+      }
+      std::string state = peer.value("verdict", "?");
+      if (peer.value("drained", false)) state += "*";
+      out << padded(name, 18) << padded(state, 10) << padded(rtt, 10) << why << "\n";
+    }
+    for (const auto& set : health.value("route_sets", nlohmann::json::array())) {
+      const bool all_down = set.value("all_down", false);
+      out << (all_down ? "route set " : "route set ") << set.value("name", "?") << ": "
+          << (all_down ? "ALL GATEWAYS DOWN: " : "") << set.value("why", "") << "\n";
+      failed = failed || all_down;
+    }
+  }
   const auto openvpn = status.value("openvpn", nlohmann::json::object());
   for (const auto& [name, instance] : openvpn.items()) {
     const auto& clients = instance.value("clients", nlohmann::json::array());

@@ -380,8 +380,8 @@ std::optional<HealthConfig> readHealth(ObjectReader& object) {
   auto loss = object.withDefault<int>("loss_down_pct", intReader(diag, 0, 95), d.loss_down_pct);
   auto rtt = object.withDefault<int>("rtt_down_ms", intReader(diag, 0, 60000), d.rtt_down_ms);
   auto hold = object.withDefault<int>("flap_hold_ms", intReader(diag, 0, 3600000), d.flap_hold_ms);
-  auto hold_max = object.withDefault<int>("flap_hold_max_ms", intReader(diag, 0, 86400000),
-                                          d.flap_hold_max_ms);
+  auto hold_max =
+      object.withDefault<int>("flap_hold_max_ms", intReader(diag, 0, 86400000), d.flap_hold_max_ms);
   auto udp_port = object.optional<Port>("udp_port", portReader(diag), &failed);
   auto payload =
       object.withDefault<std::string>("udp_payload_hex", hexReader(diag, 512), d.udp_payload);
@@ -389,7 +389,7 @@ std::optional<HealthConfig> readHealth(ObjectReader& object) {
       !rtt || !hold || !hold_max || !payload) {
     return std::nullopt;
   }
-  return HealthConfig{*interval, *timeout, *down_after, *up_after, *warmup, *burst, through,
+  return HealthConfig{*interval, *timeout, *down_after, *up_after, *warmup,  *burst,  through,
                       *loss,     *rtt,     *hold,       *hold_max, udp_port, *payload};
 }
 
@@ -398,7 +398,8 @@ std::optional<RoutingConfig> readRouting(ObjectReader& object) {
   RoutingConfig d;
   // 0..4 are the kernel's own (unspec, redirect, kernel, boot, static).
   auto protocol = object.withDefault<int>("protocol", intReader(diag, 5, 255), d.protocol);
-  auto table = object.withDefault<int>("table_base", intReader(diag, 256, 1000000000), d.table_base);
+  auto table =
+      object.withDefault<int>("table_base", intReader(diag, 256, 1000000000), d.table_base);
   auto priority =
       object.withDefault<int>("rule_priority", intReader(diag, 1, 32000), d.rule_priority);
   auto resync = object.withDefault<int>("resync_ms", intReader(diag, 100, 3600000), d.resync_ms);

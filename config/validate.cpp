@@ -237,8 +237,8 @@ void checkHealth(const NodeConfig& config, Diagnostics& diag) {
   }
   if (health.burst >= health.down_after) {
     diag.warning("/health/burst", std::to_string(health.burst),
-                 "is not below down_after (" + std::to_string(health.down_after) +
-                     "): only " + std::to_string(health.down_after - 1) +
+                 "is not below down_after (" + std::to_string(health.down_after) + "): only " +
+                     std::to_string(health.down_after - 1) +
                      " re-probes are needed to declare a gateway down");
   }
   if (health.flap_hold_max_ms < health.flap_hold_ms) {

@@ -18,11 +18,11 @@ std::string_view toString(ProbeKind kind);
 struct ProbeTarget {
   ProbeKind kind = ProbeKind::kIcmp;
   config::Ipv4Address address = config::Ipv4Address::fromUint(0);
-  std::uint16_t port = 0;     // UDP only
-  std::string payload;        // UDP only: the datagram sent; any reply datagram counts
-  std::uint32_t fwmark = 0;   // SO_MARK on the socket (0: none): steers the probe through
-                              // one gateway via a policy rule and a per-gateway table
-  std::string device;         // SO_BINDTODEVICE (empty: none)
+  std::uint16_t port = 0;    // UDP only
+  std::string payload;       // UDP only: the datagram sent; any reply datagram counts
+  std::uint32_t fwmark = 0;  // SO_MARK on the socket (0: none): steers the probe through
+                             // one gateway via a policy rule and a per-gateway table
+  std::string device;        // SO_BINDTODEVICE (empty: none)
 };
 
 struct ProbeResult {

@@ -4,9 +4,12 @@ namespace meshbroker::routing {
 
 std::string_view toString(RouteType type) {
   switch (type) {
-    case RouteType::kUnicast: return "unicast";
-    case RouteType::kUnreachable: return "unreachable";
-    case RouteType::kBlackhole: return "blackhole";
+    case RouteType::kUnicast:
+      return "unicast";
+    case RouteType::kUnreachable:
+      return "unreachable";
+    case RouteType::kBlackhole:
+      return "blackhole";
   }
   return "unicast";
 }
