@@ -44,7 +44,9 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
       return kExitOk;
     }
     const auto& health = (*reply)["health"];
-    for (const auto& [name, peer] : health.value("peers", nlohmann::json::object()).items()) {
+    // A named copy: items() of the temporary value() returns would dangle in the loop.
+    const auto peers = health.value("peers", nlohmann::json::object());
+    for (const auto& [name, peer] : peers.items()) {
       out << "peer " << name << ": " << peer.value("verdict", "?")
           << (peer.value("drained", false) ? " (drained)" : "");
       if (peer.contains("rtt_ms")) out << ", rtt " << peer["rtt_ms"].get<double>() << " ms";

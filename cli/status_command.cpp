@@ -96,7 +96,9 @@ int printTable(const nlohmann::json& status, std::ostream& out) {
         rtt = text;
       }
       std::string why;
-      for (const auto& [check, c] : peer.value("checks", nlohmann::json::object()).items()) {
+      // A named copy: items() of the temporary value() returns would dangle in the loop.
+      const auto checks = peer.value("checks", nlohmann::json::object());
+      for (const auto& [check, c] : checks.items()) {
         if (c.value("verdict", "") != "up") why += check + ": " + c.value("reason", "") + "; ";
       }
       std::string state = peer.value("verdict", "?");

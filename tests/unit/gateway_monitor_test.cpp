@@ -1,0 +1,199 @@
+// GatewayMonitor on a real event loop with a fake prober (answers by address) and a fake
+// kernel table: verdicts drive routes, adopted routes are kept, drift is repaired.
+#include "supervisor/gateway_monitor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "test_support.hpp"
+
+namespace meshbroker::supervisor {
+namespace {
+
+using namespace std::chrono_literals;
+using routing::KernelRoute;
+using routing::PolicyRule;
+
+class FakeProber : public health::Prober {
+ public:
+  explicit FakeProber(asio::io_context& io) : io_(io) {}
+  void probe(const health::ProbeTarget& target, std::chrono::milliseconds timeout,
+             Callback done) override {
+    ++sent[target.address.str() + (target.fwmark ? "@" + std::to_string(target.fwmark) : "")];
+    const bool ok = !dead.count(target.address.str()) && !dead_marks.count(target.fwmark);
+    auto timer = std::make_shared<asio::steady_timer>(io_, ok ? 1ms : timeout);
+    timer->async_wait([timer, ok, done](const boost::system::error_code&) {
+      health::ProbeResult result;
+      result.ok = ok;
+      result.rtt = std::chrono::microseconds(ok ? 1000 : 0);
+      if (!ok) result.error = "timeout";
+      done(result);
+    });
+  }
+  asio::io_context& io_;
+  std::set<std::string> dead;          // addresses that do not answer
+  std::set<std::uint32_t> dead_marks;  // fwmarks whose probes get lost (through probes)
+  std::map<std::string, int> sent;
+};
+
+class FakeTable : public routing::RouteTable {
+ public:
+  std::vector<KernelRoute> routes() override { return routes_; }
+  std::vector<PolicyRule> rules() override { return rules_; }
+  void replace(const KernelRoute& route) override {
+    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
+    routes_.push_back(route);
+    ++changes;
+  }
+  void remove(const KernelRoute& route) override {
+    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
+    ++changes;
+  }
+  void add(const PolicyRule& rule) override { rules_.push_back(rule); }
+  void remove(const PolicyRule& rule) override { std::erase(rules_, rule); }
+
+  // "via 100.64.12.9" of the main-table route to prefix, or "" when absent.
+  std::string via(const std::string& prefix) const {
+    for (const auto& r : routes_) {
+      if (r.table == routing::kMainTable && r.to.str() == prefix) {
+        if (r.type != routing::RouteType::kUnicast) return std::string(toString(r.type));
+        std::string text;
+        for (const auto& hop : r.next_hops) text += (text.empty() ? "" : ",") + hop.gateway.str();
+        return text;
+      }
+    }
+    return "";
+  }
+  std::vector<KernelRoute> routes_;
+  std::vector<PolicyRule> rules_;
+  int changes = 0;
+};
+
+class GatewayMonitorTest : public ::testing::Test {
+ protected:
+  config::NodeConfig load(nlohmann::json json) {
+    json["health"]["interval_ms"] = 50;
+    json["health"]["warmup_ms"] = 300;
+    json["health"]["up_after"] = 3;
+    json["routing"]["resync_ms"] = 200;
+    auto result = testing::parseAs("chip", json.dump());
+    EXPECT_TRUE(result.config) << testing::describe(result.diagnostics);
+    return *result.config;
+  }
+  void runFor(std::chrono::milliseconds span) {
+    io_.restart();
+    io_.run_for(span);
+  }
+
+  asio::io_context io_;
+  FakeProber prober_{io_};
+  FakeTable table_;
+  int changed_ = 0;
+  GatewayMonitor monitor_{io_, prober_, &table_, [this] { ++changed_; }};
+};
+
+TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
+  monitor_.configure(load(testing::example("chip")));
+  runFor(200ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_EQ(table_.via("10.254.0.0/16"), "100.64.12.9");
+  EXPECT_GT(prober_.sent["100.64.12.9"], 0);
+  EXPECT_GT(prober_.sent["10.65.2.8@7701"], 0) << "through cometa";
+  EXPECT_GT(prober_.sent["10.65.2.8@7702"], 0) << "through illimani";
+  EXPECT_EQ(table_.rules_.size(), 2u);
+
+  prober_.dead.insert("100.64.12.9");
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10");
+  const auto json = monitor_.toJson();
+  EXPECT_EQ(json["peers"]["cometa"]["verdict"], "down");
+  EXPECT_EQ(json["peers"]["illimani"]["verdict"], "up");
+  EXPECT_EQ(json["route_sets"][0]["chosen"], nlohmann::json::array({"illimani"}));
+  bool logged = false;
+  for (const auto& event : json["events"]) {
+    logged = logged || event["what"].get<std::string>().find("cometa icmp: up -> down") == 0;
+  }
+  EXPECT_TRUE(logged) << json["events"].dump();
+  EXPECT_GT(changed_, 0);
+
+  prober_.dead.clear();
+  runFor(1s);  // 3 replies at 50 ms
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+}
+
+TEST_F(GatewayMonitorTest, AllDownInstallsUnreachableAndDegradedGatewaysAreAvoided) {
+  monitor_.configure(load(testing::example("chip")));
+  runFor(200ms);
+  prober_.dead_marks.insert(7701);  // cometa's mesh side: only the through probe sees it
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10");
+  EXPECT_EQ(monitor_.toJson()["peers"]["cometa"]["verdict"], "degraded");
+  prober_.dead.insert("100.64.12.9");
+  prober_.dead.insert("100.64.12.10");
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "unreachable");
+  EXPECT_TRUE(monitor_.toJson()["route_sets"][0]["all_down"]);
+}
+
+TEST_F(GatewayMonitorTest, AdoptedRoutesAreKeptUntilTheVerdictsAreIn) {
+  // A previous meshbroker left the route via illimani; every gateway answers.
+  table_.routes_.push_back(
+      {*config::Cidr::parse("10.64.0.0/11", nullptr),
+       routing::kMainTable,
+       0,
+       routing::RouteType::kUnicast,
+       {{*config::Ipv4Address::parse("100.64.12.10", nullptr), "meshnet0", 1}}});
+  monitor_.configure(load(testing::example("chip")));
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10") << "nothing touched before verdicts";
+  EXPECT_EQ(table_.via("10.254.0.0/16"), "");
+  runFor(200ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9") << "then the policy's choice";
+}
+
+TEST_F(GatewayMonitorTest, HeldVerdictsDoNotMoveRoutes) {
+  monitor_.configure(load(testing::example("chip")));
+  runFor(200ms);
+  monitor_.setLocalHold(true);  // our tincd restarts: nothing answers
+  prober_.dead = {"100.64.12.9", "100.64.12.10"};
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_TRUE(monitor_.toJson()["held"]);
+}
+
+TEST_F(GatewayMonitorTest, DrainMovesTrafficWithoutFailingTheGateway) {
+  monitor_.configure(load(testing::example("chip")));
+  runFor(200ms);
+  EXPECT_TRUE(monitor_.drain("cometa", true));
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10");
+  EXPECT_EQ(monitor_.toJson()["peers"]["cometa"]["verdict"], "up");
+  EXPECT_TRUE(monitor_.toJson()["peers"]["cometa"]["drained"]);
+  EXPECT_FALSE(monitor_.drain("nosuch", true));
+  EXPECT_TRUE(monitor_.drain("cometa", false));
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+}
+
+TEST_F(GatewayMonitorTest, ResyncRepairsARouteDeletedByHandAndDryRunShowsIt) {
+  monitor_.configure(load(testing::example("chip")));
+  runFor(200ms);
+  std::erase_if(table_.routes_, [](const KernelRoute& r) { return r.to.str() == "10.64.0.0/11"; });
+  EXPECT_EQ(monitor_.dryRun(),
+            std::vector<std::string>{"+ route 10.64.0.0/11 via 100.64.12.9 dev meshnet0"});
+  runFor(400ms);  // resync_ms 200
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_TRUE(monitor_.dryRun().empty());
+}
+
+TEST_F(GatewayMonitorTest, ReconfigureKeepsVerdictsOfUnchangedPeersAndDropsRemovedSets) {
+  auto json = testing::example("chip");
+  monitor_.configure(load(json));
+  runFor(200ms);
+  json["routes"][0]["to"] = {"10.64.0.0/11"};
+  monitor_.configure(load(json));
+  EXPECT_EQ(monitor_.toJson()["peers"]["cometa"]["verdict"], "up") << "no warm-up again";
+  EXPECT_EQ(table_.via("10.254.0.0/16"), "") << "a prefix removed from the set is withdrawn";
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+}
+
+}  // namespace
+}  // namespace meshbroker::supervisor
