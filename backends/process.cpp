@@ -20,11 +20,69 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
 
-#include "io/file_writer.hpp"
-
 namespace meshbroker::backends {
+namespace {
+struct Shared;
+void drainLog(const std::shared_ptr<Shared>& shared);
+}  // namespace
+
+// One inotify instance for every log file a launcher follows, each file a watch. (Closing an
+// inotify descriptor waits for an RCU grace period, ~10 ms here: one per child would stall
+// every restart of a crashed backend. Removing a watch is cheap.)
+struct LogWatcher : std::enable_shared_from_this<LogWatcher> {
+  explicit LogWatcher(asio::io_context& io) : fd(io) {}
+  void wait() {
+    fd.async_wait(asio::posix::stream_descriptor::wait_read,
+                  [self = shared_from_this()](const boost::system::error_code& ec) {
+                    if (!ec) self->onEvents();
+                  });
+  }
+  void onEvents() {
+    alignas(inotify_event) std::array<char, 4096> buffer;
+    std::set<int> grown;
+    ssize_t n;
+    while ((n = ::read(fd.native_handle(), buffer.data(), buffer.size())) > 0) {
+      for (ssize_t at = 0; at + static_cast<ssize_t>(sizeof(inotify_event)) <= n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
+        if (event->mask & IN_IGNORED) {
+          followers.erase(event->wd);  // the file is gone
+        } else {
+          grown.insert(event->wd);
+        }
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
+    }
+    for (int watch : grown) {
+      auto it = followers.find(watch);
+      if (it == followers.end()) continue;
+      auto list = it->second;  // drainLog may end a follower and change the map
+      for (const auto& weak : list) {
+        if (auto shared = weak.lock()) drainLog(shared);
+      }
+    }
+    wait();
+  }
+  void forget(int watch, const void* follower) {
+    auto it = followers.find(watch);
+    if (it == followers.end()) return;
+    std::erase_if(it->second, [follower](const auto& weak) {
+      auto shared = weak.lock();
+      return !shared || static_cast<const void*>(shared.get()) == follower;
+    });
+    if (it->second.empty()) {
+      ::inotify_rm_watch(fd.native_handle(), watch);
+      followers.erase(it);
+    }
+  }
+
+  asio::posix::stream_descriptor fd;
+  std::map<int, std::vector<std::weak_ptr<Shared>>> followers;  // by watch descriptor
+};
+
 namespace {
 
 namespace bp = boost::process;
@@ -36,7 +94,7 @@ constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5
 
 // State shared by the handle and the pending handlers, so handlers outlive the handle.
 struct Shared {
-  explicit Shared(asio::io_context& io) : pidfd(io), log_watch(io) {}
+  explicit Shared(asio::io_context& io) : pidfd(io) {}
   ~Shared() {
     if (log_fd >= 0) ::close(log_fd);
   }
@@ -45,8 +103,9 @@ struct Shared {
 
   std::optional<bp::async_pipe> pipe;  // ordinary children: their stdout+stderr
   asio::posix::stream_descriptor pidfd;
-  asio::posix::stream_descriptor log_watch;  // survivors: inotify on their log file
-  int log_fd = -1;                           // survivors: the log file, read from log_offset
+  std::weak_ptr<LogWatcher> watcher;  // survivors: says when their log file grew
+  int watch = -1;                     // its inotify watch descriptor
+  int log_fd = -1;                    // survivors: the log file, read from log_offset
   off_t log_offset = 0;
   fs::path pid_file;
   pid_t pid = -1;
@@ -120,44 +179,33 @@ void drainLog(const std::shared_ptr<Shared>& shared) {
     shared->log_offset += n;
     feed(*shared, std::string_view(shared->chunk.data(), static_cast<std::size_t>(n)));
   }
-  asio::post(shared->log_watch.get_executor(), [shared] { drainLog(shared); });
+  asio::post(shared->pidfd.get_executor(), [shared] { drainLog(shared); });
 }
 
-void watchLog(const std::shared_ptr<Shared>& shared) {
-  shared->log_watch.async_wait(
-      asio::posix::stream_descriptor::wait_read, [shared](const boost::system::error_code& ec) {
-        if (ec) return;
-        std::array<char, 4096> events;
-        while (::read(shared->log_watch.native_handle(), events.data(), events.size()) > 0) {
-        }
-        drainLog(shared);
-        watchLog(shared);
-      });
-}
-
-// Follows log_file from its current end: an inotify watch says when something was appended.
-std::string followLog(const std::shared_ptr<Shared>& shared, const fs::path& log_file) {
+// Follows log_file from its current end: the watcher says when something was appended.
+std::string followLog(const std::shared_ptr<Shared>& shared, const fs::path& log_file,
+                      const std::shared_ptr<LogWatcher>& watcher) {
   int fd = ::open(log_file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return "cannot open " + log_file.string() + ": " + std::strerror(errno);
   shared->log_fd = fd;
   off_t end = ::lseek(fd, 0, SEEK_END);
   shared->log_offset = end > 0 ? end : 0;
   if (shared->log_offset > kMaxLogBytes && ::ftruncate(fd, 0) == 0) shared->log_offset = 0;
-  int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (watch < 0) return std::string("inotify_init1: ") + std::strerror(errno);
-  if (::inotify_add_watch(watch, log_file.c_str(), IN_MODIFY) < 0) {
-    std::string message = "inotify_add_watch " + log_file.string() + ": " + std::strerror(errno);
-    ::close(watch);
-    return message;
-  }
-  shared->log_watch.assign(watch);
-  watchLog(shared);
+  if (!watcher) return "no inotify instance";
+  int watch = ::inotify_add_watch(watcher->fd.native_handle(), log_file.c_str(), IN_MODIFY);
+  if (watch < 0) return "inotify_add_watch " + log_file.string() + ": " + std::strerror(errno);
+  shared->watcher = watcher;
+  shared->watch = watch;
+  watcher->followers[watch].push_back(shared);
   return "";
 }
 
 void stopFollowing(Shared& shared) {
-  boost::system::error_code ignored;
-  shared.log_watch.close(ignored);
+  if (auto watcher = shared.watcher.lock(); watcher && shared.watch >= 0) {
+    watcher->forget(shared.watch, &shared);
+  }
+  shared.watcher.reset();
+  shared.watch = -1;
   if (shared.log_fd >= 0) ::close(shared.log_fd);
   shared.log_fd = -1;
 }
@@ -298,6 +346,27 @@ void stopOutdated(int pidfd, pid_t pid, std::chrono::milliseconds wait) {
   ::waitid(kPidfdIdType, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG);  // if ours
 }
 
+// Like io::writeFileAtomically (temp file, then rename: a reader never sees half of it) but
+// without fsync: the pid file lives in /run, means nothing after a reboot, and an fsync on a
+// disk would cost ~10 ms of every restart of a crashed backend. Returns an error or "".
+std::string writePidFile(const fs::path& path, const std::string& content) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  fs::path temp = path;
+  temp += ".tmp-" + std::to_string(::getpid());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return "cannot create " + temp.string() + ": " + std::strerror(errno);
+  bool ok = ::fchmod(fd, 0644) == 0 &&
+            ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  std::string error = ok ? "" : "cannot write " + temp.string() + ": " + std::strerror(errno);
+  ::close(fd);
+  if (ok && ::rename(temp.c_str(), path.c_str()) != 0) {
+    error = "cannot rename " + temp.string() + ": " + std::strerror(errno);
+  }
+  if (!error.empty()) ::unlink(temp.c_str());
+  return error;
+}
+
 }  // namespace
 
 std::optional<PidFileEntry> parsePidFile(std::string_view text) {
@@ -358,6 +427,24 @@ std::unique_ptr<ChildProcess> ProcessLauncher::adopt(const SpawnSpec&, LineHandl
   return nullptr;
 }
 
+RealProcessLauncher::~RealProcessLauncher() {
+  if (log_watcher_) {
+    boost::system::error_code ignored;
+    log_watcher_->fd.close(ignored);  // ends its pending wait
+  }
+}
+
+std::shared_ptr<LogWatcher> RealProcessLauncher::logWatcher() {
+  if (!log_watcher_) {
+    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) return nullptr;
+    log_watcher_ = std::make_shared<LogWatcher>(io_);
+    log_watcher_->fd.assign(fd);
+    log_watcher_->wait();
+  }
+  return log_watcher_;
+}
+
 std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, LineHandler on_line,
                                                          ExitHandler on_exit) {
   auto shared = std::make_shared<Shared>(io_);
@@ -391,7 +478,7 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, 
       return cannotStart("cannot start " + spec.executable + ": cannot open " +
                          spec.log_file.string() + ": " + std::strerror(errno));
     }
-    if (auto error = followLog(shared, spec.log_file); !error.empty()) {
+    if (auto error = followLog(shared, spec.log_file, logWatcher()); !error.empty()) {
       ::close(log);
       return cannotStart("cannot start " + spec.executable + ": " + error);
     }
@@ -430,12 +517,8 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, 
     // Written after the fork: the start time is the forked process's, which exec keeps.
     std::string error;
     if (auto start = processStartTime(shared->pid)) {
-      try {
-        io::writeFileAtomically(
-            spec.pid_file, std::to_string(shared->pid) + " " + std::to_string(*start) + "\n", 0644);
-      } catch (const io::WriteError& e) {
-        error = e.what();
-      }
+      error = writePidFile(spec.pid_file,
+                           std::to_string(shared->pid) + " " + std::to_string(*start) + "\n");
     }
     if (!error.empty()) {
       asio::post(io_, [shared, error] {
@@ -504,7 +587,7 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::adopt(const SpawnSpec& spec, 
   shared->adopted = true;
   shared->pid_file = spec.pid_file;
   shared->pidfd.assign(fd);
-  if (auto error = followLog(shared, spec.log_file); !error.empty()) {
+  if (auto error = followLog(shared, spec.log_file, logWatcher()); !error.empty()) {
     stopFollowing(*shared);  // adopt it all the same: the tunnel matters more than its log
     asio::post(io_,
                [shared, error] { emit(*shared, "meshbroker: not following its log: " + error); });

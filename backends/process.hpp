@@ -70,9 +70,14 @@ class ProcessLauncher {
 // dies (PR_SET_PDEATHSIG) and stdout+stderr in one pipe; survivors write to their log file,
 // followed through inotify. Death is seen through a pidfd on the event loop: no SIGCHLD
 // handler, no polling.
+struct LogWatcher;
+
 class RealProcessLauncher : public ProcessLauncher {
  public:
   explicit RealProcessLauncher(asio::io_context& io) : io_(io) {}
+  ~RealProcessLauncher() override;
+  RealProcessLauncher(const RealProcessLauncher&) = delete;
+  RealProcessLauncher& operator=(const RealProcessLauncher&) = delete;
   std::unique_ptr<ChildProcess> spawn(const SpawnSpec& spec, LineHandler on_line,
                                       ExitHandler on_exit) override;
   // A matching survivor is adopted. A pid file whose process is gone, or is another process
@@ -85,8 +90,11 @@ class RealProcessLauncher : public ProcessLauncher {
   void setStopWait(std::chrono::milliseconds wait) { stop_wait_ = wait; }
 
  private:
+  std::shared_ptr<LogWatcher> logWatcher();
+
   asio::io_context& io_;
   std::chrono::milliseconds stop_wait_{3000};
+  std::shared_ptr<LogWatcher> log_watcher_;  // one inotify instance for every log file followed
 };
 
 // What a survivor's pid file holds: "PID START_TIME\n", the start time being field 22 of

@@ -380,7 +380,7 @@ std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const Probe
 
   int on = 1;
   if (raw) {
-    // Raw ICMP sockets see every ICMP packet in the namespace: let only ours through.
+    // Raw ICMP sockets see every ICMP packet in the namespace: only replies and errors pass.
     icmp_filter filter{};
     filter.data = ~((1U << kTypeEchoReply) | (1U << kTypeUnreachable) | (1U << kTypeTimeExceeded));
     ::setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter);  // an optimisation only

@@ -151,6 +151,10 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
            0,
            RouteType::kUnicast,
            {{host.mesh_address, device, 1}}});
+      // Anything else with this mark is unreachable: a marked probe must never fall through
+      // to the main table (and so to the active gateway), or a dead gateway would look alive.
+      desired.routes.push_back(
+          {*config::Cidr::parse("0.0.0.0/0", nullptr), mark, 0, RouteType::kUnreachable, {}});
       desired.rules.push_back(
           {base_priority + static_cast<std::uint32_t>(h), std::nullopt, mark, mark});
     }

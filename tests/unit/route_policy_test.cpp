@@ -152,7 +152,9 @@ TEST(RoutePolicyTest, ThroughProbesGetAMarkAndATablePerGateway) {
   // hosts: comegato (0), cometa (1), illimani (2).
   EXPECT_EQ(probe_routes,
             (std::vector<std::string>{"10.65.2.8/32 table 7701 via 100.64.12.9 dev meshnet0",
-                                      "10.65.2.8/32 table 7702 via 100.64.12.10 dev meshnet0"}));
+                                      "unreachable 0.0.0.0/0 table 7701",
+                                      "10.65.2.8/32 table 7702 via 100.64.12.10 dev meshnet0",
+                                      "unreachable 0.0.0.0/0 table 7702"}));
   EXPECT_EQ(rules, (std::vector<std::string>{"priority 7701 fwmark 7701 lookup 7701",
                                              "priority 7702 fwmark 7702 lookup 7702"}));
   EXPECT_EQ(probeMark(node, 1), 7701u);
