@@ -191,7 +191,7 @@ std::string followLog(const std::shared_ptr<Shared>& shared, const fs::path& log
   off_t end = ::lseek(fd, 0, SEEK_END);
   shared->log_offset = end > 0 ? end : 0;
   if (shared->log_offset > kMaxLogBytes && ::ftruncate(fd, 0) == 0) shared->log_offset = 0;
-  if (!watcher) return "no inotify instance";
+  if (!watcher) return "cannot watch " + log_file.string() + " (inotify_init1 failed)";
   int watch = ::inotify_add_watch(watcher->fd.native_handle(), log_file.c_str(), IN_MODIFY);
   if (watch < 0) return "inotify_add_watch " + log_file.string() + ": " + std::strerror(errno);
   shared->watcher = watcher;

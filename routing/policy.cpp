@@ -93,6 +93,8 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
       std::sort(hops.begin(), hops.end(), [](const NextHop& a, const NextHop& b) {
         return a.gateway.value() < b.gateway.value();
       });
+      // A single next hop carries no weight in the kernel (it reads back as 1).
+      if (hops.size() == 1) hops.front().weight = 1;
       decision.why = "balanced over " + std::to_string(usable.size()) + " of " +
                      std::to_string(set.via.size()) + " gateways";
     }

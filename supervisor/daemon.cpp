@@ -145,7 +145,11 @@ void Daemon::start() {
 
   waitForSignals();
   startOrAdopt(backendIds(config_), on_disk);
-  if (monitor_) monitor_->configure(config_);
+  if (monitor_) {
+    Backend* tinc = find("tinc");
+    monitor_->setLocalHold(!tinc || tinc->machine.state != State::kRunning);
+    monitor_->configure(config_);
+  }
 
   std::uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {

@@ -140,8 +140,9 @@ void GatewayMonitor::setLocalHold(bool held) {
   for (auto& [name, peer] : peers_) {
     for (auto& check : peer->checks) check->state.hold(now, held);
   }
-  record(held ? "our tincd is not running: gateway verdicts are held"
-              : "our tincd is running again: verdicts resume after the warm-up");
+  record(held ? "our tincd is not running: gateway verdicts and routes are held"
+              : "our tincd is running: verdicts resume after the warm-up");
+  if (!held) reconcile("our tincd is running");
   arm();
 }
 
@@ -255,7 +256,8 @@ void GatewayMonitor::reconcile(const std::string& why) {
     }
     decisions_[decision.name] = decision;
   }
-  if (table_) {
+  // While our tincd is down its interface may not exist: the kernel keeps what it has.
+  if (table_ && !held_) {
     try {
       const auto current = table_->routes();
       const auto plan = routing::planChanges(desired.routes, desired.rules, current,

@@ -93,6 +93,8 @@ TEST(RoutePolicyTest, BalanceInstallsAWeightedMultipathOverTheHealthyGateways) {
             "dev meshnet0 weight 1");
   state = desiredRoutes(node, {{"cometa", down()}, {"illimani", up()}}, {});
   EXPECT_EQ(describe(mainRoutes(state)[0]), "10.64.0.0/11 via 100.64.12.10 dev meshnet0");
+  // The kernel keeps no weight for a single next hop (reads back 1): no endless re-replace.
+  EXPECT_EQ(mainRoutes(state)[0].next_hops[0].weight, 1);
 }
 
 TEST(RoutePolicyTest, AllDownInstallsTheConfiguredRoute) {
