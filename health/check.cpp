@@ -128,6 +128,7 @@ std::optional<Transition> HealthCheck::onReply(TimePoint now, Micros rtt) {
   }
   stats_.misses_in_row = 0;
   ++stats_.replies_in_row;
+  grace_until_ = TimePoint{};  // a reply proves our side works again: misses count from now
   burst_left_ = 0;
   if (miss_llr_ > 0) cusum_ = std::max(0.0, cusum_ + reply_llr_);
 

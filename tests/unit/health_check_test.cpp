@@ -223,6 +223,20 @@ TEST(HealthCheckTest, HeldChecksKeepTheirVerdictAndWarmUpAfterwards) {
   EXPECT_EQ(sim.check.verdict(), Verdict::kDown);
 }
 
+TEST(HealthCheckTest, AReplyAfterAHoldEndsTheGracePeriod) {
+  Sim sim{CheckParams{}};
+  sim.runFor(3s);
+  sim.check.hold(sim.now, true);
+  sim.runFor(1s);
+  sim.check.hold(sim.now, false);
+  sim.runFor(100ms);  // our tincd answers again: the gateway replied
+  sim.lost = [] { return true; };
+  const TimePoint cut = sim.now;
+  sim.runFor(1s);
+  ASSERT_EQ(sim.check.verdict(), Verdict::kDown);
+  EXPECT_LT(sim.transitions.back().first - cut, 500ms) << "not after the 2 s grace";
+}
+
 TEST(HealthCheckTest, ResultsOfUnknownProbesAreIgnored) {
   HealthCheck check(CheckParams{}, TimePoint{});
   EXPECT_FALSE(check.onResult(TimePoint{}, 42, true, Micros(10)));
