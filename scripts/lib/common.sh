@@ -27,7 +27,8 @@ BUILD_PACKAGES=(
   libnl-3-dev libnl-route-3-dev
 )
 # Debian packages the integration tests and the demo run.
-RUNTIME_PACKAGES=(tinc iproute2 iputils-ping procps ca-certificates jq systemd openvpn iperf3)
+RUNTIME_PACKAGES=(tinc iproute2 iputils-ping procps ca-certificates jq systemd openvpn iperf3
+                  nftables util-linux)
 # shellcheck disable=SC2034  # used by the scripts that source this file
 ALL_PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 
