@@ -133,6 +133,8 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
                                 set.from[f], 0, table});
     }
     if (!decision.settled) {
+      decision.all_down = false;
+      decision.chosen.clear();
       decision.why = "waiting for the first verdicts (warm-up): routes left as they are";
       for (const auto& route : decision.routes) desired.frozen.push_back(keyOf(route));
     } else {

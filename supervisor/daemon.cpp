@@ -1,8 +1,6 @@
 // The daemon: glue between the pure state machines and the real processes, sockets and files.
 #include "supervisor/daemon.hpp"
 
-#include "supervisor/gateway_monitor.hpp"
-
 #include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -17,6 +15,7 @@
 #include "backends/pki_layout.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
+#include "supervisor/gateway_monitor.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/reload_plan.hpp"
 

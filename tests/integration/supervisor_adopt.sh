@@ -7,13 +7,15 @@
 #  | meshbroker run (chip.json)       |               | meshbroker run (comegato.json)   |
 #  |   kill -9, then run again        |               |                                  |
 #  |   '- tincd   meshnet0 .11/27  <--+== tinc mesh ==+-- tincd   meshnet0 .12/27        |
-#  |      (keeps running, adopted)    |  ping -i 0.01 |   ping 100.64.12.11, 100/s       |
+#  |      (keeps running, adopted)    |  ping, UDP -> |   ping 100.64.12.11 every 10 ms  |
+#  |   udp_stream recv :9000          |               |   udp_stream send, 1 kHz         |
 #  |   veth0  192.0.2.11/24  ---------+---- veth -----+---------  veth0  192.0.2.12/24   |
 #  +----------------------------------+               +----------------------------------+
 #
-# Checks: while comegato pings chip over the mesh every 10 ms, chip's meshbroker is killed with
-# SIGKILL: its tincd keeps running (same pid, pid file kept); a new meshbroker adopts it (log
-# line, status "adopted", same pid, state running, no second tincd); not one ping is lost;
+# Checks: while comegato pings chip over the mesh every 10 ms (and, when build/bench/udp_stream
+# is built, sends it a 1 kHz UDP stream), chip's meshbroker is killed with SIGKILL: its tincd
+# keeps running (same pid, pid file kept); a new meshbroker adopts it (log line, status
+# "adopted", same pid, state running, no second tincd); not one ping or datagram is lost;
 # tincd's output after the adoption still reaches meshbroker's log; SIGTERM then stops tincd
 # and removes its pid file.
 set -euo pipefail
@@ -64,13 +66,26 @@ tinc_pid=$(mb_backend_pid chip tinc)
 pid_file=$TMP/chip/run/backends/tinc.pid
 [[ $(cut -d' ' -f1 "$pid_file") == "$tinc_pid" ]] || mb_fail "pid file $pid_file: $(cat "$pid_file")"
 
-# --- 100 pings a second cross the mesh while chip's meshbroker dies and comes back ------------
+# --- pings every 10 ms (and a 1 kHz UDP stream) cross the mesh while chip's meshbroker dies
+# and comes back. ping -c waits for its last reply, so nothing in flight is counted as lost.
 count=800
 ip netns exec "${NS[comegato]}" ping -q -i 0.01 -W 1 -c "$count" "${MESH[chip]}" \
   >"$TMP/ping.out" 2>&1 &
 ping_pid=$!
 MB_PIDS+=("$ping_pid")
 ping_started=$(mb_now_ms)
+# The benchmark's UDP stream tool, when built next to meshbroker (build/bench/udp_stream).
+udp_stream=$(dirname -- "$MESHBROKER")/bench/udp_stream
+if [[ -x $udp_stream ]]; then
+  ip netns exec "${NS[chip]}" "$udp_stream" recv 9000 --seconds 20 >"$TMP/udp.recv" 2>&1 &
+  recv_pid=$!
+  MB_PIDS+=("$recv_pid")
+  sleep 0.2
+  ip netns exec "${NS[comegato]}" "$udp_stream" send "${MESH[chip]}:9000" --rate 1000 \
+    --seconds 6 >"$TMP/udp.send" 2>&1 &
+  send_pid=$!
+  MB_PIDS+=("$send_pid")
+fi
 sleep 1
 
 old_mb=${MBPID[chip]}
@@ -108,6 +123,17 @@ mb_log "ping every 10 ms across kill -9 and adoption: $summary"
 mb_log "$(grep -E '^rtt|^round-trip' "$TMP/ping.out" || true)"
 [[ $sent -eq $count ]] || mb_fail "ping sent $sent of $count"
 [[ $received -eq $sent ]] || mb_fail "$((sent - received)) of $sent pings lost"
+if [[ -x $udp_stream ]]; then
+  wait "$send_pid" || mb_fail "udp_stream send failed: $(cat "$TMP/udp.send")"
+  wait "$recv_pid" || mb_fail "udp_stream recv failed: $(cat "$TMP/udp.recv")"
+  forget_pid "$send_pid"
+  forget_pid "$recv_pid"
+  udp=$(tail -n 1 "$TMP/udp.recv")
+  mb_log "1 kHz UDP stream across kill -9 and adoption: $(jq -c \
+    '{expected, received, lost, max_gap_ms, latency_ms}' <<<"$udp")"
+  [[ $(jq -r '.complete and .lost == 0 and .received == .expected' <<<"$udp") == true ]] ||
+    mb_fail "UDP stream lost datagrams: $udp"
+fi
 
 # --- tincd's output after the adoption reaches the new meshbroker through its log file ------
 kill -HUP "$tinc_pid"

@@ -128,9 +128,11 @@ class DaemonTest : public ::testing::Test {
                       std::move(*loaded.config));
       previous.start();
       io.run_for(std::chrono::milliseconds(20));
+      ASSERT_EQ(launcher_.spawned.size(), 1u);
+      // The handle dies with this daemon; the process it names runs on.
+      launcher_.left_running[launcher_.spawned[0].spec.pid_file] =
+          launcher_.spawned[0].child->pid();
     }
-    ASSERT_EQ(launcher_.spawned.size(), 1u);
-    launcher_.left_running[launcher_.spawned[0].spec.pid_file] = launcher_.spawned[0].child->pid();
     launcher_.spawned.clear();
   }
   std::vector<std::string> notifications() {
@@ -286,6 +288,22 @@ TEST_F(DaemonTest, AdoptedTincdIsReloadedWhenItsFilesChangedMeanwhile) {
   ASSERT_EQ(launcher_.adopted.size(), 1u);
   EXPECT_EQ(launcher_.adopted[0].child->signals, std::vector<int>{SIGHUP});
   EXPECT_EQ(tinc().state, "running");
+}
+
+TEST_F(DaemonTest, AdoptedTincdIsRestartedWhenTincConfChangedMeanwhile) {
+  startAndKillAPreviousMeshbroker();
+  auto config = nlohmann::json::parse(meshbroker::testing::readText(dir_ / "cometa.json"));
+  config["tinc"]["interface"] = "mesh1";  // tinc.conf beyond ConnectTo: a new process
+  std::ofstream(dir_ / "cometa.json") << config.dump(2);
+  start();
+  ASSERT_EQ(launcher_.adopted.size(), 1u);
+  EXPECT_EQ(launcher_.adopted[0].child->signals, std::vector<int>{SIGTERM});
+  EXPECT_EQ(tinc().state, "stopping");
+  launcher_.adopted[0].on_exit({true, -1, 0, "exited (adopted; exit status unknown)"});
+  run();
+  ASSERT_EQ(launcher_.spawned.size(), 1u);  // the replacement reads the new tinc.conf
+  EXPECT_EQ(tinc().state, "starting");
+  EXPECT_FALSE(tinc().adopted);
 }
 
 TEST_F(DaemonTest, NothingToAdoptStartsAsUsual) {

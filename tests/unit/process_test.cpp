@@ -329,6 +329,33 @@ TEST_F(SurvivorTest, LinesOfASpawnedSurvivorAndItsExit) {
   EXPECT_FALSE(std::filesystem::exists(s.pid_file)) << "a stopped backend leaves no pid file";
 }
 
+TEST_F(SurvivorTest, EachSurvivorGetsItsOwnLines) {
+  auto first = spec("echo one");
+  auto second = first;
+  second.args[1] = "echo two; echo three";
+  second.pid_file = dir_ / "run" / "second.pid";
+  second.log_file = dir_ / "run" / "second.log";
+  std::vector<std::string> second_lines;
+  std::optional<ExitStatus> second_exit;
+  auto a = launcher_.spawn(
+      first, [this](std::string_view line) { result_.lines.emplace_back(line); },
+      [this](const ExitStatus& status) { result_.exit = status; });
+  auto b = launcher_.spawn(
+      second, [&](std::string_view line) { second_lines.emplace_back(line); },
+      [&](const ExitStatus& status) { second_exit = status; });
+  for (int i = 0; i < 300 && !second_exit; ++i) io_.run_for(std::chrono::milliseconds(10));
+  runUntilSeen("one");
+  EXPECT_EQ(result_.lines, std::vector<std::string>{"one"});
+  EXPECT_EQ(second_lines, (std::vector<std::string>{"two", "three"}));
+  ASSERT_TRUE(second_exit);
+  EXPECT_EQ(second_exit->code, 0);
+  send("more\n");  // the first is still followed after the second one ended
+  runUntilSeen("got more");
+  EXPECT_TRUE(seen("got more"));
+  a->signal(SIGKILL);
+  waitForExit();
+}
+
 TEST_F(SurvivorTest, LogFileStaysUnderOneMebibyte) {
   // ~1.5 MB of output in 20000 lines, then quiet.
   auto s = spec(

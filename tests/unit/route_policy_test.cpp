@@ -123,6 +123,7 @@ TEST(RoutePolicyTest, UnknownVerdictsFreezeTheSetsRoutes) {
   const auto node = load(example("chip"));
   auto state = desiredRoutes(node, {{"cometa", up()}}, {});  // illimani: no verdict yet
   EXPECT_FALSE(set(state).settled);
+  EXPECT_FALSE(set(state).all_down) << "not known to be down: just not known yet";
   EXPECT_TRUE(mainRoutes(state).empty());
   EXPECT_EQ(state.frozen.size(), 2u);
 }
