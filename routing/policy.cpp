@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "routing/static_routes.hpp"
+
 namespace meshbroker::routing {
 namespace {
 
@@ -162,19 +164,17 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
       desired.rules.push_back(
           {base_priority + static_cast<std::uint32_t>(h), std::nullopt, mark, mark});
     }
-    // Gateway role: the route back to a server's OpenVPN clients exists only while that
-    // server is reachable over the mesh, so the mesh's routing protocol withdraws it when not.
-    if (node.role == config::Role::kGateway && host.role == config::Role::kServer) {
-      const PeerState& state = stateOf(host.name.str());
-      for (const auto& subnet : host.client_subnets) {
-        KernelRoute route{
-            subnet, kMainTable, 0, RouteType::kUnicast, {{host.mesh_address, device, 1}}};
-        if (!state.known) {
-          desired.frozen.push_back(keyOf(route));
-        } else if (state.up) {
-          desired.routes.push_back(std::move(route));
-        }
-      }
+  }
+  // Gateway role: the route back to a server's OpenVPN clients (the same routes tinc-up
+  // installs) exists only while that server is reachable over the mesh, so the mesh's routing
+  // protocol withdraws it when not.
+  for (const auto& back : routesBackToClients(node)) {
+    const PeerState& state = stateOf(back.server);
+    KernelRoute route{back.to, kMainTable, 0, RouteType::kUnicast, {{back.via, device, 1}}};
+    if (!state.known) {
+      desired.frozen.push_back(keyOf(route));
+    } else if (state.up) {
+      desired.routes.push_back(std::move(route));
     }
   }
   return desired;

@@ -1,6 +1,7 @@
 // Routes that follow from the config alone (no health state): a pure function of the model.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "config/model.hpp"
@@ -10,6 +11,7 @@ namespace meshbroker::routing {
 struct StaticRoute {
   config::Cidr to;
   config::Ipv4Address via;
+  std::string server;  // the server whose clients these are (its health decides, see policy)
   bool operator==(const StaticRoute&) const = default;
 };
 

@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "fake_route_table.hpp"
 #include "test_support.hpp"
 
 namespace meshbroker::supervisor {
@@ -37,39 +38,6 @@ class FakeProber : public health::Prober {
   std::map<std::string, int> sent;
 };
 
-class FakeTable : public routing::RouteTable {
- public:
-  std::vector<KernelRoute> routes() override { return routes_; }
-  std::vector<PolicyRule> rules() override { return rules_; }
-  void replace(const KernelRoute& route) override {
-    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
-    routes_.push_back(route);
-    ++changes;
-  }
-  void remove(const KernelRoute& route) override {
-    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
-    ++changes;
-  }
-  void add(const PolicyRule& rule) override { rules_.push_back(rule); }
-  void remove(const PolicyRule& rule) override { std::erase(rules_, rule); }
-
-  // "via 100.64.12.9" of the main-table route to prefix, or "" when absent.
-  std::string via(const std::string& prefix) const {
-    for (const auto& r : routes_) {
-      if (r.table == routing::kMainTable && r.to.str() == prefix) {
-        if (r.type != routing::RouteType::kUnicast) return std::string(toString(r.type));
-        std::string text;
-        for (const auto& hop : r.next_hops) text += (text.empty() ? "" : ",") + hop.gateway.str();
-        return text;
-      }
-    }
-    return "";
-  }
-  std::vector<KernelRoute> routes_;
-  std::vector<PolicyRule> rules_;
-  int changes = 0;
-};
-
 class GatewayMonitorTest : public ::testing::Test {
  protected:
   config::NodeConfig load(nlohmann::json json) {
@@ -88,7 +56,7 @@ class GatewayMonitorTest : public ::testing::Test {
 
   asio::io_context io_;
   FakeProber prober_{io_};
-  FakeTable table_;
+  testing::FakeRouteTable table_;
   int changed_ = 0;
   GatewayMonitor monitor_{io_, prober_, &table_, [this] { ++changed_; }};
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "fake_route_table.hpp"
 #include "routing/policy.hpp"
 #include "routing/reconcile.hpp"
 #include "test_support.hpp"
@@ -236,35 +237,9 @@ TEST(ReconcileTest, RulesAreAddedAndRemoved) {
   EXPECT_EQ(plan.remove_rules, std::vector<PolicyRule>{stale});
 }
 
-class FakeTable : public RouteTable {
- public:
-  std::vector<KernelRoute> routes() override { return routes_; }
-  std::vector<PolicyRule> rules() override { return rules_; }
-  void replace(const KernelRoute& route) override {
-    if (route.to.str() == "10.66.0.0/16") throw RouteTableError("no such device");
-    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
-    routes_.push_back(route);
-    log.push_back("replace " + describe(route));
-  }
-  void remove(const KernelRoute& route) override {
-    std::erase_if(routes_, [&](const KernelRoute& r) { return keyOf(r) == keyOf(route); });
-    log.push_back("remove " + describe(route));
-  }
-  void add(const PolicyRule& rule) override {
-    rules_.push_back(rule);
-    log.push_back("add " + describe(rule));
-  }
-  void remove(const PolicyRule& rule) override {
-    std::erase(rules_, rule);
-    log.push_back("remove " + describe(rule));
-  }
-  std::vector<KernelRoute> routes_;
-  std::vector<PolicyRule> rules_;
-  std::vector<std::string> log;
-};
-
 TEST(ReconcileTest, ApplyReplacesFirstRemovesLastAndKeepsGoingAfterAnError) {
-  FakeTable table;
+  testing::FakeRouteTable table;
+  table.failing_prefix = "10.66.0.0/16";
   table.routes_ = {route("10.99.0.0/16", "100.64.12.9")};
   table.rules_ = {{7702, std::nullopt, 7702, 7702}};
   const std::vector<KernelRoute> desired = {route("10.66.0.0/16", "100.64.12.9"),
