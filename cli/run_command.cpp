@@ -11,6 +11,7 @@
 #include "supervisor/daemon.hpp"
 #include "supervisor/gateway_monitor.hpp"
 #include "supervisor/log.hpp"
+#include "web/status_service.hpp"
 
 namespace meshbroker::cli {
 
@@ -36,8 +37,24 @@ int runDaemon(const std::filesystem::path& config_file,
                               std::move(*result.config), &rate_limiter);
     supervisor::GatewayMonitor monitor(io, prober, &routes, [&daemon] { daemon.changed(); });
     daemon.attachMonitor(&monitor);
+    // The status page, API and metrics: HTTP threads read published snapshots; actions come
+    // back to this loop through Daemon::control.
+    web::StatusService status(
+        io, {MESHBROKER_VERSION},
+        web::performOnLoop(
+            io,
+            [&daemon](const nlohmann::json& request, const std::string& caller,
+                      std::function<void(const nlohmann::json&)> reply) {
+              daemon.control(request, caller, reply);
+            },
+            std::chrono::seconds(5)));
+    daemon.setPublisher(
+        [&status](const supervisor::Snapshot& snapshot) { status.store().publish(snapshot); });
+    daemon.setConfigObserver(
+        [&status](const config::NodeConfig& config) { status.configure(config.status); });
     daemon.start();
     io.run();
+    status.stop();
   } catch (const std::exception& e) {
     supervisor::log(supervisor::Level::kError, std::string("cannot run: ") + e.what());
     return kExitFailure;

@@ -420,8 +420,17 @@ std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& bas
   }
   auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultStatusPort));
   auto token = object.optional<fs::path>("token_file", pathReader(diag, base_dir), &failed);
-  if (failed || !listen || !port) return std::nullopt;
-  return StatusConfig{listen->str(), *port, token};
+  auto threads = object.withDefault<int>("threads", intReader(diag, 1, 64), 4);
+  ValueReader<bool> boolean = [&diag](const Json& value, const std::string& path) {
+    if (!value.is_boolean()) {
+      diag.error(path, dumpForMessage(value), "is not true or false");
+      return std::optional<bool>();
+    }
+    return std::optional<bool>(value.get<bool>());
+  };
+  auto enabled = object.withDefault<bool>("enabled", boolean, true);
+  if (failed || !listen || !port || !threads || !enabled) return std::nullopt;
+  return StatusConfig{listen->str(), *port, token, *threads, *enabled};
 }
 
 std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::path& base_dir) {

@@ -61,7 +61,8 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       status_debounce_(io),
       watchdog_(io),
       shutdown_deadline_(io),
-      tinc_retry_(io) {}
+      tinc_retry_(io),
+      publish_tick_(io) {}
 
 Daemon::~Daemon() = default;
 
@@ -137,7 +138,7 @@ void Daemon::start() {
   control_ = std::make_unique<ControlSocket>(
       io_, (config_.paths.runtime_dir / "control.sock").string(),
       [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {
-        onControl(request, reply);
+        onControl(request, "control socket", reply);
       },
       [](const std::string& message) { log(Level::kWarning, message); });
   control_->open();
@@ -170,7 +171,37 @@ void Daemon::start() {
                           std::string(config::toString(config_.role)) + ") started from " +
                           options_.config_file.string());
   notifySystemd("READY=1\nSTATUS=started; backends starting");
+  if (config_observer_) config_observer_(config_);
+  armPublishTick();
   changed();
+}
+
+void Daemon::control(const nlohmann::json& request, const std::string& caller,
+                     const ControlSocket::Reply& reply) {
+  onControl(request, caller, reply);
+}
+
+void Daemon::recordEvent(std::string source, std::string what) {
+  events_log_.push_back({wallClockMs(), std::move(source), std::move(what)});
+  while (events_log_.size() > kEventHistory) events_log_.pop_front();
+}
+
+// RTT, loss and probe counters move without a state change: publish them every second.
+void Daemon::armPublishTick() {
+  if (!publisher_ || shutting_down_) return;
+  publish_tick_.expires_after(std::chrono::seconds(1));
+  publish_tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shutting_down_) return;
+    if (monitor_) {
+      ++generation_;
+      publish();
+    }
+    armPublishTick();
+  });
+}
+
+void Daemon::publish() {
+  if (publisher_) publisher_(snapshot());
 }
 
 void Daemon::writeFiles(const std::vector<templates::RenderedFile>& files,
@@ -241,6 +272,7 @@ void Daemon::dispatch(Backend& backend, Event event) {
       level = Level::kWarning;
     }
     log(level, line);
+    recordEvent("backend", line);
   }
   apply(backend, result.actions);
   if (backend.machine.state == State::kDown && backend.remove_when_down) {
@@ -542,9 +574,11 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
       node.up = up;
       node.remote_address = event.remote_address;
       node.since_ms = wallClockMs();
-      log(Level::kInfo,
-          "mesh: " + event.node + (up ? " up" : " down") +
-              (event.remote_address.empty() ? "" : " (" + event.remote_address + ")"));
+      const std::string what =
+          event.node + (up ? " up" : " down") +
+          (event.remote_address.empty() ? "" : " (" + event.remote_address + ")");
+      log(Level::kInfo, "mesh: " + what);
+      recordEvent("mesh", what);
       bool dialled = false;
       for (const auto& target : config_.tinc.connect_to)
         dialled = dialled || target.str() == event.node;
@@ -600,7 +634,8 @@ std::string stringField(const nlohmann::json& request, const char* key) {
 
 }  // namespace
 
-void Daemon::onControl(const nlohmann::json& request, const ControlSocket::Reply& reply) {
+void Daemon::onControl(const nlohmann::json& request, const std::string& caller,
+                       const ControlSocket::Reply& reply) {
   std::string command = stringField(request, "command");
   auto error = [&reply](const std::string& message) { reply({{"ok", false}, {"error", message}}); };
   if (command == "status") {
@@ -618,7 +653,10 @@ void Daemon::onControl(const nlohmann::json& request, const ControlSocket::Reply
       return error("openvpn-" + instance + " is not connected (state " +
                    std::string(toString(backend->machine.state)) + ")");
     }
-    log(Level::kNotice, "control: openvpn-" + instance + ": " + line);
+    log(Level::kNotice, "control (" + caller + "): openvpn-" + instance + ": " + line);
+    if (!line.starts_with("status")) {
+      recordEvent("operator", "openvpn-" + instance + ": " + line + " (" + caller + ")");
+    }
     backend->management->command(line, line.starts_with("status"),
                                  [reply](bool ok, const std::vector<std::string>& lines) {
                                    reply({{"ok", ok}, {"lines", lines}});
@@ -627,7 +665,8 @@ void Daemon::onControl(const nlohmann::json& request, const ControlSocket::Reply
     std::string id = stringField(request, "backend");
     Backend* backend = find(id);
     if (!backend) return error("no backend named \"" + id + "\"");
-    log(Level::kNotice, "control: restart " + id);
+    log(Level::kNotice, "control (" + caller + "): restart " + id);
+    recordEvent("operator", "restart " + id + " (" + caller + ")");
     bool idle = backend->machine.state == State::kFailed || backend->machine.state == State::kDown;
     dispatch(*backend, {idle ? EventKind::kStart : EventKind::kRestart, "operator request"});
     reply({{"ok", true}});
@@ -642,7 +681,8 @@ void Daemon::onControl(const nlohmann::json& request, const ControlSocket::Reply
     if (!monitor_ || !monitor_->drain(peer, command == "drain")) {
       return error("no probed gateway named \"" + peer + "\"");
     }
-    log(Level::kNotice, "control: " + command + " " + peer);
+    log(Level::kNotice, "control (" + caller + "): " + command + " " + peer);
+    recordEvent("operator", command + " " + peer + " (" + caller + ")");
     reply({{"ok", true}});
   } else {
     error("unknown command (status, openvpn, restart, reload, routes, drain, undrain)");
@@ -672,6 +712,8 @@ void Daemon::reload() {
   if (!result.config) {
     report.ok = false;
     log(Level::kError, "reload: the new config is invalid; still running the old one unchanged");
+    recordEvent("reload", "refused: " + (report.errors.empty() ? std::string("invalid config")
+                                                               : report.errors.front()));
     last_reload_ = report;
     notifySystemd("STATUS=reload failed: config invalid, old config still running");
     changed();
@@ -688,6 +730,7 @@ void Daemon::reload() {
     report.errors.push_back(e.what());
     log(Level::kError,
         std::string("reload: cannot write files: ") + e.what() + "; still running the old config");
+    recordEvent("reload", std::string("failed: cannot write files: ") + e.what());
     last_reload_ = report;
     changed();
     return;
@@ -728,6 +771,8 @@ void Daemon::reload() {
     }
   }
   last_reload_ = report;
+  recordEvent("reload", "config reloaded from " + options_.config_file.string());
+  if (config_observer_) config_observer_(config_);
   notifySystemd("STATUS=reloaded");
   changed();
 }
@@ -760,6 +805,7 @@ void Daemon::shutdown() {
   notifySystemd("STOPPING=1");
   tinc_retries_left_ = 0;
   tinc_retry_.cancel();
+  publish_tick_.cancel();
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
   std::vector<std::string> ids;
   for (const auto& [id, backend] : backends_) ids.push_back(id);
@@ -823,6 +869,8 @@ const Snapshot& Daemon::snapshot() {
   snapshot_.openvpn = openvpn_;
   snapshot_.last_reload = last_reload_;
   snapshot_.health = monitor_ ? monitor_->toJson() : nlohmann::json(nullptr);
+  snapshot_.events.assign(events_log_.begin(), events_log_.end());
+  snapshot_.topology = topologyJson(config_);
   return snapshot_;
 }
 
@@ -837,7 +885,10 @@ void Daemon::changed() {
   status_debounce_.expires_after(std::chrono::milliseconds(50));
   status_debounce_.async_wait([this](const boost::system::error_code& ec) {
     status_pending_ = false;
-    if (!ec) writeStatusFile();
+    if (!ec) {
+      writeStatusFile();
+      publish();
+    }
   });
 }
 

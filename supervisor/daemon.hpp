@@ -2,7 +2,9 @@
 // shutdown, systemd notification and the state snapshot.
 #pragma once
 
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +32,13 @@ struct DaemonOptions {
 
 class Daemon {
  public:
+  static constexpr std::size_t kEventHistory = 100;
+  // Called on the event loop with each new snapshot (after changes, and every second while
+  // gateways are probed, so RTT and loss stay fresh). The web server copies it from here.
+  using Publisher = std::function<void(const Snapshot&)>;
+  // Called on the event loop with the config at start and after every successful reload.
+  using ConfigObserver = std::function<void(const config::NodeConfig&)>;
+
   // rate_limiter shapes public OpenVPN instances (nullptr: no shaping, e.g. in unit tests).
   Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
          config::NodeConfig config, backends::RateLimiter* rate_limiter = nullptr);
@@ -53,6 +62,13 @@ class Daemon {
   void attachMonitor(GatewayMonitor* monitor) { monitor_ = monitor; }
   // Something in the state changed: bump the generation, write status.json soon.
   void changed();
+  // Both optional; set before start().
+  void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
+  void setConfigObserver(ConfigObserver observer) { config_observer_ = std::move(observer); }
+  // Runs a control request (the control socket's JSON protocol) as if it came from the
+  // socket; `caller` names who asked, for the log and the events. Event loop only.
+  void control(const nlohmann::json& request, const std::string& caller,
+               const ControlSocket::Reply& reply);
 
  private:
   struct Backend;
@@ -71,7 +87,11 @@ class Daemon {
   void openManagement(Backend& backend, std::uint64_t serial);
   void onChildLine(const std::string& id, std::string_view line);
   void onTincEvent(const backends::TincEvent& event);
-  void onControl(const nlohmann::json& request, const ControlSocket::Reply& reply);
+  void onControl(const nlohmann::json& request, const std::string& caller,
+                 const ControlSocket::Reply& reply);
+  void recordEvent(std::string source, std::string what);
+  void publish();
+  void armPublishTick();
   void pollOpenVpn(const std::string& id);
   void shapeOpenVpn(const std::string& id, int attempt);
   void reshapeAfterReload(const config::NodeConfig& old_config);
@@ -104,6 +124,10 @@ class Daemon {
   asio::steady_timer watchdog_;
   asio::steady_timer shutdown_deadline_;
   asio::steady_timer tinc_retry_;
+  asio::steady_timer publish_tick_;
+  Publisher publisher_;
+  ConfigObserver config_observer_;
+  std::deque<EventSnapshot> events_log_;
   int tinc_retries_left_ = 0;
   bool status_pending_ = false;
   bool signals_added_ = false;

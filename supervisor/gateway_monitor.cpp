@@ -163,6 +163,7 @@ void GatewayMonitor::arm() {
   for (const auto& [name, peer] : peers_) {
     for (const auto& check : peer->checks) wake = std::min(wake, check->state.nextWake());
   }
+  scheduled_ = wake;
   timer_.expires_at(wake);
   timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive) return;
@@ -172,6 +173,14 @@ void GatewayMonitor::arm() {
 
 void GatewayMonitor::onTimer() {
   const auto now = Clock::now();
+  const auto late = std::chrono::duration_cast<std::chrono::microseconds>(now - scheduled_);
+  ++wakeups_;
+  if (lateness_us_.size() < kLatenessWindow) {
+    lateness_us_.push_back(late.count());
+  } else {
+    lateness_us_[lateness_next_] = late.count();
+    lateness_next_ = (lateness_next_ + 1) % kLatenessWindow;
+  }
   for (auto& [name, peer] : peers_) {
     for (auto& check : peer->checks) {
       if (auto transition = check->state.tick(now)) onTransition(*peer, *check, *transition);
@@ -336,8 +345,21 @@ nlohmann::json GatewayMonitor::toJson() const {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& event : events_)
     events.push_back({{"at_ms", event.at_ms}, {"what", event.what}});
+  nlohmann::json timer = {{"wakeups", wakeups_}, {"window", lateness_us_.size()}};
+  if (!lateness_us_.empty()) {
+    auto sorted = lateness_us_;
+    std::sort(sorted.begin(), sorted.end());
+    auto at = [&sorted](double q) {
+      const auto i = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1));
+      return static_cast<double>(sorted[i]) / 1000.0;
+    };
+    timer["lateness_p50_ms"] = at(0.5);
+    timer["lateness_p99_ms"] = at(0.99);
+    timer["lateness_max_ms"] = at(1.0);
+  }
   return {{"peers", peers},
           {"route_sets", sets},
+          {"timer", timer},
           {"events", events},
           {"route_errors", route_errors_},
           {"held", held_}};

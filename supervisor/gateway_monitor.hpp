@@ -74,6 +74,12 @@ class GatewayMonitor {
   std::map<std::string, routing::SetDecision> decisions_;
   std::vector<std::string> route_errors_;
   std::deque<Event> events_;
+  // How late the probe timer fires (the event loop was busy): the last kLatenessWindow wakes.
+  static constexpr std::size_t kLatenessWindow = 1024;
+  health::Clock::time_point scheduled_{};
+  std::vector<std::int64_t> lateness_us_;
+  std::size_t lateness_next_ = 0;
+  std::uint64_t wakeups_ = 0;
   asio::steady_timer timer_;
   asio::steady_timer resync_;
   std::shared_ptr<bool> alive_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/openvpn_status.hpp"
+#include "config/model.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -44,6 +45,14 @@ struct ReloadSnapshot {
   std::map<std::string, std::string> actions;  // backend id -> none/signal/restart/start/stop
 };
 
+// One state change worth showing an operator (backends, mesh nodes, reloads, operator actions;
+// the gateway monitor keeps its own in `health.events`).
+struct EventSnapshot {
+  std::int64_t at_ms = 0;
+  std::string source;  // "backend", "mesh", "reload", "operator"
+  std::string what;
+};
+
 struct Snapshot {
   std::uint64_t generation = 0;
   std::int64_t updated_ms = 0;
@@ -56,8 +65,16 @@ struct Snapshot {
   std::map<std::string, MeshNodeSnapshot> mesh;
   std::map<std::string, OpenVpnSnapshot> openvpn;
   ReloadSnapshot last_reload;
-  nlohmann::json health;  // GatewayMonitor::toJson(), or null when it is not running
+  nlohmann::json health;              // GatewayMonitor::toJson(), or null when it is not running
+  std::vector<EventSnapshot> events;  // oldest first, at most Daemon::kEventHistory
+  // What the config says the network looks like around this node (no secrets): this node's
+  // mesh address, the hosts it knows, its OpenVPN instances and route sets. The status page
+  // draws it.
+  nlohmann::json topology;
 };
+
+// The topology part of the snapshot, from a validated config.
+nlohmann::json topologyJson(const config::NodeConfig& config);
 
 nlohmann::json toJson(const Snapshot& snapshot);
 

@@ -1,0 +1,268 @@
+// Builds the API documents from the snapshot: one function per document, status = all of them.
+#include "web/api.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace meshbroker::web {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::array<std::string_view, kDocumentCount> kNames = {
+    "status", "backends", "gateways", "routes", "mesh", "clients", "events"};
+
+const json& field(const json& object, const char* key) {
+  static const json null;
+  if (!object.is_object()) return null;
+  auto it = object.find(key);
+  return it == object.end() ? null : *it;
+}
+
+json backends(const supervisor::Snapshot& s) {
+  json out = json::array();
+  for (const auto& b : s.backends) {
+    out.push_back({{"id", b.id},
+                   {"state", b.state},
+                   {"up", b.state == "running"},
+                   {"pid", b.pid},
+                   {"restarts", b.restarts},
+                   {"crashes_in_a_row", b.crashes_in_a_row},
+                   {"since_ms", b.since_ms},
+                   {"updated_ms", b.since_ms},
+                   {"last_exit", b.last_exit},
+                   {"failure", b.failure},
+                   {"adopted", b.adopted},
+                   {"log_tail", b.log_tail}});
+  }
+  return out;
+}
+
+const json* hostNamed(const supervisor::Snapshot& s, const std::string& name) {
+  const auto& hosts = field(s.topology, "hosts");
+  if (!hosts.is_array()) return nullptr;
+  for (const auto& host : hosts) {
+    if (host.is_object() && host.value("name", "") == name) return &host;
+  }
+  return nullptr;
+}
+
+json gateways(const supervisor::Snapshot& s) {
+  json out = json::array();
+  const auto& peers = field(s.health, "peers");
+  if (!peers.is_object()) return out;
+  for (const auto& [name, peer] : peers.items()) {
+    json entry = {
+        {"name", name},
+        {"verdict", peer.value("verdict", "unknown")},
+        {"up", peer.value("verdict", "") == "up" || peer.value("verdict", "") == "degraded"},
+        {"drained", peer.value("drained", false)},
+        {"updated_ms", s.updated_ms}};
+    if (const json* host = hostNamed(s, name)) {
+      entry["role"] = host->value("role", "");
+      entry["mesh_address"] = host->value("mesh_address", "");
+    }
+    if (peer.contains("rtt_ms")) entry["rtt_ms"] = peer["rtt_ms"];
+    std::int64_t since = 0;
+    json checks = json::object();
+    std::string reason;
+    const auto& peer_checks = field(peer, "checks");
+    if (peer_checks.is_object()) {
+      for (const auto& [check_name, check] : peer_checks.items()) {
+        since = std::max(since, check.value("since_ms", std::int64_t{0}));
+        if (check_name == "icmp") entry["loss_pct"] = check.value("loss_pct", 0.0);
+        if (check.value("verdict", "") != "up" && reason.empty()) {
+          reason = check_name + ": " + check.value("reason", "");
+        }
+        checks[check_name] = check;
+      }
+    }
+    entry["since_ms"] = since;
+    entry["reason"] = reason;
+    entry["checks"] = checks;
+    out.push_back(entry);
+  }
+  return out;
+}
+
+json routes(const supervisor::Snapshot& s) {
+  json out = json::array();
+  const auto& sets = field(s.health, "route_sets");
+  const auto& configured = field(s.topology, "route_sets");
+  if (!sets.is_array()) return out;
+  for (const auto& set : sets) {
+    if (!set.is_object()) continue;
+    const std::string name = set.value("name", "");
+    json entry = set;
+    const auto& chosen = field(set, "chosen");
+    const bool all_down = set.value("all_down", false);
+    entry["next_hops"] = all_down || !chosen.is_array() ? 0 : chosen.size();
+    entry["updated_ms"] = s.updated_ms;
+    if (configured.is_array()) {
+      for (const auto& c : configured) {
+        if (c.value("name", "") != name) continue;
+        entry["policy"] = c.value("policy", "");
+        entry["to"] = c.value("to", json::array());
+        entry["from"] = c.value("from", json::array());
+        entry["via"] = c.value("via", json::array());
+      }
+    }
+    out.push_back(entry);
+  }
+  return out;
+}
+
+json mesh(const supervisor::Snapshot& s) {
+  json out = json::array();
+  for (const auto& [name, node] : s.mesh) {
+    out.push_back({{"name", name},
+                   {"up", node.up},
+                   {"remote_address", node.remote_address},
+                   {"since_ms", node.since_ms},
+                   {"updated_ms", node.since_ms}});
+  }
+  return out;
+}
+
+json clients(const supervisor::Snapshot& s) {
+  json out = json::array();
+  const auto& instances = field(s.topology, "openvpn");
+  auto add = [&](const std::string& name, const supervisor::OpenVpnSnapshot* live,
+                 const json* configured) {
+    json list = json::array();
+    std::uint64_t in = 0;
+    std::uint64_t out_bytes = 0;
+    if (live) {
+      for (const auto& c : live->clients) {
+        in += c.bytes_received;
+        out_bytes += c.bytes_sent;
+        list.push_back({{"common_name", c.common_name},
+                        {"real_address", c.real_address},
+                        {"virtual_address", c.virtual_address},
+                        {"bytes_received", c.bytes_received},
+                        {"bytes_sent", c.bytes_sent},
+                        {"connected_since", c.connected_since}});
+      }
+    }
+    json entry = {{"instance", name},
+                  {"management_connected", live && live->management_connected},
+                  {"connected", list.size()},
+                  {"bytes_received", in},
+                  {"bytes_sent", out_bytes},
+                  {"updated_ms", live ? live->updated_ms : 0},
+                  {"problems", live ? json(live->problems) : json::array()},
+                  {"clients", list}};
+    if (configured) {
+      entry["kind"] = configured->value("kind", "");
+      entry["subnet"] = configured->value("subnet", "");
+      entry["port"] = configured->value("port", 0);
+      entry["max_clients"] = configured->value("max_clients", 0);
+    }
+    out.push_back(entry);
+  };
+  if (instances.is_array()) {
+    for (const auto& instance : instances) {
+      const std::string name = instance.value("name", "");
+      auto it = s.openvpn.find(name);
+      add(name, it == s.openvpn.end() ? nullptr : &it->second, &instance);
+    }
+  }
+  for (const auto& [name, live] : s.openvpn) {  // instances not (or no longer) in the config
+    bool listed = std::any_of(out.begin(), out.end(),
+                              [&name](const json& e) { return e.value("instance", "") == name; });
+    if (!listed) add(name, &live, nullptr);
+  }
+  return out;
+}
+
+json events(const supervisor::Snapshot& s) {
+  json out = json::array();
+  for (const auto& e : s.events) {
+    out.push_back({{"at_ms", e.at_ms}, {"source", e.source}, {"what", e.what}});
+  }
+  const auto& health_events = field(s.health, "events");
+  if (health_events.is_array()) {
+    for (const auto& e : health_events) {
+      out.push_back({{"at_ms", e.value("at_ms", std::int64_t{0})},
+                     {"source", "health"},
+                     {"what", e.value("what", "")}});
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const json& a, const json& b) {
+    return a["at_ms"].get<std::int64_t>() < b["at_ms"].get<std::int64_t>();
+  });
+  constexpr std::size_t kMax = 100;
+  if (out.size() > kMax) out.erase(out.begin(), out.begin() + (out.size() - kMax));
+  return out;
+}
+
+json daemon(const supervisor::Snapshot& s, const BuildInfo& build) {
+  json reload = {{"at_ms", s.last_reload.at_ms},
+                 {"ok", s.last_reload.ok},
+                 {"errors", s.last_reload.errors},
+                 {"actions", s.last_reload.actions}};
+  json out = {{"pid", s.daemon_pid},        {"version", build.version},     {"role", s.role},
+              {"started_ms", s.started_ms}, {"config_file", s.config_file}, {"last_reload", reload},
+              {"updated_ms", s.updated_ms}};
+  const auto& timer = field(s.health, "timer");
+  if (timer.is_object()) out["probe_timer"] = timer;
+  const auto& errors = field(s.health, "route_errors");
+  out["route_errors"] = errors.is_array() ? errors : json::array();
+  out["routes_held"] = field(s.health, "held").is_boolean() && s.health["held"].get<bool>();
+  return out;
+}
+
+}  // namespace
+
+std::optional<Document> documentNamed(std::string_view name) {
+  for (std::size_t i = 0; i < kNames.size(); ++i) {
+    if (kNames[i] == name) return static_cast<Document>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view nameOf(Document document) { return kNames[static_cast<std::size_t>(document)]; }
+
+json document(const supervisor::Snapshot& snapshot, const BuildInfo& build, Document which) {
+  json out = {{"generation", snapshot.generation},
+              {"updated_ms", snapshot.updated_ms},
+              {"node", snapshot.node}};
+  switch (which) {
+    case Document::kStatus:
+      out["daemon"] = daemon(snapshot, build);
+      out["backends"] = backends(snapshot);
+      out["gateways"] = gateways(snapshot);
+      out["routes"] = routes(snapshot);
+      out["mesh"] = mesh(snapshot);
+      out["clients"] = clients(snapshot);
+      out["events"] = events(snapshot);
+      out["topology"] = snapshot.topology.is_object() ? snapshot.topology : json::object();
+      break;
+    case Document::kBackends:
+      out["backends"] = backends(snapshot);
+      break;
+    case Document::kGateways:
+      out["gateways"] = gateways(snapshot);
+      break;
+    case Document::kRoutes:
+      out["routes"] = routes(snapshot);
+      break;
+    case Document::kMesh:
+      out["mesh"] = mesh(snapshot);
+      break;
+    case Document::kClients:
+      out["clients"] = clients(snapshot);
+      break;
+    case Document::kEvents:
+      out["events"] = events(snapshot);
+      break;
+  }
+  return out;
+}
+
+json errorBody(int status, std::string_view code, std::string_view message) {
+  return {{"error",
+           {{"status", status}, {"code", std::string(code)}, {"message", std::string(message)}}}};
+}
+
+}  // namespace meshbroker::web

@@ -1,0 +1,86 @@
+// cpp-httplib adapter: converts its requests to web::Request and back. Errors cpp-httplib
+// raises itself (oversized headers or body, bad request lines) get JSON bodies too.
+#include "web/server.hpp"
+
+#include <httplib.h>
+
+#include <stdexcept>
+
+#include "web/api.hpp"
+
+namespace meshbroker::web {
+
+HttpServer::HttpServer(const Router& router, ServerOptions options)
+    : router_(router), options_(std::move(options)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  if (running()) return;
+  auto server = std::make_unique<httplib::Server>();
+  const int threads = std::max(1, options_.threads);
+  server->new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
+  server->set_tcp_nodelay(true);
+  server->set_payload_max_length(options_.max_body);
+  server->set_read_timeout(options_.read_timeout_s, 0);
+  server->set_write_timeout(options_.write_timeout_s, 0);
+  server->set_keep_alive_timeout(options_.keep_alive_timeout_s);
+  server->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max));
+  server->set_pre_routing_handler([this](const httplib::Request& in, httplib::Response& out) {
+    Request request;
+    request.method = in.method;
+    request.path = in.path;
+    request.authorization = in.get_header_value("Authorization");
+    request.body = in.body;
+    request.remote = in.remote_addr + ":" + std::to_string(in.remote_port);
+    Response response = router_.handle(request);
+    out.status = response.status;
+    for (const auto& [name, value] : response.headers) out.set_header(name, value);
+    out.set_content(std::move(response.body), response.content_type);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server->set_error_handler([](const httplib::Request&, httplib::Response& out) {
+    if (!out.body.empty()) return;
+    const char* code = "bad_request";
+    const char* message = "the request could not be read (bad request line or headers)";
+    if (out.status == 413) {
+      code = "too_large";
+      message = "the request body is too large";
+    } else if (out.status == 414) {
+      code = "uri_too_long";
+      message = "the request URI is too long";
+    } else if (out.status == 431) {
+      code = "headers_too_large";
+      message = "the request headers are too large";
+    }
+    out.set_content(errorBody(out.status, code, message).dump(), "application/json");
+  });
+  server->set_exception_handler(
+      [](const httplib::Request&, httplib::Response& out, std::exception_ptr) {
+        out.status = 500;
+        out.set_content(errorBody(500, "internal", "internal error").dump(), "application/json");
+      });
+  int port = options_.port;
+  if (port == 0) {
+    port = server->bind_to_any_port(options_.listen);
+    if (port <= 0) {
+      throw std::runtime_error("cannot listen on " + options_.listen + " (any port)");
+    }
+  } else if (!server->bind_to_port(options_.listen, port)) {
+    throw std::runtime_error("cannot listen on " + options_.listen + " port " +
+                             std::to_string(port) + " (in use, or not an address of this machine)");
+  }
+  port_ = port;
+  server_ = std::move(server);
+  thread_ = std::thread([server = server_.get()] { server->listen_after_bind(); });
+}
+
+void HttpServer::stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+}
+
+}  // namespace meshbroker::web

@@ -1,0 +1,54 @@
+// Hands the daemon's state from the event loop to the HTTP threads: each publish makes one
+// immutable View behind a shared_ptr; a handler takes the current one and never waits for the
+// loop. Response bodies are rendered once per view, on first use, by whichever thread asks.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "supervisor/snapshot.hpp"
+#include "web/api.hpp"
+
+namespace meshbroker::web {
+
+enum class Body { kPage, kLive, kMetrics };
+
+class View {
+ public:
+  View(supervisor::Snapshot snapshot, BuildInfo build);
+
+  const supervisor::Snapshot& snapshot() const { return snapshot_; }
+  const nlohmann::json& status() const { return status_; }
+  // The document's JSON text (compact), rendered once.
+  const std::string& json(Document which) const;
+  const std::string& body(Body which) const;
+
+ private:
+  struct Slot {
+    std::once_flag once;
+    std::string text;
+  };
+  supervisor::Snapshot snapshot_;
+  BuildInfo build_;
+  nlohmann::json status_;
+  mutable std::array<Slot, kDocumentCount> documents_;
+  mutable std::array<Slot, 3> bodies_;
+};
+
+class SnapshotStore {
+ public:
+  explicit SnapshotStore(BuildInfo build) : build_(std::move(build)) {}
+  void publish(const supervisor::Snapshot& snapshot);
+  // nullptr until the first publish.
+  std::shared_ptr<const View> current() const;
+
+ private:
+  BuildInfo build_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const View> current_;
+};
+
+}  // namespace meshbroker::web
