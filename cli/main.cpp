@@ -53,10 +53,11 @@ int main(int argc, char** argv) {
   run->add_option("-c,--config", config_file, "Config file (JSON)")->required();
 
   bool status_json = false;
-  auto* status = app.add_subcommand(
-      "status", "Ask the running daemon how its backends, mesh and OpenVPN clients are");
+  auto* status = app.add_subcommand("status",
+                                    "Ask the running daemon (its HTTP API) how its tunnels, "
+                                    "gateways, routes and OpenVPN clients are");
   status->add_option("-c,--config", config_file, "Config file (JSON)")->required();
-  status->add_flag("--json", status_json, "Print the whole snapshot as JSON");
+  status->add_flag("--json", status_json, "Print the /api/v1/status document as JSON");
 
   bool routes_json = false;
   bool dry_run = false;

@@ -1,5 +1,7 @@
-// Formats the daemon's snapshot for a person.
+// `meshbroker status`: fetches /api/v1/status from the running daemon and formats it.
 #include "cli/status_command.hpp"
+
+#include <httplib.h>
 
 #include <chrono>
 #include <cstdio>
@@ -7,24 +9,40 @@
 
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
-#include "supervisor/control_socket.hpp"
-#include "supervisor/snapshot.hpp"
 
 namespace meshbroker::cli {
 namespace {
 
-std::string ago(std::int64_t since_ms) {
+std::string ago(std::int64_t since_ms, std::int64_t now_ms) {
   if (since_ms <= 0) return "-";
-  auto seconds = (supervisor::wallClockMs() - since_ms) / 1000;
+  auto seconds = (now_ms - since_ms) / 1000;
+  if (seconds < 0) seconds = 0;
   if (seconds < 120) return std::to_string(seconds) + "s";
   if (seconds < 7200) return std::to_string(seconds / 60) + "m";
   return std::to_string(seconds / 3600) + "h";
 }
 
-int printTable(const nlohmann::json& status, std::ostream& out);
-
 std::string padded(const std::string& text, std::size_t width) {
   return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
+}
+
+const nlohmann::json& list(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json empty = nlohmann::json::array();
+  auto it = object.find(key);
+  return it != object.end() && it->is_array() ? *it : empty;
+}
+
+std::string hostForUrl(const std::string& listen) {
+  if (listen == "0.0.0.0") return "127.0.0.1";
+  if (listen == "::") return "::1";
+  return listen;
+}
+
+bool anyDrained(const nlohmann::json& gateways) {
+  for (const auto& g : gateways) {
+    if (g.value("drained", false)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -38,84 +56,113 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
     }
     return kExitInvalidConfig;
   }
-  auto socket = loaded.config->paths.runtime_dir / "control.sock";
-  std::string why;
-  auto reply = supervisor::controlRequest(socket.string(), {{"command", "status"}},
-                                          std::chrono::seconds(3), &why);
-  if (!reply || !reply->value("ok", false) || !reply->contains("status")) {
-    err << "status: meshbroker is not running for " << config_file.string() << ": " << why
+  const auto& status_config = loaded.config->status;
+  const auto absolute = std::filesystem::absolute(config_file).lexically_normal();
+  if (!status_config.enabled) {
+    err << "status: the HTTP status API is off in " << config_file.string()
+        << " (status.enabled = false); the daemon's state is in "
+        << (loaded.config->paths.runtime_dir / "status.json").string() << "\n";
+    return kExitFailure;
+  }
+  const std::string host = hostForUrl(status_config.listen);
+  const int port = status_config.port.value();
+  const std::string url = "http://" +
+                          (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                          std::to_string(port) + "/api/v1/status";
+  httplib::Client client(host, port);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(5, 0);
+  auto result = client.Get("/api/v1/status");
+  if (!result) {
+    err << "status: meshbroker is not running for " << config_file.string()
+        << ": nothing answers at " << url << " (" << httplib::to_string(result.error()) << ")"
         << "\n       (start it with: meshbroker run -c " << config_file.string() << ")\n";
     return kExitFailure;
   }
-  const auto& status = (*reply)["status"];
+  auto status = nlohmann::json::parse(result->body, nullptr, false);
+  if (result->status != 200 || status.is_discarded() || !status.is_object()) {
+    err << "status: " << url << " answered HTTP " << result->status
+        << (status.is_discarded() ? " with something that is not JSON" : "") << "\n";
+    return kExitFailure;
+  }
+  const auto daemon = status.value("daemon", nlohmann::json::object());
+  const std::string their_config = daemon.value("config_file", "");
+  if (status.value("node", "") != loaded.config->name.str() ||
+      (!their_config.empty() &&
+       std::filesystem::path(their_config).lexically_normal() != absolute)) {
+    err << "status: another meshbroker answers at " << url << " (node " << status.value("node", "?")
+        << ", config " << their_config << "), not the one for " << absolute.string()
+        << "; is status.port shared by two daemons?\n";
+    return kExitFailure;
+  }
   if (as_json) {
     out << status.dump(2) << "\n";
     return kExitOk;
   }
   try {
-    return printTable(status, out);
+    return printStatusTable(status, out);
   } catch (const nlohmann::json::exception& e) {
     err << "status: the daemon's reply is not what this meshbroker expects: " << e.what() << "\n";
     return kExitFailure;
   }
 }
 
-namespace {
-
-int printTable(const nlohmann::json& status, std::ostream& out) {
-  out << "node " << status.value("node", "?") << " (" << status.value("role", "?") << "), pid "
-      << status.value("daemon_pid", 0) << ", up " << ago(status.value("started_ms", 0LL)) << "\n\n";
+int printStatusTable(const nlohmann::json& status, std::ostream& out) {
+  const std::int64_t now = status.value("updated_ms", std::int64_t{0});
+  const auto daemon = status.value("daemon", nlohmann::json::object());
+  out << "node " << status.value("node", "?") << " (" << daemon.value("role", "?") << "), pid "
+      << daemon.value("pid", 0) << ", up " << ago(daemon.value("started_ms", std::int64_t{0}), now)
+      << ", snapshot " << status.value("generation", 0) << "\n\n";
   out << padded("BACKEND", 18) << padded("STATE", 10) << padded("PID", 8) << padded("RESTARTS", 10)
       << padded("SINCE", 7) << "LAST EXIT\n";
   bool failed = false;
-  for (const auto& b : status.value("backends", nlohmann::json::array())) {
+  for (const auto& b : list(status, "backends")) {
     std::string state = b.value("state", "?");
     failed = failed || state == "failed";
     out << padded(b.value("id", "?"), 18) << padded(state == "failed" ? "FAILED" : state, 10)
         << padded(std::to_string(b.value("pid", 0)), 8)
         << padded(std::to_string(b.value("restarts", 0)), 10)
-        << padded(ago(b.value("since_ms", 0LL)), 7) << b.value("last_exit", "") << "\n";
+        << padded(ago(b.value("since_ms", std::int64_t{0}), now), 7) << b.value("last_exit", "")
+        << "\n";
     if (state == "failed") out << "  ! " << b.value("failure", "") << "\n";
   }
   out << "\n" << padded("MESH NODE", 18) << padded("STATE", 10) << "ADDRESS\n";
-  const auto mesh = status.value("mesh", nlohmann::json::object());
-  for (const auto& [name, node] : mesh.items()) {
-    out << padded(name, 18) << padded(node.value("up", false) ? "up" : "down", 10)
-        << node.value("remote_address", "") << "\n";
+  for (const auto& node : list(status, "mesh")) {
+    out << padded(node.value("name", "?"), 18)
+        << padded(node.value("up", false) ? "up" : "down", 10) << node.value("remote_address", "")
+        << "\n";
   }
-  const auto health = status.value("health", nlohmann::json::object());
-  const auto peers = health.is_object() ? health.value("peers", nlohmann::json::object())
-                                        : nlohmann::json::object();
-  if (!peers.empty()) {
-    out << "\n" << padded("PEER", 18) << padded("STATE", 10) << padded("RTT", 10) << "WHY\n";
-    for (const auto& [name, peer] : peers.items()) {
+  const auto& gateways = list(status, "gateways");
+  if (!gateways.empty()) {
+    out << "\n"
+        << padded("PEER", 18) << padded("STATE", 10) << padded("RTT", 10) << padded("LOSS", 7)
+        << "WHY\n";
+    for (const auto& peer : gateways) {
       std::string rtt = "-";
-      if (peer.contains("rtt_ms")) {
+      if (peer.contains("rtt_ms") && peer["rtt_ms"].is_number()) {
         char text[32];
         std::snprintf(text, sizeof text, "%.1f ms", peer["rtt_ms"].get<double>());
         rtt = text;
       }
-      std::string why;
-      // A named copy: items() of the temporary value() returns would dangle in the loop.
-      const auto checks = peer.value("checks", nlohmann::json::object());
-      for (const auto& [check, c] : checks.items()) {
-        if (c.value("verdict", "") != "up") why += check + ": " + c.value("reason", "") + "; ";
+      std::string loss = "-";
+      if (peer.contains("loss_pct") && peer["loss_pct"].is_number()) {
+        loss = std::to_string(static_cast<int>(peer["loss_pct"].get<double>() + 0.5)) + "%";
       }
       std::string state = peer.value("verdict", "?");
       if (peer.value("drained", false)) state += "*";
-      out << padded(name, 18) << padded(state, 10) << padded(rtt, 10) << why << "\n";
-    }
-    for (const auto& set : health.value("route_sets", nlohmann::json::array())) {
-      const bool all_down = set.value("all_down", false);
-      out << (all_down ? "route set " : "route set ") << set.value("name", "?") << ": "
-          << (all_down ? "ALL GATEWAYS DOWN: " : "") << set.value("why", "") << "\n";
-      failed = failed || all_down;
+      out << padded(peer.value("name", "?"), 18) << padded(state, 10) << padded(rtt, 10)
+          << padded(loss, 7) << peer.value("reason", "") << "\n";
     }
   }
-  const auto openvpn = status.value("openvpn", nlohmann::json::object());
-  for (const auto& [name, instance] : openvpn.items()) {
-    const auto& clients = instance.value("clients", nlohmann::json::array());
-    out << "\nopenvpn " << name << ": " << clients.size() << " client(s)"
+  for (const auto& set : list(status, "routes")) {
+    const bool all_down = set.value("all_down", false);
+    out << "route set " << set.value("name", "?") << ": " << (all_down ? "ALL GATEWAYS DOWN: " : "")
+        << set.value("why", "") << "\n";
+    failed = failed || all_down;
+  }
+  for (const auto& instance : list(status, "clients")) {
+    const auto& clients = list(instance, "clients");
+    out << "\nopenvpn " << instance.value("instance", "?") << ": " << clients.size() << " client(s)"
         << (instance.value("management_connected", false) ? "" : " (management not connected)")
         << "\n";
     for (const auto& c : clients) {
@@ -125,16 +172,15 @@ int printTable(const nlohmann::json& status, std::ostream& out) {
           << " B\n";
     }
   }
-  const auto& reload = status.value("last_reload", nlohmann::json::object());
+  const auto reload = daemon.value("last_reload", nlohmann::json::object());
   if (!reload.value("ok", true)) {
     out << "\nlast reload FAILED (old config still running):\n";
-    for (const auto& e : reload.value("errors", nlohmann::json::array())) {
-      out << "  " << e.get<std::string>() << "\n";
+    for (const auto& e : list(reload, "errors")) {
+      if (e.is_string()) out << "  " << e.get<std::string>() << "\n";
     }
   }
+  if (anyDrained(gateways)) out << "\n* drained by an operator (meshbroker undrain NAME)\n";
   return failed ? kExitDegraded : kExitOk;
 }
-
-}  // namespace
 
 }  // namespace meshbroker::cli

@@ -381,7 +381,7 @@ std::string renderLive(const json& status) {
              e(str(c, "virtual_address")) + "</td><td>" +
              e(bytes(c.value("bytes_received", std::uint64_t{0}))) + "</td><td>" +
              e(bytes(c.value("bytes_sent", std::uint64_t{0}))) + "</td><td>" +
-             e(str(c, "connected_since")) + "</td></tr>";
+             e(clock(ms(c, "connected_since") * 1000)) + "</td></tr>";
     }
   }
   if (arr(status, "clients").empty()) out += "<tr><td colspan=\"6\">no OpenVPN instances</td></tr>";

@@ -3,6 +3,7 @@
 #include "web/server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <stdexcept>
 
@@ -28,7 +29,9 @@ void HttpServer::start() {
   server->set_write_timeout(options_.write_timeout_s, 0);
   server->set_keep_alive_timeout(options_.keep_alive_timeout_s);
   server->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max));
-  server->set_pre_routing_handler([this](const httplib::Request& in, httplib::Response& out) {
+  // Catch-all handlers (not the pre-routing hook: it runs before cpp-httplib reads the body and
+  // enforces the payload limit). The Router decides 404 and 405 itself.
+  auto handler = [this](const httplib::Request& in, httplib::Response& out) {
     Request request;
     request.method = in.method;
     request.path = in.path;
@@ -39,7 +42,19 @@ void HttpServer::start() {
     out.status = response.status;
     for (const auto& [name, value] : response.headers) out.set_header(name, value);
     out.set_content(std::move(response.body), response.content_type);
-    return httplib::Server::HandlerResponse::Handled;
+  };
+  const std::string any = "/.*";
+  server->Get(any, handler);
+  server->Post(any, handler);
+  server->Put(any, handler);
+  server->Delete(any, handler);
+  server->Patch(any, handler);
+  server->Options(any, handler);
+  // Only SO_REUSEADDR: cpp-httplib's default adds SO_REUSEPORT, which would let a second
+  // meshbroker bind the same port and take half of the requests.
+  server->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   server->set_error_handler([](const httplib::Request&, httplib::Response& out) {
     if (!out.body.empty()) return;
@@ -51,6 +66,9 @@ void HttpServer::start() {
     } else if (out.status == 414) {
       code = "uri_too_long";
       message = "the request URI is too long";
+    } else if (out.status == 404) {  // cpp-httplib refuses paths that climb out with ".."
+      code = "not_found";
+      message = "no such page";
     } else if (out.status == 431) {
       code = "headers_too_large";
       message = "the request headers are too large";

@@ -47,7 +47,7 @@ tincds_in() {  # NODE: how many tincd processes run in its namespace
     alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == tincd ]] && echo "$pid"
   done | wc -l
 }
-status_json() {  # NODE JQ: asks the running daemon over its control socket (not status.json)
+status_json() {  # NODE JQ: asks the running daemon over its HTTP API (not status.json)
   "$MESHBROKER" status -c "$TMP/$1.json" --json 2>/dev/null | jq -r "$2"
 }
 
@@ -103,7 +103,7 @@ mb_wait 10 "the new meshbroker to adopt tincd" \
   grep -q "adopted tincd (pid $tinc_pid) left running by a previous meshbroker" "$TMP/chip.log"
 adopted_at=$(mb_now_ms)
 mb_wait 10 "the new meshbroker to answer status" \
-  bash -c "[[ \$('$MESHBROKER' status -c '$TMP/chip.json' --json 2>/dev/null | jq -r .daemon_pid) == ${MBPID[chip]} ]]"
+  bash -c "[[ \$('$MESHBROKER' status -c '$TMP/chip.json' --json 2>/dev/null | jq -r .daemon.pid) == ${MBPID[chip]} ]]"
 [[ $(status_json chip '.backends[]|select(.id=="tinc")|.state') == running ]] ||
   mb_fail "adopted tincd is not running: $(status_json chip .backends)"
 [[ $(status_json chip '.backends[]|select(.id=="tinc")|.pid') == "$tinc_pid" ]] ||
