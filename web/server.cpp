@@ -43,6 +43,16 @@ void HttpServer::start() {
     for (const auto& [name, value] : response.headers) out.set_header(name, value);
     out.set_content(std::move(response.body), response.content_type);
   };
+  // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3), but
+  // cpp-httplib 0.11 answers such a POST (e.g. `curl -X POST`) with 400: answer it before
+  // cpp-httplib tries to read a body. Requests with a body go on to the handlers below.
+  server->set_pre_routing_handler([handler](const httplib::Request& in, httplib::Response& out) {
+    if (in.has_header("Content-Length") || in.has_header("Transfer-Encoding")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    handler(in, out);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   const std::string any = "/.*";
   server->Get(any, handler);
   server->Post(any, handler);
@@ -93,6 +103,12 @@ void HttpServer::start() {
   port_ = port;
   server_ = std::move(server);
   thread_ = std::thread([server = server_.get()] { server->listen_after_bind(); });
+  // cpp-httplib's stop() is lost if it comes before the accept loop started (the loop then
+  // runs forever and join() hangs): return only once it runs.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void HttpServer::stop() {

@@ -24,11 +24,12 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev
   clang clang-format libclang-rt-14-dev
   libboost-dev libboost-filesystem-dev libsystemd-dev
-  libnl-3-dev libnl-route-3-dev
+  libnl-3-dev libnl-route-3-dev libcpp-httplib-dev
 )
 # Debian packages the integration tests and the demo run.
+# curl, promtool (Debian's prometheus), chromium and wrk check the status page, API and metrics.
 RUNTIME_PACKAGES=(tinc iproute2 iputils-ping procps ca-certificates jq systemd openvpn iperf3
-                  nftables util-linux)
+                  nftables util-linux curl prometheus chromium fonts-dejavu-core wrk)
 # shellcheck disable=SC2034  # used by the scripts that source this file
 ALL_PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 
