@@ -52,6 +52,10 @@ int runDaemon(const std::filesystem::path& config_file,
         [&status](const supervisor::Snapshot& snapshot) { status.store().publish(snapshot); });
     daemon.setConfigObserver(
         [&status](const config::NodeConfig& config) { status.configure(config.status); });
+    daemon.setStatusDocument([&status] {
+      auto view = status.store().current();
+      return view ? view->status() : nlohmann::json(nullptr);
+    });
     daemon.start();
     io.run();
     status.stop();

@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
+#include "supervisor/control_socket.hpp"
 
 namespace meshbroker::cli {
 namespace {
@@ -58,42 +59,61 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
   }
   const auto& status_config = loaded.config->status;
   const auto absolute = std::filesystem::absolute(config_file).lexically_normal();
-  if (!status_config.enabled) {
-    err << "status: the HTTP status API is off in " << config_file.string()
-        << " (status.enabled = false); the daemon's state is in "
-        << (loaded.config->paths.runtime_dir / "status.json").string() << "\n";
-    return kExitFailure;
-  }
+  // The HTTP API first; then the same document over the control socket, which also works
+  // from another network namespace or with the HTTP listener off.
+  nlohmann::json status;
+  std::string http_problem;
   const std::string host = hostForUrl(status_config.listen);
   const int port = status_config.port.value();
   const std::string url = "http://" +
                           (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                           std::to_string(port) + "/api/v1/status";
-  httplib::Client client(host, port);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(5, 0);
-  auto result = client.Get("/api/v1/status");
-  if (!result) {
-    err << "status: meshbroker is not running for " << config_file.string()
-        << ": nothing answers at " << url << " (" << httplib::to_string(result.error()) << ")"
-        << "\n       (start it with: meshbroker run -c " << config_file.string() << ")\n";
-    return kExitFailure;
+  if (status_config.enabled) {
+    httplib::Client client(host, port);
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(5, 0);
+    auto result = client.Get("/api/v1/status");
+    if (!result) {
+      http_problem = "nothing answers at " + url + " (" + httplib::to_string(result.error()) + ")";
+    } else {
+      status = nlohmann::json::parse(result->body, nullptr, false);
+      if (result->status != 200 || status.is_discarded() || !status.is_object()) {
+        http_problem = url + " answered HTTP " + std::to_string(result->status);
+        status = nullptr;
+      }
+    }
+  } else {
+    http_problem = "the HTTP status API is off (status.enabled = false)";
   }
-  auto status = nlohmann::json::parse(result->body, nullptr, false);
-  if (result->status != 200 || status.is_discarded() || !status.is_object()) {
-    err << "status: " << url << " answered HTTP " << result->status
-        << (status.is_discarded() ? " with something that is not JSON" : "") << "\n";
-    return kExitFailure;
+  const auto daemon_of = [](const nlohmann::json& document) {
+    return document.is_object() ? document.value("daemon", nlohmann::json::object())
+                                : nlohmann::json::object();
+  };
+  const auto belongs = [&](const nlohmann::json& document) {
+    const std::string theirs = daemon_of(document).value("config_file", "");
+    return document.value("node", "") == loaded.config->name.str() &&
+           (theirs.empty() || std::filesystem::path(theirs).lexically_normal() == absolute);
+  };
+  if (status.is_object() && !belongs(status)) {
+    http_problem = "another meshbroker answers at " + url + " (node " + status.value("node", "?") +
+                   ", config " + daemon_of(status).value("config_file", "") + ")";
+    status = nullptr;
   }
-  const auto daemon = status.value("daemon", nlohmann::json::object());
-  const std::string their_config = daemon.value("config_file", "");
-  if (status.value("node", "") != loaded.config->name.str() ||
-      (!their_config.empty() &&
-       std::filesystem::path(their_config).lexically_normal() != absolute)) {
-    err << "status: another meshbroker answers at " << url << " (node " << status.value("node", "?")
-        << ", config " << their_config << "), not the one for " << absolute.string()
-        << "; is status.port shared by two daemons?\n";
-    return kExitFailure;
+  if (!status.is_object()) {
+    auto socket = loaded.config->paths.runtime_dir / "control.sock";
+    std::string why;
+    auto reply = supervisor::controlRequest(socket.string(), {{"command", "status"}},
+                                            std::chrono::seconds(3), &why);
+    if (reply && reply->is_object() && reply->value("ok", false) && reply->contains("api") &&
+        (*reply)["api"].is_object() && belongs((*reply)["api"])) {
+      status = (*reply)["api"];
+    } else {
+      err << "status: meshbroker is not running for " << config_file.string() << ": "
+          << http_problem << "; control socket " << socket.string() << ": "
+          << (why.empty() ? "no status document yet" : why)
+          << "\n       (start it with: meshbroker run -c " << config_file.string() << ")\n";
+      return kExitFailure;
+    }
   }
   if (as_json) {
     out << status.dump(2) << "\n";

@@ -639,7 +639,9 @@ void Daemon::onControl(const nlohmann::json& request, const std::string& caller,
   std::string command = stringField(request, "command");
   auto error = [&reply](const std::string& message) { reply({{"ok", false}, {"error", message}}); };
   if (command == "status") {
-    reply({{"ok", true}, {"status", toJson(snapshot())}});
+    nlohmann::json answer = {{"ok", true}, {"status", toJson(snapshot())}};
+    if (status_document_) answer["api"] = status_document_();
+    reply(answer);
   } else if (command == "openvpn") {
     std::string instance = stringField(request, "instance");
     std::string line = stringField(request, "line");

@@ -65,6 +65,11 @@ class Daemon {
   // Both optional; set before start().
   void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
   void setConfigObserver(ConfigObserver observer) { config_observer_ = std::move(observer); }
+  // The API's status document (web/), added to the control socket's status reply as "api" so
+  // `meshbroker status` works where HTTP does not reach (another network namespace, API off).
+  void setStatusDocument(std::function<nlohmann::json()> document) {
+    status_document_ = std::move(document);
+  }
   // Runs a control request (the control socket's JSON protocol) as if it came from the
   // socket; `caller` names who asked, for the log and the events. Event loop only.
   void control(const nlohmann::json& request, const std::string& caller,
@@ -127,6 +132,7 @@ class Daemon {
   asio::steady_timer publish_tick_;
   Publisher publisher_;
   ConfigObserver config_observer_;
+  std::function<nlohmann::json()> status_document_;
   std::deque<EventSnapshot> events_log_;
   int tinc_retries_left_ = 0;
   bool status_pending_ = false;
