@@ -325,5 +325,64 @@ TEST_F(DaemonTest, ShutdownStopsAnAdoptedTincd) {
   EXPECT_TRUE(io_.stopped());
 }
 
+// What the web server gets: snapshots published after changes, events with reasons, the
+// topology, the config at start and after a good reload (not after a bad one).
+TEST_F(DaemonTest, PublishesSnapshotsEventsAndConfigs) {
+  auto loaded = config::loadConfigFile(dir_ / "cometa.json");
+  ASSERT_TRUE(loaded.config);
+  daemon_ = std::make_unique<Daemon>(io_, launcher_,
+                                     DaemonOptions{dir_ / "cometa.json", "/usr/bin/meshbroker"},
+                                     std::move(*loaded.config));
+  std::vector<Snapshot> published;
+  int configs = 0;
+  daemon_->setPublisher([&published](const Snapshot& s) { published.push_back(s); });
+  daemon_->setConfigObserver([&configs](const config::NodeConfig&) { ++configs; });
+  daemon_->setStatusDocument([] { return nlohmann::json{{"node", "cometa"}}; });
+  daemon_->start();
+  run();
+  EXPECT_EQ(configs, 1);
+  ASSERT_FALSE(published.empty());
+  sendTincEvent(R"({"event":"tinc-up"})");
+  sendTincEvent(R"({"event":"host-up","node":"chip","remoteaddress":"192.0.2.11"})");
+  run();
+  const auto& last = published.back();
+  EXPECT_GT(last.generation, published.front().generation);
+  EXPECT_EQ(last.topology["address"], "100.64.12.9");
+  bool running = false;
+  bool mesh = false;
+  for (const auto& e : last.events) {
+    running = running || (e.source == "backend" && e.what.find("-> running") != std::string::npos);
+    mesh = mesh || (e.source == "mesh" && e.what == "chip up (192.0.2.11)");
+  }
+  EXPECT_TRUE(running);
+  EXPECT_TRUE(mesh);
+
+  std::ofstream(dir_ / "cometa.json") << "{ not json";
+  daemon_->reload();
+  run();
+  EXPECT_EQ(configs, 1);
+  EXPECT_EQ(published.back().events.back().source, "reload");
+  EXPECT_EQ(published.back().events.back().what.rfind("refused: ", 0), 0u);
+  writeConfig("aes-128-cbc");
+  daemon_->reload();
+  run();
+  EXPECT_EQ(configs, 2);
+
+  nlohmann::json reply;
+  daemon_->control({{"command", "status"}}, "test",
+                   [&reply](const nlohmann::json& r) { reply = r; });
+  EXPECT_EQ(reply["api"]["node"], "cometa");
+  daemon_->control({{"command", "restart"}, {"backend", "tinc"}}, "http 127.0.0.1:9",
+                   [&reply](const nlohmann::json& r) { reply = r; });
+  EXPECT_EQ(reply["ok"], true);
+  run();
+  bool operator_event = false;
+  for (const auto& e : published.back().events) {
+    operator_event =
+        operator_event || (e.source == "operator" && e.what == "restart tinc (http 127.0.0.1:9)");
+  }
+  EXPECT_TRUE(operator_event);
+}
+
 }  // namespace
 }  // namespace meshbroker::supervisor
