@@ -167,10 +167,11 @@ json clients(const supervisor::Snapshot& s) {
       add(name, it == s.openvpn.end() ? nullptr : &it->second, &instance);
     }
   }
-  for (const auto& [name, live] : s.openvpn) {  // instances not (or no longer) in the config
+  for (const auto& entry : s.openvpn) {  // instances not (or no longer) in the config
+    const std::string& name = entry.first;
     bool listed = std::any_of(out.begin(), out.end(),
                               [&name](const json& e) { return e.value("instance", "") == name; });
-    if (!listed) add(name, &live, nullptr);
+    if (!listed) add(name, &entry.second, nullptr);
   }
   return out;
 }

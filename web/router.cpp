@@ -22,10 +22,13 @@ Response error(int status, std::string_view code, std::string_view message) {
   return jsonResponse(status, errorBody(status, code, message));
 }
 
+std::string printable(std::string_view text, std::size_t max);
+
 Response methodNotAllowed(std::string_view allow, const std::string& method,
                           const std::string& path) {
   auto r = error(405, "method_not_allowed",
-                 method + " is not allowed on " + path + " (allowed: " + std::string(allow) + ")");
+                 printable(method, 16) + " is not allowed on " + printable(path, 200) +
+                     " (allowed: " + std::string(allow) + ")");
   r.headers.emplace_back("Allow", std::string(allow));
   return r;
 }
