@@ -21,6 +21,7 @@
 # 5. headless Chromium: the DOM shows both gateways up (after the script refreshed it), then
 #    illimani down after a power-off; a screenshot is saved (MESHBROKER_SCREENSHOT=FILE keeps it)
 # 6. without JavaScript the page is plain tables; no secret is in any response
+# 7. SIGHUP with a new port moves the listener; a token file others can read disables actions
 #
 # Usage: web_status.sh /path/to/meshbroker
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, or a tool is missing).
@@ -130,6 +131,7 @@ lab_config chip "$CFG" \
 "$MESHBROKER" client add alice -c "$CFG" >"$LAB_TMP/alice.ovpn" 2>>"$LAB_TMP/pki.log" ||
   { cat "$LAB_TMP/pki.log" >&2; fail "client add alice failed"; }
 lab_spawn chip meshbroker "$MESHBROKER" run -c "$CFG"
+MBPID=$LAB_PID
 mesh_up_after_start || fail "the mesh did not come up under meshbroker run"
 lab_wait 20 "both gateways up in the API" both_up ||
   fail "gateways not both up: $(api /api/v1/gateways | jq -c '[.gateways[] | {name, verdict}]')"
@@ -253,4 +255,19 @@ grep -q -- "$TOKEN" <<<"$all" && fail "the token is in a response"
 grep -q -- 'PRIVATE KEY' <<<"$all" && fail "a private key is in a response"
 grep -q -- 'OpenVPN Static key' <<<"$all" && fail "the tls-crypt key is in a response"
 log "6. plain tables without JavaScript; no token or key in any response"
+
+# --- 7. reload: a new port and a token file others can read -----------------------------------
+chmod 644 "$LAB_TMP/token"
+jq '.status.port = 8656' "$CFG" >"$CFG.new" && mv -- "$CFG.new" "$CFG"
+kill -HUP "$MBPID"
+new_port() { lab_exec chip curl -sS --max-time 2 -o /dev/null http://127.0.0.1:8656/api/v1/status; }
+lab_wait 10 "the API on the new port" new_port || fail "after SIGHUP nothing answers on port 8656"
+lab_exec chip curl -sS --max-time 2 -o /dev/null "$BASE/api/v1/status" 2>/dev/null &&
+  fail "the old port still answers after the reload"
+BASE=http://127.0.0.1:8656
+[[ $(code POST /api/v1/gateways/cometa/drain "${auth[@]}") == 403 ]] ||
+  fail "a token file with mode 0644 still allows actions: $(cat "$LAB_TMP/body")"
+grep -q 'token_file .*mode 0644 lets others read it' "$LAB_TMP/meshbroker.log" ||
+  fail "the unsafe token file is not logged"
+log "7. reload moved the listener to 8656; a 0644 token file disables actions, with a log line"
 OK=1
