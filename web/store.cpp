@@ -6,15 +6,19 @@
 namespace meshbroker::web {
 
 View::View(supervisor::Snapshot snapshot, BuildInfo build)
-    : snapshot_(std::move(snapshot)),
-      build_(std::move(build)),
-      status_(document(snapshot_, build_, Document::kStatus)) {}
+    : snapshot_(std::move(snapshot)), build_(std::move(build)) {}
+
+const nlohmann::json& View::status() const {
+  std::call_once(status_once_,
+                 [this] { status_ = document(snapshot_, build_, Document::kStatus); });
+  return status_;
+}
 
 const std::string& View::json(Document which) const {
   auto& slot = documents_[static_cast<std::size_t>(which)];
   std::call_once(slot.once, [&] {
     if (which == Document::kStatus) {
-      slot.text = status_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      slot.text = status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
       slot.text = document(snapshot_, build_, which)
                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -28,13 +32,13 @@ const std::string& View::body(Body which) const {
   std::call_once(slot.once, [&] {
     switch (which) {
       case Body::kPage:
-        slot.text = renderPage(status_);
+        slot.text = renderPage(status());
         break;
       case Body::kLive:
-        slot.text = renderLive(status_);
+        slot.text = renderLive(status());
         break;
       case Body::kMetrics:
-        slot.text = renderMetrics(status_);
+        slot.text = renderMetrics(status());
         break;
     }
   });

@@ -21,7 +21,8 @@ class View {
   View(supervisor::Snapshot snapshot, BuildInfo build);
 
   const supervisor::Snapshot& snapshot() const { return snapshot_; }
-  const nlohmann::json& status() const { return status_; }
+  // The status document, built on first use (by an HTTP thread, not the event loop).
+  const nlohmann::json& status() const;
   // The document's JSON text (compact), rendered once.
   const std::string& json(Document which) const;
   const std::string& body(Body which) const;
@@ -33,7 +34,8 @@ class View {
   };
   supervisor::Snapshot snapshot_;
   BuildInfo build_;
-  nlohmann::json status_;
+  mutable std::once_flag status_once_;
+  mutable nlohmann::json status_;
   mutable std::array<Slot, kDocumentCount> documents_;
   mutable std::array<Slot, 3> bodies_;
 };
