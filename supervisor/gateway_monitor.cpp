@@ -164,6 +164,7 @@ void GatewayMonitor::arm() {
     for (const auto& check : peer->checks) wake = std::min(wake, check->state.nextWake());
   }
   scheduled_ = wake;
+  armed_at_ = Clock::now();
   timer_.expires_at(wake);
   timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     if (ec || !*alive) return;
@@ -173,7 +174,9 @@ void GatewayMonitor::arm() {
 
 void GatewayMonitor::onTimer() {
   const auto now = Clock::now();
-  const auto late = std::chrono::duration_cast<std::chrono::microseconds>(now - scheduled_);
+  // Lateness of the timer itself: a wake that was already due when armed counts from then.
+  const auto late =
+      std::chrono::duration_cast<std::chrono::microseconds>(now - std::max(scheduled_, armed_at_));
   ++wakeups_;
   if (lateness_us_.size() < kLatenessWindow) {
     lateness_us_.push_back(late.count());

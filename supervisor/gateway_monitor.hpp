@@ -77,6 +77,7 @@ class GatewayMonitor {
   // How late the probe timer fires (the event loop was busy): the last kLatenessWindow wakes.
   static constexpr std::size_t kLatenessWindow = 1024;
   health::Clock::time_point scheduled_{};
+  health::Clock::time_point armed_at_{};
   std::vector<std::int64_t> lateness_us_;
   std::size_t lateness_next_ = 0;
   std::uint64_t wakeups_ = 0;

@@ -3,13 +3,20 @@
 #include "web/server.hpp"
 
 #include <httplib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <stdexcept>
 
 #include "web/api.hpp"
 
 namespace meshbroker::web {
+
+namespace {
+constexpr int kHttpNice = 10;
+}  // namespace
 
 HttpServer::HttpServer(const Router& router, ServerOptions options)
     : router_(router), options_(std::move(options)) {}
@@ -102,7 +109,13 @@ void HttpServer::start() {
   }
   port_ = port;
   server_ = std::move(server);
-  thread_ = std::thread([server = server_.get()] { server->listen_after_bind(); });
+  thread_ = std::thread([server = server_.get()] {
+    // Below the event loop and tincd: under a flood of requests on a small machine the HTTP
+    // threads must not starve the probes (their replies would look late and gateways would
+    // flap). Nice is per thread on Linux, and the worker pool, made by this thread, inherits it.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kHttpNice);
+    server->listen_after_bind();
+  });
   // cpp-httplib's stop() is lost if it comes before the accept loop started (the loop then
   // runs forever and join() hangs): return only once it runs.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

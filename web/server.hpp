@@ -18,12 +18,15 @@ namespace meshbroker::web {
 struct ServerOptions {
   std::string listen = "127.0.0.1";
   int port = 8655;  // 0: any free port (tests)
-  int threads = 4;
+  int threads = 16;
   std::size_t max_body = 64 * 1024;
   int read_timeout_s = 5;
   int write_timeout_s = 5;
-  int keep_alive_timeout_s = 5;
-  int keep_alive_max = 1000;
+  // cpp-httplib holds a worker for a keep-alive connection's whole life: a short idle timeout
+  // and a request cap free workers soon, so idle clients (a page polling every 2 s) do not
+  // pin them and lock others out. At most `threads` connections are served at once.
+  int keep_alive_timeout_s = 1;
+  int keep_alive_max = 100;
 };
 
 class HttpServer {

@@ -599,6 +599,28 @@ TEST_F(WebServerTest, ConcurrentReadersWhilePublishing) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+// Idle keep-alive clients hold cpp-httplib workers: as many of them as there are workers must
+// not lock a new client out for longer than the keep-alive idle timeout.
+TEST_F(WebServerTest, IdleKeepAliveClientsDoNotLockOthersOut) {
+  publish();
+  std::vector<std::unique_ptr<httplib::Client>> idle;
+  for (int i = 0; i < 2; ++i) {  // the fixture's server has 2 workers
+    idle.push_back(std::make_unique<httplib::Client>("127.0.0.1", server_->port()));
+    idle.back()->set_keep_alive(true);
+    auto r = idle.back()->Get("/api/v1/status");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  httplib::Client late("127.0.0.1", server_->port());
+  late.set_read_timeout(4, 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = late.Get("/api/v1/status");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(waited, std::chrono::seconds(3));
+}
+
 TEST(WebServerBindTest, ABusyPortIsAClearError) {
   SnapshotStore store({"0.1.0"});
   TokenAuth auth;
