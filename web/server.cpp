@@ -15,7 +15,7 @@
 namespace meshbroker::web {
 
 namespace {
-constexpr int kHttpNice = 10;
+constexpr int kHttpNice = 19;
 }  // namespace
 
 HttpServer::HttpServer(const Router& router, ServerOptions options)
