@@ -127,6 +127,7 @@ void Daemon::start() {
                              ": " + ec.message());
   }
   files_ = templates::renderNode(config_, {options_.meshbroker_binary});
+  topology_ = topologyJson(config_);
   auto on_disk = renderedOnDisk();  // what backends left running by a killed meshbroker read
   writeFiles(files_, nullptr);
 
@@ -138,7 +139,7 @@ void Daemon::start() {
   control_ = std::make_unique<ControlSocket>(
       io_, (config_.paths.runtime_dir / "control.sock").string(),
       [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {
-        onControl(request, "control socket", reply);
+        control(request, "control socket", reply);
       },
       [](const std::string& message) { log(Level::kWarning, message); });
   control_->open();
@@ -174,11 +175,6 @@ void Daemon::start() {
   if (config_observer_) config_observer_(config_);
   armPublishTick();
   changed();
-}
-
-void Daemon::control(const nlohmann::json& request, const std::string& caller,
-                     const ControlSocket::Reply& reply) {
-  onControl(request, caller, reply);
 }
 
 void Daemon::recordEvent(std::string source, std::string what) {
@@ -634,8 +630,8 @@ std::string stringField(const nlohmann::json& request, const char* key) {
 
 }  // namespace
 
-void Daemon::onControl(const nlohmann::json& request, const std::string& caller,
-                       const ControlSocket::Reply& reply) {
+void Daemon::control(const nlohmann::json& request, const std::string& caller,
+                     const ControlSocket::Reply& reply) {
   std::string command = stringField(request, "command");
   auto error = [&reply](const std::string& message) { reply({{"ok", false}, {"error", message}}); };
   if (command == "status") {
@@ -738,6 +734,7 @@ void Daemon::reload() {
     return;
   }
   files_ = std::move(files);
+  topology_ = topologyJson(config_);
   reshapeAfterReload(old_config);
   if (monitor_) monitor_->configure(config_);
   for (auto& [id, action] : plan) {
@@ -872,7 +869,7 @@ const Snapshot& Daemon::snapshot() {
   snapshot_.last_reload = last_reload_;
   snapshot_.health = monitor_ ? monitor_->toJson() : nlohmann::json(nullptr);
   snapshot_.events.assign(events_log_.begin(), events_log_.end());
-  snapshot_.topology = topologyJson(config_);
+  snapshot_.topology = topology_;
   return snapshot_;
 }
 

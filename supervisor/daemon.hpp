@@ -92,8 +92,6 @@ class Daemon {
   void openManagement(Backend& backend, std::uint64_t serial);
   void onChildLine(const std::string& id, std::string_view line);
   void onTincEvent(const backends::TincEvent& event);
-  void onControl(const nlohmann::json& request, const std::string& caller,
-                 const ControlSocket::Reply& reply);
   void recordEvent(std::string source, std::string what);
   void publish();
   void armPublishTick();
@@ -134,6 +132,7 @@ class Daemon {
   ConfigObserver config_observer_;
   std::function<nlohmann::json()> status_document_;
   std::deque<EventSnapshot> events_log_;
+  nlohmann::json topology_;  // topologyJson(config_), made when the config changes
   int tinc_retries_left_ = 0;
   bool status_pending_ = false;
   bool signals_added_ = false;

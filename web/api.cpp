@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <array>
 
+#include "web/json_fields.hpp"
+
 namespace meshbroker::web {
 namespace {
 
@@ -11,13 +13,6 @@ using nlohmann::json;
 
 constexpr std::array<std::string_view, kDocumentCount> kNames = {
     "status", "backends", "gateways", "routes", "mesh", "clients", "events"};
-
-const json& field(const json& object, const char* key) {
-  static const json null;
-  if (!object.is_object()) return null;
-  auto it = object.find(key);
-  return it == object.end() ? null : *it;
-}
 
 json backends(const supervisor::Snapshot& s) {
   json out = json::array();
@@ -39,7 +34,7 @@ json backends(const supervisor::Snapshot& s) {
 }
 
 const json* hostNamed(const supervisor::Snapshot& s, const std::string& name) {
-  const auto& hosts = field(s.topology, "hosts");
+  const auto& hosts = member(s.topology, "hosts");
   if (!hosts.is_array()) return nullptr;
   for (const auto& host : hosts) {
     if (host.is_object() && host.value("name", "") == name) return &host;
@@ -49,7 +44,7 @@ const json* hostNamed(const supervisor::Snapshot& s, const std::string& name) {
 
 json gateways(const supervisor::Snapshot& s) {
   json out = json::array();
-  const auto& peers = field(s.health, "peers");
+  const auto& peers = member(s.health, "peers");
   if (!peers.is_object()) return out;
   for (const auto& [name, peer] : peers.items()) {
     json entry = {
@@ -66,7 +61,7 @@ json gateways(const supervisor::Snapshot& s) {
     std::int64_t since = 0;
     json checks = json::object();
     std::string reason;
-    const auto& peer_checks = field(peer, "checks");
+    const auto& peer_checks = member(peer, "checks");
     if (peer_checks.is_object()) {
       for (const auto& [check_name, check] : peer_checks.items()) {
         since = std::max(since, check.value("since_ms", std::int64_t{0}));
@@ -87,14 +82,14 @@ json gateways(const supervisor::Snapshot& s) {
 
 json routes(const supervisor::Snapshot& s) {
   json out = json::array();
-  const auto& sets = field(s.health, "route_sets");
-  const auto& configured = field(s.topology, "route_sets");
+  const auto& sets = member(s.health, "route_sets");
+  const auto& configured = member(s.topology, "route_sets");
   if (!sets.is_array()) return out;
   for (const auto& set : sets) {
     if (!set.is_object()) continue;
     const std::string name = set.value("name", "");
     json entry = set;
-    const auto& chosen = field(set, "chosen");
+    const auto& chosen = member(set, "chosen");
     const bool all_down = set.value("all_down", false);
     entry["next_hops"] = all_down || !chosen.is_array() ? 0 : chosen.size();
     entry["updated_ms"] = s.updated_ms;
@@ -126,7 +121,7 @@ json mesh(const supervisor::Snapshot& s) {
 
 json clients(const supervisor::Snapshot& s) {
   json out = json::array();
-  const auto& instances = field(s.topology, "openvpn");
+  const auto& instances = member(s.topology, "openvpn");
   auto add = [&](const std::string& name, const supervisor::OpenVpnSnapshot* live,
                  const json* configured) {
     json list = json::array();
@@ -181,7 +176,7 @@ json events(const supervisor::Snapshot& s) {
   for (const auto& e : s.events) {
     out.push_back({{"at_ms", e.at_ms}, {"source", e.source}, {"what", e.what}});
   }
-  const auto& health_events = field(s.health, "events");
+  const auto& health_events = member(s.health, "events");
   if (health_events.is_array()) {
     for (const auto& e : health_events) {
       out.push_back({{"at_ms", e.value("at_ms", std::int64_t{0})},
@@ -205,11 +200,11 @@ json daemon(const supervisor::Snapshot& s, const BuildInfo& build) {
   json out = {{"pid", s.daemon_pid},        {"version", build.version},     {"role", s.role},
               {"started_ms", s.started_ms}, {"config_file", s.config_file}, {"last_reload", reload},
               {"updated_ms", s.updated_ms}};
-  const auto& timer = field(s.health, "timer");
+  const auto& timer = member(s.health, "timer");
   if (timer.is_object()) out["probe_timer"] = timer;
-  const auto& errors = field(s.health, "route_errors");
+  const auto& errors = member(s.health, "route_errors");
   out["route_errors"] = errors.is_array() ? errors : json::array();
-  out["routes_held"] = field(s.health, "held").is_boolean() && s.health["held"].get<bool>();
+  out["routes_held"] = member(s.health, "held").is_boolean() && s.health["held"].get<bool>();
   return out;
 }
 
@@ -224,40 +219,45 @@ std::optional<Document> documentNamed(std::string_view name) {
 
 std::string_view nameOf(Document document) { return kNames[static_cast<std::size_t>(document)]; }
 
+namespace {
+
+// The content of one part document (everything but status).
+json part(const supervisor::Snapshot& snapshot, Document which) {
+  switch (which) {
+    case Document::kBackends:
+      return backends(snapshot);
+    case Document::kGateways:
+      return gateways(snapshot);
+    case Document::kRoutes:
+      return routes(snapshot);
+    case Document::kMesh:
+      return mesh(snapshot);
+    case Document::kClients:
+      return clients(snapshot);
+    case Document::kEvents:
+      return events(snapshot);
+    case Document::kStatus:
+      break;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 json document(const supervisor::Snapshot& snapshot, const BuildInfo& build, Document which) {
   json out = {{"generation", snapshot.generation},
               {"updated_ms", snapshot.updated_ms},
               {"node", snapshot.node}};
-  switch (which) {
-    case Document::kStatus:
-      out["daemon"] = daemon(snapshot, build);
-      out["backends"] = backends(snapshot);
-      out["gateways"] = gateways(snapshot);
-      out["routes"] = routes(snapshot);
-      out["mesh"] = mesh(snapshot);
-      out["clients"] = clients(snapshot);
-      out["events"] = events(snapshot);
-      out["topology"] = snapshot.topology.is_object() ? snapshot.topology : json::object();
-      break;
-    case Document::kBackends:
-      out["backends"] = backends(snapshot);
-      break;
-    case Document::kGateways:
-      out["gateways"] = gateways(snapshot);
-      break;
-    case Document::kRoutes:
-      out["routes"] = routes(snapshot);
-      break;
-    case Document::kMesh:
-      out["mesh"] = mesh(snapshot);
-      break;
-    case Document::kClients:
-      out["clients"] = clients(snapshot);
-      break;
-    case Document::kEvents:
-      out["events"] = events(snapshot);
-      break;
+  if (which != Document::kStatus) {
+    out[std::string(nameOf(which))] = part(snapshot, which);
+    return out;
   }
+  out["daemon"] = daemon(snapshot, build);
+  for (int i = 0; i < kDocumentCount; ++i) {
+    const auto each = static_cast<Document>(i);
+    if (each != Document::kStatus) out[std::string(nameOf(each))] = part(snapshot, each);
+  }
+  out["topology"] = snapshot.topology.is_object() ? snapshot.topology : json::object();
   return out;
 }
 

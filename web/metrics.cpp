@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "web/json_fields.hpp"
+
 namespace meshbroker::web {
 namespace {
 
@@ -16,8 +18,6 @@ std::string number(double value) {
   std::snprintf(text, sizeof text, "%.17g", value);
   return text;
 }
-
-double asNumber(const json& value) { return value.is_number() ? value.get<double>() : 0.0; }
 
 class Family {
  public:
@@ -60,15 +60,26 @@ class Family {
   std::string name_;
 };
 
-const json& list(const json& status, const char* key) {
-  static const json empty = json::array();
-  auto it = status.find(key);
-  return it != status.end() && it->is_array() ? *it : empty;
+// A family with one sample per item of `items`, labelled label="<item[name_key]>".
+template <class Value>
+void perItem(std::string& out, const char* name, const char* type, const char* help,
+             const json& items, const char* label, const char* name_key, Value value) {
+  Family family(out, name, type, help);
+  for (const auto& item : items) family.sample({label, textAt(item, name_key)}, value(item));
 }
 
-std::string text(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+// The same per health check of each gateway: gateway="...", check="icmp".
+template <class Value>
+void perCheck(std::string& out, const char* name, const char* type, const char* help,
+              const json& gateways, Value value) {
+  Family family(out, name, type, help);
+  for (const auto& g : gateways) {
+    const json& checks = member(g, "checks");
+    if (!checks.is_object()) continue;
+    for (const auto& [check, c] : checks.items()) {
+      family.sample({"gateway", textAt(g, "name"), "check", check}, value(c));
+    }
+  }
 }
 
 }  // namespace
@@ -93,175 +104,112 @@ std::string escapeLabel(std::string_view value) {
 std::string renderMetrics(const json& status) {
   std::string out;
   out.reserve(4096);
-  const json daemon = status.value("daemon", json::object());
-  const std::string node = text(status, "node");
+  const json& daemon = member(status, "daemon");
+  auto field = [](const char* key) {
+    return [key](const json& item) { return numberAt(item, key); };
+  };
+  auto flag = [](const char* key) {
+    return [key](const json& item) {
+      return member(item, key).is_boolean() && member(item, key).get<bool>();
+    };
+  };
+  auto is = [](const char* key, const char* value) {
+    return [key, value](const json& item) { return textAt(item, key) == value; };
+  };
 
   Family(out, "meshbroker_build_info", "gauge", "Always 1; the labels say which meshbroker runs.")
-      .sample({"version", text(daemon, "version"), "node", node, "role", text(daemon, "role")}, 1);
+      .sample({"version", textAt(daemon, "version"), "node", textAt(status, "node"), "role",
+               textAt(daemon, "role")},
+              1);
   Family(out, "meshbroker_start_time_seconds", "gauge",
          "When this meshbroker started, in seconds since the Unix epoch.")
-      .sample({}, asNumber(daemon.value("started_ms", json(0))) / 1000.0);
+      .sample({}, numberAt(daemon, "started_ms") / 1000.0);
   Family(out, "meshbroker_snapshot_generation", "gauge",
          "Generation of the state snapshot these metrics come from (grows with every change).")
-      .sample({}, asNumber(status.value("generation", json(0))));
+      .sample({}, numberAt(status, "generation"));
   Family(out, "meshbroker_snapshot_timestamp_seconds", "gauge",
          "When the state snapshot was taken, in seconds since the Unix epoch.")
-      .sample({}, asNumber(status.value("updated_ms", json(0))) / 1000.0);
+      .sample({}, numberAt(status, "updated_ms") / 1000.0);
 
-  const auto& backends = list(status, "backends");
-  {
-    Family up(out, "meshbroker_backend_up", "gauge",
-              "1 when the backend (tincd or an OpenVPN instance) is running and ready.");
-    for (const auto& b : backends)
-      up.sample({"backend", text(b, "id")}, text(b, "state") == "running");
-  }
-  {
-    Family failed(out, "meshbroker_backend_failed", "gauge",
-                  "1 when the backend crashed too often and is no longer restarted.");
-    for (const auto& b : backends) {
-      failed.sample({"backend", text(b, "id")}, text(b, "state") == "failed");
-    }
-  }
-  {
-    Family restarts(out, "meshbroker_backend_restarts_total", "counter",
-                    "Restarts of the backend since meshbroker started.");
-    for (const auto& b : backends) {
-      restarts.sample({"backend", text(b, "id")}, asNumber(b.value("restarts", json(0))));
-    }
-  }
+  const auto& backends = arrayAt(status, "backends");
+  perItem(out, "meshbroker_backend_up", "gauge",
+          "1 when the backend (tincd or an OpenVPN instance) is running and ready.", backends,
+          "backend", "id", is("state", "running"));
+  perItem(out, "meshbroker_backend_failed", "gauge",
+          "1 when the backend crashed too often and is no longer restarted.", backends, "backend",
+          "id", is("state", "failed"));
+  perItem(out, "meshbroker_backend_restarts_total", "counter",
+          "Restarts of the backend since meshbroker started.", backends, "backend", "id",
+          field("restarts"));
 
-  const auto& gateways = list(status, "gateways");
-  {
-    Family up(out, "meshbroker_gateway_up", "gauge",
-              "1 when the probed peer (a gateway on a server) answers its health checks.");
-    for (const auto& g : gateways) up.sample({"gateway", text(g, "name")}, g.value("up", false));
-  }
-  {
-    Family degraded(out, "meshbroker_gateway_degraded", "gauge",
-                    "1 when the gateway answers but the mesh behind it does not.");
-    for (const auto& g : gateways) {
-      degraded.sample({"gateway", text(g, "name")}, text(g, "verdict") == "degraded");
-    }
-  }
-  {
-    Family drained(out, "meshbroker_gateway_drained", "gauge",
-                   "1 when an operator took the gateway out of its route sets.");
-    for (const auto& g : gateways) {
-      drained.sample({"gateway", text(g, "name")}, g.value("drained", false));
-    }
-  }
+  const auto& gateways = arrayAt(status, "gateways");
+  perItem(out, "meshbroker_gateway_up", "gauge",
+          "1 when the probed peer (a gateway on a server) answers its health checks.", gateways,
+          "gateway", "name", flag("up"));
+  perItem(out, "meshbroker_gateway_degraded", "gauge",
+          "1 when the gateway answers but the mesh behind it does not.", gateways, "gateway",
+          "name", is("verdict", "degraded"));
+  perItem(out, "meshbroker_gateway_drained", "gauge",
+          "1 when an operator took the gateway out of its route sets.", gateways, "gateway", "name",
+          flag("drained"));
   {
     Family rtt(out, "meshbroker_gateway_rtt_seconds", "gauge",
                "Smoothed round-trip time of the gateway's ICMP health check.");
-    for (const auto& g : gateways) {
-      if (g.contains("rtt_ms"))
-        rtt.sample({"gateway", text(g, "name")}, asNumber(g["rtt_ms"]) / 1000.0);
-    }
-  }
-  {
-    Family loss(out, "meshbroker_gateway_probe_loss_ratio", "gauge",
-                "Share of the recent probes of a check that got no reply (0..1).");
-    for (const auto& g : gateways) {
-      const json checks = g.value("checks", json::object());  // named: items() must not dangle
-      for (const auto& [check, c] : checks.items()) {
-        loss.sample({"gateway", text(g, "name"), "check", check},
-                    asNumber(c.value("loss_pct", json(0))) / 100.0);
+    for (const auto& g : gateways) {  // no sample for a gateway that never replied
+      if (member(g, "rtt_ms").is_number()) {
+        rtt.sample({"gateway", textAt(g, "name")}, numberAt(g, "rtt_ms") / 1000.0);
       }
     }
   }
-  {
-    Family sent(out, "meshbroker_gateway_probes_sent_total", "counter",
-                "Health-check probes sent to the gateway.");
-    for (const auto& g : gateways) {
-      const json checks = g.value("checks", json::object());  // named: items() must not dangle
-      for (const auto& [check, c] : checks.items()) {
-        sent.sample({"gateway", text(g, "name"), "check", check},
-                    asNumber(c.value("sent", json(0))));
-      }
-    }
-  }
-  {
-    Family replies(out, "meshbroker_gateway_probe_replies_total", "counter",
-                   "Health-check replies received from the gateway.");
-    for (const auto& g : gateways) {
-      const json checks = g.value("checks", json::object());  // named: items() must not dangle
-      for (const auto& [check, c] : checks.items()) {
-        replies.sample({"gateway", text(g, "name"), "check", check},
-                       asNumber(c.value("replies", json(0))));
-      }
-    }
-  }
+  perCheck(out, "meshbroker_gateway_probe_loss_ratio", "gauge",
+           "Share of the recent probes of a check that got no reply (0..1).", gateways,
+           [](const json& c) { return numberAt(c, "loss_pct") / 100.0; });
+  perCheck(out, "meshbroker_gateway_probes_sent_total", "counter",
+           "Health-check probes sent to the gateway.", gateways, field("sent"));
+  perCheck(out, "meshbroker_gateway_probe_replies_total", "counter",
+           "Health-check replies received from the gateway.", gateways, field("replies"));
 
-  const auto& routes = list(status, "routes");
-  {
-    Family hops(out, "meshbroker_route_set_next_hops", "gauge",
-                "Gateways the route set's kernel routes point at now (0: all down).");
-    for (const auto& r : routes) {
-      hops.sample({"route_set", text(r, "name")}, asNumber(r.value("next_hops", json(0))));
-    }
-  }
-  {
-    Family down(out, "meshbroker_route_set_all_down", "gauge",
-                "1 when no gateway of the route set is usable.");
-    for (const auto& r : routes)
-      down.sample({"route_set", text(r, "name")}, r.value("all_down", false));
-  }
-  {
-    Family errors(out, "meshbroker_route_errors", "gauge",
-                  "Route changes the kernel refused in the last reconcile.");
-    errors.sample({}, static_cast<double>(daemon.value("route_errors", json::array()).size()));
-  }
+  const auto& routes = arrayAt(status, "routes");
+  perItem(out, "meshbroker_route_set_next_hops", "gauge",
+          "Gateways the route set's kernel routes point at now (0: all down).", routes, "route_set",
+          "name", field("next_hops"));
+  perItem(out, "meshbroker_route_set_all_down", "gauge",
+          "1 when no gateway of the route set is usable.", routes, "route_set", "name",
+          flag("all_down"));
+  Family(out, "meshbroker_route_errors", "gauge",
+         "Route changes the kernel refused in the last reconcile.")
+      .sample({}, static_cast<double>(arrayAt(daemon, "route_errors").size()));
 
-  {
-    Family up(out, "meshbroker_mesh_node_up", "gauge",
-              "1 while tinc reports a direct or indirect connection to the mesh node.");
-    for (const auto& m : list(status, "mesh"))
-      up.sample({"node", text(m, "name")}, m.value("up", false));
-  }
+  perItem(out, "meshbroker_mesh_node_up", "gauge",
+          "1 while tinc reports a direct or indirect connection to the mesh node.",
+          arrayAt(status, "mesh"), "node", "name", flag("up"));
 
-  const auto& clients = list(status, "clients");
-  {
-    Family connected(out, "meshbroker_openvpn_clients", "gauge",
-                     "OpenVPN clients connected to the instance now.");
-    for (const auto& c : clients) {
-      connected.sample({"instance", text(c, "instance")}, asNumber(c.value("connected", json(0))));
-    }
-  }
-  {
-    Family received(out, "meshbroker_openvpn_clients_received_bytes", "gauge",
-                    "Bytes received from the connected clients, summed over their sessions.");
-    for (const auto& c : clients) {
-      received.sample({"instance", text(c, "instance")},
-                      asNumber(c.value("bytes_received", json(0))));
-    }
-  }
-  {
-    Family sent(out, "meshbroker_openvpn_clients_sent_bytes", "gauge",
-                "Bytes sent to the connected clients, summed over their sessions.");
-    for (const auto& c : clients) {
-      sent.sample({"instance", text(c, "instance")}, asNumber(c.value("bytes_sent", json(0))));
-    }
-  }
-  {
-    Family management(out, "meshbroker_openvpn_management_connected", "gauge",
-                      "1 while meshbroker is connected to the instance's management interface.");
-    for (const auto& c : clients) {
-      management.sample({"instance", text(c, "instance")}, c.value("management_connected", false));
-    }
-  }
+  const auto& clients = arrayAt(status, "clients");
+  perItem(out, "meshbroker_openvpn_clients", "gauge",
+          "OpenVPN clients connected to the instance now.", clients, "instance", "instance",
+          field("connected"));
+  perItem(out, "meshbroker_openvpn_clients_received_bytes", "gauge",
+          "Bytes received from the connected clients, summed over their sessions.", clients,
+          "instance", "instance", field("bytes_received"));
+  perItem(out, "meshbroker_openvpn_clients_sent_bytes", "gauge",
+          "Bytes sent to the connected clients, summed over their sessions.", clients, "instance",
+          "instance", field("bytes_sent"));
+  perItem(out, "meshbroker_openvpn_management_connected", "gauge",
+          "1 while meshbroker is connected to the instance's management interface.", clients,
+          "instance", "instance", flag("management_connected"));
 
-  const json timer = daemon.value("probe_timer", json::object());
-  if (timer.contains("lateness_p99_ms")) {
+  const json& timer = member(daemon, "probe_timer");
+  if (member(timer, "lateness_p99_ms").is_number()) {
     Family(out, "meshbroker_probe_timer_lateness_p99_seconds", "gauge",
            "99th percentile of how late the probe timer fired, over its last wakes.")
-        .sample({}, asNumber(timer["lateness_p99_ms"]) / 1000.0);
+        .sample({}, numberAt(timer, "lateness_p99_ms") / 1000.0);
     Family(out, "meshbroker_probe_timer_lateness_max_seconds", "gauge",
            "Largest delay of the probe timer over its last wakes.")
-        .sample({}, asNumber(timer.value("lateness_max_ms", json(0))) / 1000.0);
+        .sample({}, numberAt(timer, "lateness_max_ms") / 1000.0);
   }
-  if (timer.contains("wakeups")) {
+  if (member(timer, "wakeups").is_number()) {
     Family(out, "meshbroker_probe_timer_wakeups_total", "counter", "Times the probe timer fired.")
-        .sample({}, asNumber(timer["wakeups"]));
+        .sample({}, numberAt(timer, "wakeups"));
   }
   return out;
 }

@@ -9,32 +9,12 @@
 #include <set>
 #include <vector>
 
+#include "web/json_fields.hpp"
+
 namespace meshbroker::web {
 namespace {
 
 using nlohmann::json;
-
-std::string str(const json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  if (it == object.end()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
-  return {};
-}
-
-const json& arr(const json& object, const char* key) {
-  static const json empty = json::array();
-  if (!object.is_object()) return empty;
-  auto it = object.find(key);
-  return it != object.end() && it->is_array() ? *it : empty;
-}
-
-std::int64_t ms(const json& object, const char* key) {
-  if (!object.is_object()) return 0;
-  auto it = object.find(key);
-  return it != object.end() && it->is_number() ? it->get<std::int64_t>() : 0;
-}
 
 std::string e(std::string_view text) { return escapeHtml(text); }
 
@@ -87,16 +67,16 @@ std::string bytes(std::uint64_t n) {
 // A gateway's state as a CSS class and a word: up, degraded, down, drained, unknown.
 std::string stateOf(const json& gateway) {
   if (gateway.value("drained", false)) return "drained";
-  std::string verdict = str(gateway, "verdict");
+  std::string verdict = textAt(gateway, "verdict");
   if (verdict == "up" || verdict == "degraded" || verdict == "down") return verdict;
   return "unknown";
 }
 
 std::set<std::string> activeGateways(const json& status) {
   std::set<std::string> active;
-  for (const auto& set : arr(status, "routes")) {
+  for (const auto& set : arrayAt(status, "routes")) {
     if (set.value("all_down", false)) continue;
-    for (const auto& name : arr(set, "chosen")) {
+    for (const auto& name : arrayAt(set, "chosen")) {
       if (name.is_string()) active.insert(name.get<std::string>());
     }
   }
@@ -111,24 +91,24 @@ struct Headline {
 Headline headline(const json& status) {
   std::vector<std::string> bad;
   std::vector<std::string> warn;
-  for (const auto& set : arr(status, "routes")) {
+  for (const auto& set : arrayAt(status, "routes")) {
     if (set.value("all_down", false)) {
-      bad.push_back("route set " + str(set, "name") + ": all gateways down");
+      bad.push_back("route set " + textAt(set, "name") + ": all gateways down");
     } else if (!set.value("settled", true)) {
-      warn.push_back("route set " + str(set, "name") + ": waiting for the first probes");
+      warn.push_back("route set " + textAt(set, "name") + ": waiting for the first probes");
     }
   }
-  for (const auto& b : arr(status, "backends")) {
-    const std::string state = str(b, "state");
+  for (const auto& b : arrayAt(status, "backends")) {
+    const std::string state = textAt(b, "state");
     if (state == "failed") {
-      bad.push_back(str(b, "id") + " failed: " + str(b, "failure"));
+      bad.push_back(textAt(b, "id") + " failed: " + textAt(b, "failure"));
     } else if (state != "running") {
-      warn.push_back(str(b, "id") + " is " + state);
+      warn.push_back(textAt(b, "id") + " is " + state);
     }
   }
-  for (const auto& g : arr(status, "gateways")) {
+  for (const auto& g : arrayAt(status, "gateways")) {
     const std::string state = stateOf(g);
-    if (state == "down" || state == "degraded") warn.push_back(str(g, "name") + " is " + state);
+    if (state == "down" || state == "degraded") warn.push_back(textAt(g, "name") + " is " + state);
   }
   const json daemon = status.value("daemon", json::object());
   if (!daemon.value("last_reload", json::object()).value("ok", true)) {
@@ -214,24 +194,24 @@ std::string escapeHtml(std::string_view text) {
 std::string renderTopology(const json& status) {
   const json topology = status.value("topology", json::object());
   const json daemon = status.value("daemon", json::object());
-  const std::string node = str(status, "node");
-  const bool gateway_role = str(daemon, "role") == "gateway";
+  const std::string node = textAt(status, "node");
+  const bool gateway_role = textAt(daemon, "role") == "gateway";
   const auto active = activeGateways(status);
 
   // Column 1: OpenVPN instances; 2: this node and the other servers; 3: probed peers; 4: mesh.
   std::vector<json> instances;
-  for (const auto& c : arr(status, "clients")) instances.push_back(c);
+  for (const auto& c : arrayAt(status, "clients")) instances.push_back(c);
   std::vector<json> servers;
   std::set<std::string> peers_seen;
-  for (const auto& g : arr(status, "gateways")) peers_seen.insert(str(g, "name"));
+  for (const auto& g : arrayAt(status, "gateways")) peers_seen.insert(textAt(g, "name"));
   std::map<std::string, bool> mesh_up;
-  for (const auto& m : arr(status, "mesh")) mesh_up[str(m, "name")] = m.value("up", false);
-  for (const auto& host : arr(topology, "hosts")) {
-    if (str(host, "role") == "server" && !peers_seen.count(str(host, "name"))) {
+  for (const auto& m : arrayAt(status, "mesh")) mesh_up[textAt(m, "name")] = m.value("up", false);
+  for (const auto& host : arrayAt(topology, "hosts")) {
+    if (textAt(host, "role") == "server" && !peers_seen.count(textAt(host, "name"))) {
       servers.push_back(host);
     }
   }
-  const auto& peers = arr(status, "gateways");
+  const auto& peers = arrayAt(status, "gateways");
   const std::size_t rows =
       std::max<std::size_t>({1, instances.size(), servers.size() + 1, peers.size()});
   const double row_h = 78;
@@ -258,7 +238,7 @@ std::string renderTopology(const json& status) {
   std::string links;
   std::string nodes;
   {
-    const std::string address = str(topology, "address");
+    const std::string address = textAt(topology, "address");
     rect(nodes, self, "self",
          node + " (this " + std::string(gateway_role ? "gateway" : "server") + ")",
          {node, "this " + std::string(gateway_role ? "gateway" : "server"), address},
@@ -269,22 +249,23 @@ std::string renderTopology(const json& status) {
     const Box b{20, rowY(i, instances.size()), 170, 62};
     const auto connected = c.value("connected", 0);
     const bool managed = c.value("management_connected", false);
-    rect(nodes, b, managed ? "up" : "unknown", "OpenVPN instance " + str(c, "instance"),
-         {"openvpn " + str(c, "instance"),
-          std::to_string(connected) + (connected == 1 ? " client" : " clients"), str(c, "subnet")},
-         " data-instance=\"" + e(str(c, "instance")) + "\" data-clients=\"" +
+    rect(nodes, b, managed ? "up" : "unknown", "OpenVPN instance " + textAt(c, "instance"),
+         {"openvpn " + textAt(c, "instance"),
+          std::to_string(connected) + (connected == 1 ? " client" : " clients"),
+          textAt(c, "subnet")},
+         " data-instance=\"" + e(textAt(c, "instance")) + "\" data-clients=\"" +
              std::to_string(connected) + "\"");
     link(links, b, self, managed ? "up" : "unknown");
   }
   for (std::size_t i = 0; i < servers.size(); ++i) {
     const auto& host = servers[i];
-    const std::string name = str(host, "name");
+    const std::string name = textAt(host, "name");
     const Box b{260, rowY(i + 1, servers.size() + 1), 170, 62};
     auto it = mesh_up.find(name);
     const std::string css = it == mesh_up.end() ? "unknown" : it->second ? "up" : "down";
     rect(nodes, b, css, "server " + name,
          {name, "server, tinc " + std::string(css == "unknown" ? "not seen" : css),
-          str(host, "mesh_address")},
+          textAt(host, "mesh_address")},
          " data-node=\"" + e(name) + "\"");
     links += "<line class=\"link tinc " + css + "\" x1=\"345\" y1=\"" + number(self.y + self.h) +
              "\" x2=\"345\" y2=\"" + number(b.y) + "\"/>";
@@ -292,7 +273,7 @@ std::string renderTopology(const json& status) {
   const Box mesh_box{760, 30 + (height - 30) / 2 - 45, 160, 90};
   for (std::size_t i = 0; i < peers.size(); ++i) {
     const auto& g = peers[i];
-    const std::string name = str(g, "name");
+    const std::string name = textAt(g, "name");
     const std::string state = stateOf(g);
     const bool is_active = active.count(name) > 0;
     const Box b{505, rowY(i, peers.size()), 170, 62};
@@ -303,13 +284,13 @@ std::string renderTopology(const json& status) {
     if (!gateway_role) link(links, b, mesh_box, state + (is_active ? " active" : ""));
   }
   std::vector<std::string> mesh_lines = {gateway_role ? "mesh (behind us)" : "mesh"};
-  for (const auto& set : arr(topology, "route_sets")) {
-    for (const auto& to : arr(set, "to")) {
+  for (const auto& set : arrayAt(topology, "route_sets")) {
+    for (const auto& to : arrayAt(set, "to")) {
       if (to.is_string() && mesh_lines.size() < 4) mesh_lines.push_back(to.get<std::string>());
     }
   }
   if (topology.contains("through_target") && mesh_lines.size() < 5) {
-    mesh_lines.push_back("host " + str(topology, "through_target"));
+    mesh_lines.push_back("host " + textAt(topology, "through_target"));
   }
   rect(nodes, mesh_box, "mesh", "the mesh", mesh_lines);
   if (gateway_role) link(links, self, mesh_box, "up");
@@ -318,110 +299,111 @@ std::string renderTopology(const json& status) {
 }
 
 std::string renderLive(const json& status) {
-  const std::int64_t now = ms(status, "updated_ms");
+  const std::int64_t now = integerAt(status, "updated_ms");
   const json daemon = status.value("daemon", json::object());
   const auto head = headline(status);
   std::string out;
   out.reserve(16384);
-  out += "<div id=\"live-inner\" data-generation=\"" + str(status, "generation") +
+  out += "<div id=\"live-inner\" data-generation=\"" + textAt(status, "generation") +
          "\" data-updated-ms=\"" + std::to_string(now) + "\">";
   out += "<p id=\"headline\" class=\"headline " + head.css + "\">" + e(head.text) + "</p>";
-  out += "<p class=\"meta\">node <b>" + e(str(status, "node")) + "</b> (" + e(str(daemon, "role")) +
-         "), meshbroker " + e(str(daemon, "version")) + ", up " +
-         e(duration(ms(daemon, "started_ms"), now)) + "; snapshot " + e(str(status, "generation")) +
-         " at " + e(clock(now)) + " UTC</p>";
+  out += "<p class=\"meta\">node <b>" + e(textAt(status, "node")) + "</b> (" +
+         e(textAt(daemon, "role")) + "), meshbroker " + e(textAt(daemon, "version")) + ", up " +
+         e(duration(integerAt(daemon, "started_ms"), now)) + "; snapshot " +
+         e(textAt(status, "generation")) + " at " + e(clock(now)) + " UTC</p>";
   out += "<figure>" + renderTopology(status) + "</figure>";
 
   out +=
       "<h2>Gateways</h2><div class=\"scroll\"><table id=\"gateways\"><thead><tr><th>name</th>"
       "<th>state</th><th>RTT</th><th>loss</th><th>for</th><th>why</th></tr></thead><tbody>";
   const auto active = activeGateways(status);
-  for (const auto& g : arr(status, "gateways")) {
+  for (const auto& g : arrayAt(status, "gateways")) {
     const std::string state = stateOf(g);
-    const std::string name = str(g, "name");
+    const std::string name = textAt(g, "name");
     out += "<tr data-gateway=\"" + e(name) + "\"><td>" + e(name) +
            (active.count(name) ? " <small>(active)</small>" : "") + "</td><td class=\"state " +
            e(state) + "\">" + e(state) + "</td><td>" + e(rtt(g)) + "</td><td>" +
-           e(percent(g, "loss_pct")) + "</td><td>" + e(duration(ms(g, "since_ms"), now)) +
-           "</td><td>" + e(str(g, "reason")) + "</td></tr>";
+           e(percent(g, "loss_pct")) + "</td><td>" + e(duration(integerAt(g, "since_ms"), now)) +
+           "</td><td>" + e(textAt(g, "reason")) + "</td></tr>";
   }
-  if (arr(status, "gateways").empty()) out += "<tr><td colspan=\"6\">no peers probed</td></tr>";
+  if (arrayAt(status, "gateways").empty()) out += "<tr><td colspan=\"6\">no peers probed</td></tr>";
   out += "</tbody></table></div>";
 
   out +=
       "<h2>Route sets</h2><div class=\"scroll\"><table id=\"routes\"><thead><tr><th>name</th>"
       "<th>to</th><th>policy</th><th>via now</th><th>why</th></tr></thead><tbody>";
-  for (const auto& r : arr(status, "routes")) {
+  for (const auto& r : arrayAt(status, "routes")) {
     std::string to;
-    for (const auto& p : arr(r, "to")) to += (to.empty() ? "" : ", ") + p.get<std::string>();
+    for (const auto& p : arrayAt(r, "to")) to += (to.empty() ? "" : ", ") + p.get<std::string>();
     std::string chosen;
-    for (const auto& c : arr(r, "chosen")) {
+    for (const auto& c : arrayAt(r, "chosen")) {
       if (c.is_string()) chosen += (chosen.empty() ? "" : ", ") + c.get<std::string>();
     }
     const bool down = r.value("all_down", false);
-    out += "<tr><td>" + e(str(r, "name")) + "</td><td>" + e(to) + "</td><td>" +
-           e(str(r, "policy")) + "</td><td class=\"state " + (down ? "down" : "up") + "\">" +
-           e(down ? "ALL DOWN" : chosen) + "</td><td>" + e(str(r, "why")) + "</td></tr>";
+    out += "<tr><td>" + e(textAt(r, "name")) + "</td><td>" + e(to) + "</td><td>" +
+           e(textAt(r, "policy")) + "</td><td class=\"state " + (down ? "down" : "up") + "\">" +
+           e(down ? "ALL DOWN" : chosen) + "</td><td>" + e(textAt(r, "why")) + "</td></tr>";
   }
-  if (arr(status, "routes").empty()) out += "<tr><td colspan=\"5\">no route sets</td></tr>";
+  if (arrayAt(status, "routes").empty()) out += "<tr><td colspan=\"5\">no route sets</td></tr>";
   out += "</tbody></table></div>";
 
   out +=
       "<h2>OpenVPN</h2><div class=\"scroll\"><table id=\"clients\"><thead><tr><th>instance</th>"
       "<th>client</th><th>address</th><th>in</th><th>out</th><th>since</th></tr></thead><tbody>";
-  for (const auto& instance : arr(status, "clients")) {
-    const auto& list = arr(instance, "clients");
-    out += "<tr class=\"group\"><td>" + e(str(instance, "instance")) + " <small>(" +
-           e(str(instance, "kind")) + ", " + e(str(instance, "subnet")) +
+  for (const auto& instance : arrayAt(status, "clients")) {
+    const auto& list = arrayAt(instance, "clients");
+    out += "<tr class=\"group\"><td>" + e(textAt(instance, "instance")) + " <small>(" +
+           e(textAt(instance, "kind")) + ", " + e(textAt(instance, "subnet")) +
            ")</small></td><td colspan=\"5\">" + std::to_string(list.size()) + " connected" +
            (instance.value("management_connected", false) ? "" : " (management not connected)") +
            "</td></tr>";
     for (const auto& c : list) {
-      out += "<tr><td></td><td>" + e(str(c, "common_name")) + "</td><td>" +
-             e(str(c, "virtual_address")) + "</td><td>" +
+      out += "<tr><td></td><td>" + e(textAt(c, "common_name")) + "</td><td>" +
+             e(textAt(c, "virtual_address")) + "</td><td>" +
              e(bytes(c.value("bytes_received", std::uint64_t{0}))) + "</td><td>" +
              e(bytes(c.value("bytes_sent", std::uint64_t{0}))) + "</td><td>" +
-             e(clock(ms(c, "connected_since") * 1000)) + "</td></tr>";
+             e(clock(integerAt(c, "connected_since") * 1000)) + "</td></tr>";
     }
   }
-  if (arr(status, "clients").empty()) out += "<tr><td colspan=\"6\">no OpenVPN instances</td></tr>";
+  if (arrayAt(status, "clients").empty())
+    out += "<tr><td colspan=\"6\">no OpenVPN instances</td></tr>";
   out += "</tbody></table></div>";
 
   out +=
       "<h2>Tunnels</h2><div class=\"scroll\"><table id=\"backends\"><thead><tr><th>backend</th>"
       "<th>state</th><th>pid</th><th>restarts</th><th>for</th><th>last "
       "exit</th></tr></thead><tbody>";
-  for (const auto& b : arr(status, "backends")) {
-    const std::string state = str(b, "state");
-    out += "<tr><td>" + e(str(b, "id")) + "</td><td class=\"state " +
+  for (const auto& b : arrayAt(status, "backends")) {
+    const std::string state = textAt(b, "state");
+    out += "<tr><td>" + e(textAt(b, "id")) + "</td><td class=\"state " +
            (state == "running"  ? "up"
             : state == "failed" ? "down"
                                 : "unknown") +
-           "\">" + e(state) + "</td><td>" + e(str(b, "pid")) + "</td><td>" + e(str(b, "restarts")) +
-           "</td><td>" + e(duration(ms(b, "since_ms"), now)) + "</td><td>" +
-           e(str(b, "last_exit")) + "</td></tr>";
+           "\">" + e(state) + "</td><td>" + e(textAt(b, "pid")) + "</td><td>" +
+           e(textAt(b, "restarts")) + "</td><td>" + e(duration(integerAt(b, "since_ms"), now)) +
+           "</td><td>" + e(textAt(b, "last_exit")) + "</td></tr>";
   }
   out += "</tbody></table></div>";
 
   out +=
       "<h2>Mesh nodes seen by tinc</h2><div class=\"scroll\"><table id=\"mesh\"><thead><tr>"
       "<th>node</th><th>state</th><th>address</th><th>for</th></tr></thead><tbody>";
-  for (const auto& m : arr(status, "mesh")) {
+  for (const auto& m : arrayAt(status, "mesh")) {
     const bool up = m.value("up", false);
-    out += "<tr><td>" + e(str(m, "name")) + "</td><td class=\"state " + (up ? "up" : "down") +
-           "\">" + (up ? "up" : "down") + "</td><td>" + e(str(m, "remote_address")) + "</td><td>" +
-           e(duration(ms(m, "since_ms"), now)) + "</td></tr>";
+    out += "<tr><td>" + e(textAt(m, "name")) + "</td><td class=\"state " + (up ? "up" : "down") +
+           "\">" + (up ? "up" : "down") + "</td><td>" + e(textAt(m, "remote_address")) +
+           "</td><td>" + e(duration(integerAt(m, "since_ms"), now)) + "</td></tr>";
   }
-  if (arr(status, "mesh").empty()) out += "<tr><td colspan=\"4\">none yet</td></tr>";
+  if (arrayAt(status, "mesh").empty()) out += "<tr><td colspan=\"4\">none yet</td></tr>";
   out += "</tbody></table></div>";
 
   out += "<h2>Recent events</h2><ol id=\"events\" reversed>";
-  const auto& events = arr(status, "events");
+  const auto& events = arrayAt(status, "events");
   const std::size_t shown = std::min<std::size_t>(events.size(), 30);
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& ev = events[events.size() - 1 - i];
-    out += "<li><time>" + e(clock(ms(ev, "at_ms"))) + "</time> <span class=\"src\">" +
-           e(str(ev, "source")) + "</span> " + e(str(ev, "what")) + "</li>";
+    out += "<li><time>" + e(clock(integerAt(ev, "at_ms"))) + "</time> <span class=\"src\">" +
+           e(textAt(ev, "source")) + "</span> " + e(textAt(ev, "what")) + "</li>";
   }
   if (events.empty()) out += "<li>nothing yet</li>";
   out += "</ol></div>";
@@ -436,7 +418,7 @@ std::string renderPage(const json& status) {
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
       "<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"
       "<title>meshbroker " +
-      e(str(status, "node")) +
+      e(textAt(status, "node")) +
       "</title><style>"
       "body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1000px;padding:8px 12px;"
       "color:#1b1f23;background:#fafafa}"
@@ -470,7 +452,7 @@ std::string renderPage(const json& status) {
       "footer{color:#777;font-size:12px;margin:16px 0}"
       "@media(max-width:600px){body{font-size:14px;padding:6px}td,th{padding:3px 5px}}"
       "</style></head><body><h1>meshbroker: " +
-      e(str(status, "node")) +
+      e(textAt(status, "node")) +
       "</h1><p id=\"stale\">The daemon does not answer: this page shows an old state.</p>"
       "<main id=\"live\">";
   out += renderLive(status);

@@ -49,6 +49,8 @@
 #   lab_tinc_start NODE / lab_tinc_stop NODE   tincd by hand from $LAB_TMP/NODE/rendered/tinc.
 #   lab_redial          SIGALRM to the gateways' tincd: retry the server now (tinc's back-off
 #                       grows 5 s a try).
+#   lab_mesh_up_redialing  waits (20 s at most) for the mesh under a server tincd started after
+#                       the gateways', redialing every 0.5 s.
 #   lab_config NODE FILE [JQ..]  the seed config of NODE localized to the lab (paths in $LAB_TMP,
 #                       only chip/cometa/illimani, gateways dial chip only, no OpenVPN) with
 #                       extra jq filters applied, written to FILE.
@@ -315,6 +317,18 @@ lab_ping() {  # NODE ADDRESS
 lab_mesh_up() {
   local gw
   for gw in "${LAB_GATEWAYS[@]}"; do lab_ping chip "${LAB_MESH[$gw]}" >/dev/null || return 1; done
+}
+
+# True once the mesh is up under a tincd started after the gateways' (e.g. by meshbroker run):
+# the gateways are told to redial it at once instead of waiting out tinc's back-off.
+lab_mesh_up_redialing() {
+  local i
+  for ((i = 0; i < 40; i++)); do
+    sleep 0.5
+    lab_redial
+    lab_wait 1 "mesh" lab_mesh_up 2>/dev/null && return 0
+  done
+  return 1
 }
 
 lab_up() {

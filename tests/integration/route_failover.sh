@@ -159,15 +159,6 @@ stream_end() {
 }
 s() { jq -r "$1" <<<"$STREAM"; }
 
-mesh_up_after_start() {  # the gateways redial chip's new tincd at once instead of backing off
-  local i
-  for ((i = 0; i < 40; i++)); do
-    sleep 0.5
-    lab_redial
-    lab_wait 1 "mesh" lab_mesh_up 2>/dev/null && return 0
-  done
-  return 1
-}
 start_meshbroker() {  # LOG_NAME
   lab_spawn chip "$1" "$MESHBROKER" run -c "$CFG"
   MBPID=$LAB_PID
@@ -189,7 +180,7 @@ lab_config chip "$CFG" \
 "$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
   { cat "$LAB_TMP/check.log" >&2; fail "meshbroker check rejected the test config"; }
 start_meshbroker meshbroker
-mesh_up_after_start || fail "the mesh did not come up under meshbroker run"
+lab_mesh_up_redialing || fail "the mesh did not come up under meshbroker run"
 log "lab up, mesh up under meshbroker after $(($(now_ms) - t_start)) ms"
 
 # --- 1. start: route via cometa, no loss ----------------------------------------------------
