@@ -365,11 +365,19 @@ TEST_F(SurvivorTest, LogFileStaysUnderOneMebibyte) {
       s, [this](std::string_view line) { result_.lines.emplace_back(line); },
       [this](const ExitStatus& status) { result_.exit = status; });
   pids_.push_back(child->pid());
-  for (int i = 0; i < 1000 && result_.lines.size() < 19990; ++i) {
-    io_.run_for(std::chrono::milliseconds(10));
+  auto last_seen = [this] {
+    return !result_.lines.empty() && result_.lines.back().starts_with("line 19999 ");
+  };
+  for (int i = 0; i < 1000 && !last_seen(); ++i) io_.run_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(last_seen()) << result_.lines.size() << " lines read";
+  // Lines written between the last read and the truncation are lost (one truncation here);
+  // a busy CI machine once lost 16 when meshbroker was preempted in that window. The loss is
+  // bounded by that window, not by the output: at most a few hundred lines.
+  EXPECT_GE(result_.lines.size(), 19500u);
+  for (std::size_t i = 0; i + 1 < result_.lines.size(); ++i) {  // never a torn or merged line
+    ASSERT_TRUE(result_.lines[i].starts_with("line ") && result_.lines[i].ends_with("xxx"))
+        << result_.lines[i];
   }
-  // A line written in the instant between the last read and the truncation may be lost.
-  EXPECT_GE(result_.lines.size(), 19990u);
   io_.run_for(std::chrono::milliseconds(50));
   EXPECT_LT(std::filesystem::file_size(s.log_file), 1024u * 1024u);
   send("after\n");  // and it is still followed after the truncation
