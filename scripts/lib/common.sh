@@ -25,6 +25,7 @@ BUILD_PACKAGES=(
   clang clang-format libclang-rt-14-dev
   libboost-dev libboost-filesystem-dev libsystemd-dev
   libnl-3-dev libnl-route-3-dev libcpp-httplib-dev
+  dpkg-dev
 )
 # Debian packages the integration tests and the demo run.
 # curl, promtool (Debian's prometheus), chromium and wrk check the status page, API and metrics.
@@ -125,4 +126,49 @@ localize_config() {
     ! grep -qF "\"state_dir\": \"$state\"" "$dst"; then
     die "could not move the state/runtime paths of $src (wrote $dst)"
   fi
+}
+
+# build_deb [OUT_DIR]: the Debian package of the build in $BUILD_DIR, made by CPack
+# (cpack -G DEB, cmake/Packaging.cmake): meshbroker_<version>_<arch>.deb in OUT_DIR (default
+# $BUILD_DIR/package/). Configures and builds first when $BUILD_DIR has no build yet, else
+# brings the build up to date. Build and cpack run under flock $MESHBROKER_BUILD_LOCK
+# (default /tmp/meshbroker-build.lock; set it empty when the caller already holds the lock).
+#
+# Interface: prints the .deb's absolute path as the only line on stdout (progress goes to
+# stderr) and sets MESHBROKER_DEB to it; exits (die) on failure. Either of:
+#   deb=$(build_deb)                            # in a subshell: use the printed path
+#   build_deb >/dev/null; echo "$MESHBROKER_DEB" # in this shell: use the variable
+build_deb() {
+  local out=${1:-$BUILD_DIR/package} lock=${MESHBROKER_BUILD_LOCK-/tmp/meshbroker-build.lock}
+  local -a locked=()
+  if [[ -n $lock ]] && command -v flock >/dev/null 2>&1; then
+    locked=(flock "$lock")
+  fi
+  command -v dpkg-shlibdeps >/dev/null 2>&1 || ensure_packages dpkg-dev
+  if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+    # build_meshbroker configures and builds; run it under the lock as a child bash.
+    # shellcheck disable=SC2016  # $1 is expanded by the child bash
+    "${locked[@]}" bash -c 'source "$1"; build_meshbroker' bash "${BASH_SOURCE[0]}" >&2 ||
+      die "building $BUILD_DIR failed"
+  else
+    say "bringing $BUILD_DIR up to date"
+    "${locked[@]}" cmake --build "$BUILD_DIR" >&2 || die "build failed (cmake --build $BUILD_DIR)"
+  fi
+  [[ -f $BUILD_DIR/CPackConfig.cmake ]] ||
+    die "$BUILD_DIR has no CPackConfig.cmake (reconfigure: cmake -S $ROOT -B $BUILD_DIR -G Ninja)"
+  local version arch
+  version=$(sed -n 's/^CMAKE_PROJECT_VERSION:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
+  arch=$(dpkg --print-architecture)
+  [[ -n $version ]] || die "no CMAKE_PROJECT_VERSION in $BUILD_DIR/CMakeCache.txt"
+  mkdir -p -- "$out" || die "cannot create $out"
+  out=$(cd -- "$out" && pwd)
+  local deb="$out/meshbroker_${version}_${arch}.deb"
+  rm -f -- "$deb"
+  say "cpack -G DEB -> $deb"
+  "${locked[@]}" cpack --config "$BUILD_DIR/CPackConfig.cmake" -G DEB -B "$out" >&2 ||
+    die "cpack -G DEB failed (see above; $out/_CPack_Packages has its work)"
+  [[ -s $deb ]] || die "cpack did not produce $deb"
+  # shellcheck disable=SC2034  # read by the scripts that call build_deb
+  MESHBROKER_DEB=$deb
+  printf '%s\n' "$deb"
 }
