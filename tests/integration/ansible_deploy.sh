@@ -1,0 +1,453 @@
+#!/usr/bin/env bash
+# Integration test: ansible/site.yml deploys the seed network to four real hosts over ssh, and
+# the network it leaves behind carries a laptop's OpenVPN traffic to a host behind the mesh.
+#
+# Each node is a systemd-nspawn container booted (-b: systemd is its PID 1, meshbroker.service
+# runs for real) from an overlay of one cached Debian bookworm rootfs, joined to a network
+# namespace made here, with sshd inside and /dev/net/tun bound in. Ansible runs on this machine
+# (in the "Internet" namespace) and reaches each node by ssh on its uplink address.
+#
+#                      netns ad-inet-ID: bridge br0 192.0.2.0/24, the Ansible control node
+#                      (192.0.2.1: ansible-playbook, ssh with a key made for this test)
+#     +----------------+-----------------+-----------------+-----------------+-------------+
+#  ad-chip-ID       ad-comegato-ID    ad-cometa-ID      ad-illimani-ID     ad-laptop-ID
+#  192.0.2.11       192.0.2.12        192.0.2.9         192.0.2.10         192.0.2.50
+#  [container]      [container]       [container]       [container]        openvpn with
+#  sshd, systemd,   sshd, systemd,    sshd, systemd,    sshd, systemd,     alice.ovpn (made
+#  meshbroker:      meshbroker:       meshbroker:       meshbroker:        by the role on
+#  tincd, openvpn   tincd, openvpn    tincd (dials      tincd (dials       chip, fetched)
+#  public+private,  public, balance   chip, comegato)   comegato, chip)
+#  failover via     via both          mesh0 10.65.9.1   mesh0 10.65.10.1
+#  cometa/illimani  gateways                |                 |
+#     tinc mesh 100.64.12.0/27        +-----+-----------------+-----+
+#     over the uplinks                | ad-meshhost-ID  10.65.2.8   |
+#                                     | 100.64.12.0/27 and 172.16/16|
+#                                     | multipath via both gateways |
+#                                     +-----------------------------+
+#
+# 1. site.yml against the example inventory (ansible/inventory, copied here with ansible_host
+#    set to each container's uplink and the test's ssh key): .deb installed, config rendered
+#    and validated, tinc keys made on the nodes and exchanged, PKI on chip with comegato's
+#    share copied, alice's profile fetched, meshbroker.service enabled and running
+# 2. each node holds exactly its peers' public keys; comegato's CA is chip's
+# 3. the laptop connects with the fetched alice.ovpn and pings 10.65.2.8 through chip and
+#    cometa (chip's route, cometa's mesh0 counters)
+# 4. site.yml again: changed=0 on every node (PLAY RECAP); --check: changed=0, failed=0
+# 5. a changed variable (comegato's probe interval) rewrites one file and reloads the daemon
+# 6. ansible-lint over ansible/ passes
+#
+# The rootfs is cached (MESHBROKER_ROOTFS_CACHE, default /var/cache/meshbroker-test); the first
+# run makes it with debootstrap from Debian's archive (a few minutes), later runs reuse it.
+# The .deb: MESHBROKER_DEB if set, else build_deb (scripts/lib/common.sh).
+#
+# Usage: ansible_deploy.sh /path/to/meshbroker
+# Exit codes: 0 pass, 1 fail, 77 skipped (not root, or a tool is missing).
+set -euo pipefail
+
+NAME=ansible_deploy
+SKIP=77
+log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
+skip() {
+  log "SKIP: $*"
+  exit "$SKIP"
+}
+fail() {
+  log "FAIL: $*"
+  exit 1
+}
+now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  echo $((t / 1000))
+}
+T0=$(now_ms)
+
+[[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
+MESHBROKER=$(readlink -f -- "$1")
+[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+[[ $(id -u) -eq 0 ]] || skip "needs root (namespaces, containers)"
+for tool in ip systemd-nspawn debootstrap ansible-playbook ansible-lint ssh ssh-keygen openvpn \
+  jq python3 ping setsid mount nsenter; do
+  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
+done
+[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
+grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
+  skip "no overlay file system"
+
+# shellcheck source=../../scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+ROOTFS_LIB=$ROOT/tests/integration/lib/rootfs.sh
+# shellcheck disable=SC1090
+[[ -r $ROOTFS_LIB ]] && source "$ROOTFS_LIB"
+
+ID=$$
+NODES=(chip comegato cometa illimani)
+SERVERS=(chip comegato)
+GATEWAYS=(cometa illimani)
+declare -A UPLINK=([chip]=192.0.2.11 [comegato]=192.0.2.12 [cometa]=192.0.2.9
+  [illimani]=192.0.2.10 [laptop]=192.0.2.50)
+declare -A MESH=([chip]=100.64.12.11 [comegato]=100.64.12.12 [cometa]=100.64.12.9
+  [illimani]=100.64.12.10)
+declare -A SIDE=([cometa]=10.65.9.1 [illimani]=10.65.10.1)
+declare -A SIDE_PEER=([cometa]=10.65.9.2 [illimani]=10.65.10.2)
+TARGET=10.65.2.8
+declare -A NS=() NSPAWN_PID=()
+for node in inet meshhost laptop "${NODES[@]}"; do NS[$node]="ad-$node-$ID"; done
+# What the containers' systemd starts that this test has no use for (and the packages' own
+# tinc/openvpn units, which meshbroker replaces).
+MASK_UNITS=(tinc.service openvpn.service apt-daily.timer apt-daily-upgrade.timer
+  e2scrub_all.timer fstrim.timer systemd-networkd-wait-online.service)
+# The node packages: ssh and python for Ansible, python3-apt for its apt module, systemd to
+# boot, and what the .deb depends on (tinc, openvpn, iproute2 and its libraries), since the
+# nodes have no Internet to fetch them.
+ROOTFS_PACKAGES=(systemd systemd-sysv dbus openssh-server python3 python3-apt sudo tinc openvpn
+  iproute2 iputils-ping procps libnl-3-200 libnl-route-3-200 libboost-filesystem1.74.0
+  libcpp-httplib0.11 libssl3 libsystemd0)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshbroker-$NAME.XXXXXX")
+OK=0
+LAPTOP_PID=
+
+stop_container() {
+  local node=$1 pid=${NSPAWN_PID[$1]:-} i
+  [[ -n $pid ]] || return 0
+  # SIGTERM to systemd-nspawn: the container's systemd powers off cleanly.
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  NSPAWN_PID[$node]=
+}
+
+cleanup() {
+  local rc=$? node ns f m
+  set +e
+  trap - EXIT INT TERM
+  if [[ $OK -ne 1 && $rc -ne $SKIP ]]; then
+    ((rc == 0)) && rc=1
+    for f in "$TMP"/*.log; do
+      [[ -s $f ]] && { echo "----- $f (last 40 lines) -----"; tail -n 40 -- "$f"; }
+    done
+    for node in "${NODES[@]}"; do
+      [[ -n ${NSPAWN_PID[$node]:-} ]] || continue
+      echo "----- journal of meshbroker on $node (last 30 lines) -----"
+      container_exec "$node" journalctl -u meshbroker --no-pager -n 30 2>/dev/null
+    done
+  fi
+  [[ -n $LAPTOP_PID ]] && { kill -TERM "$LAPTOP_PID" 2>/dev/null; wait "$LAPTOP_PID" 2>/dev/null; }
+  for node in "${NODES[@]}"; do stop_container "$node" & done
+  wait
+  for ns in "${NS[@]}"; do
+    ip netns list 2>/dev/null | grep -qw -- "$ns" || continue
+    # Whatever is left inside (ssh control masters, a container that would not stop) goes too.
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+    ip netns delete "$ns" 2>/dev/null
+  done
+  # The overlays, deepest first.
+  while read -r m; do umount -l "$m" 2>/dev/null; done < <(
+    awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
+  if [[ -n ${MESHBROKER_TEST_KEEP:-} ]]; then log "keeping $TMP"; else rm -rf -- "$TMP"; fi
+  log "$( ((OK == 1)) && echo PASS || echo "FAIL (exit $rc)") in $((($(now_ms) - T0) / 1000)) s"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs CMD in NODE's container (its namespaces, its root).
+container_exec() {
+  local node=$1 leader
+  shift
+  leader=$(ps -o pid= --ppid "${NSPAWN_PID[$node]}" | head -n1 | tr -d ' ')
+  [[ -n $leader ]] || return 1
+  nsenter -t "$leader" -m -u -i -n -p -- "$@"
+}
+in_ns() {
+  local node=$1
+  shift
+  ip netns exec "${NS[$node]}" "$@"
+}
+wait_for() {  # SECONDS DESCRIPTION CMD...
+  local limit=$1 what=$2 deadline
+  shift 2
+  deadline=$(($(now_ms) + limit * 1000))
+  until "$@" >/dev/null 2>&1; do
+    (($(now_ms) < deadline)) || { log "timed out after ${limit}s waiting for: $what"; return 1; }
+    sleep 0.2
+  done
+}
+
+# --- the node image and the package ---------------------------------------------------------
+# tests/integration/lib/rootfs.sh (when it has a maker) or debootstrap here; cached either way.
+make_rootfs() {
+  local cache=${MESHBROKER_ROOTFS_CACHE:-/var/cache/meshbroker-test} key dir
+  key=$(printf '%s\n' bookworm "${ROOTFS_PACKAGES[@]}" | sha256sum | cut -c1-12)
+  dir=$cache/ansible-rootfs-$key
+  if [[ ! -f $dir/.complete ]]; then
+    log "making the node image $dir with debootstrap (once; a few minutes)"
+    rm -rf -- "$dir.tmp"
+    mkdir -p -- "$cache"
+    local packages
+    packages=$(IFS=,; echo "${ROOTFS_PACKAGES[*]}")
+    debootstrap --variant=minbase --include="$packages" bookworm "$dir.tmp" \
+      http://deb.debian.org/debian >"$TMP/debootstrap.log" 2>&1 ||
+      fail "debootstrap failed (see $TMP/debootstrap.log)"
+    rm -rf -- "$dir"
+    mv -- "$dir.tmp" "$dir"
+    touch -- "$dir/.complete"
+  fi
+  ROOTFS=$dir
+}
+
+make_deb() {
+  if [[ -n ${MESHBROKER_DEB:-} ]]; then
+    DEB=$(readlink -f -- "$MESHBROKER_DEB")
+  elif declare -F build_deb >/dev/null; then
+    log "building the .deb (build_deb)"
+    DEB=$(build_deb 2>"$TMP/build_deb.log") || fail "build_deb failed (see $TMP/build_deb.log)"
+    DEB=$(readlink -f -- "$(printf '%s\n' "$DEB" | tail -n1)")
+  else
+    skip "no .deb: set MESHBROKER_DEB or provide build_deb in scripts/lib/common.sh"
+  fi
+  [[ -f $DEB ]] || fail "no .deb at $DEB"
+}
+
+make_rootfs
+make_deb
+log "image $ROOTFS, package $DEB, files in $TMP"
+
+# --- the network ---------------------------------------------------------------------------
+veth() {  # NODE_A IF_A NODE_B IF_B
+  ip link add "$2" netns "${NS[$1]}" type veth peer name "$4" netns "${NS[$3]}"
+}
+for node in inet meshhost laptop "${NODES[@]}"; do
+  ip netns add "${NS[$node]}" || fail "cannot create network namespace ${NS[$node]}"
+  ip -n "${NS[$node]}" link set lo up
+  in_ns "$node" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+done
+ip -n "${NS[inet]}" link add br0 type bridge
+ip -n "${NS[inet]}" addr add 192.0.2.1/24 dev br0
+ip -n "${NS[inet]}" link set br0 up
+for node in laptop "${NODES[@]}"; do
+  veth inet "p-$node" "$node" uplink
+  ip -n "${NS[inet]}" link set "p-$node" master br0 up
+  ip -n "${NS[$node]}" addr add "${UPLINK[$node]}/24" dev uplink
+  ip -n "${NS[$node]}" link set uplink up
+done
+# Behind the gateways: the mesh host, reached by both; it answers the mesh and the OpenVPN
+# clients (routed, never NATed) over either gateway.
+ip -n "${NS[meshhost]}" addr add "$TARGET/32" dev lo
+in_ns meshhost sysctl -qw net.ipv4.conf.all.ignore_routes_with_linkdown=1
+hops=()
+for gw in "${GATEWAYS[@]}"; do
+  veth "$gw" mesh0 meshhost "gw-$gw"
+  ip -n "${NS[$gw]}" addr add "${SIDE[$gw]}/24" dev mesh0
+  ip -n "${NS[meshhost]}" addr add "${SIDE_PEER[$gw]}/24" dev "gw-$gw"
+  ip -n "${NS[$gw]}" link set mesh0 up
+  ip -n "${NS[meshhost]}" link set "gw-$gw" up
+  ip -n "${NS[$gw]}" route add 10.64.0.0/11 via "${SIDE_PEER[$gw]}" dev mesh0
+  hops+=(nexthop via "${SIDE[$gw]}" dev "gw-$gw")
+done
+ip -n "${NS[meshhost]}" route add 100.64.12.0/27 "${hops[@]}"
+ip -n "${NS[meshhost]}" route add 172.16.0.0/16 "${hops[@]}"
+
+# --- the containers ------------------------------------------------------------------------
+mkdir -p "$TMP/ssh" "$TMP/cp"
+ssh-keygen -q -t ed25519 -N '' -C "meshbroker-$NAME-$ID" -f "$TMP/ssh/id" ||
+  fail "ssh-keygen failed"
+for node in "${NODES[@]}"; do
+  dir=$TMP/nodes/$node
+  mkdir -p "$dir/upper" "$dir/work" "$dir/root"
+  mount -t overlay "overlay-$node" \
+    -o "lowerdir=$ROOTFS,upperdir=$dir/upper,workdir=$dir/work" "$dir/root" ||
+    fail "cannot mount the overlay for $node"
+  r=$dir/root
+  echo "$node" >"$r/etc/hostname"
+  tr -d '-' </proc/sys/kernel/random/uuid >"$r/etc/machine-id"
+  install -d -m 0700 "$r/root/.ssh"
+  install -m 0600 "$TMP/ssh/id.pub" "$r/root/.ssh/authorized_keys"
+  for unit in "${MASK_UNITS[@]}"; do ln -sf /dev/null "$r/etc/systemd/system/$unit"; done
+  SYSTEMD_NSPAWN_API_VFS_WRITABLE=network setsid systemd-nspawn --quiet --register=no --keep-unit --console=passive \
+    --machine="ad-$node-$ID" --hostname="$node" --directory="$r" \
+    --network-namespace-path="/run/netns/${NS[$node]}" --capability=CAP_NET_ADMIN \
+    --bind=/dev/net/tun \
+    --resolv-conf=off --timezone=off --link-journal=no --boot \
+    </dev/null >"$TMP/nspawn-$node.log" 2>&1 &
+  NSPAWN_PID[$node]=$!
+done
+
+SSH_OPTS=(-i "$TMP/ssh/id" -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=2
+  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+ssh_ok() { in_ns inet ssh "${SSH_OPTS[@]}" "root@${UPLINK[$1]}" true; }
+for node in "${NODES[@]}"; do
+  wait_for 60 "sshd on $node" ssh_ok "$node" || fail "$node does not answer ssh"
+done
+log "4 containers booted, ssh answers ($((($(now_ms) - T0) / 1000)) s)"
+
+# --- Ansible: the example inventory with the test's hosts and key --------------------------
+cp -r -- "$ROOT/ansible/inventory" "$TMP/inventory"
+python3 - "$TMP/inventory/seed.yml" "$TMP/ssh/id" \
+  "$(for n in "${NODES[@]}"; do printf '%s=%s ' "$n" "${UPLINK[$n]}"; done)" <<'EOF' ||
+import sys, yaml
+path, key, pairs = sys.argv[1], sys.argv[2], dict(p.split('=') for p in sys.argv[3].split())
+inv = yaml.safe_load(open(path))
+def walk(group):
+    for name, host in (group.get('hosts') or {}).items():
+        host = host or {}
+        host.update(ansible_host=pairs[name], ansible_user='root',
+                    ansible_ssh_private_key_file=key)
+        group['hosts'][name] = host
+    for child in (group.get('children') or {}).values():
+        walk(child)
+for group in inv.values():
+    walk(group)
+yaml.safe_dump(inv, open(path, 'w'), default_flow_style=False)
+EOF
+  fail "could not write the test inventory"
+cat >"$TMP/ansible.cfg" <<EOF
+[defaults]
+inventory = $TMP/inventory/seed.yml
+roles_path = $ROOT/ansible/roles
+host_key_checking = False
+interpreter_python = /usr/bin/python3
+forks = 8
+nocolor = True
+retry_files_enabled = False
+
+[ssh_connection]
+pipelining = True
+ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o ControlPath=$TMP/cp/%C -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o LogLevel=ERROR
+EOF
+export ANSIBLE_CONFIG=$TMP/ansible.cfg ANSIBLE_HOME=$TMP/ansible-home
+export ANSIBLE_LOCAL_TEMP=$TMP/ansible-home/tmp ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+
+# playbook LOG [ARGS...]: runs site.yml from the control node's namespace.
+playbook() {
+  local out=$1
+  shift
+  in_ns inet ansible-playbook "$ROOT/ansible/site.yml" -e "meshbroker_deb=$DEB" "$@" \
+    >"$TMP/$out.log" 2>&1
+}
+# recap LOG: "node changed failed unreachable" per node from the PLAY RECAP.
+recap() {
+  sed -n '/^PLAY RECAP/,$p' "$TMP/$1.log" |
+    sed -n 's/^\([a-z]*\) *: ok=[0-9]* *changed=\([0-9]*\) *unreachable=\([0-9]*\) *failed=\([0-9]*\).*/\1 \2 \4 \3/p'
+}
+# assert_recap LOG MAX_CHANGED: every node ran, none failed, at most MAX_CHANGED changes each.
+assert_recap() {
+  local log=$1 max=$2 n=0 node changed failed unreachable
+  while read -r node changed failed unreachable; do
+    n=$((n + 1))
+    ((failed == 0 && unreachable == 0)) || fail "$log: $node failed=$failed unreachable=$unreachable"
+    [[ $max == any ]] || ((changed <= max)) || fail "$log: $node changed=$changed (expected <= $max)"
+  done < <(recap "$log")
+  ((n == ${#NODES[@]})) || fail "$log: PLAY RECAP lists $n nodes, not ${#NODES[@]}"
+}
+changed_summary() { recap "$1" | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $1, $2 }'; }
+
+t=$(now_ms)
+playbook run1 || { cat "$TMP/run1.log" >&2; fail "the first site.yml run failed"; }
+assert_recap run1 any
+RUN1_S=$((($(now_ms) - t) / 1000))
+RUN1_CHANGED=$(changed_summary run1)
+log "first run: $RUN1_S s, changed: $RUN1_CHANGED"
+
+# --- what the roles left on the nodes ---------------------------------------------------------
+for node in "${NODES[@]}"; do
+  [[ $(container_exec "$node" systemctl is-active meshbroker.service) == active ]] ||
+    fail "meshbroker.service is not active on $node"
+  [[ $(container_exec "$node" systemctl is-enabled meshbroker.service) == enabled ]] ||
+    fail "meshbroker.service is not enabled on $node"
+  container_exec "$node" meshbroker check -c /etc/meshbroker/meshbroker.json >/dev/null 2>&1 ||
+    fail "$node's deployed config does not pass meshbroker check"
+done
+# Keys: each node holds exactly the keys of its config's hosts, equal to their own.
+for node in "${NODES[@]}"; do
+  want=$(container_exec "$node" cat /etc/meshbroker/meshbroker.json | jq -r '.hosts[].name' | sort | xargs)
+  have=$(container_exec "$node" ls /etc/meshbroker/keys | sed 's/\.pub$//' | sort | xargs)
+  [[ $want == "$have" ]] || fail "$node has keys for \"$have\", its hosts are \"$want\""
+  for peer in $want; do
+    cmp -s <(container_exec "$node" cat "/etc/meshbroker/keys/$peer.pub") \
+      <(container_exec "$peer" cat /var/lib/meshbroker/tinc/rsa_key.pub) ||
+      fail "$node's key for $peer is not $peer's key"
+  done
+  [[ $(container_exec "$node" stat -c %a /var/lib/meshbroker/tinc/rsa_key.priv) == 600 ]] ||
+    fail "$node's private key is not 0600"
+done
+cmp -s <(container_exec chip cat /var/lib/meshbroker/pki/ca.crt) \
+  <(container_exec comegato cat /var/lib/meshbroker/pki/ca.crt) ||
+  fail "comegato's CA is not chip's"
+[[ -s $TMP/fetched/profiles/alice.ovpn ]] || fail "alice.ovpn was not fetched to the control node"
+[[ -z $(container_exec cometa ls /var/lib/meshbroker/pki 2>/dev/null) ]] ||
+  fail "a gateway got PKI files"
+
+# --- the network: a laptop's OpenVPN traffic to the mesh host ------------------------------
+mesh_up() {
+  in_ns chip ping -n -c1 -W1 "${MESH[cometa]}" && in_ns chip ping -n -c1 -W1 "${MESH[illimani]}"
+}
+wait_for 40 "chip reaches both gateways over tinc" mesh_up || fail "the tinc mesh did not come up"
+route_via_cometa() {
+  ip -n "${NS[chip]}" route show 10.64.0.0/11 proto 177 | grep -q "via ${MESH[cometa]}"
+}
+wait_for 30 "chip's route to 10.64.0.0/11 via cometa" route_via_cometa ||
+  fail "meshbroker on chip did not route 10.64.0.0/11 via cometa: $(ip -n "${NS[chip]}" route)"
+
+cp -- "$TMP/fetched/profiles/alice.ovpn" "$TMP/laptop.ovpn"
+setsid ip netns exec "${NS[laptop]}" openvpn --config "$TMP/laptop.ovpn" --dev tun-laptop \
+  --verb 3 </dev/null >"$TMP/laptop.log" 2>&1 &
+LAPTOP_PID=$!
+wait_for 40 "the laptop's tunnel" in_ns laptop ip -4 addr show dev tun-laptop ||
+  fail "the laptop did not connect with alice.ovpn"
+rx_before=$(ip -n "${NS[cometa]}" -s -j link show mesh0 | jq '.[0].stats64.tx.packets')
+wait_for 20 "the laptop's ping to $TARGET" in_ns laptop ping -n -c1 -W1 "$TARGET" ||
+  fail "the laptop cannot ping $TARGET"
+in_ns laptop ping -n -c5 -i0.2 -W1 "$TARGET" >"$TMP/ping.log" || fail "pings to $TARGET lost"
+rx_after=$(ip -n "${NS[cometa]}" -s -j link show mesh0 | jq '.[0].stats64.tx.packets')
+((rx_after - rx_before >= 5)) || fail "the pings did not go out through cometa's mesh side"
+log "laptop (alice.ovpn) -> chip -> cometa -> $TARGET: $(tail -n1 "$TMP/ping.log")"
+
+# --- idempotence, check mode, a change, lint -------------------------------------------------
+t=$(now_ms)
+playbook run2 || { cat "$TMP/run2.log" >&2; fail "the second site.yml run failed"; }
+assert_recap run2 0
+RUN2_S=$((($(now_ms) - t) / 1000))
+log "second run: $RUN2_S s, changed: $(changed_summary run2)"
+
+t=$(now_ms)
+playbook check --check --diff || { cat "$TMP/check.log" >&2; fail "site.yml --check failed"; }
+assert_recap check 0
+CHECK_S=$((($(now_ms) - t) / 1000))
+log "check run: $CHECK_S s, changed: $(changed_summary check)"
+
+# A change to one node's variables: its config is rewritten, the daemon reloaded (SIGHUP), the
+# others untouched. (The tunnels stay up: meshbroker reloads only what changed.)
+reloads() { container_exec comegato journalctl -u meshbroker --no-pager -o cat | grep -c 'Reloading' || true; }
+reloads_before=$(reloads)
+playbook change -l comegato \
+  -e '{"meshbroker_health": {"through_target": "10.65.2.8", "interval_ms": 300}}' ||
+  { cat "$TMP/change.log" >&2; fail "the changing site.yml run failed"; }
+changes=$(recap change | awk '$1 == "comegato" { print $2 }')
+# Two changes: meshbroker.json and the handler's reload.
+[[ $changes == 2 ]] || fail "a changed probe interval made $changes changes on comegato (expected 2)"
+grep -q 'RUNNING HANDLER \[meshbroker : Reload meshbroker\]' "$TMP/change.log" ||
+  fail "the change did not reload meshbroker"
+wait_for 10 "comegato's reload in the journal" test "$(reloads)" -gt "$reloads_before" ||
+  fail "systemd did not reload meshbroker on comegato"
+[[ $(container_exec comegato cat /etc/meshbroker/meshbroker.json | jq .health.interval_ms) == 300 ]] ||
+  fail "comegato's config does not have the new interval"
+[[ $(container_exec comegato systemctl is-active meshbroker.service) == active ]] ||
+  fail "meshbroker on comegato is not active after the reload"
+
+t=$(now_ms)
+(cd "$ROOT/ansible" && ansible-lint >"$TMP/lint.log" 2>&1) ||
+  { cat "$TMP/lint.log" >&2; fail "ansible-lint found problems"; }
+LINT_S=$((($(now_ms) - t) / 1000))
+log "ansible-lint: $(grep -o 'Passed.*' "$TMP/lint.log" | head -n1)"
+
+TOTAL_S=$((($(now_ms) - T0) / 1000))
+printf 'RESULT {"test":"%s","first_run_s":%d,"first_run_changed":"%s","second_run_s":%d,"check_s":%d,"lint_s":%d,"total_s":%d}\n' \
+  "$NAME" "$RUN1_S" "$RUN1_CHANGED" "$RUN2_S" "$CHECK_S" "$LINT_S" "$TOTAL_S"
+OK=1
