@@ -9,6 +9,7 @@
 #   chroot DIR apt-get install -y ...    # (resolv.conf is the host's: apt works)
 #   rootfs_umount DIR                    # unmounts what rootfs_mount mounted (idempotent)
 #   rootfs_remove DIR                    # rootfs_umount, then deletes DIR (never crosses mounts)
+#   rootfs_services DIR off|on           # off: installing packages starts no services in DIR
 #
 # Put `rootfs_remove DIR` (or at least rootfs_umount) in your EXIT trap: a failed step must not
 # leave /proc or /dev mounted inside DIR.
@@ -153,6 +154,23 @@ rootfs_remove() {
   rm -rf --one-file-system -- "$dir"
 }
 
+# rootfs_services DIR off|on: with "off", a policy-rc.d in DIR makes invoke-rc.d refuse to
+# start services (an openvpn postinst would otherwise start its init script in the chroot);
+# "on" removes it. A rootfs_make result has it on (no policy-rc.d).
+rootfs_services() {
+  local dir=$1 state=$2 policy="$1/usr/sbin/policy-rc.d"
+  case $state in
+    off)
+      if ! printf '#!/bin/sh\n# rootfs.sh: no services start in this chroot.\nexit 101\n' \
+        >"$policy" || ! chmod 0755 "$policy"; then
+        rootfs_error "cannot write $policy"
+      fi
+      ;;
+    on) rm -f -- "$policy" ;;
+    *) rootfs_error "usage: rootfs_services DIR off|on" ;;
+  esac
+}
+
 # _rootfs_debootstrap DIR: a bare minbase into DIR.
 _rootfs_debootstrap() {
   local dir=$1 suite=${ROOTFS_SUITE:-bookworm} mirror log
@@ -180,10 +198,8 @@ _rootfs_install() {
   (($#)) || return 0
   # Every step checks its status: set -e does not apply inside a subshell that is part of ||.
   (
-    trap 'rm -f -- "$dir/usr/sbin/policy-rc.d"; rootfs_umount "$dir"' EXIT
-    printf '#!/bin/sh\n# rootfs.sh: no services start while packages are installed.\nexit 101\n' \
-      >"$dir/usr/sbin/policy-rc.d" && chmod 0755 "$dir/usr/sbin/policy-rc.d" ||
-      { rootfs_error "cannot write $dir/usr/sbin/policy-rc.d"; exit 1; }
+    trap 'rootfs_services "$dir" on; rootfs_umount "$dir"' EXIT
+    rootfs_services "$dir" off || exit 1
     rootfs_mount "$dir" || exit 1
     rootfs_log "installing in the rootfs: $*"
     local log

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Integration test: the Debian package, installed with apt on a clean Debian 12.
+#
+#   this host                                   chroot $TMP/root (debootstrap minbase
+#  +---------------------------------+          bookworm + systemd, lib/rootfs.sh, cached)
+#  | build/ --cpack -G DEB-->  .deb -+--copy--> +--------------------------------------------+
+#  | dpkg-deb -f / -c: fields, files |          | apt-get install /tmp/meshbroker_*.deb      |
+#  +---------------------------------+          |   (tinc, openvpn, iproute2 from the mirror)|
+#                                               | meshbroker --help / --version              |
+#                                               | example -> /etc/meshbroker/meshbroker.json |
+#                                               |   keygen (node and peers), check           |
+#                                               | systemd-analyze verify meshbroker.service  |
+#                                               | systemctl enable; dpkg -r; dpkg --purge    |
+#                                               +--------------------------------------------+
+#
+# Usage: package_install.sh MESHBROKER_BINARY
+#   The .deb is built from the binary's build folder (build_deb, scripts/lib/common.sh) unless
+#   MESHBROKER_DEB names one. Needs root and debootstrap (else exit 77, skip). The base rootfs
+#   is cached in /var/cache/meshbroker-test/ (see lib/rootfs.sh); MB_KEEP=1 keeps $TMP.
+set -euo pipefail
+# dpkg-query's formats (their ${...} are dpkg's, not the shell's).
+# shellcheck disable=SC2016
+STATUS_FMT='${Status}' CONFFILES_FMT='${Conffiles}'
+
+NAME=package_install
+log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
+skip() {
+  log "SKIP: $*"
+  exit 77
+}
+fail() {
+  log "FAIL: $*"
+  exit 1
+}
+
+[[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
+MESHBROKER=$(readlink -f -- "$1")
+[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
+HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+[[ $(id -u) -eq 0 ]] || skip "needs root (debootstrap, chroot, mount)"
+for tool in debootstrap dpkg-deb chroot mount jq; do
+  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
+done
+
+# shellcheck source=SCRIPTDIR/../../scripts/lib/common.sh
+source "$HERE/../../scripts/lib/common.sh"
+# shellcheck source=SCRIPTDIR/lib/rootfs.sh
+source "$HERE/lib/rootfs.sh"
+# shellcheck disable=SC2034  # build_deb packages $BUILD_DIR: the build this binary is from
+BUILD_DIR=$(dirname -- "$MESHBROKER")
+
+started=$SECONDS
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshbroker-$NAME.XXXXXX")
+ROOTFS=$TMP/root
+OK=0
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  rootfs_umount "$ROOTFS"
+  if [[ -n ${MB_KEEP:-} ]]; then
+    log "keeping $TMP"
+  else
+    rootfs_remove "$ROOTFS" && rm -rf --one-file-system -- "$TMP"
+  fi
+  if ((OK)); then
+    log "PASS ($((SECONDS - started)) s)"
+  elif ((rc == 0)); then
+    rc=1
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# in_root CMD...: CMD inside the chroot, with a clean environment.
+in_root() {
+  chroot "$ROOTFS" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive "$@"
+}
+
+# --- the package ------------------------------------------------------------------------
+if [[ -n ${MESHBROKER_DEB:-} ]]; then
+  [[ -s $MESHBROKER_DEB ]] || fail "MESHBROKER_DEB=$MESHBROKER_DEB does not exist"
+  DEB=$(readlink -f -- "$MESHBROKER_DEB")
+else
+  t=$SECONDS
+  DEB=$(build_deb "$BUILD_DIR/package" 2>"$TMP/build_deb.log") || { cat -- "$TMP/build_deb.log" >&2; fail "build_deb failed"; }
+  log "built $DEB in $((SECONDS - t)) s"
+fi
+log "package: $(basename -- "$DEB"), $(du -k -- "$DEB" | cut -f1) KiB"
+
+version=$("$MESHBROKER" --version | awk '{print $NF}')
+field() { dpkg-deb -f "$DEB" "$1"; }
+[[ $(field Package) == meshbroker ]] || fail "Package: is '$(field Package)'"
+[[ $(field Version) == "$version" ]] || fail "Version: '$(field Version)', the binary says $version"
+[[ $(field Architecture) == "$(dpkg --print-architecture)" ]] || fail "Architecture: $(field Architecture)"
+[[ $(field Section) == net ]] || fail "Section: '$(field Section)', not net"
+[[ -n $(field Maintainer) && -n $(field Description) ]] || fail "no Maintainer: or Description:"
+[[ $(basename -- "$DEB") == "meshbroker_${version}_$(field Architecture).deb" ]] ||
+  fail "file name $(basename -- "$DEB") is not meshbroker_<version>_<arch>.deb"
+depends=$(field Depends)
+log "Depends: $depends"
+for dep in tinc openvpn iproute2 procps libc6 libssl3 libsystemd0; do
+  grep -Eq "(^|, )$dep( |,|$)" <<<"$depends" || fail "Depends: lacks $dep: $depends"
+done
+
+dpkg-deb -c "$DEB" | awk '{print $1, $NF}' >"$TMP/contents"
+has() { grep -qxF -- "$1" <(awk '{print $2}' "$TMP/contents") || fail "the package lacks $1"; }
+has ./usr/bin/meshbroker
+has ./lib/systemd/system/meshbroker.service
+has ./etc/meshbroker/
+has ./usr/share/doc/meshbroker/README.md
+has ./usr/share/doc/meshbroker/docs/config.md
+for example in "$ROOT"/examples/seed/*.json; do
+  has "./usr/share/doc/meshbroker/examples/$(basename -- "$example")"
+done
+has ./usr/share/meshbroker/templates/README
+has ./usr/share/meshbroker/templates/tinc/tinc.conf.mustache
+has ./usr/share/meshbroker/templates/openvpn/server.conf.mustache
+# Under /etc only the empty folder: no meshbroker.json that would start the service bogusly.
+etc_files=$(awk '$2 ~ /^\.\/etc\// && $1 !~ /^d/ {print $2}' "$TMP/contents")
+[[ -z $etc_files ]] || fail "the package ships files under /etc: $etc_files"
+grep -q '^-rwxr-xr-x ./usr/bin/meshbroker$' "$TMP/contents" || fail "/usr/bin/meshbroker is not 0755"
+dpkg-deb -e "$DEB" "$TMP/control"
+[[ ! -e $TMP/control/conffiles ]] || fail "unexpected conffiles: $(cat "$TMP/control/conffiles")"
+for script in postinst prerm postrm; do
+  [[ -x $TMP/control/$script ]] || fail "no executable $script maintainer script"
+  sh -n "$TMP/control/$script" || fail "$script: syntax error"
+done
+if grep -Eq 'systemctl (enable|start|--now)' "$TMP/control/postinst"; then
+  fail "postinst enables or starts the service (it must not, without a config)"
+fi
+dpkg-deb -x "$DEB" "$TMP/unpacked"
+grep -qx 'ExecStart=/usr/bin/meshbroker run -c /etc/meshbroker/meshbroker.json' \
+  "$TMP/unpacked/lib/systemd/system/meshbroker.service" || fail "the packaged unit's ExecStart= is wrong"
+if file_out=$(command -v file >/dev/null && file -b "$TMP/unpacked/usr/bin/meshbroker"); then
+  [[ $file_out != *"not stripped"* ]] || fail "/usr/bin/meshbroker is not stripped"
+fi
+log "package fields and contents ok"
+
+# --- a clean Debian 12 --------------------------------------------------------------------
+t=$SECONDS
+rootfs_make "$ROOTFS" systemd || fail "could not make the Debian 12 rootfs"
+log "rootfs ready in $((SECONDS - t)) s"
+[[ ! -e $ROOTFS/usr/bin/tincd && ! -e $ROOTFS/usr/sbin/tincd && ! -e $ROOTFS/usr/sbin/openvpn ]] ||
+  fail "the base rootfs already has tinc or openvpn: the install would not show apt resolving them"
+rootfs_mount "$ROOTFS" || fail "could not mount /proc, /sys, /dev in the rootfs"
+rootfs_services "$ROOTFS" off || fail "could not write policy-rc.d"
+cp -- "$DEB" "$ROOTFS/tmp/"
+deb_in_root=/tmp/$(basename -- "$DEB")
+
+t=$SECONDS
+if ! in_root apt-get install -y -q "$deb_in_root" >"$TMP/apt.log" 2>&1; then
+  # The cached package lists may be older than the mirror: refresh once and retry.
+  log "apt-get install failed; apt-get update and again"
+  in_root apt-get update -q >>"$TMP/apt.log" 2>&1 || { tail -n 30 "$TMP/apt.log" >&2; fail "apt-get update failed"; }
+  in_root apt-get install -y -q "$deb_in_root" >>"$TMP/apt.log" 2>&1 ||
+    { tail -n 40 "$TMP/apt.log" >&2; fail "apt-get install $deb_in_root failed"; }
+fi
+log "apt-get install (with dependencies from the mirror) took $((SECONDS - t)) s"
+for pkg in meshbroker tinc openvpn iproute2 procps; do
+  [[ $(in_root dpkg-query -W -f="$STATUS_FMT" "$pkg" 2>/dev/null) == "install ok installed" ]] ||
+    fail "$pkg is not installed after apt-get install"
+done
+[[ -z $(in_root dpkg-query -W -f="$CONFFILES_FMT" meshbroker) ]] || fail "meshbroker has conffiles"
+[[ -d $ROOTFS/etc/meshbroker && -z $(ls -A "$ROOTFS/etc/meshbroker") ]] ||
+  fail "/etc/meshbroker is missing or not empty after the install"
+
+in_root meshbroker --help >"$TMP/help.txt" 2>&1 || { cat "$TMP/help.txt" >&2; fail "meshbroker --help failed"; }
+grep -q 'check' "$TMP/help.txt" || fail "meshbroker --help does not list the commands"
+[[ $(in_root meshbroker --version) == "meshbroker $version" ]] || fail "meshbroker --version: $(in_root meshbroker --version)"
+
+# The example set-up examples/README describes: chip's config in /etc/meshbroker, its keys
+# in /var/lib/meshbroker, the peers' public keys in /etc/meshbroker/keys/.
+cp -- "$ROOTFS/usr/share/doc/meshbroker/examples/chip.json" "$ROOTFS/etc/meshbroker/meshbroker.json"
+in_root meshbroker keygen -c /etc/meshbroker/meshbroker.json >"$TMP/keygen.log" 2>&1 ||
+  { cat "$TMP/keygen.log" >&2; fail "keygen failed in the chroot"; }
+[[ -s $ROOTFS/var/lib/meshbroker/tinc/rsa_key.priv ]] || fail "keygen made no /var/lib/meshbroker/tinc/rsa_key.priv"
+mkdir -p "$ROOTFS/etc/meshbroker/keys" "$ROOTFS/tmp/peers"
+for peer in comegato cometa illimani; do
+  jq ".paths.state_dir = \"/tmp/peers/$peer/state\" | .paths.runtime_dir = \"/tmp/peers/$peer/run\"" \
+    "$ROOTFS/usr/share/doc/meshbroker/examples/$peer.json" >"$ROOTFS/tmp/peers/$peer.json" ||
+    fail "jq failed on the installed $peer.json"
+  in_root meshbroker keygen -c "/tmp/peers/$peer.json" >"$TMP/keygen-$peer.log" 2>&1 ||
+    { cat "$TMP/keygen-$peer.log" >&2; fail "keygen failed for $peer"; }
+  cp -- "$ROOTFS/tmp/peers/$peer/state/tinc/rsa_key.pub" "$ROOTFS/etc/meshbroker/keys/$peer.pub" ||
+    fail "keygen for $peer made no public key"
+done
+in_root meshbroker check -c /etc/meshbroker/meshbroker.json >"$TMP/check.log" 2>&1 ||
+  { cat "$TMP/check.log" >&2; fail "meshbroker check rejected the installed example"; }
+in_root meshbroker render -c /etc/meshbroker/meshbroker.json -o /tmp/rendered >"$TMP/render.log" 2>&1 ||
+  { cat "$TMP/render.log" >&2; fail "meshbroker render failed on the installed example"; }
+[[ -s $ROOTFS/tmp/rendered/tinc/tinc.conf ]] || fail "render wrote no tinc/tinc.conf"
+log "installed binary: --help, --version, keygen, check, render ok"
+
+# The unit, as systemd on this system reads it (ExecStart= exists now).
+out=$(in_root systemd-analyze verify /lib/systemd/system/meshbroker.service 2>&1) || true
+if grep -q 'meshbroker' <<<"$out"; then
+  printf '%s\n' "$out" >&2
+  fail "systemd-analyze verify complains about meshbroker.service"
+fi
+[[ -z $out ]] || log "systemd-analyze verify said (not about meshbroker): $out"
+log "systemd-analyze verify /lib/systemd/system/meshbroker.service: clean"
+
+# Enable it as the admin would (offline: symlinks only), then remove and purge.
+in_root systemctl enable meshbroker.service >"$TMP/enable.log" 2>&1 ||
+  { cat "$TMP/enable.log" >&2; fail "systemctl enable failed in the chroot"; }
+wants=$ROOTFS/etc/systemd/system/multi-user.target.wants/meshbroker.service
+[[ -L $wants ]] || fail "systemctl enable made no $wants"
+
+in_root dpkg -r meshbroker >"$TMP/remove.log" 2>&1 || { cat "$TMP/remove.log" >&2; fail "dpkg -r meshbroker failed"; }
+[[ ! -e $ROOTFS/usr/bin/meshbroker ]] || fail "dpkg -r left /usr/bin/meshbroker"
+[[ ! -e $ROOTFS/lib/systemd/system/meshbroker.service ]] || fail "dpkg -r left the unit"
+[[ -f $ROOTFS/etc/meshbroker/meshbroker.json ]] || fail "dpkg -r deleted the admin's meshbroker.json"
+[[ -f $ROOTFS/var/lib/meshbroker/tinc/rsa_key.priv ]] || fail "dpkg -r deleted the node's private key"
+in_root dpkg --purge meshbroker >"$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; fail "dpkg --purge meshbroker failed"; }
+status=$(in_root dpkg-query -W -f="$STATUS_FMT" meshbroker 2>/dev/null || true)
+[[ -z $status || $status == "unknown ok not-installed" ]] || fail "after purge, meshbroker is '$status'"
+[[ ! -L $wants ]] || fail "purge left the dangling $wants"
+[[ -f $ROOTFS/etc/meshbroker/meshbroker.json ]] || fail "purge deleted the admin's meshbroker.json"
+log "dpkg -r and dpkg --purge ok"
+
+OK=1
