@@ -36,9 +36,10 @@
 # 5. a changed variable (comegato's probe interval) rewrites one file and reloads the daemon
 # 6. ansible-lint over ansible/ passes
 #
-# The rootfs is cached (MESHBROKER_ROOTFS_CACHE, default /var/cache/meshbroker-test); the first
-# run makes it with debootstrap from Debian's archive (a few minutes), later runs reuse it.
-# The .deb: MESHBROKER_DEB if set, else build_deb (scripts/lib/common.sh).
+# The image comes from rootfs_make (tests/integration/lib/rootfs.sh): the first run makes it with
+# debootstrap from Debian's archive (a few minutes), later runs extract the cached tarball from
+# /var/cache/meshbroker-test. The .deb: MESHBROKER_DEB if set, else build_deb
+# (scripts/lib/common.sh: CPack of the build the binary under test belongs to).
 #
 # Usage: ansible_deploy.sh /path/to/meshbroker
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, or a tool is missing).
@@ -66,8 +67,8 @@ MESHBROKER=$(readlink -f -- "$1")
 [[ -x $MESHBROKER ]] || fail "$1 is not an executable"
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 [[ $(id -u) -eq 0 ]] || skip "needs root (namespaces, containers)"
-for tool in ip systemd-nspawn debootstrap ansible-playbook ansible-lint ssh ssh-keygen openvpn \
-  jq python3 ping setsid mount nsenter; do
+for tool in ip systemd-nspawn debootstrap dpkg-deb ansible-playbook ansible-lint ssh ssh-keygen \
+  openvpn jq python3 ping setsid mount nsenter; do
   command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
 done
 [[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
@@ -76,9 +77,8 @@ grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
 
 # shellcheck source=../../scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
-ROOTFS_LIB=$ROOT/tests/integration/lib/rootfs.sh
-# shellcheck disable=SC1090
-[[ -r $ROOTFS_LIB ]] && source "$ROOTFS_LIB"
+# shellcheck source=lib/rootfs.sh
+source "$ROOT/tests/integration/lib/rootfs.sh"
 
 ID=$$
 NODES=(chip comegato cometa illimani)
@@ -97,12 +97,9 @@ for node in inet meshhost laptop "${NODES[@]}"; do NS[$node]="ad-$node-$ID"; don
 # tinc/openvpn units, which meshbroker replaces).
 MASK_UNITS=(tinc.service openvpn.service apt-daily.timer apt-daily-upgrade.timer
   e2scrub_all.timer fstrim.timer systemd-networkd-wait-online.service)
-# The node packages: ssh and python for Ansible, python3-apt for its apt module, systemd to
-# boot, and what the .deb depends on (tinc, openvpn, iproute2 and its libraries), since the
-# nodes have no Internet to fetch them.
-ROOTFS_PACKAGES=(systemd systemd-sysv dbus openssh-server python3 python3-apt sudo tinc openvpn
-  iproute2 iputils-ping procps libnl-3-200 libnl-route-3-200 libboost-filesystem1.74.0
-  libcpp-httplib0.11 libssl3 libsystemd0)
+# The nodes' packages besides the .deb's dependencies: systemd to boot, ssh and python for
+# Ansible, python3-apt for its apt module, sudo for become, ping.
+ROOTFS_PACKAGES=(systemd systemd-sysv dbus openssh-server python3 python3-apt sudo iputils-ping)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshbroker-$NAME.XXXXXX")
 OK=0
@@ -149,7 +146,14 @@ cleanup() {
   # The overlays, deepest first.
   while read -r m; do umount -l "$m" 2>/dev/null; done < <(
     awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
-  if [[ -n ${MESHBROKER_TEST_KEEP:-} ]]; then log "keeping $TMP"; else rm -rf -- "$TMP"; fi
+  [[ -n ${ROOTFS:-} ]] && rootfs_umount "$ROOTFS"
+  if [[ -n ${MESHBROKER_TEST_KEEP:-} ]]; then
+    log "keeping $TMP"
+  elif awk -v t="$TMP/" 'index($2, t) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    log "something is still mounted under $TMP; not deleting it"
+  else
+    rm -rf --one-file-system -- "$TMP"
+  fi
   log "$( ((OK == 1)) && echo PASS || echo "FAIL (exit $rc)") in $((($(now_ms) - T0) / 1000)) s"
   exit "$rc"
 }
@@ -180,43 +184,34 @@ wait_for() {  # SECONDS DESCRIPTION CMD...
   done
 }
 
-# --- the node image and the package ---------------------------------------------------------
-# tests/integration/lib/rootfs.sh (when it has a maker) or debootstrap here; cached either way.
-make_rootfs() {
-  local cache=${MESHBROKER_ROOTFS_CACHE:-/var/cache/meshbroker-test} key dir
-  key=$(printf '%s\n' bookworm "${ROOTFS_PACKAGES[@]}" | sha256sum | cut -c1-12)
-  dir=$cache/ansible-rootfs-$key
-  if [[ ! -f $dir/.complete ]]; then
-    log "making the node image $dir with debootstrap (once; a few minutes)"
-    rm -rf -- "$dir.tmp"
-    mkdir -p -- "$cache"
-    local packages
-    packages=$(IFS=,; echo "${ROOTFS_PACKAGES[*]}")
-    debootstrap --variant=minbase --include="$packages" bookworm "$dir.tmp" \
-      http://deb.debian.org/debian >"$TMP/debootstrap.log" 2>&1 ||
-      fail "debootstrap failed (see $TMP/debootstrap.log)"
-    rm -rf -- "$dir"
-    mv -- "$dir.tmp" "$dir"
-    touch -- "$dir/.complete"
-  fi
-  ROOTFS=$dir
-}
-
+# --- the package and the node image --------------------------------------------------------
 make_deb() {
   if [[ -n ${MESHBROKER_DEB:-} ]]; then
     DEB=$(readlink -f -- "$MESHBROKER_DEB")
-  elif declare -F build_deb >/dev/null; then
+  else
     log "building the .deb (build_deb)"
     DEB=$(build_deb 2>"$TMP/build_deb.log") || fail "build_deb failed (see $TMP/build_deb.log)"
-    DEB=$(readlink -f -- "$(printf '%s\n' "$DEB" | tail -n1)")
-  else
-    skip "no .deb: set MESHBROKER_DEB or provide build_deb in scripts/lib/common.sh"
   fi
   [[ -f $DEB ]] || fail "no .deb at $DEB"
 }
 
-make_rootfs
+# One image for all nodes (tests/integration/lib/rootfs.sh: debootstrap once, then a cached
+# tarball): what Ansible and systemd need, and the .deb's dependencies, since the nodes have no
+# Internet to fetch them. Each node boots an overlay of it.
+make_rootfs() {
+  local -a packages=("${ROOTFS_PACKAGES[@]}")
+  local dep
+  # "tinc, libc6 (>= 2.34), a | b" -> tinc libc6 a
+  for dep in $(dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//' | xargs); do
+    packages+=("$dep")
+  done
+  ROOTFS=$TMP/image
+  rootfs_make "$ROOTFS" "${packages[@]}" 2>"$TMP/rootfs.log" ||
+    fail "rootfs_make failed (see $TMP/rootfs.log)"
+}
+
 make_deb
+make_rootfs
 log "image $ROOTFS, package $DEB, files in $TMP"
 
 # --- the network ---------------------------------------------------------------------------
