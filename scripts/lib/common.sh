@@ -31,7 +31,8 @@ BUILD_PACKAGES=(
 # curl, promtool (Debian's prometheus), chromium and wrk check the status page, API and metrics.
 RUNTIME_PACKAGES=(tinc iproute2 iputils-ping procps ca-certificates jq systemd openvpn iperf3
                   nftables util-linux curl prometheus chromium fonts-dejavu-core wrk
-                  ansible ansible-lint openssh-server openssh-client debootstrap systemd-container)
+                  ansible ansible-lint openssh-server openssh-client debootstrap systemd-container
+                  babeld traceroute socat)
 # shellcheck disable=SC2034  # used by the scripts that source this file
 ALL_PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 
