@@ -32,6 +32,31 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/seed/ DESTINATION ${CMAKE_INSTA
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/examples.README
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples RENAME README)
 
+# What Debian wants next to the docs: a (native) changelog.gz, a manual page, and lintian
+# overrides for the reference templates (tinc-up/down start with #! but are not scripts).
+# No copyright file: the project has not stated its licence yet.
+string(TIMESTAMP MESHBROKER_DEB_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
+configure_file(${PROJECT_SOURCE_DIR}/packaging/changelog.in ${PROJECT_BINARY_DIR}/packaging/changelog
+               @ONLY)
+find_program(MESHBROKER_GZIP gzip)
+if(MESHBROKER_GZIP)
+  add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/packaging/changelog.gz
+                     COMMAND ${MESHBROKER_GZIP} -9nf -k ${PROJECT_BINARY_DIR}/packaging/changelog
+                     DEPENDS ${PROJECT_BINARY_DIR}/packaging/changelog VERBATIM)
+  add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/packaging/meshbroker.1.gz
+                     COMMAND ${MESHBROKER_GZIP} -9n -c ${PROJECT_SOURCE_DIR}/packaging/meshbroker.1
+                             > ${PROJECT_BINARY_DIR}/packaging/meshbroker.1.gz
+                     DEPENDS ${PROJECT_SOURCE_DIR}/packaging/meshbroker.1)
+  add_custom_target(meshbroker_package_docs ALL
+                    DEPENDS ${PROJECT_BINARY_DIR}/packaging/changelog.gz
+                            ${PROJECT_BINARY_DIR}/packaging/meshbroker.1.gz)
+  install(FILES ${PROJECT_BINARY_DIR}/packaging/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR})
+  install(FILES ${PROJECT_BINARY_DIR}/packaging/meshbroker.1.gz
+          DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+endif()
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/lintian-overrides
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME meshbroker)
+
 # CPack, DEB generator: meshbroker_<version>_<arch>.deb.
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME meshbroker)
@@ -41,10 +66,11 @@ set(CPACK_PACKAGE_CONTACT "${MESHBROKER_DEB_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
     "mesh tunnel broker: tinc and OpenVPN supervisor with gateway failover")
 set(CPACK_PACKAGE_DESCRIPTION
-    "meshbroker turns one JSON config per node into everything tincd and OpenVPN need,
-supervises them, health-checks the mesh gateways and fails traffic over between them (or
-balances it) by rewriting kernel routes over netlink, without NAT. It lets people who cannot
-reach a community Wi-Fi mesh by radio join it over the Internet.")
+    "meshbroker turns one JSON config per node into everything tincd and OpenVPN
+need, supervises them, health-checks the mesh gateways and fails traffic over
+between them (or balances it) by rewriting kernel routes over netlink, without
+NAT. It lets people who cannot reach a community Wi-Fi mesh by radio join it
+over the Internet.")
 # Install as if to /usr, into CPack's staging folder as DESTDIR: the install script above
 # then sees the real prefix and puts the unit in /lib/systemd/system and the config folder in
 # /etc.

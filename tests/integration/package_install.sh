@@ -129,7 +129,8 @@ for script in postinst prerm postrm; do
   [[ -x $TMP/control/$script ]] || fail "no executable $script maintainer script"
   sh -n "$TMP/control/$script" || fail "$script: syntax error"
 done
-if grep -Eq 'systemctl (enable|start|--now)' "$TMP/control/postinst"; then
+if grep -Eq '(systemctl|deb-systemd-invoke) (enable|start|restart)|deb-systemd-helper enable|--now' \
+  "$TMP/control/postinst"; then
   fail "postinst enables or starts the service (it must not, without a config)"
 fi
 dpkg-deb -x "$DEB" "$TMP/unpacked"
