@@ -163,12 +163,17 @@ build_deb() {
   [[ -n $version ]] || die "no CMAKE_PROJECT_VERSION in $BUILD_DIR/CMakeCache.txt"
   mkdir -p -- "$out" || die "cannot create $out"
   out=$(cd -- "$out" && pwd)
-  local deb="$out/meshbroker_${version}_${arch}.deb"
-  rm -f -- "$deb"
+  local name="meshbroker_${version}_${arch}.deb" work
+  local deb="$out/$name"
+  # cpack works in a folder of its own and the .deb is renamed into place: a caller reading
+  # the previous .deb (another test, at the same time) never sees a half-written one.
+  work=$(mktemp -d "$out/.cpack.XXXXXX") || die "cannot create a folder in $out"
   say "cpack -G DEB -> $deb"
-  "${locked[@]}" cpack --config "$BUILD_DIR/CPackConfig.cmake" -G DEB -B "$out" >&2 ||
-    die "cpack -G DEB failed (see above; $out/_CPack_Packages has its work)"
-  [[ -s $deb ]] || die "cpack did not produce $deb"
+  "${locked[@]}" cpack --config "$BUILD_DIR/CPackConfig.cmake" -G DEB -B "$work" >&2 ||
+    die "cpack -G DEB failed (see above; $work/_CPack_Packages has its work)"
+  [[ -s $work/$name ]] || die "cpack did not produce $work/$name"
+  mv -f -- "$work/$name" "$deb" || die "cannot move the package to $deb"
+  rm -rf -- "$work"
   # shellcheck disable=SC2034  # read by the scripts that call build_deb
   MESHBROKER_DEB=$deb
   printf '%s\n' "$deb"
