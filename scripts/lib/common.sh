@@ -148,9 +148,9 @@ build_deb() {
   command -v dpkg-shlibdeps >/dev/null 2>&1 || ensure_packages dpkg-dev
   if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
     # build_meshbroker configures and builds; run it under the lock as a child bash.
-    # shellcheck disable=SC2016  # $1 is expanded by the child bash
-    "${locked[@]}" bash -c 'source "$1"; build_meshbroker' bash "${BASH_SOURCE[0]}" >&2 ||
-      die "building $BUILD_DIR failed"
+    # shellcheck disable=SC2016  # $1 and $2 are expanded by the child bash
+    "${locked[@]}" bash -c 'source "$1"; BUILD_DIR=$2 MESHBROKER_BIN=$2/meshbroker; build_meshbroker' \
+      bash "${BASH_SOURCE[0]}" "$BUILD_DIR" >&2 || die "building $BUILD_DIR failed"
   else
     say "bringing $BUILD_DIR up to date"
     "${locked[@]}" cmake --build "$BUILD_DIR" >&2 || die "build failed (cmake --build $BUILD_DIR)"
