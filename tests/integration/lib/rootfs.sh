@@ -7,7 +7,7 @@
 #   rootfs_make DIR [EXTRA_PACKAGE...]   # DIR: a fresh bookworm, with the packages installed
 #   rootfs_mount DIR                     # /proc, /sys, /dev, /dev/pts for chroot DIR apt-get...
 #   chroot DIR apt-get install -y ...    # (resolv.conf is the host's: apt works)
-#   rootfs_umount DIR                    # unmounts what rootfs_mount mounted (idempotent)
+#   rootfs_umount DIR                    # unmounts everything mounted below DIR (idempotent)
 #   rootfs_remove DIR                    # rootfs_umount, then deletes DIR (never crosses mounts)
 #   rootfs_services DIR off|on           # off: installing packages starts no services in DIR
 #
