@@ -25,11 +25,13 @@
 #                                     | multipath via both gateways |
 #                                     +-----------------------------+
 #
+# 0. site.yml --check against the fresh nodes does not fail and changes nothing
 # 1. site.yml against the example inventory (ansible/inventory, copied here with ansible_host
 #    set to each container's uplink and the test's ssh key): .deb installed, config rendered
 #    and validated, tinc keys made on the nodes and exchanged, PKI on chip with comegato's
 #    share copied, alice's profile fetched, meshbroker.service enabled and running
-# 2. each node holds exactly its peers' public keys; comegato's CA is chip's
+# 2. each node's config is its examples/seed/*.json; each holds exactly its peers' public
+#    keys; comegato's CA is chip's
 # 3. the laptop connects with the fetched alice.ovpn and pings 10.65.2.8 through chip and
 #    cometa (chip's route, cometa's mesh0 counters)
 # 4. site.yml again: changed=0 on every node (PLAY RECAP); --check: changed=0, failed=0
@@ -75,14 +77,13 @@ done
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
   skip "no overlay file system"
 
-# shellcheck source=../../scripts/lib/common.sh
+# shellcheck source=SCRIPTDIR/../../scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
-# shellcheck source=lib/rootfs.sh
+# shellcheck source=SCRIPTDIR/lib/rootfs.sh
 source "$ROOT/tests/integration/lib/rootfs.sh"
 
 ID=$$
 NODES=(chip comegato cometa illimani)
-SERVERS=(chip comegato)
 GATEWAYS=(cometa illimani)
 declare -A UPLINK=([chip]=192.0.2.11 [comegato]=192.0.2.12 [cometa]=192.0.2.9
   [illimani]=192.0.2.10 [laptop]=192.0.2.50)
@@ -190,7 +191,7 @@ make_deb() {
     DEB=$(readlink -f -- "$MESHBROKER_DEB")
   else
     log "building the .deb (build_deb)"
-    DEB=$(build_deb 2>"$TMP/build_deb.log") || fail "build_deb failed (see $TMP/build_deb.log)"
+    DEB=$(build_deb "$TMP/package" 2>"$TMP/build_deb.log") || fail "build_deb failed (see $TMP/build_deb.log)"
   fi
   [[ -f $DEB ]] || fail "no .deb at $DEB"
 }
@@ -343,6 +344,18 @@ assert_recap() {
 }
 changed_summary() { recap "$1" | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $1, $2 }'; }
 
+# Check mode against fresh nodes: nothing there yet (no package, no keys), so it can only say
+# what it would start with; it must not fail.
+t=$(now_ms)
+playbook check0 --check || { cat "$TMP/check0.log" >&2; fail "site.yml --check on fresh nodes failed"; }
+assert_recap check0 any
+CHECK0_S=$((($(now_ms) - t) / 1000))
+log "check run on fresh nodes: $CHECK0_S s, would change: $(changed_summary check0)"
+for node in "${NODES[@]}"; do
+  ! container_exec "$node" test -e /etc/meshbroker/meshbroker.json ||
+    fail "check mode wrote $node's config"
+done
+
 t=$(now_ms)
 playbook run1 || { cat "$TMP/run1.log" >&2; fail "the first site.yml run failed"; }
 assert_recap run1 any
@@ -358,6 +371,15 @@ for node in "${NODES[@]}"; do
     fail "meshbroker.service is not enabled on $node"
   container_exec "$node" meshbroker check -c /etc/meshbroker/meshbroker.json >/dev/null 2>&1 ||
     fail "$node's deployed config does not pass meshbroker check"
+done
+# The example inventory renders the seed configs (up to defaults written out or left out).
+SAME='walk(if type == "object" then (if .port == 655 then del(.port) else . end)
+  | (if .proto == "udp" then del(.proto) else . end) else . end)'
+for node in "${NODES[@]}"; do
+  diff <(jq -S "$SAME" "$ROOT/examples/seed/$node.json") \
+    <(container_exec "$node" cat /etc/meshbroker/meshbroker.json | jq -S "$SAME") \
+    >"$TMP/seed-diff-$node.log" ||
+    fail "$node's config is not examples/seed/$node.json: $(cat "$TMP/seed-diff-$node.log")"
 done
 # Keys: each node holds exactly the keys of its config's hosts, equal to their own.
 for node in "${NODES[@]}"; do
@@ -443,6 +465,6 @@ LINT_S=$((($(now_ms) - t) / 1000))
 log "ansible-lint: $(grep -o 'Passed.*' "$TMP/lint.log" | head -n1)"
 
 TOTAL_S=$((($(now_ms) - T0) / 1000))
-printf 'RESULT {"test":"%s","first_run_s":%d,"first_run_changed":"%s","second_run_s":%d,"check_s":%d,"lint_s":%d,"total_s":%d}\n' \
-  "$NAME" "$RUN1_S" "$RUN1_CHANGED" "$RUN2_S" "$CHECK_S" "$LINT_S" "$TOTAL_S"
+printf 'RESULT {"test":"%s","fresh_check_s":%d,"first_run_s":%d,"first_run_changed":"%s","second_run_s":%d,"check_s":%d,"lint_s":%d,"total_s":%d}\n' \
+  "$NAME" "$CHECK0_S" "$RUN1_S" "$RUN1_CHANGED" "$RUN2_S" "$CHECK_S" "$LINT_S" "$TOTAL_S"
 OK=1
