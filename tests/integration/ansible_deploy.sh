@@ -35,7 +35,9 @@
 # 3. the laptop connects with the fetched alice.ovpn and pings 10.65.2.8 through chip and
 #    cometa (chip's route, cometa's mesh0 counters)
 # 4. site.yml again: changed=0 on every node (PLAY RECAP); --check: changed=0, failed=0
-# 5. a changed variable (comegato's probe interval) rewrites one file and reloads the daemon
+# 5. a changed host variable (comegato's probe interval) and a revoked client (alice): chip
+#    revokes, comegato gets its new config and the CRL, both reload, gateways untouched, and
+#    alice's tunnel ends
 # 6. ansible-lint over ansible/ passes
 #
 # The image comes from rootfs_make (tests/integration/lib/rootfs.sh): the first run makes it with
@@ -126,6 +128,11 @@ cleanup() {
   trap - EXIT INT TERM
   if [[ $OK -ne 1 && $rc -ne $SKIP ]]; then
     ((rc == 0)) && rc=1
+    if [[ -n ${MESHBROKER_TEST_HOLD:-} ]]; then  # debugging: look around before cleanup
+      touch "$TMP/hold"
+      log "holding everything up; rm $TMP/hold to clean up"
+      while [[ -e $TMP/hold ]]; do sleep 1; done
+    fi
     for f in "$TMP"/*.log; do
       [[ -s $f ]] && { echo "----- $f (last 40 lines) -----"; tail -n 40 -- "$f"; }
     done
@@ -439,24 +446,45 @@ assert_recap check 0
 CHECK_S=$((($(now_ms) - t) / 1000))
 log "check run: $CHECK_S s, changed: $(changed_summary check)"
 
-# A change to one node's variables: its config is rewritten, the daemon reloaded (SIGHUP), the
-# others untouched. (The tunnels stay up: meshbroker reloads only what changed.)
-reloads() { container_exec comegato journalctl -u meshbroker --no-pager -o cat | grep -c 'Reloading' || true; }
-reloads_before=$(reloads)
-playbook change -l comegato \
-  -e '{"meshbroker_health": {"through_target": "10.65.2.8", "interval_ms": 300}}' ||
+# Changes: comegato's probe interval (its host_vars) and alice revoked (group_vars): chip
+# revokes and reloads, comegato gets the new config and CRL and reloads (systemctl reload,
+# SIGHUP: the tunnels stay up), the gateways are untouched, alice's session ends.
+reloads() {  # NODE: how many reloads systemd has logged for meshbroker
+  container_exec "$1" journalctl -u meshbroker --no-pager -o cat | grep -c '^Reloading' || true
+}
+declare -A reloads_before=()
+for node in chip comegato; do reloads_before[$node]=$(reloads "$node"); done
+python3 - "$TMP/inventory/host_vars/comegato.yml" <<'PY' || fail "could not edit comegato's host_vars"
+import sys, yaml
+path = sys.argv[1]
+host = yaml.safe_load(open(path))
+host['meshbroker_health']['interval_ms'] = 300
+yaml.safe_dump(host, open(path, 'w'), default_flow_style=False)
+PY
+playbook change -e '{"meshbroker_revoked_clients": ["alice"]}' ||
   { cat "$TMP/change.log" >&2; fail "the changing site.yml run failed"; }
-changes=$(recap change | awk '$1 == "comegato" { print $2 }')
-# Two changes: meshbroker.json and the handler's reload.
-[[ $changes == 2 ]] || fail "a changed probe interval made $changes changes on comegato (expected 2)"
-grep -q 'RUNNING HANDLER \[meshbroker : Reload meshbroker\]' "$TMP/change.log" ||
-  fail "the change did not reload meshbroker"
-wait_for 10 "comegato's reload in the journal" test "$(reloads)" -gt "$reloads_before" ||
-  fail "systemd did not reload meshbroker on comegato"
+assert_recap change any
+declare -A expect=([chip]=2 [comegato]=3 [cometa]=0 [illimani]=0)  # each: the files, the reload
+while read -r node changed _; do
+  [[ $changed == "${expect[$node]}" ]] ||
+    fail "the change made $changed changes on $node (expected ${expect[$node]}); see change.log"
+done < <(recap change)
+for node in chip comegato; do
+  wait_for 10 "$node's reload in its journal" test "$(reloads "$node")" -gt "${reloads_before[$node]}" ||
+    fail "systemd did not reload meshbroker on $node"
+  [[ $(container_exec "$node" systemctl is-active meshbroker.service) == active ]] ||
+    fail "meshbroker on $node is not active after the reload"
+done
 [[ $(container_exec comegato cat /etc/meshbroker/meshbroker.json | jq .health.interval_ms) == 300 ]] ||
   fail "comegato's config does not have the new interval"
-[[ $(container_exec comegato systemctl is-active meshbroker.service) == active ]] ||
-  fail "meshbroker on comegato is not active after the reload"
+cmp -s <(container_exec chip cat /var/lib/meshbroker/pki/crl.pem) \
+  <(container_exec comegato cat /var/lib/meshbroker/pki/crl.pem) ||
+  fail "comegato's CRL is not chip's new one"
+laptop_cut() { ! in_ns laptop ping -n -c1 -W1 "$TARGET"; }
+wait_for 20 "alice's tunnel to end" laptop_cut || fail "alice still reaches $TARGET after her revocation"
+wait_for 20 "the laptop's refusal" grep -q 'revoked\|TLS Error\|AUTH_FAILED\|SIGUSR1' "$TMP/laptop.log" ||
+  fail "the laptop's log shows no refusal after the revocation"
+log "change: $(changed_summary change); alice revoked, comegato has the new CRL"
 
 t=$(now_ms)
 (cd "$ROOT/ansible" && ansible-lint >"$TMP/lint.log" 2>&1) ||
