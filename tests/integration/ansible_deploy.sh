@@ -405,6 +405,7 @@ cmp -s <(container_exec chip cat /var/lib/meshbroker/pki/ca.crt) \
   <(container_exec comegato cat /var/lib/meshbroker/pki/ca.crt) ||
   fail "comegato's CA is not chip's"
 [[ -s $TMP/fetched/profiles/alice.ovpn ]] || fail "alice.ovpn was not fetched to the control node"
+[[ $(stat -c %a "$TMP/fetched/profiles") == 700 ]] || fail "the fetched profiles' folder is not 0700"
 [[ -z $(container_exec cometa ls /var/lib/meshbroker/pki 2>/dev/null) ]] ||
   fail "a gateway got PKI files"
 
