@@ -26,17 +26,73 @@ bool allowedManagementCommand(const std::string& line) {
   return false;
 }
 
+std::optional<std::string> takeManagementLine(std::string& buffer) {
+  auto end = buffer.find('\n');
+  if (end == std::string::npos) return std::nullopt;
+  std::string line = buffer.substr(0, end);
+  buffer.erase(0, end + 1);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+void ManagementReplies::sent(bool multiline) {
+  waiting_ = true;
+  multiline_ = multiline;
+  reply_.clear();
+}
+
+ManagementReplies::Outcome ManagementReplies::feed(std::string_view line) {
+  using Kind = Outcome::Kind;
+  Outcome outcome;
+  if (line.starts_with(">")) {  // real-time notification, never part of a reply
+    if (line.starts_with(">INFO:") && !ready_) {
+      ready_ = true;
+      outcome.kind = Kind::kReady;
+    }
+    return outcome;
+  }
+  if (!waiting_) {
+    outcome.kind = Kind::kUnexpected;
+    return outcome;
+  }
+  bool finished = false;
+  bool ok = true;
+  if (multiline_) {
+    if (line == "END") {
+      finished = true;
+    } else if (reply_.empty() && line.starts_with("ERROR:")) {
+      finished = true;
+      ok = false;
+      reply_.emplace_back(line);
+    } else {
+      reply_.emplace_back(line);
+    }
+  } else {
+    reply_.emplace_back(line);
+    finished = true;
+    ok = parseCommandReply(line, nullptr).value_or(false);
+  }
+  if (!finished) {
+    outcome.kind = Kind::kPartial;
+    return outcome;
+  }
+  waiting_ = false;
+  outcome.kind = Kind::kReply;
+  outcome.ok = ok;
+  outcome.lines = std::move(reply_);
+  reply_.clear();
+  return outcome;
+}
+
 struct OpenVpnManagement::State {
   explicit State(asio::io_context& io) : socket(io), retry(io) {}
   Socket socket;
   asio::steady_timer retry;
   std::chrono::milliseconds retry_every{50};
   bool closed = false;
-  bool ready = false;
   std::string buffer;
-  std::deque<Pending> queue;  // front() is in flight when `sent`
-  bool sent = false;
-  std::vector<std::string> reply;
+  std::deque<Pending> queue;  // front() is in flight while replies.waiting()
+  ManagementReplies replies;
   std::function<void()> on_ready;
   std::function<void()> on_lost;
 };
@@ -46,7 +102,7 @@ OpenVpnManagement::OpenVpnManagement(asio::io_context& io, std::string socket_pa
 
 OpenVpnManagement::~OpenVpnManagement() { close(); }
 
-bool OpenVpnManagement::connected() const { return state_ && state_->ready; }
+bool OpenVpnManagement::connected() const { return state_ && state_->replies.ready(); }
 
 void OpenVpnManagement::open(std::function<void()> on_ready, std::function<void()> on_lost,
                              std::chrono::milliseconds retry_every) {
@@ -93,61 +149,39 @@ void OpenVpnManagement::readLoop() {
   auto state = state_;
   asio::async_read_until(
       state->socket, asio::dynamic_buffer(state->buffer, 1 << 20), '\n',
-      [this, state](const boost::system::error_code& ec, std::size_t n) {
+      [this, state](const boost::system::error_code& ec, std::size_t) {
         if (state->closed) return;
         if (ec) {
           fail(ec == asio::error::not_found ? "a line longer than 1 MiB" : ec.message());
           return;
         }
-        std::string line = state->buffer.substr(0, n - 1);
-        state->buffer.erase(0, n);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        onLine(line);
+        // async_read_until stopped at the first '\n', n bytes in: exactly one line is complete.
+        if (auto line = takeManagementLine(state->buffer)) onLine(*line);
         if (!state->closed) readLoop();
       });
 }
 
 void OpenVpnManagement::onLine(const std::string& line) {
+  using Kind = ManagementReplies::Outcome::Kind;
   auto state = state_;
-  if (line.starts_with(">")) {  // real-time notification, never part of a reply
-    if (line.starts_with(">INFO:") && !state->ready) {
-      state->ready = true;
+  auto outcome = state->replies.feed(line);
+  switch (outcome.kind) {
+    case Kind::kNotification:
+    case Kind::kPartial:
+      return;
+    case Kind::kReady:
       if (state->on_ready) state->on_ready();
       sendNext();
-    }
-    return;
+      return;
+    case Kind::kUnexpected:
+      log_("openvpn management: unexpected line: " + escapeForMessage(line));
+      return;
+    case Kind::kReply:
+      break;
   }
-  if (!state->sent || state->queue.empty()) {
-    log_("openvpn management: unexpected line: " + escapeForMessage(line));
-    return;
-  }
-  Pending& pending = state->queue.front();
-  bool finished = false;
-  bool ok = true;
-  if (pending.multiline) {
-    if (line == "END") {
-      finished = true;
-    } else if (state->reply.empty() && line.starts_with("ERROR:")) {
-      finished = true;
-      ok = false;
-      state->reply.push_back(line);
-    } else {
-      state->reply.push_back(line);
-    }
-  } else {
-    std::string message;
-    auto reply = parseCommandReply(line, &message);
-    state->reply.push_back(line);
-    finished = true;
-    ok = reply.value_or(false);
-  }
-  if (!finished) return;
-  Pending done = std::move(pending);
+  Pending done = std::move(state->queue.front());
   state->queue.pop_front();
-  state->sent = false;
-  auto lines = std::move(state->reply);
-  state->reply.clear();
-  done.on_reply(ok, lines);
+  done.on_reply(outcome.ok, outcome.lines);
   if (state_ == state) sendNext();
 }
 
@@ -167,8 +201,10 @@ void OpenVpnManagement::command(std::string text, bool multiline, ReplyHandler o
 
 void OpenVpnManagement::sendNext() {
   auto state = state_;
-  if (!state || !state->ready || state->sent || state->queue.empty()) return;
-  state->sent = true;
+  if (!state || !state->replies.ready() || state->replies.waiting() || state->queue.empty()) {
+    return;
+  }
+  state->replies.sent(state->queue.front().multiline);
   auto line = std::make_shared<std::string>(state->queue.front().text + "\n");
   asio::async_write(state->socket, asio::buffer(*line),
                     [this, state, line](const boost::system::error_code& ec, std::size_t) {

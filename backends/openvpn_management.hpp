@@ -5,7 +5,9 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/openvpn_status.hpp"
@@ -17,6 +19,44 @@ namespace meshbroker::backends {
 // list ("status", "status 2|3") and disconnecting a client ("kill NAME", "client-kill ID").
 // Nothing that reconfigures or stops OpenVPN.
 bool allowedManagementCommand(const std::string& line);
+
+// Takes the first complete line ('\n'-terminated) off the front of buffer, without its line end
+// ("\r\n" or "\n"). nullopt while no line is complete. Pure: the socket reader uses it.
+std::optional<std::string> takeManagementLine(std::string& buffer);
+
+// What the management client makes of each line it reads, without a socket: real-time
+// notifications (">INFO:", ">CLIENT:", ">BYTECOUNT:", ...) are never part of a reply; the
+// first ">INFO:" banner means the interface is ready; other lines belong to the reply of the
+// command in flight, which ends at "END" (multiline) or is one "SUCCESS:"/"ERROR:" line.
+// OpenVpnManagement runs exactly this; the fuzzer and unit tests drive it directly.
+class ManagementReplies {
+ public:
+  struct Outcome {
+    enum class Kind {
+      kNotification,  // a '>' line other than the first banner: ignored
+      kReady,         // the first ">INFO:" banner
+      kUnexpected,    // a reply line while no command is in flight
+      kPartial,       // one more line of a multiline reply
+      kReply,         // the reply of the command in flight is complete
+    };
+    Kind kind = Kind::kNotification;
+    bool ok = false;                 // kReply: SUCCESS, or a multiline reply ended by END
+    std::vector<std::string> lines;  // kReply: the reply's lines, without END
+  };
+
+  // A command was written; its reply starts with the next line that is not a notification.
+  // Only valid when ready() and not waiting().
+  void sent(bool multiline);
+  bool ready() const { return ready_; }
+  bool waiting() const { return waiting_; }
+  Outcome feed(std::string_view line);
+
+ private:
+  bool ready_ = false;
+  bool waiting_ = false;
+  bool multiline_ = false;
+  std::vector<std::string> reply_;
+};
 
 class OpenVpnManagement {
  public:

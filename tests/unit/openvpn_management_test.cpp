@@ -130,5 +130,67 @@ TEST_F(ManagementTest, LostConnectionFailsPendingCommands) {
   EXPECT_EQ(ok, false);
 }
 
+// The pure line handling OpenVpnManagement runs (and the fuzzer drives).
+TEST(ManagementLines, TakeLineStripsTheLineEnd) {
+  std::string buffer = "one\r\ntwo\nthree\r\r\npartial";
+  EXPECT_EQ(takeManagementLine(buffer), "one");
+  EXPECT_EQ(takeManagementLine(buffer), "two");
+  EXPECT_EQ(takeManagementLine(buffer), "three\r");  // only the last \r is the line end
+  EXPECT_EQ(takeManagementLine(buffer), std::nullopt);
+  EXPECT_EQ(buffer, "partial");
+  buffer += "\n";
+  EXPECT_EQ(takeManagementLine(buffer), "partial");
+  EXPECT_TRUE(buffer.empty());
+}
+
+TEST(ManagementLines, ReadyOnlyAfterTheFirstInfoBanner) {
+  using Kind = ManagementReplies::Outcome::Kind;
+  ManagementReplies replies;
+  EXPECT_EQ(replies.feed(">HOLD:Waiting for hold release:0").kind, Kind::kNotification);
+  EXPECT_EQ(replies.feed("SUCCESS: early").kind, Kind::kUnexpected);
+  EXPECT_FALSE(replies.ready());
+  EXPECT_EQ(replies.feed(">INFO:OpenVPN Management Interface Version 5").kind, Kind::kReady);
+  EXPECT_TRUE(replies.ready());
+  EXPECT_EQ(replies.feed(">INFO:again").kind, Kind::kNotification);
+  EXPECT_EQ(replies.feed("END").kind, Kind::kUnexpected);  // nothing in flight
+}
+
+TEST(ManagementLines, NotificationsNeverJoinAReply) {
+  using Kind = ManagementReplies::Outcome::Kind;
+  ManagementReplies replies;
+  replies.feed(">INFO:banner");
+  replies.sent(true);
+  EXPECT_EQ(replies.feed("TITLE\tOpenVPN").kind, Kind::kPartial);
+  EXPECT_EQ(replies.feed(">CLIENT:CONNECT,0,1").kind, Kind::kNotification);
+  EXPECT_EQ(replies.feed(">CLIENT:ENV,END").kind, Kind::kNotification);
+  EXPECT_EQ(replies.feed("ERROR: not first, so data").kind, Kind::kPartial);
+  auto done = replies.feed("END");
+  EXPECT_EQ(done.kind, Kind::kReply);
+  EXPECT_TRUE(done.ok);
+  EXPECT_EQ(done.lines, (std::vector<std::string>{"TITLE\tOpenVPN", "ERROR: not first, so data"}));
+  EXPECT_FALSE(replies.waiting());
+}
+
+TEST(ManagementLines, OneLineRepliesAndErrors) {
+  using Kind = ManagementReplies::Outcome::Kind;
+  ManagementReplies replies;
+  replies.feed(">INFO:banner");
+  replies.sent(false);
+  EXPECT_TRUE(replies.waiting());
+  auto killed = replies.feed("SUCCESS: common name 'alice' found, 1 client(s) killed");
+  EXPECT_EQ(killed.kind, Kind::kReply);
+  EXPECT_TRUE(killed.ok);
+  ASSERT_EQ(killed.lines.size(), 1u);
+  replies.sent(false);
+  auto odd = replies.feed("neither");  // one line all the same: not a success
+  EXPECT_EQ(odd.kind, Kind::kReply);
+  EXPECT_FALSE(odd.ok);
+  replies.sent(true);
+  auto error = replies.feed("ERROR: unknown command");
+  EXPECT_EQ(error.kind, Kind::kReply);
+  EXPECT_FALSE(error.ok);
+  EXPECT_EQ(error.lines, std::vector<std::string>{"ERROR: unknown command"});
+}
+
 }  // namespace
 }  // namespace meshbroker::backends
