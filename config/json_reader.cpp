@@ -39,7 +39,73 @@ std::string escapePointerToken(std::string_view key) {
   return out;
 }
 
+// Follows the parser's position as a stack of object keys and array indices.
+class PathTracker : public nlohmann::json_sax<Json> {
+ public:
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    levels_.push_back({});
+    return true;
+  }
+  bool key(string_t& key) override {
+    levels_.back().key = key;
+    levels_.back().has_key = true;
+    return true;
+  }
+  bool end_object() override {
+    levels_.pop_back();
+    return value();
+  }
+  bool start_array(std::size_t) override {
+    levels_.push_back({.array = true});
+    return true;
+  }
+  bool end_array() override {
+    levels_.pop_back();
+    return value();
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    for (const auto& level : levels_) {
+      if (level.array) {
+        error_path_ += "/" + std::to_string(level.index);
+      } else if (level.has_key) {
+        error_path_ += "/" + escapePointerToken(level.key);
+      }
+    }
+    return false;
+  }
+  const std::string& errorPath() const { return error_path_; }
+
+ private:
+  struct Level {
+    bool array = false;
+    std::size_t index = 0;  // arrays: the element being read
+    bool has_key = false;
+    std::string key;  // objects: the member being read
+  };
+  // A value ended: an array moves on to its next element.
+  bool value() {
+    if (!levels_.empty() && levels_.back().array) ++levels_.back().index;
+    return true;
+  }
+  std::vector<Level> levels_;
+  std::string error_path_;
+};
+
 }  // namespace
+
+std::string errorPointer(std::string_view text) {
+  PathTracker tracker;
+  Json::sax_parse(text.begin(), text.end(), &tracker, nlohmann::detail::input_format_t::json,
+                  /*strict=*/true, /*ignore_comments=*/false);
+  return tracker.errorPath();
+}
 
 std::string dumpForMessage(const Json& value) {
   return value.dump(-1, ' ', /*ensure_ascii=*/true, Json::error_handler_t::replace);

@@ -76,6 +76,10 @@ class ObjectReader {
 // JSON value as shown in messages.
 std::string dumpForMessage(const Json& value);
 
+// Where parsing text as JSON fails, as a JSON pointer (nlohmann reports only a byte offset):
+// "/hosts/0/port" for a number too large in that field. "" at the top or when text parses.
+std::string errorPointer(std::string_view text);
+
 // Readers for the basic JSON types. Strings are checked for control characters here, once,
 // for every string field.
 std::optional<std::string> readString(const Json& value, const std::string& path,

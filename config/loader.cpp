@@ -490,7 +490,8 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
     root = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true,
                        /*ignore_comments=*/false);
   } catch (const Json::exception& e) {
-    diag.error("", "", std::string("is not valid JSON: ") + e.what());
+    // At the field where it fails (a number too large for a double, say), when it is in one.
+    diag.error(errorPointer(text), "", std::string("is not valid JSON: ") + e.what());
     return result;
   }
   ObjectReader top(root, "", diag);

@@ -12,6 +12,24 @@ std::string at(std::string_view base, std::size_t index) {
   return std::string(base) + "/" + std::to_string(index);
 }
 
+// A name no host has: the names there are, each with its path, so a typo or a renamed host is
+// found from the message alone.
+std::string notAKnownHost(const NodeConfig& config) {
+  std::string message = "is not a known host (add it to /hosts";
+  if (config.hosts.empty()) return message + ", which is empty)";
+  constexpr std::size_t kShown = 8;
+  for (std::size_t i = 0; i < config.hosts.size() && i < kShown; ++i) {
+    message += (i == 0 ? "; known: " : ", ") + quoted(config.hosts[i].name.str()) + " at " +
+               at("/hosts", i) + "/name";
+  }
+  if (config.hosts.size() > kShown) message += ", ...";
+  return message + ")";
+}
+
+std::string hostPath(const NodeConfig& config, const Host* host) {
+  return at("/hosts", static_cast<std::size_t>(host - config.hosts.data()));
+}
+
 // Remembers the first path that claimed a value, to name it when a second one does.
 class Claims {
  public:
@@ -51,10 +69,11 @@ void checkConnectTo(const NodeConfig& config, Diagnostics& diag) {
     }
     const Host* host = config.findHost(target);
     if (!host) {
-      diag.error(path, quoted(target.str()), "is not a known host (add it to /hosts)");
+      diag.error(path, quoted(target.str()), notAKnownHost(config));
     } else if (!host->public_endpoint) {
-      diag.error(path, quoted(target.str()),
-                 "has no public_address in /hosts, so tincd cannot dial it");
+      diag.error(
+          path, quoted(target.str()),
+          "has no public_address at " + hostPath(config, host) + ", so tincd cannot dial it");
     }
   }
 }
@@ -64,7 +83,8 @@ void checkMeshAddresses(const NodeConfig& config, Diagnostics& diag) {
   Claims addresses;
   auto check = [&](Ipv4Address address, const std::string& path) {
     if (!prefix.contains(address)) {
-      diag.error(path, quoted(address.str()), "is outside the mesh prefix " + prefix.str());
+      diag.error(path, quoted(address.str()),
+                 "is outside the mesh prefix " + prefix.str() + " (/tinc/prefix)");
       return;
     }
     if (prefix.length() <= 30 && (address == prefix.network() || address == prefix.broadcast())) {
@@ -201,7 +221,7 @@ void checkRoutes(const NodeConfig& config, Diagnostics& diag) {
       if (set.to[j].overlaps(config.tinc.prefix)) {
         diag.error(at(path + "/to", j), quoted(set.to[j].str()),
                    "overlaps the mesh prefix " + config.tinc.prefix.str() +
-                       " (routing it via a gateway would cut the mesh itself)");
+                       " at /tinc/prefix (routing it via a gateway would cut the mesh itself)");
       }
     }
     Claims gateways;
@@ -217,11 +237,12 @@ void checkRoutes(const NodeConfig& config, Diagnostics& diag) {
       if (via.gateway == config.name) {
         diag.error(via_path, quoted(via.gateway.str()), "is this node itself");
       } else if (!host) {
-        diag.error(via_path, quoted(via.gateway.str()), "is not a known host (add it to /hosts)");
+        diag.error(via_path, quoted(via.gateway.str()), notAKnownHost(config));
       } else if (host->role != Role::kGateway) {
         diag.error(via_path, quoted(via.gateway.str()),
                    "is a " + std::string(toString(host->role)) +
-                       ", not a gateway (set its role to \"gateway\" in /hosts)");
+                       ", not a gateway (set its role to \"gateway\" at " + hostPath(config, host) +
+                       "/role)");
       }
     }
   }
