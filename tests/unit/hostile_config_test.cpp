@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "config/json_reader.hpp"
 #include "io/file_writer.hpp"
 #include "templates/rendered_check.hpp"
 #include "templates/renderer.hpp"
@@ -486,6 +487,36 @@ TEST(HostileConfig, EveryFieldOfEverySeedRejectsOrRendersHarmlessly) {
   EXPECT_EQ(total.unnamed, 0);
   EXPECT_EQ(total.injections, 0);
   EXPECT_GT(total.rendered, 0);  // the harmless-render path was exercised
+}
+
+// Found by the corpus: messages that did not name the field the value was put in.
+TEST(HostileConfig, ErrorsNameTheFieldTheValueIsIn) {
+  // A number no double holds fails the JSON parse itself: reported at its field, not at "".
+  auto text = exampleText("chip");
+  auto at = text.find("\"port\": 655");
+  ASSERT_NE(at, std::string::npos);
+  auto result = parseAs("chip", text.substr(0, at) + "\"port\": 1e400" + text.substr(at + 11));
+  ASSERT_FALSE(result.config);
+  ASSERT_EQ(result.diagnostics.all().size(), 1u);
+  EXPECT_EQ(result.diagnostics.all()[0].path, "/tinc/port");
+  EXPECT_NE(result.diagnostics.all()[0].message.find("is not valid JSON"), std::string::npos);
+  EXPECT_EQ(config::errorPointer(R"({"a": [1, {"b": [true, -1e999]}]})"), "/a/1/b/1");
+  EXPECT_EQ(config::errorPointer(R"({"a~/b": 1e400})"), "/a~0~1b");
+  EXPECT_EQ(config::errorPointer("{\"name\": "), "/name");
+  EXPECT_EQ(config::errorPointer("[1e400]"), "/0");
+  EXPECT_EQ(config::errorPointer("{}"), "");
+
+  // A renamed host: connect_to and via name the host field that no longer matches.
+  auto chip = json::parse(exampleText("chip"));
+  chip["hosts"][0]["name"] = "comegat0";
+  meshbroker::testing::expectError("chip", chip, "/tinc/connect_to/0",
+                                   "known: \"comegat0\" at /hosts/0/name");
+  chip = json::parse(exampleText("chip"));
+  chip["hosts"][1]["role"] = "server";
+  meshbroker::testing::expectError("chip", chip, "/routes/0/via/0/gateway", "at /hosts/1/role");
+  chip = json::parse(exampleText("chip"));
+  chip["tinc"]["prefix"] = "10.64.0.0/11";
+  meshbroker::testing::expectError("chip", chip, "/tinc/address", "(/tinc/prefix)");
 }
 
 // The grammar itself catches each kind of injection the corpus aims at.
