@@ -91,6 +91,11 @@ for ns in "$B" "$C"; do
   PIDS+=("$!")
 done
 ip netns exec "$B" sysctl -qw net.ipv4.ip_forward=1  # to answer for 10.77.8.8
+# C must stay silent for 10.77.8.8, and a new namespace copies the machine's IPv4 conf (with
+# net.core.devconf_inherit_init_net=0, the default): on a host that forwards, C would forward
+# too and answer "unreachable" from its main table. Seen in CI after a test had left the
+# machine's ip_forward at 1.
+ip netns exec "$C" sysctl -qw net.ipv4.ip_forward=0
 ip -n "$B" route add unreachable 10.77.8.8/32
 
 for ns in "$B" "$C"; do
