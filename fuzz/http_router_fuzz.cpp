@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary requests through the real HTTP request handling (web::Router,
-// the code behind every cpp-httplib request). Input: "METHOD\nPATH\nAUTHORIZATION\nBODY".
+// the code behind every HTTP request). Input: "METHOD\nPATH\nAUTHORIZATION\nBODY".
 // Invariants: no crash or sanitizer report; the status is one the API documents; every
 // JSON response parses and every error names its status; the token never appears in a
 // response unless the caller put it there; an action reaches the daemon only with the right token

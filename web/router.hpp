@@ -1,7 +1,7 @@
 // Every HTTP request's answer, independent of the socket library: a plain Request in, a plain
 // Response out. Reads come from the current snapshot view (never the event loop); actions
 // need the bearer token and go to the daemon through `Perform`. The fuzz target and the unit
-// tests drive this directly; web/server.cpp adapts cpp-httplib to it.
+// tests drive this directly; web/server.cpp adapts Boost.Beast to it.
 #pragma once
 
 #include <chrono>

@@ -1,133 +1,359 @@
-// cpp-httplib adapter: converts its requests to web::Request and back. Errors cpp-httplib
-// raises itself (oversized headers or body, bad request lines) get JSON bodies too.
+// Boost.Beast adapter: reads requests off the wire with deadlines and size limits, converts them
+// to web::Request, and writes the Router's web::Response back. Errors the wire itself causes
+// (a head too large, a body too large, a request that does not parse, a client too slow) get the
+// same JSON error bodies as the Router's own.
 #include "web/server.hpp"
 
-#include <httplib.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+// clang-format off
+#include "io/asio.hpp"  // before Beast: see there
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+// clang-format on
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "web/api.hpp"
 
 namespace meshbroker::web {
 
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
 namespace {
+
 constexpr int kHttpNice = 19;
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+std::string decodeTargetPath(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  std::string path;
+  path.reserve(target.size());
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == '%' && i + 2 < target.size()) {
+      const int high = hexValue(target[i + 1]);
+      const int low = hexValue(target[i + 2]);
+      if (high >= 0 && low >= 0) {
+        path.push_back(static_cast<char>(high * 16 + low));
+        i += 2;
+        continue;
+      }
+    }
+    path.push_back(target[i]);
+  }
+  return path;
+}
+
+class Session;
+
+// Everything the sessions share: the Router, the limits, and the list of connections waiting
+// for a request (oldest first), from which one is closed when the server is full.
+class HttpServer::Listener {
+ public:
+  Listener(const Router& router, const ServerOptions& options)
+      : router_(router), options_(options), acceptor_(io_), retry_(io_) {}
+
+  const Router& router() const { return router_; }
+  const ServerOptions& options() const { return options_; }
+  asio::io_context& io() { return io_; }
+  tcp::acceptor& acceptor() { return acceptor_; }
+
+  void accept();
+  void run(int threads);
+  void stop();
+  bool running() const { return !threads_.empty(); }
+
+  // A session waiting for (the rest of) a request joins the queue; it leaves when the request
+  // is in, or when it closes. Returns its place for leave().
+  struct Entry {
+    std::weak_ptr<Session> session;
+    bool evicted = false;
+  };
+  using Waiting = std::list<Entry>::iterator;
+  Waiting wait(const std::shared_ptr<Session>& session);
+  void leave(Waiting place);
+  void opened() { ++accepted_, ++open_; }
+  void closed() { --open_; }
+  void timedOut() { ++timed_out_; }
+
+  Counters counters() const {
+    return {open_.load(), accepted_.load(), timed_out_.load(), evicted_.load()};
+  }
+
+ private:
+  void makeRoom();
+
+  const Router& router_;
+  const ServerOptions options_;
+  // Before io_: the sessions io_ still holds when it is destroyed leave the queue and count
+  // themselves closed then.
+  std::mutex mutex_;
+  std::list<Entry> waiting_;
+  std::atomic<std::size_t> open_{0}, accepted_{0}, timed_out_{0}, evicted_{0};
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_;
+  std::vector<std::thread> threads_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Listener* listener)
+      : stream_(std::move(socket)), listener_(listener) {
+    boost::system::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+    listener_->opened();
+  }
+  ~Session() {
+    if (waiting_) listener_->leave(*waiting_);
+    listener_->closed();
+  }
+
+  void start() { read(); }
+
+  // From another thread: close this connection (the server needs room).
+  void evict() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      boost::system::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  void read() {
+    const auto& options = listener_->options();
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options.max_head));
+    parser_->body_limit(options.max_body);
+    waiting_ = listener_->wait(shared_from_this());
+    stream_.expires_after(std::chrono::seconds(options.read_timeout_s));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+  }
+
+  void onRead(beast::error_code ec) {
+    listener_->leave(*waiting_);
+    waiting_.reset();
+    if (ec == http::error::end_of_stream) return close();
+    if (ec == beast::error::timeout) {  // the stream closed the socket already
+      listener_->timedOut();
+      return;
+    }
+    if (ec == http::error::header_limit) {
+      const std::string_view seen(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      if (seen.find("\r\n") == std::string_view::npos) {
+        return fail(414, "uri_too_long", "the request URI is too long");
+      }
+      return fail(431, "headers_too_large", "the request headers are too large");
+    }
+    if (ec == http::error::body_limit)
+      return fail(413, "too_large", "the request body is too large");
+    if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+      return fail(400, "bad_request",
+                  "the request could not be read (bad request line or headers)");
+    }
+    if (ec) return close();  // reset, aborted, evicted: nobody to answer
+    serve(parser_->release());
+  }
+
+  void serve(http::request<http::string_body> in) {
+    if (in.target().size() > listener_->options().max_target) {
+      return fail(414, "uri_too_long", "the request URI is too long");
+    }
+    Request request;
+    const auto method = in.method_string();
+    request.method.assign(method.data(), method.size());
+    const auto target = in.target();
+    request.path = decodeTargetPath(std::string_view(target.data(), target.size()));
+    const auto authorization = in[http::field::authorization];
+    request.authorization.assign(authorization.data(), authorization.size());
+    request.body = std::move(in.body());
+    request.remote = remote_;
+    Response response = listener_->router().handle(request);
+    const bool keep_alive = in.keep_alive() && ++served_ < listener_->options().keep_alive_max;
+    respond(std::move(response), in.version(), keep_alive, in.method() == http::verb::head);
+  }
+
+  void fail(int status, const char* code, const char* message) {
+    Response response;
+    response.status = status;
+    response.body = errorBody(status, code, message).dump();
+    respond(std::move(response), 11, false, false);
+  }
+
+  void respond(Response response, unsigned version, bool keep_alive, bool head) {
+    auto out = std::make_shared<http::response<http::string_body>>();
+    out->version(version);
+    out->result(static_cast<unsigned>(response.status));
+    out->set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) out->set(name, value);
+    out->keep_alive(keep_alive);
+    if (head) {
+      out->content_length(response.body.size());  // HEAD: the length a GET would send
+    } else {
+      out->body() = std::move(response.body);
+      out->prepare_payload();
+    }
+    stream_.expires_after(std::chrono::seconds(listener_->options().write_timeout_s));
+    http::async_write(stream_, *out,
+                      [self = shared_from_this(), out](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        if (!out->keep_alive()) return self->close();
+                        self->read();
+                      });
+  }
+
+  void close() {
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpServer::Listener* listener_;  // outlives every session (its io_context holds them)
+  std::optional<HttpServer::Listener::Waiting> waiting_;
+  std::string remote_ = "?";
+  int served_ = 0;
+};
+
+HttpServer::Listener::Waiting HttpServer::Listener::wait(const std::shared_ptr<Session>& session) {
+  std::lock_guard lock(mutex_);
+  return waiting_.insert(waiting_.end(), Entry{session});
+}
+
+void HttpServer::Listener::leave(Waiting place) {
+  std::lock_guard lock(mutex_);
+  waiting_.erase(place);
+}
+
+void HttpServer::Listener::makeRoom() {
+  std::shared_ptr<Session> oldest;
+  {
+    std::lock_guard lock(mutex_);
+    if (open_ < static_cast<std::size_t>(std::max(1, options_.max_connections))) return;
+    for (auto& entry : waiting_) {  // oldest first; an entry leaves when its read ends
+      if (entry.evicted) continue;
+      if ((oldest = entry.session.lock())) {
+        entry.evicted = true;
+        break;
+      }
+    }
+  }
+  if (oldest) {
+    ++evicted_;
+    oldest->evict();
+  }
+}
+
+void HttpServer::Listener::accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      makeRoom();
+      std::make_shared<Session>(std::move(socket), this)->start();
+      return accept();
+    }
+    // Out of file descriptors (or another passing failure): make room, try again shortly.
+    makeRoom();
+    retry_.expires_after(std::chrono::milliseconds(50));
+    retry_.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) accept();
+    });
+  });
+}
+
+void HttpServer::Listener::run(int threads) {
+  for (int i = 0; i < std::max(1, threads); ++i) {
+    threads_.emplace_back([this] {
+      // Below the event loop and tincd: under a flood of requests on a small machine the HTTP
+      // threads must not starve the probes (their replies would look late and gateways would
+      // flap). Nice is per thread on Linux.
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kHttpNice);
+      io_.run();
+    });
+  }
+}
+
+void HttpServer::Listener::stop() {
+  io_.stop();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
 
 HttpServer::HttpServer(const Router& router, ServerOptions options)
     : router_(router), options_(std::move(options)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
+bool HttpServer::running() const { return listener_ && listener_->running(); }
+
+HttpServer::Counters HttpServer::counters() const {
+  return listener_ ? listener_->counters() : Counters{};
+}
+
 void HttpServer::start() {
   if (running()) return;
-  auto server = std::make_unique<httplib::Server>();
-  const int threads = std::max(1, options_.threads);
-  server->new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  auto listener = std::make_unique<Listener>(router_, options_);
+  const auto where = [&](int port) {
+    return options_.listen + (port ? " port " + std::to_string(port) : std::string(" (any port)"));
   };
-  server->set_tcp_nodelay(true);
-  server->set_payload_max_length(options_.max_body);
-  server->set_read_timeout(options_.read_timeout_s, 0);
-  server->set_write_timeout(options_.write_timeout_s, 0);
-  server->set_keep_alive_timeout(options_.keep_alive_timeout_s);
-  server->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max));
-  // Catch-all handlers (not the pre-routing hook: it runs before cpp-httplib reads the body and
-  // enforces the payload limit). The Router decides 404 and 405 itself.
-  auto handler = [this](const httplib::Request& in, httplib::Response& out) {
-    Request request;
-    request.method = in.method;
-    request.path = in.path;
-    request.authorization = in.get_header_value("Authorization");
-    request.body = in.body;
-    request.remote = in.remote_addr + ":" + std::to_string(in.remote_port);
-    Response response = router_.handle(request);
-    out.status = response.status;
-    for (const auto& [name, value] : response.headers) out.set_header(name, value);
-    out.set_content(std::move(response.body), response.content_type);
-  };
-  // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3), but
-  // cpp-httplib 0.11 answers such a POST (e.g. `curl -X POST`) with 400: answer it before
-  // cpp-httplib tries to read a body. Requests with a body go on to the handlers below.
-  server->set_pre_routing_handler([handler](const httplib::Request& in, httplib::Response& out) {
-    if (in.has_header("Content-Length") || in.has_header("Transfer-Encoding")) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    handler(in, out);
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  const std::string any = "/.*";
-  server->Get(any, handler);
-  server->Post(any, handler);
-  server->Put(any, handler);
-  server->Delete(any, handler);
-  server->Patch(any, handler);
-  server->Options(any, handler);
-  // Only SO_REUSEADDR: cpp-httplib's default adds SO_REUSEPORT, which would let a second
-  // meshbroker bind the same port and take half of the requests.
-  server->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  server->set_error_handler([](const httplib::Request&, httplib::Response& out) {
-    if (!out.body.empty()) return;
-    const char* code = "bad_request";
-    const char* message = "the request could not be read (bad request line or headers)";
-    if (out.status == 413) {
-      code = "too_large";
-      message = "the request body is too large";
-    } else if (out.status == 414) {
-      code = "uri_too_long";
-      message = "the request URI is too long";
-    } else if (out.status == 404) {  // cpp-httplib refuses paths that climb out with ".."
-      code = "not_found";
-      message = "no such page";
-    } else if (out.status == 431) {
-      code = "headers_too_large";
-      message = "the request headers are too large";
-    }
-    out.set_content(errorBody(out.status, code, message).dump(), "application/json");
-  });
-  server->set_exception_handler(
-      [](const httplib::Request&, httplib::Response& out, std::exception_ptr) {
-        out.status = 500;
-        out.set_content(errorBody(500, "internal", "internal error").dump(), "application/json");
-      });
-  int port = options_.port;
-  if (port == 0) {
-    port = server->bind_to_any_port(options_.listen);
-    if (port <= 0) {
-      throw std::runtime_error("cannot listen on " + options_.listen + " (any port)");
-    }
-  } else if (!server->bind_to_port(options_.listen, port)) {
-    throw std::runtime_error("cannot listen on " + options_.listen + " port " +
-                             std::to_string(port) + " (in use, or not an address of this machine)");
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(options_.listen, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + where(options_.port) + ": not an address");
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(options_.port));
+  auto& acceptor = listener->acceptor();
+  acceptor.open(endpoint.protocol(), ec);
+  // Only SO_REUSEADDR (no SO_REUSEPORT): a second meshbroker must not bind the same port and
+  // take half of the requests.
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + where(options_.port) + " (" + ec.message() +
+                             (ec == asio::error::address_in_use ? ": in use"
+                              : ec == boost::system::errc::address_not_available
+                                  ? ": not an address of this machine"
+                                  : "") +
+                             ")");
   }
-  port_ = port;
-  server_ = std::move(server);
-  thread_ = std::thread([server = server_.get()] {
-    // Below the event loop and tincd: under a flood of requests on a small machine the HTTP
-    // threads must not starve the probes (their replies would look late and gateways would
-    // flap). Nice is per thread on Linux, and the worker pool, made by this thread, inherits it.
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kHttpNice);
-    server->listen_after_bind();
-  });
-  // cpp-httplib's stop() is lost if it comes before the accept loop started (the loop then
-  // runs forever and join() hangs): return only once it runs.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  port_ = acceptor.local_endpoint().port();
+  listener->accept();
+  listener->run(options_.threads);
+  listener_ = std::move(listener);
 }
 
 void HttpServer::stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
-  server_.reset();
+  if (!listener_) return;
+  listener_->stop();
+  listener_.reset();  // its io_context destroys the sessions it still holds
 }
 
 }  // namespace meshbroker::web

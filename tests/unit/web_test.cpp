@@ -1,9 +1,13 @@
 // The web room: API documents, metrics, page, token auth, and the router over real HTTP on an
-// ephemeral loopback port (cpp-httplib client and server), with a fake snapshot and a fake
-// daemon behind it.
+// ephemeral loopback port (the Beast listener, cpp-httplib's client and raw sockets for what no
+// polite client sends), with a fake snapshot and a fake daemon behind it.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -599,12 +603,11 @@ TEST_F(WebServerTest, ConcurrentReadersWhilePublishing) {
   EXPECT_EQ(bad.load(), 0);
 }
 
-// Idle keep-alive clients hold cpp-httplib workers: as many of them as there are workers must
-// not lock a new client out for longer than the keep-alive idle timeout.
+// Idle keep-alive clients, more than there are threads, must not lock a new client out.
 TEST_F(WebServerTest, IdleKeepAliveClientsDoNotLockOthersOut) {
   publish();
   std::vector<std::unique_ptr<httplib::Client>> idle;
-  for (int i = 0; i < 2; ++i) {  // the fixture's server has 2 workers
+  for (int i = 0; i < 4; ++i) {  // the fixture's server has 2 threads
     idle.push_back(std::make_unique<httplib::Client>("127.0.0.1", server_->port()));
     idle.back()->set_keep_alive(true);
     auto r = idle.back()->Get("/api/v1/status");
@@ -619,6 +622,195 @@ TEST_F(WebServerTest, IdleKeepAliveClientsDoNotLockOthersOut) {
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
   EXPECT_LT(waited, std::chrono::seconds(3));
+}
+
+// A client socket for what well-behaved clients never send: partial heads, trickles, garbage.
+class RawClient {
+ public:
+  explicit RawClient(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  }
+  ~RawClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  bool connected() const { return connected_; }
+  bool send(std::string_view data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  // Everything the server sends until it closes or `wait` passes; `closed` tells which.
+  std::string receive(std::chrono::milliseconds wait, bool* closed = nullptr) {
+    std::string got;
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    bool eof = false;
+    while (!eof) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        eof = true;
+      } else {
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    if (closed) *closed = eof;
+    return got;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+// Slowloris: many more clients than threads each trickle a header byte now and then and never
+// finish. Ordinary requests go on being answered meanwhile.
+TEST_F(WebServerTest, SlowClientsCannotLockOthersOut) {
+  publish();
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < 40; ++i) {
+    slow.push_back(std::make_unique<RawClient>(server_->port()));
+    ASSERT_TRUE(slow.back()->connected());
+    ASSERT_TRUE(slow.back()->send("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"));
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (auto& client : slow) client->send("X");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  int answered = 0;
+  for (int i = 0; i < 20; ++i) {
+    httplib::Client client("127.0.0.1", server_->port());
+    client.set_read_timeout(3, 0);
+    auto r = client.Get("/api/v1/status");
+    if (r && r->status == 200) ++answered;
+  }
+  stop = true;
+  trickle.join();
+  EXPECT_EQ(answered, 20);
+}
+
+// However slowly its bytes come, a request must be whole within read_timeout_s.
+TEST(WebServerLimitsTest, ARequestMustArriveWithinTheReadTimeout) {
+  SnapshotStore store({"0.1.0"});
+  TokenAuth auth;
+  Router router(store, auth, nullptr, nullptr);
+  ServerOptions options;
+  options.port = 0;
+  options.read_timeout_s = 1;
+  HttpServer server(router, options);
+  server.start();
+  RawClient slow(server.port());
+  ASSERT_TRUE(slow.connected());
+  ASSERT_TRUE(slow.send("GET / HTTP/1.1\r\n"));
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {  // a byte every 100 ms, for 4 s at most
+    slow.send("Y");
+    slow.receive(std::chrono::milliseconds(100), &closed);
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  // The client sees the close a moment before the server's read handler counts it.
+  for (int w = 0; w < 200 && server.counters().timed_out == 0; ++w) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(server.counters().timed_out, 1u);
+}
+
+// Past max_connections, the connection that has waited longest for its request makes room.
+TEST(WebServerLimitsTest, PastMaxConnectionsTheOldestWaitingOneIsClosed) {
+  SnapshotStore store({"0.1.0"});
+  TokenAuth auth;
+  Router router(store, auth, nullptr, nullptr);
+  ServerOptions options;
+  options.port = 0;
+  options.max_connections = 4;
+  HttpServer server(router, options);
+  server.start();
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.push_back(std::make_unique<RawClient>(server.port()));
+    ASSERT_TRUE(idle.back()->connected());
+    // The server counts each one before the next comes.
+    for (int w = 0; w < 200 && server.counters().open < idle.size(); ++w) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(3, 0);
+  auto r = client.Get("/api/v1/status");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 503);  // no snapshot yet: the Router answered
+  bool closed = false;
+  idle.front()->receive(std::chrono::seconds(2), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_GE(server.counters().evicted, 1u);
+  EXPECT_LE(server.counters().open, 4u);
+}
+
+TEST_F(WebServerTest, HeadQueriesEscapesAndPipelining) {
+  publish();
+  auto get = client_->Get("/api/v1/status");
+  auto head = client_->Head("/api/v1/status");
+  ASSERT_TRUE(get);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(head->get_header_value("Content-Length"), std::to_string(get->body.size()));
+  auto r = client_->Get("/api/v1/status?fields=all&x=%20");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = client_->Get("/api/v1/st%61tus");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  expectError(client_->Get("/api/v1/status%00"), 404, "not_found");
+  expectError(client_->Get("/api/v1/%zzstatus"), 404, "not_found");
+  EXPECT_EQ(decodeTargetPath("/a%2"), "/a%2");
+  EXPECT_EQ(decodeTargetPath("/a%41?b%41"), "/aA");
+
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(
+      raw.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n"
+               "Connection: close\r\n\r\n"));
+  bool closed = false;
+  const auto both = raw.receive(std::chrono::seconds(3), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(both.find("HTTP/1.1 200"), 0u) << both.substr(0, 200);
+  EXPECT_NE(both.find("HTTP/1.1 404"), std::string::npos);
+}
+
+TEST_F(WebServerTest, GarbageGetsAJsonErrorAndTheConnectionCloses) {
+  publish();
+  for (std::string garbage : {std::string("\x01\x02 nonsense\r\n\r\n"),
+                              std::string("GET /api/v1/status HTTP/9.9\r\n\r\n"),
+                              std::string("GET / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
+                              std::string("GET / HTTP/1.1\r\nno colon here\r\n\r\n"),
+                              std::string("POST /api/v1/backends/tinc/restart HTTP/1.1\r\n"
+                                          "Transfer-Encoding: chunked\r\n\r\nzz\r\n")}) {
+    RawClient raw(server_->port());
+    ASSERT_TRUE(raw.connected());
+    ASSERT_TRUE(raw.send(garbage));
+    bool closed = false;
+    const auto reply = raw.receive(std::chrono::seconds(3), &closed);
+    EXPECT_TRUE(closed) << garbage;
+    EXPECT_EQ(reply.find("HTTP/1.1 400"), 0u) << garbage << " -> " << reply.substr(0, 100);
+    EXPECT_NE(reply.find("\"bad_request\""), std::string::npos) << reply;
+  }
+  auto r = client_->Get("/api/v1/status");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST(WebServerBindTest, ABusyPortIsAClearError) {
