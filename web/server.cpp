@@ -82,15 +82,20 @@ class HttpServer::Listener {
   void stop();
   bool running() const { return !threads_.empty(); }
 
-  // A session waiting for (the rest of) a request joins the queue; it leaves when the request
-  // is in, or when it closes. Returns its place for leave().
+  // A session waiting for (the rest of) a request joins a queue; it leaves when the request is
+  // in, or when it closes. Connections that never completed a request wait in `fresh_`, the
+  // others (keep-alive clients between requests) in `served_`: room is made in `fresh_` first,
+  // so a flood of new half-open connections cannot push out the clients already being served.
   struct Entry {
     std::weak_ptr<Session> session;
     bool evicted = false;
   };
-  using Waiting = std::list<Entry>::iterator;
-  Waiting wait(const std::shared_ptr<Session>& session);
-  void leave(Waiting place);
+  struct Waiting {
+    std::list<Entry>* queue;
+    std::list<Entry>::iterator place;
+  };
+  Waiting wait(const std::shared_ptr<Session>& session, bool served_before);
+  void leave(Waiting waiting);
   void opened() { ++accepted_, ++open_; }
   void closed() { --open_; }
   void timedOut() { ++timed_out_; }
@@ -107,7 +112,7 @@ class HttpServer::Listener {
   // Before io_: the sessions io_ still holds when it is destroyed leave the queue and count
   // themselves closed then.
   std::mutex mutex_;
-  std::list<Entry> waiting_;
+  std::list<Entry> fresh_, served_;  // oldest first
   std::atomic<std::size_t> open_{0}, accepted_{0}, timed_out_{0}, evicted_{0};
   asio::io_context io_;
   tcp::acceptor acceptor_;
@@ -147,7 +152,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options.max_head));
     parser_->body_limit(options.max_body);
-    waiting_ = listener_->wait(shared_from_this());
+    waiting_ = listener_->wait(shared_from_this(), served_ > 0);
     stream_.expires_after(std::chrono::seconds(options.read_timeout_s));
     http::async_read(
         stream_, buffer_, *parser_,
@@ -241,14 +246,16 @@ class Session : public std::enable_shared_from_this<Session> {
   int served_ = 0;
 };
 
-HttpServer::Listener::Waiting HttpServer::Listener::wait(const std::shared_ptr<Session>& session) {
+HttpServer::Listener::Waiting HttpServer::Listener::wait(const std::shared_ptr<Session>& session,
+                                                         bool served_before) {
   std::lock_guard lock(mutex_);
-  return waiting_.insert(waiting_.end(), Entry{session});
+  auto& queue = served_before ? served_ : fresh_;
+  return {&queue, queue.insert(queue.end(), Entry{session})};
 }
 
-void HttpServer::Listener::leave(Waiting place) {
+void HttpServer::Listener::leave(Waiting waiting) {
   std::lock_guard lock(mutex_);
-  waiting_.erase(place);
+  waiting.queue->erase(waiting.place);
 }
 
 void HttpServer::Listener::makeRoom() {
@@ -256,12 +263,15 @@ void HttpServer::Listener::makeRoom() {
   {
     std::lock_guard lock(mutex_);
     if (open_ < static_cast<std::size_t>(std::max(1, options_.max_connections))) return;
-    for (auto& entry : waiting_) {  // oldest first; an entry leaves when its read ends
-      if (entry.evicted) continue;
-      if ((oldest = entry.session.lock())) {
-        entry.evicted = true;
-        break;
+    for (auto* queue : {&fresh_, &served_}) {
+      for (auto& entry : *queue) {  // oldest first; an entry leaves when its read ends
+        if (entry.evicted) continue;
+        if ((oldest = entry.session.lock())) {
+          entry.evicted = true;
+          break;
+        }
       }
+      if (oldest) break;
     }
   }
   if (oldest) {

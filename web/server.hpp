@@ -3,7 +3,8 @@
 // thread: slow or idle clients cannot pin workers. Every request must arrive whole within
 // `read_timeout_s` of the read starting (slowloris clients are cut off), heads and bodies
 // are bounded, and past `max_connections` the connection that has waited longest for its
-// request is closed to make room, so a flood of half-open clients cannot lock others out.
+// first request is closed to make room (a keep-alive client between requests only when there
+// is no such one), so a flood of half-open clients cannot lock others out.
 //
 // (cpp-httplib 0.11, the first listener here, gives each connection a worker thread and only
 // bounds the wait for each byte: 16 clients trickling one header byte every few seconds held

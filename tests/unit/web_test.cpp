@@ -759,6 +759,34 @@ TEST(WebServerLimitsTest, PastMaxConnectionsTheOldestWaitingOneIsClosed) {
   EXPECT_LE(server.counters().open, 4u);
 }
 
+// A keep-alive client between requests is not pushed out by a flood of new connections that
+// never send a request: those make room for each other first.
+TEST(WebServerLimitsTest, AFloodOfNewConnectionsDoesNotEvictAServedClient) {
+  SnapshotStore store({"0.1.0"});
+  TokenAuth auth;
+  Router router(store, auth, nullptr, nullptr);
+  ServerOptions options;
+  options.port = 0;
+  options.max_connections = 4;
+  HttpServer server(router, options);
+  server.start();
+  RawClient served(server.port());
+  ASSERT_TRUE(served.connected());
+  ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(served.receive(std::chrono::seconds(2)).find("HTTP/1.1 503"), 0u);
+  std::vector<std::unique_ptr<RawClient>> flood;
+  for (int i = 0; i < 12; ++i) {
+    flood.push_back(std::make_unique<RawClient>(server.port()));
+    ASSERT_TRUE(flood.back()->connected());
+  }
+  for (int w = 0; w < 400 && server.counters().evicted < 9; ++w) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(server.counters().evicted, 9u);
+  ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(served.receive(std::chrono::seconds(2)).find("HTTP/1.1 503"), 0u);
+}
+
 TEST_F(WebServerTest, HeadQueriesEscapesAndPipelining) {
   publish();
   auto get = client_->Get("/api/v1/status");
