@@ -76,13 +76,15 @@ bool sendAll(int fd, std::string_view data) {
 
 // Reads one response (head and Content-Length body) within `limit`. Returns its status, or
 // nullopt when the connection closed first or the time ran out; *closed says whether the
-// server closed the connection (after the response, or instead of one).
+// server closed the connection (after the response, or instead of one) or said it will
+// (Connection: close).
 std::optional<int> readResponse(int fd, std::string& buffer, std::chrono::milliseconds limit,
                                 bool* closed) {
   *closed = false;
   const auto deadline = Clock::now() + limit;
   std::size_t need = std::string::npos;
   int status = 0;
+  bool will_close = false;
   for (;;) {
     if (need == std::string::npos) {
       const auto end = buffer.find("\r\n\r\n");
@@ -90,13 +92,17 @@ std::optional<int> readResponse(int fd, std::string& buffer, std::chrono::millis
         status = std::atoi(buffer.c_str() + std::min<std::size_t>(9, buffer.size()));
         std::size_t length = 0;
         const auto at = buffer.find("Content-Length: ");
-        if (at != std::string::npos && at < end)
+        if (at != std::string::npos && at < end) {
           length = std::strtoul(buffer.c_str() + at + 16, nullptr, 10);
+        }
+        const auto close_at = buffer.find("Connection: close");
+        will_close = close_at != std::string::npos && close_at < end;
         need = end + 4 + length;
       }
     }
     if (need != std::string::npos && buffer.size() >= need) {
       buffer.erase(0, need);
+      *closed = will_close;
       return status;
     }
     const auto left =
