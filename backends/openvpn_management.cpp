@@ -39,6 +39,7 @@ void ManagementReplies::sent(bool multiline) {
   waiting_ = true;
   multiline_ = multiline;
   reply_.clear();
+  reply_bytes_ = 0;
 }
 
 ManagementReplies::Outcome ManagementReplies::feed(std::string_view line) {
@@ -66,6 +67,14 @@ ManagementReplies::Outcome ManagementReplies::feed(std::string_view line) {
       reply_.emplace_back(line);
     } else {
       reply_.emplace_back(line);
+      reply_bytes_ += line.size() + 1;
+      if (reply_.size() > kMaxReplyLines || reply_bytes_ > kMaxReplyBytes) {
+        waiting_ = false;
+        reply_.clear();
+        reply_.shrink_to_fit();
+        outcome.kind = Kind::kOverflow;
+        return outcome;
+      }
     }
   } else {
     reply_.emplace_back(line);
@@ -85,10 +94,12 @@ ManagementReplies::Outcome ManagementReplies::feed(std::string_view line) {
 }
 
 struct OpenVpnManagement::State {
-  explicit State(asio::io_context& io) : socket(io), retry(io) {}
+  explicit State(asio::io_context& io) : socket(io), retry(io), reply_deadline(io) {}
   Socket socket;
   asio::steady_timer retry;
+  asio::steady_timer reply_deadline;  // for the command in flight
   std::chrono::milliseconds retry_every{50};
+  std::chrono::milliseconds reply_timeout{10000};
   bool closed = false;
   std::string buffer;
   std::deque<Pending> queue;  // front() is in flight while replies.waiting()
@@ -105,12 +116,14 @@ OpenVpnManagement::~OpenVpnManagement() { close(); }
 bool OpenVpnManagement::connected() const { return state_ && state_->replies.ready(); }
 
 void OpenVpnManagement::open(std::function<void()> on_ready, std::function<void()> on_lost,
-                             std::chrono::milliseconds retry_every) {
+                             std::chrono::milliseconds retry_every,
+                             std::chrono::milliseconds reply_timeout) {
   close();
   state_ = std::make_shared<State>(io_);
   state_->on_ready = std::move(on_ready);
   state_->on_lost = std::move(on_lost);
   state_->retry_every = retry_every;
+  state_->reply_timeout = reply_timeout;
   tryConnect();
 }
 
@@ -120,6 +133,7 @@ void OpenVpnManagement::close() {
   state->closed = true;
   boost::system::error_code ignored;
   state->retry.cancel();
+  state->reply_deadline.cancel();
   state->socket.close(ignored);
   auto queue = std::move(state->queue);
   state_.reset();
@@ -176,9 +190,15 @@ void OpenVpnManagement::onLine(const std::string& line) {
     case Kind::kUnexpected:
       log_("openvpn management: unexpected line: " + escapeForMessage(line));
       return;
+    case Kind::kOverflow:
+      fail("the reply to \"" + escapeForMessage(state->queue.front().text) + "\" ran past " +
+           std::to_string(ManagementReplies::kMaxReplyLines) + " lines or " +
+           std::to_string(ManagementReplies::kMaxReplyBytes >> 20) + " MiB without END");
+      return;
     case Kind::kReply:
       break;
   }
+  state->reply_deadline.cancel();
   Pending done = std::move(state->queue.front());
   state->queue.pop_front();
   done.on_reply(outcome.ok, outcome.lines);
@@ -205,6 +225,12 @@ void OpenVpnManagement::sendNext() {
     return;
   }
   state->replies.sent(state->queue.front().multiline);
+  state->reply_deadline.expires_after(state->reply_timeout);
+  state->reply_deadline.async_wait([this, state](const boost::system::error_code& ec) {
+    if (ec || state->closed || !state->replies.waiting()) return;
+    fail("no complete reply to \"" + escapeForMessage(state->queue.front().text) + "\" within " +
+         std::to_string(state->reply_timeout.count()) + " ms");
+  });
   auto line = std::make_shared<std::string>(state->queue.front().text + "\n");
   asio::async_write(state->socket, asio::buffer(*line),
                     [this, state, line](const boost::system::error_code& ec, std::size_t) {

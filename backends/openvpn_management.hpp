@@ -38,11 +38,18 @@ class ManagementReplies {
       kUnexpected,    // a reply line while no command is in flight
       kPartial,       // one more line of a multiline reply
       kReply,         // the reply of the command in flight is complete
+      kOverflow,      // the reply passed kMaxReplyLines or kMaxReplyBytes without its END
     };
     Kind kind = Kind::kNotification;
     bool ok = false;                 // kReply: SUCCESS, or a multiline reply ended by END
     std::vector<std::string> lines;  // kReply: the reply's lines, without END
   };
+
+  // A multiline reply that runs on past these (a broken or hostile peer that never says END)
+  // is a protocol error, not something to keep in memory. `status 3` of 10,000 clients is
+  // about 20,000 lines and 3 MB.
+  static constexpr std::size_t kMaxReplyLines = 200000;
+  static constexpr std::size_t kMaxReplyBytes = 32u << 20;
 
   // A command was written; its reply starts with the next line that is not a notification.
   // Only valid when ready() and not waiting().
@@ -56,6 +63,7 @@ class ManagementReplies {
   bool waiting_ = false;
   bool multiline_ = false;
   std::vector<std::string> reply_;
+  std::size_t reply_bytes_ = 0;
 };
 
 class OpenVpnManagement {
@@ -70,12 +78,15 @@ class OpenVpnManagement {
   // Connects, retrying every retry_every until it works or close() is called; on_ready runs
   // once the interface has answered (its >INFO banner). on_lost runs if the connection drops.
   void open(std::function<void()> on_ready, std::function<void()> on_lost,
-            std::chrono::milliseconds retry_every = std::chrono::milliseconds(50));
+            std::chrono::milliseconds retry_every = std::chrono::milliseconds(50),
+            std::chrono::milliseconds reply_timeout = std::chrono::seconds(10));
   void close();
   bool connected() const;
 
   // Queues a command. multiline: the reply ends with "END" (status); otherwise it is one
   // SUCCESS:/ERROR: line. Without a connection the handler gets (false, {"not connected"}).
+  // A reply that has not ended within reply_timeout (see open) drops the connection (its
+  // commands fail, on_lost runs): a hung management interface must not stall the queue.
   void command(std::string text, bool multiline, ReplyHandler on_reply);
 
   // "status 3", parsed.

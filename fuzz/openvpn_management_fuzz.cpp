@@ -87,6 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(was_waiting && in_flight_multiline && replies.waiting(), "a stray partial reply");
         check(*line != "END", "END did not end the reply");
         break;
+      case Kind::kOverflow:
+        check(was_waiting && in_flight_multiline && !replies.waiting(), "a stray overflow");
+        break;
       case Kind::kReply: {
         check(was_waiting && !replies.waiting(), "a reply without a command in flight");
         for (const auto& reply_line : outcome.lines) {

@@ -130,6 +130,48 @@ TEST_F(ManagementTest, LostConnectionFailsPendingCommands) {
   EXPECT_EQ(ok, false);
 }
 
+// A server that never answers, or answers without ever ending: the connection is dropped (the
+// command fails, on_lost runs) instead of the queue stalling or the reply filling memory.
+TEST_F(ManagementTest, AReplyThatNeverEndsDropsTheConnection) {
+  serve({{"status 3", "TITLE\tOpenVPN\r\n"}});  // no END, ever
+  std::vector<std::string> log;
+  OpenVpnManagement management(io_, path_, [&](const std::string& line) { log.push_back(line); });
+  bool lost = false;
+  management.open([] {}, [&] { lost = true; }, std::chrono::milliseconds(10),
+                  std::chrono::milliseconds(200));
+  std::optional<bool> ok;
+  management.command("status 3", true, [&](bool r, const std::vector<std::string>&) { ok = r; });
+  runUntil([&] { return lost && ok; });
+  EXPECT_TRUE(lost);
+  EXPECT_EQ(ok, false);
+  ASSERT_FALSE(log.empty());
+  EXPECT_NE(log.back().find("no complete reply to \"status 3\" within 200 ms"), std::string::npos)
+      << log.back();
+}
+
+TEST(ManagementLines, AMultilineReplyIsBounded) {
+  using Kind = ManagementReplies::Outcome::Kind;
+  ManagementReplies replies;
+  replies.feed(">INFO:banner");
+  replies.sent(true);
+  ManagementReplies::Outcome last;
+  std::size_t fed = 0;
+  do {
+    last = replies.feed("CLIENT_LIST\talice");
+    ++fed;
+  } while (last.kind == Kind::kPartial && fed <= ManagementReplies::kMaxReplyLines + 1);
+  EXPECT_EQ(last.kind, Kind::kOverflow);
+  EXPECT_EQ(fed, ManagementReplies::kMaxReplyLines + 1);
+  EXPECT_FALSE(replies.waiting());
+  EXPECT_EQ(replies.feed("END").kind, Kind::kUnexpected);  // the rest of it is not a reply
+  replies.sent(true);                                      // the next command starts clean
+  const std::string wide(1 << 20, 'x');
+  for (fed = 0; (last = replies.feed(wide)).kind == Kind::kPartial; ++fed) {
+  }
+  EXPECT_EQ(last.kind, Kind::kOverflow);
+  EXPECT_EQ(fed, ManagementReplies::kMaxReplyBytes / (wide.size() + 1));
+}
+
 // The pure line handling OpenVpnManagement runs (and the fuzzer drives).
 TEST(ManagementLines, TakeLineStripsTheLineEnd) {
   std::string buffer = "one\r\ntwo\nthree\r\r\npartial";
