@@ -240,9 +240,13 @@ void OpenVpnManagement::sendNext() {
 
 void OpenVpnManagement::status(std::function<void(const StatusReport&)> on_report) {
   command("status 3", true, [on_report](bool ok, const std::vector<std::string>& lines) {
+    if (!ok) {  // no reply (connection lost, refused): nothing to parse, report incomplete
+      on_report(StatusReport{});
+      return;
+    }
     StatusParser parser;
     for (const auto& line : lines) parser.feed(line);
-    if (ok) parser.feed("END");
+    parser.feed("END");
     on_report(parser.report());
   });
 }

@@ -89,7 +89,8 @@ class OpenVpnManagement {
   // commands fail, on_lost runs): a hung management interface must not stall the queue.
   void command(std::string text, bool multiline, ReplyHandler on_reply);
 
-  // "status 3", parsed.
+  // "status 3", parsed. Without a reply (connection lost) the report is not complete and
+  // holds nothing.
   void status(std::function<void(const StatusReport&)> on_report);
 
  private:

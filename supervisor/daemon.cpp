@@ -394,9 +394,21 @@ void Daemon::openManagement(Backend& backend, std::uint64_t serial) {
           pollOpenVpn(id);
           shapeOpenVpn(id, 0);
         },
-        [this, id] {
-          if (Backend* b = find(id)) openvpn_[b->instance].management_connected = false;
+        [this, id, serial] {
+          Backend* b = find(id);
+          if (!b) return;
+          openvpn_[b->instance].management_connected = false;
           changed();
+          // OpenVPN is still running (or its exit is on the way): connect again in a second,
+          // unless by then it is another process or gone.
+          auto again = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
+          again->async_wait([this, id, serial, again](const boost::system::error_code& ec) {
+            Backend* still = find(id);
+            if (ec || !still || still->spawn_serial != serial || !still->management) return;
+            if (still->management->connected()) return;
+            log(Level::kNotice, id + ": reconnecting to the management interface");
+            openManagement(*still, serial);
+          });
         });
   }
 }
@@ -522,7 +534,9 @@ void Daemon::pollOpenVpn(const std::string& id) {
   if (!backend || !backend->management || !backend->management->connected()) return;
   backend->management->status([this, id](const backends::StatusReport& report) {
     Backend* b = find(id);
-    if (!b) return;
+    // No reply (the connection dropped): keep the last list and its time, which says how old
+    // it is, rather than claim a fresh empty one.
+    if (!b || !report.complete) return;
     auto& instance = openvpn_[b->instance];
     instance.clients = report.clients;
     instance.updated_ms = wallClockMs();

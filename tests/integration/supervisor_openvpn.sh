@@ -16,7 +16,8 @@
 # meshbroker reads their client lists; SIGHUP with the private instance's port changed
 # restarts only openvpn-private (tincd and openvpn-public keep their PIDs); the new port is
 # listening; meshbroker applies the public instance's per-client rate limit to its tun device;
-# kill -9 of an openvpn is repaired (and shaped again).
+# kill -9 of an openvpn is repaired (and shaped again); a management interface that stops
+# answering is dropped and reconnected.
 set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 mb_init supervisor_openvpn "$@"
@@ -79,6 +80,19 @@ mb_wait 30 "openvpn-public running again" mb_backend_is chip openvpn-public runn
 mb_wait 10 "vpn_public shaped again" \
   bash -c "ip netns exec '${NS[chip]}' tc qdisc show dev vpn_public | grep -q htb"
 mb_log "kill -9 openvpn-public: restarted, management interface answered, shaped again"
+
+# A management interface that stops answering (openvpn SIGSTOPped: the next client-list read
+# gets no reply within 10 s) is dropped, and meshbroker connects again once it answers.
+mgmt_connected() { [[ $(mb_status chip '.openvpn.public.management_connected') == "$1" ]]; }
+stopped=$(mb_backend_pid chip openvpn-public)
+kill -STOP "$stopped"
+mb_wait 25 "the management connection dropped" mgmt_connected false
+kill -CONT "$stopped"
+mb_wait 10 "the management connection back" mgmt_connected true
+[[ $(mb_backend_pid chip openvpn-public) == "$stopped" ]] || mb_fail "openvpn-public was restarted"
+grep -q "openvpn-public: reconnecting to the management interface" "$TMP/chip.log" ||
+  mb_fail "no reconnect in the log"
+mb_log "openvpn-public SIGSTOPped: management connection dropped after the reply timeout, back after SIGCONT"
 
 kill -TERM "${MBPID[chip]}"
 rc=0
