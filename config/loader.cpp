@@ -420,7 +420,7 @@ std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& bas
   }
   auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultStatusPort));
   auto token = object.optional<fs::path>("token_file", pathReader(diag, base_dir), &failed);
-  auto threads = object.withDefault<int>("threads", intReader(diag, 1, 64), 4);
+  auto threads = object.withDefault<int>("threads", intReader(diag, 1, 64), 2);
   ValueReader<bool> boolean = [&diag](const Json& value, const std::string& path) {
     if (!value.is_boolean()) {
       diag.error(path, dumpForMessage(value), "is not true or false");

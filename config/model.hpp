@@ -123,7 +123,7 @@ struct StatusConfig {
   std::string listen = "127.0.0.1";  // an IPv4/IPv6 literal
   Port port;
   std::optional<std::filesystem::path> token_file;
-  int threads = 4;      // HTTP listener threads (event-driven)
+  int threads = 2;      // HTTP listener threads (event-driven)
   bool enabled = true;  // false: no HTTP listener at all
 };
 

@@ -4,6 +4,7 @@
 // same JSON error bodies as the Router's own.
 #include "web/server.hpp"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -304,6 +305,7 @@ void HttpServer::Listener::run(int threads) {
       // threads must not starve the probes (their replies would look late and gateways would
       // flap). Nice is per thread on Linux.
       ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kHttpNice);
+      ::pthread_setname_np(::pthread_self(), "mb-http");  // for top -H, ps -L, bench/http
       io_.run();
     });
   }

@@ -25,7 +25,7 @@ struct ServerOptions {
   // Threads running the listener's io_context (at nice 19, below the event loop and tincd).
   // Requests are handled on them; an action waits there for the event loop's answer, so more
   // than one keeps reads flowing while an action runs.
-  int threads = 4;
+  int threads = 2;
   std::size_t max_body = 64 * 1024;
   std::size_t max_head = 16 * 1024;  // request line and headers
   std::size_t max_target = 4096;     // the request target (path and query): longer is 414
