@@ -141,6 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // From another thread: close this connection (the server needs room).
   void evict() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->waiting_) return;  // its request came in meanwhile: let it be answered
       boost::system::error_code ignored;
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
       self->stream_.close();
