@@ -581,9 +581,15 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
     case backends::TincEventKind::kHostDown: {
       bool up = event.kind == backends::TincEventKind::kHostUp;
       auto& node = mesh_[event.node];
+      const std::int64_t now_ms = wallClockMs();
+      // Down within a second of up: tincd replacing a duplicate meta connection (both sides
+      // dialled at once), not a peer that went away. Nudging then makes both sides dial again
+      // at once, which makes the next duplicate: on a slow host (an ASan build) that loop never
+      // ended (supervisor_adopt). tincd reconnects on its own here.
+      const bool replaced = !up && node.up && now_ms - node.since_ms < 1000;
       node.up = up;
       node.remote_address = event.remote_address;
-      node.since_ms = wallClockMs();
+      node.since_ms = now_ms;
       const std::string what =
           event.node + (up ? " up" : " down") +
           (event.remote_address.empty() ? "" : " (" + event.remote_address + ")");
@@ -592,7 +598,7 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
       bool dialled = false;
       for (const auto& target : config_.tinc.connect_to)
         dialled = dialled || target.str() == event.node;
-      if (!up && dialled) retryTincConnections();
+      if (!up && dialled && !replaced) retryTincConnections();
       if (up) {
         bool all_up = true;
         for (const auto& target : config_.tinc.connect_to) {
