@@ -23,6 +23,9 @@ fast='.supervisor = {"restart_base_ms": 20, "restart_max_ms": 100, "max_crashes"
 for node in chip comegato; do mb_config "$node" '.openvpn = []' '.routes = []' "$fast"; done
 mb_keys chip comegato
 mb_underlay chip comegato
+# A sanitizer build's quarantine of freed memory (default up to 256 MiB) would hide any RSS
+# trend of the kill cycles below: 16 MiB, still far more than one restart frees.
+[[ -n ${MESHBROKER_SANITIZER:-} ]] && export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=16"
 for node in chip comegato; do mb_run "$node"; done
 
 for node in chip comegato; do
@@ -89,7 +92,9 @@ jq '.hosts[0].port = 656' "$TMP/chip.json.good" >"$TMP/chip.json"
 hup_and_wait chip
 [[ $(mb_status chip '.last_reload.actions.tinc') == signal ]] || mb_fail "hosts change was not a signal"
 [[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "hosts change restarted tincd"
-grep -q 'tinc: Got HUP signal' "$TMP/chip.log" || mb_fail "tincd did not log the SIGHUP"
+# tincd logs the signal when it handles it, and meshbroker copies its lines into chip.log as
+# they come: poll for the line instead of expecting it the moment the reload is reported.
+mb_wait 10 "tincd to log the SIGHUP" grep -q 'tinc: Got HUP signal' "$TMP/chip.log"
 cp "$TMP/chip.json.good" "$TMP/chip.json"
 hup_and_wait chip
 mb_log "SIGHUP, hosts/comegato changed: applied with SIGHUP, tincd pid kept"
@@ -114,7 +119,16 @@ zombies=$(ps -o stat= --ppid "$mbpid" | grep -c '^Z' || true)
 mb_log "$cycles kill cycles: fds $fds_before -> $fds_after, RSS ${rss_before} -> ${rss_after} kB, zombies $zombies"
 [[ $zombies -eq 0 ]] || mb_fail "$zombies zombie children"
 [[ $fds_after -eq $fds_before ]] || { ls -l "/proc/$mbpid/fd"; mb_fail "fd count changed"; }
-((rss_after - rss_before < 2048)) || mb_fail "RSS grew by $((rss_after - rss_before)) kB"
+# 2 MiB. Under ASan (MESHBROKER_SANITIZER, set by tests/CMakeLists.txt) freed memory is not
+# reused at once but held in its quarantine to catch use-after-free (quarantine_size_mb, 16 for
+# this daemon, set before mb_run above), with 1/8 more of shadow, and a block freed in one size class
+# is not reused for another: limit 2 MiB + 16 MiB + 2 MiB + 12 MiB there. Leaks themselves are
+# LeakSanitizer's job in that build: its report at meshbroker's exit (SIGTERM below) fails the
+# test (exit 23, and tests/sanitizer_reports.sh).
+rss_limit_kb=2048
+[[ -n ${MESHBROKER_SANITIZER:-} ]] && rss_limit_kb=$((2048 + 16384 + 2048 + 12288))
+((rss_after - rss_before < rss_limit_kb)) ||
+  mb_fail "RSS grew by $((rss_after - rss_before)) kB (limit $rss_limit_kb kB)"
 mb_wait 15 "mesh ping after the cycles" mb_ping chip "${MESH[comegato]}"
 
 # --- SIGTERM: children stopped, exit 0 ----------------------------------------------------
