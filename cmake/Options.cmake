@@ -1,6 +1,10 @@
 # Warnings and sanitizer options for every meshbroker target, kept in one place.
 option(MESHBROKER_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 option(MESHBROKER_FUZZ "Build libFuzzer targets (needs clang)" OFF)
+option(MESHBROKER_TSAN "Build with ThreadSanitizer (not with MESHBROKER_SANITIZE or _FUZZ)" OFF)
+if(MESHBROKER_TSAN AND (MESHBROKER_SANITIZE OR MESHBROKER_FUZZ))
+  message(FATAL_ERROR "MESHBROKER_TSAN cannot be combined with ASan (MESHBROKER_SANITIZE, _FUZZ)")
+endif()
 
 add_library(meshbroker_options INTERFACE)
 target_compile_features(meshbroker_options INTERFACE cxx_std_20)
@@ -12,6 +16,10 @@ if(MESHBROKER_SANITIZE OR MESHBROKER_FUZZ)
                                                       -fno-omit-frame-pointer
                                                       -fno-sanitize-recover=undefined)
   target_link_options(meshbroker_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(MESHBROKER_TSAN)
+  target_compile_options(meshbroker_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(meshbroker_options INTERFACE -fsanitize=thread)
 endif()
 if(MESHBROKER_FUZZ)
   target_compile_options(meshbroker_options INTERFACE -fsanitize=fuzzer-no-link)
