@@ -47,14 +47,22 @@ CheckParams CheckParams::from(const config::HealthConfig& config) {
 }
 
 HealthCheck::HealthCheck(CheckParams params, TimePoint now)
-    : params_(params), warmup_until_(now + params.warmup), next_probe_(now) {
+    : warmup_until_(now + params.warmup), next_probe_(now) {
+  setParams(params);
+  stats_.reason = "no reply yet";
+}
+
+void HealthCheck::setParams(const CheckParams& params) {
+  const bool loss_test_changed = params.loss_down_pct != params_.loss_down_pct;
+  params_ = params;
+  miss_llr_ = reply_llr_ = 0;
   if (params_.loss_down_pct > 0) {
     const double p0 = params_.loss_down_pct * 0.55 / 100.0;
     const double p1 = std::min(0.95, params_.loss_down_pct * 1.45 / 100.0);
     miss_llr_ = std::log(p1 / p0);
     reply_llr_ = std::log((1 - p1) / (1 - p0));
   }
-  stats_.reason = "no reply yet";
+  if (loss_test_changed) cusum_ = 0;  // a score against another threshold means nothing
 }
 
 Duration HealthCheck::probeTimeout() const {
@@ -164,7 +172,10 @@ std::optional<Transition> HealthCheck::onReply(TimePoint now, Micros rtt) {
 std::optional<Transition> HealthCheck::onMiss(TimePoint now) {
   ++stats_.misses_in_row;
   stats_.replies_in_row = 0;
-  if (miss_llr_ > 0) cusum_ += miss_llr_;
+  // Misses in the grace after a hold are our side's (our tincd was coming back), not the
+  // gateway's: they must not stay in the loss score either (bench/chaos found a single miss
+  // declaring "sustained loss" right after a tincd restart).
+  if (miss_llr_ > 0 && now >= grace_until_) cusum_ += miss_llr_;
   if (stats_.verdict == Verdict::kDown) return std::nullopt;
   if (stats_.misses_in_row == 1 && params_.burst > 0) {
     burst_left_ = std::min(params_.burst, params_.down_after - 1);

@@ -99,6 +99,9 @@ class HealthCheck {
   std::optional<Transition> tick(TimePoint now);
   // Our own side (tincd) is restarting: freeze the verdict until released.
   void hold(TimePoint now, bool held);
+  // A reload's new settings (interval, timeouts, down_after/up_after, loss and RTT limits,
+  // flap damping) from now on; the verdict, RTT estimate and history stay.
+  void setParams(const CheckParams& params);
 
   Verdict verdict() const { return stats_.verdict; }
   const CheckStats& stats() const { return stats_; }

@@ -112,6 +112,7 @@ void GatewayMonitor::configure(const config::NodeConfig& config) {
         for (auto& existing : old->second->checks) {
           if (existing && existing->name == name && sameTarget(existing->target, target)) {
             check = std::move(existing);
+            check->state.setParams(params);  // a reload's health settings apply at once
           }
         }
       }

@@ -237,6 +237,54 @@ TEST(HealthCheckTest, AReplyAfterAHoldEndsTheGracePeriod) {
   EXPECT_LT(sim.transitions.back().first - cut, 500ms) << "not after the 2 s grace";
 }
 
+// Found by bench/chaos: the misses while our own tincd came back (many, with burst re-probes)
+// must not stay in the loss score and make one later miss look like sustained loss.
+TEST(HealthCheckTest, MissesInTheGraceAfterAHoldDoNotCountAsLossLater) {
+  CheckParams params;
+  params.interval = std::chrono::milliseconds(100);
+  Sim sim{params};
+  sim.runFor(3s);
+  ASSERT_EQ(sim.check.verdict(), Verdict::kUp);
+  sim.check.hold(sim.now, true);
+  sim.lost = [] { return true; };
+  sim.runFor(1s);
+  sim.check.hold(sim.now, false);
+  sim.runFor(1900ms);  // our tincd still coming up: nothing answers, within the grace
+  ASSERT_EQ(sim.check.verdict(), Verdict::kUp);
+  sim.lost = [] { return false; };
+  sim.runFor(1s);
+  int sent = 0;
+  sim.lost = [&sent] { return sent++ % 25 == 0; };  // 4 % loss from now on
+  sim.runFor(5s);
+  EXPECT_EQ(sim.downs(), 0) << sim.transitions.back().second.reason;
+  EXPECT_EQ(sim.check.verdict(), Verdict::kUp);
+}
+
+// A reload's new settings apply to a running check (bench/chaos: SIGHUP said "probing every
+// 150 ms" and the old interval went on), and the verdict stays.
+TEST(HealthCheckTest, NewParamsApplyToARunningCheck) {
+  CheckParams params;
+  params.interval = std::chrono::milliseconds(200);
+  Sim sim{params};
+  sim.runFor(2s);
+  ASSERT_EQ(sim.check.verdict(), Verdict::kUp);
+  const auto before = sim.timeouts.size();
+  sim.runFor(2s);
+  const auto at_200ms = sim.timeouts.size() - before;
+  params.interval = std::chrono::milliseconds(50);
+  params.down_after = 2;
+  sim.check.setParams(params);
+  const auto after = sim.timeouts.size();
+  sim.runFor(2s);
+  const auto at_50ms = sim.timeouts.size() - after;
+  EXPECT_NEAR(static_cast<double>(at_200ms), 10, 1);
+  // 40 at 50 ms, less the rest of the 200 ms interval already running at the change.
+  EXPECT_GE(at_50ms, 36u);
+  EXPECT_LE(at_50ms, 41u);
+  EXPECT_EQ(sim.check.verdict(), Verdict::kUp);
+  EXPECT_EQ(sim.downs(), 0);
+}
+
 TEST(HealthCheckTest, ResultsOfUnknownProbesAreIgnored) {
   HealthCheck check(CheckParams{}, TimePoint{});
   EXPECT_FALSE(check.onResult(TimePoint{}, 42, true, Micros(10)));
