@@ -40,6 +40,8 @@
 #include <thread>
 #include <vector>
 
+#include "stats.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -145,11 +147,7 @@ struct Stats {
   }
 };
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
+using meshbroker::bench::percentile;
 
 std::string r3(double v) {
   char buf[32];

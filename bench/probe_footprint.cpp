@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "health/socket_prober.hpp"
+#include "stats.hpp"
 
 namespace mb = meshbroker;
 using Clock = std::chrono::steady_clock;
@@ -47,11 +48,7 @@ double cpuSeconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
+using meshbroker::bench::percentile;
 
 // The echo service for UDP probes, in a child so its CPU and memory are not counted. One
 // socket per target address: a wildcard socket would answer from the address the route

@@ -42,12 +42,6 @@ ValueReader<std::string> hexReader(Diagnostics& diag, std::size_t max_bytes) {
                             const std::string& path) -> std::optional<std::string> {
     auto text = readString(value, path, diag);
     if (!text) return std::nullopt;
-    auto nibble = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
     if (text->empty() || text->size() % 2 != 0 || text->size() / 2 > max_bytes) {
       diag.error(path, dumpForMessage(value),
                  "must be 1.." + std::to_string(max_bytes) + " bytes written as hex digit pairs");
@@ -55,8 +49,8 @@ ValueReader<std::string> hexReader(Diagnostics& diag, std::size_t max_bytes) {
     }
     std::string bytes;
     for (std::size_t i = 0; i < text->size(); i += 2) {
-      const int high = nibble((*text)[i]);
-      const int low = nibble((*text)[i + 1]);
+      const int high = hexDigitValue((*text)[i]);
+      const int low = hexDigitValue((*text)[i + 1]);
       if (high < 0 || low < 0) {
         diag.error(path, dumpForMessage(value),
                    "has a non-hex character at offset " + std::to_string(high < 0 ? i : i + 1));

@@ -125,4 +125,7 @@ class Rate {
 // is checked with this: a newline in a value must never become a line in a rendered file.
 std::optional<std::size_t> findControlCharacter(std::string_view text);
 
+// The value of a hex digit (0-9, a-f, A-F), or -1 for any other character.
+int hexDigitValue(char c);
+
 }  // namespace meshbroker::config

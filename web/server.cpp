@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "config/types.hpp"
 #include "web/api.hpp"
 
 namespace meshbroker::web {
@@ -36,13 +37,6 @@ namespace {
 
 constexpr int kHttpNice = 19;
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string decodeTargetPath(std::string_view target) {
@@ -51,8 +45,8 @@ std::string decodeTargetPath(std::string_view target) {
   path.reserve(target.size());
   for (std::size_t i = 0; i < target.size(); ++i) {
     if (target[i] == '%' && i + 2 < target.size()) {
-      const int high = hexValue(target[i + 1]);
-      const int low = hexValue(target[i + 2]);
+      const int high = config::hexDigitValue(target[i + 1]);
+      const int low = config::hexDigitValue(target[i + 2]);
       if (high >= 0 && low >= 0) {
         path.push_back(static_cast<char>(high * 16 + low));
         i += 2;
@@ -75,7 +69,6 @@ class HttpServer::Listener {
 
   const Router& router() const { return router_; }
   const ServerOptions& options() const { return options_; }
-  asio::io_context& io() { return io_; }
   tcp::acceptor& acceptor() { return acceptor_; }
 
   void accept();

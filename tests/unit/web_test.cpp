@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <thread>
 
 #include "tests/unit/test_support.hpp"
 #include "web/api.hpp"
@@ -700,16 +702,37 @@ TEST_F(WebServerTest, SlowClientsCannotLockOthersOut) {
   EXPECT_EQ(answered, 20);
 }
 
+// A listener with an empty store and no daemon behind it, for the connection-level limits.
+struct BareServer {
+  explicit BareServer(const std::function<void(ServerOptions&)>& tune) {
+    ServerOptions options;
+    options.port = 0;
+    tune(options);
+    server = std::make_unique<HttpServer>(router, options);
+    server->start();
+  }
+  SnapshotStore store{{"0.1.0"}};
+  TokenAuth auth;
+  Router router{store, auth, nullptr, nullptr};
+  std::unique_ptr<HttpServer> server;
+};
+
+// Polls `done` every 5 ms for at most `limit`: the server counts a connection a moment after
+// its client sees what happened to it.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = std::chrono::seconds(1)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 // However slowly its bytes come, a request must be whole within read_timeout_s.
 TEST(WebServerLimitsTest, ARequestMustArriveWithinTheReadTimeout) {
-  SnapshotStore store({"0.1.0"});
-  TokenAuth auth;
-  Router router(store, auth, nullptr, nullptr);
-  ServerOptions options;
-  options.port = 0;
-  options.read_timeout_s = 1;
-  HttpServer server(router, options);
-  server.start();
+  BareServer bare([](ServerOptions& o) { o.read_timeout_s = 1; });
+  auto& server = *bare.server;
   RawClient slow(server.port());
   ASSERT_TRUE(slow.connected());
   ASSERT_TRUE(slow.send("GET / HTTP/1.1\r\n"));
@@ -721,31 +744,20 @@ TEST(WebServerLimitsTest, ARequestMustArriveWithinTheReadTimeout) {
   }
   EXPECT_TRUE(closed);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
-  // The client sees the close a moment before the server's read handler counts it.
-  for (int w = 0; w < 200 && server.counters().timed_out == 0; ++w) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  eventually([&] { return server.counters().timed_out > 0; });
   EXPECT_EQ(server.counters().timed_out, 1u);
 }
 
 // Past max_connections, the connection that has waited longest for its request makes room.
 TEST(WebServerLimitsTest, PastMaxConnectionsTheOldestWaitingOneIsClosed) {
-  SnapshotStore store({"0.1.0"});
-  TokenAuth auth;
-  Router router(store, auth, nullptr, nullptr);
-  ServerOptions options;
-  options.port = 0;
-  options.max_connections = 4;
-  HttpServer server(router, options);
-  server.start();
+  BareServer bare([](ServerOptions& o) { o.max_connections = 4; });
+  auto& server = *bare.server;
   std::vector<std::unique_ptr<RawClient>> idle;
   for (int i = 0; i < 4; ++i) {
     idle.push_back(std::make_unique<RawClient>(server.port()));
     ASSERT_TRUE(idle.back()->connected());
     // The server counts each one before the next comes.
-    for (int w = 0; w < 200 && server.counters().open < idle.size(); ++w) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    eventually([&] { return server.counters().open >= idle.size(); });
   }
   httplib::Client client("127.0.0.1", server.port());
   client.set_read_timeout(3, 0);
@@ -756,24 +768,15 @@ TEST(WebServerLimitsTest, PastMaxConnectionsTheOldestWaitingOneIsClosed) {
   idle.front()->receive(std::chrono::seconds(2), &closed);
   EXPECT_TRUE(closed);
   EXPECT_GE(server.counters().evicted, 1u);
-  // The evicted session is counted closed a moment after its client sees the close.
-  for (int w = 0; w < 200 && server.counters().open > 4; ++w) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  eventually([&] { return server.counters().open <= 4; });
   EXPECT_LE(server.counters().open, 4u);
 }
 
 // A keep-alive client between requests is not pushed out by a flood of new connections that
 // never send a request: those make room for each other first.
 TEST(WebServerLimitsTest, AFloodOfNewConnectionsDoesNotEvictAServedClient) {
-  SnapshotStore store({"0.1.0"});
-  TokenAuth auth;
-  Router router(store, auth, nullptr, nullptr);
-  ServerOptions options;
-  options.port = 0;
-  options.max_connections = 4;
-  HttpServer server(router, options);
-  server.start();
+  BareServer bare([](ServerOptions& o) { o.max_connections = 4; });
+  auto& server = *bare.server;
   RawClient served(server.port());
   ASSERT_TRUE(served.connected());
   ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -783,9 +786,7 @@ TEST(WebServerLimitsTest, AFloodOfNewConnectionsDoesNotEvictAServedClient) {
     flood.push_back(std::make_unique<RawClient>(server.port()));
     ASSERT_TRUE(flood.back()->connected());
   }
-  for (int w = 0; w < 400 && server.counters().evicted < 9; ++w) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  eventually([&] { return server.counters().evicted >= 9; }, std::chrono::seconds(2));
   EXPECT_GE(server.counters().evicted, 9u);
   ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(served.receive(std::chrono::seconds(2)).find("HTTP/1.1 503"), 0u);
