@@ -101,6 +101,10 @@ struct OpenVpnManagement::State {
   std::chrono::milliseconds retry_every{50};
   std::chrono::milliseconds reply_timeout{10000};
   bool closed = false;
+  bool lost = false;  // the connection dropped; reconnecting (commands refused meanwhile)
+  // Which connection a read or write was started on: the ones a drop cancels, or that were
+  // in flight then, must not act on the next connection.
+  unsigned connection = 0;
   std::string buffer;
   std::deque<Pending> queue;  // front() is in flight while replies.waiting()
   ManagementReplies replies;
@@ -161,17 +165,18 @@ void OpenVpnManagement::tryConnect() {
 
 void OpenVpnManagement::readLoop() {
   auto state = state_;
+  const auto connection = state->connection;
   asio::async_read_until(
       state->socket, asio::dynamic_buffer(state->buffer, 1 << 20), '\n',
-      [this, state](const boost::system::error_code& ec, std::size_t) {
-        if (state->closed) return;
+      [this, state, connection](const boost::system::error_code& ec, std::size_t) {
+        if (state->closed || state->connection != connection) return;
         if (ec) {
           fail(ec == asio::error::not_found ? "a line longer than 1 MiB" : ec.message());
           return;
         }
         // async_read_until stopped at the first '\n', n bytes in: exactly one line is complete.
         if (auto line = takeManagementLine(state->buffer)) onLine(*line);
-        if (!state->closed) readLoop();
+        if (!state->closed && state->connection == connection) readLoop();
       });
 }
 
@@ -184,6 +189,7 @@ void OpenVpnManagement::onLine(const std::string& line) {
     case Kind::kPartial:
       return;
     case Kind::kReady:
+      state->lost = false;
       if (state->on_ready) state->on_ready();
       sendNext();
       return;
@@ -206,7 +212,7 @@ void OpenVpnManagement::onLine(const std::string& line) {
 }
 
 void OpenVpnManagement::command(std::string text, bool multiline, ReplyHandler on_reply) {
-  if (!state_ || state_->closed) {
+  if (!state_ || state_->closed || state_->lost) {
     on_reply(false, {"not connected"});
     return;
   }
@@ -233,8 +239,10 @@ void OpenVpnManagement::sendNext() {
   });
   auto line = std::make_shared<std::string>(state->queue.front().text + "\n");
   asio::async_write(state->socket, asio::buffer(*line),
-                    [this, state, line](const boost::system::error_code& ec, std::size_t) {
-                      if (!state->closed && ec) fail(ec.message());
+                    [this, state, line, connection = state->connection](
+                        const boost::system::error_code& ec, std::size_t) {
+                      if (ec && !state->closed && state->connection == connection)
+                        fail(ec.message());
                     });
 }
 
@@ -255,9 +263,25 @@ void OpenVpnManagement::fail(const std::string& why) {
   auto state = state_;
   if (!state) return;
   log_("openvpn management: connection lost: " + why);
-  auto on_lost = state->on_lost;
-  close();
-  if (on_lost) on_lost();
+  // Drop the connection and what was queued on it, then connect again: the interface (this
+  // OpenVPN, or the next one the supervisor starts and opens anew) will answer again.
+  boost::system::error_code ignored;
+  state->socket.close(ignored);
+  state->reply_deadline.cancel();
+  state->buffer.clear();
+  state->replies = ManagementReplies{};
+  state->lost = true;
+  ++state->connection;
+  auto queue = std::move(state->queue);
+  for (auto& pending : queue) pending.on_reply(false, {"management connection lost: " + why});
+  if (state->on_lost) state->on_lost();
+  if (state->closed) return;  // on_lost closed or reopened it
+  state->retry.expires_after(kReconnectAfter);
+  state->retry.async_wait([this, state](const boost::system::error_code& ec) {
+    if (ec || state->closed) return;
+    log_("openvpn management: reconnecting");
+    tryConnect();
+  });
 }
 
 }  // namespace meshbroker::backends

@@ -76,11 +76,14 @@ class OpenVpnManagement {
   ~OpenVpnManagement();
 
   // Connects, retrying every retry_every until it works or close() is called; on_ready runs
-  // once the interface has answered (its >INFO banner). on_lost runs if the connection drops.
+  // once the interface has answered (its >INFO banner). If the connection drops, the queued
+  // commands fail, on_lost runs, and it connects again kReconnectAfter later (on_ready runs
+  // again when the interface answers); commands are refused until then.
   void open(std::function<void()> on_ready, std::function<void()> on_lost,
             std::chrono::milliseconds retry_every = std::chrono::milliseconds(50),
             std::chrono::milliseconds reply_timeout = std::chrono::seconds(10));
   void close();
+  static constexpr std::chrono::milliseconds kReconnectAfter{1000};
   bool connected() const;
 
   // Queues a command. multiline: the reply ends with "END" (status); otherwise it is one

@@ -394,21 +394,11 @@ void Daemon::openManagement(Backend& backend, std::uint64_t serial) {
           pollOpenVpn(id);
           shapeOpenVpn(id, 0);
         },
-        [this, id, serial] {
-          Backend* b = find(id);
-          if (!b) return;
-          openvpn_[b->instance].management_connected = false;
+        // The client reconnects by itself (until the exit handler or the next spawn closes
+        // it); on_ready above runs again when it is back.
+        [this, id] {
+          if (Backend* b = find(id)) openvpn_[b->instance].management_connected = false;
           changed();
-          // OpenVPN is still running (or its exit is on the way): connect again in a second,
-          // unless by then it is another process or gone.
-          auto again = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
-          again->async_wait([this, id, serial, again](const boost::system::error_code& ec) {
-            Backend* still = find(id);
-            if (ec || !still || still->spawn_serial != serial || !still->management) return;
-            if (still->management->connected()) return;
-            log(Level::kNotice, id + ": reconnecting to the management interface");
-            openManagement(*still, serial);
-          });
         });
   }
 }

@@ -90,7 +90,7 @@ mb_wait 25 "the management connection dropped" mgmt_connected false
 kill -CONT "$stopped"
 mb_wait 10 "the management connection back" mgmt_connected true
 [[ $(mb_backend_pid chip openvpn-public) == "$stopped" ]] || mb_fail "openvpn-public was restarted"
-grep -q "openvpn-public: reconnecting to the management interface" "$TMP/chip.log" ||
+grep -q "openvpn-public: openvpn management: reconnecting" "$TMP/chip.log" ||
   mb_fail "no reconnect in the log"
 mb_log "openvpn-public SIGSTOPped: management connection dropped after the reply timeout, back after SIGCONT"
 

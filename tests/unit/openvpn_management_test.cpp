@@ -172,6 +172,38 @@ TEST(ManagementLines, AMultilineReplyIsBounded) {
   EXPECT_EQ(fed, ManagementReplies::kMaxReplyBytes / (wide.size() + 1));
 }
 
+// A dropped connection fails what was queued, refuses commands meanwhile, and comes back by
+// itself once the interface answers again (on_ready runs again).
+TEST_F(ManagementTest, ReconnectsAfterTheConnectionDrops) {
+  serve({{"status", "SUCCESS: fine\r\n"}});
+  OpenVpnManagement management(io_, path_, [](const std::string&) {});
+  int ready = 0;
+  bool lost = false;
+  management.open([&] { ++ready; }, [&] { lost = true; });
+  runUntil([&] { return ready == 1; });
+  acceptor_->async_accept([this](const boost::system::error_code& ec, Protocol::socket s) {
+    if (ec) return;
+    server_.emplace(std::move(s));
+    asio::write(*server_, asio::buffer(std::string(">INFO:again\r\n")));
+    readCommand({{"status", "SUCCESS: fine\r\n"}});
+  });
+  server_->close();
+  runUntil([&] { return lost; });
+  ASSERT_TRUE(lost);
+  EXPECT_FALSE(management.connected());
+  std::optional<bool> refused;
+  management.command("status", false,
+                     [&](bool ok, const std::vector<std::string>&) { refused = ok; });
+  EXPECT_EQ(refused, false);
+  runUntil([&] { return ready == 2; });
+  EXPECT_EQ(ready, 2);
+  EXPECT_TRUE(management.connected());
+  std::optional<bool> ok;
+  management.command("status", false, [&](bool r, const std::vector<std::string>&) { ok = r; });
+  runUntil([&] { return ok.has_value(); });
+  EXPECT_EQ(ok, true);
+}
+
 // The pure line handling OpenVpnManagement runs (and the fuzzer drives).
 TEST(ManagementLines, TakeLineStripsTheLineEnd) {
   std::string buffer = "one\r\ntwo\nthree\r\r\npartial";
