@@ -283,6 +283,10 @@ TEST(HealthCheckTest, NewParamsApplyToARunningCheck) {
   EXPECT_LE(at_50ms, 41u);
   EXPECT_EQ(sim.check.verdict(), Verdict::kUp);
   EXPECT_EQ(sim.downs(), 0);
+  sim.lost = [] { return true; };  // and the new down_after (2, not 8) decides
+  sim.runFor(1s);
+  ASSERT_EQ(sim.downs(), 1);
+  EXPECT_EQ(sim.transitions.back().second.reason, "2 probes in a row unanswered");
 }
 
 TEST(HealthCheckTest, ResultsOfUnknownProbesAreIgnored) {
