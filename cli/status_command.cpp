@@ -1,8 +1,6 @@
 // `meshbroker status`: fetches /api/v1/status from the running daemon and formats it.
 #include "cli/status_command.hpp"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -10,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
 #include "supervisor/control_socket.hpp"
+#include "web/client.hpp"
 
 namespace meshbroker::cli {
 namespace {
@@ -69,16 +68,13 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
                           (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                           std::to_string(port) + "/api/v1/status";
   if (status_config.enabled) {
-    httplib::Client client(host, port);
-    client.set_connection_timeout(2, 0);
-    client.set_read_timeout(5, 0);
-    auto result = client.Get("/api/v1/status");
-    if (!result) {
-      http_problem = "nothing answers at " + url + " (" + httplib::to_string(result.error()) + ")";
+    auto result = web::httpGet(host, port, "/api/v1/status", std::chrono::seconds(5));
+    if (!result.ok) {
+      http_problem = "nothing answers at " + url + " (" + result.error + ")";
     } else {
-      status = nlohmann::json::parse(result->body, nullptr, false);
-      if (result->status != 200 || status.is_discarded() || !status.is_object()) {
-        http_problem = url + " answered HTTP " + std::to_string(result->status);
+      status = nlohmann::json::parse(result.body, nullptr, false);
+      if (result.status != 200 || status.is_discarded() || !status.is_object()) {
+        http_problem = url + " answered HTTP " + std::to_string(result.status);
         status = nullptr;
       }
     }

@@ -2,6 +2,12 @@
 option(MESHBROKER_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 option(MESHBROKER_FUZZ "Build libFuzzer targets (needs clang)" OFF)
 option(MESHBROKER_TSAN "Build with ThreadSanitizer (not with MESHBROKER_SANITIZE or _FUZZ)" OFF)
+# libstdc++ linked into the meshbroker executable: its dynamic symbol tables and relocations
+# alone are ~1 MB of RSS in every process, against a budget of ~8 MB on a gateway router
+# (DESIGN.md; bench/memory measures it). Safe because no shared library meshbroker loads is
+# C++. Not with sanitizers: they must interpose operator new/delete, which a static
+# libstdc++ would resolve inside the executable.
+option(MESHBROKER_STATIC_LIBSTDCXX "Link libstdc++ and libgcc statically into meshbroker" ON)
 if(MESHBROKER_TSAN AND (MESHBROKER_SANITIZE OR MESHBROKER_FUZZ))
   message(FATAL_ERROR "MESHBROKER_TSAN cannot be combined with ASan (MESHBROKER_SANITIZE, _FUZZ)")
 endif()

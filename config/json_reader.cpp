@@ -2,6 +2,7 @@
 #include "config/json_reader.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "config/types.hpp"
 
@@ -63,7 +64,9 @@ class PathTracker : public nlohmann::json_sax<Json> {
     return value();
   }
   bool start_array(std::size_t) override {
-    levels_.push_back({.array = true});
+    Level level;
+    level.array = true;
+    levels_.push_back(std::move(level));
     return true;
   }
   bool end_array() override {

@@ -3,7 +3,6 @@
 
 #include <signal.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <deque>
@@ -18,6 +17,7 @@
 #include "supervisor/gateway_monitor.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/reload_plan.hpp"
+#include "supervisor/systemd_notify.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -152,15 +152,14 @@ void Daemon::start() {
     monitor_->configure(config_);
   }
 
-  std::uint64_t usec = 0;
-  if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
-    auto period = std::chrono::microseconds(usec / 2);
+  if (auto watchdog = systemdWatchdogPeriod()) {
+    auto period = *watchdog / 2;
     struct Pet {
       Daemon* self;
       std::chrono::microseconds period;
       void operator()(const boost::system::error_code& ec) const {
         if (ec) return;
-        sd_notify(0, "WATCHDOG=1");
+        supervisor::notifySystemd("WATCHDOG=1");
         self->watchdog_.expires_after(period);
         self->watchdog_.async_wait(*this);
       }
@@ -915,6 +914,6 @@ void Daemon::writeStatusFile() {
   notifySystemd(failed.empty() ? "STATUS=running" : "STATUS=FAILED backends: " + failed);
 }
 
-void Daemon::notifySystemd(const std::string& text) { sd_notify(0, text.c_str()); }
+void Daemon::notifySystemd(const std::string& text) { supervisor::notifySystemd(text); }
 
 }  // namespace meshbroker::supervisor

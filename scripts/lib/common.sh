@@ -23,7 +23,7 @@ BUILD_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libkainjow-mustache-dev libssl-dev
   libgtest-dev libgmock-dev
   clang clang-format libclang-rt-14-dev
-  libboost-dev libboost-filesystem-dev libsystemd-dev
+  libboost-dev libboost-filesystem-dev
   libnl-3-dev libnl-route-3-dev libcpp-httplib-dev
   dpkg-dev
 )

@@ -13,11 +13,13 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "tests/unit/test_support.hpp"
 #include "web/api.hpp"
 #include "web/auth.hpp"
+#include "web/client.hpp"
 #include "web/metrics.hpp"
 #include "web/page.hpp"
 #include "web/router.hpp"
@@ -895,6 +897,116 @@ TEST(WebLoopTest, LoopbackAddresses) {
   EXPECT_TRUE(isLoopback("::1"));
   EXPECT_FALSE(isLoopback("0.0.0.0"));
   EXPECT_FALSE(isLoopback("192.0.2.11"));
+}
+
+// A loopback listener on an ephemeral port that accepts one connection and, if told to, reads
+// the request head and writes `reply` (nothing at all otherwise).
+struct CannedServer {
+  explicit CannedServer(std::optional<std::string> reply_text, bool accept_at_all = true)
+      : reply(std::move(reply_text)) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(::listen(fd, 4), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    port = ntohs(address.sin_port);
+    if (!accept_at_all) return;  // the kernel completes the handshake; nobody ever reads
+    worker = std::thread([this] {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 5000) != 1) return;
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0) return;
+      std::string head;
+      char buffer[512];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        auto n = ::read(c, buffer, sizeof buffer);
+        if (n <= 0) break;
+        head.append(buffer, static_cast<std::size_t>(n));
+      }
+      request_head = head;
+      if (reply) {
+        auto n = ::write(c, reply->data(), reply->size());
+        (void)n;
+      } else {
+        pollfd q{c, POLLIN, 0};
+        ::poll(&q, 1, 3000);  // hold the connection without answering
+      }
+      ::close(c);
+    });
+  }
+  ~CannedServer() {
+    if (worker.joinable()) worker.join();
+    ::close(fd);
+  }
+  std::optional<std::string> reply;
+  int fd = -1;
+  int port = 0;
+  std::thread worker;
+  std::string request_head;
+};
+
+TEST(WebClientTest, GetsStatusAndBodyFromTheRealServer) {
+  BareServer bare([](ServerOptions&) {});
+  bare.store.publish(seedSnapshot());
+  auto r = httpGet("127.0.0.1", bare.server->port(), "/api/v1/status");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body)["node"], "chip");
+  auto missing = httpGet("127.0.0.1", bare.server->port(), "/nothing-here");
+  ASSERT_TRUE(missing.ok) << missing.error;
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(json::parse(missing.body)["error"]["code"], "not_found");
+}
+
+TEST(WebClientTest, SendsAHostHeaderAndAsksToClose) {
+  CannedServer canned(std::string("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"));
+  auto r = httpGet("127.0.0.1", canned.port, "/x");
+  canned.worker.join();
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.status, 204);
+  EXPECT_NE(canned.request_head.find("GET /x HTTP/1.1\r\n"), std::string::npos);
+  EXPECT_NE(canned.request_head.find("Host: 127.0.0.1:" + std::to_string(canned.port)),
+            std::string::npos);
+  EXPECT_NE(canned.request_head.find("Connection: close"), std::string::npos);
+}
+
+TEST(WebClientTest, RefusedSilentGarbageAndOversizeAreErrorsNotThrows) {
+  int free_port = 0;
+  {
+    CannedServer closed(std::nullopt, /*accept_at_all=*/false);
+    free_port = closed.port;
+  }
+  auto refused = httpGet("127.0.0.1", free_port, "/");
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(refused.error.find("connect"), std::string::npos) << refused.error;
+
+  CannedServer silent(std::nullopt, /*accept_at_all=*/false);
+  const auto start = std::chrono::steady_clock::now();
+  auto timed_out = httpGet("127.0.0.1", silent.port, "/", std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(timed_out.ok);
+  EXPECT_NE(timed_out.error.find("timed out after 300 ms"), std::string::npos) << timed_out.error;
+  EXPECT_LT(took, std::chrono::seconds(2));
+
+  CannedServer garbage(std::string("SSH-2.0-OpenSSH_9.2\r\n\r\n"));
+  auto not_http = httpGet("127.0.0.1", garbage.port, "/");
+  EXPECT_FALSE(not_http.ok);
+  EXPECT_NE(not_http.error.find("read"), std::string::npos) << not_http.error;
+
+  CannedServer big(std::string("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n") +
+                   std::string(5000, 'x'));
+  auto too_big = httpGet("127.0.0.1", big.port, "/", std::chrono::seconds(2), 1000);
+  EXPECT_FALSE(too_big.ok) << too_big.status << " " << too_big.body.size();
+  EXPECT_NE(too_big.error.find("read"), std::string::npos) << too_big.error;
+
+  auto bad_port = httpGet("127.0.0.1", 70000, "/");
+  EXPECT_FALSE(bad_port.ok);
+  EXPECT_NE(bad_port.error.find("out of range"), std::string::npos);
+  auto bad_host = httpGet("no such host.invalid", 80, "/", std::chrono::milliseconds(500));
+  EXPECT_FALSE(bad_host.ok);
 }
 
 }  // namespace

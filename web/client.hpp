@@ -1,0 +1,28 @@
+// A one-shot HTTP/1.1 GET for the command line (`meshbroker status`): Boost.Beast, the same
+// library as the listener, with one deadline for connect, request and reply. Not a general
+// client: one request, a bounded reply, then the connection is closed.
+//
+// (The CLI used cpp-httplib's client. Debian's libcpp-httplib is built with OpenSSL and runs
+// OPENSSL_init_ssl() from a static constructor, so merely linking it paged in ~3.5 MB of
+// libcrypto and libssl in every meshbroker process, the daemon included.)
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace meshbroker::web {
+
+struct GetResult {
+  bool ok = false;    // a whole HTTP reply arrived (any status)
+  int status = 0;     // its status code
+  std::string body;   // its body
+  std::string error;  // why not, when !ok ("connection refused", "timed out after 5 s", ...)
+};
+
+// GET `target` from host:port (host: an IPv4/IPv6 literal or a name). Never throws.
+GetResult httpGet(const std::string& host, int port, const std::string& target,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                  std::size_t max_body = 16 * 1024 * 1024);
+
+}  // namespace meshbroker::web
