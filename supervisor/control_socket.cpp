@@ -19,11 +19,7 @@ struct ControlSocket::Connection : std::enable_shared_from_this<Connection> {
 };
 
 ControlSocket::ControlSocket(asio::io_context& io, std::string path, Handler handler, Logger log)
-    : io_(io),
-      acceptor_(io),
-      path_(std::move(path)),
-      handler_(std::move(handler)),
-      log_(std::move(log)) {}
+    : acceptor_(io), path_(std::move(path)), handler_(std::move(handler)), log_(std::move(log)) {}
 
 ControlSocket::~ControlSocket() {
   if (acceptor_.is_open()) ::unlink(path_.c_str());

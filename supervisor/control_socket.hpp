@@ -28,7 +28,6 @@ class ControlSocket {
   struct Connection;
   void accept();
 
-  asio::io_context& io_;
   asio::local::stream_protocol::acceptor acceptor_;
   std::string path_;
   Handler handler_;

@@ -102,8 +102,19 @@ field() { dpkg-deb -f "$DEB" "$1"; }
   fail "file name $(basename -- "$DEB") is not meshbroker_<version>_<arch>.deb"
 depends=$(field Depends)
 log "Depends: $depends"
-for dep in tinc openvpn iproute2 procps libc6 libssl3 libsystemd0; do
+for dep in tinc openvpn iproute2 procps libc6 libssl3 libnl-3-200 libnl-route-3-200; do
   grep -Eq "(^|, )$dep( |,|$)" <<<"$depends" || fail "Depends: lacks $dep: $depends"
+done
+# What the daemon must not load (bench/memory): libsystemd (six libraries for one sendto),
+# cpp-httplib (OpenSSL initialised from a static constructor), a shared libstdc++.
+forbidden=(libsystemd0 libcpp-httplib0.11)
+cache=$BUILD_DIR/CMakeCache.txt
+if grep -qx 'MESHBROKER_STATIC_LIBSTDCXX:BOOL=ON' "$cache" &&
+  ! grep -Eqx 'MESHBROKER_(SANITIZE|TSAN|FUZZ):BOOL=ON' "$cache"; then
+  forbidden+=(libstdc++6)  # sanitizer builds link it shared on purpose (cmake/Options.cmake)
+fi
+for dep in "${forbidden[@]}"; do
+  if grep -Eq "(^|, )$dep( |,|$)" <<<"$depends"; then fail "Depends: has $dep: $depends"; fi
 done
 
 dpkg-deb -c "$DEB" | awk '{print $1, $NF}' >"$TMP/contents"

@@ -258,7 +258,9 @@ TEST_F(NetlinkRouteTableTest, TheReadersSeeTheGapOfADeleteAndAdd) {
   std::cout << "delete + add: " << kSwaps << " swaps, " << seen.lookups << " lookups ("
             << seen.lookup_failures << " failed), " << seen.dumps << " dumps (" << seen.bad_dumps
             << " without the route)\n";
-  EXPECT_GT(seen.lookup_failures, 0);
+  // Which reader catches the gap depends on scheduling (on a busy 2-core machine the lookup
+  // thread can miss every one while the dumps see hundreds): one of them must.
+  EXPECT_GT(seen.lookup_failures + seen.bad_dumps, 0);
 }
 
 TEST_F(NetlinkRouteTableTest, MultipathWeightsRoundTrip) {
