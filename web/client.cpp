@@ -63,8 +63,10 @@ GetResult httpGet(const std::string& host, int port, const std::string& target,
                   stream, buffer, parser, [&](beast::error_code head, std::size_t) {
                     // Beast 1.74 checks body_limit against chunked and read-to-close bodies
                     // but not against a Content-Length: do that here.
-                    const auto length = parser.content_length();
-                    if (!head && length && *length > max_body) head = http::error::body_limit;
+                    if (!head && parser.is_header_done()) {
+                      const auto length = parser.content_length();  // asserts a whole head
+                      if (length && *length > max_body) head = http::error::body_limit;
+                    }
                     if (head) {
                       failure = head;
                       return;
