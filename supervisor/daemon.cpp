@@ -62,7 +62,8 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       watchdog_(io),
       shutdown_deadline_(io),
       tinc_retry_(io),
-      publish_tick_(io) {}
+      publish_tick_(io),
+      stale_tick_(io) {}
 
 Daemon::~Daemon() = default;
 
@@ -150,6 +151,7 @@ void Daemon::start() {
     Backend* tinc = find("tinc");
     monitor_->setLocalHold(!tinc || tinc->machine.state != State::kRunning);
     monitor_->configure(config_);
+    armStalePathTick();
   }
 
   if (auto watchdog = systemdWatchdogPeriod()) {
@@ -579,6 +581,7 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
       node.up = up;
       node.remote_address = event.remote_address;
       node.since_ms = now_ms;
+      if (up) mesh_up_at_[event.node] = Clock::now();
       const std::string what =
           event.node + (up ? " up" : " down") +
           (event.remote_address.empty() ? "" : " (" + event.remote_address + ")");
@@ -603,6 +606,38 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
     case backends::TincEventKind::kSubnetDown:
       return;
   }
+}
+
+void Daemon::armStalePathTick() {
+  if (shutting_down_) return;
+  stale_tick_.expires_after(std::chrono::seconds(1));
+  stale_tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shutting_down_) return;
+    checkStalePaths();
+    armStalePathTick();
+  });
+}
+
+void Daemon::checkStalePaths() {
+  Backend* tinc = find("tinc");
+  if (!monitor_ || !tinc || tinc->machine.state != State::kRunning) return;
+  std::vector<PathView> paths;
+  for (const auto& [peer, last_reply] : monitor_->lastReplies()) {
+    PathView view;
+    view.peer = peer;
+    auto node = mesh_.find(peer);
+    auto up_at = mesh_up_at_.find(peer);
+    view.mesh_up = node != mesh_.end() && node->second.up && up_at != mesh_up_at_.end();
+    if (view.mesh_up) view.mesh_up_since = up_at->second;
+    view.last_reply = last_reply;
+    paths.push_back(std::move(view));
+  }
+  auto verdict = stale_watch_.evaluate(Clock::now(), paths);
+  if (!verdict) return;
+  log(Level::kWarning, "tinc: " + verdict->reason);
+  recordEvent("mesh", "restarting tincd: " + verdict->peer + " connected but silent for " +
+                          std::to_string(verdict->silent_for.count() / 1000) + " s");
+  dispatch(*tinc, {EventKind::kRestart, "stale path to " + verdict->peer});
 }
 
 // tinc 1.0 waits 5 s (growing) before re-dialling a lost ConnectTo peer; SIGALRM makes it try
@@ -814,6 +849,7 @@ void Daemon::shutdown() {
   tinc_retries_left_ = 0;
   tinc_retry_.cancel();
   publish_tick_.cancel();
+  stale_tick_.cancel();
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
   std::vector<std::string> ids;
   for (const auto& [id, backend] : backends_) ids.push_back(id);
@@ -886,7 +922,9 @@ void Daemon::changed() {
   ++generation_;
   if (monitor_ && !shutting_down_) {
     Backend* tinc = find("tinc");
-    monitor_->setLocalHold(!tinc || tinc->machine.state != State::kRunning);
+    const bool running = tinc && tinc->machine.state == State::kRunning;
+    monitor_->setLocalHold(!running);
+    stale_watch_.setTincRunning(running ? std::optional<TimePoint>(Clock::now()) : std::nullopt);
   }
   if (status_pending_ || shutting_down_) return;
   status_pending_ = true;

@@ -18,6 +18,7 @@
 #include "supervisor/control_socket.hpp"
 #include "supervisor/reload_plan.hpp"
 #include "supervisor/snapshot.hpp"
+#include "supervisor/stale_path.hpp"
 #include "supervisor/state_machine.hpp"
 #include "templates/renderer.hpp"
 
@@ -101,6 +102,9 @@ class Daemon {
   std::string missingPkiFile(const std::string& instance) const;
   const config::OpenVpnInstance* instanceConfig(const std::string& name) const;
   void retryTincConnections();
+  // Every second: restart our tincd if a connected peer has gone silent (stale_path.hpp).
+  void armStalePathTick();
+  void checkStalePaths();
   void writeFiles(const std::vector<templates::RenderedFile>& files,
                   const std::vector<templates::RenderedFile>* previous);
   void waitForSignals();
@@ -128,6 +132,9 @@ class Daemon {
   asio::steady_timer shutdown_deadline_;
   asio::steady_timer tinc_retry_;
   asio::steady_timer publish_tick_;
+  asio::steady_timer stale_tick_;
+  StalePathWatch stale_watch_;
+  std::map<std::string, TimePoint> mesh_up_at_;  // steady time of each peer's last host-up
   Publisher publisher_;
   ConfigObserver config_observer_;
   std::function<nlohmann::json()> status_document_;

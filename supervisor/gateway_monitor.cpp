@@ -23,6 +23,7 @@ struct GatewayMonitor::Peer {
   std::string name;
   bool drained = false;
   std::vector<std::unique_ptr<Check>> checks;
+  std::optional<Clock::time_point> last_reply;  // any check's
 
   const Check* find(const std::string& check_name) const {
     for (const auto& check : checks) {
@@ -206,6 +207,7 @@ void GatewayMonitor::send(Peer& peer, Check& check, const HealthCheck::Probe& pr
                   if (it == peers_.end()) return;
                   for (auto& c : it->second->checks) {
                     if (c->name != check_name) continue;
+                    if (r.ok) it->second->last_reply = Clock::now();
                     if (auto t = c->state.onResult(Clock::now(), id, r.ok, r.rtt)) {
                       onTransition(*it->second, *c, *t);
                       if (reconcile_pending_) reconcile("verdict changed");
@@ -223,6 +225,12 @@ void GatewayMonitor::onTransition(Peer& peer, Check& check, const health::Transi
   log(t.to == Verdict::kDown ? Level::kWarning : Level::kNotice, "health: " + what);
   record(what);
   reconcile_pending_ = true;
+}
+
+std::map<std::string, std::optional<health::TimePoint>> GatewayMonitor::lastReplies() const {
+  std::map<std::string, std::optional<health::TimePoint>> replies;
+  for (const auto& [name, peer] : peers_) replies[name] = peer->last_reply;
+  return replies;
 }
 
 routing::PeerStates GatewayMonitor::peerStates() const {

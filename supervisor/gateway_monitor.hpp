@@ -45,6 +45,8 @@ class GatewayMonitor {
   // What reconcile() would change now, in `ip route` words (nothing is changed).
   std::vector<std::string> dryRun();
   void stop();
+  // Per probed peer, when any of its checks last got a reply (nullopt: never).
+  std::map<std::string, std::optional<health::TimePoint>> lastReplies() const;
 
   // {"peers": {...}, "route_sets": [...], "events": [...], "route_errors": [...]}
   nlohmann::json toJson() const;

@@ -94,7 +94,8 @@ using LineRule = std::string (*)(std::string_view line, const Tokens& t, Counts&
 
 std::string tincConfLine(std::string_view, const Tokens& t, Counts& counts) {
   static const std::set<std::string_view> kKeys = {
-      "Name", "AddressFamily", "Mode", "Interface", "Device", "PrivateKeyFile", "ConnectTo"};
+      "Name",           "AddressFamily", "Mode",        "Interface", "Device",
+      "PrivateKeyFile", "PingInterval",  "PingTimeout", "ConnectTo"};
   if (t.size() != 3 || t[1] != "=" || !kKeys.count(t[0])) return "is not a tinc.conf directive";
   if (!safeToken(t[2])) return "has an unsafe value";
   if (t[0] != "ConnectTo") {
@@ -103,6 +104,7 @@ std::string tincConfLine(std::string_view, const Tokens& t, Counts& counts) {
   }
   if (t[0] == "AddressFamily" && t[2] != "ipv4") return "is not AddressFamily = ipv4";
   if (t[0] == "Device" && t[2] != "/dev/net/tun") return "is not Device = /dev/net/tun";
+  if ((t[0] == "PingInterval" || t[0] == "PingTimeout") && !number(t[2])) return "is not a number";
   return "";
 }
 

@@ -413,7 +413,10 @@ cmp -s <(container_exec chip cat /var/lib/meshbroker/pki/ca.crt) \
 mesh_up() {
   in_ns chip ping -n -c1 -W1 "${MESH[cometa]}" && in_ns chip ping -n -c1 -W1 "${MESH[illimani]}"
 }
-wait_for 40 "chip reaches both gateways over tinc" mesh_up || fail "the tinc mesh did not come up"
+# 40 s is plenty for tinc; the rest is for meshbroker's stale-path watch (supervisor/stale_path.hpp):
+# when the servers' simultaneous dials leave a gateway's packet key out of step, it restarts
+# tincd after 25 s of silence.
+wait_for 70 "chip reaches both gateways over tinc" mesh_up || fail "the tinc mesh did not come up"
 route_via_cometa() {
   ip -n "${NS[chip]}" route show 10.64.0.0/11 proto 177 | grep -q "via ${MESH[cometa]}"
 }

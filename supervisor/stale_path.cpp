@@ -1,0 +1,61 @@
+#include "supervisor/stale_path.hpp"
+
+#include <algorithm>
+
+namespace meshbroker::supervisor {
+
+namespace {
+
+std::string seconds(Duration d) {
+  const auto tenths = d.count() / 100;
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
+}
+
+}  // namespace
+
+void StalePathWatch::setTincRunning(std::optional<TimePoint> at) {
+  if (!at) {
+    tinc_since_.reset();
+    return;
+  }
+  if (!tinc_since_) tinc_since_ = at;
+}
+
+std::optional<StaleVerdict> StalePathWatch::evaluate(TimePoint now,
+                                                     const std::vector<PathView>& paths) {
+  if (!tinc_since_) return std::nullopt;
+  if (not_before_ && now < *not_before_) return std::nullopt;
+  const PathView* worst = nullptr;
+  Duration worst_silence{0};
+  for (const auto& path : paths) {
+    if (!path.mesh_up || path.mesh_up_since < *tinc_since_ || !path.last_reply) continue;
+    // A reply from before this host-up proves nothing about the present connection.
+    if (*path.last_reply < path.mesh_up_since) continue;
+    const auto silent = std::chrono::duration_cast<Duration>(now - *path.last_reply);
+    const auto connected = std::chrono::duration_cast<Duration>(now - path.mesh_up_since);
+    if (silent < params_.silence || connected < params_.silence) continue;
+    if (!worst || silent > worst_silence) {
+      worst = &path;
+      worst_silence = silent;
+    }
+  }
+  if (!worst) return std::nullopt;
+  // Quiet for backoff_max after the back-off ran out: start again from backoff_min.
+  if (not_before_ && now - *not_before_ >= params_.backoff_max) backoff_ = Duration{0};
+  backoff_ = backoff_.count() == 0 ? params_.backoff_min
+                                   : std::min<Duration>(backoff_ * 2, params_.backoff_max);
+  not_before_ = now + backoff_;
+  tinc_since_.reset();  // the caller restarts it; setTincRunning() says when it runs again
+  StaleVerdict verdict;
+  verdict.peer = worst->peer;
+  verdict.silent_for = worst_silence;
+  verdict.reason = "peer " + worst->peer + " has been connected over tinc for " +
+                   seconds(std::chrono::duration_cast<Duration>(now - worst->mesh_up_since)) +
+                   " but has answered nothing for " + seconds(worst_silence) +
+                   " (tinc 1.0's packet key out of step); restarting tincd gives both sides "
+                   "new keys; next such restart not before " +
+                   seconds(backoff_) + " from now";
+  return verdict;
+}
+
+}  // namespace meshbroker::supervisor

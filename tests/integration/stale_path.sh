@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Integration test: the stale-path watch (supervisor/stale_path.hpp) with real tincd, in the
+# namespace lab of bench/lab/lab.sh (diagram there).
+#
+#   stale_path.sh /path/to/meshbroker
+#
+#   chip (server)  `meshbroker run` (it runs chip's tincd); route set "mesh": 10.64.0.0/11 via
+#                  cometa (priority 0) or illimani (priority 1), probes every 200 ms.
+#   cometa, illimani (gateways, hand-started tincd).
+#
+# What tinc 1.0 does wrong (seen in ansible_deploy): after meta connections churn, a peer's packet
+# key can be out of step; the meta connection stays up and every packet to the peer is dropped.
+# This test makes the same symptom on purpose: cometa's tap interface drops every frame that
+# arrives (nftables, netdev ingress on meshnet0), so tinc's meta connection and UDP are fine and
+# nothing chip sends over the mesh reaches cometa's kernel.
+#
+# Checks:
+#   1. start: both gateways up, route via cometa.
+#   2. cometa goes silent: the route moves to illimani (health), and 25 s (the watch's silence)
+#      after cometa's last reply, not before, meshbroker logs why and restarts its tincd once.
+#   3. after the restart cometa reconnects but still answers nothing: no second restart (a peer
+#      that has not answered since its host-up is never stale), illimani is up again.
+#   4. the drop lifted: cometa answers, the route returns to cometa; status.json's events say
+#      "restarting tincd".
+# LAB_KEEP=1 keeps the temp folder.
+set -euo pipefail
+
+NAME=stale_path
+SKIP=77
+log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
+skip() { log "SKIP: $*"; exit "$SKIP"; }
+fail() { log "FAIL: $*"; exit 1; }
+
+[[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
+MESHBROKER=$(readlink -f -- "$1")
+[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
+[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, tun devices)"
+for tool in ip tincd jq ping nft setsid awk; do
+  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
+done
+[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
+probe_ns="sp-probe-$$"
+ip netns add "$probe_ns" 2>/dev/null || skip "cannot create network namespaces here"
+ip netns delete "$probe_ns"
+
+export MESHBROKER
+# shellcheck source-path=SCRIPTDIR source=../../bench/lab/lab.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../bench/lab/lab.sh"
+
+OK=0
+cleanup() {
+  local rc=$? f
+  set +e
+  trap - EXIT INT TERM
+  if [[ $OK -ne 1 ]]; then
+    ((rc == 0)) && rc=1
+    if [[ -n $LAB_TMP && -d $LAB_TMP ]]; then
+      for f in "$LAB_TMP"/meshbroker*.log "$LAB_TMP"/tincd-*.log; do
+        [[ -s $f ]] && { echo "----- $f (last 60 lines) -----"; tail -n 60 -- "$f"; }
+      done
+      if [[ -s $LAB_TMP/chip/run/status.json ]]; then
+        echo "----- health in $LAB_TMP/chip/run/status.json -----"
+        jq '.health.peers | map_values({verdict, reason})' "$LAB_TMP/chip/run/status.json"
+      fi
+    fi
+  fi
+  (exit "$rc")
+  lab_down
+  if [[ $OK -eq 1 ]]; then log "PASS"; else log "FAIL (exit $rc)"; fi
+  exit "$rc"
+}
+lab_init "$NAME"
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+COMETA=${LAB_MESH[cometa]}
+ILLIMANI=${LAB_MESH[illimani]}
+DEST=$LAB_DEST
+CFG=$LAB_TMP/server.json
+STATUS=$LAB_TMP/chip/run/status.json
+MBLOG=$LAB_TMP/meshbroker.log
+now_ms() { lab_ms_int; }
+
+route_via() {  # GW: chip's proto 177 route to DEST is via GW alone
+  [[ $(lab_exec chip ip -j route show proto 177 2>/dev/null |
+    jq -r --arg d "$DEST" 'map(select(.dst == $d)) | .[0].gateway // ""') == "$1" ]]
+}
+status_json() { jq -r "$1" "$STATUS" 2>/dev/null; }
+verdict_is() { [[ $(status_json ".health.peers[\"$1\"].verdict") == "$2" ]]; }
+both_up() { verdict_is cometa up && verdict_is illimani up; }
+tinc_restarts() { status_json '.backends[] | select(.id == "tinc") | .restarts'; }
+tinc_running() { [[ $(status_json '.backends[] | select(.id == "tinc") | .state') == running ]]; }
+stale_lines() { grep -c 'has answered nothing for' "$MBLOG" || true; }
+drop_on() {
+  lab_exec cometa nft -f - <<EOF || fail "nft: cannot add the drop on cometa's meshnet0"
+table netdev stale_path {
+  chain in { type filter hook ingress device "meshnet0" priority 0; policy drop; }
+}
+EOF
+}
+drop_off() { lab_exec cometa nft delete table netdev stale_path; }
+
+# --- lab and config -------------------------------------------------------------------------
+t_start=$(now_ms)
+LAB_SERVER_TINC=none lab_up
+lab_config chip "$CFG" \
+  ".routes = [{\"name\": \"mesh\", \"to\": [\"$DEST\"], \"policy\": \"failover\",
+     \"via\": [{\"gateway\": \"cometa\", \"priority\": 0}, {\"gateway\": \"illimani\", \"priority\": 1}]}]" \
+  ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 5}" \
+  '.routing = ((.routing // {}) + {"resync_ms": 1000})'
+"$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
+  { cat "$LAB_TMP/check.log" >&2; fail "meshbroker check rejected the test config"; }
+lab_spawn chip meshbroker "$MESHBROKER" run -c "$CFG"
+lab_mesh_up_redialing || fail "the mesh did not come up under meshbroker run"
+log "lab up, mesh up under meshbroker after $(($(now_ms) - t_start)) ms"
+
+# --- 1. start --------------------------------------------------------------------------------
+lab_wait 15 "both gateways up in status.json" both_up || fail "gateways not both up"
+lab_wait 10 "the route via cometa" route_via "$COMETA" || fail "no route via cometa at start"
+restarts0=$(tinc_restarts)
+[[ $(stale_lines) -eq 0 ]] || fail "a stale path was reported in steady state"
+log "1. both gateways up, route via cometa; tinc restarts so far: $restarts0"
+
+# --- 2. cometa silent with its meta connection up ---------------------------------------------
+drop_on
+drop_ms=$(now_ms)
+lab_wait 10 "the route via illimani" route_via "$ILLIMANI" ||
+  fail "the route did not leave cometa after it went silent"
+log "2. cometa silent: route via illimani after $(($(now_ms) - drop_ms)) ms"
+wait_stale() { [[ $(stale_lines) -ge 1 ]]; }
+lab_wait 45 "meshbroker to call cometa's path stale" wait_stale ||
+  fail "no stale-path restart 45 s after cometa went silent"
+stale_ms=$(now_ms)
+after=$((stale_ms - drop_ms))
+line=$(grep -m1 'has answered nothing for' "$MBLOG")
+log "2. stale after ${after} ms: ${line#*tinc: }"
+grep -q 'peer cometa ' <<<"$line" || fail "the stale peer is not cometa: $line"
+# Not before the silence (25 s from the last reply, which came just before the drop).
+((after >= 24000)) || fail "called stale ${after} ms after the drop, before the 25 s of silence"
+((after <= 32000)) || fail "called stale only ${after} ms after the drop (silence 25 s, 1 s tick)"
+wait_restarted() { [[ $(tinc_restarts) -gt $restarts0 ]] && tinc_running; }
+lab_wait 15 "tincd restarted and running" wait_restarted ||
+  fail "tincd was not restarted (restarts $(tinc_restarts), was $restarts0)"
+
+# --- 3. cometa reconnects, still silent: no second restart ----------------------------------
+lab_mesh_up_redialing_illimani() {
+  local i
+  for ((i = 0; i < 40; i++)); do
+    lab_redial
+    lab_wait 1 "illimani" lab_ping chip "$ILLIMANI" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+lab_mesh_up_redialing_illimani || fail "illimani did not come back after chip's tincd restart"
+cometa_up_again() { grep -q 'mesh: cometa up' <(sed -n '/has answered nothing for/,$p' "$MBLOG"); }
+lab_wait 20 "cometa's meta connection again" cometa_up_again ||
+  fail "cometa did not reconnect to chip's new tincd"
+lab_wait 15 "illimani up again" verdict_is illimani up || fail "illimani not up after the restart"
+sleep 35  # more than the silence: a second restart would have come by now
+[[ $(stale_lines) -eq 1 ]] || fail "$(stale_lines) stale-path restarts; want 1 (cometa never answered after reconnecting)"
+restarts1=$(tinc_restarts)
+((restarts1 == restarts0 + 1)) || fail "tinc restarted $((restarts1 - restarts0)) times; want 1"
+route_via "$ILLIMANI" || fail "the route left illimani while cometa is silent"
+log "3. cometa reconnected and silent for 35 s more: no second restart, route via illimani"
+
+# --- 4. the drop lifted -----------------------------------------------------------------------
+drop_off
+lift_ms=$(now_ms)
+lab_wait 15 "cometa up" verdict_is cometa up || fail "cometa did not come back up after the drop was lifted"
+lab_wait 10 "the route via cometa" route_via "$COMETA" || fail "the route did not return to cometa"
+log "4. drop lifted: cometa up and the route back after $(($(now_ms) - lift_ms)) ms"
+events=$(status_json '[.events[] | select(.what | test("restarting tincd"))] | length')
+[[ $events -ge 1 ]] || fail "status.json's events do not say 'restarting tincd'"
+[[ $(stale_lines) -eq 1 ]] || fail "another stale-path restart after the drop was lifted"
+
+OK=1
