@@ -27,16 +27,25 @@ std::optional<StaleVerdict> StalePathWatch::evaluate(TimePoint now,
   if (not_before_ && now < *not_before_) return std::nullopt;
   const PathView* worst = nullptr;
   Duration worst_silence{0};
+  bool worst_answered = false;
   for (const auto& path : paths) {
-    if (!path.mesh_up || path.mesh_up_since < *tinc_since_ || !path.last_reply) continue;
-    // A reply from before this host-up proves nothing about the present connection.
-    if (*path.last_reply < path.mesh_up_since) continue;
-    const auto silent = std::chrono::duration_cast<Duration>(now - *path.last_reply);
+    if (!path.mesh_up || path.mesh_up_since < *tinc_since_) continue;
+    // A reply from before this host-up proves nothing about the present connection: then the
+    // silence counts from the host-up.
+    const bool answered = path.last_reply && *path.last_reply >= path.mesh_up_since;
+    const TimePoint silent_since = answered ? *path.last_reply : path.mesh_up_since;
+    const auto silent = std::chrono::duration_cast<Duration>(now - silent_since);
     const auto connected = std::chrono::duration_cast<Duration>(now - path.mesh_up_since);
     if (silent < params_.silence || connected < params_.silence) continue;
+    // Restarted for this peer already, and not a reply since: another restart will not help.
+    if (auto blamed = blamed_.find(path.peer);
+        blamed != blamed_.end() && (!path.last_reply || *path.last_reply < blamed->second)) {
+      continue;
+    }
     if (!worst || silent > worst_silence) {
       worst = &path;
       worst_silence = silent;
+      worst_answered = answered;
     }
   }
   if (!worst) return std::nullopt;
@@ -46,13 +55,15 @@ std::optional<StaleVerdict> StalePathWatch::evaluate(TimePoint now,
                                    : std::min<Duration>(backoff_ * 2, params_.backoff_max);
   not_before_ = now + backoff_;
   tinc_since_.reset();  // the caller restarts it; setTincRunning() says when it runs again
+  blamed_[worst->peer] = now;
   StaleVerdict verdict;
   verdict.peer = worst->peer;
   verdict.silent_for = worst_silence;
   verdict.reason = "peer " + worst->peer + " has been connected over tinc for " +
                    seconds(std::chrono::duration_cast<Duration>(now - worst->mesh_up_since)) +
-                   " but has answered nothing for " + seconds(worst_silence) +
-                   " (tinc 1.0's packet key out of step); restarting tincd gives both sides "
+                   " but has answered nothing " +
+                   (worst_answered ? "for " + seconds(worst_silence) : "since it connected") +
+                   " (tinc 1.0's packet key out of step?); restarting tincd gives both sides "
                    "new keys; next such restart not before " +
                    seconds(backoff_) + " from now";
   return verdict;

@@ -9,15 +9,18 @@
 // start) and then tunnels over TCP until the key expires (KeyExpire, an hour). A restart of
 // either tincd gives both sides new keys.
 //
-// A peer is stale when tinc says it is up, it answered a probe since it came up and our tincd
-// started, and then nothing for `silence`. A dead or cut-off peer is never stale: its meta
-// connection ends within PingInterval + PingTimeout (15 s, set in tinc.conf), well before
-// `silence`.
-// A peer that never answered (ICMP filtered) is never stale either: restarting cannot help.
+// A peer is stale when tinc says it is up (a host-up since our tincd started, at least
+// `silence` ago) and nothing has come back from it for `silence`: neither since its last reply
+// nor, when it has not answered since that host-up, since the host-up (the key can be out of
+// step from the first packet). A dead or cut-off peer is never stale: its meta connection ends
+// within PingInterval + PingTimeout (15 s, set in tinc.conf), well before `silence`.
+// Once a restart was made for a peer, that peer makes no other until it has answered again, so
+// a peer that never answers (ICMP filtered, a wrong address) costs one restart, not one an hour.
 // Restarts back off (doubling to `backoff_max`) so a peer that keeps going stale costs at most
 // one restart an hour.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,7 +66,8 @@ class StalePathWatch {
  private:
   StalePathParams params_;
   std::optional<TimePoint> tinc_since_;
-  std::optional<TimePoint> not_before_;  // back-off after a verdict
+  std::optional<TimePoint> not_before_;      // back-off after a verdict
+  std::map<std::string, TimePoint> blamed_;  // peer -> when a verdict last named it
   Duration backoff_{0};
 };
 

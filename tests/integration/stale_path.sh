@@ -15,13 +15,15 @@
 # nothing chip sends over the mesh reaches cometa's kernel.
 #
 # Checks:
-#   1. start: both gateways up, route via cometa.
-#   2. cometa goes silent: the route moves to illimani (health), and 25 s (the watch's silence)
-#      after cometa's last reply, not before, meshbroker logs why and restarts its tincd once.
-#   3. after the restart cometa reconnects but still answers nothing: no second restart (a peer
-#      that has not answered since its host-up is never stale), illimani is up again.
-#   4. the drop lifted: cometa answers, the route returns to cometa; status.json's events say
-#      "restarting tincd".
+#   1. cometa silent from the start (its meta connection up, every frame dropped): illimani up and
+#      the route via illimani; 25 s (the watch's silence) after cometa's host-up, not before,
+#      meshbroker logs why ("answered nothing since it connected") and restarts its tincd once.
+#   2. cometa reconnects to the new tincd and still answers nothing: no second restart (one was
+#      made for cometa and it has not answered since), illimani up again.
+#   3. the drop lifted: cometa answers, the route returns to cometa.
+#   4. cometa silent again after answering: the route moves to illimani at once, and 25 s after
+#      the drop meshbroker restarts tincd again ("answered nothing for 25 s").
+#   5. the drop lifted: the route returns to cometa; status.json's events say "restarting tincd".
 # LAB_KEEP=1 keeps the temp folder.
 set -euo pipefail
 
@@ -91,7 +93,7 @@ verdict_is() { [[ $(status_json ".health.peers[\"$1\"].verdict") == "$2" ]]; }
 both_up() { verdict_is cometa up && verdict_is illimani up; }
 tinc_restarts() { status_json '.backends[] | select(.id == "tinc") | .restarts'; }
 tinc_running() { [[ $(status_json '.backends[] | select(.id == "tinc") | .state') == running ]]; }
-stale_lines() { grep -c 'has answered nothing for' "$MBLOG" || true; }
+stale_lines() { grep -c 'has answered nothing' "$MBLOG" || true; }
 drop_on() {
   lab_exec cometa nft -f - <<EOF || fail "nft: cannot add the drop on cometa's meshnet0"
 table netdev stale_path {
@@ -111,40 +113,12 @@ lab_config chip "$CFG" \
   '.routing = ((.routing // {}) + {"resync_ms": 1000})'
 "$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
   { cat "$LAB_TMP/check.log" >&2; fail "meshbroker check rejected the test config"; }
-lab_spawn chip meshbroker "$MESHBROKER" run -c "$CFG"
-lab_mesh_up_redialing || fail "the mesh did not come up under meshbroker run"
-log "lab up, mesh up under meshbroker after $(($(now_ms) - t_start)) ms"
-
-# --- 1. start --------------------------------------------------------------------------------
-lab_wait 15 "both gateways up in status.json" both_up || fail "gateways not both up"
-lab_wait 10 "the route via cometa" route_via "$COMETA" || fail "no route via cometa at start"
-restarts0=$(tinc_restarts)
-[[ $(stale_lines) -eq 0 ]] || fail "a stale path was reported in steady state"
-log "1. both gateways up, route via cometa; tinc restarts so far: $restarts0"
-
-# --- 2. cometa silent with its meta connection up ---------------------------------------------
-drop_on
-drop_ms=$(now_ms)
-lab_wait 10 "the route via illimani" route_via "$ILLIMANI" ||
-  fail "the route did not leave cometa after it went silent"
-log "2. cometa silent: route via illimani after $(($(now_ms) - drop_ms)) ms"
-wait_stale() { [[ $(stale_lines) -ge 1 ]]; }
-lab_wait 45 "meshbroker to call cometa's path stale" wait_stale ||
-  fail "no stale-path restart 45 s after cometa went silent"
-stale_ms=$(now_ms)
-after=$((stale_ms - drop_ms))
-line=$(grep -m1 'has answered nothing for' "$MBLOG")
-log "2. stale after ${after} ms: ${line#*tinc: }"
-grep -q 'peer cometa ' <<<"$line" || fail "the stale peer is not cometa: $line"
-# Not before the silence (25 s from the last reply, which came just before the drop).
-((after >= 24000)) || fail "called stale ${after} ms after the drop, before the 25 s of silence"
-((after <= 32000)) || fail "called stale only ${after} ms after the drop (silence 25 s, 1 s tick)"
-wait_restarted() { [[ $(tinc_restarts) -gt $restarts0 ]] && tinc_running; }
-lab_wait 15 "tincd restarted and running" wait_restarted ||
-  fail "tincd was not restarted (restarts $(tinc_restarts), was $restarts0)"
-
-# --- 3. cometa reconnects, still silent: no second restart ----------------------------------
-lab_mesh_up_redialing_illimani() {
+# The watch counts from cometa's host-up in meshbroker's log (meshbroker logs it as it reads it).
+cometa_up_after() {  # N: a "mesh: cometa up" after the Nth stale-path line
+  awk -v n="$1" '/has answered nothing/ {seen++} seen >= n && /mesh: cometa up/ {found=1}
+    END {exit !found}' "$MBLOG"
+}
+illimani_reached() {
   local i
   for ((i = 0; i < 40; i++)); do
     lab_redial
@@ -152,26 +126,81 @@ lab_mesh_up_redialing_illimani() {
   done
   return 1
 }
-lab_mesh_up_redialing_illimani || fail "illimani did not come back after chip's tincd restart"
-cometa_up_again() { grep -q 'mesh: cometa up' <(sed -n '/has answered nothing for/,$p' "$MBLOG"); }
-lab_wait 20 "cometa's meta connection again" cometa_up_again ||
+stale_count_is() { [[ $(stale_lines) -ge $1 ]]; }
+restarted_since() { [[ $(tinc_restarts) -gt $1 ]] && tinc_running; }
+
+# --- 1. cometa silent from the start -------------------------------------------------------
+drop_on
+lab_spawn chip meshbroker "$MESHBROKER" run -c "$CFG"
+illimani_reached || fail "chip's tincd under meshbroker did not reach illimani"
+lab_wait 20 "cometa's host-up" cometa_up_after 0 || fail "cometa never connected to chip's tincd"
+up_ms=$(now_ms)
+log "lab up, illimani reached and cometa connected after $((up_ms - t_start)) ms"
+lab_wait 15 "illimani up in status.json" verdict_is illimani up || fail "illimani not up"
+lab_wait 10 "the route via illimani" route_via "$ILLIMANI" || fail "no route via illimani"
+restarts0=$(tinc_restarts)
+lab_wait 45 "meshbroker to call cometa's path stale" stale_count_is 1 ||
+  fail "no stale-path restart 45 s after cometa connected in silence"
+after=$(($(now_ms) - up_ms))
+line=$(grep -m1 'has answered nothing' "$MBLOG")
+log "1. stale after ${after} ms: ${line#*tinc: }"
+grep -q 'peer cometa .*answered nothing since it connected' <<<"$line" ||
+  fail "not cometa, or not 'since it connected': $line"
+# Not before the silence (25 s from the host-up, seen here up to a poll late), and at most a
+# tick and a poll after it.
+((after >= 24000)) || fail "called stale ${after} ms after cometa connected, before 25 s"
+((after <= 32000)) || fail "called stale only ${after} ms after cometa connected"
+lab_wait 15 "tincd restarted and running" restarted_since "$restarts0" ||
+  fail "tincd was not restarted (restarts $(tinc_restarts), was $restarts0)"
+restart1_ms=$(now_ms)
+
+# --- 2. cometa reconnects, still silent: no second restart ----------------------------------
+illimani_reached || fail "illimani did not come back after chip's tincd restart"
+lab_wait 20 "cometa's meta connection again" cometa_up_after 1 ||
   fail "cometa did not reconnect to chip's new tincd"
 lab_wait 15 "illimani up again" verdict_is illimani up || fail "illimani not up after the restart"
-sleep 35  # more than the silence: a second restart would have come by now
-[[ $(stale_lines) -eq 1 ]] || fail "$(stale_lines) stale-path restarts; want 1 (cometa never answered after reconnecting)"
+sleep 40  # more than the silence: a second restart would have come by now
+[[ $(stale_lines) -eq 1 ]] ||
+  fail "$(stale_lines) stale-path restarts; want 1 (cometa has not answered since the first)"
 restarts1=$(tinc_restarts)
 ((restarts1 == restarts0 + 1)) || fail "tinc restarted $((restarts1 - restarts0)) times; want 1"
 route_via "$ILLIMANI" || fail "the route left illimani while cometa is silent"
-log "3. cometa reconnected and silent for 35 s more: no second restart, route via illimani"
+log "2. cometa reconnected and silent for 40 s more: no second restart, route via illimani"
 
-# --- 4. the drop lifted -----------------------------------------------------------------------
+# --- 3. the drop lifted ---------------------------------------------------------------------
 drop_off
 lift_ms=$(now_ms)
-lab_wait 15 "cometa up" verdict_is cometa up || fail "cometa did not come back up after the drop was lifted"
+lab_wait 15 "cometa up" verdict_is cometa up || fail "cometa did not come up after the drop was lifted"
 lab_wait 10 "the route via cometa" route_via "$COMETA" || fail "the route did not return to cometa"
-log "4. drop lifted: cometa up and the route back after $(($(now_ms) - lift_ms)) ms"
+log "3. drop lifted: cometa up and the route via cometa after $(($(now_ms) - lift_ms)) ms"
+
+# --- 4. silent again after answering --------------------------------------------------------
+# The watch's back-off: at least 60 s after the first restart (it has been that long by now).
+drop_on
+drop_ms=$(now_ms)
+lab_wait 10 "the route via illimani" route_via "$ILLIMANI" ||
+  fail "the route did not leave cometa after it went silent"
+log "4. cometa silent: route via illimani after $(($(now_ms) - drop_ms)) ms"
+lab_wait 45 "a second stale-path restart" stale_count_is 2 ||
+  fail "no stale-path restart 45 s after cometa went silent again"
+after=$(($(now_ms) - drop_ms))
+line=$(grep 'has answered nothing' "$MBLOG" | sed -n 2p)
+log "4. stale after ${after} ms ($(((drop_ms - restart1_ms) / 1000)) s after the first): ${line#*tinc: }"
+grep -q 'peer cometa .*answered nothing for' <<<"$line" || fail "not cometa, or not 'for': $line"
+((after >= 24000)) || fail "called stale ${after} ms after the drop, before the 25 s of silence"
+((after <= 32000)) || fail "called stale only ${after} ms after the drop (silence 25 s, 1 s tick)"
+lab_wait 15 "tincd restarted again" restarted_since "$restarts1" ||
+  fail "tincd was not restarted again (restarts $(tinc_restarts), was $restarts1)"
+
+# --- 5. the drop lifted again ---------------------------------------------------------------
+drop_off
+lift_ms=$(now_ms)
+illimani_reached || fail "illimani did not come back after the second restart"
+lab_wait 20 "cometa up" verdict_is cometa up || fail "cometa did not come back up"
+lab_wait 10 "the route via cometa" route_via "$COMETA" || fail "the route did not return to cometa"
+log "5. drop lifted: cometa up and the route back after $(($(now_ms) - lift_ms)) ms"
 events=$(status_json '[.events[] | select(.what | test("restarting tincd"))] | length')
-[[ $events -ge 1 ]] || fail "status.json's events do not say 'restarting tincd'"
-[[ $(stale_lines) -eq 1 ]] || fail "another stale-path restart after the drop was lifted"
+[[ $events -ge 2 ]] || fail "status.json's events do not say 'restarting tincd' twice ($events)"
+[[ $(stale_lines) -eq 2 ]] || fail "$(stale_lines) stale-path restarts; want 2"
 
 OK=1

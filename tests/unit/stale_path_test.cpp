@@ -1,5 +1,6 @@
-// The stale-path watch (pure): a connected peer that answered and then went silent restarts
-// our tincd; a dead, filtered or just-connected peer never does; restarts back off.
+// The stale-path watch (pure): a connected peer that stays silent restarts our tincd; a dead or
+// just-connected peer never does, one that stays silent after its restart not again; restarts
+// back off.
 #include "supervisor/stale_path.hpp"
 
 #include <gtest/gtest.h>
@@ -44,11 +45,37 @@ TEST_F(StalePathTest, TheLongestSilentPeerIsNamed) {
   EXPECT_EQ(verdict->silent_for, seconds(38));
 }
 
-TEST_F(StalePathTest, APeerThatNeverAnsweredIsNeverStale) {
-  // ICMP filtered, or the wrong address: a restart cannot help, so it is never tried.
+TEST_F(StalePathTest, APeerSilentSinceItConnectedGetsOneRestart) {
+  // The key can be out of step from the first packet: silent since the host-up is stale too.
+  // But if it never answers (ICMP filtered, the wrong address), restarting again cannot help.
   StalePathWatch watch;
   watch.setTincRunning(t0);
-  EXPECT_FALSE(watch.evaluate(t0 + seconds(3600), {connected("cometa", t0, std::nullopt)}));
+  EXPECT_FALSE(watch.evaluate(t0 + seconds(24), {connected("cometa", t0, std::nullopt)}));
+  auto verdict = watch.evaluate(t0 + seconds(25), {connected("cometa", t0, std::nullopt)});
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(verdict->peer, "cometa");
+  EXPECT_EQ(verdict->silent_for, seconds(25));
+  EXPECT_NE(verdict->reason.find("answered nothing since it connected"), std::string::npos)
+      << verdict->reason;
+  const TimePoint restarted = t0 + seconds(26);
+  watch.setTincRunning(restarted);
+  EXPECT_FALSE(watch.evaluate(t0 + seconds(3600), {connected("cometa", restarted, std::nullopt)}));
+}
+
+TEST_F(StalePathTest, APeerAnsweringAgainAfterItsRestartCanBeStaleAgain) {
+  StalePathWatch watch;
+  watch.setTincRunning(t0);
+  ASSERT_TRUE(watch.evaluate(t0 + seconds(30), {connected("cometa", t0, t0 + seconds(1))}));
+  const TimePoint restarted = t0 + seconds(31);
+  watch.setTincRunning(restarted);
+  // Reconnected, silent: not again...
+  EXPECT_FALSE(watch.evaluate(t0 + seconds(200),
+                              {connected("cometa", restarted + seconds(1), t0 + seconds(1))}));
+  // ...until it has answered after the restart and then gone silent for the silence.
+  auto verdict = watch.evaluate(t0 + seconds(300),
+                                {connected("cometa", restarted + seconds(1), t0 + seconds(250))});
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(verdict->silent_for, seconds(50));
 }
 
 TEST_F(StalePathTest, APeerTincCallsDownIsNeverStale) {
@@ -59,12 +86,15 @@ TEST_F(StalePathTest, APeerTincCallsDownIsNeverStale) {
   EXPECT_FALSE(watch.evaluate(t0 + seconds(600), {gone}));
 }
 
-TEST_F(StalePathTest, OnlyRepliesSinceTheCurrentHostUpCount) {
+TEST_F(StalePathTest, ReplyFromBeforeTheHostUpCountsTheSilenceFromTheHostUp) {
   StalePathWatch watch;
   watch.setTincRunning(t0);
-  // Answered before reconnecting at t0+50 s, nothing since: that says nothing about now.
-  EXPECT_FALSE(
-      watch.evaluate(t0 + seconds(100), {connected("cometa", t0 + seconds(50), t0 + seconds(10))}));
+  // Answered before reconnecting at t0+50 s, nothing since: silent since the host-up.
+  const auto path = connected("cometa", t0 + seconds(50), t0 + seconds(10));
+  EXPECT_FALSE(watch.evaluate(t0 + seconds(74), {path}));
+  auto verdict = watch.evaluate(t0 + seconds(75), {path});
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(verdict->silent_for, seconds(25));
 }
 
 TEST_F(StalePathTest, AFreshConnectionGetsTheSilenceToAnswer) {
