@@ -40,7 +40,7 @@
 #    alice's tunnel ends
 # 6. ansible-lint over ansible/ passes
 #
-# The image comes from rootfs_make (tests/integration/lib/rootfs.sh): the first run makes it with
+# The image comes from rootfs_make (lab/rootfs.sh): the first run makes it with
 # debootstrap from Debian's archive (a few minutes), later runs extract the cached tarball from
 # /var/cache/meshbroker-test. The .deb: MESHBROKER_DEB if set, else build_deb
 # (scripts/lib/common.sh: CPack of the build the binary under test belongs to).
@@ -81,8 +81,8 @@ grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
 
 # shellcheck source=SCRIPTDIR/../../scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
-# shellcheck source=SCRIPTDIR/lib/rootfs.sh
-source "$ROOT/tests/integration/lib/rootfs.sh"
+# shellcheck source=SCRIPTDIR/../../lab/rootfs.sh
+source "$ROOT/lab/rootfs.sh"
 
 ID=$$
 NODES=(chip comegato cometa illimani)
@@ -203,7 +203,7 @@ make_deb() {
   [[ -f $DEB ]] || fail "no .deb at $DEB"
 }
 
-# One image for all nodes (tests/integration/lib/rootfs.sh: debootstrap once, then a cached
+# One image for all nodes (lab/rootfs.sh: debootstrap once, then a cached
 # tarball): what Ansible and systemd need, and the .deb's dependencies, since the nodes have no
 # Internet to fetch them. Each node boots an overlay of it.
 make_rootfs() {

@@ -2,7 +2,7 @@
 # Integration test: the Debian package, installed with apt on a clean Debian 12.
 #
 #   this host                                   chroot $TMP/root (debootstrap minbase
-#  +---------------------------------+          bookworm + systemd, lib/rootfs.sh, cached)
+#  +---------------------------------+          bookworm + systemd, lab/rootfs.sh, cached)
 #  | build/ --cpack -G DEB-->  .deb -+--copy--> +--------------------------------------------+
 #  | dpkg-deb -f / -c: fields, files |          | apt-get install /tmp/meshbroker_*.deb      |
 #  +---------------------------------+          |   (tinc, openvpn, iproute2 from the mirror)|
@@ -16,7 +16,7 @@
 # Usage: package_install.sh MESHBROKER_BINARY
 #   The .deb is built from the binary's build folder (build_deb, scripts/lib/common.sh) unless
 #   MESHBROKER_DEB names one. Needs root and debootstrap (else exit 77, skip). The base rootfs
-#   is cached in /var/cache/meshbroker-test/ (see lib/rootfs.sh); MB_KEEP=1 keeps $TMP.
+#   is cached in /var/cache/meshbroker-test/ (see lab/rootfs.sh); MB_KEEP=1 keeps $TMP.
 set -euo pipefail
 # dpkg-query's formats (their ${...} are dpkg's, not the shell's).
 # shellcheck disable=SC2016
@@ -44,8 +44,8 @@ done
 
 # shellcheck source=SCRIPTDIR/../../scripts/lib/common.sh
 source "$HERE/../../scripts/lib/common.sh"
-# shellcheck source=SCRIPTDIR/lib/rootfs.sh
-source "$HERE/lib/rootfs.sh"
+# shellcheck source=SCRIPTDIR/../../lab/rootfs.sh
+source "$HERE/../../lab/rootfs.sh"
 # shellcheck disable=SC2034  # build_deb packages $BUILD_DIR: the build this binary is from
 BUILD_DIR=$(dirname -- "$MESHBROKER")
 

@@ -3,7 +3,7 @@
 # for tests that install things into a fresh system (tests/integration/package_install.sh)
 # and for throwaway target hosts (ansible). Source it; needs root and debootstrap.
 #
-#   source tests/integration/lib/rootfs.sh
+#   source lab/rootfs.sh
 #   rootfs_make DIR [EXTRA_PACKAGE...]   # DIR: a fresh bookworm, with the packages installed
 #   rootfs_mount DIR                     # /proc, /sys, /dev, /dev/pts for chroot DIR apt-get...
 #   chroot DIR apt-get install -y ...    # (resolv.conf is the host's: apt works)
