@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # globals read by the scripts that source this file
 # lab/core.sh — the core of the one namespace lab that tests, benchmarks and the demo share:
 # logging, honest skips, one wait-until, traps and cleanup, process-group spawn and stop,
 # namespaces named with a prefix and the run's ID. Source it (a topology file sources it for
@@ -21,6 +22,7 @@
 #   lab_wait SECONDS WHAT CMD..  polls CMD every 20 ms until it succeeds; after SECONDS logs
 #                       "timed out after Ns waiting for: WHAT" and returns 1 (callers decide:
 #                       `lab_wait ... || lab_fail ...`). The one wait-until of the lab.
+#   lab_expect SECONDS WHAT CMD..  lab_wait, and a failure of the test when it times out.
 #   lab_ms / lab_now_ms wall clock in whole ms / in ms with µs decimals (udp_stream's clock).
 #   lab_ns NODE         the namespace name of NODE: LAB_PREFIX-NODE-LAB_ID (LAB_ID empty:
 #                       LAB_PREFIX-NODE, for the demo, whose network outlives the script).
@@ -35,7 +37,8 @@
 #                       forgets it (fine for one that already exited).
 #   lab_signal_node SIG NODE  SIG to every process group lab_spawn started in NODE.
 #   lab_loss_on NODE DEV PCT / lab_loss_off NODE   nftables drops PCT % on DEV both ways.
-#   lab_on_cleanup FUNC  FUNC runs first in lab_cleanup (after a failure too).
+#   lab_on_cleanup FUNC  FUNC runs first in lab_cleanup (after a failure too), with the exit
+#                       code in $LAB_EXIT_CODE.
 #   lab_cleanup         stops what lab_spawn started, deletes LAB_NS's namespaces (and kills
 #                       whatever still runs in them), shows the last lines of $LAB_TMP/*.log
 #                       after a failure, removes $LAB_TMP unless LAB_KEEP is set. Idempotent.
@@ -71,6 +74,7 @@ LAB_TMP=${LAB_TMP:-}
 LAB_LOGS=${LAB_LOGS:-}
 LAB_OK=0
 LAB_TEST=0
+LAB_EXIT_CODE=0
 
 lab_log() { printf '%s: %s\n' "$LAB_NAME" "$*" >&2; }
 lab_fail() {
@@ -141,6 +145,10 @@ lab_wait() {
     fi
     sleep 0.02
   done
+}
+
+lab_expect() {
+  lab_wait "$@" || lab_fail "$2: not within $1 s"
 }
 
 lab_init() {
@@ -293,6 +301,7 @@ lab_cleanup() {
   local rc=$? pid ns i hook
   set +e
   trap - EXIT INT TERM ERR
+  LAB_EXIT_CODE=$rc
   for hook in "${LAB_CLEANUP_HOOKS[@]}"; do "$hook"; done
   LAB_CLEANUP_HOOKS=()
   if ((LAB_TEST && !LAB_OK && rc != LAB_SKIP)); then
@@ -317,7 +326,8 @@ lab_cleanup() {
   done
   LAB_NS=()
   if [[ -n $LAB_TMP && -d $LAB_TMP ]]; then
-    if [[ -n ${LAB_KEEP:-} ]]; then lab_log "keeping $LAB_TMP"; else rm -rf -- "$LAB_TMP"; fi
+    # --one-file-system: a mount left inside (a chroot's /dev) is never emptied.
+    if [[ -n ${LAB_KEEP:-} ]]; then lab_log "keeping $LAB_TMP"; else rm -rf --one-file-system -- "$LAB_TMP"; fi
   fi
   if ((LAB_TEST)); then
     if ((LAB_OK)); then

@@ -4,7 +4,11 @@
 # Usage: systemd_unit_check.sh BUILT_UNIT MESHBROKER_BINARY
 set -euo pipefail
 unit=$1 binary=$2
-command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing"; exit 77; }
+# shellcheck source=../lab/core.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lab/core.sh"
+# shellcheck disable=SC2034  # read by lab_skip
+LAB_NAME=systemd_unit
+lab_need systemd-analyze
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bindir=$(sed -n 's#^ExecStart=\(.*\)/meshbroker run.*#\1#p' "$unit")

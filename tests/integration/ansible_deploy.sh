@@ -49,42 +49,29 @@
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, or a tool is missing).
 set -euo pipefail
 
+# shellcheck source=../../lab/core.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/core.sh"
 NAME=ansible_deploy
-SKIP=77
-log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
-skip() {
-  log "SKIP: $*"
-  exit "$SKIP"
-}
-fail() {
-  log "FAIL: $*"
-  exit 1
-}
-now_ms() {
-  local t=${EPOCHREALTIME/[.,]/}
-  echo $((t / 1000))
-}
-T0=$(now_ms)
-
+T0=$(lab_ms)
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
 MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-[[ $(id -u) -eq 0 ]] || skip "needs root (namespaces, containers)"
-for tool in ip systemd-nspawn debootstrap dpkg-deb ansible-playbook ansible-lint ssh ssh-keygen \
-  openvpn jq python3 ping setsid mount nsenter; do
-  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
-done
-[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
+[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+ROOT=$LAB_ROOT
+# shellcheck disable=SC2034  # read by lab/core.sh
+LAB_PREFIX=ad
+lab_init --test "$NAME"
+lab_need systemd-nspawn debootstrap dpkg-deb ansible-playbook ansible-lint ssh ssh-keygen \
+  openvpn jq python3 ping mount nsenter
+lab_need_tun
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
-  skip "no overlay file system"
+  lab_skip "no overlay file system"
 
 # shellcheck source=SCRIPTDIR/../../scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
 # shellcheck source=SCRIPTDIR/../../lab/rootfs.sh
 source "$ROOT/lab/rootfs.sh"
 
-ID=$$
+ID=$LAB_ID
 NODES=(chip comegato cometa illimani)
 GATEWAYS=(cometa illimani)
 declare -A UPLINK=([chip]=192.0.2.11 [comegato]=192.0.2.12 [cometa]=192.0.2.9
@@ -94,8 +81,7 @@ declare -A MESH=([chip]=100.64.12.11 [comegato]=100.64.12.12 [cometa]=100.64.12.
 declare -A SIDE=([cometa]=10.65.9.1 [illimani]=10.65.10.1)
 declare -A SIDE_PEER=([cometa]=10.65.9.2 [illimani]=10.65.10.2)
 TARGET=10.65.2.8
-declare -A NS=() NSPAWN_PID=()
-for node in inet meshhost laptop "${NODES[@]}"; do NS[$node]="ad-$node-$ID"; done
+declare -A NSPAWN_PID=()
 # What the containers' systemd starts that this test has no use for (and the packages' own
 # tinc/openvpn units, which meshbroker replaces).
 MASK_UNITS=(tinc.service openvpn.service apt-daily.timer apt-daily-upgrade.timer
@@ -104,8 +90,6 @@ MASK_UNITS=(tinc.service openvpn.service apt-daily.timer apt-daily-upgrade.timer
 # Ansible, python3-apt for its apt module, sudo for become, ping.
 ROOTFS_PACKAGES=(systemd systemd-sysv dbus openssh-server python3 python3-apt sudo iputils-ping)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshbroker-$NAME.XXXXXX")
-OK=0
 LAPTOP_PID=
 
 stop_container() {
@@ -122,52 +106,40 @@ stop_container() {
   NSPAWN_PID[$node]=
 }
 
-cleanup() {
-  local rc=$? node ns f m
-  set +e
-  trap - EXIT INT TERM
-  if [[ $OK -ne 1 && $rc -ne $SKIP ]]; then
-    ((rc == 0)) && rc=1
+# Before the core deletes the namespaces and $LAB_TMP: after a failure the journals, then the
+# laptop and the containers stopped and the overlays unmounted.
+# shellcheck disable=SC2317  # called by lab_cleanup
+teardown() {
+  local node m
+  if ((!LAB_OK && LAB_EXIT_CODE != LAB_SKIP)); then
     if [[ -n ${MESHBROKER_TEST_HOLD:-} ]]; then  # debugging: look around before cleanup
-      touch "$TMP/hold"
-      log "holding everything up; rm $TMP/hold to clean up"
-      while [[ -e $TMP/hold ]]; do sleep 1; done
+      touch "$LAB_TMP/hold"
+      lab_log "holding everything up; rm $LAB_TMP/hold to clean up"
+      while [[ -e $LAB_TMP/hold ]]; do sleep 1; done
     fi
-    for f in "$TMP"/*.log; do
-      [[ -s $f ]] && { echo "----- $f (last 40 lines) -----"; tail -n 40 -- "$f"; }
-    done
     for node in "${NODES[@]}"; do
       [[ -n ${NSPAWN_PID[$node]:-} ]] || continue
-      echo "----- journal of meshbroker on $node (last 30 lines) -----"
-      container_exec "$node" journalctl -u meshbroker --no-pager -n 30 2>/dev/null
+      echo "----- journal of meshbroker on $node (last 30 lines) -----" >&2
+      container_exec "$node" journalctl -u meshbroker --no-pager -n 30 >&2 2>/dev/null
     done
   fi
-  [[ -n $LAPTOP_PID ]] && { kill -TERM "$LAPTOP_PID" 2>/dev/null; wait "$LAPTOP_PID" 2>/dev/null; }
+  [[ -n $LAPTOP_PID ]] && lab_stop "$LAPTOP_PID"
   for node in "${NODES[@]}"; do stop_container "$node" & done
   wait
-  for ns in "${NS[@]}"; do
-    ip netns list 2>/dev/null | grep -qw -- "$ns" || continue
-    # Whatever is left inside (ssh control masters, a container that would not stop) goes too.
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-    ip netns delete "$ns" 2>/dev/null
-  done
+  # Whatever is left in the namespaces (ssh control masters) goes with them (lab_cleanup).
   # The overlays, deepest first.
   while read -r m; do umount -l "$m" 2>/dev/null; done < <(
-    awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
+    awk -v t="$LAB_TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
   [[ -n ${ROOTFS:-} ]] && rootfs_umount "$ROOTFS"
-  if [[ -n ${MESHBROKER_TEST_KEEP:-} ]]; then
-    log "keeping $TMP"
-  elif awk -v t="$TMP/" 'index($2, t) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
-    log "something is still mounted under $TMP; not deleting it"
-  else
-    rm -rf --one-file-system -- "$TMP"
+  if awk -v t="$LAB_TMP/" 'index($2, t) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    lab_log "something is still mounted under $LAB_TMP; keeping it"
+    # shellcheck disable=SC2034  # read by lab_cleanup
+    LAB_KEEP=1
   fi
-  log "$( ((OK == 1)) && echo PASS || echo "FAIL (exit $rc)") in $((($(now_ms) - T0) / 1000)) s"
-  exit "$rc"
+  lab_log "$( ((LAB_OK)) && echo "passed" || echo "failed (exit $LAB_EXIT_CODE)") in $((($(lab_ms) - T0) / 1000)) s"
+  return 0
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lab_on_cleanup teardown
 
 # Runs CMD in NODE's container (its namespaces, its root).
 container_exec() {
@@ -177,30 +149,17 @@ container_exec() {
   [[ -n $leader ]] || return 1
   nsenter -t "$leader" -m -u -i -n -p -- "$@"
 }
-in_ns() {
-  local node=$1
-  shift
-  ip netns exec "${NS[$node]}" "$@"
-}
-wait_for() {  # SECONDS DESCRIPTION CMD...
-  local limit=$1 what=$2 deadline
-  shift 2
-  deadline=$(($(now_ms) + limit * 1000))
-  until "$@" >/dev/null 2>&1; do
-    (($(now_ms) < deadline)) || { log "timed out after ${limit}s waiting for: $what"; return 1; }
-    sleep 0.2
-  done
-}
+in_ns() { lab_exec "$@"; }
 
 # --- the package and the node image --------------------------------------------------------
 make_deb() {
   if [[ -n ${MESHBROKER_DEB:-} ]]; then
     DEB=$(readlink -f -- "$MESHBROKER_DEB")
   else
-    log "building the .deb (build_deb)"
-    DEB=$(build_deb "$TMP/package" 2>"$TMP/build_deb.log") || fail "build_deb failed (see $TMP/build_deb.log)"
+    lab_log "building the .deb (build_deb)"
+    DEB=$(build_deb "$LAB_TMP/package" 2>"$LAB_TMP/build_deb.log") || lab_fail "build_deb failed (see $LAB_TMP/build_deb.log)"
   fi
-  [[ -f $DEB ]] || fail "no .deb at $DEB"
+  [[ -f $DEB ]] || lab_fail "no .deb at $DEB"
 }
 
 # One image for all nodes (lab/rootfs.sh: debootstrap once, then a cached
@@ -213,86 +172,82 @@ make_rootfs() {
   for dep in $(dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//' | xargs); do
     packages+=("$dep")
   done
-  ROOTFS=$TMP/image
-  rootfs_make "$ROOTFS" "${packages[@]}" 2>"$TMP/rootfs.log" ||
-    fail "rootfs_make failed (see $TMP/rootfs.log)"
+  ROOTFS=$LAB_TMP/image
+  rootfs_make "$ROOTFS" "${packages[@]}" 2>"$LAB_TMP/rootfs.log" ||
+    lab_fail "rootfs_make failed (see $LAB_TMP/rootfs.log)"
 }
 
 make_deb
 make_rootfs
-log "image $ROOTFS, package $DEB, files in $TMP"
+lab_log "image $ROOTFS, package $DEB, files in $LAB_TMP"
 
 # --- the network ---------------------------------------------------------------------------
-veth() {  # NODE_A IF_A NODE_B IF_B
-  ip link add "$2" netns "${NS[$1]}" type veth peer name "$4" netns "${NS[$3]}"
-}
 for node in inet meshhost laptop "${NODES[@]}"; do
-  ip netns add "${NS[$node]}" || fail "cannot create network namespace ${NS[$node]}"
-  ip -n "${NS[$node]}" link set lo up
+  lab_ns_add "$node"
   in_ns "$node" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 done
-ip -n "${NS[inet]}" link add br0 type bridge
-ip -n "${NS[inet]}" addr add 192.0.2.1/24 dev br0
-ip -n "${NS[inet]}" link set br0 up
+ip -n "${LAB_NS[inet]}" link add br0 type bridge
+ip -n "${LAB_NS[inet]}" addr add 192.0.2.1/24 dev br0
+ip -n "${LAB_NS[inet]}" link set br0 up
 for node in laptop "${NODES[@]}"; do
-  veth inet "p-$node" "$node" uplink
-  ip -n "${NS[inet]}" link set "p-$node" master br0 up
-  ip -n "${NS[$node]}" addr add "${UPLINK[$node]}/24" dev uplink
-  ip -n "${NS[$node]}" link set uplink up
+  lab_veth inet "p-$node" "$node" uplink
+  ip -n "${LAB_NS[inet]}" link set "p-$node" master br0 up
+  ip -n "${LAB_NS[$node]}" addr add "${UPLINK[$node]}/24" dev uplink
+  ip -n "${LAB_NS[$node]}" link set uplink up
 done
 # Behind the gateways: the mesh host, reached by both; it answers the mesh and the OpenVPN
 # clients (routed, never NATed) over either gateway.
-ip -n "${NS[meshhost]}" addr add "$TARGET/32" dev lo
+ip -n "${LAB_NS[meshhost]}" addr add "$TARGET/32" dev lo
 in_ns meshhost sysctl -qw net.ipv4.conf.all.ignore_routes_with_linkdown=1
 hops=()
 for gw in "${GATEWAYS[@]}"; do
-  veth "$gw" mesh0 meshhost "gw-$gw"
-  ip -n "${NS[$gw]}" addr add "${SIDE[$gw]}/24" dev mesh0
-  ip -n "${NS[meshhost]}" addr add "${SIDE_PEER[$gw]}/24" dev "gw-$gw"
-  ip -n "${NS[$gw]}" link set mesh0 up
-  ip -n "${NS[meshhost]}" link set "gw-$gw" up
-  ip -n "${NS[$gw]}" route add 10.64.0.0/11 via "${SIDE_PEER[$gw]}" dev mesh0
+  lab_veth "$gw" mesh0 meshhost "gw-$gw"
+  ip -n "${LAB_NS[$gw]}" addr add "${SIDE[$gw]}/24" dev mesh0
+  ip -n "${LAB_NS[meshhost]}" addr add "${SIDE_PEER[$gw]}/24" dev "gw-$gw"
+  ip -n "${LAB_NS[$gw]}" link set mesh0 up
+  ip -n "${LAB_NS[meshhost]}" link set "gw-$gw" up
+  ip -n "${LAB_NS[$gw]}" route add 10.64.0.0/11 via "${SIDE_PEER[$gw]}" dev mesh0
   hops+=(nexthop via "${SIDE[$gw]}" dev "gw-$gw")
 done
-ip -n "${NS[meshhost]}" route add 100.64.12.0/27 "${hops[@]}"
-ip -n "${NS[meshhost]}" route add 172.16.0.0/16 "${hops[@]}"
+ip -n "${LAB_NS[meshhost]}" route add 100.64.12.0/27 "${hops[@]}"
+ip -n "${LAB_NS[meshhost]}" route add 172.16.0.0/16 "${hops[@]}"
 
 # --- the containers ------------------------------------------------------------------------
-mkdir -p "$TMP/ssh" "$TMP/cp"
-ssh-keygen -q -t ed25519 -N '' -C "meshbroker-$NAME-$ID" -f "$TMP/ssh/id" ||
-  fail "ssh-keygen failed"
+mkdir -p "$LAB_TMP/ssh" "$LAB_TMP/cp"
+ssh-keygen -q -t ed25519 -N '' -C "meshbroker-$NAME-$ID" -f "$LAB_TMP/ssh/id" ||
+  lab_fail "ssh-keygen failed"
 for node in "${NODES[@]}"; do
-  dir=$TMP/nodes/$node
+  dir=$LAB_TMP/nodes/$node
   mkdir -p "$dir/upper" "$dir/work" "$dir/root"
   mount -t overlay "overlay-$node" \
     -o "lowerdir=$ROOTFS,upperdir=$dir/upper,workdir=$dir/work" "$dir/root" ||
-    fail "cannot mount the overlay for $node"
+    lab_fail "cannot mount the overlay for $node"
   r=$dir/root
   echo "$node" >"$r/etc/hostname"
   tr -d '-' </proc/sys/kernel/random/uuid >"$r/etc/machine-id"
   install -d -m 0700 "$r/root/.ssh"
-  install -m 0600 "$TMP/ssh/id.pub" "$r/root/.ssh/authorized_keys"
+  install -m 0600 "$LAB_TMP/ssh/id.pub" "$r/root/.ssh/authorized_keys"
   for unit in "${MASK_UNITS[@]}"; do ln -sf /dev/null "$r/etc/systemd/system/$unit"; done
   SYSTEMD_NSPAWN_API_VFS_WRITABLE=network setsid systemd-nspawn --quiet --register=no --keep-unit --console=passive \
     --machine="ad-$node-$ID" --hostname="$node" --directory="$r" \
-    --network-namespace-path="/run/netns/${NS[$node]}" --capability=CAP_NET_ADMIN \
+    --network-namespace-path="/run/netns/${LAB_NS[$node]}" --capability=CAP_NET_ADMIN \
     --bind=/dev/net/tun \
     --resolv-conf=off --timezone=off --link-journal=no --boot \
-    </dev/null >"$TMP/nspawn-$node.log" 2>&1 &
+    </dev/null >"$LAB_TMP/nspawn-$node.log" 2>&1 &
   NSPAWN_PID[$node]=$!
 done
 
-SSH_OPTS=(-i "$TMP/ssh/id" -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=2
+SSH_OPTS=(-i "$LAB_TMP/ssh/id" -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=2
   -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
 ssh_ok() { in_ns inet ssh "${SSH_OPTS[@]}" "root@${UPLINK[$1]}" true; }
 for node in "${NODES[@]}"; do
-  wait_for 60 "sshd on $node" ssh_ok "$node" || fail "$node does not answer ssh"
+  lab_wait 60 "sshd on $node" ssh_ok "$node" || lab_fail "$node does not answer ssh"
 done
-log "4 containers booted, ssh answers ($((($(now_ms) - T0) / 1000)) s)"
+lab_log "4 containers booted, ssh answers ($((($(lab_ms) - T0) / 1000)) s)"
 
 # --- Ansible: the example inventory with the test's hosts and key --------------------------
-cp -r -- "$ROOT/ansible/inventory" "$TMP/inventory"
-python3 - "$TMP/inventory/seed.yml" "$TMP/ssh/id" \
+cp -r -- "$ROOT/ansible/inventory" "$LAB_TMP/inventory"
+python3 - "$LAB_TMP/inventory/seed.yml" "$LAB_TMP/ssh/id" \
   "$(for n in "${NODES[@]}"; do printf '%s=%s ' "$n" "${UPLINK[$n]}"; done)" <<'EOF' ||
 import sys, yaml
 path, key, pairs = sys.argv[1], sys.argv[2], dict(p.split('=') for p in sys.argv[3].split())
@@ -309,10 +264,10 @@ for group in inv.values():
     walk(group)
 yaml.safe_dump(inv, open(path, 'w'), default_flow_style=False)
 EOF
-  fail "could not write the test inventory"
-cat >"$TMP/ansible.cfg" <<EOF
+  lab_fail "could not write the test inventory"
+cat >"$LAB_TMP/ansible.cfg" <<EOF
 [defaults]
-inventory = $TMP/inventory/seed.yml
+inventory = $LAB_TMP/inventory/seed.yml
 roles_path = $ROOT/ansible/roles
 host_key_checking = False
 interpreter_python = /usr/bin/python3
@@ -322,21 +277,21 @@ retry_files_enabled = False
 
 [ssh_connection]
 pipelining = True
-ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o ControlPath=$TMP/cp/%C -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o LogLevel=ERROR
+ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o ControlPath=$LAB_TMP/cp/%C -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o LogLevel=ERROR
 EOF
-export ANSIBLE_CONFIG=$TMP/ansible.cfg ANSIBLE_HOME=$TMP/ansible-home
-export ANSIBLE_LOCAL_TEMP=$TMP/ansible-home/tmp ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+export ANSIBLE_CONFIG=$LAB_TMP/ansible.cfg ANSIBLE_HOME=$LAB_TMP/ansible-home
+export ANSIBLE_LOCAL_TEMP=$LAB_TMP/ansible-home/tmp ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 
 # playbook LOG [ARGS...]: runs site.yml from the control node's namespace.
 playbook() {
   local out=$1
   shift
   in_ns inet ansible-playbook "$ROOT/ansible/site.yml" -e "meshbroker_deb=$DEB" "$@" \
-    >"$TMP/$out.log" 2>&1
+    >"$LAB_TMP/$out.log" 2>&1
 }
 # recap LOG: "node changed failed unreachable" per node from the PLAY RECAP.
 recap() {
-  sed -n '/^PLAY RECAP/,$p' "$TMP/$1.log" |
+  sed -n '/^PLAY RECAP/,$p' "$LAB_TMP/$1.log" |
     sed -n 's/^\([a-z]*\) *: ok=[0-9]* *changed=\([0-9]*\) *unreachable=\([0-9]*\) *failed=\([0-9]*\).*/\1 \2 \4 \3/p'
 }
 # assert_recap LOG MAX_CHANGED: every node ran, none failed, at most MAX_CHANGED changes each.
@@ -344,40 +299,40 @@ assert_recap() {
   local log=$1 max=$2 n=0 node changed failed unreachable
   while read -r node changed failed unreachable; do
     n=$((n + 1))
-    ((failed == 0 && unreachable == 0)) || fail "$log: $node failed=$failed unreachable=$unreachable"
-    [[ $max == any ]] || ((changed <= max)) || fail "$log: $node changed=$changed (expected <= $max)"
+    ((failed == 0 && unreachable == 0)) || lab_fail "$log: $node failed=$failed unreachable=$unreachable"
+    [[ $max == any ]] || ((changed <= max)) || lab_fail "$log: $node changed=$changed (expected <= $max)"
   done < <(recap "$log")
-  ((n == ${#NODES[@]})) || fail "$log: PLAY RECAP lists $n nodes, not ${#NODES[@]}"
+  ((n == ${#NODES[@]})) || lab_fail "$log: PLAY RECAP lists $n nodes, not ${#NODES[@]}"
 }
 changed_summary() { recap "$1" | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $1, $2 }'; }
 
 # Check mode against fresh nodes: nothing there yet (no package, no keys), so it can only say
 # what it would start with; it must not fail.
-t=$(now_ms)
-playbook check0 --check || { cat "$TMP/check0.log" >&2; fail "site.yml --check on fresh nodes failed"; }
+t=$(lab_ms)
+playbook check0 --check || { cat "$LAB_TMP/check0.log" >&2; lab_fail "site.yml --check on fresh nodes failed"; }
 assert_recap check0 any
-CHECK0_S=$((($(now_ms) - t) / 1000))
-log "check run on fresh nodes: $CHECK0_S s, would change: $(changed_summary check0)"
+CHECK0_S=$((($(lab_ms) - t) / 1000))
+lab_log "check run on fresh nodes: $CHECK0_S s, would change: $(changed_summary check0)"
 for node in "${NODES[@]}"; do
   ! container_exec "$node" test -e /etc/meshbroker/meshbroker.json ||
-    fail "check mode wrote $node's config"
+    lab_fail "check mode wrote $node's config"
 done
 
-t=$(now_ms)
-playbook run1 || { cat "$TMP/run1.log" >&2; fail "the first site.yml run failed"; }
+t=$(lab_ms)
+playbook run1 || { cat "$LAB_TMP/run1.log" >&2; lab_fail "the first site.yml run failed"; }
 assert_recap run1 any
-RUN1_S=$((($(now_ms) - t) / 1000))
+RUN1_S=$((($(lab_ms) - t) / 1000))
 RUN1_CHANGED=$(changed_summary run1)
-log "first run: $RUN1_S s, changed: $RUN1_CHANGED"
+lab_log "first run: $RUN1_S s, changed: $RUN1_CHANGED"
 
 # --- what the roles left on the nodes ---------------------------------------------------------
 for node in "${NODES[@]}"; do
   [[ $(container_exec "$node" systemctl is-active meshbroker.service) == active ]] ||
-    fail "meshbroker.service is not active on $node"
+    lab_fail "meshbroker.service is not active on $node"
   [[ $(container_exec "$node" systemctl is-enabled meshbroker.service) == enabled ]] ||
-    fail "meshbroker.service is not enabled on $node"
+    lab_fail "meshbroker.service is not enabled on $node"
   container_exec "$node" meshbroker check -c /etc/meshbroker/meshbroker.json >/dev/null 2>&1 ||
-    fail "$node's deployed config does not pass meshbroker check"
+    lab_fail "$node's deployed config does not pass meshbroker check"
 done
 # The example inventory renders the seed configs (up to defaults written out or left out).
 SAME='walk(if type == "object" then (if .port == 655 then del(.port) else . end)
@@ -385,29 +340,29 @@ SAME='walk(if type == "object" then (if .port == 655 then del(.port) else . end)
 for node in "${NODES[@]}"; do
   diff <(jq -S "$SAME" "$ROOT/examples/seed/$node.json") \
     <(container_exec "$node" cat /etc/meshbroker/meshbroker.json | jq -S "$SAME") \
-    >"$TMP/seed-diff-$node.log" ||
-    fail "$node's config is not examples/seed/$node.json: $(cat "$TMP/seed-diff-$node.log")"
+    >"$LAB_TMP/seed-diff-$node.log" ||
+    lab_fail "$node's config is not examples/seed/$node.json: $(cat "$LAB_TMP/seed-diff-$node.log")"
 done
 # Keys: each node holds exactly the keys of its config's hosts, equal to their own.
 for node in "${NODES[@]}"; do
   want=$(container_exec "$node" cat /etc/meshbroker/meshbroker.json | jq -r '.hosts[].name' | sort | xargs)
   have=$(container_exec "$node" ls /etc/meshbroker/keys | sed 's/\.pub$//' | sort | xargs)
-  [[ $want == "$have" ]] || fail "$node has keys for \"$have\", its hosts are \"$want\""
+  [[ $want == "$have" ]] || lab_fail "$node has keys for \"$have\", its hosts are \"$want\""
   for peer in $want; do
     cmp -s <(container_exec "$node" cat "/etc/meshbroker/keys/$peer.pub") \
       <(container_exec "$peer" cat /var/lib/meshbroker/tinc/rsa_key.pub) ||
-      fail "$node's key for $peer is not $peer's key"
+      lab_fail "$node's key for $peer is not $peer's key"
   done
   [[ $(container_exec "$node" stat -c %a /var/lib/meshbroker/tinc/rsa_key.priv) == 600 ]] ||
-    fail "$node's private key is not 0600"
+    lab_fail "$node's private key is not 0600"
 done
 cmp -s <(container_exec chip cat /var/lib/meshbroker/pki/ca.crt) \
   <(container_exec comegato cat /var/lib/meshbroker/pki/ca.crt) ||
-  fail "comegato's CA is not chip's"
-[[ -s $TMP/fetched/profiles/alice.ovpn ]] || fail "alice.ovpn was not fetched to the control node"
-[[ $(stat -c %a "$TMP/fetched/profiles") == 700 ]] || fail "the fetched profiles' folder is not 0700"
+  lab_fail "comegato's CA is not chip's"
+[[ -s $LAB_TMP/fetched/profiles/alice.ovpn ]] || lab_fail "alice.ovpn was not fetched to the control node"
+[[ $(stat -c %a "$LAB_TMP/fetched/profiles") == 700 ]] || lab_fail "the fetched profiles' folder is not 0700"
 [[ -z $(container_exec cometa ls /var/lib/meshbroker/pki 2>/dev/null) ]] ||
-  fail "a gateway got PKI files"
+  lab_fail "a gateway got PKI files"
 
 # --- the network: a laptop's OpenVPN traffic to the mesh host ------------------------------
 mesh_up() {
@@ -416,39 +371,38 @@ mesh_up() {
 # 40 s is plenty for tinc; the rest is for meshbroker's stale-path watch (supervisor/stale_path.hpp):
 # when the servers' simultaneous dials leave a gateway's packet key out of step, it restarts
 # tincd after 25 s of silence.
-wait_for 70 "chip reaches both gateways over tinc" mesh_up || fail "the tinc mesh did not come up"
+lab_wait 70 "chip reaches both gateways over tinc" mesh_up || lab_fail "the tinc mesh did not come up"
 route_via_cometa() {
-  ip -n "${NS[chip]}" route show 10.64.0.0/11 proto 177 | grep -q "via ${MESH[cometa]}"
+  ip -n "${LAB_NS[chip]}" route show 10.64.0.0/11 proto 177 | grep -q "via ${MESH[cometa]}"
 }
-wait_for 30 "chip's route to 10.64.0.0/11 via cometa" route_via_cometa ||
-  fail "meshbroker on chip did not route 10.64.0.0/11 via cometa: $(ip -n "${NS[chip]}" route)"
+lab_wait 30 "chip's route to 10.64.0.0/11 via cometa" route_via_cometa ||
+  lab_fail "meshbroker on chip did not route 10.64.0.0/11 via cometa: $(ip -n "${LAB_NS[chip]}" route)"
 
-cp -- "$TMP/fetched/profiles/alice.ovpn" "$TMP/laptop.ovpn"
-setsid ip netns exec "${NS[laptop]}" openvpn --config "$TMP/laptop.ovpn" --dev tun-laptop \
-  --verb 3 </dev/null >"$TMP/laptop.log" 2>&1 &
-LAPTOP_PID=$!
-wait_for 40 "the laptop's tunnel" in_ns laptop ip -4 addr show dev tun-laptop ||
-  fail "the laptop did not connect with alice.ovpn"
-rx_before=$(ip -n "${NS[cometa]}" -s -j link show mesh0 | jq '.[0].stats64.tx.packets')
-wait_for 20 "the laptop's ping to $TARGET" in_ns laptop ping -n -c1 -W1 "$TARGET" ||
-  fail "the laptop cannot ping $TARGET"
-in_ns laptop ping -n -c5 -i0.2 -W1 "$TARGET" >"$TMP/ping.log" || fail "pings to $TARGET lost"
-rx_after=$(ip -n "${NS[cometa]}" -s -j link show mesh0 | jq '.[0].stats64.tx.packets')
-((rx_after - rx_before >= 5)) || fail "the pings did not go out through cometa's mesh side"
-log "laptop (alice.ovpn) -> chip -> cometa -> $TARGET: $(tail -n1 "$TMP/ping.log")"
+cp -- "$LAB_TMP/fetched/profiles/alice.ovpn" "$LAB_TMP/laptop.ovpn"
+lab_spawn laptop laptop openvpn --config "$LAB_TMP/laptop.ovpn" --dev tun-laptop --verb 3
+LAPTOP_PID=$LAB_PID
+lab_wait 40 "the laptop's tunnel" in_ns laptop ip -4 addr show dev tun-laptop ||
+  lab_fail "the laptop did not connect with alice.ovpn"
+rx_before=$(ip -n "${LAB_NS[cometa]}" -s -j link show mesh0 | jq '.[0].stats64.tx.packets')
+lab_wait 20 "the laptop's ping to $TARGET" in_ns laptop ping -n -c1 -W1 "$TARGET" ||
+  lab_fail "the laptop cannot ping $TARGET"
+in_ns laptop ping -n -c5 -i0.2 -W1 "$TARGET" >"$LAB_TMP/ping.log" || lab_fail "pings to $TARGET lost"
+rx_after=$(ip -n "${LAB_NS[cometa]}" -s -j link show mesh0 | jq '.[0].stats64.tx.packets')
+((rx_after - rx_before >= 5)) || lab_fail "the pings did not go out through cometa's mesh side"
+lab_log "laptop (alice.ovpn) -> chip -> cometa -> $TARGET: $(tail -n1 "$LAB_TMP/ping.log")"
 
 # --- idempotence, check mode, a change, lint -------------------------------------------------
-t=$(now_ms)
-playbook run2 || { cat "$TMP/run2.log" >&2; fail "the second site.yml run failed"; }
+t=$(lab_ms)
+playbook run2 || { cat "$LAB_TMP/run2.log" >&2; lab_fail "the second site.yml run failed"; }
 assert_recap run2 0
-RUN2_S=$((($(now_ms) - t) / 1000))
-log "second run: $RUN2_S s, changed: $(changed_summary run2)"
+RUN2_S=$((($(lab_ms) - t) / 1000))
+lab_log "second run: $RUN2_S s, changed: $(changed_summary run2)"
 
-t=$(now_ms)
-playbook check --check --diff || { cat "$TMP/check.log" >&2; fail "site.yml --check failed"; }
+t=$(lab_ms)
+playbook check --check --diff || { cat "$LAB_TMP/check.log" >&2; lab_fail "site.yml --check failed"; }
 assert_recap check 0
-CHECK_S=$((($(now_ms) - t) / 1000))
-log "check run: $CHECK_S s, changed: $(changed_summary check)"
+CHECK_S=$((($(lab_ms) - t) / 1000))
+lab_log "check run: $CHECK_S s, changed: $(changed_summary check)"
 
 # Changes: comegato's probe interval (its host_vars) and alice revoked (group_vars): chip
 # revokes and reloads, comegato gets the new config and CRL and reloads (systemctl reload,
@@ -458,7 +412,7 @@ reloads() {  # NODE: how many reloads systemd has logged for meshbroker
 }
 declare -A reloads_before=()
 for node in chip comegato; do reloads_before[$node]=$(reloads "$node"); done
-python3 - "$TMP/inventory/host_vars/comegato.yml" <<'PY' || fail "could not edit comegato's host_vars"
+python3 - "$LAB_TMP/inventory/host_vars/comegato.yml" <<'PY' || lab_fail "could not edit comegato's host_vars"
 import sys, yaml
 path = sys.argv[1]
 host = yaml.safe_load(open(path))
@@ -466,35 +420,35 @@ host['meshbroker_health']['interval_ms'] = 300
 yaml.safe_dump(host, open(path, 'w'), default_flow_style=False)
 PY
 playbook change -e '{"meshbroker_revoked_clients": ["alice"]}' ||
-  { cat "$TMP/change.log" >&2; fail "the changing site.yml run failed"; }
+  { cat "$LAB_TMP/change.log" >&2; lab_fail "the changing site.yml run failed"; }
 assert_recap change any
 declare -A expect=([chip]=2 [comegato]=3 [cometa]=0 [illimani]=0)  # each: the files, the reload
 while read -r node changed _; do
   [[ $changed == "${expect[$node]}" ]] ||
-    fail "the change made $changed changes on $node (expected ${expect[$node]}); see change.log"
+    lab_fail "the change made $changed changes on $node (expected ${expect[$node]}); see change.log"
 done < <(recap change)
 for node in chip comegato; do
-  wait_for 10 "$node's reload in its journal" test "$(reloads "$node")" -gt "${reloads_before[$node]}" ||
-    fail "systemd did not reload meshbroker on $node"
+  lab_wait 10 "$node's reload in its journal" test "$(reloads "$node")" -gt "${reloads_before[$node]}" ||
+    lab_fail "systemd did not reload meshbroker on $node"
   [[ $(container_exec "$node" systemctl is-active meshbroker.service) == active ]] ||
-    fail "meshbroker on $node is not active after the reload"
+    lab_fail "meshbroker on $node is not active after the reload"
 done
 [[ $(container_exec comegato cat /etc/meshbroker/meshbroker.json | jq .health.interval_ms) == 300 ]] ||
-  fail "comegato's config does not have the new interval"
+  lab_fail "comegato's config does not have the new interval"
 cmp -s <(container_exec chip cat /var/lib/meshbroker/pki/crl.pem) \
   <(container_exec comegato cat /var/lib/meshbroker/pki/crl.pem) ||
-  fail "comegato's CRL is not chip's new one"
+  lab_fail "comegato's CRL is not chip's new one"
 laptop_cut() { ! in_ns laptop ping -n -c1 -W1 "$TARGET"; }
-wait_for 20 "alice's tunnel to end" laptop_cut || fail "alice still reaches $TARGET after her revocation"
-wait_for 20 "the laptop's refusal" grep -q 'revoked\|TLS Error\|AUTH_FAILED\|SIGUSR1' "$TMP/laptop.log" ||
-  fail "the laptop's log shows no refusal after the revocation"
-log "change: $(changed_summary change); alice revoked, comegato has the new CRL"
+lab_wait 20 "alice's tunnel to end" laptop_cut || lab_fail "alice still reaches $TARGET after her revocation"
+lab_wait 20 "the laptop's refusal" grep -q 'revoked\|TLS Error\|AUTH_FAILED\|SIGUSR1' "$LAB_TMP/laptop.log" ||
+  lab_fail "the laptop's log shows no refusal after the revocation"
+lab_log "change: $(changed_summary change); alice revoked, comegato has the new CRL"
 
-t=$(now_ms)
-(cd "$ROOT/ansible" && ansible-lint >"$TMP/lint.log" 2>&1) ||
-  { cat "$TMP/lint.log" >&2; fail "ansible-lint found problems"; }
-LINT_S=$((($(now_ms) - t) / 1000))
-log "ansible-lint: $(grep -o 'Passed.*' "$TMP/lint.log" | head -n1)"
+t=$(lab_ms)
+(cd "$ROOT/ansible" && ansible-lint >"$LAB_TMP/lint.log" 2>&1) ||
+  { cat "$LAB_TMP/lint.log" >&2; lab_fail "ansible-lint found problems"; }
+LINT_S=$((($(lab_ms) - t) / 1000))
+lab_log "ansible-lint: $(grep -o 'Passed.*' "$LAB_TMP/lint.log" | head -n1)"
 
 # How often tinc 1.0's packet keys went out of step at the start (supervisor/stale_path.hpp):
 # each such restart is logged; the run passes either way, this says whether the watch acted.
@@ -503,11 +457,11 @@ for node in "${NODES[@]}"; do
   lines=$(container_exec "$node" journalctl -u meshbroker --no-pager -o cat |
     grep 'has answered nothing' || true)
   stale+=" $node=$(grep -c . <<<"$lines" || true)"
-  [[ -z $lines ]] || while IFS= read -r line; do log "$node: $line"; done <<<"$lines"
+  [[ -z $lines ]] || while IFS= read -r line; do lab_log "$node: $line"; done <<<"$lines"
 done
-log "stale-path restarts of tincd:$stale"
+lab_log "stale-path restarts of tincd:$stale"
 
-TOTAL_S=$((($(now_ms) - T0) / 1000))
+TOTAL_S=$((($(lab_ms) - T0) / 1000))
 printf 'RESULT {"test":"%s","fresh_check_s":%d,"first_run_s":%d,"first_run_changed":"%s","second_run_s":%d,"check_s":%d,"lint_s":%d,"total_s":%d}\n' \
   "$NAME" "$CHECK0_S" "$RUN1_S" "$RUN1_CHANGED" "$RUN2_S" "$CHECK_S" "$LINT_S" "$TOTAL_S"
-OK=1
+lab_pass

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Integration test: the Debian package, installed with apt on a clean Debian 12.
 #
-#   this host                                   chroot $TMP/root (debootstrap minbase
+#   this host                                   chroot $LAB_TMP/root (debootstrap minbase
 #  +---------------------------------+          bookworm + systemd, lab/rootfs.sh, cached)
 #  | build/ --cpack -G DEB-->  .deb -+--copy--> +--------------------------------------------+
 #  | dpkg-deb -f / -c: fields, files |          | apt-get install /tmp/meshbroker_*.deb      |
@@ -16,31 +16,20 @@
 # Usage: package_install.sh MESHBROKER_BINARY
 #   The .deb is built from the binary's build folder (build_deb, scripts/lib/common.sh) unless
 #   MESHBROKER_DEB names one. Needs root and debootstrap (else exit 77, skip). The base rootfs
-#   is cached in /var/cache/meshbroker-test/ (see lab/rootfs.sh); MB_KEEP=1 keeps $TMP.
+#   is cached in /var/cache/meshbroker-test/ (see lab/rootfs.sh); LAB_KEEP=1 keeps the temp folder.
 set -euo pipefail
 # dpkg-query's formats (their ${...} are dpkg's, not the shell's).
 # shellcheck disable=SC2016
 STATUS_FMT='${Status}' CONFFILES_FMT='${Conffiles}'
 
-NAME=package_install
-log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
-skip() {
-  log "SKIP: $*"
-  exit 77
-}
-fail() {
-  log "FAIL: $*"
-  exit 1
-}
-
+HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../../lab/core.sh
+source "$HERE/../../lab/core.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
 MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
-HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-[[ $(id -u) -eq 0 ]] || skip "needs root (debootstrap, chroot, mount)"
-for tool in debootstrap dpkg-deb chroot mount jq; do
-  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
-done
+[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+lab_init --test package_install
+lab_need debootstrap dpkg-deb chroot mount jq
 
 # shellcheck source=SCRIPTDIR/../../scripts/lib/common.sh
 source "$HERE/../../scripts/lib/common.sh"
@@ -50,29 +39,17 @@ source "$HERE/../../lab/rootfs.sh"
 BUILD_DIR=$(dirname -- "$MESHBROKER")
 
 started=$SECONDS
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshbroker-$NAME.XXXXXX")
-ROOTFS=$TMP/root
-OK=0
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
+ROOTFS=$LAB_TMP/root
+# Before lab_cleanup removes $LAB_TMP: nothing may stay mounted inside it, and the root's
+# removal must never cross a mount.
+# shellcheck disable=SC2317  # called by lab_cleanup
+remove_root() {
   rootfs_umount "$ROOTFS"
-  if [[ -n ${MB_KEEP:-} ]]; then
-    log "keeping $TMP"
-  else
-    rootfs_remove "$ROOTFS" && rm -rf --one-file-system -- "$TMP"
-  fi
-  if ((OK)); then
-    log "PASS ($((SECONDS - started)) s)"
-  elif ((rc == 0)); then
-    rc=1
-  fi
-  exit "$rc"
+  [[ -n ${LAB_KEEP:-} ]] || rootfs_remove "$ROOTFS"
+  ((LAB_OK)) && lab_log "took $((SECONDS - started)) s"
+  return 0
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lab_on_cleanup remove_root
 
 # in_root CMD...: CMD inside the chroot, with a clean environment.
 in_root() {
@@ -82,28 +59,28 @@ in_root() {
 
 # --- the package ------------------------------------------------------------------------
 if [[ -n ${MESHBROKER_DEB:-} ]]; then
-  [[ -s $MESHBROKER_DEB ]] || fail "MESHBROKER_DEB=$MESHBROKER_DEB does not exist"
+  [[ -s $MESHBROKER_DEB ]] || lab_fail "MESHBROKER_DEB=$MESHBROKER_DEB does not exist"
   DEB=$(readlink -f -- "$MESHBROKER_DEB")
 else
   t=$SECONDS
-  DEB=$(build_deb "$BUILD_DIR/package" 2>"$TMP/build_deb.log") || { cat -- "$TMP/build_deb.log" >&2; fail "build_deb failed"; }
-  log "built $DEB in $((SECONDS - t)) s"
+  DEB=$(build_deb "$BUILD_DIR/package" 2>"$LAB_TMP/build_deb.log") || { cat -- "$LAB_TMP/build_deb.log" >&2; lab_fail "build_deb failed"; }
+  lab_log "built $DEB in $((SECONDS - t)) s"
 fi
-log "package: $(basename -- "$DEB"), $(du -k -- "$DEB" | cut -f1) KiB"
+lab_log "package: $(basename -- "$DEB"), $(du -k -- "$DEB" | cut -f1) KiB"
 
 version=$("$MESHBROKER" --version | awk '{print $NF}')
 field() { dpkg-deb -f "$DEB" "$1"; }
-[[ $(field Package) == meshbroker ]] || fail "Package: is '$(field Package)'"
-[[ $(field Version) == "$version" ]] || fail "Version: '$(field Version)', the binary says $version"
-[[ $(field Architecture) == "$(dpkg --print-architecture)" ]] || fail "Architecture: $(field Architecture)"
-[[ $(field Section) == net ]] || fail "Section: '$(field Section)', not net"
-[[ -n $(field Maintainer) && -n $(field Description) ]] || fail "no Maintainer: or Description:"
+[[ $(field Package) == meshbroker ]] || lab_fail "Package: is '$(field Package)'"
+[[ $(field Version) == "$version" ]] || lab_fail "Version: '$(field Version)', the binary says $version"
+[[ $(field Architecture) == "$(dpkg --print-architecture)" ]] || lab_fail "Architecture: $(field Architecture)"
+[[ $(field Section) == net ]] || lab_fail "Section: '$(field Section)', not net"
+[[ -n $(field Maintainer) && -n $(field Description) ]] || lab_fail "no Maintainer: or Description:"
 [[ $(basename -- "$DEB") == "meshbroker_${version}_$(field Architecture).deb" ]] ||
-  fail "file name $(basename -- "$DEB") is not meshbroker_<version>_<arch>.deb"
+  lab_fail "file name $(basename -- "$DEB") is not meshbroker_<version>_<arch>.deb"
 depends=$(field Depends)
-log "Depends: $depends"
+lab_log "Depends: $depends"
 for dep in tinc openvpn iproute2 procps libc6 libssl3 libnl-3-200 libnl-route-3-200; do
-  grep -Eq "(^|, )$dep( |,|$)" <<<"$depends" || fail "Depends: lacks $dep: $depends"
+  grep -Eq "(^|, )$dep( |,|$)" <<<"$depends" || lab_fail "Depends: lacks $dep: $depends"
 done
 # What the daemon must not load (bench/memory): libsystemd (six libraries for one sendto),
 # cpp-httplib (OpenSSL initialised from a static constructor), a shared libstdc++.
@@ -114,11 +91,11 @@ if grep -qx 'MESHBROKER_STATIC_LIBSTDCXX:BOOL=ON' "$cache" &&
   forbidden+=(libstdc++6)  # sanitizer builds link it shared on purpose (cmake/Options.cmake)
 fi
 for dep in "${forbidden[@]}"; do
-  if grep -Eq "(^|, )$dep( |,|$)" <<<"$depends"; then fail "Depends: has $dep: $depends"; fi
+  if grep -Eq "(^|, )$dep( |,|$)" <<<"$depends"; then lab_fail "Depends: has $dep: $depends"; fi
 done
 
-dpkg-deb -c "$DEB" | awk '{print $1, $NF}' >"$TMP/contents"
-has() { grep -qxF -- "$1" <(awk '{print $2}' "$TMP/contents") || fail "the package lacks $1"; }
+dpkg-deb -c "$DEB" | awk '{print $1, $NF}' >"$LAB_TMP/contents"
+has() { grep -qxF -- "$1" <(awk '{print $2}' "$LAB_TMP/contents") || lab_fail "the package lacks $1"; }
 has ./usr/bin/meshbroker
 has ./lib/systemd/system/meshbroker.service
 has ./etc/meshbroker/
@@ -131,107 +108,107 @@ has ./usr/share/meshbroker/templates/README
 has ./usr/share/meshbroker/templates/tinc/tinc.conf.mustache
 has ./usr/share/meshbroker/templates/openvpn/server.conf.mustache
 # Under /etc only the empty folder: no meshbroker.json that would start the service bogusly.
-etc_files=$(awk '$2 ~ /^\.\/etc\// && $1 !~ /^d/ {print $2}' "$TMP/contents")
-[[ -z $etc_files ]] || fail "the package ships files under /etc: $etc_files"
-grep -q '^-rwxr-xr-x ./usr/bin/meshbroker$' "$TMP/contents" || fail "/usr/bin/meshbroker is not 0755"
-dpkg-deb -e "$DEB" "$TMP/control"
-[[ ! -e $TMP/control/conffiles ]] || fail "unexpected conffiles: $(cat "$TMP/control/conffiles")"
+etc_files=$(awk '$2 ~ /^\.\/etc\// && $1 !~ /^d/ {print $2}' "$LAB_TMP/contents")
+[[ -z $etc_files ]] || lab_fail "the package ships files under /etc: $etc_files"
+grep -q '^-rwxr-xr-x ./usr/bin/meshbroker$' "$LAB_TMP/contents" || lab_fail "/usr/bin/meshbroker is not 0755"
+dpkg-deb -e "$DEB" "$LAB_TMP/control"
+[[ ! -e $LAB_TMP/control/conffiles ]] || lab_fail "unexpected conffiles: $(cat "$LAB_TMP/control/conffiles")"
 for script in postinst prerm postrm; do
-  [[ -x $TMP/control/$script ]] || fail "no executable $script maintainer script"
-  sh -n "$TMP/control/$script" || fail "$script: syntax error"
+  [[ -x $LAB_TMP/control/$script ]] || lab_fail "no executable $script maintainer script"
+  sh -n "$LAB_TMP/control/$script" || lab_fail "$script: syntax error"
 done
 if grep -Eq '(systemctl|deb-systemd-invoke) (enable|start|restart)|deb-systemd-helper enable|--now' \
-  "$TMP/control/postinst"; then
-  fail "postinst enables or starts the service (it must not, without a config)"
+  "$LAB_TMP/control/postinst"; then
+  lab_fail "postinst enables or starts the service (it must not, without a config)"
 fi
-dpkg-deb -x "$DEB" "$TMP/unpacked"
+dpkg-deb -x "$DEB" "$LAB_TMP/unpacked"
 grep -qx 'ExecStart=/usr/bin/meshbroker run -c /etc/meshbroker/meshbroker.json' \
-  "$TMP/unpacked/lib/systemd/system/meshbroker.service" || fail "the packaged unit's ExecStart= is wrong"
-if file_out=$(command -v file >/dev/null && file -b "$TMP/unpacked/usr/bin/meshbroker"); then
-  [[ $file_out != *"not stripped"* ]] || fail "/usr/bin/meshbroker is not stripped"
+  "$LAB_TMP/unpacked/lib/systemd/system/meshbroker.service" || lab_fail "the packaged unit's ExecStart= is wrong"
+if file_out=$(command -v file >/dev/null && file -b "$LAB_TMP/unpacked/usr/bin/meshbroker"); then
+  [[ $file_out != *"not stripped"* ]] || lab_fail "/usr/bin/meshbroker is not stripped"
 fi
-log "package fields and contents ok"
+lab_log "package fields and contents ok"
 
 # --- a clean Debian 12 --------------------------------------------------------------------
 t=$SECONDS
-rootfs_make "$ROOTFS" systemd || fail "could not make the Debian 12 rootfs"
-log "rootfs ready in $((SECONDS - t)) s"
+rootfs_make "$ROOTFS" systemd || lab_fail "could not make the Debian 12 rootfs"
+lab_log "rootfs ready in $((SECONDS - t)) s"
 [[ ! -e $ROOTFS/usr/bin/tincd && ! -e $ROOTFS/usr/sbin/tincd && ! -e $ROOTFS/usr/sbin/openvpn ]] ||
-  fail "the base rootfs already has tinc or openvpn: the install would not show apt resolving them"
-rootfs_mount "$ROOTFS" || fail "could not mount /proc, /sys, /dev in the rootfs"
-rootfs_services "$ROOTFS" off || fail "could not write policy-rc.d"
+  lab_fail "the base rootfs already has tinc or openvpn: the install would not show apt resolving them"
+rootfs_mount "$ROOTFS" || lab_fail "could not mount /proc, /sys, /dev in the rootfs"
+rootfs_services "$ROOTFS" off || lab_fail "could not write policy-rc.d"
 cp -- "$DEB" "$ROOTFS/tmp/"
 deb_in_root=/tmp/$(basename -- "$DEB")
 
 t=$SECONDS
-if ! in_root apt-get install -y -q "$deb_in_root" >"$TMP/apt.log" 2>&1; then
+if ! in_root apt-get install -y -q "$deb_in_root" >"$LAB_TMP/apt.log" 2>&1; then
   # The cached package lists may be older than the mirror: refresh once and retry.
-  log "apt-get install failed; apt-get update and again"
-  in_root apt-get update -q >>"$TMP/apt.log" 2>&1 || { tail -n 30 "$TMP/apt.log" >&2; fail "apt-get update failed"; }
-  in_root apt-get install -y -q "$deb_in_root" >>"$TMP/apt.log" 2>&1 ||
-    { tail -n 40 "$TMP/apt.log" >&2; fail "apt-get install $deb_in_root failed"; }
+  lab_log "apt-get install failed; apt-get update and again"
+  in_root apt-get update -q >>"$LAB_TMP/apt.log" 2>&1 || { tail -n 30 "$LAB_TMP/apt.log" >&2; lab_fail "apt-get update failed"; }
+  in_root apt-get install -y -q "$deb_in_root" >>"$LAB_TMP/apt.log" 2>&1 ||
+    { tail -n 40 "$LAB_TMP/apt.log" >&2; lab_fail "apt-get install $deb_in_root failed"; }
 fi
-log "apt-get install (with dependencies from the mirror) took $((SECONDS - t)) s"
+lab_log "apt-get install (with dependencies from the mirror) took $((SECONDS - t)) s"
 for pkg in meshbroker tinc openvpn iproute2 procps; do
   [[ $(in_root dpkg-query -W -f="$STATUS_FMT" "$pkg" 2>/dev/null) == "install ok installed" ]] ||
-    fail "$pkg is not installed after apt-get install"
+    lab_fail "$pkg is not installed after apt-get install"
 done
-[[ -z $(in_root dpkg-query -W -f="$CONFFILES_FMT" meshbroker) ]] || fail "meshbroker has conffiles"
+[[ -z $(in_root dpkg-query -W -f="$CONFFILES_FMT" meshbroker) ]] || lab_fail "meshbroker has conffiles"
 [[ -d $ROOTFS/etc/meshbroker && -z $(ls -A "$ROOTFS/etc/meshbroker") ]] ||
-  fail "/etc/meshbroker is missing or not empty after the install"
+  lab_fail "/etc/meshbroker is missing or not empty after the install"
 
-in_root meshbroker --help >"$TMP/help.txt" 2>&1 || { cat "$TMP/help.txt" >&2; fail "meshbroker --help failed"; }
-grep -q 'check' "$TMP/help.txt" || fail "meshbroker --help does not list the commands"
-[[ $(in_root meshbroker --version) == "meshbroker $version" ]] || fail "meshbroker --version: $(in_root meshbroker --version)"
+in_root meshbroker --help >"$LAB_TMP/help.txt" 2>&1 || { cat "$LAB_TMP/help.txt" >&2; lab_fail "meshbroker --help failed"; }
+grep -q 'check' "$LAB_TMP/help.txt" || lab_fail "meshbroker --help does not list the commands"
+[[ $(in_root meshbroker --version) == "meshbroker $version" ]] || lab_fail "meshbroker --version: $(in_root meshbroker --version)"
 
 # The example set-up examples/README describes: chip's config in /etc/meshbroker, its keys
 # in /var/lib/meshbroker, the peers' public keys in /etc/meshbroker/keys/.
 cp -- "$ROOTFS/usr/share/doc/meshbroker/examples/chip.json" "$ROOTFS/etc/meshbroker/meshbroker.json"
-in_root meshbroker keygen -c /etc/meshbroker/meshbroker.json >"$TMP/keygen.log" 2>&1 ||
-  { cat "$TMP/keygen.log" >&2; fail "keygen failed in the chroot"; }
-[[ -s $ROOTFS/var/lib/meshbroker/tinc/rsa_key.priv ]] || fail "keygen made no /var/lib/meshbroker/tinc/rsa_key.priv"
+in_root meshbroker keygen -c /etc/meshbroker/meshbroker.json >"$LAB_TMP/keygen.log" 2>&1 ||
+  { cat "$LAB_TMP/keygen.log" >&2; lab_fail "keygen failed in the chroot"; }
+[[ -s $ROOTFS/var/lib/meshbroker/tinc/rsa_key.priv ]] || lab_fail "keygen made no /var/lib/meshbroker/tinc/rsa_key.priv"
 mkdir -p "$ROOTFS/etc/meshbroker/keys" "$ROOTFS/tmp/peers"
 for peer in comegato cometa illimani; do
   jq ".paths.state_dir = \"/tmp/peers/$peer/state\" | .paths.runtime_dir = \"/tmp/peers/$peer/run\"" \
     "$ROOTFS/usr/share/doc/meshbroker/examples/$peer.json" >"$ROOTFS/tmp/peers/$peer.json" ||
-    fail "jq failed on the installed $peer.json"
-  in_root meshbroker keygen -c "/tmp/peers/$peer.json" >"$TMP/keygen-$peer.log" 2>&1 ||
-    { cat "$TMP/keygen-$peer.log" >&2; fail "keygen failed for $peer"; }
+    lab_fail "jq failed on the installed $peer.json"
+  in_root meshbroker keygen -c "/tmp/peers/$peer.json" >"$LAB_TMP/keygen-$peer.log" 2>&1 ||
+    { cat "$LAB_TMP/keygen-$peer.log" >&2; lab_fail "keygen failed for $peer"; }
   cp -- "$ROOTFS/tmp/peers/$peer/state/tinc/rsa_key.pub" "$ROOTFS/etc/meshbroker/keys/$peer.pub" ||
-    fail "keygen for $peer made no public key"
+    lab_fail "keygen for $peer made no public key"
 done
-in_root meshbroker check -c /etc/meshbroker/meshbroker.json >"$TMP/check.log" 2>&1 ||
-  { cat "$TMP/check.log" >&2; fail "meshbroker check rejected the installed example"; }
-in_root meshbroker render -c /etc/meshbroker/meshbroker.json -o /tmp/rendered >"$TMP/render.log" 2>&1 ||
-  { cat "$TMP/render.log" >&2; fail "meshbroker render failed on the installed example"; }
-[[ -s $ROOTFS/tmp/rendered/tinc/tinc.conf ]] || fail "render wrote no tinc/tinc.conf"
-log "installed binary: --help, --version, keygen, check, render ok"
+in_root meshbroker check -c /etc/meshbroker/meshbroker.json >"$LAB_TMP/check.log" 2>&1 ||
+  { cat "$LAB_TMP/check.log" >&2; lab_fail "meshbroker check rejected the installed example"; }
+in_root meshbroker render -c /etc/meshbroker/meshbroker.json -o /tmp/rendered >"$LAB_TMP/render.log" 2>&1 ||
+  { cat "$LAB_TMP/render.log" >&2; lab_fail "meshbroker render failed on the installed example"; }
+[[ -s $ROOTFS/tmp/rendered/tinc/tinc.conf ]] || lab_fail "render wrote no tinc/tinc.conf"
+lab_log "installed binary: --help, --version, keygen, check, render ok"
 
 # The unit, as systemd on this system reads it (ExecStart= exists now).
 out=$(in_root systemd-analyze verify /lib/systemd/system/meshbroker.service 2>&1) || true
 if grep -q 'meshbroker' <<<"$out"; then
   printf '%s\n' "$out" >&2
-  fail "systemd-analyze verify complains about meshbroker.service"
+  lab_fail "systemd-analyze verify complains about meshbroker.service"
 fi
-[[ -z $out ]] || log "systemd-analyze verify said (not about meshbroker): $out"
-log "systemd-analyze verify /lib/systemd/system/meshbroker.service: clean"
+[[ -z $out ]] || lab_log "systemd-analyze verify said (not about meshbroker): $out"
+lab_log "systemd-analyze verify /lib/systemd/system/meshbroker.service: clean"
 
 # Enable it as the admin would (offline: symlinks only), then remove and purge.
-in_root systemctl enable meshbroker.service >"$TMP/enable.log" 2>&1 ||
-  { cat "$TMP/enable.log" >&2; fail "systemctl enable failed in the chroot"; }
+in_root systemctl enable meshbroker.service >"$LAB_TMP/enable.log" 2>&1 ||
+  { cat "$LAB_TMP/enable.log" >&2; lab_fail "systemctl enable failed in the chroot"; }
 wants=$ROOTFS/etc/systemd/system/multi-user.target.wants/meshbroker.service
-[[ -L $wants ]] || fail "systemctl enable made no $wants"
+[[ -L $wants ]] || lab_fail "systemctl enable made no $wants"
 
-in_root dpkg -r meshbroker >"$TMP/remove.log" 2>&1 || { cat "$TMP/remove.log" >&2; fail "dpkg -r meshbroker failed"; }
-[[ ! -e $ROOTFS/usr/bin/meshbroker ]] || fail "dpkg -r left /usr/bin/meshbroker"
-[[ ! -e $ROOTFS/lib/systemd/system/meshbroker.service ]] || fail "dpkg -r left the unit"
-[[ -f $ROOTFS/etc/meshbroker/meshbroker.json ]] || fail "dpkg -r deleted the admin's meshbroker.json"
-[[ -f $ROOTFS/var/lib/meshbroker/tinc/rsa_key.priv ]] || fail "dpkg -r deleted the node's private key"
-in_root dpkg --purge meshbroker >"$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; fail "dpkg --purge meshbroker failed"; }
+in_root dpkg -r meshbroker >"$LAB_TMP/remove.log" 2>&1 || { cat "$LAB_TMP/remove.log" >&2; lab_fail "dpkg -r meshbroker failed"; }
+[[ ! -e $ROOTFS/usr/bin/meshbroker ]] || lab_fail "dpkg -r left /usr/bin/meshbroker"
+[[ ! -e $ROOTFS/lib/systemd/system/meshbroker.service ]] || lab_fail "dpkg -r left the unit"
+[[ -f $ROOTFS/etc/meshbroker/meshbroker.json ]] || lab_fail "dpkg -r deleted the admin's meshbroker.json"
+[[ -f $ROOTFS/var/lib/meshbroker/tinc/rsa_key.priv ]] || lab_fail "dpkg -r deleted the node's private key"
+in_root dpkg --purge meshbroker >"$LAB_TMP/purge.log" 2>&1 || { cat "$LAB_TMP/purge.log" >&2; lab_fail "dpkg --purge meshbroker failed"; }
 status=$(in_root dpkg-query -W -f="$STATUS_FMT" meshbroker 2>/dev/null || true)
-[[ -z $status || $status == "unknown ok not-installed" ]] || fail "after purge, meshbroker is '$status'"
-[[ ! -L $wants ]] || fail "purge left the dangling $wants"
-[[ -f $ROOTFS/etc/meshbroker/meshbroker.json ]] || fail "purge deleted the admin's meshbroker.json"
-log "dpkg -r and dpkg --purge ok"
+[[ -z $status || $status == "unknown ok not-installed" ]] || lab_fail "after purge, meshbroker is '$status'"
+[[ ! -L $wants ]] || lab_fail "purge left the dangling $wants"
+[[ -f $ROOTFS/etc/meshbroker/meshbroker.json ]] || lab_fail "purge deleted the admin's meshbroker.json"
+lab_log "dpkg -r and dpkg --purge ok"
 
-OK=1
+lab_pass

@@ -20,43 +20,22 @@
 #
 # Usage: probe_paths.sh /path/to/probe_tests   (as root; exit 77 when not root)
 set -euo pipefail
+# shellcheck source=../../lab/core.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/core.sh"
 [[ $# -eq 1 ]] || { echo "usage: $0 /path/to/probe_tests" >&2; exit 2; }
 PROBE_TESTS=$(readlink -f -- "$1")
-log() { printf 'probe_paths: %s\n' "$*" >&2; }
-[[ $(id -u) -eq 0 ]] || { log "SKIP: needs root (network namespaces)"; exit 77; }
-command -v ip >/dev/null 2>&1 || { log "SKIP: ip (iproute2) is not installed"; exit 77; }
-[[ -x $PROBE_TESTS ]] || { log "FAIL: $1 is not an executable"; exit 1; }
+[[ -x $PROBE_TESTS ]] || lab_fail "$1 is not an executable"
+# shellcheck disable=SC2034  # read by lab/core.sh
+LAB_PREFIX=mb-probe
+lab_init --test probe_paths
+# After a failure, each phase's whole gtest output (lab_cleanup shows only the last lines).
+# shellcheck disable=SC2034  # read by lab_show_logs
+LAB_LOG_LINES=200
+lab_ns_add a b c
+A=${LAB_NS[a]}
+B=${LAB_NS[b]}
+C=${LAB_NS[c]}
 
-A=mb-probe-a-$$
-B=mb-probe-b-$$
-C=mb-probe-c-$$
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshbroker-probe_paths.XXXXXX")
-PIDS=()
-OK=0
-cleanup() {
-  local rc=$? pid ns
-  set +e
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  if [[ $OK -ne 1 ]]; then
-    for f in "$TMP"/*.log; do [[ -s $f ]] && { echo "----- $f -----"; cat -- "$f"; }; done
-  fi
-  for ns in "$A" "$B" "$C"; do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-    ip netns delete "$ns" 2>/dev/null
-  done
-  rm -rf -- "$TMP"
-  if [[ $OK -eq 1 ]]; then log PASS; elif [[ $rc -eq 0 ]]; then rc=1; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-for ns in "$A" "$B" "$C"; do
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
-done
 ip -n "$A" link add veth-ab type veth peer name veth-b netns "$B"
 ip -n "$A" link add veth-ac type veth peer name veth-c netns "$C"
 ip -n "$A" addr add 10.77.1.1/30 dev veth-ab
@@ -82,13 +61,13 @@ ip -n "$A" route add 10.77.8.8/32 via 10.77.1.2 dev veth-ab table 110
 ip -n "$A" route add unreachable default table 110
 ip -n "$A" rule add fwmark 0x10 lookup 110
 
-for ns in "$B" "$C"; do
+for node in b c; do
+  ns=${LAB_NS[$node]}
   ip -n "$ns" addr add 10.77.9.9/32 dev lo
   # B's ICMP errors stay rate-limited (a burst of 5-6 per peer, then 1/s): the test asks for
   # 4. (icmp_ratelimit=0 would not help: it empties the per-peer bucket that the "unreachable
   # route" errors draw from too, and B stops answering for 10.77.8.8.)
-  ip netns exec "$ns" "$PROBE_TESTS" --udp-echo 10.77.9.9 7777 >"$TMP/echo-$ns.log" 2>&1 &
-  PIDS+=("$!")
+  lab_spawn "$node" "echo-$node" "$PROBE_TESTS" --udp-echo 10.77.9.9 7777
 done
 ip netns exec "$B" sysctl -qw net.ipv4.ip_forward=1  # to answer for 10.77.8.8
 # C must stay silent for 10.77.8.8, and a new namespace copies the machine's IPv4 conf (with
@@ -98,18 +77,14 @@ ip netns exec "$B" sysctl -qw net.ipv4.ip_forward=1  # to answer for 10.77.8.8
 ip netns exec "$C" sysctl -qw net.ipv4.ip_forward=0
 ip -n "$B" route add unreachable 10.77.8.8/32
 
-for ns in "$B" "$C"; do
-  for ((i = 0; i < 100; i++)); do
-    grep -q listening "$TMP/echo-$ns.log" 2>/dev/null && break
-    sleep 0.05
-  done
-  grep -q listening "$TMP/echo-$ns.log" || { log "FAIL: udp echo in $ns did not start"; exit 1; }
+for node in b c; do
+  lab_expect 5 "the udp echo in $node listening" grep -q listening "$LAB_TMP/echo-$node.log"
 done
 
 phase() {  # NAME: runs the ProbePaths.NAME test inside A
-  log "phase $1"
+  lab_log "phase $1"
   ip netns exec "$A" "$PROBE_TESTS" --gtest_filter="ProbePaths.$1" --gtest_brief=1 \
-    >"$TMP/$1.log" 2>&1 || { log "FAIL: phase $1"; exit 1; }
+    >"$LAB_TMP/$1.log" 2>&1 || lab_fail "phase $1"
 }
 
 phase BothUp
@@ -118,4 +93,4 @@ phase GatewayBDown
 ip -n "$B" link set veth-b up
 ip -n "$C" link set veth-c down
 phase GatewayCDown
-OK=1
+lab_pass

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Integration test: gateway failover of the server's routes, with real tincd and real traffic,
-# in the namespace lab of bench/lab/lab.sh (diagram there).
+# in the namespace lab of lab/failover.sh (diagram there).
 #
 #   route_failover.sh /path/to/meshbroker /path/to/udp_stream
 #
@@ -27,66 +27,34 @@
 # Measured gaps are logged ("route_failover: ..." lines). LAB_KEEP=1 keeps the temp folder.
 set -euo pipefail
 
-NAME=route_failover
-SKIP=77
-log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
-skip() { log "SKIP: $*"; exit "$SKIP"; }
-fail() { log "FAIL: $*"; exit 1; }
-
+# shellcheck source=../../lab/failover.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/failover.sh"
 [[ $# -ge 2 ]] || { echo "usage: $0 /path/to/meshbroker /path/to/udp_stream" >&2; exit 2; }
 MESHBROKER=$(readlink -f -- "$1")
 UDP=$(readlink -f -- "$2")
-[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
-[[ -x $UDP ]] || fail "$2 is not an executable"
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, tun devices)"
-for tool in ip tincd jq ping nft setsid awk; do
-  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
-done
-[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
-probe_ns="rf-probe-$$"
-ip netns add "$probe_ns" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns delete "$probe_ns"
+[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+[[ -x $UDP ]] || lab_fail "$2 is not an executable"
+fo_init --test route_failover
+lab_need awk
 
-export MESHBROKER
-# shellcheck source-path=SCRIPTDIR source=../../bench/lab/lab.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/../../bench/lab/lab.sh"
-
-OK=0
-cleanup() {
-  local rc=$? f
-  set +e
-  trap - EXIT INT TERM
-  if [[ $OK -ne 1 ]]; then
-    ((rc == 0)) && rc=1
-    if [[ -n $LAB_TMP && -d $LAB_TMP ]]; then
-      for f in "$LAB_TMP"/meshbroker*.log "$LAB_TMP"/tincd-*.log "$LAB_TMP"/routemon.log \
-        "$LAB_TMP"/recv-*.log "$LAB_TMP"/send-*.log; do
-        [[ -s $f ]] && { echo "----- $f (last 60 lines) -----"; tail -n 60 -- "$f"; }
-      done
-      if [[ -s $LAB_TMP/chip/run/status.json ]]; then
-        echo "----- health in $LAB_TMP/chip/run/status.json -----"
-        jq '.health' "$LAB_TMP/chip/run/status.json"
-      fi
-      [[ -n ${LAB_NS[chip]:-} ]] && ip -n "${LAB_NS[chip]}" route show 2>/dev/null |
-        sed 's/^/chip route: /'
-    fi
+# After a failure: what chip's health and routes looked like (lab_cleanup shows the logs).
+# shellcheck disable=SC2317  # called by lab_cleanup
+dump_state() {
+  ((LAB_OK)) && return 0
+  if [[ -s $LAB_TMP/chip/run/status.json ]]; then
+    echo "----- health in $LAB_TMP/chip/run/status.json -----" >&2
+    jq '.health' "$LAB_TMP/chip/run/status.json" >&2
   fi
-  (exit "$rc")
-  lab_down
-  if [[ $OK -eq 1 ]]; then log "PASS"; else log "FAIL (exit $rc)"; fi
-  exit "$rc"
+  [[ -n ${LAB_NS[chip]:-} ]] && ip -n "${LAB_NS[chip]}" route show 2>/dev/null | sed 's/^/chip route: /' >&2
+  return 0
 }
-lab_init "$NAME"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lab_on_cleanup dump_state
 
-COMETA=${LAB_MESH[cometa]}
-ILLIMANI=${LAB_MESH[illimani]}
-DEST=$LAB_DEST
+COMETA=${FO_MESH[cometa]}
+ILLIMANI=${FO_MESH[illimani]}
+DEST=$FO_DEST
 CFG=$LAB_TMP/server.json
 STATUS=$LAB_TMP/chip/run/status.json
-now_ms() { lab_ms_int; }
 
 # --- helpers --------------------------------------------------------------------------------
 # chip's proto 177 route to DEST as "GW=WEIGHT,..." sorted (a single route: "GW"), or nothing.
@@ -100,17 +68,17 @@ route_is() { [[ $(route_hops) == "$1" ]]; }
 # Waits up to MS for the route to be HOPS; prints the elapsed ms. Returns 1 on timeout.
 wait_route_ms() {  # MS HOPS
   local limit=$1 want=$2 t0
-  t0=$(now_ms)
+  t0=$(lab_ms)
   while ! route_is "$want"; do
-    (($(now_ms) - t0 < limit)) || return 1
+    (($(lab_ms) - t0 < limit)) || return 1
     sleep 0.01
   done
-  echo $(($(now_ms) - t0))
+  echo $(($(lab_ms) - t0))
 }
 expect_route() {  # MS HOPS WHAT: fails unless the route is HOPS within MS
   local elapsed
   elapsed=$(wait_route_ms "$1" "$2") ||
-    fail "$3: chip's route to $DEST is \"$(route_hops)\", not \"$2\", after $1 ms ($(lab_exec chip ip route show proto 177 | tr '\n' ' '))"
+    lab_fail "$3: chip's route to $DEST is \"$(route_hops)\", not \"$2\", after $1 ms ($(lab_exec chip ip route show proto 177 | tr '\n' ' '))"
   echo "$elapsed"
 }
 # The first route event about DEST via GW at or after FROM_MS (routemon log), as epoch ms.
@@ -141,7 +109,7 @@ stream_start() {  # TAG SECONDS
     --gap-log "$LAB_TMP/$1.gaps" --loss-log "$LAB_TMP/$1.loss"
   STREAM_RPID=$LAB_PID
   sleep 0.3
-  lab_spawn chip "send-$1" "$UDP" send "$LAB_TARGET:$port" --rate 1000 --seconds "$seconds"
+  lab_spawn chip "send-$1" "$UDP" send "$FO_TARGET:$port" --rate 1000 --seconds "$seconds"
   STREAM_SPID=$LAB_PID
 }
 # Waits for the stream to end; STREAM (the receiver's JSON) and SENT (the sender's) are set.
@@ -152,9 +120,9 @@ stream_end() {
   lab_stop "$STREAM_RPID"
   STREAM=$(grep '^{' "$LAB_TMP/recv-$STREAM_TAG.log" | tail -n 1)
   SENT=$(grep '^{' "$LAB_TMP/send-$STREAM_TAG.log" | tail -n 1)
-  [[ -n $STREAM ]] || fail "stream $STREAM_TAG: the receiver printed nothing"
+  [[ -n $STREAM ]] || lab_fail "stream $STREAM_TAG: the receiver printed nothing"
   [[ -n $SENT ]] || SENT='{}'
-  log "stream $STREAM_TAG: $(jq -c '{received, lost, expected, max_gap_ms, gap_start_ms}' <<<"$STREAM")," \
+  lab_log "stream $STREAM_TAG: $(jq -c '{received, lost, expected, max_gap_ms, gap_start_ms}' <<<"$STREAM")," \
     "sender $(jq -c '{sent, send_errors, buffer_full}' <<<"$SENT")"
 }
 s() { jq -r "$1" <<<"$STREAM"; }
@@ -165,104 +133,104 @@ start_meshbroker() {  # LOG_NAME
 }
 
 # --- lab and config -------------------------------------------------------------------------
-t_start=$(now_ms)
-LAB_SERVER_TINC=none lab_up
+t_start=$(lab_ms)
+FO_SERVER_TINC=none fo_up
 # shellcheck disable=SC2016  # expanded by the inner bash
 lab_spawn chip routemon bash -c 'ip monitor route | while IFS= read -r l; do
   t=${EPOCHREALTIME/[.,]/}; printf "%s.%s %s\n" "${t::-3}" "${t: -3}" "$l"; done'
 
-lab_config chip "$CFG" \
+fo_config chip "$CFG" \
   ".routes = [{\"name\": \"mesh\", \"to\": [\"$DEST\"], \"policy\": \"failover\",
      \"via\": [{\"gateway\": \"cometa\", \"priority\": 0}, {\"gateway\": \"illimani\", \"priority\": 1}]}]" \
-  ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 10, \"through_target\": \"$LAB_TARGET\"}" \
+  ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 10, \"through_target\": \"$FO_TARGET\"}" \
   '.routing = ((.routing // {}) + {"resync_ms": 1000})' \
   '.supervisor = ((.supervisor // {}) + {"restart_base_ms": 100, "restart_max_ms": 1000})'
 "$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
-  { cat "$LAB_TMP/check.log" >&2; fail "meshbroker check rejected the test config"; }
+  { cat "$LAB_TMP/check.log" >&2; lab_fail "meshbroker check rejected the test config"; }
 start_meshbroker meshbroker
-lab_mesh_up_redialing || fail "the mesh did not come up under meshbroker run"
-log "lab up, mesh up under meshbroker after $(($(now_ms) - t_start)) ms"
+fo_mesh_up_redialing || lab_fail "the mesh did not come up under meshbroker run"
+lab_log "lab up, mesh up under meshbroker after $(($(lab_ms) - t_start)) ms"
 
 # --- 1. start: route via cometa, no loss ----------------------------------------------------
 elapsed=$(expect_route 15000 "$COMETA" "start")
-log "1. proto 177 route via cometa ($COMETA) ${elapsed} ms after the mesh was up"
+lab_log "1. proto 177 route via cometa ($COMETA) ${elapsed} ms after the mesh was up"
 shown=$(lab_exec chip ip route show proto 177)
-grep -Eq "^$DEST via $COMETA dev " <<<"$shown" || fail "ip route show proto 177: $shown"
-lab_wait 10 "both gateways up in status.json" both_up || fail "gateways not both up: $(status_json '.health.peers | map_values(.verdict)' | tr -d ' \n')"
+grep -Eq "^$DEST via $COMETA dev " <<<"$shown" || lab_fail "ip route show proto 177: $shown"
+lab_wait 10 "both gateways up in status.json" both_up || lab_fail "gateways not both up: $(status_json '.health.peers | map_values(.verdict)' | tr -d ' \n')"
 stream_start steady 3
 stream_end
 [[ $(s .lost) -eq 0 && $(s .received) -gt 2900 ]] ||
-  fail "steady state: the stream lost $(s .lost) of $(s .expected)"
-dry=$("$MESHBROKER" routes --dry-run -c "$CFG" 2>&1) || fail "routes --dry-run exited non-zero: $dry"
-grep -q '^no changes' <<<"$dry" || fail "routes --dry-run wants changes in steady state: $dry"
-log "1. steady stream: $(s .received) received, 0 lost, max gap $(s .max_gap_ms) ms; routes --dry-run: no changes"
+  lab_fail "steady state: the stream lost $(s .lost) of $(s .expected)"
+dry=$("$MESHBROKER" routes --dry-run -c "$CFG" 2>&1) || lab_fail "routes --dry-run exited non-zero: $dry"
+grep -q '^no changes' <<<"$dry" || lab_fail "routes --dry-run wants changes in steady state: $dry"
+lab_log "1. steady stream: $(s .received) received, 0 lost, max gap $(s .max_gap_ms) ms; routes --dry-run: no changes"
 
 # --- 2. cometa powered off: route via illimani within 2 s, gap < 1 s -----------------------
 stream_start poweroff 6
 sleep 1.5
-cut_ms=$(now_ms)
-lab_cut cometa poweroff
+cut_ms=$(lab_ms)
+fo_cut cometa poweroff
 expect_route 4000 "$ILLIMANI" "cometa powered off" >/dev/null
-seen=$(($(now_ms) - cut_ms))
+seen=$(($(lab_ms) - cut_ms))
 moved=$(route_event_ms "$cut_ms" "$ILLIMANI")
 [[ -n $moved ]] && moved=$((moved - cut_ms)) || moved=$seen
 stream_end
 poweroff_gap=$(s .max_gap_ms)
-log "2. cometa powered off: route via illimani after ${moved} ms (kernel event; seen by polling" \
+lab_log "2. cometa powered off: route via illimani after ${moved} ms (kernel event; seen by polling" \
   "after ${seen} ms); stream max gap ${poweroff_gap} ms, lost $(s .lost)"
-((moved <= 2000)) || fail "the route moved to illimani ${moved} ms after the poweroff (limit 2000)"
+((moved <= 2000)) || lab_fail "the route moved to illimani ${moved} ms after the poweroff (limit 2000)"
 awk -v g="$poweroff_gap" 'BEGIN { exit !(g < 1000) }' ||
-  fail "the stream's largest gap after the poweroff was ${poweroff_gap} ms (limit 1000)"
+  lab_fail "the stream's largest gap after the poweroff was ${poweroff_gap} ms (limit 1000)"
 # The stream flowed again after the move: the last part arrived.
-[[ $(s .complete) == true || $(s .lost) -lt 2000 ]] || fail "the stream did not flow again"
+[[ $(s .complete) == true || $(s .lost) -lt 2000 ]] || lab_fail "the stream did not flow again"
 
 # --- 3. cometa restored: back only after up_after replies, within 10 s ----------------------
 lab_spawn chip ping-cometa ping -n -D -i 0.05 "$COMETA"
 ping_pid=$LAB_PID
-restore_ms=$(now_ms)
-lab_restore cometa poweroff
+restore_ms=$(lab_ms)
+fo_restore cometa poweroff
 # Not back within the first second.
-while (($(now_ms) - restore_ms < 1000)); do
-  route_is "$ILLIMANI" || fail "the route left illimani $(($(now_ms) - restore_ms)) ms after cometa's restore ($(route_hops)); up_after 10 x 200 ms should hold it"
+while (($(lab_ms) - restore_ms < 1000)); do
+  route_is "$ILLIMANI" || lab_fail "the route left illimani $(($(lab_ms) - restore_ms)) ms after cometa's restore ($(route_hops)); up_after 10 x 200 ms should hold it"
   sleep 0.02
 done
 expect_route 9000 "$COMETA" "cometa restored" >/dev/null
 back=$(route_event_ms "$restore_ms" "$COMETA")
-[[ -n $back ]] || back=$(now_ms)
+[[ -n $back ]] || back=$(lab_ms)
 lab_stop "$ping_pid"
 first_reply=$(awk '/bytes from/ { gsub(/[][]/, "", $1); printf "%.0f\n", $1 * 1000; exit }' \
   "$LAB_TMP/ping-cometa.log")
-[[ -n $first_reply ]] || fail "no ping reply from cometa after the restore"
-log "3. cometa restored: first reply after $((first_reply - restore_ms)) ms, route back to cometa" \
+[[ -n $first_reply ]] || lab_fail "no ping reply from cometa after the restore"
+lab_log "3. cometa restored: first reply after $((first_reply - restore_ms)) ms, route back to cometa" \
   "after $((back - restore_ms)) ms ($((back - first_reply)) ms after the first reply)"
 ((back - restore_ms >= 1000 && back - restore_ms <= 10000)) ||
-  fail "the route returned $((back - restore_ms)) ms after the restore (want 1000..10000)"
+  lab_fail "the route returned $((back - restore_ms)) ms after the restore (want 1000..10000)"
 # up_after 10 at 200 ms: nine intervals after the first reply at the least (some slack).
 ((back - first_reply >= 1500)) ||
-  fail "the route returned $((back - first_reply)) ms after cometa's first reply (up_after 10 x 200 ms)"
+  lab_fail "the route returned $((back - first_reply)) ms after cometa's first reply (up_after 10 x 200 ms)"
 downs=$(status_json '[.health.events[].what | select(test("^cometa icmp: .* -> down"))] | length')
-log "3. cometa's icmp check went down $downs time(s) (a second one would add the 5 s flap hold)"
+lab_log "3. cometa's icmp check went down $downs time(s) (a second one would add the 5 s flap hold)"
 
 # --- 4. route deleted by hand: back within the re-sync --------------------------------------
-lab_wait 10 "both gateways up before the deletion" both_up || fail "not both up before step 4"
+lab_wait 10 "both gateways up before the deletion" both_up || lab_fail "not both up before step 4"
 lab_exec chip ip route del "$DEST"
 elapsed=$(expect_route 3000 "$COMETA" "deleted by hand")
-log "4. route deleted by hand: back via cometa after ${elapsed} ms (resync_ms 1000)"
+lab_log "4. route deleted by hand: back via cometa after ${elapsed} ms (resync_ms 1000)"
 grep -F "routes (periodic re-sync)" "$LAB_TMP/meshbroker.log" | grep -F "$DEST" >/dev/null ||
-  fail "no \"routes (periodic re-sync)\" log line for the repair of $DEST"
+  lab_fail "no \"routes (periodic re-sync)\" log line for the repair of $DEST"
 down=$(status_json '[.health.peers[] | select(.verdict != "up")] | length')
 [[ $down == 0 && $(status_json '.health.route_sets[0].all_down') == false &&
    $(status_json '.health.route_errors | length') == 0 ]] ||
-  fail "status.json after the repair: $(status_json '.health | {peers: (.peers | map_values(.verdict)), route_errors, sets: [.route_sets[] | {chosen, all_down}]}' | tr -d '\n')"
-log "4. status.json: every peer up, no route errors"
+  lab_fail "status.json after the repair: $(status_json '.health | {peers: (.peers | map_values(.verdict)), route_errors, sets: [.route_sets[] | {chosen, all_down}]}' | tr -d '\n')"
+lab_log "4. status.json: every peer up, no route errors"
 
 # --- 5. meshbroker killed with SIGKILL: route and tincd stay; the next one adopts them -----
 tinc_pid=$(status_json '.backends[] | select(.id == "tinc") | .pid')
-[[ $tinc_pid =~ ^[0-9]+$ && $tinc_pid -gt 0 ]] || fail "no tincd pid in status.json"
+[[ $tinc_pid =~ ^[0-9]+$ && $tinc_pid -gt 0 ]] || lab_fail "no tincd pid in status.json"
 before=$(route_hops)
 stream_start kill9 8
 sleep 1.5
-kill_ms=$(now_ms)
+kill_ms=$(lab_ms)
 kill -KILL "$MBPID"
 wait "$MBPID" 2>/dev/null || true
 lab_stop "$MBPID"  # reaped already: only forgotten (its group is not signalled)
@@ -274,94 +242,94 @@ tinc_alive() {
 sleep 0.3
 tinc_survived=1
 tinc_alive || tinc_survived=0
-route_is "$before" || fail "the route changed when meshbroker was killed: \"$(route_hops)\", was \"$before\""
+route_is "$before" || lab_fail "the route changed when meshbroker was killed: \"$(route_hops)\", was \"$before\""
 shown=$(lab_exec chip ip route show proto 177)
-grep -Eq "^$DEST via $COMETA " <<<"$shown" || fail "no proto 177 route via cometa after the kill: $shown"
+grep -Eq "^$DEST via $COMETA " <<<"$shown" || lab_fail "no proto 177 route via cometa after the kill: $shown"
 sleep 1
-route_is "$before" || fail "the route changed while meshbroker was dead: \"$(route_hops)\""
-restart_ms=$(now_ms)
+route_is "$before" || lab_fail "the route changed while meshbroker was dead: \"$(route_hops)\""
+restart_ms=$(lab_ms)
 start_meshbroker meshbroker2
 lab_wait 20 "the new meshbroker reporting both gateways up" mb_status_up ||
-  fail "the restarted meshbroker does not report both gateways up: $("$MESHBROKER" status -c "$CFG" 2>&1 | tr '\n' '|')"
-up_ms=$(($(now_ms) - restart_ms))
+  lab_fail "the restarted meshbroker does not report both gateways up: $("$MESHBROKER" status -c "$CFG" 2>&1 | tr '\n' '|')"
+up_ms=$(($(lab_ms) - restart_ms))
 stream_end
 sleep $((up_ms < 4000 ? 4 - up_ms / 1000 : 0))  # watch the first seconds at least
-changes=$(route_events_between "$kill_ms" "$(now_ms)")
-[[ -z $changes ]] || fail "routes to $DEST changed across the kill/restart: $changes"
+changes=$(route_events_between "$kill_ms" "$(lab_ms)")
+[[ -z $changes ]] || lab_fail "routes to $DEST changed across the kill/restart: $changes"
 if grep 'routes (' "$LAB_TMP/meshbroker2.log" | grep "$DEST" >/dev/null; then
-  fail "the restarted meshbroker changed $DEST: $(grep 'routes (' "$LAB_TMP/meshbroker2.log" | tr '\n' '|')"
+  lab_fail "the restarted meshbroker changed $DEST: $(grep 'routes (' "$LAB_TMP/meshbroker2.log" | tr '\n' '|')"
 fi
-route_is "$before" || fail "the restarted meshbroker moved the route: \"$(route_hops)\""
+route_is "$before" || lab_fail "the restarted meshbroker moved the route: \"$(route_hops)\""
 if ((tinc_survived)); then
   grep -q "adopted tincd (pid $tinc_pid)" "$LAB_TMP/meshbroker2.log" ||
-    fail "the restarted meshbroker did not adopt tincd $tinc_pid"
+    lab_fail "the restarted meshbroker did not adopt tincd $tinc_pid"
   [[ $(s .lost) -eq 0 ]] ||
-    fail "the stream across meshbroker's SIGKILL lost $(s .lost) datagrams (max gap $(s .max_gap_ms) ms)"
-  log "5. SIGKILL of meshbroker: tincd $tinc_pid kept and adopted, route kept via cometa," \
+    lab_fail "the stream across meshbroker's SIGKILL lost $(s .lost) datagrams (max gap $(s .max_gap_ms) ms)"
+  lab_log "5. SIGKILL of meshbroker: tincd $tinc_pid kept and adopted, route kept via cometa," \
     "stream lost 0 (max gap $(s .max_gap_ms) ms); gateways up again ${up_ms} ms after the restart"
 else
-  log "5. NOTE: tincd $tinc_pid died with meshbroker (stream lost $(s .lost), max gap" \
+  lab_log "5. NOTE: tincd $tinc_pid died with meshbroker (stream lost $(s .lost), max gap" \
     "$(s .max_gap_ms) ms); only checked that the route stayed and was adopted unchanged;" \
     "gateways up again ${up_ms} ms after the restart"
 fi
 
 # --- 7. mesh side of cometa cut: the through-probe moves the traffic ------------------------
-lab_wait 10 "both gateways up before the mesh-side cut" both_up || fail "not both up before step 7"
+lab_wait 10 "both gateways up before the mesh-side cut" both_up || lab_fail "not both up before step 7"
 stream_start meshside 7
 sleep 1.5
-cut_ms=$(now_ms)
-lab_cut cometa meshside
+cut_ms=$(lab_ms)
+fo_cut cometa meshside
 expect_route 4000 "$ILLIMANI" "cometa's mesh side cut" >/dev/null
 moved=$(route_event_ms "$cut_ms" "$ILLIMANI")
-[[ -n $moved ]] && moved=$((moved - cut_ms)) || moved=$(($(now_ms) - cut_ms))
+[[ -n $moved ]] && moved=$((moved - cut_ms)) || moved=$(($(lab_ms) - cut_ms))
 lab_wait 3 "cometa degraded in status.json" verdict_is cometa degraded ||
-  fail "cometa's verdict is \"$(peer_verdict cometa)\", not degraded ($(status_json '.health.peers.cometa.checks | map_values(.verdict)' | tr -d ' \n'))"
+  lab_fail "cometa's verdict is \"$(peer_verdict cometa)\", not degraded ($(status_json '.health.peers.cometa.checks | map_values(.verdict)' | tr -d ' \n'))"
 stream_end
 meshside_gap=$(s .max_gap_ms)
-log "7. cometa's mesh side cut: route via illimani after ${moved} ms, cometa \"degraded\"," \
+lab_log "7. cometa's mesh side cut: route via illimani after ${moved} ms, cometa \"degraded\"," \
   "stream max gap ${meshside_gap} ms, lost $(s .lost)"
-((moved <= 3000)) || fail "the route moved ${moved} ms after the mesh-side cut (limit 3000)"
+((moved <= 3000)) || lab_fail "the route moved ${moved} ms after the mesh-side cut (limit 3000)"
 awk -v g="$meshside_gap" 'BEGIN { exit !(g < 1000) }' ||
-  fail "the stream's largest gap after the mesh-side cut was ${meshside_gap} ms (limit 1000)"
-lab_restore cometa meshside
+  lab_fail "the stream's largest gap after the mesh-side cut was ${meshside_gap} ms (limit 1000)"
+fo_restore cometa meshside
 elapsed=$(expect_route 15000 "$COMETA" "cometa's mesh side restored")
-log "7. mesh side restored: route back via cometa after ${elapsed} ms"
+lab_log "7. mesh side restored: route back via cometa after ${elapsed} ms"
 
 # --- 6. balance, weights 3 and 1 ------------------------------------------------------------
-lab_wait 10 "both gateways up before balance" both_up || fail "not both up before step 6"
+lab_wait 10 "both gateways up before balance" both_up || lab_fail "not both up before step 6"
 jq '.routes[0].policy = "balance"
     | .routes[0].via = [{"gateway": "cometa", "weight": 3}, {"gateway": "illimani", "weight": 1}]' \
   "$CFG" >"$CFG.new" && mv -- "$CFG.new" "$CFG"
 "$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
-  { cat "$LAB_TMP/check.log" >&2; fail "meshbroker check rejected the balance config"; }
+  { cat "$LAB_TMP/check.log" >&2; lab_fail "meshbroker check rejected the balance config"; }
 kill -HUP "$MBPID"
 want="$ILLIMANI=1,$COMETA=3"
 elapsed=$(expect_route 10000 "$want" "balance after SIGHUP")
 json=$(lab_exec chip ip -j route show proto 177 | jq -c --arg d "$DEST" '.[] | select(.dst == $d)')
-log "6. balance: multipath after ${elapsed} ms: $json"
-[[ $(jq '.nexthops | length' <<<"$json") == 2 ]] || fail "not two next hops: $json"
-cut_ms=$(now_ms)
-lab_cut illimani poweroff
+lab_log "6. balance: multipath after ${elapsed} ms: $json"
+[[ $(jq '.nexthops | length' <<<"$json") == 2 ]] || lab_fail "not two next hops: $json"
+cut_ms=$(lab_ms)
+fo_cut illimani poweroff
 expect_route 4000 "$COMETA" "illimani powered off under balance" >/dev/null
-moved=$(($(now_ms) - cut_ms))
+moved=$(($(lab_ms) - cut_ms))
 shown=$(lab_exec chip ip route show proto 177)
-grep -Eq "^$DEST via $COMETA dev " <<<"$shown" || fail "not a single route via cometa: $shown"
+grep -Eq "^$DEST via $COMETA dev " <<<"$shown" || lab_fail "not a single route via cometa: $shown"
 # meshhost's return route skips illimani once it sees gw-illimani's carrier go (up to ~1 s:
 # the kernel's link watcher batches that event), so the first pings may get no answer.
-t0=$(now_ms)
-lab_wait 5 "a ping to $LAB_TARGET via cometa alone" lab_ping chip "$LAB_TARGET" ||
-  fail "no ping to $LAB_TARGET via cometa alone"
-log "6. illimani powered off: single route via cometa after ${moved} ms; ping through it" \
-  "answered after $(($(now_ms) - t0)) ms more"
+t0=$(lab_ms)
+lab_wait 5 "a ping to $FO_TARGET via cometa alone" lab_ping chip "$FO_TARGET" ||
+  lab_fail "no ping to $FO_TARGET via cometa alone"
+lab_log "6. illimani powered off: single route via cometa after ${moved} ms; ping through it" \
+  "answered after $(($(lab_ms) - t0)) ms more"
 # Settled: two re-syncs (resync_ms 1000) must leave the route alone.
-settled_ms=$(now_ms)
+settled_ms=$(lab_ms)
 sleep 2.5
-changes=$(route_events_between "$settled_ms" "$(now_ms)")
-[[ -z $changes ]] || fail "the single balance route is rewritten while nothing changes:" \
+changes=$(route_events_between "$settled_ms" "$(lab_ms)")
+[[ -z $changes ]] || lab_fail "the single balance route is rewritten while nothing changes:" \
   "$(tr '\n' '|' <<<"$changes") log: $(grep 'routes (' "$LAB_TMP/meshbroker2.log" | tail -n 3 | tr '\n' '|')"
-dry=$("$MESHBROKER" routes --dry-run -c "$CFG" 2>&1) || fail "routes --dry-run exited non-zero: $dry"
-grep -q '^no changes' <<<"$dry" || fail "routes --dry-run wants changes with illimani down: $dry"
+dry=$("$MESHBROKER" routes --dry-run -c "$CFG" 2>&1) || lab_fail "routes --dry-run exited non-zero: $dry"
+grep -q '^no changes' <<<"$dry" || lab_fail "routes --dry-run wants changes with illimani down: $dry"
 
-log "measured: poweroff gap ${poweroff_gap} ms, mesh-side gap ${meshside_gap} ms;" \
-  "whole test $(($(now_ms) - t_start)) ms"
-OK=1
+lab_log "measured: poweroff gap ${poweroff_gap} ms, mesh-side gap ${meshside_gap} ms;" \
+  "whole test $(($(lab_ms) - t_start)) ms"
+lab_pass

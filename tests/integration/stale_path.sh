@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Integration test: the stale-path watch (supervisor/stale_path.hpp) with real tincd, in the
-# namespace lab of bench/lab/lab.sh (diagram there).
+# namespace lab of lab/failover.sh (diagram there).
 #
 #   stale_path.sh /path/to/meshbroker
 #
@@ -27,62 +27,32 @@
 # LAB_KEEP=1 keeps the temp folder.
 set -euo pipefail
 
-NAME=stale_path
-SKIP=77
-log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
-skip() { log "SKIP: $*"; exit "$SKIP"; }
-fail() { log "FAIL: $*"; exit 1; }
-
+# shellcheck source=../../lab/failover.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/failover.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
 MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, tun devices)"
-for tool in ip tincd jq ping nft setsid awk; do
-  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
-done
-[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
-probe_ns="sp-probe-$$"
-ip netns add "$probe_ns" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns delete "$probe_ns"
+[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+fo_init --test stale_path
+lab_need awk
 
-export MESHBROKER
-# shellcheck source-path=SCRIPTDIR source=../../bench/lab/lab.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/../../bench/lab/lab.sh"
-
-OK=0
-cleanup() {
-  local rc=$? f
-  set +e
-  trap - EXIT INT TERM
-  if [[ $OK -ne 1 ]]; then
-    ((rc == 0)) && rc=1
-    if [[ -n $LAB_TMP && -d $LAB_TMP ]]; then
-      for f in "$LAB_TMP"/meshbroker*.log "$LAB_TMP"/tincd-*.log; do
-        [[ -s $f ]] && { echo "----- $f (last 60 lines) -----"; tail -n 60 -- "$f"; }
-      done
-      if [[ -s $LAB_TMP/chip/run/status.json ]]; then
-        echo "----- health in $LAB_TMP/chip/run/status.json -----"
-        jq '.health.peers | map_values({verdict, reason})' "$LAB_TMP/chip/run/status.json"
-      fi
-    fi
+# After a failure: chip's verdicts (lab_cleanup shows the logs).
+# shellcheck disable=SC2317  # called by lab_cleanup
+dump_state() {
+  ((LAB_OK)) && return 0
+  if [[ -s $LAB_TMP/chip/run/status.json ]]; then
+    echo "----- health in $LAB_TMP/chip/run/status.json -----" >&2
+    jq '.health.peers | map_values({verdict, reason})' "$LAB_TMP/chip/run/status.json" >&2
   fi
-  (exit "$rc")
-  lab_down
-  if [[ $OK -eq 1 ]]; then log "PASS"; else log "FAIL (exit $rc)"; fi
-  exit "$rc"
+  return 0
 }
-lab_init "$NAME"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+lab_on_cleanup dump_state
 
-COMETA=${LAB_MESH[cometa]}
-ILLIMANI=${LAB_MESH[illimani]}
-DEST=$LAB_DEST
+COMETA=${FO_MESH[cometa]}
+ILLIMANI=${FO_MESH[illimani]}
+DEST=$FO_DEST
 CFG=$LAB_TMP/server.json
 STATUS=$LAB_TMP/chip/run/status.json
 MBLOG=$LAB_TMP/meshbroker.log
-now_ms() { lab_ms_int; }
 
 route_via() {  # GW: chip's proto 177 route to DEST is via GW alone
   [[ $(lab_exec chip ip -j route show proto 177 2>/dev/null |
@@ -95,7 +65,7 @@ tinc_restarts() { status_json '.backends[] | select(.id == "tinc") | .restarts';
 tinc_running() { [[ $(status_json '.backends[] | select(.id == "tinc") | .state') == running ]]; }
 stale_lines() { grep -c 'has answered nothing' "$MBLOG" || true; }
 drop_on() {
-  lab_exec cometa nft -f - <<EOF || fail "nft: cannot add the drop on cometa's meshnet0"
+  lab_exec cometa nft -f - <<EOF || lab_fail "nft: cannot add the drop on cometa's meshnet0"
 table netdev stale_path {
   chain in { type filter hook ingress device "meshnet0" priority 0; policy drop; }
 }
@@ -104,16 +74,16 @@ EOF
 drop_off() { lab_exec cometa nft delete table netdev stale_path; }
 
 # --- lab and config -------------------------------------------------------------------------
-t_start=$(now_ms)
-LAB_SERVER_TINC=none lab_up
-lab_config chip "$CFG" \
+t_start=$(lab_ms)
+FO_SERVER_TINC=none fo_up
+fo_config chip "$CFG" \
   ".routes = [{\"name\": \"mesh\", \"to\": [\"$DEST\"], \"policy\": \"failover\",
      \"via\": [{\"gateway\": \"cometa\", \"priority\": 0}, {\"gateway\": \"illimani\", \"priority\": 1}]}]" \
   ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 5}" \
   '.routing = ((.routing // {}) + {"resync_ms": 1000})'
 "$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
-  { cat "$LAB_TMP/check.log" >&2; fail "meshbroker check rejected the test config"; }
-# The watch counts from cometa's host-up in meshbroker's log (meshbroker logs it as it reads it).
+  { cat "$LAB_TMP/check.log" >&2; lab_fail "meshbroker check rejected the test config"; }
+# The watch counts from cometa's host-up in meshbroker's lab_log (meshbroker logs it as it reads it).
 cometa_up_after() {  # N: a "mesh: cometa up" after the Nth stale-path line
   awk -v n="$1" '/has answered nothing/ {seen++} seen >= n && /mesh: cometa up/ {found=1}
     END {exit !found}' "$MBLOG"
@@ -121,7 +91,7 @@ cometa_up_after() {  # N: a "mesh: cometa up" after the Nth stale-path line
 illimani_reached() {
   local i
   for ((i = 0; i < 40; i++)); do
-    lab_redial
+    fo_redial
     lab_wait 1 "illimani" lab_ping chip "$ILLIMANI" >/dev/null 2>&1 && return 0
   done
   return 1
@@ -132,75 +102,75 @@ restarted_since() { [[ $(tinc_restarts) -gt $1 ]] && tinc_running; }
 # --- 1. cometa silent from the start -------------------------------------------------------
 drop_on
 lab_spawn chip meshbroker "$MESHBROKER" run -c "$CFG"
-illimani_reached || fail "chip's tincd under meshbroker did not reach illimani"
-lab_wait 20 "cometa's host-up" cometa_up_after 0 || fail "cometa never connected to chip's tincd"
-up_ms=$(now_ms)
-log "lab up, illimani reached and cometa connected after $((up_ms - t_start)) ms"
-lab_wait 15 "illimani up in status.json" verdict_is illimani up || fail "illimani not up"
-lab_wait 10 "the route via illimani" route_via "$ILLIMANI" || fail "no route via illimani"
+illimani_reached || lab_fail "chip's tincd under meshbroker did not reach illimani"
+lab_wait 20 "cometa's host-up" cometa_up_after 0 || lab_fail "cometa never connected to chip's tincd"
+up_ms=$(lab_ms)
+lab_log "lab up, illimani reached and cometa connected after $((up_ms - t_start)) ms"
+lab_wait 15 "illimani up in status.json" verdict_is illimani up || lab_fail "illimani not up"
+lab_wait 10 "the route via illimani" route_via "$ILLIMANI" || lab_fail "no route via illimani"
 restarts0=$(tinc_restarts)
 lab_wait 45 "meshbroker to call cometa's path stale" stale_count_is 1 ||
-  fail "no stale-path restart 45 s after cometa connected in silence"
-after=$(($(now_ms) - up_ms))
+  lab_fail "no stale-path restart 45 s after cometa connected in silence"
+after=$(($(lab_ms) - up_ms))
 line=$(grep -m1 'has answered nothing' "$MBLOG")
-log "1. stale after ${after} ms: ${line#*tinc: }"
+lab_log "1. stale after ${after} ms: ${line#*tinc: }"
 grep -q 'peer cometa .*answered nothing since it connected' <<<"$line" ||
-  fail "not cometa, or not 'since it connected': $line"
+  lab_fail "not cometa, or not 'since it connected': $line"
 # Not before the silence (25 s from the host-up, seen here up to a poll late), and at most a
 # tick and a poll after it.
-((after >= 24000)) || fail "called stale ${after} ms after cometa connected, before 25 s"
-((after <= 32000)) || fail "called stale only ${after} ms after cometa connected"
+((after >= 24000)) || lab_fail "called stale ${after} ms after cometa connected, before 25 s"
+((after <= 32000)) || lab_fail "called stale only ${after} ms after cometa connected"
 lab_wait 15 "tincd restarted and running" restarted_since "$restarts0" ||
-  fail "tincd was not restarted (restarts $(tinc_restarts), was $restarts0)"
-restart1_ms=$(now_ms)
+  lab_fail "tincd was not restarted (restarts $(tinc_restarts), was $restarts0)"
+restart1_ms=$(lab_ms)
 
 # --- 2. cometa reconnects, still silent: no second restart ----------------------------------
-illimani_reached || fail "illimani did not come back after chip's tincd restart"
+illimani_reached || lab_fail "illimani did not come back after chip's tincd restart"
 lab_wait 20 "cometa's meta connection again" cometa_up_after 1 ||
-  fail "cometa did not reconnect to chip's new tincd"
-lab_wait 15 "illimani up again" verdict_is illimani up || fail "illimani not up after the restart"
+  lab_fail "cometa did not reconnect to chip's new tincd"
+lab_wait 15 "illimani up again" verdict_is illimani up || lab_fail "illimani not up after the restart"
 sleep 40  # more than the silence: a second restart would have come by now
 [[ $(stale_lines) -eq 1 ]] ||
-  fail "$(stale_lines) stale-path restarts; want 1 (cometa has not answered since the first)"
+  lab_fail "$(stale_lines) stale-path restarts; want 1 (cometa has not answered since the first)"
 restarts1=$(tinc_restarts)
-((restarts1 == restarts0 + 1)) || fail "tinc restarted $((restarts1 - restarts0)) times; want 1"
-route_via "$ILLIMANI" || fail "the route left illimani while cometa is silent"
-log "2. cometa reconnected and silent for 40 s more: no second restart, route via illimani"
+((restarts1 == restarts0 + 1)) || lab_fail "tinc restarted $((restarts1 - restarts0)) times; want 1"
+route_via "$ILLIMANI" || lab_fail "the route left illimani while cometa is silent"
+lab_log "2. cometa reconnected and silent for 40 s more: no second restart, route via illimani"
 
 # --- 3. the drop lifted ---------------------------------------------------------------------
 drop_off
-lift_ms=$(now_ms)
-lab_wait 15 "cometa up" verdict_is cometa up || fail "cometa did not come up after the drop was lifted"
-lab_wait 10 "the route via cometa" route_via "$COMETA" || fail "the route did not return to cometa"
-log "3. drop lifted: cometa up and the route via cometa after $(($(now_ms) - lift_ms)) ms"
+lift_ms=$(lab_ms)
+lab_wait 15 "cometa up" verdict_is cometa up || lab_fail "cometa did not come up after the drop was lifted"
+lab_wait 10 "the route via cometa" route_via "$COMETA" || lab_fail "the route did not return to cometa"
+lab_log "3. drop lifted: cometa up and the route via cometa after $(($(lab_ms) - lift_ms)) ms"
 
 # --- 4. silent again after answering --------------------------------------------------------
 # The watch's back-off: at least 60 s after the first restart (it has been that long by now).
 drop_on
-drop_ms=$(now_ms)
+drop_ms=$(lab_ms)
 lab_wait 10 "the route via illimani" route_via "$ILLIMANI" ||
-  fail "the route did not leave cometa after it went silent"
-log "4. cometa silent: route via illimani after $(($(now_ms) - drop_ms)) ms"
+  lab_fail "the route did not leave cometa after it went silent"
+lab_log "4. cometa silent: route via illimani after $(($(lab_ms) - drop_ms)) ms"
 lab_wait 45 "a second stale-path restart" stale_count_is 2 ||
-  fail "no stale-path restart 45 s after cometa went silent again"
-after=$(($(now_ms) - drop_ms))
+  lab_fail "no stale-path restart 45 s after cometa went silent again"
+after=$(($(lab_ms) - drop_ms))
 line=$(grep 'has answered nothing' "$MBLOG" | sed -n 2p)
-log "4. stale after ${after} ms ($(((drop_ms - restart1_ms) / 1000)) s after the first): ${line#*tinc: }"
-grep -q 'peer cometa .*answered nothing for' <<<"$line" || fail "not cometa, or not 'for': $line"
-((after >= 24000)) || fail "called stale ${after} ms after the drop, before the 25 s of silence"
-((after <= 32000)) || fail "called stale only ${after} ms after the drop (silence 25 s, 1 s tick)"
+lab_log "4. stale after ${after} ms ($(((drop_ms - restart1_ms) / 1000)) s after the first): ${line#*tinc: }"
+grep -q 'peer cometa .*answered nothing for' <<<"$line" || lab_fail "not cometa, or not 'for': $line"
+((after >= 24000)) || lab_fail "called stale ${after} ms after the drop, before the 25 s of silence"
+((after <= 32000)) || lab_fail "called stale only ${after} ms after the drop (silence 25 s, 1 s tick)"
 lab_wait 15 "tincd restarted again" restarted_since "$restarts1" ||
-  fail "tincd was not restarted again (restarts $(tinc_restarts), was $restarts1)"
+  lab_fail "tincd was not restarted again (restarts $(tinc_restarts), was $restarts1)"
 
 # --- 5. the drop lifted again ---------------------------------------------------------------
 drop_off
-lift_ms=$(now_ms)
-illimani_reached || fail "illimani did not come back after the second restart"
-lab_wait 20 "cometa up" verdict_is cometa up || fail "cometa did not come back up"
-lab_wait 10 "the route via cometa" route_via "$COMETA" || fail "the route did not return to cometa"
-log "5. drop lifted: cometa up and the route back after $(($(now_ms) - lift_ms)) ms"
+lift_ms=$(lab_ms)
+illimani_reached || lab_fail "illimani did not come back after the second restart"
+lab_wait 20 "cometa up" verdict_is cometa up || lab_fail "cometa did not come back up"
+lab_wait 10 "the route via cometa" route_via "$COMETA" || lab_fail "the route did not return to cometa"
+lab_log "5. drop lifted: cometa up and the route back after $(($(lab_ms) - lift_ms)) ms"
 events=$(status_json '[.events[] | select(.what | test("restarting tincd"))] | length')
-[[ $events -ge 2 ]] || fail "status.json's events do not say 'restarting tincd' twice ($events)"
-[[ $(stale_lines) -eq 2 ]] || fail "$(stale_lines) stale-path restarts; want 2"
+[[ $events -ge 2 ]] || lab_fail "status.json's events do not say 'restarting tincd' twice ($events)"
+[[ $(stale_lines) -eq 2 ]] || lab_fail "$(stale_lines) stale-path restarts; want 2"
 
-OK=1
+lab_pass

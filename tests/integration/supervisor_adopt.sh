@@ -19,138 +19,134 @@
 # tincd's output after the adoption still reaches meshbroker's log; SIGTERM then stops tincd
 # and removes its pid file.
 set -euo pipefail
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-mb_init supervisor_adopt "$@"
+# shellcheck source=../../lab/two_nodes.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
+pair_init --test supervisor_adopt "$@"
 
-for node in chip comegato; do mb_config "$node" '.openvpn = []'; done
-mb_keys chip comegato
-mb_underlay chip comegato
-for node in chip comegato; do mb_run "$node"; done
+for node in chip comegato; do pair_config "$node" '.openvpn = []'; done
+pair_keys chip comegato
+pair_underlay chip comegato
+for node in chip comegato; do pair_run "$node"; done
 for node in chip comegato; do
-  mb_wait 20 "$node's tinc running" mb_backend_is "$node" tinc running
+  lab_expect 20 "$node's tinc running" pair_backend_is "$node" tinc running
 done
-mb_wait 20 "mesh ping chip -> comegato" mb_ping chip "${MESH[comegato]}"
-mb_wait 10 "mesh ping comegato -> chip" mb_ping comegato "${MESH[chip]}"
+lab_expect 20 "mesh ping chip -> comegato" lab_ping chip "${PAIR_MESH[comegato]}"
+lab_expect 10 "mesh ping comegato -> chip" lab_ping comegato "${PAIR_MESH[chip]}"
 
 alive() {  # PID: running and not a zombie (init may not reap what meshbroker left to it)
   local state
   state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
   [[ -n $state && $state != Z ]]
 }
-forget_pid() {  # PID: reaped by us; cleanup must not signal whoever gets the number next
-  local keep=() pid
-  for pid in "${MB_PIDS[@]}"; do [[ $pid == "$1" ]] || keep+=("$pid"); done
-  MB_PIDS=("${keep[@]}")
-}
 tincds_in() {  # NODE: how many tincd processes run in its namespace
-  ip netns pids "${NS[$1]}" | while read -r pid; do
+  ip netns pids "${LAB_NS[$1]}" | while read -r pid; do
     alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == tincd ]] && echo "$pid"
   done | wc -l
 }
 status_json() {  # NODE JQ: asks the running daemon over its HTTP API (not status.json)
-  "$MESHBROKER" status -c "$TMP/$1.json" --json 2>/dev/null | jq -r "$2"
+  "$MESHBROKER" status -c "$LAB_TMP/$1.json" --json 2>/dev/null | jq -r "$2"
 }
 
 # Both sides dial each other at start-up; their duplicate connections take a moment (and a few
 # host-down/host-up rounds) to settle. Measure the restart, not that.
-mesh_events() { cat "$TMP/chip.log" "$TMP/comegato.log" | grep -c ' mesh: '; }
+mesh_events() { cat "$LAB_TMP/chip.log" "$LAB_TMP/comegato.log" | grep -c ' mesh: '; }
 mesh_quiet() {  # no mesh event on either side for a second
   local before
   before=$(mesh_events)
   sleep 1
   [[ $(mesh_events) == "$before" ]]
 }
-mb_wait 30 "the mesh to settle" mesh_quiet
+lab_expect 30 "the mesh to settle" mesh_quiet
 
-tinc_pid=$(mb_backend_pid chip tinc)
-pid_file=$TMP/chip/run/backends/tinc.pid
-[[ $(cut -d' ' -f1 "$pid_file") == "$tinc_pid" ]] || mb_fail "pid file $pid_file: $(cat "$pid_file")"
+tinc_pid=$(pair_backend_pid chip tinc)
+pid_file=$LAB_TMP/chip/run/backends/tinc.pid
+[[ $(cut -d' ' -f1 "$pid_file") == "$tinc_pid" ]] || lab_fail "pid file $pid_file: $(cat "$pid_file")"
 
 # --- pings every 10 ms (and a 1 kHz UDP stream) cross the mesh while chip's meshbroker dies
 # and comes back. ping -c waits for its last reply, so nothing in flight is counted as lost.
 count=800
-ip netns exec "${NS[comegato]}" ping -q -i 0.01 -W 1 -c "$count" "${MESH[chip]}" \
-  >"$TMP/ping.out" 2>&1 &
+ip netns exec "${LAB_NS[comegato]}" ping -q -i 0.01 -W 1 -c "$count" "${PAIR_MESH[chip]}" \
+  >"$LAB_TMP/ping.out" 2>&1 &
 ping_pid=$!
-MB_PIDS+=("$ping_pid")
-ping_started=$(mb_now_ms)
+LAB_PIDS+=("$ping_pid")
+ping_started=$(lab_ms)
 # The benchmark's UDP stream tool, when built next to meshbroker (build/bench/udp_stream).
 udp_stream=$(dirname -- "$MESHBROKER")/bench/udp_stream
 if [[ -x $udp_stream ]]; then
-  ip netns exec "${NS[chip]}" "$udp_stream" recv 9000 --seconds 20 >"$TMP/udp.recv" 2>&1 &
+  ip netns exec "${LAB_NS[chip]}" "$udp_stream" recv 9000 --seconds 20 >"$LAB_TMP/udp.recv" 2>&1 &
   recv_pid=$!
-  MB_PIDS+=("$recv_pid")
+  LAB_PIDS+=("$recv_pid")
   sleep 0.2
-  ip netns exec "${NS[comegato]}" "$udp_stream" send "${MESH[chip]}:9000" --rate 1000 \
-    --seconds 6 >"$TMP/udp.send" 2>&1 &
+  ip netns exec "${LAB_NS[comegato]}" "$udp_stream" send "${PAIR_MESH[chip]}:9000" --rate 1000 \
+    --seconds 6 >"$LAB_TMP/udp.send" 2>&1 &
   send_pid=$!
-  MB_PIDS+=("$send_pid")
+  LAB_PIDS+=("$send_pid")
 fi
 sleep 1
 
-old_mb=${MBPID[chip]}
+old_mb=${PAIR_PID[chip]}
 kill -KILL "$old_mb"
 wait "$old_mb" 2>/dev/null || true
-forget_pid "$old_mb"
-killed_at=$(mb_now_ms)
+lab_forget "$old_mb"
+killed_at=$(lab_ms)
 sleep 1
-alive "$tinc_pid" || mb_fail "tincd $tinc_pid died with its meshbroker"
-[[ -e $pid_file ]] || mb_fail "the pid file went with the meshbroker"
-mb_log "kill -9 meshbroker: tincd $tinc_pid still running 1 s later"
+alive "$tinc_pid" || lab_fail "tincd $tinc_pid died with its meshbroker"
+[[ -e $pid_file ]] || lab_fail "the pid file went with the meshbroker"
+lab_log "kill -9 meshbroker: tincd $tinc_pid still running 1 s later"
 
-mb_run chip
-mb_wait 10 "the new meshbroker to adopt tincd" \
-  grep -q "adopted tincd (pid $tinc_pid) left running by a previous meshbroker" "$TMP/chip.log"
-adopted_at=$(mb_now_ms)
-mb_wait 10 "the new meshbroker to answer status" \
-  bash -c "[[ \$('$MESHBROKER' status -c '$TMP/chip.json' --json 2>/dev/null | jq -r .daemon.pid) == ${MBPID[chip]} ]]"
+pair_run chip
+lab_expect 10 "the new meshbroker to adopt tincd" \
+  grep -q "adopted tincd (pid $tinc_pid) left running by a previous meshbroker" "$LAB_TMP/chip.log"
+adopted_at=$(lab_ms)
+lab_expect 10 "the new meshbroker to answer status" \
+  bash -c "[[ \$('$MESHBROKER' status -c '$LAB_TMP/chip.json' --json 2>/dev/null | jq -r .daemon.pid) == ${PAIR_PID[chip]} ]]"
 [[ $(status_json chip '.backends[]|select(.id=="tinc")|.state') == running ]] ||
-  mb_fail "adopted tincd is not running: $(status_json chip .backends)"
+  lab_fail "adopted tincd is not running: $(status_json chip .backends)"
 [[ $(status_json chip '.backends[]|select(.id=="tinc")|.pid') == "$tinc_pid" ]] ||
-  mb_fail "status shows another tincd pid: $(status_json chip .backends)"
+  lab_fail "status shows another tincd pid: $(status_json chip .backends)"
 [[ $(status_json chip '.backends[]|select(.id=="tinc")|.adopted') == true ]] ||
-  mb_fail "status does not say adopted"
-[[ $(tincds_in chip) -eq 1 ]] || mb_fail "$(tincds_in chip) tincd processes in chip's namespace"
-mb_log "new meshbroker adopted tincd $tinc_pid $((adopted_at - killed_at)) ms after the kill"
-((adopted_at - ping_started < count * 10 - 1000)) || mb_fail "too slow: the ping ended first"
+  lab_fail "status does not say adopted"
+[[ $(tincds_in chip) -eq 1 ]] || lab_fail "$(tincds_in chip) tincd processes in chip's namespace"
+lab_log "new meshbroker adopted tincd $tinc_pid $((adopted_at - killed_at)) ms after the kill"
+((adopted_at - ping_started < count * 10 - 1000)) || lab_fail "too slow: the ping ended first"
 
 wait "$ping_pid" || true
-forget_pid "$ping_pid"
-summary=$(grep 'packets transmitted' "$TMP/ping.out") || mb_fail "no ping summary: $(cat "$TMP/ping.out")"
+lab_forget "$ping_pid"
+summary=$(grep 'packets transmitted' "$LAB_TMP/ping.out") || lab_fail "no ping summary: $(cat "$LAB_TMP/ping.out")"
 sent=$(sed -E 's/^([0-9]+) packets transmitted.*/\1/' <<<"$summary")
 received=$(sed -E 's/.* ([0-9]+) (packets )?received.*/\1/' <<<"$summary")
-mb_log "ping every 10 ms across kill -9 and adoption: $summary"
-mb_log "$(grep -E '^rtt|^round-trip' "$TMP/ping.out" || true)"
-[[ $sent -eq $count ]] || mb_fail "ping sent $sent of $count"
-[[ $received -eq $sent ]] || mb_fail "$((sent - received)) of $sent pings lost"
+lab_log "ping every 10 ms across kill -9 and adoption: $summary"
+lab_log "$(grep -E '^rtt|^round-trip' "$LAB_TMP/ping.out" || true)"
+[[ $sent -eq $count ]] || lab_fail "ping sent $sent of $count"
+[[ $received -eq $sent ]] || lab_fail "$((sent - received)) of $sent pings lost"
 if [[ -x $udp_stream ]]; then
-  wait "$send_pid" || mb_fail "udp_stream send failed: $(cat "$TMP/udp.send")"
-  wait "$recv_pid" || mb_fail "udp_stream recv failed: $(cat "$TMP/udp.recv")"
-  forget_pid "$send_pid"
-  forget_pid "$recv_pid"
-  udp=$(tail -n 1 "$TMP/udp.recv")
-  mb_log "1 kHz UDP stream across kill -9 and adoption: $(jq -c \
+  wait "$send_pid" || lab_fail "udp_stream send failed: $(cat "$LAB_TMP/udp.send")"
+  wait "$recv_pid" || lab_fail "udp_stream recv failed: $(cat "$LAB_TMP/udp.recv")"
+  lab_forget "$send_pid"
+  lab_forget "$recv_pid"
+  udp=$(tail -n 1 "$LAB_TMP/udp.recv")
+  lab_log "1 kHz UDP stream across kill -9 and adoption: $(jq -c \
     '{expected, received, lost, max_gap_ms, latency_ms}' <<<"$udp")"
   [[ $(jq -r '.complete and .lost == 0 and .received == .expected' <<<"$udp") == true ]] ||
-    mb_fail "UDP stream lost datagrams: $udp"
+    lab_fail "UDP stream lost datagrams: $udp"
 fi
 
 # --- tincd's output after the adoption reaches the new meshbroker through its log file ------
 kill -HUP "$tinc_pid"
-mb_wait 10 "tincd's 'Got HUP signal' in the new meshbroker's log" \
-  bash -c "sed -n '/adopted tincd/,\$p' '$TMP/chip.log' | grep -q 'tinc: Got HUP signal'"
-mb_wait 10 "mesh ping after tincd's SIGHUP" mb_ping comegato "${MESH[chip]}"
-mb_log "tincd's log lines after the adoption reach meshbroker"
+lab_expect 10 "tincd's 'Got HUP signal' in the new meshbroker's log" \
+  bash -c "sed -n '/adopted tincd/,\$p' '$LAB_TMP/chip.log' | grep -q 'tinc: Got HUP signal'"
+lab_expect 10 "mesh ping after tincd's SIGHUP" lab_ping comegato "${PAIR_MESH[chip]}"
+lab_log "tincd's log lines after the adoption reach meshbroker"
 
 # --- SIGTERM: a clean shutdown stops the adopted tincd and removes its pid file ------------
-kill -TERM "${MBPID[chip]}"
+kill -TERM "${PAIR_PID[chip]}"
 rc=0
-wait "${MBPID[chip]}" || rc=$?
-[[ $rc -eq 0 ]] || mb_fail "meshbroker exited $rc on SIGTERM"
-forget_pid "${MBPID[chip]}"
-! alive "$tinc_pid" || mb_fail "adopted tincd $tinc_pid survived meshbroker's shutdown"
-[[ ! -e $pid_file ]] || mb_fail "pid file $pid_file left behind"
-[[ $(tincds_in chip) -eq 0 ]] || mb_fail "a tincd still runs in chip's namespace"
-grep -q 'meshbroker stopped' "$TMP/chip.log" || mb_fail "no shutdown log line"
-mb_log "SIGTERM: adopted tincd stopped, pid file removed, meshbroker exited 0"
-MB_OK=1
+wait "${PAIR_PID[chip]}" || rc=$?
+[[ $rc -eq 0 ]] || lab_fail "meshbroker exited $rc on SIGTERM"
+lab_forget "${PAIR_PID[chip]}"
+! alive "$tinc_pid" || lab_fail "adopted tincd $tinc_pid survived meshbroker's shutdown"
+[[ ! -e $pid_file ]] || lab_fail "pid file $pid_file left behind"
+[[ $(tincds_in chip) -eq 0 ]] || lab_fail "a tincd still runs in chip's namespace"
+grep -q 'meshbroker stopped' "$LAB_TMP/chip.log" || lab_fail "no shutdown log line"
+lab_log "SIGTERM: adopted tincd stopped, pid file removed, meshbroker exited 0"
+lab_pass

@@ -19,84 +19,85 @@
 # kill -9 of an openvpn is repaired (and shaped again); a management interface that stops
 # answering is dropped and reconnected.
 set -euo pipefail
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-mb_init supervisor_openvpn "$@"
-command -v openvpn >/dev/null || mb_skip "openvpn is not installed"
+# shellcheck source=../../lab/two_nodes.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
+pair_init --test supervisor_openvpn "$@"
+lab_need openvpn
 
-mb_config chip '.paths.pki_dir = "'"$TMP"'/pki"' '.supervisor.restart_base_ms = 100'
-mb_keys chip
-mb_underlay chip comegato
+pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"' '.supervisor.restart_base_ms = 100'
+pair_keys chip
+pair_underlay chip comegato
 
 # No PKI yet: the instances are not started, and the log says what to do.
-mb_run chip
-mb_wait 10 "the missing PKI to be reported" grep -q 'is missing (run: meshbroker client init' "$TMP/chip.log"
-kill -TERM "${MBPID[chip]}"
-wait "${MBPID[chip]}" || mb_fail "meshbroker did not exit cleanly"
-mb_log "without a PKI: openvpn not started, log says to run client init"
-"$MESHBROKER" client init -c "$TMP/chip.json" >"$TMP/init.log" 2>&1 ||
-  { cat "$TMP/init.log"; mb_fail "client init failed"; }
-mb_run chip
+pair_run chip
+lab_expect 10 "the missing PKI to be reported" grep -q 'is missing (run: meshbroker client init' "$LAB_TMP/chip.log"
+kill -TERM "${PAIR_PID[chip]}"
+wait "${PAIR_PID[chip]}" || lab_fail "meshbroker did not exit cleanly"
+lab_log "without a PKI: openvpn not started, log says to run client init"
+"$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
+  { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }
+pair_run chip
 for backend in tinc openvpn-public openvpn-private; do
-  mb_wait 30 "$backend running" mb_backend_is chip "$backend" running
+  lab_expect 30 "$backend running" pair_backend_is chip "$backend" running
 done
-mb_wait 15 "openvpn client lists read" \
-  bash -c "[[ \$(jq -r '.openvpn.public.updated_ms' '$TMP/chip/run/status.json') -gt 0 ]]"
-[[ $(mb_status chip '.openvpn.private.management_connected') == true ]] ||
-  mb_fail "no management connection to openvpn-private"
-mb_log "tinc, openvpn-public and openvpn-private running; client lists read"
-mb_wait 10 "the public instance's rate limit" \
-  bash -c "ip netns exec '${NS[chip]}' tc qdisc show dev vpn_public | grep -q htb"
-ip netns exec "${NS[chip]}" tc qdisc show dev vpn_private | grep -q htb && mb_fail "the private instance is shaped"
-grep -q 'openvpn-public: per-client rate limit applied on vpn_public' "$TMP/chip.log" ||
-  mb_fail "no log line for the rate limit"
-mb_log "meshbroker shaped vpn_public (HTB), left vpn_private alone"
+lab_expect 15 "openvpn client lists read" \
+  bash -c "[[ \$(jq -r '.openvpn.public.updated_ms' '$LAB_TMP/chip/run/status.json') -gt 0 ]]"
+[[ $(pair_status chip '.openvpn.private.management_connected') == true ]] ||
+  lab_fail "no management connection to openvpn-private"
+lab_log "tinc, openvpn-public and openvpn-private running; client lists read"
+lab_expect 10 "the public instance's rate limit" \
+  bash -c "ip netns exec '${LAB_NS[chip]}' tc qdisc show dev vpn_public | grep -q htb"
+ip netns exec "${LAB_NS[chip]}" tc qdisc show dev vpn_private | grep -q htb && lab_fail "the private instance is shaped"
+grep -q 'openvpn-public: per-client rate limit applied on vpn_public' "$LAB_TMP/chip.log" ||
+  lab_fail "no log line for the rate limit"
+lab_log "meshbroker shaped vpn_public (HTB), left vpn_private alone"
 
-pids() { mb_status chip '[.backends[] | "\(.id)=\(.pid)"] | join(" ")'; }
+pids() { pair_status chip '[.backends[] | "\(.id)=\(.pid)"] | join(" ")'; }
 before=$(pids)
-tinc_pid=$(mb_backend_pid chip tinc)
-public_pid=$(mb_backend_pid chip openvpn-public)
-private_pid=$(mb_backend_pid chip openvpn-private)
+tinc_pid=$(pair_backend_pid chip tinc)
+public_pid=$(pair_backend_pid chip openvpn-public)
+private_pid=$(pair_backend_pid chip openvpn-private)
 
-at=$(mb_status chip '.last_reload.at_ms')
-jq '(.openvpn[] | select(.name == "private") | .port) = 4443' "$TMP/chip.json" >"$TMP/chip.new"
-mv "$TMP/chip.new" "$TMP/chip.json"
-kill -HUP "${MBPID[chip]}"
-mb_wait 10 "reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$TMP/chip/run/status.json') != '$at' ]]"
-[[ $(mb_status chip '.last_reload.actions["openvpn-private"]') == restart ]] ||
-  mb_fail "private instance not restarted: $(mb_status chip '.last_reload.actions')"
-mb_wait 30 "openvpn-private running again" mb_backend_is chip openvpn-private running
-[[ $(mb_backend_pid chip tinc) == "$tinc_pid" ]] || mb_fail "tincd restarted"
-[[ $(mb_backend_pid chip openvpn-public) == "$public_pid" ]] || mb_fail "openvpn-public restarted"
-[[ $(mb_backend_pid chip openvpn-private) != "$private_pid" ]] || mb_fail "openvpn-private kept its pid"
-mb_wait 10 "port 4443 listening" \
-  bash -c "ip netns exec '${NS[chip]}' ss -Hltn 'sport = :4443' | grep -q 4443"
-mb_log "SIGHUP, private port 443 -> 4443: only openvpn-private restarted ($before -> $(pids))"
+at=$(pair_status chip '.last_reload.at_ms')
+jq '(.openvpn[] | select(.name == "private") | .port) = 4443' "$LAB_TMP/chip.json" >"$LAB_TMP/chip.new"
+mv "$LAB_TMP/chip.new" "$LAB_TMP/chip.json"
+kill -HUP "${PAIR_PID[chip]}"
+lab_expect 10 "reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$LAB_TMP/chip/run/status.json') != '$at' ]]"
+[[ $(pair_status chip '.last_reload.actions["openvpn-private"]') == restart ]] ||
+  lab_fail "private instance not restarted: $(pair_status chip '.last_reload.actions')"
+lab_expect 30 "openvpn-private running again" pair_backend_is chip openvpn-private running
+[[ $(pair_backend_pid chip tinc) == "$tinc_pid" ]] || lab_fail "tincd restarted"
+[[ $(pair_backend_pid chip openvpn-public) == "$public_pid" ]] || lab_fail "openvpn-public restarted"
+[[ $(pair_backend_pid chip openvpn-private) != "$private_pid" ]] || lab_fail "openvpn-private kept its pid"
+lab_expect 10 "port 4443 listening" \
+  bash -c "ip netns exec '${LAB_NS[chip]}' ss -Hltn 'sport = :4443' | grep -q 4443"
+lab_log "SIGHUP, private port 443 -> 4443: only openvpn-private restarted ($before -> $(pids))"
 
-old=$(mb_backend_pid chip openvpn-public)
+old=$(pair_backend_pid chip openvpn-public)
 kill -KILL "$old"
-mb_wait 10 "openvpn-public restarted" \
-  bash -c "p=\$(jq -r '.backends[]|select(.id==\"openvpn-public\")|.pid' '$TMP/chip/run/status.json'); [[ \$p != $old && \$p != 0 ]]"
-mb_wait 30 "openvpn-public running again" mb_backend_is chip openvpn-public running
-mb_wait 10 "vpn_public shaped again" \
-  bash -c "ip netns exec '${NS[chip]}' tc qdisc show dev vpn_public | grep -q htb"
-mb_log "kill -9 openvpn-public: restarted, management interface answered, shaped again"
+lab_expect 10 "openvpn-public restarted" \
+  bash -c "p=\$(jq -r '.backends[]|select(.id==\"openvpn-public\")|.pid' '$LAB_TMP/chip/run/status.json'); [[ \$p != $old && \$p != 0 ]]"
+lab_expect 30 "openvpn-public running again" pair_backend_is chip openvpn-public running
+lab_expect 10 "vpn_public shaped again" \
+  bash -c "ip netns exec '${LAB_NS[chip]}' tc qdisc show dev vpn_public | grep -q htb"
+lab_log "kill -9 openvpn-public: restarted, management interface answered, shaped again"
 
 # A management interface that stops answering (openvpn SIGSTOPped: the next client-list read
 # gets no reply within 10 s) is dropped, and meshbroker connects again once it answers.
-mgmt_connected() { [[ $(mb_status chip '.openvpn.public.management_connected') == "$1" ]]; }
-stopped=$(mb_backend_pid chip openvpn-public)
+mgmt_connected() { [[ $(pair_status chip '.openvpn.public.management_connected') == "$1" ]]; }
+stopped=$(pair_backend_pid chip openvpn-public)
 kill -STOP "$stopped"
-mb_wait 25 "the management connection dropped" mgmt_connected false
+lab_expect 25 "the management connection dropped" mgmt_connected false
 kill -CONT "$stopped"
-mb_wait 10 "the management connection back" mgmt_connected true
-[[ $(mb_backend_pid chip openvpn-public) == "$stopped" ]] || mb_fail "openvpn-public was restarted"
-grep -q "openvpn-public: openvpn management: reconnecting" "$TMP/chip.log" ||
-  mb_fail "no reconnect in the log"
-mb_log "openvpn-public SIGSTOPped: management connection dropped after the reply timeout, back after SIGCONT"
+lab_expect 10 "the management connection back" mgmt_connected true
+[[ $(pair_backend_pid chip openvpn-public) == "$stopped" ]] || lab_fail "openvpn-public was restarted"
+grep -q "openvpn-public: openvpn management: reconnecting" "$LAB_TMP/chip.log" ||
+  lab_fail "no reconnect in the log"
+lab_log "openvpn-public SIGSTOPped: management connection dropped after the reply timeout, back after SIGCONT"
 
-kill -TERM "${MBPID[chip]}"
+kill -TERM "${PAIR_PID[chip]}"
 rc=0
-wait "${MBPID[chip]}" || rc=$?
-[[ $rc -eq 0 ]] || mb_fail "meshbroker exited $rc"
-pgrep -f "$TMP/chip/state/rendered/openvpn" >/dev/null && mb_fail "an openvpn outlived meshbroker"
-MB_OK=1
+wait "${PAIR_PID[chip]}" || rc=$?
+[[ $rc -eq 0 ]] || lab_fail "meshbroker exited $rc"
+pgrep -f "$LAB_TMP/chip/state/rendered/openvpn" >/dev/null && lab_fail "an openvpn outlived meshbroker"
+lab_pass

@@ -14,135 +14,136 @@
 # 200 kill/restart cycles leave no zombies, the same fd count and a stable RSS; SIGTERM stops
 # everything and exits 0.
 set -euo pipefail
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-mb_init supervisor_run "$@"
+# shellcheck source=../../lab/two_nodes.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
+pair_init --test supervisor_run "$@"
 
 # OpenVPN has its own tests; fast restarts so 200 kill cycles take seconds, never give up.
 fast='.supervisor = {"restart_base_ms": 20, "restart_max_ms": 100, "max_crashes": 0}'
 # No route sets: their gateways are not in this two-node lab (route_failover tests them).
-for node in chip comegato; do mb_config "$node" '.openvpn = []' '.routes = []' "$fast"; done
-mb_keys chip comegato
-mb_underlay chip comegato
+for node in chip comegato; do pair_config "$node" '.openvpn = []' '.routes = []' "$fast"; done
+pair_keys chip comegato
+pair_underlay chip comegato
 # A sanitizer build's quarantine of freed memory (default up to 256 MiB) would hide any RSS
 # trend of the kill cycles below: 16 MiB, still far more than one restart frees.
 [[ -n ${MESHBROKER_SANITIZER:-} ]] && export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=16"
-for node in chip comegato; do mb_run "$node"; done
+for node in chip comegato; do pair_run "$node"; done
 
 for node in chip comegato; do
-  mb_wait 20 "$node's tinc running" mb_backend_is "$node" tinc running
+  lab_expect 20 "$node's tinc running" pair_backend_is "$node" tinc running
 done
-start=$(mb_now_ms)
-mb_wait 20 "mesh ping chip -> comegato" mb_ping chip "${MESH[comegato]}"
-mb_log "mesh up; first ping answered $(($(mb_now_ms) - start)) ms after both tincs were ready"
-mb_wait 10 "mesh ping comegato -> chip" mb_ping comegato "${MESH[chip]}"
+start=$(lab_ms)
+lab_expect 20 "mesh ping chip -> comegato" lab_ping chip "${PAIR_MESH[comegato]}"
+lab_log "mesh up; first ping answered $(($(lab_ms) - start)) ms after both tincs were ready"
+lab_expect 10 "mesh ping comegato -> chip" lab_ping comegato "${PAIR_MESH[chip]}"
 
 # `meshbroker status` asks the daemon over its control socket.
-mb_wait 10 "status to show comegato up" \
-  bash -c "'$MESHBROKER' status -c '$TMP/chip.json' 2>/dev/null | grep -Eq '^comegato +up'"
-table=$("$MESHBROKER" status -c "$TMP/chip.json" 2>/dev/null) || mb_fail "status exited non-zero"
-grep -Eq '^tinc +running' <<<"$table" || mb_fail "status does not show tinc running: $table"
-[[ $("$MESHBROKER" status -c "$TMP/chip.json" --json 2>/dev/null | jq -r .node) == chip ]] ||
-  mb_fail "status --json"
-mb_log "meshbroker status: tinc running, comegato up"
+lab_expect 10 "status to show comegato up" \
+  bash -c "'$MESHBROKER' status -c '$LAB_TMP/chip.json' 2>/dev/null | grep -Eq '^comegato +up'"
+table=$("$MESHBROKER" status -c "$LAB_TMP/chip.json" 2>/dev/null) || lab_fail "status exited non-zero"
+grep -Eq '^tinc +running' <<<"$table" || lab_fail "status does not show tinc running: $table"
+[[ $("$MESHBROKER" status -c "$LAB_TMP/chip.json" --json 2>/dev/null | jq -r .node) == chip ]] ||
+  lab_fail "status --json"
+lab_log "meshbroker status: tinc running, comegato up"
 
 # --- kill -9 of tincd -------------------------------------------------------------------
-old=$(mb_backend_pid chip tinc)
-t0=$(mb_now_ms)
+old=$(pair_backend_pid chip tinc)
+t0=$(lab_ms)
 kill -KILL "$old"
-mb_wait 10 "a new tincd for chip" \
-  bash -c "[[ \$(jq -r '.backends[]|select(.id==\"tinc\")|.pid' '$TMP/chip/run/status.json') != $old ]]"
-t1=$(mb_now_ms)
-mb_wait 10 "chip's new tinc running" mb_backend_is chip tinc running
-t2=$(mb_now_ms)
-mb_wait 15 "mesh ping after the tincd restart" mb_ping chip "${MESH[comegato]}"
-t3=$(mb_now_ms)
-mb_log "kill -9 tincd: new pid seen after $((t1 - t0)) ms, ready after $((t2 - t0)) ms," \
+lab_expect 10 "a new tincd for chip" \
+  bash -c "[[ \$(jq -r '.backends[]|select(.id==\"tinc\")|.pid' '$LAB_TMP/chip/run/status.json') != $old ]]"
+t1=$(lab_ms)
+lab_expect 10 "chip's new tinc running" pair_backend_is chip tinc running
+t2=$(lab_ms)
+lab_expect 15 "mesh ping after the tincd restart" lab_ping chip "${PAIR_MESH[comegato]}"
+t3=$(lab_ms)
+lab_log "kill -9 tincd: new pid seen after $((t1 - t0)) ms, ready after $((t2 - t0)) ms," \
   "mesh answering after $((t3 - t0)) ms"
-restarts=$(mb_status chip '.backends[]|select(.id=="tinc")|.restarts')
-[[ $restarts -ge 1 ]] || mb_fail "restart count is $restarts"
+restarts=$(pair_status chip '.backends[]|select(.id=="tinc")|.restarts')
+[[ $restarts -ge 1 ]] || lab_fail "restart count is $restarts"
 
 # --- SIGHUP, unchanged config: no PID changes ---------------------------------------------
-reload_at() { mb_status "$1" '.last_reload.at_ms'; }
+reload_at() { pair_status "$1" '.last_reload.at_ms'; }
 hup_and_wait() {  # NODE
   local before
   before=$(reload_at "$1")
-  kill -HUP "${MBPID[$1]}"
-  mb_wait 10 "$1 to reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$TMP/$1/run/status.json') != '$before' ]]"
+  kill -HUP "${PAIR_PID[$1]}"
+  lab_expect 10 "$1 to reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$LAB_TMP/$1/run/status.json') != '$before' ]]"
 }
-pid_before=$(mb_backend_pid chip tinc)
+pid_before=$(pair_backend_pid chip tinc)
 hup_and_wait chip
-[[ $(mb_status chip '.last_reload.ok') == true ]] || mb_fail "unchanged reload not ok"
-[[ $(mb_status chip '.last_reload.actions.tinc') == none ]] || mb_fail "unchanged reload touched tinc"
-[[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "unchanged reload changed tincd's pid"
-mb_log "SIGHUP, unchanged config: tincd pid $pid_before kept"
+[[ $(pair_status chip '.last_reload.ok') == true ]] || lab_fail "unchanged reload not ok"
+[[ $(pair_status chip '.last_reload.actions.tinc') == none ]] || lab_fail "unchanged reload touched tinc"
+[[ $(pair_backend_pid chip tinc) == "$pid_before" ]] || lab_fail "unchanged reload changed tincd's pid"
+lab_log "SIGHUP, unchanged config: tincd pid $pid_before kept"
 
 # --- SIGHUP, invalid config: old one keeps running ----------------------------------------
-cp "$TMP/chip.json" "$TMP/chip.json.good"
-jq '.tinc.address = "100.64.99.11" | .routes[0].to = ["10.1.0.0/11"]' "$TMP/chip.json.good" >"$TMP/chip.json"
+cp "$LAB_TMP/chip.json" "$LAB_TMP/chip.json.good"
+jq '.tinc.address = "100.64.99.11" | .routes[0].to = ["10.1.0.0/11"]' "$LAB_TMP/chip.json.good" >"$LAB_TMP/chip.json"
 hup_and_wait chip
-[[ $(mb_status chip '.last_reload.ok') == false ]] || mb_fail "invalid reload reported ok"
-mb_status chip '.last_reload.errors[]' | grep -q '/routes/0/to/0' || mb_fail "reload errors do not name the field"
-grep -q 'still running the old one unchanged' "$TMP/chip.log" || mb_fail "no log line for the kept config"
-[[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "invalid reload changed tincd's pid"
-mb_wait 5 "mesh ping after an invalid reload" mb_ping chip "${MESH[comegato]}"
-mb_log "SIGHUP, invalid config: errors logged, old config kept, mesh still up"
+[[ $(pair_status chip '.last_reload.ok') == false ]] || lab_fail "invalid reload reported ok"
+pair_status chip '.last_reload.errors[]' | grep -q '/routes/0/to/0' || lab_fail "reload errors do not name the field"
+grep -q 'still running the old one unchanged' "$LAB_TMP/chip.log" || lab_fail "no log line for the kept config"
+[[ $(pair_backend_pid chip tinc) == "$pid_before" ]] || lab_fail "invalid reload changed tincd's pid"
+lab_expect 5 "mesh ping after an invalid reload" lab_ping chip "${PAIR_MESH[comegato]}"
+lab_log "SIGHUP, invalid config: errors logged, old config kept, mesh still up"
 
 # --- SIGHUP, a host file change: tincd takes it with SIGHUP --------------------------------
-jq '.hosts[0].port = 656' "$TMP/chip.json.good" >"$TMP/chip.json"
+jq '.hosts[0].port = 656' "$LAB_TMP/chip.json.good" >"$LAB_TMP/chip.json"
 hup_and_wait chip
-[[ $(mb_status chip '.last_reload.actions.tinc') == signal ]] || mb_fail "hosts change was not a signal"
-[[ $(mb_backend_pid chip tinc) == "$pid_before" ]] || mb_fail "hosts change restarted tincd"
+[[ $(pair_status chip '.last_reload.actions.tinc') == signal ]] || lab_fail "hosts change was not a signal"
+[[ $(pair_backend_pid chip tinc) == "$pid_before" ]] || lab_fail "hosts change restarted tincd"
 # tincd logs the signal when it handles it, and meshbroker copies its lines into chip.log as
 # they come: poll for the line instead of expecting it the moment the reload is reported.
-mb_wait 10 "tincd to log the SIGHUP" grep -q 'tinc: Got HUP signal' "$TMP/chip.log"
-cp "$TMP/chip.json.good" "$TMP/chip.json"
+lab_expect 10 "tincd to log the SIGHUP" grep -q 'tinc: Got HUP signal' "$LAB_TMP/chip.log"
+cp "$LAB_TMP/chip.json.good" "$LAB_TMP/chip.json"
 hup_and_wait chip
-mb_log "SIGHUP, hosts/comegato changed: applied with SIGHUP, tincd pid kept"
+lab_log "SIGHUP, hosts/comegato changed: applied with SIGHUP, tincd pid kept"
 
 # --- 200 kill / restart cycles -------------------------------------------------------------
-mbpid=${MBPID[chip]}
+mbpid=${PAIR_PID[chip]}
 fds() { ls "/proc/$mbpid/fd" | wc -l; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$mbpid/status"; }
 fds_before=$(fds)
 rss_before=$(rss)
 cycles=200
 for ((i = 1; i <= cycles; i++)); do
-  pid=$(mb_backend_pid chip tinc)
+  pid=$(pair_backend_pid chip tinc)
   [[ $pid =~ ^[0-9]+$ && $pid -gt 0 ]] || { sleep 0.02; ((i--)); continue; }
   kill -KILL "$pid" 2>/dev/null || true
-  mb_wait 10 "restart $i" bash -c "p=\$(jq -r '.backends[]|select(.id==\"tinc\")|.pid' '$TMP/chip/run/status.json'); [[ \$p != $pid && \$p != 0 ]]"
+  lab_expect 10 "restart $i" bash -c "p=\$(jq -r '.backends[]|select(.id==\"tinc\")|.pid' '$LAB_TMP/chip/run/status.json'); [[ \$p != $pid && \$p != 0 ]]"
 done
-mb_wait 10 "tinc running after the cycles" mb_backend_is chip tinc running
+lab_expect 10 "tinc running after the cycles" pair_backend_is chip tinc running
 fds_after=$(fds)
 rss_after=$(rss)
 zombies=$(ps -o stat= --ppid "$mbpid" | grep -c '^Z' || true)
-mb_log "$cycles kill cycles: fds $fds_before -> $fds_after, RSS ${rss_before} -> ${rss_after} kB, zombies $zombies"
-[[ $zombies -eq 0 ]] || mb_fail "$zombies zombie children"
-[[ $fds_after -eq $fds_before ]] || { ls -l "/proc/$mbpid/fd"; mb_fail "fd count changed"; }
+lab_log "$cycles kill cycles: fds $fds_before -> $fds_after, RSS ${rss_before} -> ${rss_after} kB, zombies $zombies"
+[[ $zombies -eq 0 ]] || lab_fail "$zombies zombie children"
+[[ $fds_after -eq $fds_before ]] || { ls -l "/proc/$mbpid/fd"; lab_fail "fd count changed"; }
 # 2 MiB. Under ASan (MESHBROKER_SANITIZER, set by tests/CMakeLists.txt) freed memory is not
 # reused at once but held in its quarantine to catch use-after-free (quarantine_size_mb, 16 for
-# this daemon, set before mb_run above), with 1/8 more of shadow, and a block freed in one size
+# this daemon, set before pair_run above), with 1/8 more of shadow, and a block freed in one size
 # class is not reused for another: 2 MiB + 16 MiB + 2 MiB + 28 MiB there (measured: 24 MiB).
 # Leaks themselves are LeakSanitizer's job in that build: its report at meshbroker's exit
 # (SIGTERM below) fails the test (exit 23, and tests/sanitizer_reports.sh).
 rss_limit_kb=2048
 [[ -n ${MESHBROKER_SANITIZER:-} ]] && rss_limit_kb=$((2048 + 16384 + 2048 + 28672))
 ((rss_after - rss_before < rss_limit_kb)) ||
-  mb_fail "RSS grew by $((rss_after - rss_before)) kB (limit $rss_limit_kb kB)"
-mb_wait 15 "mesh ping after the cycles" mb_ping chip "${MESH[comegato]}"
+  lab_fail "RSS grew by $((rss_after - rss_before)) kB (limit $rss_limit_kb kB)"
+lab_expect 15 "mesh ping after the cycles" lab_ping chip "${PAIR_MESH[comegato]}"
 
 # --- SIGTERM: children stopped, exit 0 ----------------------------------------------------
-tinc_pid=$(mb_backend_pid chip tinc)
+tinc_pid=$(pair_backend_pid chip tinc)
 kill -TERM "$mbpid"
 rc=0
 wait "$mbpid" || rc=$?
-[[ $rc -eq 0 ]] || mb_fail "meshbroker exited $rc on SIGTERM"
-! kill -0 "$tinc_pid" 2>/dev/null || mb_fail "tincd $tinc_pid survived meshbroker's shutdown"
-[[ ! -e $TMP/chip/run/status.json ]] || mb_fail "status.json left behind"
-grep -q 'meshbroker stopped' "$TMP/chip.log" || mb_fail "no shutdown log line"
+[[ $rc -eq 0 ]] || lab_fail "meshbroker exited $rc on SIGTERM"
+! kill -0 "$tinc_pid" 2>/dev/null || lab_fail "tincd $tinc_pid survived meshbroker's shutdown"
+[[ ! -e $LAB_TMP/chip/run/status.json ]] || lab_fail "status.json left behind"
+grep -q 'meshbroker stopped' "$LAB_TMP/chip.log" || lab_fail "no shutdown log line"
 rc=0
-"$MESHBROKER" status -c "$TMP/chip.json" >/dev/null 2>"$TMP/status.err" || rc=$?
-[[ $rc -eq 3 ]] && grep -q 'meshbroker is not running' "$TMP/status.err" ||
-  mb_fail "status of a stopped daemon: exit $rc, $(cat "$TMP/status.err")"
-mb_log "SIGTERM: tincd stopped, meshbroker exited 0; status says it is not running"
-MB_OK=1
+"$MESHBROKER" status -c "$LAB_TMP/chip.json" >/dev/null 2>"$LAB_TMP/status.err" || rc=$?
+[[ $rc -eq 3 ]] && grep -q 'meshbroker is not running' "$LAB_TMP/status.err" ||
+  lab_fail "status of a stopped daemon: exit $rc, $(cat "$LAB_TMP/status.err")"
+lab_log "SIGTERM: tincd stopped, meshbroker exited 0; status says it is not running"
+lab_pass

@@ -16,47 +16,48 @@
 #
 # Usage: tinc_mesh.sh /path/to/meshbroker   (exit 77: not root or tools missing)
 set -euo pipefail
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-mb_init tinc_mesh "$@"
+# shellcheck source=../../lab/two_nodes.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
+pair_init --test tinc_mesh "$@"
 
 declare -A PEER=([chip]=comegato [comegato]=chip)
-for node in chip comegato; do mb_config "$node"; done
-mb_keys chip comegato
+for node in chip comegato; do pair_config "$node"; done
+pair_keys chip comegato
 for node in chip comegato; do
-  perms=$(stat -c %a "$TMP/$node/state/tinc/rsa_key.priv")
-  [[ $perms == 600 ]] || mb_fail "private key of $node has mode $perms, expected 600"
-  "$MESHBROKER" check -c "$TMP/$node.json" 2>"$TMP/$node.log" || mb_fail "check rejected $node"
-  "$MESHBROKER" render -c "$TMP/$node.json" -o "$TMP/$node/rendered" >>"$TMP/$node.log" 2>&1 ||
-    mb_fail "render failed for $node"
+  perms=$(stat -c %a "$LAB_TMP/$node/state/tinc/rsa_key.priv")
+  [[ $perms == 600 ]] || lab_fail "private key of $node has mode $perms, expected 600"
+  "$MESHBROKER" check -c "$LAB_TMP/$node.json" 2>"$LAB_TMP/$node.log" || lab_fail "check rejected $node"
+  "$MESHBROKER" render -c "$LAB_TMP/$node.json" -o "$LAB_TMP/$node/rendered" >>"$LAB_TMP/$node.log" 2>&1 ||
+    lab_fail "render failed for $node"
   for f in tinc.conf tinc-up tinc-down "hosts/$node" "hosts/${PEER[$node]}"; do
-    [[ -s $TMP/$node/rendered/tinc/$f ]] || mb_fail "render did not write tinc/$f for $node"
+    [[ -s $LAB_TMP/$node/rendered/tinc/$f ]] || lab_fail "render did not write tinc/$f for $node"
   done
-  [[ -x $TMP/$node/rendered/tinc/tinc-up ]] || mb_fail "tinc-up of $node is not executable"
+  [[ -x $LAB_TMP/$node/rendered/tinc/tinc-up ]] || lab_fail "tinc-up of $node is not executable"
 done
 
-mb_underlay chip comegato
-mb_ping chip "${UNDERLAY[comegato]}" >/dev/null || mb_fail "the veth underlay does not work"
+pair_underlay chip comegato
+lab_ping chip "${PAIR_UNDERLAY[comegato]}" >/dev/null || lab_fail "the veth underlay does not work"
 for node in chip comegato; do
   # ip netns exec execs tincd in place, so $! is tincd's own PID.
-  ip netns exec "${NS[$node]}" tincd -c "$TMP/$node/rendered/tinc" -D -d2 \
-    --pidfile="$TMP/$node.pid" </dev/null >>"$TMP/$node.log" 2>&1 &
-  MB_PIDS+=("$!")
+  ip netns exec "${LAB_NS[$node]}" tincd -c "$LAB_TMP/$node/rendered/tinc" -D -d2 \
+    --pidfile="$LAB_TMP/$node.pid" </dev/null >>"$LAB_TMP/$node.log" 2>&1 &
+  LAB_PIDS+=("$!")
 done
 
-start=$(mb_now_ms)
-mb_wait 20 "chip to reach comegato over the mesh" mb_ping chip "${MESH[comegato]}"
-mb_log "mesh up after $(($(mb_now_ms) - start)) ms"
+start=$(lab_ms)
+lab_expect 20 "chip to reach comegato over the mesh" lab_ping chip "${PAIR_MESH[comegato]}"
+lab_log "mesh up after $(($(lab_ms) - start)) ms"
 for node in chip comegato; do
   peer=${PEER[$node]}
-  ip netns exec "${NS[$node]}" ping -c3 -i0.3 -W2 "${MESH[$peer]}" >"$TMP/ping.log" 2>&1 ||
-    { cat "$TMP/ping.log"; mb_fail "$node cannot ping $peer"; }
-  mb_log "$node -> $peer (${MESH[$peer]}): 3/3 pings answered"
+  ip netns exec "${LAB_NS[$node]}" ping -c3 -i0.3 -W2 "${PAIR_MESH[$peer]}" >"$LAB_TMP/ping.log" 2>&1 ||
+    { cat "$LAB_TMP/ping.log"; lab_fail "$node cannot ping $peer"; }
+  lab_log "$node -> $peer (${PAIR_MESH[$peer]}): 3/3 pings answered"
 done
 
-link=$(ip -n "${NS[chip]}" -o link show dev meshnet0)
-addrs=$(ip -n "${NS[chip]}" -4 -o addr show dev meshnet0)
-grep -q "inet ${MESH[chip]}/27 " <<<"$addrs" || mb_fail "tinc-up did not set ${MESH[chip]}/27: $addrs"
-grep -q 'link/ether 02:00:64:40:0c:0b' <<<"$link" || mb_fail "meshnet0 lacks its stable MAC: $link"
-grep -q ',UP' <<<"$link" || mb_fail "meshnet0 is not up"
-mb_log "chip's tinc-up set ${MESH[chip]}/27 and MAC 02:00:64:40:0c:0b on meshnet0"
-MB_OK=1
+link=$(ip -n "${LAB_NS[chip]}" -o link show dev meshnet0)
+addrs=$(ip -n "${LAB_NS[chip]}" -4 -o addr show dev meshnet0)
+grep -q "inet ${PAIR_MESH[chip]}/27 " <<<"$addrs" || lab_fail "tinc-up did not set ${PAIR_MESH[chip]}/27: $addrs"
+grep -q 'link/ether 02:00:64:40:0c:0b' <<<"$link" || lab_fail "meshnet0 lacks its stable MAC: $link"
+grep -q ',UP' <<<"$link" || lab_fail "meshnet0 is not up"
+lab_log "chip's tinc-up set ${PAIR_MESH[chip]}/27 and MAC 02:00:64:40:0c:0b on meshnet0"
+lab_pass

@@ -27,51 +27,13 @@
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, or a tool is missing).
 set -euo pipefail
 
-NAME=web_status
-SKIP=77
-log() { printf '%s: %s\n' "$NAME" "$*" >&2; }
-skip() { log "SKIP: $*"; exit "$SKIP"; }
-fail() { log "FAIL: $*"; exit 1; }
-
+# shellcheck source=../../lab/failover.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/failover.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
 MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || fail "$1 is not an executable"
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, tun devices)"
-for tool in ip tincd jq ping nft setsid curl openvpn promtool chromium; do
-  command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
-done
-[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
-
-export MESHBROKER
-source "$(dirname -- "${BASH_SOURCE[0]}")/../../bench/lab/lab.sh"
-
-OK=0
-LAPTOP_NS=
-cleanup() {
-  local rc=$? f
-  set +e
-  trap - EXIT INT TERM
-  if [[ $OK -ne 1 ]]; then
-    ((rc == 0)) && rc=1
-    if [[ -n $LAB_TMP && -d $LAB_TMP ]]; then
-      for f in "$LAB_TMP"/meshbroker*.log "$LAB_TMP"/laptop.log "$LAB_TMP"/chromium*.log; do
-        [[ -s $f ]] && { echo "----- $f (last 60 lines) -----"; tail -n 60 -- "$f"; }
-      done
-    fi
-  fi
-  if [[ -n $LAPTOP_NS ]]; then
-    ip netns pids "$LAPTOP_NS" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
-    ip netns delete "$LAPTOP_NS" 2>/dev/null
-  fi
-  (exit "$rc")
-  lab_down
-  if [[ $OK -eq 1 ]]; then log "PASS"; else log "FAIL (exit $rc)"; fi
-  exit "$rc"
-}
-lab_init "$NAME"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+fo_init --test web_status
+lab_need curl openvpn promtool chromium
 
 BASE=http://127.0.0.1:8655
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -85,7 +47,7 @@ code() {
 }
 verdict() { api /api/v1/gateways | jq -r ".gateways[] | select(.name == \"$1\") | .verdict"; }
 both_up() { [[ $(verdict cometa) == up && $(verdict illimani) == up ]]; }
-route_via() { lab_route_via chip "$LAB_DEST"; }
+route_via() { lab_route_via chip "$FO_DEST"; }
 # chromium_dom FILE [SCREENSHOT]: the page's DOM after its script ran (virtual time 6 s).
 chromium_run() {
   local profile
@@ -97,111 +59,107 @@ chromium_run() {
 }
 
 # --- the lab: chip under meshbroker, two gateways, a laptop on the Internet -----------------
-LAB_SERVER_TINC=none lab_up
-LAPTOP_NS="fo-laptop-$LAB_ID"
-ip netns add "$LAPTOP_NS"
-ip -n "$LAPTOP_NS" link set lo up
-ip link add uplink netns "$LAPTOP_NS" type veth peer name p-laptop netns "${LAB_NS[inet]}"
+FO_SERVER_TINC=none fo_up
+lab_ns_add laptop
+lab_veth laptop uplink inet p-laptop
 ip -n "${LAB_NS[inet]}" link set p-laptop master br0 up
-ip -n "$LAPTOP_NS" addr add 192.0.2.50/24 dev uplink
-ip -n "$LAPTOP_NS" link set uplink up
+ip -n "${LAB_NS[laptop]}" addr add 192.0.2.50/24 dev uplink
+ip -n "${LAB_NS[laptop]}" link set uplink up
 
 printf '%s\n' "$TOKEN" >"$LAB_TMP/token"
 chmod 600 "$LAB_TMP/token"
 CFG=$LAB_TMP/server.json
-lab_config chip "$CFG" \
-  ".routes = [{\"name\": \"mesh\", \"to\": [\"$LAB_DEST\"], \"policy\": \"failover\",
+fo_config chip "$CFG" \
+  ".routes = [{\"name\": \"mesh\", \"to\": [\"$FO_DEST\"], \"policy\": \"failover\",
      \"via\": [{\"gateway\": \"cometa\", \"priority\": 0}, {\"gateway\": \"illimani\", \"priority\": 1}]}]" \
-  ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 5, \"through_target\": \"$LAB_TARGET\"}" \
+  ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 5, \"through_target\": \"$FO_TARGET\"}" \
   '.openvpn = [{"name": "users", "kind": "private", "port": 1194, "proto": "udp", "subnet": "172.16.1.96/27"}]' \
   ".status = {\"listen\": \"127.0.0.1\", \"port\": 8655, \"token_file\": \"$LAB_TMP/token\"}"
 "$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
-  { cat "$LAB_TMP/check.log" >&2; fail "meshbroker check rejected the test config"; }
+  { cat "$LAB_TMP/check.log" >&2; lab_fail "meshbroker check rejected the test config"; }
 "$MESHBROKER" client init -c "$CFG" >"$LAB_TMP/pki.log" 2>&1 ||
-  { cat "$LAB_TMP/pki.log" >&2; fail "client init failed"; }
+  { cat "$LAB_TMP/pki.log" >&2; lab_fail "client init failed"; }
 "$MESHBROKER" client add alice -c "$CFG" >"$LAB_TMP/alice.ovpn" 2>>"$LAB_TMP/pki.log" ||
-  { cat "$LAB_TMP/pki.log" >&2; fail "client add alice failed"; }
+  { cat "$LAB_TMP/pki.log" >&2; lab_fail "client add alice failed"; }
 lab_spawn chip meshbroker "$MESHBROKER" run -c "$CFG"
 MBPID=$LAB_PID
-lab_mesh_up_redialing || fail "the mesh did not come up under meshbroker run"
+fo_mesh_up_redialing || lab_fail "the mesh did not come up under meshbroker run"
 lab_wait 20 "both gateways up in the API" both_up ||
-  fail "gateways not both up: $(api /api/v1/gateways | jq -c '[.gateways[] | {name, verdict}]')"
-setsid ip netns exec "$LAPTOP_NS" openvpn --config "$LAB_TMP/alice.ovpn" </dev/null \
-  >>"$LAB_TMP/laptop.log" 2>&1 &
-LAB_PIDS+=("$!")
+  lab_fail "gateways not both up: $(api /api/v1/gateways | jq -c '[.gateways[] | {name, verdict}]')"
+lab_spawn laptop laptop openvpn --config "$LAB_TMP/alice.ovpn"
 alice_seen() { [[ $(api /api/v1/clients | jq -r '.clients[0].clients[0].common_name') == alice ]]; }
 lab_wait 30 "alice in /api/v1/clients" alice_seen ||
-  fail "alice did not show up: $(api /api/v1/clients | jq -c .)"
-log "lab up: both gateways up, alice connected to openvpn users"
+  lab_fail "alice did not show up: $(api /api/v1/clients | jq -c .)"
+lab_log "lab up: both gateways up, alice connected to openvpn users"
 
 # --- 1. every document ------------------------------------------------------------------------
 for doc in status backends gateways routes mesh clients events; do
-  [[ $(code GET "/api/v1/$doc") == 200 ]] || fail "/api/v1/$doc: $(cat "$LAB_TMP/body")"
+  [[ $(code GET "/api/v1/$doc") == 200 ]] || lab_fail "/api/v1/$doc: $(cat "$LAB_TMP/body")"
   jq -e ".generation > 0 and .updated_ms > 0 and .node == \"chip\"" "$LAB_TMP/body" >/dev/null ||
-    fail "/api/v1/$doc lacks generation/updated_ms/node: $(head -c 300 "$LAB_TMP/body")"
+    lab_fail "/api/v1/$doc lacks generation/updated_ms/node: $(head -c 300 "$LAB_TMP/body")"
   [[ $doc == status ]] || jq -e "has(\"$doc\")" "$LAB_TMP/body" >/dev/null ||
-    fail "/api/v1/$doc has no \"$doc\" field"
+    lab_fail "/api/v1/$doc has no \"$doc\" field"
 done
 api /api/v1/status >"$LAB_TMP/status.json"
 jq -e '.backends | map(.id) | sort == ["openvpn-users", "tinc"]' "$LAB_TMP/status.json" >/dev/null ||
-  fail "backends: $(jq -c '.backends | map({id, state})' "$LAB_TMP/status.json")"
+  lab_fail "backends: $(jq -c '.backends | map({id, state})' "$LAB_TMP/status.json")"
 jq -e '[.mesh[] | select(.up) | .name] | sort == ["cometa", "illimani"]' "$LAB_TMP/status.json" \
-  >/dev/null || fail "mesh: $(jq -c .mesh "$LAB_TMP/status.json")"
+  >/dev/null || lab_fail "mesh: $(jq -c .mesh "$LAB_TMP/status.json")"
 jq -e '.routes[0].chosen == ["cometa"] and .routes[0].next_hops == 1' "$LAB_TMP/status.json" \
-  >/dev/null || fail "routes: $(jq -c .routes "$LAB_TMP/status.json")"
+  >/dev/null || lab_fail "routes: $(jq -c .routes "$LAB_TMP/status.json")"
 jq -e '.gateways[] | select(.name == "cometa") | .rtt_ms > 0' "$LAB_TMP/status.json" >/dev/null ||
-  fail "no RTT for cometa"
+  lab_fail "no RTT for cometa"
 gen1=$(jq .generation "$LAB_TMP/status.json")
 sleep 2.2
 gen2=$(api /api/v1/status | jq .generation)
-((gen2 > gen1)) || fail "the generation did not grow while probes ran ($gen1 -> $gen2)"
-[[ $(code GET /api/v1/nothing) == 404 ]] || fail "a bad path is not 404"
-[[ $(code DELETE /api/v1/status) == 405 ]] || fail "a bad method is not 405"
-log "1. every document answers (generation $gen1 -> $gen2 in 2 s); 404 and 405 as documented"
+((gen2 > gen1)) || lab_fail "the generation did not grow while probes ran ($gen1 -> $gen2)"
+[[ $(code GET /api/v1/nothing) == 404 ]] || lab_fail "a bad path is not 404"
+[[ $(code DELETE /api/v1/status) == 405 ]] || lab_fail "a bad method is not 405"
+lab_log "1. every document answers (generation $gen1 -> $gen2 in 2 s); 404 and 405 as documented"
 
 # --- 2. meshbroker status -----------------------------------------------------------------------
-table=$(lab_exec chip "$MESHBROKER" status -c "$CFG") || fail "meshbroker status exited $?: $table"
+table=$(lab_exec chip "$MESHBROKER" status -c "$CFG") || lab_fail "meshbroker status exited $?: $table"
 grep -Eq '^cometa +up ' <<<"$table" && grep -Eq '^illimani +up ' <<<"$table" ||
-  fail "status table: $table"
-grep -Eq '^openvpn users: 1 client' <<<"$table" || fail "status table lacks alice: $table"
+  lab_fail "status table: $table"
+grep -Eq '^openvpn users: 1 client' <<<"$table" || lab_fail "status table lacks alice: $table"
 [[ $(lab_exec chip "$MESHBROKER" status -c "$CFG" --json | jq -r .daemon.pid) =~ ^[0-9]+$ ]] ||
-  fail "status --json is not the status document"
-log "2. meshbroker status reads the API"
+  lab_fail "status --json is not the status document"
+lab_log "2. meshbroker status reads the API"
 
 # --- 3. promtool --------------------------------------------------------------------------------
 api /metrics >"$LAB_TMP/metrics.txt"
 if ! lint=$(promtool check metrics <"$LAB_TMP/metrics.txt" 2>&1); then
-  fail "promtool check metrics: $lint"
+  lab_fail "promtool check metrics: $lint"
 fi
-[[ -z $lint ]] || fail "promtool check metrics complains: $lint"
+[[ -z $lint ]] || lab_fail "promtool check metrics complains: $lint"
 for line in 'meshbroker_gateway_up{gateway="cometa"} 1' 'meshbroker_backend_up{backend="tinc"} 1' \
   'meshbroker_openvpn_clients{instance="users"} 1' 'meshbroker_route_set_next_hops{route_set="mesh"} 1'; do
-  grep -qxF "$line" "$LAB_TMP/metrics.txt" || fail "/metrics lacks: $line"
+  grep -qxF "$line" "$LAB_TMP/metrics.txt" || lab_fail "/metrics lacks: $line"
 done
-log "3. promtool check metrics: clean ($(grep -c '^# TYPE' "$LAB_TMP/metrics.txt") families)"
+lab_log "3. promtool check metrics: clean ($(grep -c '^# TYPE' "$LAB_TMP/metrics.txt") families)"
 
 # --- 4. actions ---------------------------------------------------------------------------------
 got=$(code POST /api/v1/gateways/cometa/drain) || true
-[[ $got == 401 ]] || fail "drain without a token is $got, not 401: $(cat "$LAB_TMP/body")"
+[[ $got == 401 ]] || lab_fail "drain without a token is $got, not 401: $(cat "$LAB_TMP/body")"
 [[ $(code POST /api/v1/gateways/cometa/drain -H "Authorization: Bearer not-the-token-at-all") == 403 ]] ||
-  fail "drain with a wrong token is not 403"
-[[ $(route_via) == "${LAB_MESH[cometa]}" ]] || fail "a refused drain moved the route"
+  lab_fail "drain with a wrong token is not 403"
+[[ $(route_via) == "${FO_MESH[cometa]}" ]] || lab_fail "a refused drain moved the route"
 auth=(-H "Authorization: Bearer $TOKEN")
 [[ $(code POST /api/v1/gateways/cometa/drain "${auth[@]}" -d '{"reason": "test"}') == 200 ]] ||
-  fail "drain: $(cat "$LAB_TMP/body")"
-via_illimani() { [[ $(route_via) == "${LAB_MESH[illimani]}" ]]; }
-lab_wait 5 "the route to move to illimani" via_illimani || fail "drain did not move the route: $(route_via)"
-[[ $(verdict cometa) == up ]] || fail "a drained gateway is not failed, but cometa is $(verdict cometa)"
-[[ $(code POST /api/v1/gateways/cometa/undrain "${auth[@]}") == 200 ]] || fail "undrain failed"
-via_cometa() { [[ $(route_via) == "${LAB_MESH[cometa]}" ]]; }
-lab_wait 5 "the route back to cometa" via_cometa || fail "undrain did not move it back: $(route_via)"
+  lab_fail "drain: $(cat "$LAB_TMP/body")"
+via_illimani() { [[ $(route_via) == "${FO_MESH[illimani]}" ]]; }
+lab_wait 5 "the route to move to illimani" via_illimani || lab_fail "drain did not move the route: $(route_via)"
+[[ $(verdict cometa) == up ]] || lab_fail "a drained gateway is not failed, but cometa is $(verdict cometa)"
+[[ $(code POST /api/v1/gateways/cometa/undrain "${auth[@]}") == 200 ]] || lab_fail "undrain failed"
+via_cometa() { [[ $(route_via) == "${FO_MESH[cometa]}" ]]; }
+lab_wait 5 "the route back to cometa" via_cometa || lab_fail "undrain did not move it back: $(route_via)"
 alice_since() { api /api/v1/clients | jq -r '[.clients[0].clients[] | select(.common_name == "alice") | .connected_since] | first // "gone"'; }
 since_before=$(alice_since)
-[[ $since_before =~ ^[0-9]+$ ]] || fail "alice has no session to disconnect: $since_before"
+[[ $since_before =~ ^[0-9]+$ ]] || lab_fail "alice has no session to disconnect: $since_before"
 [[ $(code POST /api/v1/clients/users/alice/disconnect "${auth[@]}") == 200 ]] ||
-  fail "disconnect alice: $(cat "$LAB_TMP/body")"
+  lab_fail "disconnect alice: $(cat "$LAB_TMP/body")"
 [[ $(code POST /api/v1/clients/users/nobody/disconnect "${auth[@]}") == 404 ]] ||
-  fail "disconnecting an unknown client is not 404: $(cat "$LAB_TMP/body")"
+  lab_fail "disconnecting an unknown client is not 404: $(cat "$LAB_TMP/body")"
 # Dropped: gone from the client list, or back with a new session (her openvpn reconnects).
 alice_dropped() {
   local now
@@ -209,66 +167,66 @@ alice_dropped() {
   [[ -n $now && $now != "$since_before" ]]
 }
 lab_wait 15 "OpenVPN to drop alice's session" alice_dropped ||
-  fail "alice's session survived the disconnect (connected since $since_before)"
+  lab_fail "alice's session survived the disconnect (connected since $since_before)"
 grep -q 'http: POST /api/v1/gateways/cometa/drain from 127.0.0.1:[0-9]*: 200' "$LAB_TMP/meshbroker.log" ||
-  fail "the drain is not logged with the caller's address"
+  lab_fail "the drain is not logged with the caller's address"
 grep -q 'http: POST /api/v1/gateways/cometa/drain from 127.0.0.1:[0-9]*: 401' "$LAB_TMP/meshbroker.log" ||
-  fail "the refused drain is not logged"
+  lab_fail "the refused drain is not logged"
 api /api/v1/events | jq -e '[.events[] | select(.source == "operator" and (.what | test("^drain cometa \\(http 127.0.0.1:[0-9]+, reason: test\\)$")))] | length == 1' >/dev/null ||
-  fail "no operator event for the drain: $(api /api/v1/events | jq -c '.events[-5:]')"
-log "4. actions: 401/403 refused; drain moved the route to illimani and back; alice disconnected"
+  lab_fail "no operator event for the drain: $(api /api/v1/events | jq -c '.events[-5:]')"
+lab_log "4. actions: 401/403 refused; drain moved the route to illimani and back; alice disconnected"
 
 # --- 5. headless Chromium -----------------------------------------------------------------------
-chromium_run --dump-dom "$BASE/" >"$LAB_TMP/dom1.html" || fail "chromium failed (see chromium.log)"
-grep -q 'data-refreshed=' "$LAB_TMP/dom1.html" || fail "the page's script did not refresh it"
-grep -q 'data-gateway="cometa" data-state="up"' "$LAB_TMP/dom1.html" || fail "DOM: cometa not up"
-grep -q 'data-gateway="illimani" data-state="up"' "$LAB_TMP/dom1.html" || fail "DOM: illimani not up"
-grep -q 'data-instance="users" data-clients="[0-9]*"' "$LAB_TMP/dom1.html" || fail "DOM: no OpenVPN box"
-lab_cut illimani poweroff
+chromium_run --dump-dom "$BASE/" >"$LAB_TMP/dom1.html" || lab_fail "chromium failed (see chromium.log)"
+grep -q 'data-refreshed=' "$LAB_TMP/dom1.html" || lab_fail "the page's script did not refresh it"
+grep -q 'data-gateway="cometa" data-state="up"' "$LAB_TMP/dom1.html" || lab_fail "DOM: cometa not up"
+grep -q 'data-gateway="illimani" data-state="up"' "$LAB_TMP/dom1.html" || lab_fail "DOM: illimani not up"
+grep -q 'data-instance="users" data-clients="[0-9]*"' "$LAB_TMP/dom1.html" || lab_fail "DOM: no OpenVPN box"
+fo_cut illimani poweroff
 lab_wait 10 "illimani down in the API" bash -c "[[ \$(ip netns exec ${LAB_NS[chip]} curl -s $BASE/api/v1/gateways | jq -r '.gateways[]|select(.name==\"illimani\")|.verdict') == down ]]" ||
-  fail "illimani did not go down"
+  lab_fail "illimani did not go down"
 lab_wait 40 "alice to reconnect after the disconnect" alice_seen ||
-  fail "alice did not reconnect: $(api /api/v1/clients | jq -c '.clients[0].clients')"
+  lab_fail "alice did not reconnect: $(api /api/v1/clients | jq -c '.clients[0].clients')"
 # The page must agree with the API: dump until both show illimani down and cometa up (the
 # first dump may catch cometa's through-check reacting to the power-off too).
 dom_states() { grep -o 'data-gateway="[a-z]*" data-state="[a-z ]*"' "$LAB_TMP/dom2.html" | tr '\n' ' '; }
 for ((try = 1; ; try++)); do
-  chromium_run --dump-dom "$BASE/" >"$LAB_TMP/dom2.html" || fail "chromium failed (see chromium.log)"
+  chromium_run --dump-dom "$BASE/" >"$LAB_TMP/dom2.html" || lab_fail "chromium failed (see chromium.log)"
   grep -q 'data-gateway="illimani" data-state="down"' "$LAB_TMP/dom2.html" &&
     grep -q 'data-gateway="cometa" data-state="up"' "$LAB_TMP/dom2.html" && break
-  ((try < 5)) || fail "DOM after illimani's power-off: $(dom_states); API: $(api /api/v1/gateways | jq -c '[.gateways[] | {name, verdict, reason}]')"
+  ((try < 5)) || lab_fail "DOM after illimani's power-off: $(dom_states); API: $(api /api/v1/gateways | jq -c '[.gateways[] | {name, verdict, reason}]')"
   sleep 1
 done
 SHOT=$LAB_TMP/status-page.png
 chromium_run --screenshot="$SHOT" --window-size=1000,1500 --hide-scrollbars "$BASE/" >/dev/null ||
-  fail "chromium screenshot failed"
-[[ -s $SHOT ]] && (($(stat -c %s "$SHOT") > 20000)) || fail "the screenshot is missing or empty"
+  lab_fail "chromium screenshot failed"
+[[ -s $SHOT ]] && (($(stat -c %s "$SHOT") > 20000)) || lab_fail "the screenshot is missing or empty"
 [[ -n ${MESHBROKER_SCREENSHOT:-} ]] && cp -- "$SHOT" "$MESHBROKER_SCREENSHOT"
-log "5. Chromium: gateways up, then illimani down; screenshot $(stat -c %s "$SHOT") bytes"
+lab_log "5. Chromium: gateways up, then illimani down; screenshot $(stat -c %s "$SHOT") bytes"
 
 # --- 6. no JavaScript, no secrets ---------------------------------------------------------------
 api / >"$LAB_TMP/page.html"
-grep -q '<table id="gateways">' "$LAB_TMP/page.html" || fail "the page has no gateway table"
-grep -q '<noscript><meta http-equiv="refresh"' "$LAB_TMP/page.html" || fail "no refresh without JS"
+grep -q '<table id="gateways">' "$LAB_TMP/page.html" || lab_fail "the page has no gateway table"
+grep -q '<noscript><meta http-equiv="refresh"' "$LAB_TMP/page.html" || lab_fail "no refresh without JS"
 all=$(for p in / /live /metrics /api/v1/ /api/v1/status /api/v1/backends /api/v1/gateways \
   /api/v1/routes /api/v1/mesh /api/v1/clients /api/v1/events; do api "$p"; done)
-grep -q -- "$TOKEN" <<<"$all" && fail "the token is in a response"
-grep -q -- 'PRIVATE KEY' <<<"$all" && fail "a private key is in a response"
-grep -q -- 'OpenVPN Static key' <<<"$all" && fail "the tls-crypt key is in a response"
-log "6. plain tables without JavaScript; no token or key in any response"
+grep -q -- "$TOKEN" <<<"$all" && lab_fail "the token is in a response"
+grep -q -- 'PRIVATE KEY' <<<"$all" && lab_fail "a private key is in a response"
+grep -q -- 'OpenVPN Static key' <<<"$all" && lab_fail "the tls-crypt key is in a response"
+lab_log "6. plain tables without JavaScript; no token or key in any response"
 
 # --- 7. reload: a new port and a token file others can read -----------------------------------
 chmod 644 "$LAB_TMP/token"
 jq '.status.port = 8656' "$CFG" >"$CFG.new" && mv -- "$CFG.new" "$CFG"
 kill -HUP "$MBPID"
 new_port() { lab_exec chip curl -sS --max-time 2 -o /dev/null http://127.0.0.1:8656/api/v1/status; }
-lab_wait 10 "the API on the new port" new_port || fail "after SIGHUP nothing answers on port 8656"
+lab_wait 10 "the API on the new port" new_port || lab_fail "after SIGHUP nothing answers on port 8656"
 lab_exec chip curl -sS --max-time 2 -o /dev/null "$BASE/api/v1/status" 2>/dev/null &&
-  fail "the old port still answers after the reload"
+  lab_fail "the old port still answers after the reload"
 BASE=http://127.0.0.1:8656
 [[ $(code POST /api/v1/gateways/cometa/drain "${auth[@]}") == 403 ]] ||
-  fail "a token file with mode 0644 still allows actions: $(cat "$LAB_TMP/body")"
+  lab_fail "a token file with mode 0644 still allows actions: $(cat "$LAB_TMP/body")"
 grep -q 'token_file .*mode 0644 lets others read it' "$LAB_TMP/meshbroker.log" ||
-  fail "the unsafe token file is not logged"
-log "7. reload moved the listener to 8656; a 0644 token file disables actions, with a log line"
-OK=1
+  lab_fail "the unsafe token file is not logged"
+lab_log "7. reload moved the listener to 8656; a 0644 token file disables actions, with a log line"
+lab_pass
