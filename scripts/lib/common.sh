@@ -18,6 +18,7 @@ BUILD_DIR="$ROOT/build"
 MESHBROKER_BIN="$BUILD_DIR/meshbroker"
 
 # Debian packages needed to build meshbroker and run its unit tests, sanitizers and fuzzers.
+# file: cpack -G DEB's shlibdeps runs it (not in a minbase Debian; scripts/fresh-check).
 BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libcli11-dev libkainjow-mustache-dev libssl-dev
@@ -25,7 +26,7 @@ BUILD_PACKAGES=(
   clang clang-format libclang-rt-14-dev
   libboost-dev libboost-filesystem-dev
   libnl-3-dev libnl-route-3-dev libcpp-httplib-dev
-  dpkg-dev
+  dpkg-dev file
 )
 # Debian packages the integration tests and the demo run.
 # curl, promtool (Debian's prometheus), chromium and wrk check the status page, API and metrics.
