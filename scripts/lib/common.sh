@@ -88,8 +88,21 @@ ensure_packages() {
   fi
   say "installing missing packages: ${missing[*]}"
   apt_update_once
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+  # Another apt (a fresh machine's unattended-upgrades, a chroot sharing the .deb cache) may
+  # hold apt's locks for a while: wait for them (dpkg's lock by apt's own timeout, the
+  # archives' lock by retrying) instead of failing the first command a newcomer runs.
+  local try out
+  for ((try = 1; ; try++)); do
+    out=$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+      --no-install-recommends "${missing[@]}" 2>&1) && { printf '%s\n' "$out" >&2; return 0; }
+    printf '%s\n' "$out" >&2
+    if ((try < 60)) && grep -q 'Could not get lock' <<<"$out"; then
+      say "apt is busy (another apt holds its lock); trying again in 10 s ($try/60)"
+      sleep 10
+      continue
+    fi
     die "apt-get install failed for: ${missing[*]}"
+  done
 }
 
 # build_meshbroker: configures (Ninja, RelWithDebInfo unless MESHBROKER_BUILD_TYPE says
