@@ -91,16 +91,22 @@ ensure_packages() {
   # Another apt (a fresh machine's unattended-upgrades, a chroot sharing the .deb cache) may
   # hold apt's locks for a while: wait for them (dpkg's lock by apt's own timeout, the
   # archives' lock by retrying) instead of failing the first command a newcomer runs.
-  local try out
+  local try rc log
+  log=$(mktemp) || die "cannot create a temp file"
   for ((try = 1; ; try++)); do
-    out=$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-      --no-install-recommends "${missing[@]}" 2>&1) && { printf '%s\n' "$out" >&2; return 0; }
-    printf '%s\n' "$out" >&2
-    if ((try < 60)) && grep -q 'Could not get lock' <<<"$out"; then
+    rc=0
+    # Shown as it goes and kept for the lock check; rc is apt-get's own, whatever pipefail says.
+    rm -f -- "$log.rc"
+    { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+      --no-install-recommends "${missing[@]}" 2>&1 || echo "$?" >"$log.rc"; } | tee "$log" >&2 || true
+    [[ -s $log.rc ]] && rc=$(<"$log.rc")
+    ((rc == 0)) && { rm -f -- "$log" "$log.rc"; return 0; }
+    if ((try < 60)) && grep -q 'Could not get lock' "$log"; then
       say "apt is busy (another apt holds its lock); trying again in 10 s ($try/60)"
       sleep 10
       continue
     fi
+    rm -f -- "$log" "$log.rc"
     die "apt-get install failed for: ${missing[*]}"
   done
 }
