@@ -87,17 +87,16 @@ namespace {
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
-constexpr std::size_t kMaxLine = 4096;
 constexpr off_t kMaxLogBytes = 1 << 20;   // a survivor's log file is emptied past this size
 constexpr int kMaxChunksPerWakeup = 256;  // then yield to the loop; the rest comes next turn
 constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);  // P_PIDFD (Linux 5.4)
 
 // State shared by the handle and the pending handlers, so handlers outlive the handle.
 struct Shared {
-  explicit Shared(asio::io_context& io) : pidfd(io) {}
-  ~Shared() {
-    if (log_fd >= 0) ::close(log_fd);
-  }
+  explicit Shared(asio::io_context& io)
+      : pidfd(io), pipe_lines([this](std::string_view line) {
+          if (on_line) on_line(line);
+        }) {}
   Shared(const Shared&) = delete;
   Shared& operator=(const Shared&) = delete;
 
@@ -105,8 +104,7 @@ struct Shared {
   asio::posix::stream_descriptor pidfd;
   std::weak_ptr<LogWatcher> watcher;  // survivors: says when their log file grew
   int watch = -1;                     // its inotify watch descriptor
-  int log_fd = -1;                    // survivors: the log file, read from log_offset
-  off_t log_offset = 0;
+  std::optional<LogFollower> log;     // survivors: their log file
   fs::path pid_file;
   pid_t pid = -1;
   bool adopted = false;  // started by a previous meshbroker: maybe not our child
@@ -114,71 +112,50 @@ struct Shared {
   LineHandler on_line;
   ExitHandler on_exit;
   std::array<char, 4096> chunk{};
-  std::string partial;
+  LineSplitter pipe_lines;
 };
 
 void emit(Shared& shared, std::string_view line) {
   if (shared.on_line) shared.on_line(line);
 }
 
-// Splits output into lines; a partial line waits for its newline, a runaway one is cut.
-void feed(Shared& shared, std::string_view data) {
-  while (!data.empty()) {
-    auto newline = data.find('\n');
-    if (newline == std::string_view::npos) {
-      shared.partial.append(data);
-      break;
-    }
-    shared.partial.append(data.substr(0, newline));
-    emit(shared, shared.partial);
-    shared.partial.clear();
-    data.remove_prefix(newline + 1);
-  }
-  if (shared.partial.size() >= kMaxLine) {
-    emit(shared, shared.partial);
-    shared.partial.clear();
-  }
-}
-
-void flushPartial(Shared& shared) {
-  if (!shared.partial.empty()) emit(shared, shared.partial);
-  shared.partial.clear();
-}
-
 void readLines(const std::shared_ptr<Shared>& shared) {
-  shared->pipe->async_read_some(asio::buffer(shared->chunk),
-                                [shared](const boost::system::error_code& ec, std::size_t n) {
-                                  feed(*shared, std::string_view(shared->chunk.data(), n));
-                                  if (ec) {  // EOF: every writer is gone
-                                    flushPartial(*shared);
-                                    return;
-                                  }
-                                  readLines(shared);
-                                });
+  shared->pipe->async_read_some(
+      asio::buffer(shared->chunk), [shared](const boost::system::error_code& ec, std::size_t n) {
+        shared->pipe_lines.feed(std::string_view(shared->chunk.data(), n));
+        if (ec) {  // EOF: every writer is gone
+          shared->pipe_lines.flush();
+          return;
+        }
+        readLines(shared);
+      });
 }
 
-// Reads what a survivor appended since the last call. Past kMaxLogBytes the file is emptied:
-// the child writes with O_APPEND, so it just goes on at the new end. (A line written between
-// the last read and the truncation is lost from meshbroker's log; the window is tiny.)
+// A survivor's log file as LogFollower reads and empties it.
+class DescriptorFile : public FollowedFile {
+ public:
+  explicit DescriptorFile(int fd) : fd_(fd) {}
+  ~DescriptorFile() override { ::close(fd_); }
+  DescriptorFile(const DescriptorFile&) = delete;
+  DescriptorFile& operator=(const DescriptorFile&) = delete;
+  ssize_t readAt(off_t offset, std::span<char> into) override {
+    return ::pread(fd_, into.data(), into.size(), offset);
+  }
+  off_t size() override {
+    struct stat st {};
+    return ::fstat(fd_, &st) == 0 ? st.st_size : -1;
+  }
+  bool truncate() override { return ::ftruncate(fd_, 0) == 0; }
+
+ private:
+  int fd_;
+};
+
+// Reads what a survivor appended since the last call, a bounded amount per turn of the loop.
+// Past kMaxLogBytes the follower empties the file (between lines): the child writes with
+// O_APPEND, so it just goes on at the new end.
 void drainLog(const std::shared_ptr<Shared>& shared) {
-  if (shared->log_fd < 0) return;
-  struct stat st {};
-  if (::fstat(shared->log_fd, &st) == 0 && st.st_size < shared->log_offset) {
-    shared->log_offset = 0;  // someone else truncated it
-  }
-  for (int i = 0; i < kMaxChunksPerWakeup; ++i) {
-    ssize_t n =
-        ::pread(shared->log_fd, shared->chunk.data(), shared->chunk.size(), shared->log_offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (shared->log_offset > kMaxLogBytes && ::ftruncate(shared->log_fd, 0) == 0) {
-        shared->log_offset = 0;
-      }
-      return;
-    }
-    shared->log_offset += n;
-    feed(*shared, std::string_view(shared->chunk.data(), static_cast<std::size_t>(n)));
-  }
+  if (!shared->log || shared->log->drain(kMaxChunksPerWakeup)) return;
   asio::post(shared->pidfd.get_executor(), [shared] { drainLog(shared); });
 }
 
@@ -187,10 +164,8 @@ std::string followLog(const std::shared_ptr<Shared>& shared, const fs::path& log
                       const std::shared_ptr<LogWatcher>& watcher) {
   int fd = ::open(log_file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return "cannot open " + log_file.string() + ": " + std::strerror(errno);
-  shared->log_fd = fd;
-  off_t end = ::lseek(fd, 0, SEEK_END);
-  shared->log_offset = end > 0 ? end : 0;
-  if (shared->log_offset > kMaxLogBytes && ::ftruncate(fd, 0) == 0) shared->log_offset = 0;
+  shared->log.emplace(std::make_unique<DescriptorFile>(fd), kMaxLogBytes,
+                      [raw = shared.get()](std::string_view line) { emit(*raw, line); });
   if (!watcher) return "cannot watch " + log_file.string() + " (inotify_init1 failed)";
   int watch = ::inotify_add_watch(watcher->fd.native_handle(), log_file.c_str(), IN_MODIFY);
   if (watch < 0) return "inotify_add_watch " + log_file.string() + ": " + std::strerror(errno);
@@ -206,8 +181,7 @@ void stopFollowing(Shared& shared) {
   }
   shared.watcher.reset();
   shared.watch = -1;
-  if (shared.log_fd >= 0) ::close(shared.log_fd);
-  shared.log_fd = -1;
+  shared.log.reset();
 }
 
 std::optional<PidFileEntry> readPidFile(const fs::path& path) {
@@ -259,9 +233,9 @@ void waitForExit(const std::shared_ptr<Shared>& shared) {
                              shared->reaped = true;
                              boost::system::error_code ignored;
                              shared->pidfd.close(ignored);
-                             if (shared->log_fd >= 0) {  // its last words come before its exit
+                             if (shared->log) {  // its last words come before its exit
                                drainLog(shared);
-                               flushPartial(*shared);
+                               shared->log->flush();
                                stopFollowing(*shared);
                              }
                              removePidFileOf(shared->pid_file, shared->pid);

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/log_follower.hpp"
 #include "io/asio.hpp"
 
 namespace meshbroker::backends {
@@ -46,7 +47,6 @@ class ChildProcess {
   virtual void signal(int sig) = 0;
 };
 
-using LineHandler = std::function<void(std::string_view line)>;
 using ExitHandler = std::function<void(const ExitStatus&)>;
 
 class ProcessLauncher {
