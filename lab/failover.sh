@@ -3,7 +3,7 @@
 # lab/failover.sh — the gateway-failover lab: a server, two gateways and a host behind them in
 # network namespaces with real tincd, configured only by `meshbroker keygen/render` from the
 # seed configs (examples/seed/). Used by bench/failover, bench/chaos, bench/leak, bench/http,
-# bench/memory and the tests route_failover, stale_path, gateway_role, web_status and tinc_trust.
+# bench/memory and the tests route_failover, stale_path, gateway_role and web_status.
 #
 #                          netns fo-inet-ID ("the Internet", no forwarding)
 #          +--------------------------------------------------------------------+

@@ -2,8 +2,7 @@
 # lab/openvpn_hub.sh — the OpenVPN hub: two servers (chip, comegato) and up to three clients
 # (c1, c2, c3) in network namespaces on one bridge, each server configured only by meshbroker
 # (`check`, `client init`, `render`) from a config written here; configs and the PKI in
-# $LAB_TMP. Used by the tests openvpn_access, openvpn_public, openvpn_isolation and
-# openvpn_pki_failclosed.
+# $LAB_TMP. Used by the tests openvpn_access and openvpn_public.
 #
 #                       netns ovpn-hub-ID (bridge br0, 192.0.2.0/24)
 #          +----------------+----------------+----------------+----------------+
