@@ -29,6 +29,11 @@
 #   lab_ns_add NODE..   creates the namespaces (lo up), remembered in LAB_NS for cleanup.
 #   lab_exec NODE CMD.. runs CMD in NODE's namespace.
 #   lab_sysctl NODE KEY=VALUE..  /  lab_veth NODE_A IF_A NODE_B IF_B  /  lab_ping NODE ADDR
+#   lab_link NODE_A IF_A ADDR_A NODE_B IF_B ADDR_B  a veth pair, each end addressed (CIDR) and up.
+#   lab_bridge NODE [ADDR]  bridge br0 in NODE, up (with ADDR, a CIDR, when given).
+#   lab_bridge_port BRIDGE_NODE NODE IF ADDR  NODE's IF (addressed, up) on BRIDGE_NODE's br0,
+#                       through a veth whose bridge end is p-NODE.
+#   lab_binary VAR PATH  VAR := PATH resolved; the test fails unless it is an executable.
 #   lab_route_via NODE PREFIX    the (first) gateway of NODE's route to PREFIX.
 #   lab_spawn NODE NAME CMD..  CMD in NODE's namespace (NODE "-": this one) in the background,
 #                       in its own session and process group, output appended to
@@ -204,6 +209,34 @@ lab_sysctl() {  # NODE KEY=VALUE...
 
 lab_veth() {  # NODE_A IF_A NODE_B IF_B
   ip link add "$2" netns "${LAB_NS[$1]}" type veth peer name "$4" netns "${LAB_NS[$3]}"
+}
+
+lab_link() {  # NODE_A IF_A ADDR_A NODE_B IF_B ADDR_B
+  lab_veth "$1" "$2" "$4" "$5" || lab_fail "cannot create the veth pair $1:$2 - $4:$5"
+  ip -n "${LAB_NS[$1]}" addr add "$3" dev "$2"
+  ip -n "${LAB_NS[$4]}" addr add "$6" dev "$5"
+  ip -n "${LAB_NS[$1]}" link set "$2" up
+  ip -n "${LAB_NS[$4]}" link set "$5" up
+}
+
+lab_bridge() {  # NODE [ADDR]
+  ip -n "${LAB_NS[$1]}" link add br0 type bridge || lab_skip "no bridge devices"
+  [[ -z ${2:-} ]] || ip -n "${LAB_NS[$1]}" addr add "$2" dev br0
+  ip -n "${LAB_NS[$1]}" link set br0 up
+}
+
+lab_bridge_port() {  # BRIDGE_NODE NODE IF ADDR
+  lab_veth "$1" "p-$2" "$2" "$3" || lab_fail "cannot create the veth pair p-$2 - $2:$3"
+  ip -n "${LAB_NS[$1]}" link set "p-$2" master br0 up
+  ip -n "${LAB_NS[$2]}" addr add "$4" dev "$3"
+  ip -n "${LAB_NS[$2]}" link set "$3" up
+}
+
+lab_binary() {  # VAR PATH
+  local resolved
+  resolved=$(readlink -f -- "$2") && [[ -x $resolved && -f $resolved ]] ||
+    lab_fail "${2:-(no path)} is not an executable"
+  printf -v "$1" '%s' "$resolved"
 }
 
 lab_ping() { lab_exec "$1" ping -n -c1 -W1 "$2"; }

@@ -43,6 +43,7 @@
 #   fo_redial           SIGALRM to the gateways' tincd: retry the server now (tinc's back-off
 #                       grows 5 s a try).
 #   fo_mesh_up          true when chip pings both gateways over tinc.
+#   fo_show_health [JQ] after a failure: chip's .health (| JQ) from status.json, on stderr.
 #   fo_mesh_up_redialing  waits (20 s at most) for the mesh under a server tincd started after
 #                       the gateways', redialing every 0.5 s.
 #   fo_config NODE FILE [JQ..]  the seed config of NODE localized to the lab (paths in $LAB_TMP,
@@ -91,13 +92,9 @@ fo_topology() {
     net.ipv4.conf.default.ignore_routes_with_linkdown=1
 
   # The Internet: one bridge, every node's uplink on it.
-  ip -n "${LAB_NS[inet]}" link add br0 type bridge
-  ip -n "${LAB_NS[inet]}" link set br0 up
+  lab_bridge inet
   for node in chip "${FO_GATEWAYS[@]}"; do
-    lab_veth inet "p-$node" "$node" uplink
-    ip -n "${LAB_NS[inet]}" link set "p-$node" master br0 up
-    ip -n "${LAB_NS[$node]}" addr add "${FO_UNDERLAY[$node]}/24" dev uplink
-    ip -n "${LAB_NS[$node]}" link set uplink up
+    lab_bridge_port inet "$node" uplink "${FO_UNDERLAY[$node]}/24"
   done
 
   # Behind the gateways: meshhost, one link per gateway.
@@ -105,12 +102,8 @@ fo_topology() {
   local hops=()
   for gw in "${FO_GATEWAYS[@]}"; do
     lab_sysctl "$gw" net.ipv4.ip_forward=1
-    lab_veth "$gw" mesh0 meshhost "gw-$gw"
-    ip -n "${LAB_NS[$gw]}" addr add "${FO_SIDE[$gw]}/24" dev mesh0
-    ip -n "${LAB_NS[meshhost]}" addr add "${FO_SIDE_PEER[$gw]}/24" dev "gw-$gw"
+    lab_link "$gw" mesh0 "${FO_SIDE[$gw]}/24" meshhost "gw-$gw" "${FO_SIDE_PEER[$gw]}/24"
     lab_sysctl meshhost "net.ipv4.conf.gw-$gw.ignore_routes_with_linkdown=1"
-    ip -n "${LAB_NS[$gw]}" link set mesh0 up
-    ip -n "${LAB_NS[meshhost]}" link set "gw-$gw" up
     fo_gateway_route "$gw"
     hops+=(nexthop via "${FO_SIDE[$gw]}" dev "gw-$gw")
   done
@@ -120,6 +113,16 @@ fo_topology() {
 # The gateway's route to what lies behind it (the kernel drops it when mesh0 goes down).
 fo_gateway_route() {
   ip -n "${LAB_NS[$1]}" route replace "$FO_DEST" via "${FO_SIDE_PEER[$1]}" dev mesh0
+}
+
+# fo_show_health [JQ]: after a failed test, chip's health from its status.json (JQ on .health,
+# default the whole object) on stderr. For a lab_on_cleanup hook.
+fo_show_health() {
+  ((LAB_OK)) && return 0
+  local status=$LAB_TMP/chip/run/status.json
+  [[ -s $status ]] || return 0
+  echo "----- health in $status -----" >&2
+  jq ".health${1:+ | $1}" "$status" >&2
 }
 
 # --- configs, keys, tinc -------------------------------------------------------------------

@@ -71,9 +71,7 @@ hub_init() {
   shift
   lab_need openvpn ip ping
   lab_need_tun
-  local requested=$MESHBROKER
-  MESHBROKER=$(readlink -f -- "$requested") || lab_fail "cannot resolve $requested"
-  [[ -x $MESHBROKER ]] || lab_fail "$requested is not an executable"
+  lab_binary MESHBROKER "$MESHBROKER"
   local node
   for node in "$@"; do
     [[ $node == c[123] ]] || lab_fail "hub_init: unknown client node $node (c1, c2 or c3)"
@@ -98,14 +96,10 @@ hub_init() {
   done
 
   lab_ns_add hub
-  ip -n "${LAB_NS[hub]}" link add br0 type bridge || lab_skip "no bridge devices"
-  ip -n "${LAB_NS[hub]}" link set br0 up
+  lab_bridge hub
   for node in chip comegato "$@"; do
     lab_ns_add "$node"
-    lab_veth hub "p-$node" "$node" eth0
-    ip -n "${LAB_NS[hub]}" link set "p-$node" master br0 up
-    ip -n "${LAB_NS[$node]}" addr add "${HUB_ADDR[$node]}/24" dev eth0
-    ip -n "${LAB_NS[$node]}" link set eth0 up
+    lab_bridge_port hub "$node" eth0 "${HUB_ADDR[$node]}/24"
   done
 }
 

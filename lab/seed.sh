@@ -197,22 +197,14 @@ seed_topology() {
   for node in chip comegato cometa illimani home; do lab_sysctl "$node" net.ipv4.ip_forward=1; done
 
   # The Internet.
-  ip -n "${LAB_NS[inet]}" link add br0 type bridge
-  ip -n "${LAB_NS[inet]}" link set br0 up
+  lab_bridge inet
   for node in chip comegato cometa home laptop; do
-    lab_veth inet "p-$node" "$node" uplink
-    ip -n "${LAB_NS[inet]}" link set "p-$node" master br0 up
-    ip -n "${LAB_NS[$node]}" addr add "${SEED_UPLINK[$node]}/24" dev uplink
-    ip -n "${LAB_NS[$node]}" link set uplink up
+    lab_bridge_port inet "$node" uplink "${SEED_UPLINK[$node]}/24"
   done
 
   # illimani's home line: a router that masquerades everything it sends out (a CGNAT line:
   # nobody can dial illimani; it dials out). The only NAT in the network, on the underlay.
-  lab_veth home lan illimani uplink
-  ip -n "${LAB_NS[home]}" addr add 192.168.10.1/24 dev lan
-  ip -n "${LAB_NS[home]}" link set lan up
-  ip -n "${LAB_NS[illimani]}" addr add "${SEED_UPLINK[illimani]}/24" dev uplink
-  ip -n "${LAB_NS[illimani]}" link set uplink up
+  lab_link home lan 192.168.10.1/24 illimani uplink "${SEED_UPLINK[illimani]}/24"
   ip -n "${LAB_NS[illimani]}" route add default via 192.168.10.1
   lab_exec home nft -f - <<'EOF' || lab_fail "nft masquerade rule failed in the home router"
 table ip homenat {
@@ -224,11 +216,7 @@ EOF
   lab_sysctl meshhost net.ipv4.conf.all.ignore_routes_with_linkdown=1
   ip -n "${LAB_NS[meshhost]}" addr add "$SEED_MESHHOST/32" dev lo
   for gw in "${SEED_GATEWAYS[@]}"; do
-    lab_veth "$gw" mesh0 meshhost "gw-$gw"
-    ip -n "${LAB_NS[$gw]}" addr add "${SEED_SIDE[$gw]}/24" dev mesh0
-    ip -n "${LAB_NS[meshhost]}" addr add "${SEED_SIDE_PEER[$gw]}/24" dev "gw-$gw"
-    ip -n "${LAB_NS[$gw]}" link set mesh0 up
-    ip -n "${LAB_NS[meshhost]}" link set "gw-$gw" up
+    lab_link "$gw" mesh0 "${SEED_SIDE[$gw]}/24" meshhost "gw-$gw" "${SEED_SIDE_PEER[$gw]}/24"
   done
   # Who reaches the mesh host, by source address: proof that nobody NATs the laptop.
   lab_exec meshhost nft -f - <<EOF || lab_fail "nft source-address set failed in the mesh host"

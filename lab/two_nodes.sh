@@ -44,16 +44,10 @@ declare -gA PAIR_MESH=([chip]=100.64.12.11 [comegato]=100.64.12.12 [cometa]=100.
 declare -gA PAIR_PID=()
 
 pair_init() {
-  local test=()
-  if [[ ${1:-} == --test ]]; then
-    test=(--test)
-    shift
-  fi
-  local name=$1
-  [[ $# -ge 2 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
-  MESHBROKER=$(readlink -f -- "$2")
-  [[ -x $MESHBROKER ]] || { echo "$name: FAIL: $2 is not an executable" >&2; exit 1; }
-  lab_init "${test[@]}" "$name"
+  local -a args=("$@")
+  [[ ${#args[@]} -ge 2 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
+  lab_init "${args[@]:0:${#args[@]}-1}"  # [--test] NAME; the last argument is the binary
+  lab_binary MESHBROKER "${args[-1]}"
   lab_need tincd ping jq
   lab_need_tun
 }
@@ -80,13 +74,7 @@ pair_keys() {
 
 pair_underlay() {
   lab_ns_add "$1" "$2"
-  ip -n "${LAB_NS[$1]}" link add veth0 type veth peer name veth0 netns "${LAB_NS[$2]}" ||
-    lab_fail "cannot create the veth pair"
-  local node
-  for node in "$1" "$2"; do
-    ip -n "${LAB_NS[$node]}" addr add "${PAIR_UNDERLAY[$node]}/24" dev veth0
-    ip -n "${LAB_NS[$node]}" link set veth0 up
-  done
+  lab_link "$1" veth0 "${PAIR_UNDERLAY[$1]}/24" "$2" veth0 "${PAIR_UNDERLAY[$2]}/24"
 }
 
 pair_run() {

@@ -2,7 +2,8 @@
 # Checks lab/core.sh itself (no root, no namespaces): a skip is exit 77 with its reason in
 # $MESHBROKER_SKIP_LOG, and a failure naming what was missing under CI=true or
 # MESHBROKER_NO_SKIP=1; lab_wait gives up after its timeout with one message; a --test script
-# that exits 0 without lab_pass fails; lab_stop takes the whole process group; lab/README.md
+# that exits 0 without lab_pass fails; lab_stop takes the whole process group; a real ctest run
+# reports a lab skip that scripts/test counts (a failure under CI=true); lab/README.md
 # lists every file of lab/.
 # Usage: lab_core_check.sh
 # shellcheck disable=SC2016,SC2015  # bodies run in the child bash; A && B || fail reads well here
@@ -21,7 +22,7 @@ run() {
   while [[ $1 != -- ]]; do env+=("$1"); shift; done
   shift
   rc=0
-  out=$(env -u CI -u MESHBROKER_NO_SKIP "${env[@]}" bash -c "source '$core'; LAB_NAME=t; $1" 2>&1) || rc=$?
+  out=$(env -u CI -u MESHBROKER_NO_SKIP -u MESHBROKER_SKIP_LOG "${env[@]}" bash -c "source '$core'; LAB_NAME=t; $1" 2>&1) || rc=$?
 }
 
 # Skips.
@@ -36,8 +37,9 @@ for env in CI=true MESHBROKER_NO_SKIP=1; do
     fail "with $env the failure does not name the tool: $out"
   [[ ! -s $tmp/skips2 ]] || fail "with $env the skip was logged as a skip"
 done
-run CI=false -- 'lab_skip "a reason"'
+run CI=false MESHBROKER_SKIP_LOG="$tmp/skips3" -- 'lab_skip "a reason"'
 ((rc == 77)) || fail "CI=false: a skip exited $rc"
+grep -qx 't: a reason' "$tmp/skips3" || fail "CI=false: the reason is not in the skip log"
 
 # The one wait-until: gives up after the timeout, says what it waited for, returns 1.
 run -- 'start=$(lab_ms); lab_wait 1 "the impossible" false; echo "rc=$? after $(($(lab_ms) - start)) ms"'
@@ -57,16 +59,42 @@ run -- 'LAB_TEST=1; trap lab_cleanup EXIT; lab_pass'
 run -- 'LAB_TEST=1; hook() { echo "hook saw $LAB_EXIT_CODE"; }; lab_on_cleanup hook; trap lab_cleanup EXIT; exit 3'
 ((rc == 3)) && grep -q 'hook saw 3' <<<"$out" || fail "cleanup hook: rc $rc, $out"
 
-# lab_spawn/lab_stop: the process and its children (its group) go.
-run LAB_TMP="$tmp" -- 'lab_spawn - sleeper bash -c "sleep 300 & echo child \$! >&2; wait"
+# lab_spawn/lab_stop: the process and its children (its group) go. A killed grandchild is
+# reparented to PID 1, which may reap it late: a zombie counts as gone (kill -0 still sees it).
+run LAB_TMP="$tmp" -- 'alive() { [[ -r /proc/$1/stat ]] && [[ $(awk "{ print \$3 }" "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+  lab_spawn - sleeper bash -c "sleep 300 & echo child \$! >&2; wait"
   lab_wait 5 "the child" grep -q child "$LAB_TMP/sleeper.log" || exit 2
   child=$(awk "/child/ { print \$2 }" "$LAB_TMP/sleeper.log")
   lab_stop "$LAB_PID"
-  kill -0 "$LAB_PID" 2>/dev/null && echo "parent alive"
-  for i in {1..50}; do kill -0 "$child" 2>/dev/null || break; sleep 0.02; done
-  kill -0 "$child" 2>/dev/null && echo "child alive"
+  alive "$LAB_PID" && echo "parent alive"
+  for i in {1..50}; do alive "$child" || break; sleep 0.02; done
+  alive "$child" && echo "child alive"
   echo "pids left: ${#LAB_PIDS[@]}"'
 grep -q 'pids left: 0' <<<"$out" && ! grep -q alive <<<"$out" || fail "lab_spawn/lab_stop: rc $rc, $out"
+
+# The whole skip chain with a real ctest: a lab test that lacks a tool is reported Skipped by
+# ctest, scripts/lib/common.sh's ctest_skipped names it from ctest's output (scripts/test
+# counts it), its reason is in the skip log; with CI=true the same test fails instead.
+mkdir -p "$tmp/ctest"
+printf '#!/usr/bin/env bash\nsource %q\nLAB_NAME=needs_a_tool\nlab_need no-such-tool-here\n' \
+  "$core" >"$tmp/ctest/skipper.sh"
+chmod +x "$tmp/ctest/skipper.sh"
+{
+  echo "add_test(needs_a_tool \"$tmp/ctest/skipper.sh\")"
+  echo "set_tests_properties(needs_a_tool PROPERTIES SKIP_RETURN_CODE 77)"
+  echo "add_test(plain_pass \"/bin/true\")"
+} >"$tmp/ctest/CTestTestfile.cmake"
+: >"$tmp/ctest-skips"
+env -u CI -u MESHBROKER_NO_SKIP MESHBROKER_SKIP_LOG="$tmp/ctest-skips" \
+  ctest --test-dir "$tmp/ctest" >"$tmp/ctest.log" 2>&1 || fail "ctest failed: $(cat "$tmp/ctest.log")"
+# shellcheck source=../scripts/lib/common.sh
+skipped=$(source "$here/../scripts/lib/common.sh" && ctest_skipped "$tmp/ctest.log")
+[[ $skipped == needs_a_tool ]] || fail "ctest_skipped gave \"$skipped\" for: $(cat "$tmp/ctest.log")"
+grep -q '^needs_a_tool: no-such-tool-here is not installed' "$tmp/ctest-skips" ||
+  fail "the skip's reason is not in the skip log"
+CI=true ctest --test-dir "$tmp/ctest" >"$tmp/ctest-ci.log" 2>&1 &&
+  fail "with CI=true the skipping test passed: $(cat "$tmp/ctest-ci.log")"
+grep -q 'needs_a_tool (Failed)' "$tmp/ctest-ci.log" || fail "with CI=true: $(cat "$tmp/ctest-ci.log")"
 
 # lab/README.md lists every file of lab/.
 for f in "$here"/../lab/*; do

@@ -111,6 +111,12 @@ ensure_packages() {
   done
 }
 
+# ctest_skipped LOG: the names of the tests a ctest run (its output in LOG) reports as skipped
+# (its "The following tests did not run" list: exit 77 under SKIP_RETURN_CODE, GTEST_SKIP).
+ctest_skipped() {
+  sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (Skipped)$/\1/p' "$1"
+}
+
 # build_meshbroker: configures (Ninja, RelWithDebInfo unless MESHBROKER_BUILD_TYPE says
 # otherwise) and builds into $ROOT/build; the binary is $ROOT/build/meshbroker.
 build_meshbroker() {

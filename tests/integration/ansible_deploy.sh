@@ -54,8 +54,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/core.sh"
 NAME=ansible_deploy
 T0=$(lab_ms)
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
-MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+lab_binary MESHBROKER "$1"
 ROOT=$LAB_ROOT
 # shellcheck disable=SC2034  # read by lab/core.sh
 LAB_PREFIX=ad
@@ -186,14 +185,9 @@ for node in inet meshhost laptop "${NODES[@]}"; do
   lab_ns_add "$node"
   in_ns "$node" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 done
-ip -n "${LAB_NS[inet]}" link add br0 type bridge
-ip -n "${LAB_NS[inet]}" addr add 192.0.2.1/24 dev br0
-ip -n "${LAB_NS[inet]}" link set br0 up
+lab_bridge inet 192.0.2.1/24
 for node in laptop "${NODES[@]}"; do
-  lab_veth inet "p-$node" "$node" uplink
-  ip -n "${LAB_NS[inet]}" link set "p-$node" master br0 up
-  ip -n "${LAB_NS[$node]}" addr add "${UPLINK[$node]}/24" dev uplink
-  ip -n "${LAB_NS[$node]}" link set uplink up
+  lab_bridge_port inet "$node" uplink "${UPLINK[$node]}/24"
 done
 # Behind the gateways: the mesh host, reached by both; it answers the mesh and the OpenVPN
 # clients (routed, never NATed) over either gateway.
@@ -201,11 +195,7 @@ ip -n "${LAB_NS[meshhost]}" addr add "$TARGET/32" dev lo
 in_ns meshhost sysctl -qw net.ipv4.conf.all.ignore_routes_with_linkdown=1
 hops=()
 for gw in "${GATEWAYS[@]}"; do
-  lab_veth "$gw" mesh0 meshhost "gw-$gw"
-  ip -n "${LAB_NS[$gw]}" addr add "${SIDE[$gw]}/24" dev mesh0
-  ip -n "${LAB_NS[meshhost]}" addr add "${SIDE_PEER[$gw]}/24" dev "gw-$gw"
-  ip -n "${LAB_NS[$gw]}" link set mesh0 up
-  ip -n "${LAB_NS[meshhost]}" link set "gw-$gw" up
+  lab_link "$gw" mesh0 "${SIDE[$gw]}/24" meshhost "gw-$gw" "${SIDE_PEER[$gw]}/24"
   ip -n "${LAB_NS[$gw]}" route add 10.64.0.0/11 via "${SIDE_PEER[$gw]}" dev mesh0
   hops+=(nexthop via "${SIDE[$gw]}" dev "gw-$gw")
 done

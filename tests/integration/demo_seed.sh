@@ -16,9 +16,8 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/core.sh"
 
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
-MESHBROKER=$(readlink -f -- "$1")
+lab_binary MESHBROKER "$1"
 lab_init --test demo_seed
-[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
 lab_need_tun
 # What the demo runs: missing, it would install it (ensure_packages); here that is a skip.
 lab_need tincd openvpn babeld traceroute socat jq curl nft ping ss pgrep

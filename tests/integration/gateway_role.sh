@@ -15,8 +15,7 @@ set -euo pipefail
 # shellcheck source=../../lab/failover.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/failover.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
-MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+lab_binary MESHBROKER "$1"
 fo_init --test gateway_role
 
 fo_up

@@ -17,9 +17,9 @@ set -euo pipefail
 # shellcheck source=../../lab/core.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/core.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/netlink_tests [gtest flags...]" >&2; exit 2; }
-bin=$(readlink -f -- "$1")
+bin=
+lab_binary bin "$1"
 shift
-[[ -x $bin ]] || lab_fail "$1 is not an executable"
 # shellcheck disable=SC2034  # read by lab/core.sh
 LAB_PREFIX=mb
 lab_init --test netlink_routes

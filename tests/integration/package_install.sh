@@ -26,8 +26,7 @@ HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../lab/core.sh
 source "$HERE/../../lab/core.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
-MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+lab_binary MESHBROKER "$1"
 lab_init --test package_install
 lab_need debootstrap dpkg-deb chroot mount jq
 

@@ -23,8 +23,7 @@ set -euo pipefail
 # shellcheck source=../../lab/core.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/core.sh"
 [[ $# -eq 1 ]] || { echo "usage: $0 /path/to/probe_tests" >&2; exit 2; }
-PROBE_TESTS=$(readlink -f -- "$1")
-[[ -x $PROBE_TESTS ]] || lab_fail "$1 is not an executable"
+lab_binary PROBE_TESTS "$1"
 # shellcheck disable=SC2034  # read by lab/core.sh
 LAB_PREFIX=mb-probe
 lab_init --test probe_paths
@@ -36,16 +35,8 @@ A=${LAB_NS[a]}
 B=${LAB_NS[b]}
 C=${LAB_NS[c]}
 
-ip -n "$A" link add veth-ab type veth peer name veth-b netns "$B"
-ip -n "$A" link add veth-ac type veth peer name veth-c netns "$C"
-ip -n "$A" addr add 10.77.1.1/30 dev veth-ab
-ip -n "$A" addr add 10.77.2.1/30 dev veth-ac
-ip -n "$B" addr add 10.77.1.2/30 dev veth-b
-ip -n "$C" addr add 10.77.2.2/30 dev veth-c
-for link in "$A veth-ab" "$A veth-ac" "$B veth-b" "$C veth-c"; do
-  read -r ns dev <<<"$link"
-  ip -n "$ns" link set "$dev" up
-done
+lab_link a veth-ab 10.77.1.1/30 b veth-b 10.77.1.2/30
+lab_link a veth-ac 10.77.2.1/30 c veth-c 10.77.2.2/30
 
 # A: replies from the target come back on B's link although the main route to the target
 # goes via C: strict reverse-path filtering would drop them.

@@ -30,22 +30,16 @@ set -euo pipefail
 # shellcheck source=../../lab/failover.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/failover.sh"
 [[ $# -ge 2 ]] || { echo "usage: $0 /path/to/meshbroker /path/to/udp_stream" >&2; exit 2; }
-MESHBROKER=$(readlink -f -- "$1")
-UDP=$(readlink -f -- "$2")
-[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
-[[ -x $UDP ]] || lab_fail "$2 is not an executable"
+lab_binary MESHBROKER "$1"
+lab_binary UDP "$2"
 fo_init --test route_failover
 lab_need awk
 
 # After a failure: what chip's health and routes looked like (lab_cleanup shows the logs).
 # shellcheck disable=SC2317  # called by lab_cleanup
 dump_state() {
-  ((LAB_OK)) && return 0
-  if [[ -s $LAB_TMP/chip/run/status.json ]]; then
-    echo "----- health in $LAB_TMP/chip/run/status.json -----" >&2
-    jq '.health' "$LAB_TMP/chip/run/status.json" >&2
-  fi
-  [[ -n ${LAB_NS[chip]:-} ]] && ip -n "${LAB_NS[chip]}" route show 2>/dev/null | sed 's/^/chip route: /' >&2
+  fo_show_health
+  ((LAB_OK)) || [[ -z ${LAB_NS[chip]:-} ]] || ip -n "${LAB_NS[chip]}" route show 2>/dev/null | sed 's/^/chip route: /' >&2
   return 0
 }
 lab_on_cleanup dump_state

@@ -30,22 +30,14 @@ set -euo pipefail
 # shellcheck source=../../lab/failover.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/failover.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
-MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+lab_binary MESHBROKER "$1"
 fo_init --test stale_path
 lab_need awk
 
 # After a failure: chip's verdicts (lab_cleanup shows the logs).
 # shellcheck disable=SC2317  # called by lab_cleanup
-dump_state() {
-  ((LAB_OK)) && return 0
-  if [[ -s $LAB_TMP/chip/run/status.json ]]; then
-    echo "----- health in $LAB_TMP/chip/run/status.json -----" >&2
-    jq '.health.peers | map_values({verdict, reason})' "$LAB_TMP/chip/run/status.json" >&2
-  fi
-  return 0
-}
-lab_on_cleanup dump_state
+show_verdicts() { fo_show_health '.peers | map_values({verdict, reason})'; }
+lab_on_cleanup show_verdicts
 
 COMETA=${FO_MESH[cometa]}
 ILLIMANI=${FO_MESH[illimani]}

@@ -11,7 +11,7 @@
 # Checks: the mesh comes up under meshbroker; kill -9 of tincd is repaired and the mesh pings
 # again (times printed); SIGHUP with an unchanged config keeps every PID; SIGHUP with an invalid
 # config keeps the old one running; a hosts-only change is applied with SIGHUP (same PID);
-# 200 kill/restart cycles leave no zombies, the same fd count and a stable RSS; SIGTERM stops
+# 200 kill/restart cycles leave no zombies, no more open fds and a stable RSS; SIGTERM stops
 # everything and exits 0.
 set -euo pipefail
 # shellcheck source=../../lab/two_nodes.sh
@@ -102,7 +102,18 @@ lab_log "SIGHUP, hosts/comegato changed: applied with SIGHUP, tincd pid kept"
 
 # --- 200 kill / restart cycles -------------------------------------------------------------
 mbpid=${PAIR_PID[chip]}
-fds() { ls "/proc/$mbpid/fd" | wc -l; }
+# The fewest open fds over 10 samples 50 ms apart: a probe socket or a child's pipe open at one
+# instant is not a leak (CI once saw 20 -> 19); a leak grows with the cycles and shows in every
+# sample.
+fds() {
+  local n min=
+  for _ in {1..10}; do
+    n=$(find "/proc/$mbpid/fd" -mindepth 1 -maxdepth 1 | wc -l)
+    [[ -z $min || $n -lt $min ]] && min=$n
+    sleep 0.05
+  done
+  echo "$min"
+}
 rss() { awk '/VmRSS/ {print $2}' "/proc/$mbpid/status"; }
 fds_before=$(fds)
 rss_before=$(rss)
@@ -119,7 +130,7 @@ rss_after=$(rss)
 zombies=$(ps -o stat= --ppid "$mbpid" | grep -c '^Z' || true)
 lab_log "$cycles kill cycles: fds $fds_before -> $fds_after, RSS ${rss_before} -> ${rss_after} kB, zombies $zombies"
 [[ $zombies -eq 0 ]] || lab_fail "$zombies zombie children"
-[[ $fds_after -eq $fds_before ]] || { ls -l "/proc/$mbpid/fd"; lab_fail "fd count changed"; }
+[[ $fds_after -le $fds_before ]] || { ls -l "/proc/$mbpid/fd"; lab_fail "fd count grew"; }
 # 2 MiB. Under ASan (MESHBROKER_SANITIZER, set by tests/CMakeLists.txt) freed memory is not
 # reused at once but held in its quarantine to catch use-after-free (quarantine_size_mb, 16 for
 # this daemon, set before pair_run above), with 1/8 more of shadow, and a block freed in one size

@@ -30,8 +30,7 @@ set -euo pipefail
 # shellcheck source=../../lab/failover.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/failover.sh"
 [[ $# -ge 1 ]] || { echo "usage: $0 /path/to/meshbroker" >&2; exit 2; }
-MESHBROKER=$(readlink -f -- "$1")
-[[ -x $MESHBROKER ]] || lab_fail "$1 is not an executable"
+lab_binary MESHBROKER "$1"
 fo_init --test web_status
 lab_need curl openvpn promtool chromium
 
@@ -61,10 +60,7 @@ chromium_run() {
 # --- the lab: chip under meshbroker, two gateways, a laptop on the Internet -----------------
 FO_SERVER_TINC=none fo_up
 lab_ns_add laptop
-lab_veth laptop uplink inet p-laptop
-ip -n "${LAB_NS[inet]}" link set p-laptop master br0 up
-ip -n "${LAB_NS[laptop]}" addr add 192.0.2.50/24 dev uplink
-ip -n "${LAB_NS[laptop]}" link set uplink up
+lab_bridge_port inet laptop uplink 192.0.2.50/24
 
 printf '%s\n' "$TOKEN" >"$LAB_TMP/token"
 chmod 600 "$LAB_TMP/token"
