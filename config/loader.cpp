@@ -107,51 +107,75 @@ ValueReader<T> objectReader(Diagnostics& diag,
   };
 }
 
-// An inline PEM key: the one string that may hold newlines, because PublicKeyPem accepts
-// nothing but its header, base64 lines and footer.
-ValueReader<PublicKeyPem> pemReader(Diagnostics& diag) {
-  return [&diag](const Json& value, const std::string& path) -> std::optional<PublicKeyPem> {
-    if (!value.is_string() || value.get_ref<const std::string&>().size() > 16384) {
-      diag.error(path, dumpForMessage(value), "is not a PEM string (at most 16 KiB)");
-      return std::nullopt;
-    }
-    std::string why;
-    auto key = PublicKeyPem::parse(value.get_ref<const std::string&>(), &why);
-    if (!key) diag.error(path, dumpForMessage(value), why);
-    return key;
-  };
-}
-
-// Reads a public key given inline ("public_key") or as a file ("public_key_file").
+// A peer's public key, inline ("public_key") or as a file ("public_key_file"). The file is
+// often fetched from a volunteer's router: a bad one must cost that peer, never the node. So a
+// key that is missing or not a PEM key drops the peer (no key in its host file: tincd refuses
+// it) with a warning; only the JSON's own shape (not a string, both given) is an error.
 struct KeySource {
   std::optional<PublicKeyPem> key;
   std::optional<fs::path> file;
   bool failed = false;
 };
 
-KeySource readKeySource(ObjectReader& object, const fs::path& base_dir,
-                        const FileReader& read_file) {
+std::string droppedPeer(const std::optional<NodeName>& name) {
+  std::string peer = name ? name->str() : "this host";
+  return "; " + peer + " is dropped: its host file gets no key, so tincd refuses " + peer +
+         " until the key is fixed (the rest of the config stands)";
+}
+
+KeySource readKeySource(ObjectReader& object, const std::optional<NodeName>& name,
+                        const fs::path& base_dir, const FileReader& read_file) {
   Diagnostics& diag = object.diag();
   KeySource source;
-  source.key = object.optional<PublicKeyPem>("public_key", pemReader(diag), &source.failed);
+  const Json* inline_key = object.find("public_key");
+  if (inline_key &&
+      (!inline_key->is_string() || inline_key->get_ref<const std::string&>().size() > 16384)) {
+    diag.error(object.childPath("public_key"), dumpForMessage(*inline_key),
+               "is not a PEM string (at most 16 KiB)");
+    source.failed = true;
+    inline_key = nullptr;
+  }
   source.file =
       object.optional<fs::path>("public_key_file", pathReader(diag, base_dir), &source.failed);
-  if (source.key && source.file) {
+  if (inline_key && source.file) {
     diag.error(object.childPath("public_key_file"), "",
                "conflicts with public_key (give the key inline or as a file, not both)");
     source.failed = true;
+    return source;
+  }
+  std::string why;
+  if (inline_key) {
+    source.key = PublicKeyPem::parse(inline_key->get_ref<const std::string&>(), &why);
+    if (!source.key) {
+      diag.warning(object.childPath("public_key"), dumpForMessage(*inline_key),
+                   why + droppedPeer(name));
+    }
   } else if (source.file) {
+    std::string shown = "\"" + source.file->string() + "\"";
     if (auto text = read_file(*source.file)) {
-      std::string why;
       source.key = PublicKeyPem::parse(*text, &why);
       if (!source.key) {
-        diag.error(object.childPath("public_key_file"), "\"" + source.file->string() + "\"",
-                   "holds a key that " + why);
-        source.failed = true;
+        diag.warning(object.childPath("public_key_file"), shown,
+                     "holds a key that " + why + droppedPeer(name));
       }
+    } else {
+      diag.warning(object.childPath("public_key_file"), shown,
+                   "is missing, unreadable or larger than 64 KiB" + droppedPeer(name));
     }
+  } else if (!source.failed) {
+    diag.warning(object.path(), "", "has no public_key or public_key_file" + droppedPeer(name));
   }
   return source;
+}
+
+ValueReader<bool> boolReader(Diagnostics& diag) {
+  return [&diag](const Json& value, const std::string& path) -> std::optional<bool> {
+    if (!value.is_boolean()) {
+      diag.error(path, dumpForMessage(value), "is not true or false");
+      return std::nullopt;
+    }
+    return value.get<bool>();
+  };
 }
 
 std::optional<PublicEndpoint> readEndpoint(ObjectReader& object, std::optional<Port> port,
@@ -203,6 +227,7 @@ std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& path
       TincMode::kSwitch);
   auto cipher = object.withDefault<std::string>("cipher", oneOf(diag, kCiphers), "aes-256-cbc");
   auto digest = object.withDefault<std::string>("digest", oneOf(diag, kDigests), "sha256");
+  auto insecure = object.withDefault<bool>("insecure", boolReader(diag), false);
   auto compression = object.withDefault<int>("compression", intReader(diag, 0, 11), 0);
   auto key_size = object.withDefault<int>("key_size", intReader(diag, 2048, 8192), 3072);
   auto connect_to = object.withDefault<std::vector<NodeName>>(
@@ -213,7 +238,8 @@ std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& path
   auto public_key_file = object.withDefault<fs::path>("public_key_file", pathReader(diag, base_dir),
                                                       paths.state_dir / "tinc" / "rsa_key.pub");
   if (failed || !netname || !interface || !address || !prefix || !port || !mode || !cipher ||
-      !digest || !compression || !key_size || !connect_to || !private_key || !public_key_file) {
+      !digest || !insecure.has_value() || !compression || !key_size || !connect_to ||
+      !private_key || !public_key_file) {
     return std::nullopt;
   }
   std::optional<PublicKeyPem> public_key;
@@ -234,6 +260,7 @@ std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& path
                     .mode = *mode,
                     .cipher = *cipher,
                     .digest = *digest,
+                    .insecure = *insecure,
                     .compression = *compression,
                     .key_size = *key_size,
                     .connect_to = *connect_to,
@@ -271,7 +298,7 @@ ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
         auto port =
             object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
         auto endpoint = readEndpoint(object, port, &failed);
-        auto keys = readKeySource(object, base_dir, read_file);
+        auto keys = readKeySource(object, name, base_dir, read_file);
         auto subnets = object.withDefault<std::vector<Cidr>>(
             "client_subnets", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
         auto offered = object.withDefault<std::vector<OfferedInstance>>(

@@ -41,6 +41,9 @@ struct TincConfig {
   TincMode mode = TincMode::kSwitch;
   std::string cipher;  // from an allow-list of OpenSSL names tinc 1.0 accepts
   std::string digest;
+  // Accepts a cipher, digest or mode that gives up secrecy or isolation (none, bf-cbc, sha1,
+  // hub): without it they are errors.
+  bool insecure = false;
   int compression = 0;  // 0 off, 1..9 zlib, 10..11 LZO
   int key_size = 3072;
   std::vector<NodeName> connect_to;
@@ -63,6 +66,8 @@ struct Host {
   Role role = Role::kServer;
   Ipv4Address mesh_address;
   std::optional<PublicEndpoint> public_endpoint;
+  // nullopt when missing or unusable: the peer is then dropped (its host file carries no key,
+  // so tincd refuses its connections) with a warning, never an error.
   std::optional<PublicKeyPem> public_key;
   std::optional<std::filesystem::path> public_key_file;
   std::vector<Cidr> client_subnets;      // servers' OpenVPN client subnets (gateways route back)

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace meshbroker::config {
 namespace {
@@ -278,23 +279,61 @@ void checkHealth(const NodeConfig& config, Diagnostics& diag) {
   }
 }
 
+// What gives up the mesh's secrecy or isolation: an error, or with "insecure": true a warning
+// (the operator accepted it in writing). Everything crosses the Internet and volunteers'
+// routers, so the seed's "encrypted, authenticated" promise rests on these three values.
+void checkTincSecurity(const NodeConfig& config, Diagnostics& diag) {
+  const auto& tinc = config.tinc;
+  struct Weakness {
+    std::string path;
+    std::string value;
+    std::string why;
+  };
+  std::vector<Weakness> found;
+  if (tinc.cipher == "none") {
+    found.push_back({"/tinc/cipher", tinc.cipher,
+                     "disables encryption: every mesh packet crosses the Internet in clear"});
+  } else if (tinc.cipher == "bf-cbc") {
+    found.push_back({"/tinc/cipher", tinc.cipher,
+                     "is Blowfish, a 64-bit block cipher: blocks collide after a few GB under "
+                     "one key (Sweet32); use aes-256-cbc"});
+  }
+  if (tinc.digest == "none") {
+    found.push_back({"/tinc/digest", tinc.digest,
+                     "disables packet authentication: anyone on the path can forge or alter "
+                     "mesh packets"});
+  } else if (tinc.digest == "sha1") {
+    found.push_back({"/tinc/digest", tinc.digest,
+                     "is deprecated (SHA-1 collisions are practical; HMAC-SHA1 still holds, but "
+                     "nothing is gained over sha256); use sha256"});
+  }
+  if (tinc.mode == TincMode::kHub) {
+    found.push_back({"/tinc/mode", "hub",
+                     "sends every frame to every node, so any gateway router reads all mesh "
+                     "traffic; use switch (each node's MAC pinned, StrictSubnets)"});
+  }
+  for (const auto& weak : found) {
+    if (tinc.insecure) {
+      diag.warning(weak.path, quoted(weak.value),
+                   weak.why + " (accepted: \"insecure\": true in /tinc)");
+    } else {
+      diag.error(weak.path, quoted(weak.value),
+                 weak.why + " (or set \"insecure\": true in /tinc to accept it anyway)");
+    }
+  }
+  if (tinc.insecure && found.empty()) {
+    diag.warning("/tinc/insecure", "true",
+                 "is set but nothing needs it (cipher, digest and mode are all safe)");
+  }
+}
+
 void checkKeys(const NodeConfig& config, Diagnostics& diag) {
   if (!config.tinc.public_key) {
     diag.warning("/tinc/public_key_file", quoted(config.tinc.public_key_file.string()),
                  "does not exist yet (run: meshbroker keygen -c FILE)");
   }
-  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
-    const auto& host = config.hosts[i];
-    if (host.public_key) continue;
-    if (host.public_key_file) {
-      diag.warning(at("/hosts", i) + "/public_key_file", quoted(host.public_key_file->string()),
-                   "does not exist yet; tincd will refuse " + host.name.str() +
-                       " until its public key is there");
-    } else {
-      diag.warning(at("/hosts", i), "",
-                   "has no public_key or public_key_file; tincd will refuse " + host.name.str());
-    }
-  }
+  // A peer's key problems are the loader's warnings (config/loader.cpp, readKeySource): they
+  // drop that peer and never refuse the config.
 }
 
 }  // namespace
@@ -308,6 +347,7 @@ void validate(const NodeConfig& config, Diagnostics& diag) {
   checkOpenVpn(config, diag);
   checkRoutes(config, diag);
   checkHealth(config, diag);
+  checkTincSecurity(config, diag);
   checkKeys(config, diag);
 }
 

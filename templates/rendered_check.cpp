@@ -95,7 +95,7 @@ using LineRule = std::string (*)(std::string_view line, const Tokens& t, Counts&
 std::string tincConfLine(std::string_view, const Tokens& t, Counts& counts) {
   static const std::set<std::string_view> kKeys = {
       "Name",           "AddressFamily", "Mode",        "Interface", "Device",
-      "PrivateKeyFile", "PingInterval",  "PingTimeout", "ConnectTo"};
+      "PrivateKeyFile", "PingInterval",  "PingTimeout", "ConnectTo", "StrictSubnets"};
   if (t.size() != 3 || t[1] != "=" || !kKeys.count(t[0])) return "is not a tinc.conf directive";
   if (!safeToken(t[2])) return "has an unsafe value";
   if (t[0] != "ConnectTo") {
@@ -104,13 +104,14 @@ std::string tincConfLine(std::string_view, const Tokens& t, Counts& counts) {
   }
   if (t[0] == "AddressFamily" && t[2] != "ipv4") return "is not AddressFamily = ipv4";
   if (t[0] == "Device" && t[2] != "/dev/net/tun") return "is not Device = /dev/net/tun";
+  if (t[0] == "StrictSubnets" && t[2] != "yes") return "is not StrictSubnets = yes";
   if ((t[0] == "PingInterval" || t[0] == "PingTimeout") && !number(t[2])) return "is not a number";
   return "";
 }
 
 std::string tincHostLine(std::string_view, const Tokens& t, Counts& counts) {
-  static const std::set<std::string_view> kKeys = {"Address", "Port",   "Compression",
-                                                   "Cipher",  "Digest", "Subnet"};
+  static const std::set<std::string_view> kKeys = {"Address", "Port",   "Compression", "Cipher",
+                                                   "Digest",  "Subnet", "MACLength"};
   if (t.size() < 3 || t[1] != "=" || !kKeys.count(t[0])) return "is not a tinc host directive";
   const std::size_t values = t.size() - 2;
   if (values != (t[0] == "Address" ? 2u : 1u)) return "has the wrong number of values";
@@ -121,7 +122,9 @@ std::string tincHostLine(std::string_view, const Tokens& t, Counts& counts) {
     counts.add(t[0]);
     if (counts[std::string(t[0])] > 1) return "repeats " + std::string(t[0]);
   }
-  if ((t[0] == "Port" || t[0] == "Compression") && !number(t[2])) return "is not a number";
+  if ((t[0] == "Port" || t[0] == "Compression" || t[0] == "MACLength") && !number(t[2])) {
+    return "is not a number";
+  }
   if (t[0] == "Address" && !number(t[3])) return "has a port that is not a number";
   return "";
 }
@@ -365,7 +368,7 @@ std::optional<std::string> checkRenderedText(RenderedKind kind, std::string_view
   std::vector<std::string> once;
   switch (kind) {
     case RenderedKind::kTincConf:
-      once = {"Name", "Mode", "Interface", "PrivateKeyFile"};
+      once = {"Name", "Mode", "Interface", "PrivateKeyFile", "StrictSubnets"};
       break;
     case RenderedKind::kTincHost:
       once = {"Port", "Cipher", "Digest"};

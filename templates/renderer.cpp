@@ -15,6 +15,8 @@ namespace {
 namespace mustache = kainjow::mustache;
 using config::NodeConfig;
 
+constexpr std::string_view kMacLength = "16";
+
 // The one place every value passes on its way into a file: a value holding a control character
 // (a newline above all) would add a line, so it stops the rendering instead.
 std::string checkedValue(const std::string& value) {
@@ -73,11 +75,18 @@ RenderedFile renderHost(const NodeConfig& node, const HostView& host) {
   data.set("compression", std::to_string(node.tinc.compression));
   data.set("cipher", node.tinc.cipher);
   data.set("digest", node.tinc.digest);
-  // Router mode forwards by Subnet; switch and hub learn MAC addresses by themselves.
+  // 16 bytes of HMAC per packet, not tinc 1.0's 4 (a forgery is a 2^-32 guess there). tincd
+  // reads it from its own host file; without a digest there is no MAC to size.
+  if (node.tinc.digest != "none") data.set("mac_length", std::string(kMacLength));
+  // With StrictSubnets these lines are all a node may own. Router mode forwards by address;
+  // switch and hub by MAC, and each node has exactly one: the tap's, fixed by its mesh address
+  // (meshMac, set by tinc-up). A frame for any other MAC is flooded to every node.
   std::vector<std::string> subnets;
   if (node.tinc.mode == config::TincMode::kRouter) {
     subnets.push_back(host.mesh_address.str() + "/32");
     for (const auto& subnet : host.client_subnets) subnets.push_back(subnet.str());
+  } else {
+    subnets.push_back(meshMac(host.mesh_address));
   }
   data.set("subnets", listOf(subnets));
   data.set("key_lines", listOf(keyLines(host.key)));

@@ -380,6 +380,7 @@ json withOptionalFields(const std::string& node, json seed) {
   };
   set("/tinc/private_key_file", "/var/lib/meshbroker/tinc/rsa_key.priv");
   set("/tinc/public_key_file", "/var/lib/meshbroker/tinc/rsa_key.pub");
+  set("/tinc/insecure", false);
   set("/paths/pki_dir", "/var/lib/meshbroker/pki");
   set("/paths/render_dir", "/var/lib/meshbroker/rendered");
   if (seed.contains("openvpn")) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "unit/test_support.hpp"
 
@@ -261,6 +263,70 @@ TEST(Validate, CipherNotInAllowList) {
   auto config = example("chip");
   config["tinc"]["cipher"] = "rot13";
   expectError("chip", config, "/tinc/cipher", "\"rot13\" is not one of: aes-128-cbc");
+}
+
+// Finding 9 of issue 18: what gives up encryption, authentication or isolation is refused,
+// naming the field and the value, unless the operator writes "insecure": true.
+TEST(Validate, WeakTincCryptoIsRefusedNamingTheField) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> weak = {
+      {"cipher", "none", "disables encryption"},
+      {"cipher", "bf-cbc", "is Blowfish, a 64-bit block cipher"},
+      {"digest", "none", "disables packet authentication"},
+      {"digest", "sha1", "is deprecated"},
+      {"mode", "hub", "sends every frame to every node, so any gateway router reads"}};
+  for (const auto& [field, value, why] : weak) {
+    auto config = example("chip");
+    config["tinc"][field] = value;
+    expectError("chip", config, "/tinc/" + field, "\"" + value + "\" " + why);
+    expectError("chip", config, "/tinc/" + field, "set \"insecure\": true in /tinc");
+    // Case and spacing tricks are not other names for it: the allow-list refuses them.
+    config["tinc"][field] = value == "none" ? "NONE" : " " + value;
+    expectError("chip", config, "/tinc/" + field, "is not one of");
+  }
+}
+
+TEST(Validate, InsecureAcceptsWeakCryptoWithAWarning) {
+  auto config = example("chip");
+  config["tinc"]["cipher"] = "none";
+  config["tinc"]["digest"] = "none";
+  config["tinc"]["insecure"] = true;
+  auto result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_TRUE(result.config->tinc.insecure);
+  std::string text = describe(result.diagnostics);
+  EXPECT_NE(text.find("/tinc/cipher: warning: \"none\" disables encryption"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("/tinc/digest: warning: \"none\" disables packet authentication"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("accepted: \"insecure\": true"), std::string::npos) << text;
+}
+
+TEST(Validate, InsecureIsABooleanAndSaysWhenItIsNotNeeded) {
+  auto config = example("chip");
+  config["tinc"]["insecure"] = "yes";
+  expectError("chip", config, "/tinc/insecure", "is not true or false");
+  config["tinc"]["insecure"] = true;
+  auto result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_NE(describe(result.diagnostics)
+                .find("/tinc/insecure: warning: true is set but nothing needs it"),
+            std::string::npos)
+      << describe(result.diagnostics);
+}
+
+TEST(Validate, EveryOtherCipherAndDigestIsAccepted) {
+  for (const char* cipher :
+       {"aes-128-cbc", "aes-192-cbc", "aes-256-cbc", "aes-128-cfb", "aes-256-cfb", "aes-128-ofb",
+        "aes-256-ofb", "camellia-128-cbc", "camellia-256-cbc"}) {
+    for (const char* digest : {"sha256", "sha384", "sha512"}) {
+      auto config = example("chip");
+      config["tinc"]["cipher"] = cipher;
+      config["tinc"]["digest"] = digest;
+      auto result = parseAs("chip", config.dump());
+      EXPECT_TRUE(result.config) << cipher << " " << digest << describe(result.diagnostics);
+    }
+  }
 }
 
 TEST(Validate, EnumsNameTheChoices) {
