@@ -14,8 +14,10 @@
 
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "io/file_writer.hpp"
@@ -28,9 +30,6 @@ namespace fs = std::filesystem;
 constexpr long kCaDays = 20 * 365;
 constexpr long kServerDays = 10 * 365;
 constexpr long kClientDays = 10 * 365;
-// OpenVPN refuses every client once the CRL's nextUpdate has passed: keep it far away and
-// rewrite the CRL on every revoke and every `client init`.
-constexpr long kCrlDays = 5 * 365;
 
 template <class T, void (*Free)(T*)>
 struct Deleter {
@@ -75,36 +74,24 @@ bool fileExists(const fs::path& path) {
   return fs::exists(path, ec);
 }
 
-// Secrets live under private/ (0700); the rest (CA certificate, CRL) stays readable by the
-// unprivileged user OpenVPN drops to, which reads the CRL on every new connection.
+constexpr unsigned kSecret = 0600;
+constexpr unsigned kPublic = 0644;
+
+// Secrets live under private/ (0700); the rest (CA certificates, trust and CRL files) stays
+// readable by the unprivileged user OpenVPN drops to, which reads the CRL on every handshake.
 void makeFolders(const PkiLayout& layout) {
   std::error_code ec;
-  for (const auto& dir : {layout.dir, layout.dir / "servers", layout.dir / "shared"}) {
+  for (const auto& dir : {layout.dir, layout.dir / "servers", layout.dir / "shared",
+                          layout.dir / "ca", layout.dir / "trust", layout.dir / "crl"}) {
     fs::create_directories(dir, ec);
     if (ec) throw PkiError("cannot create folder " + dir.string() + ": " + ec.message());
   }
-  for (const auto& dir :
-       {layout.dir / "private", layout.dir / "private" / "servers",
-        layout.dir / "private" / "shared", layout.dir / "private" / "tls-crypt"}) {
+  for (const auto& dir : {layout.dir / "private", layout.dir / "private" / "servers",
+                          layout.dir / "private" / "shared", layout.dir / "private" / "tls-crypt",
+                          layout.dir / "private" / "ca"}) {
     fs::create_directories(dir, ec);
     if (ec) throw PkiError("cannot create folder " + dir.string() + ": " + ec.message());
     fs::permissions(dir, fs::perms::owner_all, ec);
-  }
-}
-
-void writeSecret(const fs::path& path, const std::string& text) {
-  try {
-    io::writeFileAtomically(path, text, 0600);
-  } catch (const io::WriteError& e) {
-    throw PkiError(e.what());
-  }
-}
-
-void writePublic(const fs::path& path, const std::string& text) {
-  try {
-    io::writeFileAtomically(path, text, 0644);
-  } catch (const io::WriteError& e) {
-    throw PkiError(e.what());
   }
 }
 
@@ -195,10 +182,163 @@ std::string serialHex(X509* cert) {
   return out;
 }
 
-std::int64_t notAfter(X509* cert) {
+std::int64_t timeOf(const ASN1_TIME* time) {
   struct tm tm {};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+  if (!time || ASN1_TIME_to_tm(time, &tm) != 1) return 0;
   return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::int64_t notAfter(X509* cert) { return timeOf(X509_get0_notAfter(cert)); }
+
+std::string hexOf(const ASN1_INTEGER* serial) {
+  Bignum bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (!bn) fail("cannot read a serial number");
+  char* hex = BN_bn2hex(bn.get());
+  std::string out(hex);
+  OPENSSL_free(hex);
+  return out;
+}
+
+// An index serial in the form OpenSSL prints it (upper case, no leading zeros).
+std::string normalSerial(const std::string& serial, const fs::path& index, const std::string& who) {
+  BIGNUM* raw = nullptr;
+  if (serial.empty() || BN_hex2bn(&raw, serial.c_str()) != static_cast<int>(serial.size())) {
+    BN_free(raw);
+    throw PkiError(index.string() + ": client " + who + " has a bad serial \"" + serial + "\"");
+  }
+  Bignum bn(raw);
+  char* hex = BN_bn2hex(bn.get());
+  std::string out(hex);
+  OPENSSL_free(hex);
+  return out;
+}
+
+// Revoked serial (hex) -> revocation time.
+using Entries = std::map<std::string, std::int64_t>;
+
+// Every CRL in a PEM file; none when the file does not exist. A file that exists but holds a
+// CRL that cannot be read throws: its revocations must never be dropped silently.
+std::vector<Crl> readCrls(const fs::path& file) {
+  auto text = readFile(file);
+  if (!text) return {};
+  std::size_t expected = 0;
+  for (auto at = text->find("-----BEGIN X509 CRL-----"); at != std::string::npos;
+       at = text->find("-----BEGIN X509 CRL-----", at + 1)) {
+    ++expected;
+  }
+  std::vector<Crl> out;
+  Bio bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(crl);
+  }
+  ERR_clear_error();
+  if (out.empty() || out.size() != expected) {
+    throw PkiError(file.string() +
+                   ": holds a malformed CRL; nothing was changed. Restore it from a backup or "
+                   "another server (a new CRL would forget the revocations it holds)");
+  }
+  return out;
+}
+
+// Whether ca issued crl (its name, and a signature by its key).
+bool issuedBy(X509_CRL* crl, X509* ca) {
+  if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0) return false;
+  bool ok = X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+void addEntries(X509_CRL* crl, Entries& entries) {
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
+  for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
+    X509_REVOKED* entry = sk_X509_REVOKED_value(revoked, i);
+    entries.emplace(hexOf(X509_REVOKED_get0_serialNumber(entry)),
+                    timeOf(X509_REVOKED_get0_revocationDate(entry)));
+  }
+}
+
+// The entries of the CRLs in file, one Entries per CA of cas (by issuer). A CRL that none of
+// them issued throws: the file belongs to another CA, and guessing could drop revocations.
+std::vector<Entries> oldEntries(const fs::path& file, const std::vector<X509*>& cas) {
+  std::vector<Entries> out(cas.size());
+  for (const auto& crl : readCrls(file)) {
+    bool matched = false;
+    for (std::size_t i = 0; i < cas.size() && !matched; ++i) {
+      if (issuedBy(crl.get(), cas[i])) {
+        addEntries(crl.get(), out[i]);
+        matched = true;
+      }
+    }
+    if (!matched) {
+      char name[256] = "";
+      X509_NAME_oneline(X509_CRL_get_issuer(crl.get()), name, sizeof name);
+      throw PkiError(file.string() + ": holds a CRL of \"" + name +
+                     "\" that no CA of this PKI signed; nothing was changed (restore the CA "
+                     "that made it, or move the file away knowing its revocations are lost)");
+    }
+  }
+  return out;
+}
+
+void addRevoked(X509_CRL* crl, const std::string& serial_hex, std::int64_t when_revoked) {
+  BIGNUM* raw = nullptr;
+  if (BN_hex2bn(&raw, serial_hex.c_str()) == 0) fail("bad serial " + serial_hex);
+  Bignum bn(raw);
+  Asn1Int serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  Asn1Time when(ASN1_TIME_set(nullptr, static_cast<time_t>(when_revoked)));
+  X509_REVOKED* revoked = X509_REVOKED_new();
+  if (!serial || !when || !revoked || X509_REVOKED_set_serialNumber(revoked, serial.get()) != 1 ||
+      X509_REVOKED_set_revocationDate(revoked, when.get()) != 1 ||
+      X509_CRL_add0_revoked(crl, revoked) != 1) {
+    X509_REVOKED_free(revoked);
+    fail("cannot add serial " + serial_hex + " to the CRL");
+  }
+}
+
+// A CRL signed by ca: valid from a day before now (a server clock behind ours still accepts
+// it) for kCrlLifetimeSeconds.
+std::string makeCrlPem(X509* ca, EVP_PKEY* ca_key, const Entries& entries, std::int64_t now) {
+  Crl crl(X509_CRL_new());
+  auto t = static_cast<time_t>(now);
+  Asn1Time last(ASN1_TIME_adj(nullptr, t, 0, -static_cast<long>(kCrlBackdateSeconds)));
+  Asn1Time next(ASN1_TIME_adj(nullptr, t, 0, static_cast<long>(kCrlLifetimeSeconds)));
+  if (!crl || !last || !next || X509_CRL_set_version(crl.get(), 1) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca)) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
+      X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
+    fail("cannot make a CRL");
+  }
+  for (const auto& [serial, when_revoked] : entries) addRevoked(crl.get(), serial, when_revoked);
+  Asn1Int number(ASN1_INTEGER_new());
+  if (!number || ASN1_INTEGER_set_int64(number.get(), now) != 1 ||
+      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1) {
+    fail("cannot number the CRL");
+  }
+  X509_CRL_sort(crl.get());
+  if (X509_CRL_sign(crl.get(), ca_key, EVP_sha256()) == 0) fail("cannot sign the CRL");
+  return pemOf(crl.get());
+}
+
+std::string commonName(X509* cert) {
+  char name[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name, sizeof name);
+  return name;
+}
+
+bool validName(const std::string& name);
+
+// The instances with a client CA (ca/X.crt) or a CRL file (crl/X.pem) in the folder.
+std::set<std::string> instancesOnDisk(const PkiLayout& layout) {
+  std::set<std::string> out;
+  for (const auto& [dir, extension] :
+       {std::pair{layout.dir / "ca", ".crt"}, std::pair{layout.dir / "crl", ".pem"}}) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      auto stem = entry.path().stem().string();
+      if (entry.path().extension() == extension && validName(stem)) out.insert(stem);
+    }
+  }
+  return out;
 }
 
 void addExtension(X509* cert, X509* issuer, int nid, const char* value) {
@@ -225,7 +365,9 @@ Cert makeCert(CertKind kind, const std::string& common_name, EVP_PKEY* key, X509
       !BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get()))) {
     fail("cannot make a serial number");
   }
-  if (!X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0, -3600, &now) ||
+  // Valid from a day back, like the CRLs: a server whose clock is behind accepts a new client.
+  if (!X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0, -static_cast<long>(kCrlBackdateSeconds),
+                        &now) ||
       !X509_time_adj_ex(X509_getm_notAfter(cert.get()), static_cast<int>(days), 0, &now)) {
     fail("cannot set validity");
   }
@@ -307,6 +449,12 @@ std::vector<IssuedClient> parseIndex(const std::string& text) {
       client.not_after = item.at("not_after").get<std::int64_t>();
       if (item.contains("revoked_at")) client.revoked_at = item["revoked_at"].get<std::int64_t>();
       client.shared = item.value("shared", false);
+      // Records written before instance CAs existed have no issuer: the network CA signed them.
+      std::string issuer = item.value("issuer", std::string("network"));
+      if (issuer != "network" && issuer != "instance") {
+        throw PkiError("issuer \"" + issuer + "\" is neither network nor instance");
+      }
+      client.issuer = issuer == "network" ? Issuer::kNetwork : Issuer::kInstance;
       if (!validName(client.name)) throw PkiError("bad name");
       out.push_back(std::move(client));
     } catch (const std::exception& e) {
@@ -319,9 +467,13 @@ std::vector<IssuedClient> parseIndex(const std::string& text) {
 std::string formatIndex(const std::vector<IssuedClient>& clients) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& client : clients) {
-    nlohmann::json item = {{"name", client.name},           {"instance", client.instance},
-                           {"serial", client.serial},       {"issued_at", client.issued_at},
-                           {"not_after", client.not_after}, {"shared", client.shared}};
+    nlohmann::json item = {{"name", client.name},
+                           {"instance", client.instance},
+                           {"serial", client.serial},
+                           {"issued_at", client.issued_at},
+                           {"not_after", client.not_after},
+                           {"shared", client.shared},
+                           {"issuer", client.issuer == Issuer::kNetwork ? "network" : "instance"}};
     if (client.revoked_at) item["revoked_at"] = *client.revoked_at;
     list.push_back(item);
   }
@@ -368,17 +520,72 @@ void checkStaticKey(const std::string& text, const fs::path& file) {
 
 void checkCertificatePem(const std::string& text, const fs::path& file) { parseCert(text, file); }
 
-Pki::Pki(fs::path dir, Clock now) : layout_{std::move(dir)}, now_(std::move(now)) {}
+bool crlRefreshDue(std::optional<std::int64_t> next_update, std::int64_t now) {
+  return !next_update || *next_update - now < kCrlRefreshBelowSeconds;
+}
+
+std::optional<std::int64_t> crlNextUpdate(const fs::path& file) {
+  auto crls = readCrls(file);
+  if (crls.empty()) {
+    if (!fileExists(file)) return std::nullopt;
+    throw PkiError(file.string() + ": holds no CRL");
+  }
+  std::optional<std::int64_t> earliest;
+  for (const auto& crl : crls) {
+    // A CRL without nextUpdate never expires for OpenSSL; ours always have one.
+    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+    if (!next) continue;
+    std::int64_t t = timeOf(next);
+    if (!earliest || t < *earliest) earliest = t;
+  }
+  return earliest;
+}
+
+Pki::Pki(fs::path dir, Clock now, Writer writer)
+    : layout_{std::move(dir)}, now_(std::move(now)), writer_(std::move(writer)) {}
 
 std::int64_t Pki::now() const { return now_ ? now_() : systemNow(); }
 
+void Pki::put(const fs::path& path, const std::string& text, unsigned mode) const {
+  try {
+    if (writer_) {
+      writer_(path, text, mode);
+    } else {
+      io::writeFileAtomically(path, text, mode);
+    }
+  } catch (const PkiError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw PkiError(e.what());
+  }
+}
+
+// The index is the only record of which certificate belongs to whom and to which instance. It
+// is made together with the CA and nowhere else: where the CA key is and the index is not, a new
+// empty one would let the next CRL forget every revocation, so every operation stops here.
+std::vector<IssuedClient> Pki::readIndex() const {
+  auto text = readFile(layout_.index());
+  if (!text) {
+    if (fileExists(layout_.caKey())) {
+      auto index = layout_.index().string();
+      throw PkiError(
+          index + ": is missing next to the CA key " + layout_.caKey().string() +
+          "; nothing was changed. Restore it from a backup. Without one, start an empty index "
+          "by hand (printf '{\"clients\": []}\\n' > " +
+          index + "; chmod 600 " + index +
+          "): the CRL files keep every revocation they hold, but certificates issued and not "
+          "revoked are then unknown and cannot be revoked by name");
+    }
+    return {};
+  }
+  return parseIndex(*text);
+}
+
 void Pki::ensureCa(const std::string& ca_name) {
   makeFolders(layout_);
-  {
-    FolderLock lock(layout_.lock());
-    ensureCaLocked(ca_name);
-  }
-  if (!fileExists(layout_.crl())) writeCrl();
+  FolderLock lock(layout_.lock());
+  ensureCaLocked(ca_name);
+  if (!fileExists(layout_.crl())) writeCrlsLocked(readIndex());
 }
 
 void Pki::ensureCaLocked(const std::string& ca_name) {
@@ -393,17 +600,122 @@ void Pki::ensureCaLocked(const std::string& ca_name) {
     auto cert = loadCert(layout_.caCert());
     auto key = loadKey(layout_.caKey());
     checkPair(cert.get(), key.get(), layout_.caCert(), layout_.caKey());
-  } else {
-    auto key = newKey();
-    auto cert = makeCert(CertKind::kCa, ca_name, key.get(), nullptr, nullptr, now(), kCaDays);
-    writeSecret(layout_.caKey(), pemOf(key.get()));
-    writePublic(layout_.caCert(), pemOf(cert.get()));
+    readIndex();  // a CA without its index stops here, before anything is written
+    return;
   }
-  if (!fileExists(layout_.index())) writeSecret(layout_.index(), formatIndex({}));
+  // A new CA: its (empty) index first, so a CA never exists without one.
+  if (auto text = readFile(layout_.index())) {
+    auto clients = parseIndex(*text);
+    if (!clients.empty()) {
+      throw PkiError(layout_.index().string() + ": lists " + std::to_string(clients.size()) +
+                     " certificates but the CA (" + layout_.caCert().string() +
+                     ") is missing; restore it and its key from a backup");
+    }
+  } else {
+    put(layout_.index(), formatIndex({}), kSecret);
+  }
+  auto key = newKey();
+  auto cert = makeCert(CertKind::kCa, ca_name, key.get(), nullptr, nullptr, now(), kCaDays);
+  put(layout_.caKey(), pemOf(key.get()), kSecret);
+  put(layout_.caCert(), pemOf(cert.get()), kPublic);
+}
+
+void Pki::ensureInstanceCaLocked(const std::string& instance) {
+  if (!validName(instance)) throw PkiError("\"" + instance + "\" is not a valid instance name");
+  auto cert_file = layout_.instanceCaCert(instance);
+  auto key_file = layout_.instanceCaKey(instance);
+  bool has_cert = fileExists(cert_file);
+  bool has_key = fileExists(key_file);
+  if (has_cert != has_key) {
+    throw PkiError((has_cert ? key_file : cert_file).string() +
+                   ": is missing while its other half exists; restore it from a backup (a new "
+                   "CA would invalidate every profile of instance " +
+                   instance + ")");
+  }
+  if (has_cert) {
+    auto cert = loadCert(cert_file);
+    auto key = loadKey(key_file);
+    checkPair(cert.get(), key.get(), cert_file, key_file);
+    return;
+  }
+  auto network = loadCert(layout_.caCert());
+  auto key = newKey();
+  auto cert = makeCert(CertKind::kCa, commonName(network.get()) + ": " + instance + " clients",
+                       key.get(), nullptr, nullptr, now(), kCaDays);
+  put(key_file, pemOf(key.get()), kSecret);
+  put(cert_file, pemOf(cert.get()), kPublic);
+}
+
+void Pki::ensureInstance(const std::string& instance) {
+  if (!validName(instance)) throw PkiError("\"" + instance + "\" is not a valid instance name");
+  makeFolders(layout_);
+  FolderLock lock(layout_.lock());
+  auto clients = readIndex();
+  ensureInstanceCaLocked(instance);
+  if (!fileExists(layout_.instanceCrl(instance)) || !fileExists(layout_.instanceTrust(instance))) {
+    writeCrlsLocked(clients, {instance});
+  }
+}
+
+// Every CRL file from the index and the old files, then the trust files. Per instance X:
+// - X's client CA's CRL: the old entries, and every revoked certificate that CA signed;
+// - the network CA's CRL for X: the old entries (of this file and of crl.pem), every revoked
+//   legacy certificate, and every legacy certificate issued for another instance (so the
+//   shared certificate of a public instance, or a private user of another group, is refused
+//   by X while X still trusts the network CA for its own legacy users).
+// crl.pem is the network CA's CRL of revocations only. Nothing written here drops an entry.
+void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
+                          const std::vector<std::string>& extra_instances) {
+  auto network = loadCert(layout_.caCert());
+  auto network_key = loadKey(layout_.caKey());
+  std::int64_t t = now();
+
+  auto names = instancesOnDisk(layout_);
+  names.insert(extra_instances.begin(), extra_instances.end());
+  for (const auto& client : clients) names.insert(client.instance);
+
+  Entries global = oldEntries(layout_.crl(), {network.get()})[0];
+  for (const auto& client : clients) {
+    if (client.issuer == Issuer::kNetwork && client.revoked_at) {
+      global.emplace(normalSerial(client.serial, layout_.index(), client.name), *client.revoked_at);
+    }
+  }
+
+  std::vector<std::pair<fs::path, std::string>> crl_files, trust_files;
+  for (const auto& name : names) {
+    ensureInstanceCaLocked(name);
+    auto ca = loadCert(layout_.instanceCaCert(name));
+    auto ca_key = loadKey(layout_.instanceCaKey(name));
+    auto old = oldEntries(layout_.instanceCrl(name), {ca.get(), network.get()});
+    Entries own = old[0];
+    Entries legacy = old[1];
+    legacy.insert(global.begin(), global.end());
+    bool trusts_network = false;
+    for (const auto& client : clients) {
+      auto serial = normalSerial(client.serial, layout_.index(), client.name);
+      if (client.issuer == Issuer::kInstance) {
+        if (client.instance == name && client.revoked_at) own.emplace(serial, *client.revoked_at);
+      } else if (client.instance != name) {
+        legacy.emplace(serial, client.revoked_at.value_or(client.issued_at));
+      } else if (!client.revoked_at) {
+        trusts_network = true;
+      }
+    }
+    crl_files.emplace_back(layout_.instanceCrl(name),
+                           makeCrlPem(ca.get(), ca_key.get(), own, t) +
+                               makeCrlPem(network.get(), network_key.get(), legacy, t));
+    trust_files.emplace_back(layout_.instanceTrust(name),
+                             pemOf(ca.get()) + (trusts_network ? pemOf(network.get()) : ""));
+  }
+  for (const auto& [file, text] : crl_files) put(file, text, kPublic);
+  put(layout_.crl(), makeCrlPem(network.get(), network_key.get(), global, t), kPublic);
+  // A trust file only loses the network CA (when an instance's last legacy user is revoked).
+  for (const auto& [file, text] : trust_files) put(file, text, kPublic);
 }
 
 void Pki::ensureServer(const std::string& server) {
   if (!validName(server)) throw PkiError("\"" + server + "\" is not a valid certificate name");
+  makeFolders(layout_);
   FolderLock lock(layout_.lock());
   auto cert_file = layout_.serverCert(server);
   auto key_file = layout_.serverKey(server);
@@ -418,19 +730,20 @@ void Pki::ensureServer(const std::string& server) {
   auto key = newKey();
   auto cert =
       makeCert(CertKind::kServer, server, key.get(), ca.get(), ca_key.get(), now(), kServerDays);
-  writeSecret(key_file, pemOf(key.get()));
-  writePublic(cert_file, pemOf(cert.get()));
+  put(key_file, pemOf(key.get()), kSecret);
+  put(cert_file, pemOf(cert.get()), kPublic);
 }
 
 void Pki::ensureTlsCrypt(const std::string& instance) {
   if (!validName(instance)) throw PkiError("\"" + instance + "\" is not a valid instance name");
+  makeFolders(layout_);
   FolderLock lock(layout_.lock());
   auto file = layout_.tlsCryptKey(instance);
   if (fileExists(file)) {
     checkStaticKey(mustRead(file), file);
     return;
   }
-  writeSecret(file, generateStaticKey());
+  put(file, generateStaticKey(), kSecret);
 }
 
 ClientCredentials Pki::credentials(const std::string& cert_pem, const std::string& key_pem,
@@ -438,6 +751,7 @@ ClientCredentials Pki::credentials(const std::string& cert_pem, const std::strin
   auto tls_file = layout_.tlsCryptKey(instance);
   auto tls = mustRead(tls_file);
   checkStaticKey(tls, tls_file);
+  // The profile verifies servers, whose certificates the network CA signs.
   auto ca = mustRead(layout_.caCert());
   checkCertificatePem(ca, layout_.caCert());
   return {ca, cert_pem, key_pem, tls};
@@ -450,24 +764,31 @@ ClientCredentials Pki::issueClient(const std::string& name, const std::string& i
   if (name.starts_with("shared_")) {
     throw PkiError("\"" + name + "\": names starting with shared_ are kept for shared profiles");
   }
+  if (!validName(instance)) throw PkiError("\"" + instance + "\" is not a valid instance name");
+  makeFolders(layout_);
   std::string cert_pem, key_pem;
   {
     FolderLock lock(layout_.lock());
-    auto clients = parseIndex(mustRead(layout_.index()));
+    auto clients = readIndex();
     for (const auto& client : clients) {
       if (client.name == name && !client.revoked_at) {
         throw PkiError("client \"" + name + "\" already has a valid certificate (issued for " +
                        client.instance + "); revoke it first");
       }
     }
-    auto ca = loadCert(layout_.caCert());
-    auto ca_key = loadKey(layout_.caKey());
+    ensureInstanceCaLocked(instance);
+    if (!fileExists(layout_.instanceCrl(instance)) ||
+        !fileExists(layout_.instanceTrust(instance))) {
+      writeCrlsLocked(clients, {instance});
+    }
+    auto ca = loadCert(layout_.instanceCaCert(instance));
+    auto ca_key = loadKey(layout_.instanceCaKey(instance));
     auto key = newKey();
     auto cert =
         makeCert(CertKind::kClient, name, key.get(), ca.get(), ca_key.get(), now(), kClientDays);
-    clients.push_back(
-        {name, instance, serialHex(cert.get()), now(), notAfter(cert.get()), std::nullopt, false});
-    writeSecret(layout_.index(), formatIndex(clients));
+    clients.push_back({name, instance, serialHex(cert.get()), now(), notAfter(cert.get()),
+                       std::nullopt, false, Issuer::kInstance});
+    put(layout_.index(), formatIndex(clients), kSecret);
     cert_pem = pemOf(cert.get());
     key_pem = pemOf(key.get());
   }
@@ -479,100 +800,109 @@ ClientCredentials Pki::sharedClient(const std::string& instance) {
   std::string name = sharedClientName(instance);
   auto cert_file = layout_.sharedCert(instance);
   auto key_file = layout_.sharedKey(instance);
+  makeFolders(layout_);
   std::string cert_pem, key_pem;
   {
     FolderLock lock(layout_.lock());
-    auto clients = parseIndex(mustRead(layout_.index()));
-    bool valid = false;
-    for (const auto& client : clients) valid = valid || (client.name == name && !client.revoked_at);
-    if (valid && fileExists(cert_file) && fileExists(key_file)) {
+    auto clients = readIndex();
+    ensureInstanceCaLocked(instance);
+    if (!fileExists(layout_.instanceCrl(instance)) ||
+        !fileExists(layout_.instanceTrust(instance))) {
+      writeCrlsLocked(clients, {instance});
+    }
+    // The current shared certificate: the files, if they pair and a valid record has their serial.
+    bool current = false;
+    if (fileExists(cert_file) && fileExists(key_file)) {
       cert_pem = mustRead(cert_file);
       key_pem = mustRead(key_file);
       auto cert = parseCert(cert_pem, cert_file);
       auto key = parseKey(key_pem, key_file);
-      checkPair(cert.get(), key.get(), cert_file, key_file);
-    } else {
-      // Missing or revoked (a leaked shared profile is replaced by revoking it): issue anew.
-      auto ca = loadCert(layout_.caCert());
-      auto ca_key = loadKey(layout_.caKey());
-      auto key = newKey();
-      auto cert =
-          makeCert(CertKind::kClient, name, key.get(), ca.get(), ca_key.get(), now(), kClientDays);
+      bool pairs = X509_check_private_key(cert.get(), key.get()) == 1;
+      ERR_clear_error();
+      auto serial = serialHex(cert.get());
+      for (const auto& client : clients) {
+        current = current || (pairs && client.name == name && client.instance == instance &&
+                              !client.revoked_at && client.serial == serial);
+      }
+    }
+    if (!current) {
+      // Missing, revoked, or half written: every valid shared record of the instance is revoked
+      // (in the CRL first), then the new one is recorded before its key exists.
       for (auto& client : clients) {
         if (client.name == name && !client.revoked_at) client.revoked_at = now();
       }
-      clients.push_back(
-          {name, instance, serialHex(cert.get()), now(), notAfter(cert.get()), std::nullopt, true});
+      auto ca = loadCert(layout_.instanceCaCert(instance));
+      auto ca_key = loadKey(layout_.instanceCaKey(instance));
+      auto key = newKey();
+      auto cert =
+          makeCert(CertKind::kClient, name, key.get(), ca.get(), ca_key.get(), now(), kClientDays);
+      writeCrlsLocked(clients);
+      clients.push_back({name, instance, serialHex(cert.get()), now(), notAfter(cert.get()),
+                         std::nullopt, true, Issuer::kInstance});
+      put(layout_.index(), formatIndex(clients), kSecret);
       cert_pem = pemOf(cert.get());
       key_pem = pemOf(key.get());
-      writeSecret(key_file, key_pem);
-      writePublic(cert_file, cert_pem);
-      writeSecret(layout_.index(), formatIndex(clients));
+      put(key_file, key_pem, kSecret);
+      put(cert_file, cert_pem, kPublic);
     }
   }
   return credentials(cert_pem, key_pem, instance);
 }
 
-int Pki::revoke(const std::string& name) {
-  int count = 0;
-  {
-    FolderLock lock(layout_.lock());
-    auto clients = parseIndex(mustRead(layout_.index()));
-    for (auto& client : clients) {
-      if (client.name == name && !client.revoked_at) {
-        client.revoked_at = now();
-        ++count;
-      }
+RevokeResult Pki::revoke(const std::string& name) {
+  RevokeResult result;
+  makeFolders(layout_);
+  FolderLock lock(layout_.lock());
+  auto clients = readIndex();
+  for (auto& client : clients) {
+    if (client.name != name) continue;
+    if (client.revoked_at) {
+      ++result.already_revoked;
+    } else {
+      client.revoked_at = now();
+      ++result.revoked;
     }
-    if (count > 0) writeSecret(layout_.index(), formatIndex(clients));
   }
-  if (count > 0) writeCrl();
-  return count;
+  if (result.revoked + result.already_revoked == 0) return result;
+  // The CRLs first: until the index says so too, a retry sees the certificate valid and
+  // revokes it again; the other order would leave it recorded revoked and not enforced.
+  writeCrlsLocked(clients);
+  if (result.revoked > 0) put(layout_.index(), formatIndex(clients), kSecret);
+  return result;
 }
 
 void Pki::writeCrl() {
+  makeFolders(layout_);
   FolderLock lock(layout_.lock());
-  auto clients = parseIndex(mustRead(layout_.index()));
-  auto ca = loadCert(layout_.caCert());
-  auto ca_key = loadKey(layout_.caKey());
-  Crl crl(X509_CRL_new());
-  std::int64_t t = now();
-  Asn1Time last(ASN1_TIME_adj(nullptr, static_cast<time_t>(t), 0, -60));
-  Asn1Time next(ASN1_TIME_adj(nullptr, static_cast<time_t>(t), static_cast<int>(kCrlDays), 0));
-  if (!crl || !last || !next || X509_CRL_set_version(crl.get(), 1) != 1 ||
-      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca.get())) != 1 ||
-      X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
-      X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
-    fail("cannot make the CRL");
-  }
-  for (const auto& client : clients) {
-    if (!client.revoked_at) continue;
-    BIGNUM* raw = nullptr;
-    if (BN_hex2bn(&raw, client.serial.c_str()) == 0) {
-      throw PkiError(layout_.index().string() + ": client " + client.name + " has a bad serial \"" +
-                     client.serial + "\"");
-    }
-    Bignum bn(raw);
-    Asn1Int serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
-    Asn1Time when(ASN1_TIME_set(nullptr, static_cast<time_t>(*client.revoked_at)));
-    X509_REVOKED* revoked = X509_REVOKED_new();
-    if (!serial || !when || !revoked || X509_REVOKED_set_serialNumber(revoked, serial.get()) != 1 ||
-        X509_REVOKED_set_revocationDate(revoked, when.get()) != 1 ||
-        X509_CRL_add0_revoked(crl.get(), revoked) != 1) {
-      X509_REVOKED_free(revoked);
-      fail("cannot add " + client.name + " to the CRL");
-    }
-  }
-  Asn1Int number(ASN1_INTEGER_new());
-  if (!number || ASN1_INTEGER_set_int64(number.get(), t) != 1 ||
-      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1) {
-    fail("cannot number the CRL");
-  }
-  X509_CRL_sort(crl.get());
-  if (X509_CRL_sign(crl.get(), ca_key.get(), EVP_sha256()) == 0) fail("cannot sign the CRL");
-  writePublic(layout_.crl(), pemOf(crl.get()));
+  writeCrlsLocked(readIndex());
 }
 
-std::vector<IssuedClient> Pki::list() const { return parseIndex(mustRead(layout_.index())); }
+std::vector<std::string> Pki::instances() const {
+  auto names = instancesOnDisk(layout_);
+  if (auto text = readFile(layout_.index())) {
+    for (const auto& client : parseIndex(*text)) names.insert(client.instance);
+  }
+  return {names.begin(), names.end()};
+}
+
+std::optional<std::int64_t> Pki::crlNextUpdate() const {
+  std::optional<std::int64_t> earliest = backends::crlNextUpdate(layout_.crl());
+  for (const auto& instance : instances()) {
+    auto next = backends::crlNextUpdate(layout_.instanceCrl(instance));
+    if (!next) return std::nullopt;  // a missing CRL file: OpenVPN cannot start that instance
+    if (!earliest || *next < *earliest) earliest = next;
+  }
+  return earliest;
+}
+
+bool Pki::refreshCrlIfDue() {
+  if (!fileExists(layout_.caKey())) return false;
+  auto next = fileExists(layout_.crl()) ? crlNextUpdate() : std::nullopt;
+  if (!crlRefreshDue(next, now())) return false;
+  writeCrl();
+  return true;
+}
+
+std::vector<IssuedClient> Pki::list() const { return readIndex(); }
 
 }  // namespace meshbroker::backends

@@ -20,6 +20,12 @@ class PkiError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Which CA signed a client certificate.
+enum class Issuer {
+  kNetwork,   // ca.crt: every client certificate issued before instances had their own CA
+  kInstance,  // the client CA of the certificate's instance
+};
+
 // One issued client certificate, as kept in the index.
 struct IssuedClient {
   std::string name;      // the certificate's common name
@@ -29,8 +35,32 @@ struct IssuedClient {
   std::int64_t not_after = 0;
   std::optional<std::int64_t> revoked_at;
   bool shared = false;  // a public instance's shared certificate
+  // A record without "issuer" in the file is a legacy one (kNetwork).
+  Issuer issuer = Issuer::kInstance;
   bool operator==(const IssuedClient&) const = default;
 };
+
+// What a revoke did: certificates revoked now, and ones of that name revoked before (the CRL
+// is rewritten to hold them too, which finishes a revocation an older version left half-done).
+struct RevokeResult {
+  int revoked = 0;
+  int already_revoked = 0;
+};
+
+// CRL timing. OpenVPN refuses every client once a CRL's nextUpdate has passed, and every client
+// while its lastUpdate is in the future (a server whose clock is behind): so a CRL is valid
+// for 30 days from a day before it was made, and the CA holder refreshes it when fewer than 23
+// days are left (the daemon checks daily: a week of missed refreshes still leaves 23 days).
+inline constexpr std::int64_t kCrlLifetimeSeconds = 30 * 86400;
+inline constexpr std::int64_t kCrlBackdateSeconds = 86400;
+inline constexpr std::int64_t kCrlRefreshBelowSeconds = 23 * 86400;
+
+// Whether a CRL whose earliest nextUpdate is next_update (nullopt: missing) is due for a refresh.
+bool crlRefreshDue(std::optional<std::int64_t> next_update, std::int64_t now);
+
+// The earliest nextUpdate of the CRLs in a PEM file (nullopt when the file does not exist).
+// Throws PkiError naming the file when it exists but holds no readable CRL.
+std::optional<std::int64_t> crlNextUpdate(const std::filesystem::path& file);
 
 // What a client profile embeds.
 struct ClientCredentials {
@@ -55,39 +85,63 @@ void checkCertificatePem(const std::string& text, const std::filesystem::path& f
 class Pki {
  public:
   using Clock = std::function<std::int64_t()>;  // seconds since the epoch
+  // Writes one file atomically with a mode (io::writeFileAtomically by default); tests inject
+  // one that fails like a full disk. It may throw anything derived from std::exception.
+  using Writer =
+      std::function<void(const std::filesystem::path&, const std::string& text, unsigned mode)>;
 
-  explicit Pki(std::filesystem::path dir, Clock now = {});
+  explicit Pki(std::filesystem::path dir, Clock now = {}, Writer writer = {});
 
   const PkiLayout& layout() const { return layout_; }
 
-  // Creates what is missing (CA named ca_name, CRL) and checks what exists: a malformed
-  // certificate or key, or a key that does not match its certificate, throws PkiError.
+  // Creates what is missing (CA named ca_name, index, CRL) and checks what exists: a malformed
+  // certificate or key, or a key that does not match its certificate, throws PkiError. An index
+  // is only ever created together with a new CA: a CA without its index throws (fail closed).
   void ensureCa(const std::string& ca_name);
   // The server certificate of `server` (e.g. "chip_public"), made if missing.
   void ensureServer(const std::string& server);
   // The tls-crypt key of an instance name, made if missing.
   void ensureTlsCrypt(const std::string& instance);
+  // The client CA of an instance, its trust file and its CRL file, made if missing.
+  void ensureInstance(const std::string& instance);
 
-  // Issues a client certificate (name must be [A-Za-z0-9_]{1,64} and not held by a valid
-  // certificate). The private key is not stored. Throws PkiError.
+  // Issues a client certificate signed by the instance's client CA (name must be
+  // [A-Za-z0-9_]{1,64} and not held by a valid certificate). The private key is not stored.
   ClientCredentials issueClient(const std::string& name, const std::string& instance);
-  // The shared certificate of a public instance: issued once, then the same one each time.
+  // The shared certificate of a public instance: issued once, then the same one each time. A
+  // replaced one (revoked, or its files lost) is in the CRL before the new one exists.
   ClientCredentials sharedClient(const std::string& instance);
-  // Revokes every valid certificate named name and rewrites the CRL. Returns how many.
-  int revoke(const std::string& name);
-  // Rewrites the CRL from the index (also refreshes its next-update time).
+  // Revokes every valid certificate named name. Every CRL file is on disk, holding them, before
+  // the index says so: a failure in between leaves them revoked and a retry finishes.
+  RevokeResult revoke(const std::string& name);
+  // Rewrites every CRL file (and trust file): each is the union of its old entries and the
+  // index's revocations (an entry is never dropped), with a fresh validity.
   void writeCrl();
+  // On the CA holder (the CA key is here): rewrites the CRLs when one is missing or has fewer
+  // than kCrlRefreshBelowSeconds left. Returns whether it did. Elsewhere: false.
+  bool refreshCrlIfDue();
+  // The earliest nextUpdate over every CRL file of the PKI (for status and metrics); nullopt
+  // when there is none, or when an instance's CRL file is missing.
+  std::optional<std::int64_t> crlNextUpdate() const;
+  // The instances the PKI knows: those with a client CA, a CRL file or an index record.
+  std::vector<std::string> instances() const;
 
   std::vector<IssuedClient> list() const;
 
  private:
   std::int64_t now() const;
+  void put(const std::filesystem::path& path, const std::string& text, unsigned mode) const;
   void ensureCaLocked(const std::string& ca_name);
+  std::vector<IssuedClient> readIndex() const;
+  void ensureInstanceCaLocked(const std::string& instance);
+  void writeCrlsLocked(const std::vector<IssuedClient>& clients,
+                       const std::vector<std::string>& extra_instances = {});
   ClientCredentials credentials(const std::string& cert_pem, const std::string& key_pem,
                                 const std::string& instance) const;
 
   PkiLayout layout_;
   Clock now_;
+  Writer writer_;
 };
 
 }  // namespace meshbroker::backends

@@ -269,10 +269,11 @@ int runClientInit(const fs::path& config_file, std::ostream& out, std::ostream& 
     for (const auto& instance : node->openvpn) {
       pki.ensureServer(backends::serverCertName(node->name.str(), instance.name.str()));
       pki.ensureTlsCrypt(instance.name.str());
+      pki.ensureInstance(instance.name.str());
     }
     pki.writeCrl();
-    out << "PKI ready in " << node->paths.pki_dir.string() << " (CA, CRL, " << node->openvpn.size()
-        << " server certificates and tls-crypt keys)\n";
+    out << "PKI ready in " << node->paths.pki_dir.string() << " (CA, CRLs, " << node->openvpn.size()
+        << " server certificates, client CAs, trust files and tls-crypt keys)\n";
   } catch (const backends::PkiError& e) {
     err << "client init: " << e.what() << "\n";
     return kExitFailure;
@@ -353,13 +354,19 @@ int runClientRevoke(const fs::path& config_file, const std::string& name, std::o
   }
   try {
     backends::Pki pki(node->paths.pki_dir);
-    int count = pki.revoke(name);
-    if (count == 0) {
-      err << "client revoke: no valid certificate named \"" << name << "\"\n";
+    auto result = pki.revoke(name);
+    if (result.revoked + result.already_revoked == 0) {
+      err << "client revoke: no certificate named \"" << name << "\"\n";
       return kExitFailure;
     }
-    out << "revoked " << count << " certificate(s) of " << name << "; CRL "
-        << pki.layout().crl().string() << " rewritten (copy it to every server)\n";
+    auto crls = (pki.layout().dir / "crl").string() + "/*.pem";
+    if (result.revoked > 0) {
+      out << "revoked " << result.revoked << " certificate(s) of " << name << "; CRL files " << crls
+          << " rewritten (copy them to every server)\n";
+    } else {
+      out << name << " has no valid certificate (" << result.already_revoked
+          << " revoked before); CRL files " << crls << " rewritten to hold them\n";
+    }
   } catch (const backends::PkiError& e) {
     err << "client revoke: " << e.what() << "\n";
     return kExitFailure;
@@ -398,8 +405,7 @@ int runClientList(const fs::path& config_file, bool json, std::ostream& out, std
   std::vector<backends::IssuedClient> issued;
   try {
     backends::Pki pki(node->paths.pki_dir);
-    std::error_code ec;
-    if (fs::exists(pki.layout().index(), ec)) issued = pki.list();
+    issued = pki.list();
   } catch (const backends::PkiError& e) {
     err << "client list: " << e.what() << "\n";
     return kExitFailure;

@@ -10,7 +10,8 @@
 namespace meshbroker::cli {
 
 // client init -c FILE: makes what is missing in the PKI (CA, each local instance's server
-// certificate and tls-crypt key) and rewrites the CRL. Run before starting openvpn.
+// certificate, tls-crypt key, client CA and trust file) and rewrites the CRL files. Run before
+// starting openvpn; on an existing PKI it migrates it to a client CA per instance.
 int runClientInit(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);
 
 // client add NAME [--instance X] [-o FILE]: issues a certificate and prints (or writes, 0600)
@@ -24,8 +25,9 @@ int runClientAdd(const std::filesystem::path& config_file, const std::string& na
 int runClientShared(const std::filesystem::path& config_file, const std::string& instance,
                     const std::filesystem::path& output, std::ostream& out, std::ostream& err);
 
-// client revoke NAME: revokes, rewrites the CRL, and drops a connected client through every
-// local instance's management socket that exists.
+// client revoke NAME: revokes, rewrites the CRL files (also when NAME was revoked before: a
+// retry finishes a half-done revocation), and drops a connected client through every local
+// instance's management socket that exists.
 int runClientRevoke(const std::filesystem::path& config_file, const std::string& name,
                     std::ostream& out, std::ostream& err);
 

@@ -149,10 +149,12 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
     }
   }
   data.set("push_routes", routes);
-  data.set("ca", pki.caCert().string());
+  // Clients are verified against this instance's trust and CRL files only: a certificate of
+  // another instance (or the public one's shared certificate) has an issuer it does not trust.
+  data.set("ca", pki.instanceTrust(instance.name.str()).string());
   data.set("cert", pki.serverCert(server).string());
   data.set("key", pki.serverKey(server).string());
-  data.set("crl", pki.crl().string());
+  data.set("crl", pki.instanceCrl(instance.name.str()).string());
   data.set("tls_crypt", pki.tlsCryptKey(instance.name.str()).string());
   data.set("duplicate_cn", instance.kind == config::InstanceKind::kPublic);
   data.set("has_max_clients", instance.max_clients > 0);

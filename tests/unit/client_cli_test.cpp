@@ -138,8 +138,15 @@ TEST_F(ClientCliTest, SharedRevokeAndList) {
   ASSERT_EQ(runClientAdd(config_, "carol", "", "", out_, err_), kExitOk);
   reset();
   ASSERT_EQ(runClientRevoke(config_, "carol", out_, err_), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("revoked 1 certificate(s) of carol"), std::string::npos) << out_.str();
   reset();
-  EXPECT_EQ(runClientRevoke(config_, "carol", out_, err_), kExitFailure);
+  // Again: nothing new to revoke, but the CRL is rewritten to hold it (a retry finishes).
+  EXPECT_EQ(runClientRevoke(config_, "carol", out_, err_), kExitOk);
+  EXPECT_NE(out_.str().find("carol has no valid certificate (1 revoked before)"), std::string::npos)
+      << out_.str();
+  reset();
+  EXPECT_EQ(runClientRevoke(config_, "nobody", out_, err_), kExitFailure);
+  EXPECT_NE(err_.str().find("no certificate named \"nobody\""), std::string::npos) << err_.str();
   reset();
   ASSERT_EQ(runClientList(config_, true, out_, err_), kExitOk) << err_.str();
   auto doc = json::parse(out_.str());
@@ -147,6 +154,32 @@ TEST_F(ClientCliTest, SharedRevokeAndList) {
   EXPECT_EQ(doc["issued"][1]["name"], "carol");
   EXPECT_EQ(doc["issued"][1]["state"], "revoked");
   EXPECT_EQ(doc["instances"][0]["error"], "not running (no management socket or status file)");
+}
+
+// Finding 2: with the index gone next to the CA, every verb that touches the PKI refuses and
+// says how to recover; the CRL files are left as they were.
+TEST_F(ClientCliTest, MissingIndexStopsEveryVerb) {
+  ASSERT_EQ(runClientAdd(config_, "mallory", "", "", out_, err_), kExitOk) << err_.str();
+  ASSERT_EQ(runClientRevoke(config_, "mallory", out_, err_), kExitOk) << err_.str();
+  auto pki = dir_ / "state" / "pki";
+  auto crl = meshbroker::testing::readText(pki / "crl" / "private.pem");
+  fs::remove(pki / "private" / "index.json");
+  auto expect_refused = [&](const char* what, int code) {
+    EXPECT_EQ(code, kExitFailure) << what;
+    EXPECT_NE(err_.str().find((pki / "private" / "index.json").string() +
+                              ": is missing next to the CA key"),
+              std::string::npos)
+        << what << ": " << err_.str();
+    reset();
+  };
+  reset();
+  expect_refused("init", runClientInit(config_, out_, err_));
+  expect_refused("add", runClientAdd(config_, "bob", "", "", out_, err_));
+  expect_refused("shared", runClientShared(config_, "", "", out_, err_));
+  expect_refused("revoke", runClientRevoke(config_, "mallory", out_, err_));
+  expect_refused("list", runClientList(config_, false, out_, err_));
+  EXPECT_FALSE(fs::exists(pki / "private" / "index.json"));
+  EXPECT_EQ(meshbroker::testing::readText(pki / "crl" / "private.pem"), crl);
 }
 
 TEST_F(ClientCliTest, ListReadsTheManagementSocketAndReportsGarbage) {

@@ -88,7 +88,8 @@ TEST(OpenVpnRender, PublicAndPrivateServerConfigs) {
        {"dev vpn_public\n", "dev-type tun\n", "topology subnet\n",
         "server 172.16.1.64 255.255.255.224\n", "push \"route 10.64.0.0 255.224.0.0\"\n",
         "push \"route 100.64.12.0 255.255.255.224\"\n", "duplicate-cn\n", "max-clients 25\n",
-        "crl-verify /var/lib/meshbroker/pki/crl.pem\n",
+        "ca /var/lib/meshbroker/pki/trust/public.pem\n",
+        "crl-verify /var/lib/meshbroker/pki/crl/public.pem\n",
         "tls-crypt /var/lib/meshbroker/pki/private/tls-crypt/public.key\n",
         "cert /var/lib/meshbroker/pki/servers/chip_public.crt\n",
         "management /run/meshbroker/openvpn-public.sock unix\n", "script-security 1\n",
@@ -97,6 +98,9 @@ TEST(OpenVpnRender, PublicAndPrivateServerConfigs) {
     EXPECT_NE(pub.find(line), std::string::npos) << line;
   }
   EXPECT_NE(priv.find("proto tcp-server\n"), std::string::npos);
+  // Each instance trusts its own client CA and CRL only (issue 18, finding 1).
+  EXPECT_NE(priv.find("ca /var/lib/meshbroker/pki/trust/private.pem\n"), std::string::npos);
+  EXPECT_NE(priv.find("crl-verify /var/lib/meshbroker/pki/crl/private.pem\n"), std::string::npos);
   EXPECT_EQ(priv.find("duplicate-cn"), std::string::npos);
   EXPECT_EQ(priv.find("max-clients"), std::string::npos);
   EXPECT_EQ(priv.find("explicit-exit-notify"), std::string::npos);  // udp only
