@@ -157,9 +157,9 @@ std::string r3(double v) {
 
 // --- the polite client ------------------------------------------------------------------------
 void politeClient(const Target& t, std::atomic<bool>& stop, Stats& stats) {
-  const std::string status_request = "GET /api/v1/status HTTP/1.1\r\nHost: bench\r\n\r\n";
+  const std::string status_request = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   const std::string metrics_request =
-      "GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
+      "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   int fd = -1;
   std::string buffer;
   auto next = Clock::now();
@@ -204,7 +204,7 @@ void slowloris(const Target& t, int connections, std::atomic<bool>& stop, Stats&
       if (stop) break;
       if (fd < 0) {
         fd = connectTo(t);
-        if (fd >= 0 && !sendAll(fd, "GET /api/v1/status HTTP/1.1\r\nHost: slow\r\n")) {
+        if (fd >= 0 && !sendAll(fd, "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")) {
           ::close(fd);
           fd = -1;
         }
@@ -249,16 +249,18 @@ void oneShot(const Target& t, const std::string& request, Stats& stats) {
 
 void oversize(const Target& t, std::atomic<bool>& stop, Stats& stats) {
   const std::string big_head =
-      "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20 * 1024, 'a') +
+      "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20 * 1024, 'a') +
       "\r\n\r\n";
   const std::string big_body =
-      "POST /api/v1/gateways/cometa/drain HTTP/1.1\r\nHost: x\r\n"
+      "POST /api/v1/gateways/cometa/drain HTTP/1.1\r\nHost: 127.0.0.1\r\n"
       "Content-Type: application/json\r\nContent-Length: 71680\r\n\r\n" +
       std::string(70 * 1024, '{');
   const std::string huge_announced =
-      "POST /api/v1/backends/tinc/restart HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n" +
+      "POST /api/v1/backends/tinc/restart HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+      "10485760\r\n\r\n" +
       std::string(4096, 'z');
-  const std::string long_target = "GET /" + std::string(6000, 'p') + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string long_target =
+      "GET /" + std::string(6000, 'p') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   for (int i = 0; !stop; ++i) {
     const std::string* which[] = {&big_head, &big_body, &huge_announced, &long_target};
     oneShot(t, *which[i % 4], stats);
@@ -267,14 +269,15 @@ void oversize(const Target& t, std::atomic<bool>& stop, Stats& stats) {
 
 void garbage(const Target& t, std::atomic<bool>& stop, Stats& stats) {
   const std::vector<std::string> requests = {
-      "FOO /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "DELETE /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "GET /../../../../etc/shadow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "GET /api/v1/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "GET /api/v1/backends/..%2F..%2Fetc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-      "GET /%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "FOO /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      "TRACE / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      "DELETE /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      "GET /../../../../etc/shadow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      "GET /api/v1/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+      "close\r\n\r\n",
+      "GET /api/v1/backends/..%2F..%2Fetc HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      "GET /%00 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
       std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 tls hello", 22),
       "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
       "GET / HTTP/7.0\r\n\r\n",
@@ -299,7 +302,7 @@ void actions(const Target& t, std::atomic<bool>& stop, Stats& stats) {
       buffer.clear();
       if (fd < 0) continue;
     }
-    std::string request = "POST " + paths[i % paths.size()] + " HTTP/1.1\r\nHost: x\r\n";
+    std::string request = "POST " + paths[i % paths.size()] + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     if (i % 2) request += "Authorization: Bearer wrong-token-" + std::to_string(i) + "\r\n";
     request += "Content-Length: 0\r\n\r\n";
     bool closed = false;

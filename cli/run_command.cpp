@@ -52,9 +52,10 @@ int runDaemon(const std::filesystem::path& config_file,
         [&status](const supervisor::Snapshot& snapshot) { status.store().publish(snapshot); });
     daemon.setConfigObserver(
         [&status](const config::NodeConfig& config) { status.configure(config.status); });
+    // The control socket is root's (0600): it gets the full view.
     daemon.setStatusDocument([&status] {
       auto view = status.store().current();
-      return view ? view->status() : nlohmann::json(nullptr);
+      return view ? view->status(web::Access::kFull) : nlohmann::json(nullptr);
     });
     daemon.start();
     io.run();

@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
 #include "supervisor/control_socket.hpp"
+#include "web/auth.hpp"
 #include "web/client.hpp"
 
 namespace meshbroker::cli {
@@ -68,7 +69,22 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
                           (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                           std::to_string(port) + "/api/v1/status";
   if (status_config.enabled) {
-    auto result = web::httpGet(host, port, "/api/v1/status", std::chrono::seconds(5));
+    // The token, when this user can read its file, gets the full view (users, addresses).
+    std::string authorization;
+    if (status_config.token_file) {
+      try {
+        authorization = "Bearer " + web::loadToken(*status_config.token_file);
+      } catch (const std::exception&) {
+        // Not readable by this user, or unsafe: the public view.
+      }
+    }
+    constexpr std::size_t kMaxBody = 16 * 1024 * 1024;
+    auto result = web::httpGet(host, port, "/api/v1/status", std::chrono::seconds(5), kMaxBody,
+                               authorization);
+    if (result.ok && (result.status == 401 || result.status == 403) && !authorization.empty()) {
+      // The daemon does not take this token (it runs with another one): the public view.
+      result = web::httpGet(host, port, "/api/v1/status", std::chrono::seconds(5));
+    }
     if (!result.ok) {
       http_problem = "nothing answers at " + url + " (" + result.error + ")";
     } else {
@@ -95,7 +111,9 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
                    ", config " + daemon_of(status).value("config_file", "") + ")";
     status = nullptr;
   }
-  if (!status.is_object()) {
+  // The control socket (root's) has the full view: ask it when HTTP failed or gave the
+  // public one.
+  if (!status.is_object() || status.value("access", "") == "public") {
     auto socket = loaded.config->paths.runtime_dir / "control.sock";
     std::string why;
     auto reply = supervisor::controlRequest(socket.string(), {{"command", "status"}},
@@ -103,6 +121,8 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
     if (reply && reply->is_object() && reply->value("ok", false) && reply->contains("api") &&
         (*reply)["api"].is_object() && belongs((*reply)["api"])) {
       status = (*reply)["api"];
+    } else if (status.is_object()) {
+      // Keep the public view.
     } else {
       err << "status: meshbroker is not running for " << config_file.string() << ": "
           << http_problem << "; control socket " << socket.string() << ": "
@@ -145,7 +165,7 @@ int printStatusTable(const nlohmann::json& status, std::ostream& out) {
   out << "\n" << padded("MESH NODE", 18) << padded("STATE", 10) << "ADDRESS\n";
   for (const auto& node : list(status, "mesh")) {
     out << padded(node.value("name", "?"), 18)
-        << padded(node.value("up", false) ? "up" : "down", 10) << node.value("remote_address", "")
+        << padded(node.value("up", false) ? "up" : "down", 10) << node.value("remote_address", "-")
         << "\n";
   }
   const auto& gateways = list(status, "gateways");
@@ -178,7 +198,8 @@ int printStatusTable(const nlohmann::json& status, std::ostream& out) {
   }
   for (const auto& instance : list(status, "clients")) {
     const auto& clients = list(instance, "clients");
-    out << "\nopenvpn " << instance.value("instance", "?") << ": " << clients.size() << " client(s)"
+    const auto connected = instance.value("connected", static_cast<std::uint64_t>(clients.size()));
+    out << "\nopenvpn " << instance.value("instance", "?") << ": " << connected << " client(s)"
         << (instance.value("management_connected", false) ? "" : " (management not connected)")
         << "\n";
     for (const auto& c : clients) {
@@ -196,6 +217,10 @@ int printStatusTable(const nlohmann::json& status, std::ostream& out) {
     }
   }
   if (anyDrained(gateways)) out << "\n* drained by an operator (meshbroker undrain NAME)\n";
+  if (status.value("access", "") == "public") {
+    out << "\n(public view: users' names and addresses need the token in status.token_file;"
+           " run as its owner)\n";
+  }
   return failed ? kExitDegraded : kExitOk;
 }
 

@@ -450,8 +450,16 @@ std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& bas
     return std::optional<bool>(value.get<bool>());
   };
   auto enabled = object.withDefault<bool>("enabled", boolean, true);
-  if (failed || !listen || !port || !threads || !enabled) return std::nullopt;
-  return StatusConfig{listen->str(), *port, token, *threads, *enabled};
+  // Host header names (DNS names or IP literals) the listener answers besides its address.
+  auto hosts = object.withDefault<std::vector<HostAddress>>(
+      "hosts", arrayOf<HostAddress>(diag, parsed<HostAddress>(diag), 32), {});
+  auto allow_public = object.withDefault<bool>("allow_public_clients", boolean, false);
+  if (failed || !listen || !port || !threads || !enabled || !hosts || !allow_public) {
+    return std::nullopt;
+  }
+  std::vector<std::string> names;
+  for (const auto& host : *hosts) names.push_back(host.str());
+  return StatusConfig{listen->str(), *port, token, *threads, *enabled, names, *allow_public};
 }
 
 std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::path& base_dir) {

@@ -130,6 +130,11 @@ struct StatusConfig {
   std::optional<std::filesystem::path> token_file;
   int threads = 2;      // HTTP listener threads (event-driven)
   bool enabled = true;  // false: no HTTP listener at all
+  // Host header names answered besides the listen address and localhost (DNS rebinding).
+  std::vector<std::string> hosts;
+  // Lets `listen` be an address OpenVPN pushes to public clients (or a wildcard while a public
+  // instance runs); without it that is an error.
+  bool allow_public_clients = false;
 };
 
 struct PathsConfig {

@@ -336,6 +336,51 @@ void checkKeys(const NodeConfig& config, Diagnostics& diag) {
   // drop that peer and never refuse the config.
 }
 
+// The status listener must not sit where anonymous users are routed: a public instance's
+// clients get its subnet (the server's own tun address), the mesh prefix and the route sets
+// that apply to them (the same list templates/renderer.cpp pushes).
+void checkStatusListener(const NodeConfig& config, Diagnostics& diag) {
+  const auto& status = config.status;
+  if (!status.enabled || status.allow_public_clients) return;
+  std::string listen = status.listen;
+  if (listen.starts_with("::ffff:") && listen.find('.') != std::string::npos) {
+    listen = listen.substr(7);  // an IPv4-mapped IPv6 address binds the IPv4 one
+  }
+  const auto address = Ipv4Address::parse(listen, nullptr);
+  const bool wildcard = listen == "0.0.0.0" || listen == "::";
+  if (!address && !wildcard) return;  // IPv6: OpenVPN pushes IPv4 routes only
+  if (address && (address->value() >> 24) == 127) return;
+  const std::string hint =
+      ": anonymous users could read the status page. Listen on loopback or an address they are "
+      "not routed to, or set /status/allow_public_clients to true";
+  for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
+    const auto& instance = config.openvpn[i];
+    if (instance.kind != InstanceKind::kPublic) continue;
+    const std::string owner =
+        "the public clients of " + at("/openvpn", i) + " (" + quoted(instance.name.str()) + ")";
+    if (wildcard) {
+      diag.error("/status/listen", quoted(status.listen),
+                 "listens on every address, including " + instance.subnet.str() +
+                     " and the mesh prefix " + config.tinc.prefix.str() + ", which reach " + owner +
+                     hint);
+      return;
+    }
+    std::vector<Cidr> pushed = {instance.subnet, config.tinc.prefix};
+    for (const auto& set : config.routes) {
+      bool applies = set.from.empty();
+      for (const auto& from : set.from) applies = applies || from.overlaps(instance.subnet);
+      if (applies) pushed.insert(pushed.end(), set.to.begin(), set.to.end());
+    }
+    for (const auto& subnet : pushed) {
+      if (subnet.contains(*address)) {
+        diag.error("/status/listen", quoted(status.listen),
+                   "is inside " + subnet.str() + ", which OpenVPN routes to " + owner + hint);
+        return;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void validate(const NodeConfig& config, Diagnostics& diag) {
@@ -349,6 +394,7 @@ void validate(const NodeConfig& config, Diagnostics& diag) {
   checkHealth(config, diag);
   checkTincSecurity(config, diag);
   checkKeys(config, diag);
+  checkStatusListener(config, diag);
 }
 
 }  // namespace meshbroker::config

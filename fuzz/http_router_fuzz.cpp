@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     text.remove_prefix(newline + 1);
   }
   parts[3] = std::string(text);
-  Request request{parts[0], parts[1], parts[2], parts[3], "127.0.0.1:1"};
+  Request request{parts[0], parts[1], parts[2], parts[3], "127.0.0.1:1", "127.0.0.1:8655"};
   auto response = fixture.router.handle(request);
   static const std::set<int> kStatuses = {200, 400, 401, 403, 404, 405, 409, 503};
   if (!kStatuses.count(response.status)) std::abort();

@@ -122,7 +122,11 @@ Daemon::Backend& Daemon::addBackend(const std::string& id, const std::string& in
 void Daemon::start() {
   started_ms_ = wallClockMs();
   std::error_code ec;
-  fs::create_directories(config_.paths.runtime_dir, ec);
+  // Created here (not by systemd's RuntimeDirectory=): owner and group only.
+  if (fs::create_directories(config_.paths.runtime_dir, ec)) {
+    fs::permissions(config_.paths.runtime_dir,
+                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, ec);
+  }
   if (ec) {
     throw std::runtime_error("cannot create runtime folder " + config_.paths.runtime_dir.string() +
                              ": " + ec.message());
@@ -941,7 +945,7 @@ void Daemon::changed() {
 void Daemon::writeStatusFile() {
   try {
     io::writeFileAtomically(config_.paths.runtime_dir / "status.json",
-                            toJson(snapshot()).dump(2) + "\n", 0644);
+                            toJson(snapshot()).dump(2) + "\n", 0640);  // users' names
   } catch (const std::exception& e) {
     log(Level::kWarning, std::string("cannot write status.json: ") + e.what());
   }

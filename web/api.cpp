@@ -14,21 +14,23 @@ using nlohmann::json;
 constexpr std::array<std::string_view, kDocumentCount> kNames = {
     "status", "backends", "gateways", "routes", "mesh", "clients", "events"};
 
-json backends(const supervisor::Snapshot& s) {
+json backends(const supervisor::Snapshot& s, Access access) {
   json out = json::array();
   for (const auto& b : s.backends) {
-    out.push_back({{"id", b.id},
-                   {"state", b.state},
-                   {"up", b.state == "running"},
-                   {"pid", b.pid},
-                   {"restarts", b.restarts},
-                   {"crashes_in_a_row", b.crashes_in_a_row},
-                   {"since_ms", b.since_ms},
-                   {"updated_ms", b.since_ms},
-                   {"last_exit", b.last_exit},
-                   {"failure", b.failure},
-                   {"adopted", b.adopted},
-                   {"log_tail", b.log_tail}});
+    json entry = {{"id", b.id},
+                  {"state", b.state},
+                  {"up", b.state == "running"},
+                  {"pid", b.pid},
+                  {"restarts", b.restarts},
+                  {"crashes_in_a_row", b.crashes_in_a_row},
+                  {"since_ms", b.since_ms},
+                  {"updated_ms", b.since_ms},
+                  {"last_exit", b.last_exit},
+                  {"failure", b.failure},
+                  {"adopted", b.adopted}};
+    // tincd's and openvpn's output names peers, their addresses and users.
+    if (access == Access::kFull) entry["log_tail"] = b.log_tail;
+    out.push_back(std::move(entry));
   }
   return out;
 }
@@ -107,19 +109,21 @@ json routes(const supervisor::Snapshot& s) {
   return out;
 }
 
-json mesh(const supervisor::Snapshot& s) {
+json mesh(const supervisor::Snapshot& s, Access access) {
   json out = json::array();
   for (const auto& [name, node] : s.mesh) {
-    out.push_back({{"name", name},
-                   {"up", node.up},
-                   {"remote_address", node.remote_address},
-                   {"since_ms", node.since_ms},
-                   {"updated_ms", node.since_ms}});
+    json entry = {{"name", name},
+                  {"up", node.up},
+                  {"since_ms", node.since_ms},
+                  {"updated_ms", node.since_ms}};
+    // A volunteer's router dials from its home address.
+    if (access == Access::kFull) entry["remote_address"] = node.remote_address;
+    out.push_back(std::move(entry));
   }
   return out;
 }
 
-json clients(const supervisor::Snapshot& s) {
+json clients(const supervisor::Snapshot& s, Access access) {
   json out = json::array();
   const auto& instances = member(s.topology, "openvpn");
   auto add = [&](const std::string& name, const supervisor::OpenVpnSnapshot* live,
@@ -145,8 +149,12 @@ json clients(const supervisor::Snapshot& s) {
                   {"bytes_received", in},
                   {"bytes_sent", out_bytes},
                   {"updated_ms", live ? live->updated_ms : 0},
-                  {"problems", live ? json(live->problems) : json::array()},
-                  {"clients", list}};
+                  {"problem_count", live ? live->problems.size() : 0}};
+    // Who is connected, from where, and the management lines that quote them.
+    if (access == Access::kFull) {
+      entry["problems"] = live ? json(live->problems) : json::array();
+      entry["clients"] = std::move(list);
+    }
     if (configured) {
       entry["kind"] = configured->value("kind", "");
       entry["subnet"] = configured->value("subnet", "");
@@ -171,17 +179,20 @@ json clients(const supervisor::Snapshot& s) {
   return out;
 }
 
-json events(const supervisor::Snapshot& s) {
+json events(const supervisor::Snapshot& s, Access access) {
   json out = json::array();
+  auto text = [access](std::string_view source, const std::string& what) {
+    return access == Access::kFull ? what : publicEventText(source, what);
+  };
   for (const auto& e : s.events) {
-    out.push_back({{"at_ms", e.at_ms}, {"source", e.source}, {"what", e.what}});
+    out.push_back({{"at_ms", e.at_ms}, {"source", e.source}, {"what", text(e.source, e.what)}});
   }
   const auto& health_events = member(s.health, "events");
   if (health_events.is_array()) {
     for (const auto& e : health_events) {
       out.push_back({{"at_ms", e.value("at_ms", std::int64_t{0})},
                      {"source", "health"},
-                     {"what", e.value("what", "")}});
+                     {"what", text("health", e.value("what", ""))}});
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const json& a, const json& b) {
@@ -208,7 +219,92 @@ json daemon(const supervisor::Snapshot& s, const BuildInfo& build) {
   return out;
 }
 
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isHex(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// Length of a dotted quad starting at text[i] (1..3 digits, four times), or 0.
+std::size_t dottedQuadAt(std::string_view text, std::size_t i) {
+  std::size_t at = i;
+  for (int group = 0; group < 4; ++group) {
+    if (group > 0) {
+      if (at >= text.size() || text[at] != '.') return 0;
+      ++at;
+    }
+    std::size_t digits = 0;
+    while (at < text.size() && isDigit(text[at]) && digits < 4) ++at, ++digits;
+    if (digits == 0 || digits > 3) return 0;
+  }
+  if (at < text.size() && (isDigit(text[at]) || text[at] == '.')) return 0;
+  return at - i;
+}
+
+// Every IPv6-looking run (hex digits, '.' and two or more ':') and every IPv4 dotted quad, glued
+// to other characters or not, becomes "<address>".
+std::string maskAddresses(std::string_view text) {
+  std::string v6_masked;
+  v6_masked.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t end = i;
+    int colons = 0;
+    while (end < text.size() && (isHex(text[end]) || text[end] == ':' || text[end] == '.')) {
+      colons += text[end] == ':';
+      ++end;
+    }
+    if (end == i) {
+      v6_masked += text[i++];
+    } else {
+      if (colons >= 2) {
+        v6_masked += "<address>";
+      } else {
+        v6_masked.append(text.substr(i, end - i));
+      }
+      i = end;
+    }
+  }
+  std::string out;
+  out.reserve(v6_masked.size());
+  const std::string_view in = v6_masked;
+  for (std::size_t i = 0; i < in.size();) {
+    // Not inside a longer dotted run ("1.192.0.2.9" is not an address, "x192.0.2.9" holds one).
+    if ((i == 0 || in[i - 1] != '.') && isDigit(in[i])) {
+      if (const std::size_t n = dottedQuadAt(in, i)) {
+        out += "<address>";
+        i += n;
+        continue;
+      }
+    }
+    out += in[i++];
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string publicEventText(std::string_view source, std::string_view what) {
+  std::string text(what);
+  if (source == "mesh") {
+    // "cometa up (192.0.2.9 port 40000)": the peer's address goes.
+    for (std::string_view state : {" up (", " down ("}) {
+      const auto at = text.find(state);
+      if (at != std::string::npos && text.back() == ')') {
+        text.erase(at + state.size() - 2);
+        break;
+      }
+    }
+  } else if (source == "operator") {
+    // "drain cometa (http 127.0.0.1:5000, reason: ...)": the caller and reason go; an
+    // OpenVPN command ("openvpn-users: kill alice") keeps only its verb.
+    text.erase(std::min(text.find(" ("), text.size()));
+    const auto colon = text.find(": ");
+    if (text.starts_with("openvpn-") && colon != std::string::npos) {
+      const auto verb_end = text.find(' ', colon + 2);
+      text = text.substr(0, std::min(verb_end, text.size())) + " (details need the token)";
+    }
+  } else if (source != "backend" && source != "health" && source != "reload") {
+    return std::string(source) + " event (details need the token)";
+  }
+  return maskAddresses(text);
+}
 
 std::optional<Document> documentNamed(std::string_view name) {
   for (std::size_t i = 0; i < kNames.size(); ++i) {
@@ -222,20 +318,20 @@ std::string_view nameOf(Document document) { return kNames[static_cast<std::size
 namespace {
 
 // The content of one part document (everything but status).
-json part(const supervisor::Snapshot& snapshot, Document which) {
+json part(const supervisor::Snapshot& snapshot, Document which, Access access) {
   switch (which) {
     case Document::kBackends:
-      return backends(snapshot);
+      return backends(snapshot, access);
     case Document::kGateways:
       return gateways(snapshot);
     case Document::kRoutes:
       return routes(snapshot);
     case Document::kMesh:
-      return mesh(snapshot);
+      return mesh(snapshot, access);
     case Document::kClients:
-      return clients(snapshot);
+      return clients(snapshot, access);
     case Document::kEvents:
-      return events(snapshot);
+      return events(snapshot, access);
     case Document::kStatus:
       break;
   }
@@ -244,20 +340,31 @@ json part(const supervisor::Snapshot& snapshot, Document which) {
 
 }  // namespace
 
-json document(const supervisor::Snapshot& snapshot, const BuildInfo& build, Document which) {
+json document(const supervisor::Snapshot& snapshot, const BuildInfo& build, Document which,
+              Access access) {
   json out = {{"generation", snapshot.generation},
               {"updated_ms", snapshot.updated_ms},
-              {"node", snapshot.node}};
+              {"node", snapshot.node},
+              {"access", access == Access::kFull ? "full" : "public"}};
   if (which != Document::kStatus) {
-    out[std::string(nameOf(which))] = part(snapshot, which);
+    out[std::string(nameOf(which))] = part(snapshot, which, access);
     return out;
   }
   out["daemon"] = daemon(snapshot, build);
   for (int i = 0; i < kDocumentCount; ++i) {
     const auto each = static_cast<Document>(i);
-    if (each != Document::kStatus) out[std::string(nameOf(each))] = part(snapshot, each);
+    if (each != Document::kStatus) out[std::string(nameOf(each))] = part(snapshot, each, access);
   }
   out["topology"] = snapshot.topology.is_object() ? snapshot.topology : json::object();
+  if (access != Access::kFull) {
+    // A host's public address can be a volunteer's home connection.
+    auto& hosts = out["topology"]["hosts"];
+    if (hosts.is_array()) {
+      for (auto& host : hosts) {
+        if (host.is_object()) host.erase("public_address");
+      }
+    }
+  }
   return out;
 }
 

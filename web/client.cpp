@@ -16,7 +16,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 GetResult httpGet(const std::string& host, int port, const std::string& target,
-                  std::chrono::milliseconds timeout, std::size_t max_body) {
+                  std::chrono::milliseconds timeout, std::size_t max_body,
+                  const std::string& authorization) {
   GetResult result;
   if (port <= 0 || port > 65535) {
     result.error = "port " + std::to_string(port) + " is out of range";
@@ -32,6 +33,7 @@ GetResult httpGet(const std::string& host, int port, const std::string& target,
                                        : host + ":" + std::to_string(port));
     request.set(http::field::user_agent, "meshbroker-cli");
     request.set(http::field::connection, "close");
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_body);
     beast::error_code failure;

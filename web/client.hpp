@@ -20,9 +20,10 @@ struct GetResult {
   std::string error;  // why not, when !ok ("connection refused", "timed out after 5 s", ...)
 };
 
-// GET `target` from host:port (host: an IPv4/IPv6 literal or a name). Never throws.
+// GET `target` from host:port (host: an IPv4/IPv6 literal or a name), with an Authorization
+// header when `authorization` is not empty. Never throws.
 GetResult httpGet(const std::string& host, int port, const std::string& target,
                   std::chrono::milliseconds timeout = std::chrono::seconds(5),
-                  std::size_t max_body = 16 * 1024 * 1024);
+                  std::size_t max_body = 16 * 1024 * 1024, const std::string& authorization = "");
 
 }  // namespace meshbroker::web

@@ -302,15 +302,20 @@ std::string renderLive(const json& status) {
   const std::int64_t now = integerAt(status, "updated_ms");
   const json daemon = status.value("daemon", json::object());
   const auto head = headline(status);
+  // The public view (no token) has counts and states; names and addresses are not in it.
+  const bool full = textAt(status, "access") == "full";
   std::string out;
   out.reserve(16384);
   out += "<div id=\"live-inner\" data-generation=\"" + textAt(status, "generation") +
-         "\" data-updated-ms=\"" + std::to_string(now) + "\">";
+         "\" data-updated-ms=\"" + std::to_string(now) + "\" data-access=\"" +
+         (full ? "full" : "public") + "\">";
   out += "<p id=\"headline\" class=\"headline " + head.css + "\">" + e(head.text) + "</p>";
   out += "<p class=\"meta\">node <b>" + e(textAt(status, "node")) + "</b> (" +
          e(textAt(daemon, "role")) + "), meshbroker " + e(textAt(daemon, "version")) + ", up " +
          e(duration(integerAt(daemon, "started_ms"), now)) + "; snapshot " +
-         e(textAt(status, "generation")) + " at " + e(clock(now)) + " UTC</p>";
+         e(textAt(status, "generation")) + " at " + e(clock(now)) + " UTC; " +
+         (full ? "full view" : "public view: users' names, addresses and logs need the token") +
+         "</p>";
   out += "<figure>" + renderTopology(status) + "</figure>";
 
   out +=
@@ -354,9 +359,9 @@ std::string renderLive(const json& status) {
     const auto& list = arrayAt(instance, "clients");
     out += "<tr class=\"group\"><td>" + e(textAt(instance, "instance")) + " <small>(" +
            e(textAt(instance, "kind")) + ", " + e(textAt(instance, "subnet")) +
-           ")</small></td><td colspan=\"5\">" + std::to_string(list.size()) + " connected" +
+           ")</small></td><td colspan=\"5\">" + e(textAt(instance, "connected")) + " connected" +
            (instance.value("management_connected", false) ? "" : " (management not connected)") +
-           "</td></tr>";
+           (full ? "" : " <small>(who: with the token)</small>") + "</td></tr>";
     for (const auto& c : list) {
       out += "<tr><td></td><td>" + e(textAt(c, "common_name")) + "</td><td>" +
              e(textAt(c, "virtual_address")) + "</td><td>" +
@@ -391,8 +396,9 @@ std::string renderLive(const json& status) {
   for (const auto& m : arrayAt(status, "mesh")) {
     const bool up = m.value("up", false);
     out += "<tr><td>" + e(textAt(m, "name")) + "</td><td class=\"state " + (up ? "up" : "down") +
-           "\">" + (up ? "up" : "down") + "</td><td>" + e(textAt(m, "remote_address")) +
-           "</td><td>" + e(duration(integerAt(m, "since_ms"), now)) + "</td></tr>";
+           "\">" + (up ? "up" : "down") + "</td><td>" +
+           (full ? e(textAt(m, "remote_address")) : "<small>with the token</small>") + "</td><td>" +
+           e(duration(integerAt(m, "since_ms"), now)) + "</td></tr>";
   }
   if (arrayAt(status, "mesh").empty()) out += "<tr><td colspan=\"4\">none yet</td></tr>";
   out += "</tbody></table></div>";
@@ -449,7 +455,7 @@ std::string renderPage(const json& status) {
       "td.state.down{color:#8a0d0d;font-weight:700}td.state.drained,td.state.unknown{color:#666}"
       "#events{font-size:13px;padding-left:28px}#events time{color:#666}"
       ".src{display:inline-block;min-width:56px;color:#3057c9}"
-      "footer{color:#777;font-size:12px;margin:16px 0}"
+      "footer{color:#777;font-size:12px;margin:16px 0}#token-form{margin-top:6px}"
       "@media(max-width:600px){body{font-size:14px;padding:6px}td,th{padding:3px 5px}}"
       "</style></head><body><h1>meshbroker: " +
       e(textAt(status, "node")) +
@@ -458,13 +464,34 @@ std::string renderPage(const json& status) {
   out += renderLive(status);
   out +=
       "</main><footer>JSON: <a href=\"/api/v1/status\">/api/v1/status</a> &middot; "
-      "Prometheus: <a href=\"/metrics\">/metrics</a> &middot; refreshes every 2 s</footer>"
+      "Prometheus: <a href=\"/metrics\">/metrics</a> &middot; refreshes every 2 s"
+      "<form id=\"token-form\">Operators: <input id=\"token\" type=\"password\" "
+      "autocomplete=\"off\" size=\"24\" placeholder=\"status token\" aria-label=\"status "
+      "token\"> <button>show details</button> <button type=\"button\" id=\"forget\">hide "
+      "details</button> <span id=\"token-note\"></span></form></footer>"
+      // The token lives in this tab's sessionStorage only and goes out as a bearer header on
+      // /live; "#token=..." in the address is moved there and wiped from the address bar.
       "<script>(function(){var live=document.getElementById('live');var failures=0;"
-      "function tick(){fetch('/live',{cache:'no-store'}).then(function(r){"
+      "var KEY='meshbroker-token';var note=document.getElementById('token-note');"
+      "function put(t){try{if(t)sessionStorage.setItem(KEY,t);else sessionStorage.removeItem(KEY);"
+      "}catch(e){}}"
+      "function token(){try{return sessionStorage.getItem(KEY)||'';}catch(e){return '';}}"
+      "var m=/^#token=([^&]+)$/.exec(location.hash);if(m){put(decodeURIComponent(m[1]));"
+      "history.replaceState(null,'',location.pathname+location.search);}"
+      "function tick(){var t=token();var h={};if(t)h.Authorization='Bearer '+t;"
+      "fetch('/live',{cache:'no-store',headers:h}).then(function(r){"
+      "if(t&&(r.status===401||r.status===403)){put('');"
+      "note.textContent='token refused: public view';throw new Error('auth');}"
       "if(!r.ok)throw new Error('HTTP '+r.status);return r.text();}).then(function(html){"
       "live.innerHTML=html;failures=0;document.body.classList.remove('stale');"
       "document.body.setAttribute('data-refreshed',String(Date.now()));"
-      "}).catch(function(){if(++failures>=2)document.body.classList.add('stale');});}"
+      "}).catch(function(e){if(e.message==='auth'){tick();return;}"
+      "if(++failures>=2)document.body.classList.add('stale');});}"
+      "document.getElementById('token-form').addEventListener('submit',function(ev){"
+      "ev.preventDefault();var i=document.getElementById('token');put(i.value);i.value='';"
+      "note.textContent='';tick();});"
+      "document.getElementById('forget').addEventListener('click',function(){put('');"
+      "note.textContent='';tick();});"
       "setInterval(tick,2000);tick();})();</script></body></html>";
   return out;
 }

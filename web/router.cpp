@@ -140,8 +140,16 @@ Router::Router(const SnapshotStore& store, const TokenAuth& auth, Perform perfor
     : store_(store), auth_(auth), perform_(std::move(perform)), log_(std::move(log)) {}
 
 Response Router::handle(const Request& request) const {
-  auto view = store_.current();
   Response response;
+  if (!hosts_.allowed(request.host)) {
+    response = error(421, "unknown_host",
+                     "Host \"" + printable(request.host.value_or(""), 100) +
+                         "\" is not a name this meshbroker answers to (use its listen address "
+                         "or localhost, or list the name in status.hosts)");
+    noStore(response);
+    return response;
+  }
+  auto view = store_.current();
   if (request.method == "POST" && request.path.starts_with(kApi)) {
     response = action(request, view.get());
   } else if (!view) {
@@ -156,6 +164,29 @@ Response Router::handle(const Request& request) const {
 
 Response Router::read(const Request& request, const View& view) const {
   const std::string& path = request.path;
+  // No Authorization header: the public view. One that is there must be right.
+  Access access = Access::kPublic;
+  if (!request.authorization.empty()) {
+    switch (auth_.check(request.authorization)) {
+      case TokenAuth::Result::kOk:
+        access = Access::kFull;
+        break;
+      case TokenAuth::Result::kMissing:
+      case TokenAuth::Result::kMalformed: {
+        auto r = error(401, "unauthorized",
+                       "send \"Authorization: Bearer <token>\" for the full view, or no "
+                       "Authorization header for the public one");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"meshbroker\"");
+        return r;
+      }
+      case TokenAuth::Result::kWrong:
+        return error(403, "forbidden", "the bearer token is wrong");
+      case TokenAuth::Result::kDisabled:
+        return error(403, "details_disabled",
+                     "this meshbroker has no usable status.token_file, so nobody gets the full "
+                     "view; send no Authorization header for the public one");
+    }
+  }
   auto known = [&](Response ok) {
     if (isRead(request.method)) return ok;
     return methodNotAllowed("GET, HEAD", request.method, path);
@@ -163,7 +194,7 @@ Response Router::read(const Request& request, const View& view) const {
   if (path == "/") {
     Response r;
     r.content_type = "text/html; charset=utf-8";
-    r.body = view.body(Body::kPage);
+    r.body = view.body(Body::kPage, access);
     r.headers.emplace_back("Content-Security-Policy",
                            "default-src 'none'; style-src 'unsafe-inline'; script-src "
                            "'unsafe-inline'; connect-src 'self'; base-uri 'none'; "
@@ -173,13 +204,13 @@ Response Router::read(const Request& request, const View& view) const {
   if (path == "/live") {
     Response r;
     r.content_type = "text/html; charset=utf-8";
-    r.body = view.body(Body::kLive);
+    r.body = view.body(Body::kLive, access);
     return known(r);
   }
   if (path == "/metrics") {
     Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = view.body(Body::kMetrics);
+    r.body = view.body(Body::kMetrics, access);
     return known(r);
   }
   if (path == "/api/v1" || path == "/api/v1/") {
@@ -197,7 +228,7 @@ Response Router::read(const Request& request, const View& view) const {
     if (parts.size() == 3) {
       if (auto which = documentNamed(parts[2])) {
         Response r;
-        r.body = view.json(*which);
+        r.body = view.json(*which, access);
         return known(r);
       }
     }

@@ -1,6 +1,8 @@
 // Every HTTP request's answer, independent of the socket library: a plain Request in, a plain
-// Response out. Reads come from the current snapshot view (never the event loop); actions
-// need the bearer token and go to the daemon through `Perform`. The fuzz target and the unit
+// Response out. A Host the operator did not choose is refused before anything else (DNS
+// rebinding). Reads come from the current snapshot view (never the event loop): the public view
+// without a token, everything with the right one. Actions need the bearer token and go to the
+// daemon through `Perform`. The fuzz target and the unit
 // tests drive this directly; web/server.cpp adapts Boost.Beast to it.
 #pragma once
 
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "web/auth.hpp"
+#include "web/host_check.hpp"
 #include "web/store.hpp"
 
 namespace meshbroker::web {
@@ -23,7 +26,8 @@ struct Request {
   std::string path;    // decoded, without the query
   std::string authorization;
   std::string body;
-  std::string remote;  // "address:port" of the caller, for the log
+  std::string remote;               // "address:port" of the caller, for the log
+  std::optional<std::string> host;  // the Host header; nullopt: none (HTTP/1.0)
 };
 
 struct Response {
@@ -44,6 +48,8 @@ class Router {
   Router(const SnapshotStore& store, const TokenAuth& auth, Perform perform, Logger log);
 
   Response handle(const Request& request) const;
+  // Which Host names are answered (default: listen 127.0.0.1, no extra names). Any thread.
+  void setHosts(HostPolicy policy) { hosts_.set(std::move(policy)); }
 
  private:
   Response read(const Request& request, const View& view) const;
@@ -53,6 +59,7 @@ class Router {
 
   const SnapshotStore& store_;
   const TokenAuth& auth_;
+  HostCheck hosts_;
   Perform perform_;
   Logger log_;
   // Unauthorized attempts are logged at most kRefusedPerSecond a second, then counted.

@@ -192,6 +192,15 @@ class Session : public std::enable_shared_from_this<Session> {
     request.authorization.assign(authorization.data(), authorization.size());
     request.body = std::move(in.body());
     request.remote = remote_;
+    // RFC 9112: exactly one Host in HTTP/1.1. HTTP/1.0 may lack it (no browser does).
+    const auto hosts = in.count(http::field::host);
+    if (hosts > 1) return fail(400, "bad_request", "more than one Host header");
+    if (hosts == 1) {
+      const auto host = in[http::field::host];
+      request.host.emplace(host.data(), host.size());
+    } else if (in.version() >= 11) {
+      return fail(400, "bad_request", "an HTTP/1.1 request needs a Host header");
+    }
     Response response = listener_->router().handle(request);
     const bool keep_alive = in.keep_alive() && ++served_ < listener_->options().keep_alive_max;
     respond(std::move(response), in.version(), keep_alive, in.method() == http::verb::head);

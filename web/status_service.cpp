@@ -39,6 +39,7 @@ void StatusService::configure(const config::StatusConfig& config) {
     }
   }
   auth_.set(token);
+  router_.setHosts({config.listen, config.hosts});
   if (!config.enabled) {
     if (server_) log(Level::kNotice, "status: HTTP listener disabled by the config");
     wanted_.reset();
@@ -52,7 +53,8 @@ void StatusService::configure(const config::StatusConfig& config) {
   if (!isLoopback(config.listen)) {
     log(Level::kWarning, "status: listening on " + config.listen +
                              ", not loopback: anyone who can reach port " +
-                             std::to_string(options.port) + " reads this network's state" +
+                             std::to_string(options.port) +
+                             " reads this network's states and counts (details need the token)" +
                              (token ? "" : "; no token_file is set, so HTTP actions are disabled"));
   }
   const bool same = wanted_ && server_ && wanted_->listen == options.listen &&

@@ -8,37 +8,40 @@ namespace meshbroker::web {
 View::View(supervisor::Snapshot snapshot, BuildInfo build)
     : snapshot_(std::move(snapshot)), build_(std::move(build)) {}
 
-const nlohmann::json& View::status() const {
-  std::call_once(status_once_,
-                 [this] { status_ = document(snapshot_, build_, Document::kStatus); });
-  return status_;
+const nlohmann::json& View::status(Access access) const {
+  auto& views = views_[static_cast<std::size_t>(access)];
+  std::call_once(views.status_once,
+                 [&] { views.status = document(snapshot_, build_, Document::kStatus, access); });
+  return views.status;
 }
 
-const std::string& View::json(Document which) const {
-  auto& slot = documents_[static_cast<std::size_t>(which)];
+const std::string& View::json(Document which, Access access) const {
+  auto& slot = views_[static_cast<std::size_t>(access)].documents[static_cast<std::size_t>(which)];
   std::call_once(slot.once, [&] {
     if (which == Document::kStatus) {
-      slot.text = status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      slot.text = status(access).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
-      slot.text = document(snapshot_, build_, which)
+      slot.text = document(snapshot_, build_, which, access)
                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
   });
   return slot.text;
 }
 
-const std::string& View::body(Body which) const {
-  auto& slot = bodies_[static_cast<std::size_t>(which)];
+const std::string& View::body(Body which, Access access) const {
+  // Metrics are scraped without a token: the public view, whoever asks.
+  if (which == Body::kMetrics) access = Access::kPublic;
+  auto& slot = views_[static_cast<std::size_t>(access)].bodies[static_cast<std::size_t>(which)];
   std::call_once(slot.once, [&] {
     switch (which) {
       case Body::kPage:
-        slot.text = renderPage(status());
+        slot.text = renderPage(status(access));
         break;
       case Body::kLive:
-        slot.text = renderLive(status());
+        slot.text = renderLive(status(access));
         break;
       case Body::kMetrics:
-        slot.text = renderMetrics(status());
+        slot.text = renderMetrics(status(access));
         break;
     }
   });

@@ -1,6 +1,7 @@
 // Hands the daemon's state from the event loop to the HTTP threads: each publish makes one
 // immutable View behind a shared_ptr; a handler takes the current one and never waits for the
-// loop. Response bodies are rendered once per view, on first use, by whichever thread asks.
+// loop. Response bodies are rendered once per view and access, on first use, by whichever thread
+// asks.
 #pragma once
 
 #include <array>
@@ -22,22 +23,26 @@ class View {
 
   const supervisor::Snapshot& snapshot() const { return snapshot_; }
   // The status document, built on first use (by an HTTP thread, not the event loop).
-  const nlohmann::json& status() const;
+  const nlohmann::json& status(Access access) const;
   // The document's JSON text (compact), rendered once.
-  const std::string& json(Document which) const;
-  const std::string& body(Body which) const;
+  const std::string& json(Document which, Access access) const;
+  // The page and its live part as `access` may see them; /metrics is always the public view.
+  const std::string& body(Body which, Access access) const;
 
  private:
   struct Slot {
     std::once_flag once;
     std::string text;
   };
+  struct Views {  // one per Access
+    std::once_flag status_once;
+    nlohmann::json status;
+    std::array<Slot, kDocumentCount> documents;
+    std::array<Slot, 3> bodies;
+  };
   supervisor::Snapshot snapshot_;
   BuildInfo build_;
-  mutable std::once_flag status_once_;
-  mutable nlohmann::json status_;
-  mutable std::array<Slot, kDocumentCount> documents_;
-  mutable std::array<Slot, 3> bodies_;
+  mutable std::array<Views, 2> views_;
 };
 
 class SnapshotStore {

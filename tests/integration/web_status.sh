@@ -21,7 +21,10 @@
 # 5. headless Chromium: the DOM shows both gateways up (after the script refreshed it), then
 #    illimani down after a power-off; a screenshot is saved (MESHBROKER_SCREENSHOT=FILE keeps it)
 # 6. without JavaScript the page is plain tables; no secret is in any response
-# 7. SIGHUP with a new port moves the listener; a token file others can read disables actions
+# 7. privacy (issue 18): without the token no response names alice, her real or virtual
+#    address, a log line or a gateway's home address; with it they are there (API, page, and
+#    the page's script with #token=); a foreign Host (rebinding) is 421; status.json is 0640
+# 8. SIGHUP with a new port moves the listener; a token file others can read disables actions
 #
 # Usage: web_status.sh /path/to/meshbroker
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, or a tool is missing).
@@ -37,6 +40,8 @@ lab_need curl openvpn promtool chromium
 BASE=http://127.0.0.1:8655
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 api() { lab_exec chip curl -sS --max-time 5 "$BASE$1"; }
+# The full view: with the bearer token.
+api_auth() { lab_exec chip curl -sS --max-time 5 -H "Authorization: Bearer $TOKEN" "$BASE$1"; }
 # code METHOD PATH [curl args...]: prints the HTTP status; the body goes to $LAB_TMP/body.
 code() {
   local method=$1 path=$2
@@ -83,9 +88,9 @@ fo_mesh_up_redialing || lab_fail "the mesh did not come up under meshbroker run"
 lab_wait 20 "both gateways up in the API" both_up ||
   lab_fail "gateways not both up: $(api /api/v1/gateways | jq -c '[.gateways[] | {name, verdict}]')"
 lab_spawn laptop laptop openvpn --config "$LAB_TMP/alice.ovpn"
-alice_seen() { [[ $(api /api/v1/clients | jq -r '.clients[0].clients[0].common_name') == alice ]]; }
+alice_seen() { [[ $(api_auth /api/v1/clients | jq -r '.clients[0].clients[0].common_name') == alice ]]; }
 lab_wait 30 "alice in /api/v1/clients" alice_seen ||
-  lab_fail "alice did not show up: $(api /api/v1/clients | jq -c .)"
+  lab_fail "alice did not show up: $(api_auth /api/v1/clients | jq -c .)"
 lab_log "lab up: both gateways up, alice connected to openvpn users"
 
 # --- 1. every document ------------------------------------------------------------------------
@@ -118,6 +123,9 @@ table=$(lab_exec chip "$MESHBROKER" status -c "$CFG") || lab_fail "meshbroker st
 grep -Eq '^cometa +up ' <<<"$table" && grep -Eq '^illimani +up ' <<<"$table" ||
   lab_fail "status table: $table"
 grep -Eq '^openvpn users: 1 client' <<<"$table" || lab_fail "status table lacks alice: $table"
+# Root reads the token file: the full view, alice by name and address.
+grep -Eq '^  alice +172\.16\.1\.[0-9]+ +192\.0\.2\.50:' <<<"$table" ||
+  lab_fail "status table (with the token) does not name alice: $table"
 [[ $(lab_exec chip "$MESHBROKER" status -c "$CFG" --json | jq -r .daemon.pid) =~ ^[0-9]+$ ]] ||
   lab_fail "status --json is not the status document"
 lab_log "2. meshbroker status reads the API"
@@ -149,7 +157,7 @@ lab_wait 5 "the route to move to illimani" via_illimani || lab_fail "drain did n
 [[ $(code POST /api/v1/gateways/cometa/undrain "${auth[@]}") == 200 ]] || lab_fail "undrain failed"
 via_cometa() { [[ $(route_via) == "${FO_MESH[cometa]}" ]]; }
 lab_wait 5 "the route back to cometa" via_cometa || lab_fail "undrain did not move it back: $(route_via)"
-alice_since() { api /api/v1/clients | jq -r '[.clients[0].clients[] | select(.common_name == "alice") | .connected_since] | first // "gone"'; }
+alice_since() { api_auth /api/v1/clients | jq -r '[.clients[0].clients[] | select(.common_name == "alice") | .connected_since] | first // "gone"'; }
 since_before=$(alice_since)
 [[ $since_before =~ ^[0-9]+$ ]] || lab_fail "alice has no session to disconnect: $since_before"
 [[ $(code POST /api/v1/clients/users/alice/disconnect "${auth[@]}") == 200 ]] ||
@@ -168,8 +176,11 @@ grep -q 'http: POST /api/v1/gateways/cometa/drain from 127.0.0.1:[0-9]*: 200' "$
   lab_fail "the drain is not logged with the caller's address"
 grep -q 'http: POST /api/v1/gateways/cometa/drain from 127.0.0.1:[0-9]*: 401' "$LAB_TMP/meshbroker.log" ||
   lab_fail "the refused drain is not logged"
-api /api/v1/events | jq -e '[.events[] | select(.source == "operator" and (.what | test("^drain cometa \\(http 127.0.0.1:[0-9]+, reason: test\\)$")))] | length == 1' >/dev/null ||
-  lab_fail "no operator event for the drain: $(api /api/v1/events | jq -c '.events[-5:]')"
+api_auth /api/v1/events | jq -e '[.events[] | select(.source == "operator" and (.what | test("^drain cometa \\(http 127.0.0.1:[0-9]+, reason: test\\)$")))] | length == 1' >/dev/null ||
+  lab_fail "no operator event for the drain: $(api_auth /api/v1/events | jq -c '.events[-5:]')"
+# Without the token the event says what, not who asked from where.
+api /api/v1/events | jq -e '[.events[] | select(.source == "operator" and .what == "drain cometa")] | length == 1' >/dev/null ||
+  lab_fail "the public drain event: $(api /api/v1/events | jq -c '.events[-5:]')"
 lab_log "4. actions: 401/403 refused; drain moved the route to illimani and back; alice disconnected"
 
 # --- 5. headless Chromium -----------------------------------------------------------------------
@@ -182,7 +193,7 @@ fo_cut illimani poweroff
 lab_wait 10 "illimani down in the API" bash -c "[[ \$(ip netns exec ${LAB_NS[chip]} curl -s $BASE/api/v1/gateways | jq -r '.gateways[]|select(.name==\"illimani\")|.verdict') == down ]]" ||
   lab_fail "illimani did not go down"
 lab_wait 40 "alice to reconnect after the disconnect" alice_seen ||
-  lab_fail "alice did not reconnect: $(api /api/v1/clients | jq -c '.clients[0].clients')"
+  lab_fail "alice did not reconnect: $(api_auth /api/v1/clients | jq -c '.clients[0].clients')"
 # The page must agree with the API: dump until both show illimani down and cometa up (the
 # first dump may catch cometa's through-check reacting to the power-off too).
 dom_states() { grep -o 'data-gateway="[a-z]*" data-state="[a-z ]*"' "$LAB_TMP/dom2.html" | tr '\n' ' '; }
@@ -211,7 +222,68 @@ grep -q -- 'PRIVATE KEY' <<<"$all" && lab_fail "a private key is in a response"
 grep -q -- 'OpenVPN Static key' <<<"$all" && lab_fail "the tls-crypt key is in a response"
 lab_log "6. plain tables without JavaScript; no token or key in any response"
 
-# --- 7. reload: a new port and a token file others can read -----------------------------------
+# --- 7. privacy by default and the Host header -------------------------------------------------
+READS=(/ /live /metrics /api/v1/ /api/v1/status /api/v1/backends /api/v1/gateways /api/v1/routes
+  /api/v1/mesh /api/v1/clients /api/v1/events)
+api_auth /api/v1/status >"$LAB_TMP/full.json"
+vaddr=$(jq -r '.clients[0].clients[] | select(.common_name == "alice") | .virtual_address' "$LAB_TMP/full.json")
+raddr=$(jq -r '.clients[0].clients[] | select(.common_name == "alice") | .real_address' "$LAB_TMP/full.json")
+[[ $vaddr =~ ^172\.16\.1\.[0-9]+$ && $raddr == 192.0.2.50:* ]] ||
+  lab_fail "alice's addresses in the full view: virtual '$vaddr', real '$raddr'"
+# A gateway's home address, as tinc saw it, and log lines that name alice or a peer.
+jq -e '.mesh[] | select(.name == "cometa") | .remote_address | test("^192\\.0\\.2\\.9( |$)")' \
+  "$LAB_TMP/full.json" >/dev/null || lab_fail "cometa's remote address: $(jq -c .mesh "$LAB_TMP/full.json")"
+# (Only lines of plain characters: JSON and HTML escaping cannot hide one from grep.)
+mapfile -t loglines < <(jq -r '.backends[] | .log_tail | map(select(length > 24 and
+  test("^[A-Za-z0-9 .,:;/()_=+\\[\\]-]+$"))) | .[-10:][]' "$LAB_TMP/full.json")
+((${#loglines[@]} >= 5)) || lab_fail "too few log lines in the full view: ${#loglines[@]}"
+aliceline=$(jq -r '[.backends[].log_tail[] | select(test("alice") and
+  test("^[A-Za-z0-9 .,:;/()_=+\\[\\]-]+$"))] | last // ""' "$LAB_TMP/full.json")
+[[ -n $aliceline ]] || lab_fail "no log line names alice (openvpn verb 3 logs her session)"
+public=$(for p in "${READS[@]}"; do api "$p"; echo; done)
+for secret in alice "$vaddr" 192.0.2.50 192.0.2.9 192.0.2.10 192.0.2. log_tail \
+  remote_address real_address "$aliceline" "${loglines[@]}"; do
+  grep -qF -- "$secret" <<<"$public" && lab_fail "without the token a response holds \"$secret\""
+done
+full=$(for p in "${READS[@]}"; do api_auth "$p"; echo; done)
+for secret in alice "$vaddr" "$raddr" 192.0.2.9 "$aliceline" "${loglines[-1]}"; do
+  grep -qF -- "$secret" <<<"$full" || lab_fail "with the token no response holds \"$secret\""
+done
+[[ $(api /api/v1/clients | jq -r '.access + " " + (.clients[0].connected | tostring)') == "public 1" ]] ||
+  lab_fail "the public clients document does not count alice: $(api /api/v1/clients)"
+[[ $(code GET /api/v1/clients -H "Authorization: Bearer not-the-token-at-all") == 403 ]] ||
+  lab_fail "a read with a wrong token is not refused: $(cat "$LAB_TMP/body")"
+# The page: public without the token; its script shows the full view with #token=.
+chromium_run --dump-dom "$BASE/" >"$LAB_TMP/dom-public.html" || lab_fail "chromium failed"
+grep -q 'data-access="public"' "$LAB_TMP/dom-public.html" && ! grep -q alice "$LAB_TMP/dom-public.html" ||
+  lab_fail "the page without a token is not the public view"
+chromium_run --dump-dom "$BASE/#token=$TOKEN" >"$LAB_TMP/dom-full.html" || lab_fail "chromium failed"
+grep -q 'data-access="full"' "$LAB_TMP/dom-full.html" && grep -q '>alice<' "$LAB_TMP/dom-full.html" ||
+  lab_fail "the page's script with #token= does not show alice"
+grep -qF -- "$TOKEN" "$LAB_TMP/dom-full.html" && lab_fail "the token is left in the page"
+# DNS rebinding: a name that resolves to the listener, with the right port, and look-alikes.
+for host in evil.example evil.example:8655 127.0.0.1.evil.example:8655 localhost.evil.example; do
+  [[ $(code GET /api/v1/clients -H "Host: $host" -H "Authorization: Bearer $TOKEN") == 421 ]] ||
+    lab_fail "Host $host is not refused: $(cat "$LAB_TMP/body")"
+  jq -e '.error.code == "unknown_host"' "$LAB_TMP/body" >/dev/null || lab_fail "421 body: $(cat "$LAB_TMP/body")"
+done
+got=$(lab_exec chip curl -sS --max-time 5 -o "$LAB_TMP/body" -w '%{http_code}' \
+  --resolve rebind.example:8655:127.0.0.1 http://rebind.example:8655/api/v1/status)
+[[ $got == 421 ]] || lab_fail "a rebinding name resolving to the listener got $got"
+[[ $(code POST /api/v1/gateways/cometa/drain -H "Host: evil.example:8655" "${auth[@]}") == 421 ]] ||
+  lab_fail "an action through a foreign Host is not refused"
+[[ $(route_via) == "${FO_MESH[cometa]}" ]] || lab_fail "a refused action moved the route"
+for host in localhost:8655 127.0.0.1 localhost:9000; do
+  [[ $(code GET /api/v1/status -H "Host: $host") == 200 ]] || lab_fail "Host $host is refused"
+done
+[[ $(stat -c %a "$LAB_TMP/chip/run/status.json") == 640 ]] ||
+  lab_fail "status.json is $(stat -c %a "$LAB_TMP/chip/run/status.json"), not 640"
+[[ $(stat -c %a "$LAB_TMP/chip/run") == 750 ]] ||
+  lab_fail "the runtime folder the daemon made is $(stat -c %a "$LAB_TMP/chip/run"), not 750"
+lab_log "7. privacy: no name, address or log line without the token ($(wc -c <<<"$public") bytes" \
+  "checked), all of it with; page via #token=; foreign Hosts 421; status.json 640"
+
+# --- 8. reload: a new port and a token file others can read -----------------------------------
 chmod 644 "$LAB_TMP/token"
 jq '.status.port = 8656' "$CFG" >"$CFG.new" && mv -- "$CFG.new" "$CFG"
 kill -HUP "$MBPID"
@@ -224,5 +296,5 @@ BASE=http://127.0.0.1:8656
   lab_fail "a token file with mode 0644 still allows actions: $(cat "$LAB_TMP/body")"
 grep -q 'token_file .*mode 0644 lets others read it' "$LAB_TMP/meshbroker.log" ||
   lab_fail "the unsafe token file is not logged"
-lab_log "7. reload moved the listener to 8656; a 0644 token file disables actions, with a log line"
+lab_log "8. reload moved the listener to 8656; a 0644 token file disables actions, with a log line"
 lab_pass

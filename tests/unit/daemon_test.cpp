@@ -197,6 +197,9 @@ TEST_F(DaemonTest, TincUpMakesItRunningAndHostEventsFillTheMesh) {
   EXPECT_EQ(mesh["chip"].remote_address, "192.0.2.11");
   auto status = nlohmann::json::parse(meshbroker::testing::readText(dir_ / "run/status.json"));
   EXPECT_EQ(status["mesh"]["chip"]["up"], true);
+  // It names users and peers' addresses: owner and group only, in a folder the daemon made so.
+  EXPECT_EQ(fs::status(dir_ / "run/status.json").permissions(), static_cast<fs::perms>(0640));
+  EXPECT_EQ(fs::status(dir_ / "run").permissions(), static_cast<fs::perms>(0750));
 }
 
 TEST_F(DaemonTest, ACrashIsRestartedAtOnceAndOutputIsKept) {

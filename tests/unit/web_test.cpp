@@ -9,17 +9,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
+#include "cli/status_command.hpp"
 #include "tests/unit/test_support.hpp"
 #include "web/api.hpp"
 #include "web/auth.hpp"
 #include "web/client.hpp"
+#include "web/host_check.hpp"
 #include "web/metrics.hpp"
 #include "web/page.hpp"
 #include "web/router.hpp"
@@ -114,7 +118,7 @@ supervisor::Snapshot seedSnapshot() {
 
 TEST(WebApiTest, StatusHoldsEveryDocumentWithGenerationAndTimes) {
   const auto s = seedSnapshot();
-  const auto status = document(s, {"0.1.0"}, Document::kStatus);
+  const auto status = document(s, {"0.1.0"}, Document::kStatus, Access::kFull);
   EXPECT_EQ(status["generation"], 42);
   EXPECT_EQ(status["updated_ms"], kNow);
   EXPECT_EQ(status["node"], "chip");
@@ -131,7 +135,7 @@ TEST(WebApiTest, StatusHoldsEveryDocumentWithGenerationAndTimes) {
   for (const char* name : {"backends", "gateways", "routes", "mesh", "clients", "events"}) {
     auto which = documentNamed(name);
     ASSERT_TRUE(which) << name;
-    auto alone = document(s, {"0.1.0"}, *which);
+    auto alone = document(s, {"0.1.0"}, *which, Access::kFull);
     EXPECT_EQ(alone[name], status[name]) << name;
     EXPECT_EQ(alone["generation"], 42);
   }
@@ -139,7 +143,7 @@ TEST(WebApiTest, StatusHoldsEveryDocumentWithGenerationAndTimes) {
 }
 
 TEST(WebApiTest, GatewaysRoutesClientsAndEvents) {
-  const auto status = document(seedSnapshot(), {"0.1.0"}, Document::kStatus);
+  const auto status = document(seedSnapshot(), {"0.1.0"}, Document::kStatus, Access::kFull);
   ASSERT_EQ(status["gateways"].size(), 2U);
   const auto& cometa = status["gateways"][0];
   EXPECT_EQ(cometa["name"], "cometa");
@@ -177,7 +181,7 @@ TEST(WebApiTest, GarbageHealthIsIgnoredNotFatal) {
   auto s = seedSnapshot();
   s.health = json::array({1, "x"});
   s.topology = "nonsense";
-  const auto status = document(s, {"0.1.0"}, Document::kStatus);
+  const auto status = document(s, {"0.1.0"}, Document::kStatus, Access::kFull);
   EXPECT_TRUE(status["gateways"].empty());
   EXPECT_TRUE(status["routes"].empty());
   EXPECT_NO_THROW(renderMetrics(status));
@@ -185,7 +189,8 @@ TEST(WebApiTest, GarbageHealthIsIgnoredNotFatal) {
 }
 
 TEST(WebMetricsTest, FamiliesAndSamples) {
-  const auto text = renderMetrics(document(seedSnapshot(), {"0.1.0"}, Document::kStatus));
+  const auto text =
+      renderMetrics(document(seedSnapshot(), {"0.1.0"}, Document::kStatus, Access::kPublic));
   for (const char* line : {
            "meshbroker_build_info{version=\"0.1.0\",node=\"chip\",role=\"server\"} 1",
            "meshbroker_gateway_up{gateway=\"cometa\"} 1",
@@ -213,7 +218,7 @@ TEST(WebMetricsTest, LabelValuesAreEscaped) {
 }
 
 TEST(WebPageTest, ShowsGatewaysStatesAndEscapesEverything) {
-  const auto status = document(seedSnapshot(), {"0.1.0"}, Document::kStatus);
+  const auto status = document(seedSnapshot(), {"0.1.0"}, Document::kStatus, Access::kFull);
   const auto page = renderPage(status);
   EXPECT_NE(page.find("<!DOCTYPE html>"), std::string::npos);
   EXPECT_NE(page.find("data-gateway=\"cometa\" data-state=\"up\""), std::string::npos);
@@ -238,7 +243,7 @@ TEST(WebPageTest, AllGoodHeadline) {
   auto s = seedSnapshot();
   s.backends.pop_back();
   s.health["peers"].erase("illimani");
-  const auto page = renderPage(document(s, {"0.1.0"}, Document::kStatus));
+  const auto page = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kFull));
   EXPECT_NE(page.find("class=\"headline ok\""), std::string::npos);
 }
 
@@ -683,7 +688,7 @@ TEST_F(WebServerTest, SlowClientsCannotLockOthersOut) {
   for (int i = 0; i < 40; ++i) {
     slow.push_back(std::make_unique<RawClient>(server_->port()));
     ASSERT_TRUE(slow.back()->connected());
-    ASSERT_TRUE(slow.back()->send("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"));
+    ASSERT_TRUE(slow.back()->send("GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
   }
   std::atomic<bool> stop{false};
   std::thread trickle([&] {
@@ -781,7 +786,7 @@ TEST(WebServerLimitsTest, AFloodOfNewConnectionsDoesNotEvictAServedClient) {
   auto& server = *bare.server;
   RawClient served(server.port());
   ASSERT_TRUE(served.connected());
-  ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   EXPECT_EQ(served.receive(std::chrono::seconds(2)).find("HTTP/1.1 503"), 0u);
   std::vector<std::unique_ptr<RawClient>> flood;
   for (int i = 0; i < 12; ++i) {
@@ -790,7 +795,7 @@ TEST(WebServerLimitsTest, AFloodOfNewConnectionsDoesNotEvictAServedClient) {
   }
   eventually([&] { return server.counters().evicted >= 9; }, std::chrono::seconds(2));
   EXPECT_GE(server.counters().evicted, 9u);
-  ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(served.send("GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   EXPECT_EQ(served.receive(std::chrono::seconds(2)).find("HTTP/1.1 503"), 0u);
 }
 
@@ -816,9 +821,9 @@ TEST_F(WebServerTest, HeadQueriesEscapesAndPipelining) {
 
   RawClient raw(server_->port());
   ASSERT_TRUE(raw.connected());
-  ASSERT_TRUE(
-      raw.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n"
-               "Connection: close\r\n\r\n"));
+  ASSERT_TRUE(raw.send(
+      "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Connection: close\r\n\r\n"));
   bool closed = false;
   const auto both = raw.receive(std::chrono::seconds(3), &closed);
   EXPECT_TRUE(closed);
@@ -1007,6 +1012,408 @@ TEST(WebClientTest, RefusedSilentGarbageAndOversizeAreErrorsNotThrows) {
   EXPECT_NE(bad_port.error.find("out of range"), std::string::npos);
   auto bad_host = httpGet("no such host.invalid", 80, "/", std::chrono::milliseconds(500));
   EXPECT_FALSE(bad_host.ok);
+}
+
+// ---- privacy by default (issue 18, finding 6) ----------------------------------------------
+
+// The seed snapshot with everything an anonymous reader must not learn: OpenVPN users' names
+// and real and virtual addresses, management lines quoting them, backend log lines, tinc peers'
+// home addresses (in the mesh and in events), and an operator's address in an event.
+supervisor::Snapshot privateSnapshot() {
+  auto s = seedSnapshot();
+  s.backends[0].log_tail = {"Connection from 192.0.2.9 port 40000 (cometa)"};
+  s.backends[1].log_tail = {"alice/198.51.100.7:5000 Peer Connection Initiated"};
+  s.openvpn["public"].problems = {"line 3: \"CLIENT_LIST,mallory,198.51.100.9:1\": too few fields"};
+  s.events.push_back({kNow - 900, "mesh", "cometa up (192.0.2.9 port 40000)"});
+  s.events.push_back(
+      {kNow - 800, "operator", "openvpn-public: kill alice (http 203.0.113.5:41000, reason: x)"});
+  s.events.push_back({kNow - 700, "operator", "drain cometa (http 203.0.113.5:41001)"});
+  return s;
+}
+
+// What must never reach a reader without the token. 192.0.2.x are the servers' and volunteers'
+// public addresses (tinc remote addresses, the hosts' public_address).
+const std::vector<std::string> kPrivate = {
+    "alice",           "mallory",      "198.51.100.7",    "198.51.100.8",
+    "198.51.100.9",    "172.16.1.66",  "172.16.1.67",     "Peer Connection Initiated",
+    "Connection from", "192.0.2.",     "203.0.113.5",     "script&gt;alert",
+    "script>alert",    "real_address", "virtual_address", "log_tail"};
+
+const std::vector<std::string> kEveryRead = {"/",
+                                             "/live",
+                                             "/metrics",
+                                             "/api/v1/",
+                                             "/api/v1/status",
+                                             "/api/v1/backends",
+                                             "/api/v1/gateways",
+                                             "/api/v1/routes",
+                                             "/api/v1/mesh",
+                                             "/api/v1/clients",
+                                             "/api/v1/events"};
+
+TEST(WebPrivacyTest, PublicDocumentsHoldCountsAndStatesOnly) {
+  const auto s = privateSnapshot();
+  const auto status = document(s, {"0.1.0"}, Document::kStatus, Access::kPublic);
+  const std::string text = status.dump();
+  for (const auto& secret : kPrivate) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in " << text;
+  }
+  EXPECT_EQ(status["access"], "public");
+  // What stays: counts, states, sums, names of nodes and instances.
+  EXPECT_EQ(status["clients"][0]["connected"], 2);
+  EXPECT_EQ(status["clients"][0]["bytes_received"], 1005);
+  EXPECT_EQ(status["clients"][0]["problem_count"], 1);
+  EXPECT_FALSE(status["clients"][0].contains("clients"));
+  EXPECT_EQ(status["mesh"][1]["name"], "cometa");
+  EXPECT_EQ(status["mesh"][1]["up"], true);
+  EXPECT_EQ(status["backends"][1]["state"], "failed");
+  EXPECT_EQ(status["gateways"][0]["verdict"], "up");
+  EXPECT_EQ(status["topology"]["hosts"][0]["mesh_address"], "100.64.12.12");
+  std::vector<std::string> events;
+  for (const auto& e : status["events"]) events.push_back(e["what"]);
+  EXPECT_NE(std::find(events.begin(), events.end(), "cometa up"), events.end()) << text;
+  EXPECT_NE(std::find(events.begin(), events.end(), "drain cometa"), events.end()) << text;
+  EXPECT_NE(
+      std::find(events.begin(), events.end(), "openvpn-public: kill (details need the token)"),
+      events.end())
+      << text;
+  // Each part document alone is the same public view.
+  for (const char* name : {"backends", "gateways", "routes", "mesh", "clients", "events"}) {
+    auto alone = document(s, {"0.1.0"}, *documentNamed(name), Access::kPublic);
+    EXPECT_EQ(alone[name], status[name]) << name;
+    EXPECT_EQ(alone["access"], "public");
+  }
+  // The full view has it all.
+  const auto full = document(s, {"0.1.0"}, Document::kStatus, Access::kFull).dump();
+  for (const char* secret : {"alice", "198.51.100.7", "172.16.1.66", "Peer Connection Initiated",
+                             "192.0.2.9 port 40000", "203.0.113.5", "mallory", "192.0.2.12"}) {
+    EXPECT_NE(full.find(secret), std::string::npos) << secret;
+  }
+}
+
+TEST(WebPrivacyTest, PublicEventTexts) {
+  EXPECT_EQ(publicEventText("mesh", "cometa up (192.0.2.9 port 40000)"), "cometa up");
+  EXPECT_EQ(publicEventText("mesh", "cometa down (2001:db8::9 port 655)"), "cometa down");
+  EXPECT_EQ(publicEventText("mesh", "restarting tincd: cometa connected but silent for 25 s"),
+            "restarting tincd: cometa connected but silent for 25 s");
+  EXPECT_EQ(publicEventText("operator", "restart tinc (http 127.0.0.1:5000, reason: r)"),
+            "restart tinc");
+  EXPECT_EQ(publicEventText("operator", "openvpn-users: kill alice (control socket)"),
+            "openvpn-users: kill (details need the token)");
+  EXPECT_EQ(publicEventText("operator", "openvpn-users: client-kill 7 (http 10.0.0.1:1)"),
+            "openvpn-users: client-kill (details need the token)");
+  EXPECT_EQ(publicEventText("backend", "tinc: starting -> running (ready)"),
+            "tinc: starting -> running (ready)");
+  // Addresses anywhere, glued to words or not, bracketed or with ports.
+  EXPECT_EQ(publicEventText("backend", "x198.51.100.7y and [2001:db8::1]:1194, ::1"),
+            "x<address>y and [<address>]:1194, <address>");
+  EXPECT_EQ(publicEventText("backend", "pid 1198.51.100.7"), "pid 1<address>");
+  EXPECT_EQ(publicEventText("health", "cometa: no reply from 100.64.12.9"),
+            "cometa: no reply from <address>");
+  // A source this build does not know yet says nothing.
+  EXPECT_EQ(publicEventText("openvpn", "alice connected from 198.51.100.7"),
+            "openvpn event (details need the token)");
+}
+
+TEST(WebPrivacyTest, MetricsAndPageCarryNoNamesOrAddresses) {
+  const auto s = privateSnapshot();
+  const auto metrics = renderMetrics(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic));
+  const auto page = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic));
+  for (const auto& secret : kPrivate) {
+    EXPECT_EQ(metrics.find(secret), std::string::npos) << secret;
+    EXPECT_EQ(page.find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(page.find("data-access=\"public\""), std::string::npos);
+  EXPECT_NE(page.find("2 connected"), std::string::npos);
+  EXPECT_NE(page.find("data-instance=\"public\" data-clients=\"2\""), std::string::npos);
+  const auto full = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kFull));
+  EXPECT_NE(full.find("data-access=\"full\""), std::string::npos);
+  for (const char* secret : {"alice", "172.16.1.66", "192.0.2.9 port 40000"}) {
+    EXPECT_NE(full.find(secret), std::string::npos) << secret;
+  }
+}
+
+// Over real HTTP: every read without a token, then with it.
+TEST_F(WebServerTest, WithoutTheTokenNoReadCarriesNamesOrAddresses) {
+  store_.publish(privateSnapshot());
+  for (const auto& path : kEveryRead) {
+    for (bool head : {false, true}) {
+      auto r = head ? client_->Head(path.c_str()) : client_->Get(path.c_str());
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 200) << path;
+      for (const auto& secret : kPrivate) {
+        EXPECT_EQ(r->body.find(secret), std::string::npos) << secret << " in " << path;
+      }
+    }
+  }
+  // With the token: the documents, the page and its live part show who and from where.
+  for (const char* path : {"/api/v1/status", "/api/v1/clients"}) {
+    auto r = client_->Get(path, bearer());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(body(r)["access"], "full");
+    for (const char* secret : {"alice", "198.51.100.7", "172.16.1.66"}) {
+      EXPECT_NE(r->body.find(secret), std::string::npos) << secret << " not in " << path;
+    }
+  }
+  for (const char* path : {"/api/v1/status", "/api/v1/backends"}) {
+    auto r = client_->Get(path, bearer());
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->body.find("Peer Connection Initiated"), std::string::npos) << path;
+  }
+  for (const char* path : {"/api/v1/mesh", "/", "/live"}) {
+    auto r = client_->Get(path, bearer());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(r->body.find("192.0.2.9 port 40000"), std::string::npos) << path;
+  }
+  for (const char* path : {"/", "/live"}) {
+    auto r = client_->Get(path, bearer());
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->body.find("alice"), std::string::npos) << path;
+    EXPECT_NE(r->body.find("data-access=\"full\""), std::string::npos) << path;
+  }
+  // /metrics is the same text either way.
+  EXPECT_EQ(client_->Get("/metrics", bearer())->body, client_->Get("/metrics")->body);
+}
+
+TEST_F(WebServerTest, AReadWithABadTokenIsRefusedNotDowngraded) {
+  store_.publish(privateSnapshot());
+  auto wrong = client_->Get("/api/v1/clients", bearer("wrong-token-wrong-token"));
+  expectError(wrong, 403, "forbidden");
+  EXPECT_EQ(wrong->body.find("alice"), std::string::npos);
+  auto basic = client_->Get("/api/v1/clients", {{"Authorization", std::string("Basic ") + kToken}});
+  expectError(basic, 401, "unauthorized");
+  EXPECT_EQ(basic->body.find("alice"), std::string::npos);
+  auth_.set(std::nullopt);  // no token configured: nobody gets the full view
+  auto disabled = client_->Get("/api/v1/clients", bearer());
+  expectError(disabled, 403, "details_disabled");
+  EXPECT_EQ(disabled->body.find("alice"), std::string::npos);
+  auto anonymous = client_->Get("/api/v1/clients");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 200);
+  EXPECT_EQ(body(anonymous)["access"], "public");
+}
+
+// ---- the Host header (DNS rebinding) ---------------------------------------------------------
+
+// One request on a fresh connection; the whole reply (the server closes after it).
+std::string rawExchange(int port, const std::string& request) {
+  RawClient raw(port);
+  if (!raw.connected() || !raw.send(request)) return "";
+  return raw.receive(std::chrono::seconds(3));
+}
+
+std::string getWithHost(int port, const std::string& host,
+                        const std::string& path = "/api/v1/status", const std::string& extra = "") {
+  return rawExchange(port, "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra +
+                               "Connection: close\r\n\r\n");
+}
+
+TEST_F(WebServerTest, AForeignHostIsRefusedBeforeAnything) {
+  store_.publish(privateSnapshot());
+  const std::string port = std::to_string(server_->port());
+  for (const std::string& host : std::vector<std::string>{
+           "evil.example", "evil.example:" + port, "127.0.0.1.evil.example",
+           "127.0.0.1.evil.example:" + port, "localhost.evil.example:" + port, "localhost.:" + port,
+           "127.0.0.1@evil.example", "evil.example#127.0.0.1", "127.1:" + port,
+           "0x7f.0.0.1:" + port, "[evil.example]:" + port, "[::1", "127.0.0.1:" + port + ":" + port,
+           "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:", std::string("")}) {
+    for (const char* path : {"/api/v1/status", "/", "/metrics", "/nothing"}) {
+      const auto reply = getWithHost(server_->port(), host, path);
+      EXPECT_EQ(reply.find("HTTP/1.1 421"), 0u)
+          << host << " " << path << ": " << reply.substr(0, 80);
+      EXPECT_NE(reply.find("\"unknown_host\""), std::string::npos) << host;
+      EXPECT_EQ(reply.find("cometa"), std::string::npos) << host;
+    }
+  }
+  // With the token, too: the page of a rebound name never reaches a document or an action.
+  const auto with_token = getWithHost(server_->port(), "evil.example:" + port, "/api/v1/clients",
+                                      std::string("Authorization: Bearer ") + kToken + "\r\n");
+  EXPECT_EQ(with_token.find("HTTP/1.1 421"), 0u);
+  EXPECT_EQ(with_token.find("alice"), std::string::npos);
+  const auto action = rawExchange(
+      server_->port(), "POST /api/v1/gateways/cometa/drain HTTP/1.1\r\nHost: evil.example:" + port +
+                           "\r\nAuthorization: Bearer " + kToken +
+                           "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(action.find("HTTP/1.1 421"), 0u) << action.substr(0, 80);
+  std::lock_guard lock(mutex_);
+  EXPECT_TRUE(requests_.empty());
+}
+
+TEST_F(WebServerTest, TheListenAddressLoopbackNamesAndConfiguredNamesPass) {
+  publish();
+  const std::string port = std::to_string(server_->port());
+  auto passes = [&](const std::string& host) {
+    const auto reply = getWithHost(server_->port(), host);
+    EXPECT_EQ(reply.find("HTTP/1.1 200"), 0u) << host << ": " << reply.substr(0, 120);
+  };
+  for (const std::string& host : {"127.0.0.1:" + port, std::string("127.0.0.1"),
+                                  "localhost:" + port, std::string("LocalHost"), "[::1]:" + port,
+                                  std::string("localhost:9000")}) {  // an ssh -L forward
+    passes(host);
+  }
+  router_->setHosts({"127.0.0.1", {"status.example.org", "192.0.2.11"}});
+  passes("status.example.org:" + port);
+  passes("Status.Example.ORG");
+  passes("192.0.2.11:8443");
+  EXPECT_EQ(getWithHost(server_->port(), "evil.status.example.org").find("HTTP/1.1 421"), 0u);
+  EXPECT_EQ(getWithHost(server_->port(), "status.example.org.evil").find("HTTP/1.1 421"), 0u);
+  EXPECT_EQ(getWithHost(server_->port(), "192.0.2.12").find("HTTP/1.1 421"), 0u);
+  // cpp-httplib and the CLI's own client send "127.0.0.1:port".
+  auto r = client_->Get("/api/v1/status");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  auto cli = httpGet("127.0.0.1", server_->port(), "/api/v1/status");
+  ASSERT_TRUE(cli.ok) << cli.error;
+  EXPECT_EQ(cli.status, 200);
+}
+
+TEST_F(WebServerTest, NoHostOnlyInHttp10AndNeverTwo) {
+  publish();
+  const auto http10 =
+      rawExchange(server_->port(), "GET /api/v1/status HTTP/1.0\r\n\r\n");  // nc, old scripts
+  EXPECT_EQ(http10.find("HTTP/1.0 200"), 0u) << http10.substr(0, 80);
+  const auto http11 =
+      rawExchange(server_->port(), "GET /api/v1/status HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(http11.find("HTTP/1.1 400"), 0u) << http11.substr(0, 80);
+  EXPECT_NE(http11.find("needs a Host header"), std::string::npos);
+  const auto two = rawExchange(server_->port(),
+                               "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: "
+                               "evil.example\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(two.find("HTTP/1.1 400"), 0u) << two.substr(0, 80);
+  const auto two_10 = rawExchange(server_->port(),
+                                  "GET /api/v1/status HTTP/1.0\r\nHost: evil.example\r\nHost: "
+                                  "127.0.0.1\r\n\r\n");
+  EXPECT_EQ(two_10.find("HTTP/1.1 400"), 0u) << two_10.substr(0, 80);  // wire errors: 1.1
+  const auto foreign_10 =
+      rawExchange(server_->port(), "GET /api/v1/status HTTP/1.0\r\nHost: evil.example\r\n\r\n");
+  EXPECT_EQ(foreign_10.find("HTTP/1.0 421"), 0u) << foreign_10.substr(0, 80);
+}
+
+TEST(WebHostCheckTest, ListenAddressesAndWildcards) {
+  const HostPolicy mesh{"192.0.2.11", {}};
+  EXPECT_TRUE(hostAllowed("192.0.2.11", mesh));
+  EXPECT_TRUE(hostAllowed("192.0.2.11:8655", mesh));
+  EXPECT_TRUE(hostAllowed("localhost:8655", mesh));
+  EXPECT_TRUE(hostAllowed("127.0.0.1:1", mesh));
+  EXPECT_FALSE(hostAllowed("192.0.2.12", mesh));
+  EXPECT_FALSE(hostAllowed("192.0.2.011", mesh));  // no octal or zero-padded spellings
+  EXPECT_FALSE(hostAllowed("meshbroker.local", mesh));
+  const HostPolicy any4{"0.0.0.0", {}};
+  EXPECT_TRUE(hostAllowed("198.51.100.1:80", any4));
+  EXPECT_TRUE(hostAllowed("[2001:db8::1]:80", any4));
+  EXPECT_FALSE(hostAllowed("evil.example", any4));
+  const HostPolicy v6{"2001:db8::5", {}};
+  EXPECT_TRUE(hostAllowed("[2001:db8:0::5]:8655", v6));
+  EXPECT_TRUE(hostAllowed("[2001:DB8::5]", v6));
+  EXPECT_FALSE(hostAllowed("2001:db8::5", v6));  // an IPv6 Host needs its brackets
+  EXPECT_FALSE(hostAllowed("[2001:db8::6]", v6));
+  EXPECT_TRUE(hostAllowed("[::1]", v6));
+  const HostPolicy named{"127.0.0.1", {"status.example.org", "2001:db8::7"}};
+  EXPECT_TRUE(hostAllowed("STATUS.example.org:443", named));
+  EXPECT_TRUE(hostAllowed("[2001:db8::7]", named));
+  EXPECT_FALSE(hostAllowed("status.example.org.", named));
+  EXPECT_FALSE(hostAllowed("xstatus.example.org", named));
+  EXPECT_FALSE(hostAllowed("status.example.org:http", named));
+  EXPECT_FALSE(hostAllowed("status.example.org\r\nX: y", named));
+  EXPECT_FALSE(hostAllowed("user@status.example.org", named));
+}
+
+// ---- config: status.hosts and where the listener may sit -------------------------------------
+
+TEST(WebConfigTest, StatusHostsAreValidatedStrictly) {
+  auto config = testing::example("chip");
+  config["status"]["hosts"] = {"status.example.org", "192.0.2.11", "2001:db8::1"};
+  auto loaded = testing::parseAs("chip", config.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  EXPECT_EQ(loaded.config->status.hosts.size(), 3U);
+  for (const json& bad : {json("evil..example"), json("a b"), json("name.with.dot."),
+                          json("http://x"), json(std::string(300, 'a')), json(5), json("")}) {
+    config["status"]["hosts"] = json::array({"ok.example", bad});
+    testing::expectError("chip", config, "/status/hosts/1", "");
+  }
+  config["status"]["hosts"] = "status.example.org";
+  testing::expectError("chip", config, "/status/hosts", "is not an array");
+  config["status"].erase("hosts");
+  config["status"]["allow_public_clients"] = "yes";
+  testing::expectError("chip", config, "/status/allow_public_clients", "true or false");
+}
+
+TEST(WebConfigTest, TheListenerIsNeverWherePublicClientsAreRouted) {
+  const auto base = testing::example("chip");  // has a public instance, 172.16.1.64/27
+  struct Case {
+    std::string listen;
+    std::string fragment;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"100.64.12.11", "inside 100.64.12.0/27"},  // its own mesh address
+           {"100.64.12.30", "inside 100.64.12.0/27"},  // anywhere in the mesh prefix
+           {"172.16.1.65", "inside 172.16.1.64/27"},   // the public instance's tun address
+           {"10.64.1.1", "inside 10.64.0.0/11"},       // a route set pushed to it
+           {"::ffff:100.64.12.11", "inside 100.64.12.0/27"},
+           {"0.0.0.0", "listens on every address"},
+           {"::", "listens on every address"}}) {
+    auto config = base;
+    config["status"]["listen"] = c.listen;
+    testing::expectError("chip", config, "/status/listen", c.fragment);
+    testing::expectError("chip", config, "/status/listen", "/status/allow_public_clients");
+    config["status"]["allow_public_clients"] = true;  // the explicit choice
+    auto loaded = testing::parseAs("chip", config.dump());
+    EXPECT_TRUE(loaded.config) << c.listen << ": " << testing::describe(loaded.diagnostics);
+  }
+  for (const char* fine : {"127.0.0.1", "127.0.0.2", "::1", "192.0.2.11", "2001:db8::1"}) {
+    auto config = base;
+    config["status"]["listen"] = fine;
+    auto loaded = testing::parseAs("chip", config.dump());
+    EXPECT_TRUE(loaded.config) << fine << ": " << testing::describe(loaded.diagnostics);
+  }
+  // No public instance: the mesh address is the operators' own network.
+  auto config = base;
+  config["openvpn"].erase(0);
+  config["status"]["listen"] = "100.64.12.11";
+  auto loaded = testing::parseAs("chip", config.dump());
+  EXPECT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  // A disabled listener sits nowhere.
+  config = base;
+  config["status"]["listen"] = "0.0.0.0";
+  config["status"]["enabled"] = false;
+  loaded = testing::parseAs("chip", config.dump());
+  EXPECT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+}
+
+// ---- meshbroker status on the public view ----------------------------------------------------
+
+TEST(WebCliTest, TheTableCountsClientsInThePublicViewAndSaysWhatIsHidden) {
+  const auto s = privateSnapshot();
+  std::ostringstream pub;
+  const int public_exit =
+      cli::printStatusTable(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic), pub);
+  EXPECT_NE(pub.str().find("openvpn public: 2 client(s)"), std::string::npos) << pub.str();
+  EXPECT_NE(pub.str().find("public view"), std::string::npos) << pub.str();
+  for (const auto& secret : kPrivate) {
+    EXPECT_EQ(pub.str().find(secret), std::string::npos) << secret;
+  }
+  std::ostringstream full;
+  const int full_exit =
+      cli::printStatusTable(document(s, {"0.1.0"}, Document::kStatus, Access::kFull), full);
+  EXPECT_NE(full.str().find("openvpn public: 2 client(s)"), std::string::npos);
+  EXPECT_NE(full.str().find("alice"), std::string::npos);
+  EXPECT_NE(full.str().find("198.51.100.7:5000"), std::string::npos);
+  EXPECT_EQ(full.str().find("public view"), std::string::npos);
+  // Same exit code either way (4 here: openvpn-public has failed).
+  EXPECT_EQ(public_exit, full_exit);
+  EXPECT_EQ(public_exit, 4);
+}
+
+TEST(WebClientTest, SendsTheBearerTokenWhenGivenOne) {
+  CannedServer canned(std::string("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"));
+  auto r = httpGet("127.0.0.1", canned.port, "/x", std::chrono::seconds(2), 1024,
+                   std::string("Bearer ") + kToken);
+  canned.worker.join();
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_NE(canned.request_head.find(std::string("Authorization: Bearer ") + kToken),
+            std::string::npos);
 }
 
 }  // namespace
