@@ -500,15 +500,28 @@ seed_test() {
 
 # --- power ---------------------------------------------------------------------------------
 
+# A link set down takes the routes through it (illimani's default route to its home router):
+# power-off keeps the node's own routes (proto boot, the ones seed_topology added) and power-on
+# puts them back, as a router's boot config would. Without this a gateway powered off once had
+# no way out afterwards, dropped off the mesh, and babel still announced the tinc subnet
+# through it (scripts/demo failover failed from its second run on).
 seed_power_off() {
+  ip -n "${LAB_NS[$1]}" -4 route show table main proto boot >"$SEED_OUT/$1.boot-routes"
   ip -n "${LAB_NS[$1]}" link set uplink down
   ip -n "${LAB_NS[$1]}" link set mesh0 down
   ip netns pids "${LAB_NS[$1]}" 2>/dev/null | xargs -r kill -STOP
 }
 
 seed_power_on() {
+  local route
   ip -n "${LAB_NS[$1]}" link set uplink up
   ip -n "${LAB_NS[$1]}" link set mesh0 up
+  if [[ -f $SEED_OUT/$1.boot-routes ]]; then
+    while read -r route; do
+      # shellcheck disable=SC2086  # a route is words
+      ip -n "${LAB_NS[$1]}" route replace $route || lab_fail "$1: cannot restore route: $route"
+    done <"$SEED_OUT/$1.boot-routes"
+  fi
   ip netns pids "${LAB_NS[$1]}" 2>/dev/null | xargs -r kill -CONT
   seed_redial "$1"
 }
