@@ -259,13 +259,17 @@ void addEntries(X509_CRL* crl, Entries& entries) {
 
 // The entries of the CRLs in file, one Entries per CA of cas (by issuer). A CRL that none of
 // them issued throws: the file belongs to another CA, and guessing could drop revocations.
-std::vector<Entries> oldEntries(const fs::path& file, const std::vector<X509*>& cas) {
+// seen, if given, counts the CRLs of each CA.
+std::vector<Entries> oldEntries(const fs::path& file, const std::vector<X509*>& cas,
+                                std::vector<int>* seen = nullptr) {
   std::vector<Entries> out(cas.size());
+  if (seen) seen->assign(cas.size(), 0);
   for (const auto& crl : readCrls(file)) {
     bool matched = false;
     for (std::size_t i = 0; i < cas.size() && !matched; ++i) {
       if (issuedBy(crl.get(), cas[i])) {
         addEntries(crl.get(), out[i]);
+        if (seen) ++(*seen)[i];
         matched = true;
       }
     }
@@ -541,6 +545,24 @@ std::optional<std::int64_t> crlNextUpdate(const fs::path& file) {
   return earliest;
 }
 
+namespace {
+
+// Whether file already says what a rewrite would: one CRL of each CA, the same entries, and
+// not yet due for a refresh. Then it is left alone, so a CRL changes only when a revocation
+// does (or it ages): a copy of it (Ansible's, a registry's) stays the same, and openvpn has
+// nothing to reload.
+bool crlFileCurrent(const fs::path& file, const std::vector<int>& seen,
+                    const std::vector<Entries>& old, const std::vector<const Entries*>& wanted,
+                    std::int64_t now) {
+  if (!fileExists(file)) return false;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    if (seen.at(i) != 1 || old.at(i) != *wanted[i]) return false;
+  }
+  return !crlRefreshDue(crlNextUpdate(file), now);
+}
+
+}  // namespace
+
 Pki::Pki(fs::path dir, Clock now, Writer writer)
     : layout_{std::move(dir)}, now_(std::move(now)), writer_(std::move(writer)) {}
 
@@ -674,7 +696,9 @@ void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
   names.insert(extra_instances.begin(), extra_instances.end());
   for (const auto& client : clients) names.insert(client.instance);
 
-  Entries global = oldEntries(layout_.crl(), {network.get()})[0];
+  std::vector<int> global_seen;
+  auto global_old = oldEntries(layout_.crl(), {network.get()}, &global_seen);
+  Entries global = global_old[0];
   for (const auto& client : clients) {
     if (client.issuer == Issuer::kNetwork && client.revoked_at) {
       global.emplace(normalSerial(client.serial, layout_.index(), client.name), *client.revoked_at);
@@ -686,7 +710,8 @@ void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
     ensureInstanceCaLocked(name);
     auto ca = loadCert(layout_.instanceCaCert(name));
     auto ca_key = loadKey(layout_.instanceCaKey(name));
-    auto old = oldEntries(layout_.instanceCrl(name), {ca.get(), network.get()});
+    std::vector<int> seen;
+    auto old = oldEntries(layout_.instanceCrl(name), {ca.get(), network.get()}, &seen);
     Entries own = old[0];
     Entries legacy = old[1];
     legacy.insert(global.begin(), global.end());
@@ -701,14 +726,20 @@ void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
         trusts_network = true;
       }
     }
-    crl_files.emplace_back(layout_.instanceCrl(name),
-                           makeCrlPem(ca.get(), ca_key.get(), own, t) +
-                               makeCrlPem(network.get(), network_key.get(), legacy, t));
-    trust_files.emplace_back(layout_.instanceTrust(name),
-                             pemOf(ca.get()) + (trusts_network ? pemOf(network.get()) : ""));
+    if (!crlFileCurrent(layout_.instanceCrl(name), seen, old, {&own, &legacy}, t)) {
+      crl_files.emplace_back(layout_.instanceCrl(name),
+                             makeCrlPem(ca.get(), ca_key.get(), own, t) +
+                                 makeCrlPem(network.get(), network_key.get(), legacy, t));
+    }
+    auto trust = pemOf(ca.get()) + (trusts_network ? pemOf(network.get()) : "");
+    if (readFile(layout_.instanceTrust(name)) != trust) {
+      trust_files.emplace_back(layout_.instanceTrust(name), std::move(trust));
+    }
   }
   for (const auto& [file, text] : crl_files) put(file, text, kPublic);
-  put(layout_.crl(), makeCrlPem(network.get(), network_key.get(), global, t), kPublic);
+  if (!crlFileCurrent(layout_.crl(), global_seen, global_old, {&global}, t)) {
+    put(layout_.crl(), makeCrlPem(network.get(), network_key.get(), global, t), kPublic);
+  }
   // A trust file only loses the network CA (when an instance's last legacy user is revoked).
   for (const auto& [file, text] : trust_files) put(file, text, kPublic);
 }

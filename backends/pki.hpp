@@ -114,8 +114,10 @@ class Pki {
   // Revokes every valid certificate named name. Every CRL file is on disk, holding them, before
   // the index says so: a failure in between leaves them revoked and a retry finishes.
   RevokeResult revoke(const std::string& name);
-  // Rewrites every CRL file (and trust file): each is the union of its old entries and the
-  // index's revocations (an entry is never dropped), with a fresh validity.
+  // Brings every CRL file (and trust file) up to date: each is the union of its old entries and
+  // the index's revocations (an entry is never dropped). A file that already holds exactly that
+  // and is not due for a refresh is left as it is (the same bytes, so copies of it stay the
+  // same); any other is rewritten with a fresh validity.
   void writeCrl();
   // On the CA holder (the CA key is here): rewrites the CRLs when one is missing or has fewer
   // than kCrlRefreshBelowSeconds left. Returns whether it did. Elsewhere: false.

@@ -290,9 +290,17 @@ assert_recap() {
   while read -r node changed failed unreachable; do
     n=$((n + 1))
     ((failed == 0 && unreachable == 0)) || lab_fail "$log: $node failed=$failed unreachable=$unreachable"
-    [[ $max == any ]] || ((changed <= max)) || lab_fail "$log: $node changed=$changed (expected <= $max)"
+    [[ $max == any ]] || ((changed <= max)) || {
+      changed_tasks "$log" "$node" >&2
+      lab_fail "$log: $node changed=$changed (expected <= $max)"
+    }
   done < <(recap "$log")
   ((n == ${#NODES[@]})) || lab_fail "$log: PLAY RECAP lists $n nodes, not ${#NODES[@]}"
+}
+# changed_tasks LOG NODE: the tasks that changed NODE, with their item labels.
+changed_tasks() {
+  awk -v node="$2" '/^TASK \[/ { task = $0 } $0 ~ "^changed: \\[" node "\\]" { print task; print }' \
+    "$LAB_TMP/$1.log"
 }
 changed_summary() { recap "$1" | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $1, $2 }'; }
 

@@ -437,6 +437,50 @@ TEST_F(PkiTest, MissingIndexBesideTheCaRefusesEverything) {
   EXPECT_FALSE(accepted(pki, "private", alice, now_));
 }
 
+// A CRL changes when a revocation does or when it ages, never otherwise: `client init`, a new
+// instance's first profile or the shared profile rewrite nothing, so the copies Ansible makes on
+// the other servers stay the same (its second run changes nothing) and openvpn reloads nothing.
+TEST_F(PkiTest, CrlFilesChangeOnlyWithARevocationOrWhenDue) {
+  auto pki = make();
+  pki.ensureCa("test CA");
+  for (const char* instance : {"private", "public"}) {
+    pki.ensureTlsCrypt(instance);
+    pki.ensureInstance(instance);
+  }
+  pki.writeCrl();
+  const auto& layout = pki.layout();
+  std::vector<fs::path> files = {layout.crl(), layout.instanceCrl("private"),
+                                 layout.instanceCrl("public"), layout.instanceTrust("private"),
+                                 layout.instanceTrust("public")};
+  auto snapshot = [&] {
+    std::vector<std::string> out;
+    for (const auto& file : files) out.push_back(meshbroker::testing::readText(file));
+    return out;
+  };
+  auto before = snapshot();
+  now_ += 3600;  // a later second, so a re-signed CRL would differ
+  pki.writeCrl();
+  pki.ensureInstance("private");
+  auto alice = pki.issueClient("alice", "private").cert_pem;
+  pki.sharedClient("public");
+  pki.sharedClient("public");
+  make().writeCrl();
+  EXPECT_EQ(snapshot(), before);
+  // A revocation rewrites what lists it.
+  ASSERT_EQ(pki.revoke("alice").revoked, 1);
+  auto revoked = snapshot();
+  EXPECT_NE(revoked[1], before[1]);
+  EXPECT_FALSE(accepted(pki, "private", alice, now_));
+  pki.writeCrl();
+  EXPECT_EQ(snapshot(), revoked);
+  // Due for a refresh (fewer than 23 days left): rewritten with a fresh validity.
+  now_ += 8 * 86400;
+  pki.writeCrl();
+  EXPECT_NE(meshbroker::testing::readText(layout.crl()), revoked[0]);
+  EXPECT_EQ(pki.crlNextUpdate(), now_ + 30 * 86400);
+  EXPECT_FALSE(accepted(pki, "private", alice, now_));
+}
+
 // Finding 2: the CRL is the union of the old CRL and the index; a lost record or a hand-edited
 // index never takes an entry out.
 TEST_F(PkiTest, CrlEntriesAreNeverDropped) {
@@ -487,7 +531,9 @@ TEST_F(PkiTest, RevokeThatFailsAtAnyWriteIsFinishedByARetry) {
   Pki counting(
       dir_, [this] { return now_; }, count.writer());
   ASSERT_EQ(counting.revoke("alice").revoked, 1);
-  ASSERT_GE(count.calls, 3);  // the CRL files, then the index (last)
+  // The CRL file that lists alice (the others are unchanged, so not rewritten), then the index.
+  ASSERT_EQ(count.calls, 2);
+  EXPECT_EQ(count.written.front(), pki.layout().instanceCrl("private"));
   EXPECT_EQ(count.written.back(), pki.layout().index());
   for (int fail_at = 0; fail_at < count.calls; ++fail_at) {
     fs::remove_all(dir_);
