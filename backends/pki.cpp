@@ -545,6 +545,24 @@ std::optional<std::int64_t> crlNextUpdate(const fs::path& file) {
   return earliest;
 }
 
+std::string crlAdvice(std::optional<std::int64_t> next_update, std::int64_t now, bool holder) {
+  const std::string source =
+      holder ? "meshbroker refreshes them here each day; see the errors above"
+             : "refresh them on the CA holder (meshbroker does it daily, or: meshbroker client "
+               "init) and copy its crl.pem and crl/ here";
+  if (!next_update) return "a CRL file is missing: OpenVPN cannot start that instance; " + source;
+  std::int64_t left = *next_update - now;
+  if (left <= 0) {
+    return "the CRLs expired " + std::to_string(-left / 3600) +
+           " h ago: OpenVPN refuses every client; " + source;
+  }
+  if (left < kCrlWarnBelowSeconds) {
+    return "the CRLs expire in " + std::to_string(left / 3600) +
+           " h: OpenVPN will then refuse every client; " + source;
+  }
+  return "";
+}
+
 namespace {
 
 // Whether file already says what a rewrite would: one CRL of each CA, the same entries, and
@@ -925,6 +943,8 @@ std::optional<std::int64_t> Pki::crlNextUpdate() const {
   }
   return earliest;
 }
+
+bool Pki::holdsCaKey() const { return fileExists(layout_.caKey()); }
 
 bool Pki::refreshCrlIfDue() {
   if (!fileExists(layout_.caKey())) return false;

@@ -61,6 +61,11 @@ bool crlRefreshDue(std::optional<std::int64_t> next_update, std::int64_t now);
 // The earliest nextUpdate of the CRLs in a PEM file (nullopt when the file does not exist).
 // Throws PkiError naming the file when it exists but holds no readable CRL.
 std::optional<std::int64_t> crlNextUpdate(const std::filesystem::path& file);
+// What an operator must hear about a node's CRLs at `now` (seconds): empty while they have more
+// than kCrlWarnBelowSeconds left. OpenVPN refuses every client once its CRL has expired, so a
+// server that only gets copies warns in time, and says where fresh ones come from.
+inline constexpr std::int64_t kCrlWarnBelowSeconds = 7 * 86400;
+std::string crlAdvice(std::optional<std::int64_t> next_update, std::int64_t now, bool holder);
 
 // What a client profile embeds.
 struct ClientCredentials {
@@ -122,6 +127,8 @@ class Pki {
   // On the CA holder (the CA key is here): rewrites the CRLs when one is missing or has fewer
   // than kCrlRefreshBelowSeconds left. Returns whether it did. Elsewhere: false.
   bool refreshCrlIfDue();
+  // Whether this is the CA holder (the network CA's key is here).
+  bool holdsCaKey() const;
   // The earliest nextUpdate over every CRL file of the PKI (for status and metrics); nullopt
   // when there is none, or when an instance's CRL file is missing.
   std::optional<std::int64_t> crlNextUpdate() const;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "backends/openvpn_management.hpp"
+#include "backends/pki.hpp"
 #include "backends/pki_layout.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
@@ -63,7 +64,8 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       shutdown_deadline_(io),
       tinc_retry_(io),
       publish_tick_(io),
-      stale_tick_(io) {}
+      stale_tick_(io),
+      crl_tick_(io) {}
 
 Daemon::~Daemon() = default;
 
@@ -179,6 +181,7 @@ void Daemon::start() {
   notifySystemd("READY=1\nSTATUS=started; backends starting");
   if (config_observer_) config_observer_(config_);
   armPublishTick();
+  armCrlTick(std::chrono::seconds(0));
   changed();
 }
 
@@ -333,8 +336,11 @@ const config::OpenVpnInstance* Daemon::instanceConfig(const std::string& name) c
 std::string Daemon::missingPkiFile(const std::string& instance) const {
   backends::PkiLayout pki{config_.paths.pki_dir};
   std::string server = backends::serverCertName(config_.name.str(), instance);
-  for (const auto& file : {pki.caCert(), pki.crl(), pki.serverCert(server), pki.serverKey(server),
-                           pki.tlsCryptKey(instance)}) {
+  // What server.conf names: the instance's trust file (ca) and CRL file (crl-verify), not the
+  // network CA and crl.pem alone.
+  for (const auto& file :
+       {pki.instanceTrust(instance), pki.instanceCrl(instance), pki.serverCert(server),
+        pki.serverKey(server), pki.tlsCryptKey(instance)}) {
     std::error_code ec;
     if (!fs::exists(file, ec)) return file.string();
   }
@@ -622,6 +628,43 @@ void Daemon::armStalePathTick() {
   });
 }
 
+void Daemon::armCrlTick(std::chrono::seconds after) {
+  if (shutting_down_) return;
+  crl_tick_.expires_after(after);
+  crl_tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shutting_down_) return;
+    checkCrl();
+    armCrlTick(std::chrono::hours(1));
+  });
+}
+
+void Daemon::checkCrl() {
+  PkiSnapshot now;
+  if (!config_.openvpn.empty()) {
+    now.checked = true;
+    backends::Pki pki(config_.paths.pki_dir);
+    try {
+      if (pki.refreshCrlIfDue()) {
+        log(Level::kNotice, "pki: CRLs refreshed in " + config_.paths.pki_dir.string() +
+                                " (valid 30 days; the other servers need the copies)");
+        recordEvent("pki", "CRLs refreshed");
+      }
+      now.crl_next_update = pki.crlNextUpdate();
+      now.advice = backends::crlAdvice(now.crl_next_update, wallClockMs() / 1000, pki.holdsCaKey());
+    } catch (const backends::PkiError& e) {
+      now.advice = std::string("cannot check the CRLs: ") + e.what();
+    }
+    // Hourly while something is wrong: an expired CRL locks every user out.
+    if (!now.advice.empty()) log(Level::kWarning, "pki: " + now.advice);
+    if (now.advice.empty() && !pki_.advice.empty())
+      log(Level::kNotice, "pki: the CRLs are current");
+  }
+  bool differs = now.checked != pki_.checked || now.crl_next_update != pki_.crl_next_update ||
+                 now.advice != pki_.advice;
+  pki_ = std::move(now);
+  if (differs) changed();
+}
+
 void Daemon::checkStalePaths() {
   Backend* tinc = find("tinc");
   if (!monitor_ || !tinc || tinc->machine.state != State::kRunning) return;
@@ -821,6 +864,7 @@ void Daemon::reload() {
   recordEvent("reload", "config reloaded from " + options_.config_file.string());
   if (config_observer_) config_observer_(config_);
   notifySystemd("STATUS=reloaded");
+  armCrlTick(std::chrono::seconds(0));  // instances (or the PKI folder) may have changed
   changed();
 }
 
@@ -854,6 +898,7 @@ void Daemon::shutdown() {
   tinc_retry_.cancel();
   publish_tick_.cancel();
   stale_tick_.cancel();
+  crl_tick_.cancel();
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
   std::vector<std::string> ids;
   for (const auto& [id, backend] : backends_) ids.push_back(id);
@@ -916,6 +961,7 @@ const Snapshot& Daemon::snapshot() {
   snapshot_.mesh = mesh_;
   snapshot_.openvpn = openvpn_;
   snapshot_.last_reload = last_reload_;
+  snapshot_.pki = pki_;
   snapshot_.health = monitor_ ? monitor_->toJson() : nlohmann::json(nullptr);
   snapshot_.events.assign(events_log_.begin(), events_log_.end());
   snapshot_.topology = topology_;

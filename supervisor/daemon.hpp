@@ -105,6 +105,10 @@ class Daemon {
   // Every second: restart our tincd if a connected peer has gone silent (stale_path.hpp).
   void armStalePathTick();
   void checkStalePaths();
+  // Hourly, where OpenVPN runs: the CA holder refreshes CRLs that are due (pki.hpp); every node
+  // reports their expiry (status, metrics) and warns a week ahead (crlAdvice).
+  void armCrlTick(std::chrono::seconds after);
+  void checkCrl();
   void writeFiles(const std::vector<templates::RenderedFile>& files,
                   const std::vector<templates::RenderedFile>* previous);
   void waitForSignals();
@@ -133,6 +137,7 @@ class Daemon {
   asio::steady_timer tinc_retry_;
   asio::steady_timer publish_tick_;
   asio::steady_timer stale_tick_;
+  asio::steady_timer crl_tick_;
   StalePathWatch stale_watch_;
   std::map<std::string, TimePoint> mesh_up_at_;  // steady time of each peer's last host-up
   Publisher publisher_;
@@ -148,6 +153,7 @@ class Daemon {
   std::map<std::string, MeshNodeSnapshot> mesh_;
   std::map<std::string, OpenVpnSnapshot> openvpn_;
   ReloadSnapshot last_reload_;
+  PkiSnapshot pki_;
   std::uint64_t generation_ = 0;
   std::int64_t started_ms_ = 0;
 };

@@ -46,6 +46,13 @@ nlohmann::json toJson(const Snapshot& snapshot) {
                      {"updated_ms", instance.updated_ms},
                      {"problems", instance.problems}};
   }
+  nlohmann::json pki = nullptr;
+  if (snapshot.pki.checked) {
+    pki = {{"crl_next_update", snapshot.pki.crl_next_update
+                                   ? nlohmann::json(*snapshot.pki.crl_next_update)
+                                   : nlohmann::json(nullptr)},
+           {"advice", snapshot.pki.advice}};
+  }
   nlohmann::json events = nlohmann::json::array();
   for (const auto& e : snapshot.events) {
     events.push_back({{"at_ms", e.at_ms}, {"source", e.source}, {"what", e.what}});
@@ -65,6 +72,7 @@ nlohmann::json toJson(const Snapshot& snapshot) {
             {"ok", snapshot.last_reload.ok},
             {"errors", snapshot.last_reload.errors},
             {"actions", snapshot.last_reload.actions}}},
+          {"pki", pki},
           {"health", snapshot.health},
           {"events", events},
           {"topology", snapshot.topology}};

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,13 @@ struct ReloadSnapshot {
   std::map<std::string, std::string> actions;  // backend id -> none/signal/restart/start/stop
 };
 
+// The CRLs of a node with OpenVPN instances (Daemon::checkCrl).
+struct PkiSnapshot {
+  bool checked = false;                         // false: no OpenVPN here, or not checked yet
+  std::optional<std::int64_t> crl_next_update;  // seconds since the epoch, the earliest of all
+  std::string advice;                           // backends::crlAdvice, or why the check failed
+};
+
 // One state change worth showing an operator (backends, mesh nodes, reloads, operator actions;
 // the gateway monitor keeps its own in `health.events`).
 struct EventSnapshot {
@@ -65,6 +73,7 @@ struct Snapshot {
   std::map<std::string, MeshNodeSnapshot> mesh;
   std::map<std::string, OpenVpnSnapshot> openvpn;
   ReloadSnapshot last_reload;
+  PkiSnapshot pki;
   nlohmann::json health;              // GatewayMonitor::toJson(), or null when it is not running
   std::vector<EventSnapshot> events;  // oldest first, at most Daemon::kEventHistory
   // What the config says the network looks like around this node (no secrets): this node's

@@ -177,6 +177,7 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
       "explicit-exit-notify 2",
       "dh none",
       "tls-version-min 1.2",
+      "reneg-sec 900",
       "remote-cert-tls client",
       "data-ciphers AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305",
       "duplicate-cn",
@@ -379,7 +380,7 @@ std::optional<std::string> checkRenderedText(RenderedKind kind, std::string_view
     case RenderedKind::kOpenVpnServer:
       once = {"mode", "proto",      "port",      "dev",        "ca",     "cert",
               "key",  "crl-verify", "tls-crypt", "management", "status", "script-security",
-              "user", "group"};
+              "user", "group",      "reneg-sec"};
       break;
     case RenderedKind::kOpenVpnClient:
       once = {"client", "<ca>", "<cert>", "<key>", "<tls-crypt>"};

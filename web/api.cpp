@@ -203,7 +203,7 @@ json events(const supervisor::Snapshot& s, Access access) {
   return out;
 }
 
-json daemon(const supervisor::Snapshot& s, const BuildInfo& build) {
+json daemon(const supervisor::Snapshot& s, const BuildInfo& build, Access access) {
   json reload = {{"at_ms", s.last_reload.at_ms},
                  {"ok", s.last_reload.ok},
                  {"errors", s.last_reload.errors},
@@ -216,6 +216,14 @@ json daemon(const supervisor::Snapshot& s, const BuildInfo& build) {
   const auto& errors = member(s.health, "route_errors");
   out["route_errors"] = errors.is_array() ? errors : json::array();
   out["routes_held"] = member(s.health, "held").is_boolean() && s.health["held"].get<bool>();
+  // Where OpenVPN runs: when its CRLs expire (OpenVPN then refuses every client), and whether
+  // that needs someone; what to do (it names folders) only with the token.
+  if (s.pki.checked) {
+    json pki = {{"crl_next_update", s.pki.crl_next_update ? json(*s.pki.crl_next_update) : json()},
+                {"crl_ok", s.pki.advice.empty()}};
+    if (access == Access::kFull) pki["advice"] = s.pki.advice;
+    out["pki"] = pki;
+  }
   return out;
 }
 
@@ -350,7 +358,7 @@ json document(const supervisor::Snapshot& snapshot, const BuildInfo& build, Docu
     out[std::string(nameOf(which))] = part(snapshot, which, access);
     return out;
   }
-  out["daemon"] = daemon(snapshot, build);
+  out["daemon"] = daemon(snapshot, build, access);
   for (int i = 0; i < kDocumentCount; ++i) {
     const auto each = static_cast<Document>(i);
     if (each != Document::kStatus) out[std::string(nameOf(each))] = part(snapshot, each, access);

@@ -198,6 +198,19 @@ std::string renderMetrics(const json& status) {
           "1 while meshbroker is connected to the instance's management interface.", clients,
           "instance", "instance", flag("management_connected"));
 
+  const json& pki = member(daemon, "pki");
+  if (pki.is_object()) {
+    if (member(pki, "crl_next_update").is_number()) {
+      Family(out, "meshbroker_crl_next_update_timestamp_seconds", "gauge",
+             "When the first of this node's OpenVPN CRLs expires (OpenVPN then refuses every "
+             "client), in seconds since the Unix epoch.")
+          .sample({}, numberAt(pki, "crl_next_update"));
+    }
+    Family(out, "meshbroker_crl_problem", "gauge",
+           "1 when the CRLs need someone: missing, unreadable, or expiring within 7 days.")
+        .sample({}, member(pki, "crl_ok").is_boolean() && pki["crl_ok"].get<bool>() ? 0 : 1);
+  }
+
   const json& timer = member(daemon, "probe_timer");
   if (member(timer, "lateness_p99_ms").is_number()) {
     Family(out, "meshbroker_probe_timer_lateness_p99_seconds", "gauge",

@@ -32,11 +32,12 @@ BUILD_PACKAGES=(
 # curl, promtool (Debian's prometheus), chromium and wrk check the status page, API and metrics.
 # Not in a minbase Debian (scripts/fresh-check): kmod (ansible_deploy's modprobe overlay where
 # the module is not loaded yet), zstd (lab/rootfs.sh's cached roots; gzip is slower and another
-# cache entry).
+# cache entry). faketime: supervisor_openvpn makes a PKI ten days old to see the daemon refresh
+# its CRLs.
 RUNTIME_PACKAGES=(tinc iproute2 iputils-ping procps ca-certificates jq systemd openvpn iperf3
                   nftables util-linux curl prometheus chromium fonts-dejavu-core wrk
                   ansible ansible-lint openssh-server openssh-client debootstrap systemd-container
-                  babeld traceroute socat kmod zstd)
+                  babeld traceroute socat kmod zstd faketime)
 # shellcheck disable=SC2034  # used by the scripts that source this file
 ALL_PACKAGES=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 

@@ -17,12 +17,13 @@
 # restarts only openvpn-private (tincd and openvpn-public keep their PIDs); the new port is
 # listening; meshbroker applies the public instance's per-client rate limit to its tun device;
 # kill -9 of an openvpn is repaired (and shaped again); a management interface that stops
-# answering is dropped and reconnected.
+# answering is dropped and reconnected. The PKI is made ten days in the past (faketime): its
+# CRLs are due, and the daemon refreshes them at start and reports their expiry in status.
 set -euo pipefail
 # shellcheck source=../../lab/two_nodes.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
 pair_init --test supervisor_openvpn "$@"
-lab_need openvpn
+lab_need openvpn faketime openssl
 
 pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"' '.supervisor.restart_base_ms = 100'
 pair_keys chip
@@ -34,9 +35,36 @@ lab_expect 10 "the missing PKI to be reported" grep -q 'is missing (run: meshbro
 kill -TERM "${PAIR_PID[chip]}"
 wait "${PAIR_PID[chip]}" || lab_fail "meshbroker did not exit cleanly"
 lab_log "without a PKI: openvpn not started, log says to run client init"
-"$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
+faketime -f -10d "$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
   { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }
+# next_update FILE: the earliest nextUpdate of the CRLs in FILE, in seconds since the epoch.
+next_update() {
+  local pem crl t earliest=''
+  pem=$(mktemp -d "$LAB_TMP/crl.XXXXXX")
+  awk -v dir="$pem" '/BEGIN X509 CRL/ { n++ } { print > (dir "/" n ".pem") }' "$1"
+  for crl in "$pem"/*.pem; do
+    t=$(date -d "$(openssl crl -in "$crl" -noout -nextupdate | cut -d= -f2)" +%s)
+    [[ -z $earliest || $t -lt $earliest ]] && earliest=$t
+  done
+  rm -rf -- "$pem"
+  echo "$earliest"
+}
+# Made at -10 days: 20 days left (less than 23, so due).
+left=$(($(next_update "$LAB_TMP/pki/crl/public.pem") - $(date +%s)))
+((left > 19 * 86400 && left <= 20 * 86400 + 600)) || lab_fail "the aged PKI's CRL has $left s left, not 20 days"
 pair_run chip
+lab_expect 10 "the due CRLs to be refreshed" grep -q 'pki: CRLs refreshed' "$LAB_TMP/chip.log"
+lab_expect 10 "the CRLs' expiry in status" \
+  bash -c "[[ \$(jq -r '.pki.crl_next_update' '$LAB_TMP/chip/run/status.json') =~ ^[0-9]+\$ ]]"
+reported=$(pair_status chip '.pki.crl_next_update')
+for instance in public private; do
+  fresh=$(next_update "$LAB_TMP/pki/crl/$instance.pem")
+  ((fresh - $(date +%s) > 29 * 86400)) || lab_fail "crl/$instance.pem was not refreshed (nextUpdate $fresh)"
+  ((fresh >= reported)) || lab_fail "status says the CRLs expire at $reported, crl/$instance.pem at $fresh"
+done
+((reported - $(date +%s) > 29 * 86400)) || lab_fail "status reports an expiry of $reported"
+[[ $(pair_status chip '.pki.advice') == "" ]] || lab_fail "advice: $(pair_status chip '.pki.advice')"
+lab_log "the PKI made 10 days ago ($((left / 3600)) h left) was refreshed at start: $(((reported - $(date +%s)) / 3600)) h left in status"
 for backend in tinc openvpn-public openvpn-private; do
   lab_expect 30 "$backend running" pair_backend_is chip "$backend" running
 done

@@ -653,6 +653,24 @@ TEST_F(PkiTest, CrlLifetimeBackdatingAndRefresh) {
   fs::remove_all(copy);
 }
 
+// What the daemon says hourly about a node's CRLs: nothing with a week or more left; a warning
+// before and after they expire that says where fresh ones come from (here, or the CA holder).
+TEST(PkiCrlAdviceTest, WarnsAWeekAheadAndSaysWhereFreshOnesComeFrom) {
+  const std::int64_t now = 1'800'000'000;
+  EXPECT_EQ(crlAdvice(now + 7 * 86400, now, false), "");
+  EXPECT_EQ(crlAdvice(now + 30 * 86400, now, true), "");
+  auto soon = crlAdvice(now + 7 * 86400 - 3600, now, false);
+  EXPECT_NE(soon.find("the CRLs expire in 167 h: OpenVPN will then refuse every client"),
+            std::string::npos)
+      << soon;
+  EXPECT_NE(soon.find("on the CA holder"), std::string::npos) << soon;
+  auto gone = crlAdvice(now - 2 * 3600, now, true);
+  EXPECT_NE(gone.find("the CRLs expired 2 h ago: OpenVPN refuses every client"), std::string::npos)
+      << gone;
+  EXPECT_NE(gone.find("refreshes them here each day"), std::string::npos) << gone;
+  EXPECT_NE(crlAdvice(std::nullopt, now, false).find("a CRL file is missing"), std::string::npos);
+}
+
 TEST_F(PkiTest, RejectsBadNames) {
   auto pki = make();
   pki.ensureCa("test CA");

@@ -213,6 +213,30 @@ TEST(WebMetricsTest, FamiliesAndSamples) {
   EXPECT_EQ(text.find("meshbroker_gateway_rtt_seconds{gateway=\"illimani\"}"), std::string::npos);
 }
 
+// Where OpenVPN runs, the CRLs' expiry is a metric and status field; the advice (it names
+// folders) only with the token.
+TEST(WebMetricsTest, CrlExpiryAndProblem) {
+  auto s = seedSnapshot();
+  EXPECT_EQ(renderMetrics(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic))
+                .find("meshbroker_crl"),
+            std::string::npos);
+  s.pki = {true, 1'800'000'000, ""};
+  auto text = renderMetrics(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic));
+  EXPECT_NE(text.find("meshbroker_crl_next_update_timestamp_seconds 1800000000\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("meshbroker_crl_problem 0\n"), std::string::npos) << text;
+  s.pki = {true, std::nullopt, "a CRL file is missing: /var/lib/meshbroker/pki/crl/x.pem"};
+  auto pub = document(s, {"0.1.0"}, Document::kStatus, Access::kPublic);
+  text = renderMetrics(pub);
+  EXPECT_NE(text.find("meshbroker_crl_problem 1\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("meshbroker_crl_next_update_timestamp_seconds"), std::string::npos);
+  EXPECT_FALSE(pub["daemon"]["pki"].contains("advice"));
+  EXPECT_FALSE(pub["daemon"]["pki"]["crl_ok"].get<bool>());
+  auto full = document(s, {"0.1.0"}, Document::kStatus, Access::kFull);
+  EXPECT_EQ(full["daemon"]["pki"]["advice"], s.pki.advice);
+}
+
 TEST(WebMetricsTest, LabelValuesAreEscaped) {
   EXPECT_EQ(escapeLabel("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }
