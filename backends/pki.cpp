@@ -545,6 +545,27 @@ std::optional<std::int64_t> crlNextUpdate(const fs::path& file) {
   return earliest;
 }
 
+std::map<std::string, std::string> revokedNamesIn(std::string_view text) {
+  std::map<std::string, std::string> out;
+  constexpr std::string_view kPrefix = "# revoked ";
+  while (!text.empty()) {
+    auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.starts_with("-----BEGIN")) break;  // the header ends where the PEM blocks start
+    if (!line.starts_with(kPrefix)) continue;
+    line.remove_prefix(kPrefix.size());
+    auto space = line.find(' ');
+    if (space == std::string_view::npos) continue;
+    std::string serial(line.substr(0, space));
+    std::string name(line.substr(space + 1));
+    bool hex = !serial.empty() && serial.size() <= 64 &&
+               serial.find_first_not_of("0123456789ABCDEF") == std::string::npos;
+    if (hex && validName(name)) out[serial] = name;
+  }
+  return out;
+}
+
 std::string crlAdvice(std::optional<std::int64_t> next_update, std::int64_t now, bool holder) {
   const std::string source =
       holder ? "meshbroker refreshes them here each day; see the errors above"
@@ -564,6 +585,21 @@ std::string crlAdvice(std::optional<std::int64_t> next_update, std::int64_t now,
 }
 
 namespace {
+
+// The comment lines an instance's CRL file opens with (revokedNamesIn reads them back).
+std::string revokedNamesHeader(const std::string& instance,
+                               const std::map<std::string, std::string>& names) {
+  std::string out = "# meshbroker: the CRLs of OpenVPN instance " + instance +
+                    ". OpenVPN reads the PEM blocks; meshbroker\n"
+                    "# also reads these lines, to end the sessions of the revoked:\n";
+  for (const auto& [serial, name] : names) out += "# revoked " + serial + " " + name + "\n";
+  return out;
+}
+
+std::string headerOf(const std::string& text) {
+  auto begin = text.find("-----BEGIN");
+  return begin == std::string::npos ? text : text.substr(0, begin);
+}
 
 // Whether file already says what a rewrite would: one CRL of each CA, the same entries, and
 // not yet due for a refresh. Then it is left alone, so a CRL changes only when a revocation
@@ -733,9 +769,15 @@ void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
     Entries own = old[0];
     Entries legacy = old[1];
     legacy.insert(global.begin(), global.end());
+    // Who holds each revoked certificate of this instance: the names the file had (the index
+    // may have lost a record; an entry is never dropped), and the index's.
+    auto old_text = readFile(layout_.instanceCrl(name));
+    auto revoked_names =
+        old_text ? revokedNamesIn(*old_text) : std::map<std::string, std::string>{};
     bool trusts_network = false;
     for (const auto& client : clients) {
       auto serial = normalSerial(client.serial, layout_.index(), client.name);
+      if (client.instance == name && client.revoked_at) revoked_names[serial] = client.name;
       if (client.issuer == Issuer::kInstance) {
         if (client.instance == name && client.revoked_at) own.emplace(serial, *client.revoked_at);
       } else if (client.instance != name) {
@@ -744,9 +786,11 @@ void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
         trusts_network = true;
       }
     }
-    if (!crlFileCurrent(layout_.instanceCrl(name), seen, old, {&own, &legacy}, t)) {
+    auto header = revokedNamesHeader(name, revoked_names);
+    if (!old_text || headerOf(*old_text) != header ||
+        !crlFileCurrent(layout_.instanceCrl(name), seen, old, {&own, &legacy}, t)) {
       crl_files.emplace_back(layout_.instanceCrl(name),
-                             makeCrlPem(ca.get(), ca_key.get(), own, t) +
+                             header + makeCrlPem(ca.get(), ca_key.get(), own, t) +
                                  makeCrlPem(network.get(), network_key.get(), legacy, t));
     }
     auto trust = pemOf(ca.get()) + (trusts_network ? pemOf(network.get()) : "");

@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/pki_layout.hpp"
@@ -64,6 +66,13 @@ std::optional<std::int64_t> crlNextUpdate(const std::filesystem::path& file);
 // What an operator must hear about a node's CRLs at `now` (seconds): empty while they have more
 // than kCrlWarnBelowSeconds left. OpenVPN refuses every client once its CRL has expired, so a
 // server that only gets copies warns in time, and says where fresh ones come from.
+// An instance's CRL file opens with comment lines naming its revoked certificates' holders,
+// "# revoked SERIAL NAME" (OpenVPN, like OpenSSL, reads only the PEM blocks). A server that
+// only gets copies learns from them whose sessions to end (Daemon::checkRevocations). Serial
+// (upper-case hex) -> name; lines that are not such a line, or carry a bad serial or name, are
+// ignored.
+std::map<std::string, std::string> revokedNamesIn(std::string_view crl_file_text);
+
 inline constexpr std::int64_t kCrlWarnBelowSeconds = 7 * 86400;
 std::string crlAdvice(std::optional<std::int64_t> next_update, std::int64_t now, bool holder);
 

@@ -65,7 +65,8 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       tinc_retry_(io),
       publish_tick_(io),
       stale_tick_(io),
-      crl_tick_(io) {}
+      crl_tick_(io),
+      revocation_tick_(io) {}
 
 Daemon::~Daemon() = default;
 
@@ -182,6 +183,7 @@ void Daemon::start() {
   if (config_observer_) config_observer_(config_);
   armPublishTick();
   armCrlTick(std::chrono::seconds(0));
+  armRevocationTick();
   changed();
 }
 
@@ -665,6 +667,70 @@ void Daemon::checkCrl() {
   if (differs) changed();
 }
 
+void Daemon::armRevocationTick() {
+  if (shutting_down_) return;
+  revocation_tick_.expires_after(std::chrono::seconds(1));
+  revocation_tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shutting_down_) return;
+    checkRevocations();
+    armRevocationTick();
+  });
+}
+
+void Daemon::checkRevocations() {
+  backends::PkiLayout pki{config_.paths.pki_dir};
+  for (const auto& [id, backend] : backends_) {
+    if (backend->instance.empty()) continue;
+    auto file = pki.instanceCrl(backend->instance);
+    struct ::stat st {};
+    std::array<std::int64_t, 3> stamp{};
+    if (::stat(file.c_str(), &st) == 0) {
+      stamp = {static_cast<std::int64_t>(st.st_ino), static_cast<std::int64_t>(st.st_size),
+               static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+    }
+    auto& seen = crl_seen_[backend->instance];
+    if (stamp == seen) continue;
+    // Acted on only with a management connection: until then the next tick tries again (a
+    // change seen at start also ends sessions an adopted openvpn kept through a revocation).
+    if (!backend->management || !backend->management->connected()) continue;
+    seen = stamp;
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::set<std::string> names;
+    for (const auto& [serial, name] : backends::revokedNamesIn(text.str())) names.insert(name);
+    if (!names.empty()) endRevokedSessions(id, names);
+  }
+}
+
+void Daemon::endRevokedSessions(const std::string& id, const std::set<std::string>& names) {
+  Backend* backend = find(id);
+  if (!backend || !backend->management) return;
+  backend->management->status([this, id, names](const backends::StatusReport& report) {
+    Backend* b = find(id);
+    if (!b || !b->management || !report.complete) return;
+    for (const auto& client : report.clients) {
+      if (!names.count(client.common_name)) continue;
+      // client-kill CID ends this one session; kill NAME would end every session of the name.
+      std::string command = client.client_id ? "client-kill " + std::to_string(*client.client_id)
+                                             : "kill " + client.common_name;
+      std::string who = client.common_name + " (" + client.real_address + ")";
+      b->management->command(
+          command, false, [this, id, who](bool ok, const std::vector<std::string>& reply) {
+            if (ok) {
+              log(Level::kNotice,
+                  id + ": ended the session of " + who + ": revoked in the CRL file");
+              recordEvent("operator", id + ": ended a revoked session");
+              changed();
+            } else {
+              log(Level::kWarning, id + ": could not end the session of " + who + ": " +
+                                       (reply.empty() ? std::string("no reply") : reply[0]));
+            }
+          });
+    }
+  });
+}
+
 void Daemon::checkStalePaths() {
   Backend* tinc = find("tinc");
   if (!monitor_ || !tinc || tinc->machine.state != State::kRunning) return;
@@ -899,6 +965,7 @@ void Daemon::shutdown() {
   publish_tick_.cancel();
   stale_tick_.cancel();
   crl_tick_.cancel();
+  revocation_tick_.cancel();
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
   std::vector<std::string> ids;
   for (const auto& [id, backend] : backends_) ids.push_back(id);

@@ -2,11 +2,14 @@
 // shutdown, systemd notification and the state snapshot.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,6 +112,12 @@ class Daemon {
   // reports their expiry (status, metrics) and warns a week ahead (crlAdvice).
   void armCrlTick(std::chrono::seconds after);
   void checkCrl();
+  // Every second: when an instance's CRL file changes (a revoke here, or a copy from the CA
+  // holder), end the sessions of the names it lists as revoked (pki.hpp, revokedNamesIn):
+  // OpenVPN itself checks the CRL only at a handshake.
+  void armRevocationTick();
+  void checkRevocations();
+  void endRevokedSessions(const std::string& id, const std::set<std::string>& names);
   void writeFiles(const std::vector<templates::RenderedFile>& files,
                   const std::vector<templates::RenderedFile>* previous);
   void waitForSignals();
@@ -138,6 +147,9 @@ class Daemon {
   asio::steady_timer publish_tick_;
   asio::steady_timer stale_tick_;
   asio::steady_timer crl_tick_;
+  asio::steady_timer revocation_tick_;
+  // Each instance's CRL file as last acted on: inode, size, mtime (ns); {} before the first.
+  std::map<std::string, std::array<std::int64_t, 3>> crl_seen_;
   StalePathWatch stale_watch_;
   std::map<std::string, TimePoint> mesh_up_at_;  // steady time of each peer's last host-up
   Publisher publisher_;

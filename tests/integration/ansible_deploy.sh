@@ -36,8 +36,8 @@
 #    cometa (chip's route, cometa's mesh0 counters)
 # 4. site.yml again: changed=0 on every node (PLAY RECAP); --check: changed=0, failed=0
 # 5. a changed host variable (comegato's probe interval) and a revoked client (alice): chip
-#    revokes, comegato gets its new config and the CRL, both reload, gateways untouched, and
-#    alice's tunnel ends
+#    revokes, comegato gets its new config (its CRLs: unchanged, alice is not on its instance),
+#    both reload, gateways untouched, and alice's tunnel ends
 # 6. ansible-lint over ansible/ passes
 #
 # The image comes from rootfs_make (lab/rootfs.sh): the first run makes it with

@@ -653,6 +653,58 @@ TEST_F(PkiTest, CrlLifetimeBackdatingAndRefresh) {
   fs::remove_all(copy);
 }
 
+// Finding 3: an instance's CRL file names the holders of its revoked certificates in comment
+// lines before the PEM blocks, so a server that only gets a copy knows whose sessions to end;
+// OpenSSL (and so OpenVPN) reads the file as before; a name is never dropped while its entry
+// stays, even when the index loses the record.
+TEST_F(PkiTest, CrlFileNamesTheRevokedForTheDaemon) {
+  auto pki = make();
+  pki.ensureCa("test CA");
+  for (const char* instance : {"private", "public"}) {
+    pki.ensureTlsCrypt(instance);
+    pki.ensureInstance(instance);
+  }
+  auto alice = pki.issueClient("alice", "private").cert_pem;
+  auto bob = pki.issueClient("bob", "private").cert_pem;
+  const auto& layout = pki.layout();
+  EXPECT_TRUE(revokedNamesIn(meshbroker::testing::readText(layout.instanceCrl("private"))).empty());
+  ASSERT_EQ(pki.revoke("alice").revoked, 1);
+  auto text = meshbroker::testing::readText(layout.instanceCrl("private"));
+  auto names = revokedNamesIn(text);
+  ASSERT_EQ(names.size(), 1u) << text;
+  EXPECT_EQ(names.begin()->second, "alice");
+  EXPECT_EQ(names.begin()->first, pki.list()[0].serial);  // alice's record
+  EXPECT_TRUE(text.starts_with("# meshbroker: the CRLs of OpenVPN instance private.")) << text;
+  EXPECT_TRUE(revokedNamesIn(meshbroker::testing::readText(layout.instanceCrl("public"))).empty());
+  // The CRL blocks after the header still work: alice refused, bob accepted.
+  EXPECT_FALSE(accepted(pki, "private", alice, now_));
+  EXPECT_TRUE(accepted(pki, "private", bob, now_));
+  // The index forgets alice: her name stays with her entry.
+  write(layout.index(), formatIndex({pki.list()[1]}));
+  now_ += 10 * 86400;  // and a refresh rewrites the file
+  pki.writeCrl();
+  EXPECT_EQ(revokedNamesIn(meshbroker::testing::readText(layout.instanceCrl("private"))), names);
+  EXPECT_FALSE(accepted(pki, "private", alice, now_));
+}
+
+TEST(PkiRevokedNamesTest, OnlyWellFormedHeaderLinesCount) {
+  auto names = revokedNamesIn(
+      "# meshbroker: a header\n"
+      "# revoked 0A1B alice\n"
+      "# revoked zz bob\n"        // not hex
+      "# revoked 0C carol dan\n"  // a name with a space
+      "# revoked 0D ../etc\n"     // not a valid name
+      "#revoked 0E eve\n"         // no space after #
+      "# revoked 0F\n"            // no name
+      "# revoked 1A mallory\r\n"  // a carriage return is not part of a valid name
+      "-----BEGIN X509 CRL-----\n"
+      "# revoked 0B trudy\n"  // after the PEM blocks start: not the header
+      "-----END X509 CRL-----\n");
+  EXPECT_EQ(names, (std::map<std::string, std::string>{{"0A1B", "alice"}}));
+  EXPECT_TRUE(revokedNamesIn("").empty());
+  EXPECT_TRUE(revokedNamesIn(std::string(1 << 16, '#')).empty());
+}
+
 // What the daemon says hourly about a node's CRLs: nothing with a week or more left; a warning
 // before and after they expire that says where fresh ones come from (here, or the CA holder).
 TEST(PkiCrlAdviceTest, WarnsAWeekAheadAndSaysWhereFreshOnesComeFrom) {
