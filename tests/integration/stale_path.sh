@@ -108,10 +108,17 @@ line=$(grep -m1 'has answered nothing' "$MBLOG")
 lab_log "1. stale after ${after} ms: ${line#*tinc: }"
 grep -q 'peer cometa .*answered nothing since it connected' <<<"$line" ||
   lab_fail "not cometa, or not 'since it connected': $line"
-# Not before the silence (25 s from the host-up, seen here up to a poll late), and at most a
-# tick and a poll after it.
-((after >= 24000)) || lab_fail "called stale ${after} ms after cometa connected, before 25 s"
-((after <= 32000)) || lab_fail "called stale only ${after} ms after cometa connected"
+# Not before the 25 s of silence and at most a few 1 s ticks after, by the daemon's own clock
+# (its line says how long): this script sees the host-up a poll late or more on a busy machine
+# (under ASan it once saw it 2.4 s late), so its own stopwatch only bounds the wait.
+silent_for() {  # LINE PATTERN: the seconds the daemon's line reports after PATTERN
+  sed -n "s/.*$2 \([0-9]*\.[0-9]\) s.*/\1/p" <<<"$1" | awk '{ printf "%d", $1 * 1000 }'
+}
+ms=$(silent_for "$line" 'connected over tinc for')
+[[ -n $ms ]] || lab_fail "no duration in: $line"
+((ms >= 25000)) || lab_fail "called stale after ${ms} ms of silence, before 25 s"
+((ms <= 30000)) || lab_fail "called stale only after ${ms} ms of silence (25 s, 1 s ticks)"
+((after <= 45000)) || lab_fail "called stale only ${after} ms after cometa connected"
 lab_wait 15 "tincd restarted and running" restarted_since "$restarts0" ||
   lab_fail "tincd was not restarted (restarts $(tinc_restarts), was $restarts0)"
 restart1_ms=$(lab_ms)
@@ -149,8 +156,11 @@ after=$(($(lab_ms) - drop_ms))
 line=$(grep 'has answered nothing' "$MBLOG" | sed -n 2p)
 lab_log "4. stale after ${after} ms ($(((drop_ms - restart1_ms) / 1000)) s after the first): ${line#*tinc: }"
 grep -q 'peer cometa .*answered nothing for' <<<"$line" || lab_fail "not cometa, or not 'for': $line"
+ms=$(silent_for "$line" 'has answered nothing for')
+[[ -n $ms ]] || lab_fail "no duration in: $line"
+((ms >= 25000)) || lab_fail "called stale after ${ms} ms of silence, before 25 s"
+((ms <= 30000)) || lab_fail "called stale only after ${ms} ms of silence (25 s, 1 s ticks)"
 ((after >= 24000)) || lab_fail "called stale ${after} ms after the drop, before the 25 s of silence"
-((after <= 32000)) || lab_fail "called stale only ${after} ms after the drop (silence 25 s, 1 s tick)"
 lab_wait 15 "tincd restarted again" restarted_since "$restarts1" ||
   lab_fail "tincd was not restarted again (restarts $(tinc_restarts), was $restarts1)"
 

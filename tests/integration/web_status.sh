@@ -270,9 +270,15 @@ done
 got=$(lab_exec chip curl -sS --max-time 5 -o "$LAB_TMP/body" -w '%{http_code}' \
   --resolve rebind.example:8655:127.0.0.1 http://rebind.example:8655/api/v1/status)
 [[ $got == 421 ]] || lab_fail "a rebinding name resolving to the listener got $got"
+# Refused: no drain recorded, cometa not drained. (Not the route: under ASan and load a probe
+# can miss and move it on its own.)
+drains() { api_auth /api/v1/events | jq '[.events[] | select(.source == "operator" and (.what | startswith("drain cometa")))] | length'; }
+drains_before=$(drains)
 [[ $(code POST /api/v1/gateways/cometa/drain -H "Host: evil.example:8655" "${auth[@]}") == 421 ]] ||
   lab_fail "an action through a foreign Host is not refused"
-[[ $(route_via) == "${FO_MESH[cometa]}" ]] || lab_fail "a refused action moved the route"
+[[ $(drains) == "$drains_before" ]] || lab_fail "an action through a foreign Host was recorded"
+[[ $(api /api/v1/gateways | jq -r '.gateways[] | select(.name == "cometa") | .drained') == false ]] ||
+  lab_fail "an action through a foreign Host drained cometa"
 for host in localhost:8655 127.0.0.1 localhost:9000; do
   [[ $(code GET /api/v1/status -H "Host: $host") == 200 ]] || lab_fail "Host $host is refused"
 done
