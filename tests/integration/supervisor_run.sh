@@ -144,7 +144,13 @@ rss_limit_kb=2048
 [[ -n ${MESHBROKER_SANITIZER:-} ]] && rss_limit_kb=$((2048 + 16384 + 2048 + 28672))
 ((rss_after - rss_before < rss_limit_kb)) ||
   lab_fail "RSS grew by $((rss_after - rss_before)) kB (limit $rss_limit_kb kB)"
-lab_expect 15 "mesh ping after the cycles" lab_ping chip "${PAIR_MESH[comegato]}"
+# 200 reconnects in a row can leave tinc 1.0's packet keys out of step (its meta connection
+# up, every packet dropped; CI saw it once in five runs): meshbroker's stale-path watch restarts
+# tincd after 25 s of such silence (docs/supervisor.md), so the mesh must answer within that
+# and a restart.
+t=$(lab_ms)
+lab_expect 45 "mesh ping after the cycles" lab_ping chip "${PAIR_MESH[comegato]}"
+lab_log "mesh answering $(($(lab_ms) - t)) ms after the cycles$(grep -q 'has answered nothing' "$LAB_TMP/chip.log" && echo ' (after a stale-path restart)')"
 
 # --- SIGTERM: children stopped, exit 0 ----------------------------------------------------
 tinc_pid=$(pair_backend_pid chip tinc)
