@@ -55,6 +55,9 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
     for (const auto& set : health.value("route_sets", nlohmann::json::array())) {
       out << "route set " << set.value("name", "?") << ": " << set.value("why", "") << "\n";
     }
+    for (const auto& conflict : health.value("route_conflicts", nlohmann::json::array())) {
+      if (conflict.is_string()) out << "conflict: " << conflict.get<std::string>() << "\n";
+    }
     out << "\n";
     printChanges(reply->value("changes", nlohmann::json::array()), out);
     return kExitOk;
@@ -67,10 +70,15 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
     state.known = state.up = true;
     peers[host.name.str()] = state;
   }
-  const auto desired = routing::desiredRoutes(*config, peers, {});
+  auto desired = routing::desiredRoutes(*config, peers, {});
   nlohmann::json changes = nlohmann::json::array();
+  nlohmann::json conflicts = nlohmann::json::array();
   try {
     routing::NetlinkRouteTable table(static_cast<std::uint8_t>(config->routing.protocol));
+    for (const auto& conflict :
+         routing::stepAside(desired.routes, desired.frozen, table.foreignRoutes())) {
+      conflicts.push_back(routing::describe(conflict));
+    }
     const auto current = table.routes();
     const auto plan =
         routing::planChanges(desired.routes, desired.rules, current, table.rules(), {});
@@ -80,9 +88,11 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
     return kExitFailure;
   }
   if (as_json) {
-    out << nlohmann::json{{"daemon", false}, {"changes", changes}}.dump(2) << "\n";
+    out << nlohmann::json{{"daemon", false}, {"changes", changes}, {"conflicts", conflicts}}.dump(2)
+        << "\n";
     return kExitOk;
   }
+  for (const auto& conflict : conflicts) out << "conflict: " << conflict.get<std::string>() << "\n";
   out << "meshbroker is not running (" << why
       << "); assuming every gateway answers, starting it would:\n";
   printChanges(changes, out);

@@ -14,6 +14,28 @@ std::string_view toString(RouteType type) {
   return "unicast";
 }
 
+std::string protocolName(std::uint8_t protocol) {
+  // The names of /etc/iproute2/rt_protos (those a mesh node meets).
+  switch (protocol) {
+    case 2:
+      return "kernel";
+    case 3:
+      return "boot";
+    case 4:
+      return "static";
+    case 11:
+      return "zebra";
+    case 12:
+      return "bird";
+    case 16:
+      return "dhcp";
+    case 42:
+      return "babel";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
 std::string describe(const KernelRoute& route) {
   std::string text;
   if (route.type != RouteType::kUnicast) text = std::string(toString(route.type)) + " ";

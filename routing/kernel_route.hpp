@@ -47,6 +47,16 @@ struct RouteKey {
 };
 inline RouteKey keyOf(const KernelRoute& route) { return {route.to, route.table, route.metric}; }
 
+// A route that does not carry our protocol: the administrator's, the kernel's or another
+// routing daemon's (babeld, bird). Never changed by us; ours step aside from its key.
+struct ForeignRoute {
+  RouteKey key;
+  std::uint8_t protocol = 0;  // rtm_protocol: 2 kernel, 3 boot, 4 static, 12 bird, 42 babel...
+  auto operator<=>(const ForeignRoute&) const = default;
+};
+// "static", "boot", "babel"... or the number.
+std::string protocolName(std::uint8_t protocol);
+
 // `ip rule`: traffic from a source prefix, or carrying a firewall mark, looks up a table.
 struct PolicyRule {
   std::uint32_t priority = 0;
@@ -71,6 +81,8 @@ class RouteTable {
   virtual ~RouteTable() = default;
   virtual std::vector<KernelRoute> routes() = 0;
   virtual std::vector<PolicyRule> rules() = 0;
+  // The IPv4 routes that do not carry our protocol, in every table (their keys only).
+  virtual std::vector<ForeignRoute> foreignRoutes() = 0;
   // Atomic create-or-replace (NLM_F_CREATE | NLM_F_REPLACE): never a window without a route.
   virtual void replace(const KernelRoute& route) = 0;
   virtual void remove(const KernelRoute& route) = 0;

@@ -273,6 +273,36 @@ bool hopBefore(const NextHop& a, const NextHop& b) {
   return std::tie(a.gateway, a.device, a.weight) < std::tie(b.gateway, b.device, b.weight);
 }
 
+// One RTM_NEWROUTE message of another protocol as the key it holds, or nothing. Only what
+// NLM_F_REPLACE of ours could hit: tos 0, no source selector, not a cached clone.
+std::optional<ForeignRoute> parseForeign(nlmsghdr* header, std::uint8_t protocol) {
+  if (header->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(header, sizeof(rtmsg))) {
+    return std::nullopt;
+  }
+  const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(header));
+  if (rtm->rtm_family != AF_INET || rtm->rtm_protocol == protocol) return std::nullopt;
+  if ((rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_tos != 0 || rtm->rtm_src_len != 0 ||
+      rtm->rtm_dst_len > 32) {
+    return std::nullopt;
+  }
+  rtnl_route* raw = nullptr;
+  if (rtnl_route_parse(header, &raw) < 0 || raw == nullptr) return std::nullopt;
+  Route parsed(raw);
+  auto network = config::Ipv4Address::fromUint(0);
+  nl_addr* dst = rtnl_route_get_dst(parsed.get());
+  if (dst != nullptr && nl_addr_get_len(dst) > 0) {
+    auto address = ipv4From(dst);
+    if (!address) return std::nullopt;
+    network = *address;
+  }
+  auto to = cidrOf(network, rtm->rtm_dst_len);
+  if (!to) return std::nullopt;
+  return ForeignRoute{.key = {.to = *to,
+                              .table = rtnl_route_get_table(parsed.get()),
+                              .metric = rtnl_route_get_priority(parsed.get())},
+                      .protocol = rtm->rtm_protocol};
+}
+
 // One RTM_NEWROUTE message as a KernelRoute, or nothing when it is not ours or not something
 // KernelRoute can say exactly (so that nothing we report back loses a detail).
 std::optional<KernelRoute> parseRoute(nlmsghdr* header, std::uint8_t protocol,
@@ -522,6 +552,21 @@ std::vector<KernelRoute> NetlinkRouteTable::routes() {
   std::sort(out.begin(), out.end(), [](const KernelRoute& a, const KernelRoute& b) {
     return std::tuple(a.table, keyOf(a)) < std::tuple(b.table, keyOf(b));
   });
+  return out;
+}
+
+std::vector<ForeignRoute> NetlinkRouteTable::foreignRoutes() {
+  std::vector<ForeignRoute> out;
+  int rc = dumpIpv4(
+      sock_.get(), RTM_GETROUTE, [&] { out.clear(); },
+      [&](nlmsghdr* header) {
+        if (auto route = parseForeign(header, protocol_)) out.push_back(*route);
+      });
+  if (rc < 0) {
+    reconnect();
+    throw RouteTableError(std::string("cannot list the kernel's IPv4 routes: ") + nl_geterror(rc));
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -18,7 +18,8 @@ namespace meshbroker::routing {
 // What the kernel does that callers should know (pinned by the KernelFact* tests):
 // - NLM_F_REPLACE matches a route on (destination, tos, table, metric), not on the protocol:
 //   replace() of a key that a route of another protocol already holds takes that route over.
-//   Keep our routes on keys nobody else uses (our own table, or our own metric).
+//   Keep our routes on keys nobody else uses (our own table, or our own metric):
+//   foreignRoutes() lists the keys held, routing::stepAside() moves ours off them.
 // - A delete with metric 0 matches any metric: remove() of an absent metric-0 route deletes
 //   our route with the same destination, table and type at the lowest other metric. Remove
 //   what routes() reported, not guesses.
@@ -41,6 +42,8 @@ class NetlinkRouteTable : public RouteTable {
   std::vector<KernelRoute> routes() override;
   // Rules with action "lookup table" and only the selectors PolicyRule has; others skipped.
   std::vector<PolicyRule> rules() override;
+  // Keys of the IPv4 routes of other protocols that replace() could hit (tos 0, no source).
+  std::vector<ForeignRoute> foreignRoutes() override;
   void replace(const KernelRoute& route) override;
   void remove(const KernelRoute& route) override;  // absent: nothing to do
   void add(const PolicyRule& rule) override;       // already there: nothing to do

@@ -1,10 +1,39 @@
 #include "routing/reconcile.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 
 namespace meshbroker::routing {
+
+std::string describe(const RouteConflict& conflict) {
+  const auto& key = conflict.held.key;
+  return key.to.str() + " (table " + std::to_string(key.table) + ", metric " +
+         std::to_string(key.metric) + ") is routed by another program (proto " +
+         protocolName(conflict.held.protocol) + "): left alone; meshbroker's route uses metric " +
+         std::to_string(conflict.metric) + ", which the kernel prefers less while the other exists";
+}
+
+std::vector<RouteConflict> stepAside(std::vector<KernelRoute>& desired,
+                                     std::vector<RouteKey>& frozen,
+                                     const std::vector<ForeignRoute>& foreign) {
+  std::map<RouteKey, std::uint8_t> held;
+  for (const auto& route : foreign) held.emplace(route.key, route.protocol);
+  std::set<RouteConflict> conflicts;
+  // The first metric at or above the key's that no foreign route holds.
+  auto move = [&](RouteKey key) {
+    const auto first = held.find(key);
+    if (first == held.end()) return key;
+    const RouteConflict seen{{key, first->second}, 0};
+    while (held.count(key) && key.metric < UINT32_MAX) ++key.metric;
+    conflicts.insert({seen.held, key.metric});
+    return key;
+  };
+  for (auto& route : desired) route.metric = move(keyOf(route)).metric;
+  for (auto& key : frozen) key = move(key);
+  return {conflicts.begin(), conflicts.end()};
+}
 
 RoutePlan planChanges(const std::vector<KernelRoute>& desired,
                       const std::vector<PolicyRule>& desired_rules,

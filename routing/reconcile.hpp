@@ -18,6 +18,26 @@ struct RoutePlan {
   }
 };
 
+// A desired route whose key (destination, table, metric) a foreign route holds: replacing
+// there would overwrite the foreign route (NLM_F_REPLACE matches on the key, not on the
+// protocol). Ours goes in with the next metric no foreign route holds instead; the kernel
+// prefers the lower metric, so the foreign route keeps the traffic while it exists.
+struct RouteConflict {
+  ForeignRoute held;     // the foreign route ours would have replaced
+  std::uint32_t metric;  // the metric ours uses instead
+  auto operator<=>(const RouteConflict&) const = default;
+};
+// "10.64.0.0/11 (table 254, metric 0) is routed by another program (proto static): left
+// alone; meshbroker's route uses metric 1, ..."
+std::string describe(const RouteConflict& conflict);
+
+// Moves every desired route, and every frozen key, off the keys foreign routes hold (the same
+// way each time, so a moved route is found again at its new key). Returns one conflict per
+// foreign route met, sorted. Pure.
+std::vector<RouteConflict> stepAside(std::vector<KernelRoute>& desired,
+                                     std::vector<RouteKey>& frozen,
+                                     const std::vector<ForeignRoute>& foreign);
+
 // Routes whose key is in `frozen` are left exactly as the kernel has them. Duplicate desired
 // keys: the first wins.
 RoutePlan planChanges(const std::vector<KernelRoute>& desired,

@@ -280,6 +280,7 @@ void GatewayMonitor::reconcile(const std::string& why) {
   // While our tincd is down its interface may not exist: the kernel keeps what it has.
   if (table_ && !held_) {
     try {
+      noteConflicts(routing::stepAside(desired.routes, desired.frozen, table_->foreignRoutes()));
       const auto current = table_->routes();
       const auto plan = routing::planChanges(desired.routes, desired.rules, current,
                                              table_->rules(), desired.frozen);
@@ -302,9 +303,33 @@ void GatewayMonitor::reconcile(const std::string& why) {
   });
 }
 
+void GatewayMonitor::noteConflicts(std::vector<routing::RouteConflict> conflicts) {
+  if (conflicts == route_conflicts_) return;
+  for (const auto& conflict : conflicts) {
+    if (std::find(route_conflicts_.begin(), route_conflicts_.end(), conflict) !=
+        route_conflicts_.end()) {
+      continue;
+    }
+    const std::string what = "routes: " + routing::describe(conflict);
+    log(Level::kWarning, what);
+    record(what);
+  }
+  for (const auto& gone : route_conflicts_) {
+    if (std::find(conflicts.begin(), conflicts.end(), gone) != conflicts.end()) continue;
+    const std::string what = "routes: the other route to " + gone.held.key.to.str() + " (proto " +
+                             routing::protocolName(gone.held.protocol) +
+                             ") is gone: meshbroker's goes back to metric " +
+                             std::to_string(gone.held.key.metric);
+    log(Level::kNotice, what);
+    record(what);
+  }
+  route_conflicts_ = std::move(conflicts);
+}
+
 std::vector<std::string> GatewayMonitor::dryRun() {
   if (!table_ || !config_) return {};
-  const auto desired = routing::desiredRoutes(*config_, peerStates(), decisions_);
+  auto desired = routing::desiredRoutes(*config_, peerStates(), decisions_);
+  routing::stepAside(desired.routes, desired.frozen, table_->foreignRoutes());
   const auto current = table_->routes();
   const auto plan =
       routing::planChanges(desired.routes, desired.rules, current, table_->rules(), desired.frozen);
@@ -369,11 +394,14 @@ nlohmann::json GatewayMonitor::toJson() const {
     timer["lateness_p99_ms"] = at(0.99);
     timer["lateness_max_ms"] = at(1.0);
   }
+  nlohmann::json conflicts = nlohmann::json::array();
+  for (const auto& conflict : route_conflicts_) conflicts.push_back(routing::describe(conflict));
   return {{"peers", peers},
           {"route_sets", sets},
           {"timer", timer},
           {"events", events},
           {"route_errors", route_errors_},
+          {"route_conflicts", conflicts},
           {"held", held_}};
 }
 

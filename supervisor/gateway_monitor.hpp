@@ -48,7 +48,8 @@ class GatewayMonitor {
   // Per probed peer, when any of its checks last got a reply (nullopt: never).
   std::map<std::string, std::optional<health::TimePoint>> lastReplies() const;
 
-  // {"peers": {...}, "route_sets": [...], "events": [...], "route_errors": [...]}
+  // {"peers": {...}, "route_sets": [...], "events": [...], "route_errors": [...],
+  //  "route_conflicts": [...]}
   nlohmann::json toJson() const;
 
  private:
@@ -65,6 +66,8 @@ class GatewayMonitor {
   void onTransition(Peer& peer, Check& check, const health::Transition& transition);
   routing::PeerStates peerStates() const;
   void record(std::string what);
+  // Logs and records the conflicts that are new and the ones that are gone.
+  void noteConflicts(std::vector<routing::RouteConflict> conflicts);
 
   asio::io_context& io_;
   health::Prober& prober_;
@@ -75,6 +78,8 @@ class GatewayMonitor {
   std::map<std::string, std::unique_ptr<Peer>> peers_;
   std::map<std::string, routing::SetDecision> decisions_;
   std::vector<std::string> route_errors_;
+  // Keys of ours held by other programs' routes: ours stepped aside (routing::stepAside).
+  std::vector<routing::RouteConflict> route_conflicts_;
   std::deque<Event> events_;
   // How late the probe timer fires (the event loop was busy): the last kLatenessWindow wakes.
   static constexpr std::size_t kLatenessWindow = 1024;

@@ -215,6 +215,8 @@ json daemon(const supervisor::Snapshot& s, const BuildInfo& build, Access access
   if (timer.is_object()) out["probe_timer"] = timer;
   const auto& errors = member(s.health, "route_errors");
   out["route_errors"] = errors.is_array() ? errors : json::array();
+  const auto& conflicts = member(s.health, "route_conflicts");
+  out["route_conflicts"] = conflicts.is_array() ? conflicts : json::array();
   out["routes_held"] = member(s.health, "held").is_boolean() && s.health["held"].get<bool>();
   // Where OpenVPN runs: when its CRLs expire (OpenVPN then refuses every client), and whether
   // that needs someone; what to do (it names folders) only with the token.

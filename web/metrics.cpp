@@ -179,6 +179,10 @@ std::string renderMetrics(const json& status) {
   Family(out, "meshbroker_route_errors", "gauge",
          "Route changes the kernel refused in the last reconcile.")
       .sample({}, static_cast<double>(arrayAt(daemon, "route_errors").size()));
+  Family(out, "meshbroker_route_conflicts", "gauge",
+         "Route destinations another program also routes with our key: ours stepped aside "
+         "to a higher metric.")
+      .sample({}, static_cast<double>(arrayAt(daemon, "route_conflicts").size()));
 
   perItem(out, "meshbroker_mesh_node_up", "gauge",
           "1 while tinc reports a direct or indirect connection to the mesh node.",

@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "routing/reconcile.hpp"
+
 namespace meshbroker::routing {
 namespace {
 
@@ -426,6 +428,34 @@ TEST_F(NetlinkRouteTableTest, KernelFactReplaceTakesOverAForeignRouteWithTheSame
   table_.replace(unicast("10.17.5.0/24", {hop("192.0.2.3")}));
   EXPECT_EQ(ipJson("ip -j route show 10.17.5.0/24 proto static").size(), 0u);
   EXPECT_EQ(ipJson("ip -j route show 10.17.5.0/24 table all").size(), 1u);
+}
+
+TEST_F(NetlinkRouteTableTest, ForeignRoutesAreListedByKeyAndOursStepAsideFromThem) {
+  must("ip route add 10.17.7.0/24 via 192.0.2.2 proto static");
+  must("ip route add unreachable 10.17.8.0/24 table 100 metric 5 proto boot");
+  table_.replace(unicast("10.17.9.0/24", {hop("192.0.2.3")}));  // ours: not foreign
+  const auto foreign = table_.foreignRoutes();
+  auto has = [&](const std::string& to, std::uint32_t table, std::uint32_t metric, int proto) {
+    return std::find(foreign.begin(), foreign.end(),
+                     ForeignRoute{{cidr(to), table, metric}, static_cast<std::uint8_t>(proto)}) !=
+           foreign.end();
+  };
+  EXPECT_TRUE(has("10.17.7.0/24", kMainTable, 0, 4));
+  EXPECT_TRUE(has("10.17.8.0/24", 100, 5, 3));
+  for (const auto& route : foreign) EXPECT_NE(route.key.to.str(), "10.17.9.0/24");
+
+  // The daemon's path: step aside, plan, apply. The static route is untouched, ours is beside it.
+  const json before = ipJson("ip -j route show 10.17.7.0/24 proto static");
+  std::vector<KernelRoute> desired = {unicast("10.17.7.0/24", {hop("192.0.2.3")})};
+  std::vector<RouteKey> frozen;
+  const auto conflicts = stepAside(desired, frozen, foreign);
+  ASSERT_EQ(conflicts.size(), 1u);
+  const auto plan = planChanges(desired, {}, table_.routes(), table_.rules(), frozen);
+  EXPECT_TRUE(applyPlan(table_, plan).empty());
+  EXPECT_EQ(ipJson("ip -j route show 10.17.7.0/24 proto static"), before);
+  EXPECT_EQ(withKey(table_.routes(), {cidr("10.17.7.0/24"), kMainTable, 1}).size(), 1u);
+  must("ip route del 10.17.7.0/24 proto static");
+  must("ip route del unreachable 10.17.8.0/24 table 100 metric 5 proto boot");
 }
 
 TEST_F(NetlinkRouteTableTest, KernelFactRemoveWithMetricZeroMatchesAnyMetric) {

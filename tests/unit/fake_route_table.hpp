@@ -13,6 +13,7 @@ class FakeRouteTable : public routing::RouteTable {
  public:
   std::vector<routing::KernelRoute> routes() override { return routes_; }
   std::vector<routing::PolicyRule> rules() override { return rules_; }
+  std::vector<routing::ForeignRoute> foreignRoutes() override { return foreign_; }
   void replace(const routing::KernelRoute& route) override {
     if (route.to.str() == failing_prefix) throw routing::RouteTableError("no such device");
     std::erase_if(routes_, [&](const auto& r) { return keyOf(r) == keyOf(route); });
@@ -47,6 +48,7 @@ class FakeRouteTable : public routing::RouteTable {
 
   std::vector<routing::KernelRoute> routes_;
   std::vector<routing::PolicyRule> rules_;
+  std::vector<routing::ForeignRoute> foreign_;  // other programs' routes: never changed here
   std::vector<std::string> log;
   std::string failing_prefix;
 };

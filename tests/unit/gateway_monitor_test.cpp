@@ -152,6 +152,43 @@ TEST_F(GatewayMonitorTest, ResyncRepairsARouteDeletedByHandAndDryRunShowsIt) {
   EXPECT_TRUE(monitor_.dryRun().empty());
 }
 
+TEST_F(GatewayMonitorTest, AForeignRouteForOurDestinationIsLeftAloneAndShown) {
+  // The administrator's static route to a route set's destination, at the key ours would use.
+  const routing::RouteKey held{*config::Cidr::parse("10.64.0.0/11", nullptr), routing::kMainTable,
+                               0};
+  table_.foreign_ = {{held, 4}};
+  monitor_.configure(load(testing::example("chip")));
+  runFor(400ms);
+  auto ours = [this] {
+    std::vector<std::uint32_t> metrics;
+    for (const auto& r : table_.routes_) {
+      if (r.to.str() == "10.64.0.0/11" && r.table == routing::kMainTable)
+        metrics.push_back(r.metric);
+    }
+    return metrics;
+  };
+  EXPECT_EQ(ours(), std::vector<std::uint32_t>{1}) << "ours went in beside it, at metric 1";
+  EXPECT_EQ(table_.via("10.254.0.0/16"), "100.64.12.9") << "other destinations as before";
+  for (const auto& line : table_.log) {
+    EXPECT_NE(line, "replace 10.64.0.0/11 via 100.64.12.9 dev meshnet0") << "never at metric 0";
+  }
+  auto json = monitor_.toJson();
+  ASSERT_EQ(json["route_conflicts"].size(), 1u);
+  EXPECT_NE(json["route_conflicts"][0].get<std::string>().find("proto static"), std::string::npos);
+  int recorded = 0;
+  for (const auto& event : json["events"]) {
+    recorded += event["what"].get<std::string>().rfind("routes: 10.64.0.0/11 (table 254", 0) == 0;
+  }
+  EXPECT_EQ(recorded, 1) << "said once, not at every re-sync: " << json["events"].dump();
+
+  table_.foreign_.clear();  // the administrator removed theirs
+  runFor(400ms);
+  EXPECT_EQ(ours(), std::vector<std::uint32_t>{0}) << "back at metric 0, the old one removed";
+  json = monitor_.toJson();
+  EXPECT_TRUE(json["route_conflicts"].empty());
+  EXPECT_NE(json["events"].back()["what"].get<std::string>().find("is gone"), std::string::npos);
+}
+
 TEST_F(GatewayMonitorTest, ReconfigureKeepsVerdictsOfUnchangedPeersAndDropsRemovedSets) {
   auto json = testing::example("chip");
   monitor_.configure(load(json));

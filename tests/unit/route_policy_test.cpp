@@ -228,6 +228,53 @@ TEST(ReconcileTest, FrozenRoutesAreNeverTouched) {
   EXPECT_TRUE(planChanges({}, {}, current, {}, {keyOf(current[0])}).empty());
 }
 
+// ---- routes of other programs ----
+
+TEST(StepAsideTest, OursMovesToTheFirstMetricNoForeignRouteHoldsAndTheirsIsNamed) {
+  std::vector<KernelRoute> desired = {route("10.64.0.0/11", "100.64.12.9"),
+                                      route("10.254.0.0/16", "100.64.12.9"),
+                                      route("10.64.0.0/11", "100.64.12.9", 7701)};
+  std::vector<RouteKey> frozen = {keyOf(desired[0])};
+  // The administrator's static route at metric 0 and babeld's at metric 1, same destination;
+  // another table's route and a route to another destination are no conflict.
+  const std::vector<ForeignRoute> foreign = {{{cidr("10.64.0.0/11"), kMainTable, 0}, 4},
+                                             {{cidr("10.64.0.0/11"), kMainTable, 1}, 42},
+                                             {{cidr("10.64.0.0/11"), 100, 0}, 4},
+                                             {{cidr("10.0.0.0/8"), kMainTable, 0}, 3}};
+  const auto conflicts = stepAside(desired, frozen, foreign);
+  EXPECT_EQ(desired[0].metric, 2u);
+  EXPECT_EQ(desired[1].metric, 0u);
+  EXPECT_EQ(desired[2].metric, 0u) << "table 7701 holds nothing foreign";
+  EXPECT_EQ(frozen, std::vector<RouteKey>{keyOf(desired[0])}) << "a frozen key moves the same way";
+  ASSERT_EQ(conflicts.size(), 1u) << "one per foreign route met";
+  EXPECT_EQ(describe(conflicts[0]),
+            "10.64.0.0/11 (table 254, metric 0) is routed by another program (proto static): left "
+            "alone; meshbroker's route uses metric 2, which the kernel prefers less while the "
+            "other exists");
+  // The same inputs give the same keys: a moved route is found again at the next re-sync.
+  std::vector<KernelRoute> again = {route("10.64.0.0/11", "100.64.12.9")};
+  std::vector<RouteKey> none;
+  EXPECT_EQ(stepAside(again, none, foreign), conflicts);
+  EXPECT_EQ(again[0].metric, 2u);
+  // Gone: back to metric 0, no conflict.
+  EXPECT_TRUE(stepAside(again = {route("10.64.0.0/11", "100.64.12.9")}, none, {}).empty());
+  EXPECT_EQ(again[0].metric, 0u);
+}
+
+TEST(StepAsideTest, OurOldRouteUnderAForeignOneIsRemovedByTheMatchingProtocolOnly) {
+  // Both at metric 0 (the administrator used `ip route append`): ours moves to metric 1, the
+  // plan removes ours at metric 0 (the kernel matches a delete on our protocol: theirs stays).
+  const std::vector<KernelRoute> current = {route("10.64.0.0/11", "100.64.12.9")};
+  std::vector<KernelRoute> desired = {route("10.64.0.0/11", "100.64.12.9")};
+  std::vector<RouteKey> frozen;
+  stepAside(desired, frozen, {{{cidr("10.64.0.0/11"), kMainTable, 0}, 4}});
+  const auto plan = planChanges(desired, {}, current, {}, frozen);
+  ASSERT_EQ(plan.replace.size(), 1u);
+  EXPECT_EQ(plan.replace[0].metric, 1u);
+  ASSERT_EQ(plan.remove.size(), 1u);
+  EXPECT_EQ(plan.remove[0].metric, 0u);
+}
+
 TEST(ReconcileTest, RulesAreAddedAndRemoved) {
   const PolicyRule keep{7701, std::nullopt, 7701, 7701};
   const PolicyRule stale{7702, std::nullopt, 7702, 7702};
