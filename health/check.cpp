@@ -223,7 +223,9 @@ void HealthCheck::hold(TimePoint now, bool held) {
 std::optional<Transition> HealthCheck::become(TimePoint now, Verdict to, std::string reason) {
   const Verdict from = stats_.verdict;
   if (from == to) return std::nullopt;
-  if (to == Verdict::kDown) {
+  // A flap is a fall from up: a warm-up without a reply (unknown -> down) is not one, or a
+  // gateway still starting when we did is held down 5 s at its first real failure.
+  if (to == Verdict::kDown && from != Verdict::kUnknown) {
     while (!downs_.empty() && now - downs_.front() > params_.flap_window) downs_.pop_front();
     downs_.push_back(now);
     if (downs_.size() >= 2 && params_.flap_hold.count() > 0) {
@@ -235,8 +237,8 @@ std::optional<Transition> HealthCheck::become(TimePoint now, Verdict to, std::st
                 " downs in 5 min): held down at least " + std::to_string(hold.count() / 1000) +
                 " s";
     }
-    burst_left_ = 0;
   }
+  if (to == Verdict::kDown) burst_left_ = 0;
   cusum_ = 0;
   stats_.verdict = to;
   stats_.last_change = now;

@@ -187,6 +187,28 @@ TEST(HealthCheckTest, AFlappingGatewayIsHeldDownLongerEachTime) {
   EXPECT_NE(sim.transitions[3].second.reason.find("flapping"), std::string::npos);
 }
 
+TEST(HealthCheckTest, AWarmUpWithoutAReplyIsNotAFlap) {
+  CheckParams params;
+  params.up_after = 2;
+  Sim sim{params};
+  sim.lost = [] { return true; };  // the gateway is still starting when we do
+  sim.runFor(params.warmup + 500ms);
+  ASSERT_EQ(sim.check.verdict(), Verdict::kDown);
+  sim.lost = [] { return false; };
+  sim.runFor(5s);
+  ASSERT_EQ(sim.check.verdict(), Verdict::kUp);
+  sim.lost = [] { return true; };  // its first real failure
+  sim.runFor(1s);
+  ASSERT_EQ(sim.check.verdict(), Verdict::kDown);
+  EXPECT_FALSE(sim.check.stats().hold_down_until) << sim.transitions.back().second.reason;
+  EXPECT_EQ(sim.transitions.back().second.reason.find("flapping"), std::string::npos);
+  const TimePoint down_at = sim.transitions.back().first;
+  sim.lost = [] { return false; };
+  sim.runFor(3s);
+  ASSERT_EQ(sim.check.verdict(), Verdict::kUp);
+  EXPECT_LT(sim.transitions.back().first - down_at, 1500ms) << "no hold-down";
+}
+
 TEST(HealthCheckTest, FlapHoldIsCappedAndForgottenAfterFiveMinutes) {
   CheckParams params;
   params.up_after = 1;
