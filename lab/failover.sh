@@ -39,7 +39,8 @@
 #                       meshhost down: tinc stays up), lossN (nftables drops N % of packets on
 #                       the uplink, both ways; e.g. loss30).
 #   fo_restore GW KIND  undoes fo_cut and makes tincd redial at once.
-#   fo_tinc_start NODE / fo_tinc_stop NODE   tincd by hand from $LAB_TMP/NODE/rendered/tinc.
+#   fo_tinc_start NODE / fo_tinc_stop NODE   tincd by hand from $LAB_TMP/NODE/rendered/tinc
+#                       (debug level FO_TINC_DEBUG, default 1).
 #   fo_redial           SIGALRM to the gateways' tincd: retry the server now (tinc's back-off
 #                       grows 5 s a try).
 #   fo_mesh_up          true when chip pings both gateways over tinc.
@@ -162,7 +163,7 @@ fo_configs() {
 
 fo_tinc_start() {
   local node=$1
-  lab_spawn "$node" "tincd-$node" tincd -c "$LAB_TMP/$node/rendered/tinc" -D -d1 \
+  lab_spawn "$node" "tincd-$node" tincd -c "$LAB_TMP/$node/rendered/tinc" -D -d"${FO_TINC_DEBUG:-1}" \
     --pidfile="$LAB_TMP/$node/tincd.pid"
   FO_TINC_PID[$node]=$LAB_PID
 }

@@ -15,7 +15,8 @@
 #      steady stream loses nothing; `meshbroker routes --dry-run` wants no change.
 #   2. cometa powered off: the route is via illimani within 2 s, the stream's largest gap < 1 s.
 #   3. cometa restored: the route stays on illimani for the first second and moves back to
-#      cometa within 10 s, not before up_after (10 x 200 ms) replies from cometa.
+#      cometa within 10 s of cometa's first reply over the mesh (tinc may take a reconnect to
+#      give it one: see there), not before up_after (10 x 200 ms) replies from cometa.
 #   4. the route deleted by hand comes back within the re-sync; status.json shows nothing down.
 #   5. meshbroker killed with SIGKILL: the route stays (proto 177, same next hop), tincd keeps
 #      running, a stream across the kill loses nothing; a new meshbroker adopts tincd and the
@@ -40,6 +41,14 @@ lab_need awk
 dump_state() {
   fo_show_health
   ((LAB_OK)) || [[ -z ${LAB_NS[chip]:-} ]] || ip -n "${LAB_NS[chip]}" route show 2>/dev/null | sed 's/^/chip route: /' >&2
+  # The mesh neighbours and tap counters of every node: a gateway silent for no reason the
+  # health shows (seen once: illimani while cometa came back) leaves its trace here.
+  local node
+  ((LAB_OK)) || for node in chip cometa illimani; do
+    [[ -n ${LAB_NS[$node]:-} ]] || continue
+    ip -n "${LAB_NS[$node]}" neigh show dev meshnet0 2>/dev/null | sed "s/^/$node neigh: /" >&2
+    ip -n "${LAB_NS[$node]}" -s link show meshnet0 2>/dev/null | sed "s/^/$node link: /" >&2
+  done
   return 0
 }
 lab_on_cleanup dump_state
@@ -188,22 +197,34 @@ while (($(lab_ms) - restore_ms < 1000)); do
   route_is "$ILLIMANI" || lab_fail "the route left illimani $(($(lab_ms) - restore_ms)) ms after cometa's restore ($(route_hops)); up_after 10 x 200 ms should hold it"
   sleep 0.02
 done
-expect_route 9000 "$COMETA" "cometa restored" >/dev/null
+# How soon cometa's mesh path works again is tinc's business, not meshbroker's: when chip's last
+# PING went out during the poweroff, TCP retransmits it with a backed-off timer (0.2, 0.4, ...
+# 3.2 s), it can reach the resumed cometa after chip's PingTimeout (5 s), chip then drops the
+# meta connection of a live peer and cometa redials after its 5 s back-off (seen in CI: the
+# path back 8-10 s after the restore). So the bound is on what meshbroker does: the route
+# returns within 10 s of cometa's first reply over the mesh, and 30 s of the restore at most.
+expect_route 29000 "$COMETA" "cometa restored" >/dev/null
 back=$(route_event_ms "$restore_ms" "$COMETA")
 [[ -n $back ]] || back=$(lab_ms)
 lab_stop "$ping_pid"
 first_reply=$(awk '/bytes from/ { gsub(/[][]/, "", $1); printf "%.0f\n", $1 * 1000; exit }' \
   "$LAB_TMP/ping-cometa.log")
 [[ -n $first_reply ]] || lab_fail "no ping reply from cometa after the restore"
+dropped=
+grep -q "tinc: cometa .* didn't respond to PING" "$LAB_TMP/meshbroker.log" &&
+  dropped=" (chip's tincd dropped cometa's meta connection on a PING timeout)"
 lab_log "3. cometa restored: first reply after $((first_reply - restore_ms)) ms, route back to cometa" \
-  "after $((back - restore_ms)) ms ($((back - first_reply)) ms after the first reply)"
-((back - restore_ms >= 1000 && back - restore_ms <= 10000)) ||
-  lab_fail "the route returned $((back - restore_ms)) ms after the restore (want 1000..10000)"
+  "after $((back - restore_ms)) ms ($((back - first_reply)) ms after the first reply)$dropped"
+((back - restore_ms >= 1000)) ||
+  lab_fail "the route returned $((back - restore_ms)) ms after the restore (want 1000 at least)"
+((back - first_reply <= 10000)) ||
+  lab_fail "the route returned $((back - first_reply)) ms after cometa's first reply (want 10000 at most)"
 # up_after 10 at 200 ms: nine intervals after the first reply at the least (some slack).
 ((back - first_reply >= 1500)) ||
   lab_fail "the route returned $((back - first_reply)) ms after cometa's first reply (up_after 10 x 200 ms)"
-downs=$(status_json '[.health.events[].what | select(test("^cometa icmp: .* -> down"))] | length')
-lab_log "3. cometa's icmp check went down $downs time(s) (a second one would add the 5 s flap hold)"
+downs=$(status_json '[.health.events[].what | select(test("^cometa icmp: up -> down"))] | length')
+lab_log "3. cometa's icmp check fell from up $downs time(s) (a second fall would add the 5 s flap hold;" \
+  "a warm-up without a reply is not one)"
 
 # --- 4. route deleted by hand: back within the re-sync --------------------------------------
 lab_wait 10 "both gateways up before the deletion" both_up || lab_fail "not both up before step 4"
