@@ -26,7 +26,7 @@ BUILD_PACKAGES=(
   clang clang-format libclang-rt-14-dev
   libboost-dev libboost-filesystem-dev
   libnl-3-dev libnl-route-3-dev libcpp-httplib-dev
-  dpkg-dev file
+  dpkg-dev file ccache
 )
 # Debian packages the integration tests and the demo run.
 # curl, promtool (Debian's prometheus), chromium and wrk check the status page, API and metrics.
@@ -120,6 +120,26 @@ ctest_skipped() {
 
 # build_meshbroker: configures (Ninja, RelWithDebInfo unless MESHBROKER_BUILD_TYPE says
 # otherwise) and builds into $ROOT/build; the binary is $ROOT/build/meshbroker.
+# use_compiler_cache: sets COMPILER_CACHE_ARGS to the cmake arguments that put ccache in front
+# of the compilers (and exports its settings), so that a build of files already built once
+# (scripts/test builds three trees; CI a fresh clone each time) is a cache hit. Root keeps the
+# cache next to lab/rootfs.sh's (/var/cache/meshbroker-test/ccache; scripts/fresh-check shares
+# it with its root unless --cold), anyone else in ccache's default place. Paths are hashed
+# relative to the checkout, so another clone of the same code hits too. A missing header is
+# still an error: ccache runs the compiler when a file it recorded is gone.
+# MESHBROKER_CCACHE=0 builds without it.
+use_compiler_cache() {
+  if [[ ${MESHBROKER_CCACHE:-1} == 0 ]] || ! command -v ccache >/dev/null; then
+    COMPILER_CACHE_ARGS=(-DCMAKE_CXX_COMPILER_LAUNCHER= -DCMAKE_C_COMPILER_LAUNCHER=)
+    return 0
+  fi
+  if [[ -z ${CCACHE_DIR:-} ]] && is_root; then
+    export CCACHE_DIR=/var/cache/meshbroker-test/ccache
+  fi
+  export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-4G}
+  COMPILER_CACHE_ARGS=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+}
+
 build_meshbroker() {
   local cache="$BUILD_DIR/CMakeCache.txt" generator
   if [[ -f $cache ]]; then
@@ -129,7 +149,8 @@ build_meshbroker() {
     fi
   fi
   say "configuring $BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
+  use_compiler_cache
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja "${COMPILER_CACHE_ARGS[@]}" \
     -DCMAKE_BUILD_TYPE="${MESHBROKER_BUILD_TYPE:-RelWithDebInfo}" >/dev/null ||
     die "cmake configure failed (rerun: cmake -S $ROOT -B $BUILD_DIR -G Ninja)"
   say "building"
