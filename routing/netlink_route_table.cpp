@@ -273,29 +273,40 @@ bool hopBefore(const NextHop& a, const NextHop& b) {
   return std::tie(a.gateway, a.device, a.weight) < std::tie(b.gateway, b.device, b.weight);
 }
 
-// One RTM_NEWROUTE message of another protocol as the key it holds, or nothing. Only what
-// NLM_F_REPLACE of ours could hit: tos 0, no source selector, not a cached clone.
-std::optional<ForeignRoute> parseForeign(nlmsghdr* header, std::uint8_t protocol) {
+// The route header of an IPv4 RTM_NEWROUTE that NLM_F_REPLACE of ours could hit (tos 0, no
+// source selector, not a cached clone), or nullptr.
+const rtmsg* replaceableIpv4(nlmsghdr* header) {
   if (header->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(header, sizeof(rtmsg))) {
-    return std::nullopt;
+    return nullptr;
   }
   const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(header));
-  if (rtm->rtm_family != AF_INET || rtm->rtm_protocol == protocol) return std::nullopt;
-  if ((rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_tos != 0 || rtm->rtm_src_len != 0 ||
-      rtm->rtm_dst_len > 32) {
-    return std::nullopt;
+  if (rtm->rtm_family != AF_INET || (rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_tos != 0 ||
+      rtm->rtm_src_len != 0 || rtm->rtm_dst_len > 32) {
+    return nullptr;
   }
-  rtnl_route* raw = nullptr;
-  if (rtnl_route_parse(header, &raw) < 0 || raw == nullptr) return std::nullopt;
-  Route parsed(raw);
+  return rtm;
+}
+
+// The destination prefix of a parsed route (0.0.0.0/0 when it has none).
+std::optional<config::Cidr> destinationOf(rtnl_route* route, const rtmsg* rtm) {
   auto network = config::Ipv4Address::fromUint(0);
-  nl_addr* dst = rtnl_route_get_dst(parsed.get());
+  nl_addr* dst = rtnl_route_get_dst(route);
   if (dst != nullptr && nl_addr_get_len(dst) > 0) {
     auto address = ipv4From(dst);
     if (!address) return std::nullopt;
     network = *address;
   }
-  auto to = cidrOf(network, rtm->rtm_dst_len);
+  return cidrOf(network, rtm->rtm_dst_len);
+}
+
+// One RTM_NEWROUTE message of another protocol as the key it holds, or nothing.
+std::optional<ForeignRoute> parseForeign(nlmsghdr* header, std::uint8_t protocol) {
+  const rtmsg* rtm = replaceableIpv4(header);
+  if (rtm == nullptr || rtm->rtm_protocol == protocol) return std::nullopt;
+  rtnl_route* raw = nullptr;
+  if (rtnl_route_parse(header, &raw) < 0 || raw == nullptr) return std::nullopt;
+  Route parsed(raw);
+  auto to = destinationOf(parsed.get(), rtm);
   if (!to) return std::nullopt;
   return ForeignRoute{.key = {.to = *to,
                               .table = rtnl_route_get_table(parsed.get()),
@@ -307,15 +318,8 @@ std::optional<ForeignRoute> parseForeign(nlmsghdr* header, std::uint8_t protocol
 // KernelRoute can say exactly (so that nothing we report back loses a detail).
 std::optional<KernelRoute> parseRoute(nlmsghdr* header, std::uint8_t protocol,
                                       InterfaceNames& names) {
-  if (header->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(header, sizeof(rtmsg))) {
-    return std::nullopt;
-  }
-  const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(header));
-  if (rtm->rtm_family != AF_INET || rtm->rtm_protocol != protocol) return std::nullopt;
-  if ((rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_tos != 0 || rtm->rtm_src_len != 0 ||
-      rtm->rtm_dst_len > 32) {
-    return std::nullopt;
-  }
+  const rtmsg* rtm = replaceableIpv4(header);
+  if (rtm == nullptr || rtm->rtm_protocol != protocol) return std::nullopt;
   auto type = routeTypeOf(rtm->rtm_type);
   if (!type) return std::nullopt;
   // Nexthop objects, encapsulation, IPv6 gateways, source and input selectors: not ours.
@@ -325,15 +329,7 @@ std::optional<KernelRoute> parseRoute(nlmsghdr* header, std::uint8_t protocol,
   rtnl_route* raw = nullptr;
   if (rtnl_route_parse(header, &raw) < 0 || raw == nullptr) return std::nullopt;
   Route parsed(raw);
-
-  auto network = config::Ipv4Address::fromUint(0);
-  nl_addr* dst = rtnl_route_get_dst(parsed.get());
-  if (dst != nullptr && nl_addr_get_len(dst) > 0) {
-    auto address = ipv4From(dst);
-    if (!address) return std::nullopt;
-    network = *address;
-  }
-  auto to = cidrOf(network, rtm->rtm_dst_len);
+  auto to = destinationOf(parsed.get(), rtm);
   if (!to) return std::nullopt;
   KernelRoute route{.to = *to,
                     .table = rtnl_route_get_table(parsed.get()),
