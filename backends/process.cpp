@@ -434,6 +434,12 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, 
   };
   auto env = boost::this_process::environment();
   bp::environment child_env = env;
+  // systemd's per-process variables are meant for meshbroker alone: a child that inherited
+  // NOTIFY_SOCKET could tell systemd "READY=1" or "STOPPING=1" for the whole unit (openvpn
+  // 2.6 does sd_notify), and WATCHDOG_*/LISTEN_* name our PID and our sockets.
+  for (const char* name : kSystemdOwnVariables) {
+    if (child_env.find(name) != child_env.end()) child_env.erase(name);
+  }
   for (const auto& [key, value] : spec.extra_env) child_env[key] = value;
 
   // Boost 1.74 forgets the forked child when its exec fails: reap it, or it stays a zombie.

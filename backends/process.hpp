@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -17,9 +18,14 @@
 
 namespace meshbroker::backends {
 
+// Variables systemd gives meshbroker's own process, never passed on to a child.
+inline constexpr std::array<const char*, 6> kSystemdOwnVariables = {
+    "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"};
+
 struct SpawnSpec {
   std::string executable;  // absolute path
   std::vector<std::string> args;
+  // Added to meshbroker's environment (minus kSystemdOwnVariables).
   std::vector<std::pair<std::string, std::string>> extra_env;
   // A survivor outlives meshbroker (kill -9, OOM, crash) so the next meshbroker can adopt it
   // and its tunnels never drop: no PR_SET_PDEATHSIG; stdout+stderr appended to log_file

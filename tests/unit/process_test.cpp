@@ -161,6 +161,25 @@ TEST_F(ProcessTest, ExtraEnvironment) {
   EXPECT_EQ(result_.lines, std::vector<std::string>{"hello"});
 }
 
+TEST_F(ProcessTest, SystemdVariablesOfOursAreNotInherited) {
+  // As under a Type=notify unit with a watchdog: a child must not speak for the unit.
+  ::setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+  ::setenv("WATCHDOG_USEC", "30000000", 1);
+  ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+  ::setenv("MB_KEPT", "yes", 1);
+  auto child = launcher_.spawn(
+      {"/bin/sh",
+       {"-c", "echo ${NOTIFY_SOCKET-none} ${WATCHDOG_USEC-none} ${WATCHDOG_PID-none} $MB_KEPT"},
+       {}},
+      [this](std::string_view line) { result_.lines.emplace_back(line); },
+      [this](const ExitStatus& status) { result_.exit = status; });
+  waitForExit();
+  for (const char* name : {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "MB_KEPT"}) {
+    ::unsetenv(name);
+  }
+  EXPECT_EQ(result_.lines, std::vector<std::string>{"none none none yes"});
+}
+
 // Survivors outlive their launcher (a killed meshbroker) and are adopted by the next one.
 class SurvivorTest : public ProcessTest {
  protected:
