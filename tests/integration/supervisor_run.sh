@@ -144,13 +144,25 @@ rss_limit_kb=2048
 [[ -n ${MESHBROKER_SANITIZER:-} ]] && rss_limit_kb=$((2048 + 16384 + 2048 + 28672))
 ((rss_after - rss_before < rss_limit_kb)) ||
   lab_fail "RSS grew by $((rss_after - rss_before)) kB (limit $rss_limit_kb kB)"
-# 200 reconnects in a row can leave tinc 1.0's packet keys out of step (its meta connection
-# up, every packet dropped; CI saw it once in five runs): meshbroker's stale-path watch restarts
-# tincd after 25 s of such silence (docs/supervisor.md), so the mesh must answer within that
-# and a restart.
+# 200 reconnects in a row can leave tinc 1.0 stuck: comegato's tincd accepted chip's last
+# connection but ran no host-up for it, and every packet between them was dropped for 45 s
+# and more (CI saw it in 2 of ~7 runs). meshbroker's stale-path watch, which restarts tincd for
+# such a silence, watches only the gateways it probes; this two-node lab has none, so nothing
+# here repairs it (a gap noted for the redesign/registry work, docs/supervisor.md). What this
+# test asserts is meshbroker's part: after the cycles its tincd works, at once or after one
+# clean restart through the supervisor (SIGTERM to tincd: it says goodbye to its peers).
 t=$(lab_ms)
-lab_expect 45 "mesh ping after the cycles" lab_ping chip "${PAIR_MESH[comegato]}"
-lab_log "mesh answering $(($(lab_ms) - t)) ms after the cycles$(grep -q 'has answered nothing' "$LAB_TMP/chip.log" && echo ' (after a stale-path restart)')"
+if lab_wait 15 "mesh ping after the cycles" lab_ping chip "${PAIR_MESH[comegato]}"; then
+  lab_log "mesh answering $(($(lab_ms) - t)) ms after the cycles"
+else
+  old_pid=$(pair_backend_pid chip tinc)
+  lab_log "mesh silent 15 s after the cycles (tinc 1.0 left stuck); one clean restart of tincd $old_pid"
+  kill -TERM "$old_pid"
+  lab_expect 20 "a new tincd running" eval '[[ $(pair_backend_pid chip tinc) != "$old_pid" ]] && pair_backend_is chip tinc running'
+  t=$(lab_ms)
+  lab_expect 30 "mesh ping after the clean restart" lab_ping chip "${PAIR_MESH[comegato]}"
+  lab_log "mesh answering $(($(lab_ms) - t)) ms after the clean restart"
+fi
 
 # --- SIGTERM: children stopped, exit 0 ----------------------------------------------------
 tinc_pid=$(pair_backend_pid chip tinc)
