@@ -118,6 +118,11 @@ void TincEventSocket::open() {
   mode_t old_mask = ::umask(0177);
   int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
   ::umask(old_mask);
+  if (rc == 0 && sender_) {
+    // Sending needs write permission on the socket file: the sender's group gets it.
+    rc = ::chown(path_.c_str(), static_cast<uid_t>(-1), sender_->second);
+    if (rc == 0) rc = ::chmod(path_.c_str(), 0660);
+  }
   if (rc != 0) {
     int saved = errno;
     ::close(fd);
@@ -150,7 +155,10 @@ void TincEventSocket::receive() {
               sender = credentials;
             }
           }
-          if (!sender || (sender->uid != 0 && sender->uid != ::geteuid())) {
+          const bool allowed =
+              sender && (sender->uid == 0 || sender->uid == ::geteuid() ||
+                         (sender_ && sender->uid == sender_->first));
+          if (!allowed) {
             log_("tinc events: dropped a datagram from uid " +
                  (sender ? std::to_string(sender->uid) : std::string("unknown")));
             continue;

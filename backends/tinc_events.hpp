@@ -1,10 +1,13 @@
 // Events from tinc's hook scripts (tinc-up, host-up, ...) sent by `meshbroker notify`.
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "io/asio.hpp"
 
@@ -26,7 +29,8 @@ std::string_view toString(TincEventKind kind);
 std::optional<TincEvent> parseTincEvent(std::string_view datagram, std::string* why);
 
 // Receives events on a unix datagram socket (mode 0600) in the runtime folder. Only datagrams
-// from root or from our own uid (SO_PASSCRED) are accepted; others are logged and dropped.
+// from root, from our own uid or from the one allowed sender (tincd's user, whose hooks run
+// after it dropped root) are accepted (SO_PASSCRED); others are logged and dropped.
 class TincEventSocket {
  public:
   using Handler = std::function<void(const TincEvent&)>;
@@ -37,6 +41,9 @@ class TincEventSocket {
   TincEventSocket(const TincEventSocket&) = delete;
   TincEventSocket& operator=(const TincEventSocket&) = delete;
 
+  // Before open(): also accept datagrams from this uid; the socket is then mode 0660 with this
+  // group (needs CAP_CHOWN when we are not in it).
+  void allowSender(uid_t uid, gid_t gid) { sender_ = {uid, gid}; }
   // Binds (replacing a stale socket file) and starts receiving. Throws std::system_error.
   void open();
   const std::string& path() const { return path_; }
@@ -48,6 +55,7 @@ class TincEventSocket {
   std::string path_;
   Handler on_event_;
   Logger log_;
+  std::optional<std::pair<uid_t, gid_t>> sender_;
 };
 
 }  // namespace meshbroker::backends

@@ -36,6 +36,26 @@ ValueReader<std::string> oneOf(Diagnostics& diag, const std::vector<std::string>
       };
 }
 
+// A system user's name as useradd accepts it (it is written into openvpn's config and tincd's
+// command line): a lower-case letter or '_', then letters, digits, '_' or '-', 32 at most.
+ValueReader<std::string> userNameReader(Diagnostics& diag) {
+  return [&diag](const Json& value, const std::string& path) -> std::optional<std::string> {
+    auto text = readString(value, path, diag);
+    if (!text) return std::nullopt;
+    bool ok = !text->empty() && text->size() <= 32 &&
+              ((*text)[0] == '_' || ((*text)[0] >= 'a' && (*text)[0] <= 'z'));
+    for (char c : *text) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+    }
+    if (!ok) {
+      diag.error(path, dumpForMessage(value),
+                 "is not a system user's name (a-z or _, then a-z, 0-9, _ or -; 32 at most)");
+      return std::nullopt;
+    }
+    return text;
+  };
+}
+
 // Bytes written as hex ("0a1b..."), so a probe payload can be binary (a DNS query).
 ValueReader<std::string> hexReader(Diagnostics& diag, std::size_t max_bytes) {
   return [&diag, max_bytes](const Json& value,
@@ -482,8 +502,11 @@ std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::p
   auto lines = object.withDefault<int>("log_lines", intReader(diag, 0, 10000), d.log_lines);
   auto status = object.withDefault<int>("openvpn_status_interval_ms", intReader(diag, 100, 3600000),
                                         d.openvpn_status_interval_ms);
+  auto tinc_user = object.withDefault<std::string>("tinc_user", userNameReader(diag), d.tinc_user);
+  auto openvpn_user =
+      object.withDefault<std::string>("openvpn_user", userNameReader(diag), d.openvpn_user);
   if (!tincd || !openvpn || !debug || !crashes || !base || !max || !healthy || !ready || !stop ||
-      !lines || !status) {
+      !lines || !status || !tinc_user || !openvpn_user) {
     return std::nullopt;
   }
   if (*max < *base) {
@@ -491,8 +514,8 @@ std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::p
                "is smaller than restart_base_ms (" + std::to_string(*base) + ")");
     return std::nullopt;
   }
-  return SupervisorConfig{*tincd,   *openvpn, *debug, *crashes, *base,  *max,
-                          *healthy, *ready,   *stop,  *lines,   *status};
+  return SupervisorConfig{*tincd, *openvpn, *debug, *crashes, *base,      *max,
+                          *healthy, *ready, *stop, *lines, *status, *tinc_user, *openvpn_user};
 }
 
 // Reads an optional sub-object with build(); absent means build() on an empty object.

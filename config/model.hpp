@@ -159,6 +159,11 @@ struct SupervisorConfig {
   int stop_timeout_ms = 5000;             // SIGTERM, then SIGKILL after this
   int log_lines = 100;                    // last lines kept per backend for the status API
   int openvpn_status_interval_ms = 5000;  // how often OpenVPN's client list is read
+  // Least privilege: tincd (--user) and openvpn (user/group) drop root to these system users
+  // once their interfaces are up. "root" keeps root (a warning at start). The Debian package
+  // creates both; their group has the same name.
+  std::string tinc_user = "meshbroker-tinc";
+  std::string openvpn_user = "meshbroker-openvpn";
 };
 
 struct NodeConfig {

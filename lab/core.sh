@@ -13,9 +13,12 @@
 #   lab_pass                            # the last line of a test: PASS, exit 0
 #
 # Functions (all log to stderr; stdout stays free for a benchmark's JSON):
-#   lab_init [--test] NAME  checks root, makes $LAB_TMP, sets EXIT/INT/TERM traps that call
-#                       lab_cleanup. With --test, an exit 0 that did not go through lab_pass
+#   lab_init [--test] NAME  checks root, makes the service users (lab_service_users), makes
+#                       $LAB_TMP (0711: tincd reads its config there after dropping root),
+#                       sets EXIT/INT/TERM traps that call lab_cleanup. With --test, an exit 0 that did not go through lab_pass
 #                       is a failure (a test that returned early did not pass).
+#   lab_service_users   the users meshbroker-tinc and meshbroker-openvpn, made as the package
+#                       does, unless they exist. lab_user_reaches USER DIR: USER may enter DIR.
 #   lab_log MSG / lab_fail MSG (exit 1) / lab_skip REASON (exit 77; see "Skips" below)
 #   lab_need TOOL...    lab_skip unless every TOOL is on PATH (names the Debian package).
 #   lab_need_root / lab_need_tun   lab_skip unless root / unless /dev/net/tun exists.
@@ -156,6 +159,23 @@ lab_expect() {
   lab_wait "$@" || lab_fail "$2: not within $1 s"
 }
 
+# The system users meshbroker's tincd and openvpn drop root to by default (supervisor.tinc_user,
+# supervisor.openvpn_user), made as the Debian package's postinst makes them. Idempotent.
+lab_service_users() {
+  local user
+  for user in meshbroker-tinc meshbroker-openvpn; do
+    getent passwd "$user" >/dev/null && continue
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin "$user" || lab_fail "cannot create the system user $user"
+  done
+}
+
+# Whether USER may enter every folder down to DIR (tincd reads its config there after it
+# drops root).
+lab_user_reaches() { # USER DIR
+  setpriv --reuid="$1" --regid="$1" --init-groups -- test -x "$2" 2>/dev/null
+}
+
 lab_init() {
   if [[ ${1:-} == --test ]]; then
     LAB_TEST=1
@@ -164,8 +184,11 @@ lab_init() {
   LAB_NAME=${1:-lab}
   lab_need_root
   lab_need ip setsid
+  lab_service_users
   LAB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshbroker-$LAB_NAME.XXXXXX") ||
     lab_fail "cannot create a temp folder"
+  # Searchable (not listable) by others: tincd reads its rendered config after it drops root.
+  chmod 0711 "$LAB_TMP"
   : "${LAB_LOGS:=$LAB_TMP}"
   trap lab_cleanup EXIT
   trap 'exit 130' INT

@@ -28,7 +28,7 @@
 # Functions (the core's lab_exec, lab_ping, lab_spawn, lab_wait, ... work on the nodes hub,
 # chip, comegato and the clients passed to hub_init):
 #   hub_init [--test] NAME CLIENT..  lab_init (temp folder made traversable: openvpn drops to
-#                       nobody and reads the CRL on every handshake), skips (CI: fails) without
+#                       meshbroker-openvpn and re-reads the CRL when it changes), skips (CI: fails) without
 #                       openvpn, ip, ping or /dev/net/tun; MESHBROKER resolved; the servers'
 #                       configs, `meshbroker check`, `client init`, `render`; the namespaces
 #                       of hub, chip, comegato and each CLIENT (c1, c2, c3) on the bridge.

@@ -299,6 +299,12 @@ seed_node_config() { # NODE: the seed config, localized to $SEED_OUT
   [[ $node == chip || $node == comegato ]] && filter+=", \"pki_dir\": \"$SEED_OUT/pki\""
   filter+="} | .status = ((.status // {}) + {\"listen\": \"$listen\", \"port\": $SEED_PORT,"
   filter+=" \"token_file\": \"$SEED_OUT/token\"})"
+  # tincd drops root to meshbroker-tinc and then reads its config under $dir: a folder that
+  # user cannot enter (a clone under /root, mode 0700) keeps the demo's tincd root.
+  if ! lab_user_reaches meshbroker-tinc "$dir"; then
+    filter+=' | .supervisor = ((.supervisor // {}) + {"tinc_user": "root"})'
+    SEED_TINC_ROOT=1
+  fi
   jq "$filter" "$SEED_CONFIGS/$node.json" >"$SEED_OUT/$node.json.new" ||
     lab_fail "jq failed on $SEED_CONFIGS/$node.json"
   mv -f -- "$SEED_OUT/$node.json.new" "$SEED_OUT/$node.json"
@@ -307,6 +313,8 @@ seed_node_config() { # NODE: the seed config, localized to $SEED_OUT
 seed_prepare() {
   local out=$SEED_OUT node
   mkdir -p "$out/keys" "$out/logs"
+  lab_service_users
+  SEED_TINC_ROOT=0
   if [[ ! -s $out/token ]]; then
     (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/token" && echo >>"$out/token")
   fi
@@ -347,6 +355,9 @@ seed_prepare() {
       tail -n 20 -- "$out/logs/pki.log" >&2
       lab_fail "client add laptop failed"
     }
+  fi
+  if ((SEED_TINC_ROOT)); then
+    lab_log "note: meshbroker-tinc cannot enter $out (clone outside /root to see tincd drop root): the demo's tincd keeps root"
   fi
 }
 

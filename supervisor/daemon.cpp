@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <set>
@@ -101,6 +103,9 @@ backends::SpawnSpec Daemon::specFor(const Backend& backend) const {
              "--pidfile=" + (paths.runtime_dir / "tinc.pid").string(),
              "-d" + std::to_string(config_.supervisor.tinc_debug)},
             {}};
+    // tincd drops root after tinc-up (which sets addresses and routes as root); its other
+    // hooks then run as this user and reach us through the event socket.
+    if (tinc_user_) spec.args.push_back("--user=" + tinc_user_->name);
   } else {
     spec = {config_.supervisor.openvpn.string(),
             {"--config", (paths.render_dir / "openvpn" / (backend.instance + ".conf")).string()},
@@ -134,7 +139,8 @@ void Daemon::start() {
     throw std::runtime_error("cannot create runtime folder " + config_.paths.runtime_dir.string() +
                              ": " + ec.message());
   }
-  files_ = templates::renderNode(config_, {options_.meshbroker_binary});
+  preparePrivileges();
+  files_ = templates::renderNode(config_, {hook_binary_});
   topology_ = topologyJson(config_);
   auto on_disk = renderedOnDisk();  // what backends left running by a killed meshbroker read
   writeFiles(files_, nullptr);
@@ -143,7 +149,21 @@ void Daemon::start() {
       io_, (config_.paths.runtime_dir / "tinc-events.sock").string(),
       [this](const backends::TincEvent& event) { onTincEvent(event); },
       [](const std::string& message) { log(Level::kWarning, message); });
+  if (tinc_user_) events_->allowSender(tinc_user_->uid, tinc_user_->gid);
   events_->open();
+  // tinc reads its host files (on each connection, on SIGHUP) after it dropped root.
+  if (tinc_user_) {
+    const auto tinc_dir = config_.paths.render_dir / "tinc";
+    for (const auto& [path, want] :
+         {std::pair{tinc_dir / "hosts", backends::Access::kExecute},
+          std::pair{tinc_dir / "tinc.conf", backends::Access::kRead}}) {
+      auto why = backends::whyUnreachable(path, *tinc_user_, want);
+      if (!why.empty()) {
+        throw std::runtime_error("tincd runs as " + tinc_user_->name + " (supervisor.tinc_user)" +
+                                 " and must read its config after it drops root, but " + why);
+      }
+    }
+  }
   control_ = std::make_unique<ControlSocket>(
       io_, (config_.paths.runtime_dir / "control.sock").string(),
       [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {
@@ -185,6 +205,73 @@ void Daemon::start() {
   armCrlTick(std::chrono::seconds(0));
   armRevocationTick();
   changed();
+}
+
+void Daemon::preparePrivileges() {
+  const auto& s = config_.supervisor;
+  const auto user = [](const std::string& key, const std::string& name) {
+    auto found = backends::findSystemUser(name);
+    if (!found) {
+      throw std::runtime_error(
+          "supervisor." + key + ": there is no system user \"" + name +
+          "\". The Debian package creates it; by hand: useradd --system --user-group "
+          "--no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin " + name +
+          " (or set \"" + key + "\": \"root\" to keep root, which is not recommended)");
+    }
+    return *found;
+  };
+  hook_binary_ = options_.meshbroker_binary;
+  tinc_user_.reset();
+  if (s.tinc_user == "root") {
+    log(Level::kWarning, "tincd keeps root (supervisor.tinc_user is \"root\")");
+  } else {
+    tinc_user_ = user("tinc_user", s.tinc_user);
+    // Its hooks must reach the event socket: the runtime folder lets its group in (search
+    // only: it cannot list it, and status.json and the logs are not its group's).
+    const auto& runtime = config_.paths.runtime_dir;
+    if (::chown(runtime.c_str(), static_cast<uid_t>(-1), tinc_user_->gid) != 0 ||
+        ::chmod(runtime.c_str(), 0710) != 0) {
+      throw std::runtime_error("cannot give " + tinc_user_->name + "'s group a way into " +
+                               runtime.string() + ": " + std::strerror(errno));
+    }
+    auto why = backends::whyUnreachable(runtime, *tinc_user_, backends::Access::kSearch);
+    if (!why.empty()) {
+      throw std::runtime_error("tinc's hooks run as " + tinc_user_->name +
+                               " and must reach the event socket, but " + why);
+    }
+    // ... and run meshbroker. A binary it cannot reach (a build under /root) is copied into
+    // the runtime folder for the hooks.
+    if (!options_.meshbroker_binary.empty() &&
+        !backends::whyUnreachable(options_.meshbroker_binary, *tinc_user_,
+                                  backends::Access::kExecute)
+             .empty()) {
+      const auto folder = runtime / "bin";
+      const auto copy = folder / "meshbroker";
+      const auto temp = folder / "meshbroker.new";
+      std::error_code ec;
+      fs::create_directories(folder, ec);
+      if (!ec) fs::permissions(folder, fs::perms(0755), ec);
+      if (!ec) fs::copy_file(options_.meshbroker_binary, temp,
+                             fs::copy_options::overwrite_existing, ec);
+      if (!ec) fs::permissions(temp, fs::perms(0755), ec);
+      if (!ec) fs::rename(temp, copy, ec);
+      if (ec) {
+        throw std::runtime_error("tinc's hooks run as " + tinc_user_->name + ", which cannot run " +
+                                 options_.meshbroker_binary.string() + ", and copying it to " +
+                                 copy.string() + " failed: " + ec.message());
+      }
+      log(Level::kNotice, "tinc's hooks run " + copy.string() + ": " + tinc_user_->name +
+                              " cannot run " + options_.meshbroker_binary.string());
+      hook_binary_ = copy;
+    }
+  }
+  if (s.openvpn_user == "root") {
+    if (!config_.openvpn.empty()) {
+      log(Level::kWarning, "openvpn keeps root (supervisor.openvpn_user is \"root\")");
+    }
+  } else if (!config_.openvpn.empty()) {
+    (void)user("openvpn_user", s.openvpn_user);
+  }
 }
 
 void Daemon::recordEvent(std::string source, std::string what) {
@@ -858,7 +945,7 @@ void Daemon::reload() {
   std::vector<templates::RenderedFile> files;
   if (result.config) {
     try {
-      files = templates::renderNode(*result.config, {options_.meshbroker_binary});
+      files = templates::renderNode(*result.config, {hook_binary_});
     } catch (const templates::RenderError& e) {
       report.errors.push_back(std::string("cannot render: ") + e.what());
       result.config.reset();

@@ -9,10 +9,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "backends/privileges.hpp"
 #include "backends/process.hpp"
 #include "backends/rate_limit.hpp"
 #include "backends/tinc_events.hpp"
@@ -92,6 +94,9 @@ class Daemon {
                     const std::vector<templates::RenderedFile>& on_disk);
   bool adopt(Backend& backend, ReloadAction files_changed);
   std::vector<templates::RenderedFile> renderedOnDisk() const;
+  // Least privilege: resolves tincd's and openvpn's users, gives tincd's group a way into the
+  // runtime folder (to its event socket), picks the binary its hooks run. Throws with the fix.
+  void preparePrivileges();
   backends::ExitHandler exitHandler(const std::string& id, std::uint64_t serial);
   void openManagement(Backend& backend, std::uint64_t serial);
   void onChildLine(const std::string& id, std::string_view line);
@@ -138,6 +143,8 @@ class Daemon {
   std::vector<templates::RenderedFile> files_;
   std::map<std::string, std::unique_ptr<Backend>> backends_;
   std::unique_ptr<backends::TincEventSocket> events_;
+  std::optional<backends::SystemUser> tinc_user_;  // none: tincd keeps root
+  std::filesystem::path hook_binary_;               // what tinc's hooks run (`notify`)
   std::unique_ptr<ControlSocket> control_;
   asio::signal_set signals_;
   asio::steady_timer status_debounce_;

@@ -183,8 +183,6 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
       "duplicate-cn",
       "status-version 3",
       "script-security 1",
-      "user nobody",
-      "group nogroup",
       "persist-key",
       "persist-tun",
       "verb 3"};
@@ -217,6 +215,9 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
   }
   if (directive == "server") {
     return t.size() == 3 && ipv4(t[1]) && ipv4(t[2]) ? "" : "is not server NETWORK NETMASK";
+  }
+  if (directive == "user" || directive == "group") {
+    return t.size() == 2 && t[1] != "root" ? "" : "is not " + directive + " NAME (not root)";
   }
   if (directive == "management") {
     return t.size() == 3 && t[2] == "unix" ? "" : "is not management SOCKET unix";

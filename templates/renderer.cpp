@@ -161,6 +161,10 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
   data.set("max_clients", std::to_string(instance.max_clients));
   data.set("management", managementSocket(node, instance).string());
   data.set("status", statusFile(node, instance).string());
+  // openvpn drops root once its tun device is up; the user's group has the user's name.
+  const bool drop = node.supervisor.openvpn_user != "root";
+  data.set("drop_root", drop);
+  data.set("user", node.supervisor.openvpn_user);
   return {"openvpn/" + instance.name.str() + ".conf", render("openvpn/server.conf.mustache", data),
           0644};
 }

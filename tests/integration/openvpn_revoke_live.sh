@@ -27,7 +27,7 @@ lab_need openvpn
 pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"' '.supervisor.restart_base_ms = 100'
 pair_keys chip
 pair_underlay chip comegato
-# openvpn drops to nobody and reads the CRL at every handshake: the folders must let it through.
+# openvpn drops to meshbroker-openvpn and re-reads the CRL when it changes: the folders must let it through.
 chmod 755 "$LAB_TMP"
 "$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
   { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }

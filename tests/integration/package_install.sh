@@ -153,6 +153,14 @@ for pkg in meshbroker tinc openvpn iproute2 procps; do
     lab_fail "$pkg is not installed after apt-get install"
 done
 [[ -z $(in_root dpkg-query -W -f="$CONFFILES_FMT" meshbroker) ]] || lab_fail "meshbroker has conffiles"
+# The users tincd and openvpn drop root to: system users without a home or a login shell.
+for user in meshbroker-tinc meshbroker-openvpn; do
+  entry=$(in_root getent passwd "$user") || lab_fail "the package made no user $user"
+  IFS=: read -r _ _ uid _ _ home shell <<<"$entry"
+  ((uid < 1000)) && [[ $home == /nonexistent && $shell == /usr/sbin/nologin ]] ||
+    lab_fail "$user is not a system user without a home and a shell: $entry"
+  in_root getent group "$user" >/dev/null || lab_fail "the package made no group $user"
+done
 [[ -d $ROOTFS/etc/meshbroker && -z $(ls -A "$ROOTFS/etc/meshbroker") ]] ||
   lab_fail "/etc/meshbroker is missing or not empty after the install"
 

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -100,23 +102,27 @@ class DaemonTest : public ::testing::Test {
     daemon_.reset();
     fs::remove_all(dir_);
   }
-  void writeConfig(const std::string& cipher) {
+  void writeConfig(const std::string& cipher, const std::string& tinc_user = "root") {
     auto config = nlohmann::json::parse(meshbroker::testing::exampleText("cometa"));
     config["paths"] = {{"state_dir", (dir_ / "state").string()},
                        {"runtime_dir", (dir_ / "run").string()}};
-    config["supervisor"] = {{"tincd", "/usr/sbin/tincd"}, {"restart_base_ms", 1000}};
+    // Root unless a test says otherwise: these tests must not depend on this machine's users.
+    config["supervisor"] = {{"tincd", "/usr/sbin/tincd"},
+                            {"restart_base_ms", 1000},
+                            {"tinc_user", tinc_user},
+                            {"openvpn_user", "root"}};
     if (!cipher.empty()) config["tinc"]["cipher"] = cipher;
     std::ofstream(dir_ / "cometa.json") << config.dump(2);
   }
   void start() {
     auto loaded = config::loadConfigFile(dir_ / "cometa.json");
     ASSERT_TRUE(loaded.config);
-    daemon_ = std::make_unique<Daemon>(io_, launcher_,
-                                       DaemonOptions{dir_ / "cometa.json", "/usr/bin/meshbroker"},
+    daemon_ = std::make_unique<Daemon>(io_, launcher_, DaemonOptions{dir_ / "cometa.json", binary_},
                                        std::move(*loaded.config));
     daemon_->start();
     run();
   }
+  fs::path binary_ = "/usr/bin/meshbroker";
   void run() { io_.run_for(std::chrono::milliseconds(100)); }
   // A meshbroker that renders and starts tincd, then is killed: no shutdown, its tincd runs on.
   void startAndKillAPreviousMeshbroker() {
@@ -182,6 +188,70 @@ TEST_F(DaemonTest, StartsTincdFromTheRenderedFilesAndSaysReady) {
   bool ready = false;
   for (const auto& n : notifications()) ready = ready || n.find("READY=1") != std::string::npos;
   EXPECT_TRUE(ready);
+}
+
+// Issue 18, finding 5: tincd drops root to its user (nobody plays it here), whose group may
+// enter the runtime folder (not list it) and send on the event socket, and its hooks run a
+// binary that user can run.
+TEST_F(DaemonTest, TincdDropsToItsUserWhoseHooksReachTheEventSocket) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a folder to another group";
+  auto nobody = backends::findSystemUser("nobody");
+  ASSERT_TRUE(nobody);
+  writeConfig("", "nobody");
+  fs::permissions(dir_, fs::perms(0711));
+  binary_ = "/bin/true";  // stands in for meshbroker: nobody may run it
+  start();
+  ASSERT_EQ(launcher_.spawned.size(), 1u);
+  const auto& args = launcher_.spawned[0].spec.args;
+  EXPECT_NE(std::find(args.begin(), args.end(), "--user=nobody"), args.end());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ / "run").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0710u);
+  EXPECT_EQ(st.st_gid, nobody->gid);
+  ASSERT_EQ(::stat((dir_ / "run/tinc-events.sock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  EXPECT_EQ(st.st_gid, nobody->gid);
+  auto host_up = meshbroker::testing::readText(dir_ / "state/rendered/tinc/host-up");
+  EXPECT_NE(host_up.find("'/bin/true' notify"), std::string::npos) << host_up;
+  EXPECT_FALSE(fs::exists(dir_ / "run/bin"));
+}
+
+// A binary the tinc user cannot run (a build under /root) is copied where it can.
+TEST_F(DaemonTest, AHookBinaryTheTincUserCannotReachIsCopied) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a folder to another group";
+  writeConfig("", "nobody");
+  fs::permissions(dir_, fs::perms(0711));
+  fs::create_directories(dir_ / "closed");
+  fs::copy_file("/bin/true", dir_ / "closed/meshbroker");
+  fs::permissions(dir_ / "closed", fs::perms(0700));
+  binary_ = dir_ / "closed/meshbroker";
+  start();
+  const auto copy = dir_ / "run/bin/meshbroker";
+  ASSERT_TRUE(fs::exists(copy));
+  EXPECT_EQ(fs::status(copy).permissions(), fs::perms(0755));
+  EXPECT_EQ(fs::file_size(copy), fs::file_size("/bin/true"));
+  auto host_up = meshbroker::testing::readText(dir_ / "state/rendered/tinc/host-up");
+  EXPECT_NE(host_up.find("'" + copy.string() + "' notify"), std::string::npos) << host_up;
+}
+
+// A tinc user that does not exist stops the start with the line that makes it.
+TEST_F(DaemonTest, AMissingTincUserIsAClearError) {
+  writeConfig("", "mb-no-such-user");
+  auto loaded = config::loadConfigFile(dir_ / "cometa.json");
+  ASSERT_TRUE(loaded.config);
+  Daemon daemon(io_, launcher_, DaemonOptions{dir_ / "cometa.json", binary_},
+                std::move(*loaded.config));
+  try {
+    daemon.start();
+    FAIL() << "started without its tinc user";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("supervisor.tinc_user: there is no system user "
+                                         "\"mb-no-such-user\""),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("useradd --system"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(launcher_.spawned.empty());
 }
 
 TEST_F(DaemonTest, TincUpMakesItRunningAndHostEventsFillTheMesh) {

@@ -93,7 +93,7 @@ TEST(OpenVpnRender, PublicAndPrivateServerConfigs) {
         "tls-crypt /var/lib/meshbroker/pki/private/tls-crypt/public.key\n",
         "cert /var/lib/meshbroker/pki/servers/chip_public.crt\n",
         "management /run/meshbroker/openvpn-public.sock unix\n", "script-security 1\n",
-        "user nobody\n", "persist-tun\n", "explicit-exit-notify 2\n",
+        "user meshbroker-openvpn\n", "group meshbroker-openvpn\n", "persist-tun\n", "explicit-exit-notify 2\n",
         "data-ciphers AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\n"}) {
     EXPECT_NE(pub.find(line), std::string::npos) << line;
   }
@@ -112,6 +112,21 @@ TEST(OpenVpnRender, PublicAndPrivateServerConfigs) {
   for (const auto& file : templates::renderNode(load("cometa", example("cometa")), {})) {
     EXPECT_FALSE(file.path.string().starts_with("openvpn/")) << file.path;
   }
+}
+
+// Issue 18, finding 5: openvpn drops root to its own user, not the shared nobody; "root"
+// keeps root (no user/group lines at all).
+TEST(OpenVpnRender, DropsRootToTheConfiguredUser) {
+  auto config = example("chip");
+  config["supervisor"]["openvpn_user"] = "vpn_users";
+  auto files = templates::renderNode(load("chip", config), {});
+  const auto& pub = fileNamed(files, "openvpn/public.conf").content;
+  EXPECT_NE(pub.find("\nuser vpn_users\ngroup vpn_users\n"), std::string::npos) << pub;
+  config["supervisor"]["openvpn_user"] = "root";
+  files = templates::renderNode(load("chip", config), {});
+  const auto& kept = fileNamed(files, "openvpn/public.conf").content;
+  EXPECT_EQ(kept.find("\nuser "), std::string::npos) << kept;
+  EXPECT_EQ(kept.find("\ngroup "), std::string::npos) << kept;
 }
 
 TEST(OpenVpnRender, PushesOnlyRouteSetsForTheInstance) {

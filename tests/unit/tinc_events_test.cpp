@@ -111,5 +111,37 @@ TEST_F(TincEventSocketTest, OtherUsersAreDropped) {
   EXPECT_NE(logs_[0].find("uid 65534"), std::string::npos) << logs_[0];
 }
 
+// tincd drops root to its own user; its hooks then send from that uid, and only from it.
+TEST_F(TincEventSocketTest, TheAllowedSenderGetsThroughOthersDoNot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as other users";
+  socket_.reset();
+  socket_ = std::make_unique<TincEventSocket>(
+      io_, path_, [this](const TincEvent& event) { events_.push_back(event); },
+      [this](const std::string& message) { logs_.push_back(message); });
+  socket_->allowSender(65534, 65534);  // nobody plays tincd's user
+  socket_->open();
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);  // its group may send, nobody else may
+  EXPECT_EQ(st.st_gid, 65534u);
+  ::chmod(path_.c_str(), 0666);  // so only the credential check stands in the way
+  for (uid_t uid : {65534u, 65533u}) {
+    pid_t child = ::fork();
+    if (child == 0) {
+      if (::setgid(65534) != 0 || ::setuid(uid) != 0) ::_exit(2);
+      send(R"({"event":"host-up","node":"n)" + std::to_string(uid) + R"("})");
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+  }
+  drain();
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].node, "n65534");
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_NE(logs_[0].find("uid 65533"), std::string::npos) << logs_[0];
+}
+
 }  // namespace
 }  // namespace meshbroker::backends

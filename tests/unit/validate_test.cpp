@@ -42,6 +42,24 @@ TEST(Validate, HostBitsInRoute) {
             "/routes/0/to/0: \"10.1.0.0/11\" has host bits set (did you mean 10.0.0.0/11?)");
 }
 
+// A user's name goes into openvpn's config and tincd's command line: nothing else passes.
+TEST(Validate, ServiceUsersAreSystemUserNames) {
+  for (const char* bad : {"", "Root", "tinc user", "x;user root", "-rf", "9lives", "a/b",
+                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
+    for (const char* key : {"tinc_user", "openvpn_user"}) {
+      auto config = example("chip");
+      config["supervisor"][key] = bad;
+      expectError("chip", config, std::string("/supervisor/") + key, "is not a system user's name");
+    }
+  }
+  auto config = example("chip");
+  config["supervisor"]["tinc_user"] = "_tinc-1";
+  auto result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_EQ(result.config->supervisor.tinc_user, "_tinc-1");
+  EXPECT_EQ(result.config->supervisor.openvpn_user, "meshbroker-openvpn");
+}
+
 TEST(Validate, UnknownConnectToHost) {
   auto config = example("chip");
   config["tinc"]["connect_to"] = {"nobody"};

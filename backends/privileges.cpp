@@ -1,0 +1,99 @@
+#include "backends/privileges.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace meshbroker::backends {
+
+namespace fs = std::filesystem;
+
+std::optional<SystemUser> findSystemUser(const std::string& name) {
+  passwd entry{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) {
+    return std::nullopt;
+  }
+  SystemUser user{found->pw_name, found->pw_uid, found->pw_gid, {}};
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  if (::getgrouplist(user.name.c_str(), user.gid, groups.data(), &count) < 0) {
+    groups.resize(static_cast<std::size_t>(count));  // count now holds the number needed
+    if (::getgrouplist(user.name.c_str(), user.gid, groups.data(), &count) < 0) count = 0;
+  }
+  groups.resize(static_cast<std::size_t>(std::max(count, 0)));
+  if (std::find(groups.begin(), groups.end(), user.gid) == groups.end()) {
+    groups.push_back(user.gid);
+  }
+  user.groups = std::move(groups);
+  return user;
+}
+
+bool permits(const FileMode& file, const SystemUser& user, unsigned want) {
+  if (user.uid == 0) return true;
+  unsigned granted;
+  if (file.uid == user.uid) {
+    granted = (file.mode >> 6) & 7u;
+  } else if (std::find(user.groups.begin(), user.groups.end(), file.gid) != user.groups.end()) {
+    granted = (file.mode >> 3) & 7u;
+  } else {
+    granted = file.mode & 7u;
+  }
+  return (granted & want) == want;
+}
+
+namespace {
+
+std::optional<FileMode> modeOf(const fs::path& path, std::string* why) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    *why = path.string() + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  return FileMode{st.st_uid, st.st_gid, static_cast<unsigned>(st.st_mode & 07777)};
+}
+
+std::string octal(unsigned mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", mode);
+  return text;
+}
+
+}  // namespace
+
+std::string whyUnreachable(const fs::path& path, const SystemUser& user, Access want) {
+  if (user.uid == 0) return "";
+  std::error_code ec;
+  fs::path resolved = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  if (ec) return path.string() + ": " + ec.message();
+  std::string why;
+  fs::path folder;
+  for (auto part = resolved.begin(); part != resolved.end(); ++part) {
+    folder /= *part;
+    if (folder == resolved) break;
+    auto mode = modeOf(folder, &why);
+    if (!mode) return why;
+    if (!permits(*mode, user, 1)) {
+      return user.name + " cannot enter " + folder.string() + " (mode " + octal(mode->mode) +
+             ", owner uid " + std::to_string(mode->uid) + " gid " + std::to_string(mode->gid) + ")";
+    }
+  }
+  auto mode = modeOf(resolved, &why);
+  if (!mode) return why;
+  const unsigned bits = want == Access::kExecute ? 5u : want == Access::kRead ? 4u : 1u;
+  if (!permits(*mode, user, bits)) {
+    return user.name + " cannot " +
+           (want == Access::kExecute ? "run " : want == Access::kRead ? "read " : "enter ") +
+           resolved.string() + " (mode " + octal(mode->mode) + ", owner uid " +
+           std::to_string(mode->uid) + " gid " + std::to_string(mode->gid) + ")";
+  }
+  return "";
+}
+
+}  // namespace meshbroker::backends
