@@ -89,7 +89,9 @@ std::string whyUnreachable(const fs::path& path, const SystemUser& user, Access 
   const unsigned bits = want == Access::kExecute ? 5u : want == Access::kRead ? 4u : 1u;
   if (!permits(*mode, user, bits)) {
     return user.name + " cannot " +
-           (want == Access::kExecute ? "run " : want == Access::kRead ? "read " : "enter ") +
+           (want == Access::kExecute ? "run "
+            : want == Access::kRead  ? "read "
+                                     : "enter ") +
            resolved.string() + " (mode " + octal(mode->mode) + ", owner uid " +
            std::to_string(mode->uid) + " gid " + std::to_string(mode->gid) + ")";
   }

@@ -13,8 +13,8 @@ namespace meshbroker::backends {
 struct SystemUser {
   std::string name;
   uid_t uid = 0;
-  gid_t gid = 0;               // primary group
-  std::vector<gid_t> groups;   // every group it is in (primary included)
+  gid_t gid = 0;              // primary group
+  std::vector<gid_t> groups;  // every group it is in (primary included)
 };
 
 // The user from the passwd database (getpwnam_r, getgrouplist); nullopt when there is none.
@@ -38,7 +38,6 @@ enum class Access { kSearch, kRead, kExecute };
 // Why `user` cannot reach `path`: each folder above it must be searchable by the user and the
 // path itself readable (kRead) or readable and executable (kExecute); symlinks are followed as
 // the kernel would. "" when it can. Root (uid 0) always can.
-std::string whyUnreachable(const std::filesystem::path& path, const SystemUser& user,
-                           Access want);
+std::string whyUnreachable(const std::filesystem::path& path, const SystemUser& user, Access want);
 
 }  // namespace meshbroker::backends

@@ -155,9 +155,8 @@ void TincEventSocket::receive() {
               sender = credentials;
             }
           }
-          const bool allowed =
-              sender && (sender->uid == 0 || sender->uid == ::geteuid() ||
-                         (sender_ && sender->uid == sender_->first));
+          const bool allowed = sender && (sender->uid == 0 || sender->uid == ::geteuid() ||
+                                          (sender_ && sender->uid == sender_->first));
           if (!allowed) {
             log_("tinc events: dropped a datagram from uid " +
                  (sender ? std::to_string(sender->uid) : std::string("unknown")));

@@ -514,8 +514,8 @@ std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::p
                "is smaller than restart_base_ms (" + std::to_string(*base) + ")");
     return std::nullopt;
   }
-  return SupervisorConfig{*tincd, *openvpn, *debug, *crashes, *base,      *max,
-                          *healthy, *ready, *stop, *lines, *status, *tinc_user, *openvpn_user};
+  return SupervisorConfig{*tincd, *openvpn, *debug, *crashes, *base,      *max,         *healthy,
+                          *ready, *stop,    *lines, *status,  *tinc_user, *openvpn_user};
 }
 
 // Reads an optional sub-object with build(); absent means build() on an empty object.

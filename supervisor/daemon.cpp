@@ -154,9 +154,8 @@ void Daemon::start() {
   // tinc reads its host files (on each connection, on SIGHUP) after it dropped root.
   if (tinc_user_) {
     const auto tinc_dir = config_.paths.render_dir / "tinc";
-    for (const auto& [path, want] :
-         {std::pair{tinc_dir / "hosts", backends::Access::kExecute},
-          std::pair{tinc_dir / "tinc.conf", backends::Access::kRead}}) {
+    for (const auto& [path, want] : {std::pair{tinc_dir / "hosts", backends::Access::kExecute},
+                                     std::pair{tinc_dir / "tinc.conf", backends::Access::kRead}}) {
       auto why = backends::whyUnreachable(path, *tinc_user_, want);
       if (!why.empty()) {
         throw std::runtime_error("tincd runs as " + tinc_user_->name + " (supervisor.tinc_user)" +
@@ -215,8 +214,8 @@ void Daemon::preparePrivileges() {
       throw std::runtime_error(
           "supervisor." + key + ": there is no system user \"" + name +
           "\". The Debian package creates it; by hand: useradd --system --user-group "
-          "--no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin " + name +
-          " (or set \"" + key + "\": \"root\" to keep root, which is not recommended)");
+          "--no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin " +
+          name + " (or set \"" + key + "\": \"root\" to keep root, which is not recommended)");
     }
     return *found;
   };
@@ -251,8 +250,8 @@ void Daemon::preparePrivileges() {
       std::error_code ec;
       fs::create_directories(folder, ec);
       if (!ec) fs::permissions(folder, fs::perms(0755), ec);
-      if (!ec) fs::copy_file(options_.meshbroker_binary, temp,
-                             fs::copy_options::overwrite_existing, ec);
+      if (!ec)
+        fs::copy_file(options_.meshbroker_binary, temp, fs::copy_options::overwrite_existing, ec);
       if (!ec) fs::permissions(temp, fs::perms(0755), ec);
       if (!ec) fs::rename(temp, copy, ec);
       if (ec) {

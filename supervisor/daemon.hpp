@@ -144,7 +144,7 @@ class Daemon {
   std::map<std::string, std::unique_ptr<Backend>> backends_;
   std::unique_ptr<backends::TincEventSocket> events_;
   std::optional<backends::SystemUser> tinc_user_;  // none: tincd keeps root
-  std::filesystem::path hook_binary_;               // what tinc's hooks run (`notify`)
+  std::filesystem::path hook_binary_;              // what tinc's hooks run (`notify`)
   std::unique_ptr<ControlSocket> control_;
   asio::signal_set signals_;
   asio::steady_timer status_debounce_;

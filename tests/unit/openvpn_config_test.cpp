@@ -93,8 +93,8 @@ TEST(OpenVpnRender, PublicAndPrivateServerConfigs) {
         "tls-crypt /var/lib/meshbroker/pki/private/tls-crypt/public.key\n",
         "cert /var/lib/meshbroker/pki/servers/chip_public.crt\n",
         "management /run/meshbroker/openvpn-public.sock unix\n", "script-security 1\n",
-        "user meshbroker-openvpn\n", "group meshbroker-openvpn\n", "persist-tun\n", "explicit-exit-notify 2\n",
-        "data-ciphers AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\n"}) {
+        "user meshbroker-openvpn\n", "group meshbroker-openvpn\n", "persist-tun\n",
+        "explicit-exit-notify 2\n", "data-ciphers AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\n"}) {
     EXPECT_NE(pub.find(line), std::string::npos) << line;
   }
   EXPECT_NE(priv.find("proto tcp-server\n"), std::string::npos);

@@ -18,7 +18,7 @@ const SystemUser kTinc{"meshbroker-tinc", 901, 902, {902, 903}};
 TEST(Permits, OwnerGroupAndOthersAreDecidedInThatOrderOnly) {
   EXPECT_TRUE(permits({901, 0, 0700}, kTinc, 7));
   EXPECT_FALSE(permits({901, 902, 0070}, kTinc, 4));  // the owner's bits decide, not the group's
-  EXPECT_TRUE(permits({0, 903, 0710}, kTinc, 1));    // a supplementary group counts
+  EXPECT_TRUE(permits({0, 903, 0710}, kTinc, 1));     // a supplementary group counts
   EXPECT_FALSE(permits({0, 903, 0710}, kTinc, 4));
   EXPECT_FALSE(permits({0, 0, 0750}, kTinc, 1));
   EXPECT_TRUE(permits({0, 0, 0711}, kTinc, 1));
