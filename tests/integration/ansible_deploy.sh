@@ -388,6 +388,13 @@ in_ns laptop ping -n -c5 -i0.2 -W1 "$TARGET" >"$LAB_TMP/ping.log" || lab_fail "p
 rx_after=$(ip -n "${LAB_NS[cometa]}" -s -j link show mesh0 | jq '.[0].stats64.tx.packets')
 ((rx_after - rx_before >= 5)) || lab_fail "the pings did not go out through cometa's mesh side"
 lab_log "laptop (alice.ovpn) -> chip -> cometa -> $TARGET: $(tail -n1 "$LAB_TMP/ping.log")"
+# Under the packaged unit (systemd, its capability set): tincd and openvpn run as the users
+# the package made, meshbroker as root (issue 18, finding 5).
+users=$(container_exec chip ps -o user:20=,comm= -C meshbroker,tincd,openvpn | tr -s ' ' | sort -u)
+grep -qx 'root meshbroker' <<<"$users" && grep -qx 'meshbroker-tinc tincd' <<<"$users" &&
+  grep -qx 'meshbroker-openvpn openvpn' <<<"$users" && ! grep -Eq '^root (tincd|openvpn)$' <<<"$users" ||
+  lab_fail "chip's processes run as: $(paste -sd, <<<"$users")"
+lab_log "chip under systemd: $(paste -sd, <<<"$users")"
 
 # --- idempotence, check mode, a change, lint -------------------------------------------------
 t=$(lab_ms)
