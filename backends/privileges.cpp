@@ -59,10 +59,12 @@ std::optional<FileMode> modeOf(const fs::path& path, std::string* why) {
   return FileMode{st.st_uid, st.st_gid, static_cast<unsigned>(st.st_mode & 07777)};
 }
 
-std::string octal(unsigned mode) {
+// " (mode 0700, owner uid 0 gid 0)": why a path refused someone, for the error message.
+std::string describe(const FileMode& mode) {
   char text[8];
-  std::snprintf(text, sizeof text, "%04o", mode);
-  return text;
+  std::snprintf(text, sizeof text, "%04o", mode.mode);
+  return std::string(" (mode ") + text + ", owner uid " + std::to_string(mode.uid) + " gid " +
+         std::to_string(mode.gid) + ")";
 }
 
 }  // namespace
@@ -80,8 +82,7 @@ std::string whyUnreachable(const fs::path& path, const SystemUser& user, Access 
     auto mode = modeOf(folder, &why);
     if (!mode) return why;
     if (!permits(*mode, user, 1)) {
-      return user.name + " cannot enter " + folder.string() + " (mode " + octal(mode->mode) +
-             ", owner uid " + std::to_string(mode->uid) + " gid " + std::to_string(mode->gid) + ")";
+      return user.name + " cannot enter " + folder.string() + describe(*mode);
     }
   }
   auto mode = modeOf(resolved, &why);
@@ -92,8 +93,7 @@ std::string whyUnreachable(const fs::path& path, const SystemUser& user, Access 
            (want == Access::kExecute ? "run "
             : want == Access::kRead  ? "read "
                                      : "enter ") +
-           resolved.string() + " (mode " + octal(mode->mode) + ", owner uid " +
-           std::to_string(mode->uid) + " gid " + std::to_string(mode->gid) + ")";
+           resolved.string() + describe(*mode);
   }
   return "";
 }
