@@ -379,6 +379,29 @@ std::optional<unsigned long long> processStartTime(pid_t pid) {
   return std::nullopt;
 }
 
+std::optional<unsigned long long> parseCaughtSignals(std::string_view proc_status) {
+  constexpr std::string_view kField = "\nSigCgt:";
+  auto at = proc_status.find(kField);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = proc_status.substr(at + kField.size());
+  while (!rest.empty() && (rest.front() == '\t' || rest.front() == ' ')) rest.remove_prefix(1);
+  rest = rest.substr(0, rest.find('\n'));
+  unsigned long long mask = 0;
+  auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), mask, 16);
+  if (error != std::errc() || end != rest.data() + rest.size() || rest.empty()) {
+    return std::nullopt;
+  }
+  return mask;
+}
+
+bool catchesSignal(pid_t pid, int sig) {
+  if (sig < 1 || sig > 64) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto mask = parseCaughtSignals(text);
+  return mask && (*mask >> (sig - 1) & 1U) != 0;
+}
+
 ExitStatus describeWaitStatus(int wait_status) {
   ExitStatus exit;
   if (WIFEXITED(wait_status)) {

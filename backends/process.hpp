@@ -112,6 +112,11 @@ struct PidFileEntry {
 std::optional<PidFileEntry> parsePidFile(std::string_view text);
 // Field 22 of /proc/PID/stat; nullopt when the process is gone or is a zombie.
 std::optional<unsigned long long> processStartTime(pid_t pid);
+// Whether the process has a handler for sig (its SigCgt mask in /proc/PID/status), so sending
+// it does not kill the process: a tincd still starting up dies of a SIGUSR2 it does not catch
+// yet. parseCaughtSignals reads that mask from the file's text; nullopt when it is not there.
+std::optional<unsigned long long> parseCaughtSignals(std::string_view proc_status);
+bool catchesSignal(pid_t pid, int sig);
 
 // "exited with status 1" / "killed by signal 9 (Killed)" from a waitpid status.
 ExitStatus describeWaitStatus(int wait_status);

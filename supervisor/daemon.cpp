@@ -584,6 +584,17 @@ bool Daemon::adopt(Backend& backend, ReloadAction files_changed) {
   bool ready = backend.instance.empty();
   dispatch(backend, {EventKind::kAdopted, "pid " + pid, ready});
   openManagement(backend, serial);
+  if (backend.instance.empty()) {
+    // Which peers are up? The host-up events went to the previous meshbroker: ask tincd for
+    // its node list (SIGUSR2; only once it handles that signal, which it does once started).
+    if (backends::catchesSignal(backend.child->pid(), SIGUSR2)) {
+      backend.child->signal(SIGUSR2);
+    } else {
+      log(Level::kWarning,
+          "tinc: adopted tincd does not handle SIGUSR2 yet: mesh peers show "
+          "as not seen until their next host-up");
+    }
+  }
   if (files_changed == ReloadAction::kSignal && ready) {
     log(Level::kInfo, id + ": rendered files changed while meshbroker was down: reload");
     dispatch(backend, {EventKind::kReload, "files changed while meshbroker was down"});
@@ -643,6 +654,18 @@ void Daemon::pollOpenVpn(const std::string& id) {
 }
 
 void Daemon::onChildLine(const std::string& id, std::string_view line) {
+  if (id == "tinc") {
+    // tincd's node list is an answer to our SIGUSR2, not news: into the journal at debug level,
+    // not into the page's log tail.
+    auto step = tinc_dump_.feed(line);
+    if (step != backends::TincDumpReader::Step::kNotMine) {
+      log(Level::kDebug, id + ": " + std::string(line));
+      if (step == backends::TincDumpReader::Step::kComplete) {
+        onTincNodeList(tinc_dump_.take(), tinc_dump_.malformed());
+      }
+      return;
+    }
+  }
   log(Level::kInfo, id + ": " + std::string(line));
   Backend* backend = find(id);
   if (!backend) return;
@@ -704,6 +727,38 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
     case backends::TincEventKind::kSubnetDown:
       return;
   }
+}
+
+void Daemon::onTincNodeList(const std::vector<backends::TincDumpNode>& nodes,
+                            std::size_t malformed) {
+  if (malformed > 0) {
+    log(Level::kWarning, "tinc: " + std::to_string(malformed) +
+                             " line(s) of tincd's node list not understood, skipped");
+  }
+  const std::int64_t now_ms = wallClockMs();
+  int learned = 0;
+  for (const auto& node : nodes) {
+    if (node.myself || node.name == config_.name.str()) continue;
+    auto [it, added] = mesh_.try_emplace(node.name);
+    auto& known = it->second;
+    if (!added && known.up == node.reachable) continue;  // host events already told us
+    // "since" is when meshbroker learned it: tinc's list does not say since when.
+    known.up = node.reachable;
+    known.since_ms = now_ms;
+    if (node.reachable) {
+      known.remote_address = node.address;
+      mesh_up_at_[node.name] = Clock::now();
+    }
+    ++learned;
+    const std::string what = node.name + (node.reachable ? " up" : " down") +
+                             (node.address.empty() ? "" : " (" + node.address + ")") +
+                             ", from tincd's node list";
+    log(Level::kInfo, "mesh: " + what);
+    recordEvent("mesh", what);
+  }
+  log(Level::kInfo, "tinc: node list read (" + std::to_string(nodes.size()) + " nodes, " +
+                        std::to_string(learned) + " learned)");
+  if (learned > 0) changed();
 }
 
 void Daemon::armStalePathTick() {

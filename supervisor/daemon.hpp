@@ -17,6 +17,7 @@
 #include "backends/privileges.hpp"
 #include "backends/process.hpp"
 #include "backends/rate_limit.hpp"
+#include "backends/tinc_dump.hpp"
 #include "backends/tinc_events.hpp"
 #include "config/model.hpp"
 #include "io/asio.hpp"
@@ -101,6 +102,8 @@ class Daemon {
   void openManagement(Backend& backend, std::uint64_t serial);
   void onChildLine(const std::string& id, std::string_view line);
   void onTincEvent(const backends::TincEvent& event);
+  // tincd's node list (asked with SIGUSR2 after adopting it): the peers it has up now.
+  void onTincNodeList(const std::vector<backends::TincDumpNode>& nodes, std::size_t malformed);
   void recordEvent(std::string source, std::string what);
   void publish();
   void armPublishTick();
@@ -170,6 +173,7 @@ class Daemon {
   bool shutting_down_ = false;
   Snapshot snapshot_;
   std::map<std::string, MeshNodeSnapshot> mesh_;
+  backends::TincDumpReader tinc_dump_;  // tincd's SIGUSR2 node list, read from its output
   std::map<std::string, OpenVpnSnapshot> openvpn_;
   ReloadSnapshot last_reload_;
   PkiSnapshot pki_;

@@ -15,7 +15,8 @@
 # Checks: while comegato pings chip over the mesh every 10 ms (and, when build/bench/udp_stream
 # is built, sends it a 1 kHz UDP stream), chip's meshbroker is killed with SIGKILL: its tincd
 # keeps running (same pid, pid file kept); a new meshbroker adopts it (log line, status
-# "adopted", same pid, state running, no second tincd); not one ping or datagram is lost;
+# "adopted", same pid, state running, no second tincd) and learns at once from tincd's node
+# list (SIGUSR2) that comegato is up; not one ping or datagram is lost;
 # tincd's output after the adoption still reaches meshbroker's log; SIGTERM then stops tincd
 # and removes its pid file.
 set -euo pipefail
@@ -106,6 +107,11 @@ lab_expect 10 "the new meshbroker to answer status" \
   lab_fail "status shows another tincd pid: $(status_json chip .backends)"
 [[ $(status_json chip '.backends[]|select(.id=="tinc")|.adopted') == true ]] ||
   lab_fail "status does not say adopted"
+# The host-up for comegato went to the killed meshbroker; the new one asks tincd (SIGUSR2).
+lab_expect 5 "the new meshbroker to learn comegato is up from tincd's node list" \
+  grep -q "mesh: comegato up (192.0.2.12), from tincd's node list" "$LAB_TMP/chip.log"
+[[ $(status_json chip '.mesh[]|select(.name=="comegato")|.up') == true ]] ||
+  lab_fail "status does not show comegato up after the adoption: $(status_json chip .mesh)"
 [[ $(tincds_in chip) -eq 1 ]] || lab_fail "$(tincds_in chip) tincd processes in chip's namespace"
 lab_log "new meshbroker adopted tincd $tinc_pid $((adopted_at - killed_at)) ms after the kill"
 ((adopted_at - ping_started < count * 10 - 1000)) || lab_fail "too slow: the ping ended first"
@@ -136,7 +142,10 @@ kill -HUP "$tinc_pid"
 lab_expect 10 "tincd's 'Got HUP signal' in the new meshbroker's log" \
   bash -c "sed -n '/adopted tincd/,\$p' '$LAB_TMP/chip.log' | grep -q 'tinc: Got HUP signal'"
 lab_expect 10 "mesh ping after tincd's SIGHUP" lab_ping comegato "${PAIR_MESH[chip]}"
-lab_log "tincd's log lines after the adoption reach meshbroker"
+tail_lines=$(status_json chip '.backends[]|select(.id=="tinc")|.log_tail[]')
+grep -q 'Got HUP signal' <<<"$tail_lines" || lab_fail "tincd's lines are not in status's log tail: $tail_lines"
+if grep -q 'End of nodes' <<<"$tail_lines"; then lab_fail "tincd's node list went into the log tail"; fi
+lab_log "tincd's log lines after the adoption reach meshbroker (the node list only its journal)"
 
 # --- SIGTERM: a clean shutdown stops the adopted tincd and removes its pid file ------------
 kill -TERM "${PAIR_PID[chip]}"

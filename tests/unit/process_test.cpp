@@ -622,6 +622,47 @@ TEST(PidFile, Parses) {
   EXPECT_TRUE(processStartTime(::getpid()));
 }
 
+TEST(CaughtSignals, ReadsTheSigCgtMask) {
+  auto mask = parseCaughtSignals(
+      "Name:\ttincd\nSigIgn:\t0000000000001000\n"
+      "SigCgt:\t0000000000004a07\nCapInh:\t0\n");
+  ASSERT_TRUE(mask);
+  EXPECT_EQ(*mask, 0x4a07U);
+  for (auto bad : {"", "Name:\tx\n", "x\nSigCgt:\t\n", "x\nSigCgt:\tzz\n", "x\nSigCgt:\t12 3\n"}) {
+    EXPECT_FALSE(parseCaughtSignals(bad)) << bad;
+  }
+}
+
+TEST(CaughtSignals, AHandlerIsSeenAndADefaultIsNot) {
+  // A child that handles SIGUSR2 and one that does not (nothing is sent to either).
+  pid_t handles = ::fork();
+  if (handles == 0) {
+    ::signal(SIGUSR2, [](int) {});
+    ::pause();
+    ::_exit(0);
+  }
+  pid_t ignores = ::fork();
+  if (ignores == 0) {
+    ::signal(SIGUSR2, SIG_DFL);
+    ::pause();
+    ::_exit(0);
+  }
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {  // until the child installed its handler
+    seen = catchesSignal(handles, SIGUSR2);
+    if (!seen) ::usleep(10000);
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_FALSE(catchesSignal(ignores, SIGUSR2));
+  EXPECT_FALSE(catchesSignal(handles, 0));
+  EXPECT_FALSE(catchesSignal(handles, 65));
+  for (pid_t pid : {handles, ignores}) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  EXPECT_FALSE(catchesSignal(handles, SIGUSR2));  // gone
+}
+
 TEST(WaitStatus, Describes) {
   EXPECT_EQ(describeWaitStatus(0).reason, "exited with status 0");
   EXPECT_EQ(describeWaitStatus(256).code, 1);
