@@ -84,7 +84,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # What it runs (tincd, openvpn, ip in tinc-up; the unit's ExecReload= runs /bin/kill, which
 # is procps's and not in a minimal Debian), plus the libraries dpkg-shlibdeps finds.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "tinc, openvpn, iproute2, procps, passwd")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "tinc, openvpn, iproute2, procps, passwd, nftables")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -359,7 +359,13 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
         auto max_clients = object.withDefault<int>("max_clients", intReader(diag, 0, 65535), 0);
         bool failed = false;
         auto rate = object.optional<Rate>("rate_limit", parsed<Rate>(diag), &failed);
-        if (failed || !name || !kind || !port || !proto || !subnet || !interface || !max_clients) {
+        const bool is_public = kind && *kind == InstanceKind::kPublic;
+        auto new_per_minute = object.withDefault<int>(
+            "per_source_new_per_minute", intReader(diag, 0, 100000), is_public ? 20 : 0);
+        auto connections = object.withDefault<int>("per_source_connections",
+                                                   intReader(diag, 0, 65535), is_public ? 16 : 0);
+        if (failed || !name || !kind || !port || !proto || !subnet || !interface || !max_clients ||
+            !new_per_minute || !connections) {
           return std::nullopt;
         }
         return OpenVpnInstance{.name = *name,
@@ -369,7 +375,9 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
                                .subnet = *subnet,
                                .interface = *interface,
                                .max_clients = *max_clients,
-                               .rate_limit = rate};
+                               .rate_limit = rate,
+                               .per_source_new_per_minute = *new_per_minute,
+                               .per_source_connections = *connections};
       });
 }
 
@@ -444,8 +452,10 @@ std::optional<RoutingConfig> readRouting(ObjectReader& object) {
   auto priority =
       object.withDefault<int>("rule_priority", intReader(diag, 1, 32000), d.rule_priority);
   auto resync = object.withDefault<int>("resync_ms", intReader(diag, 100, 3600000), d.resync_ms);
-  if (!protocol || !table || !priority || !resync) return std::nullopt;
-  return RoutingConfig{*protocol, *table, *priority, *resync};
+  auto forward_filter =
+      object.withDefault<bool>("forward_filter", boolReader(diag), d.forward_filter);
+  if (!protocol || !table || !priority || !resync || !forward_filter) return std::nullopt;
+  return RoutingConfig{*protocol, *table, *priority, *resync, *forward_filter};
 }
 
 std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& base_dir) {
@@ -502,11 +512,12 @@ std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::p
   auto lines = object.withDefault<int>("log_lines", intReader(diag, 0, 10000), d.log_lines);
   auto status = object.withDefault<int>("openvpn_status_interval_ms", intReader(diag, 100, 3600000),
                                         d.openvpn_status_interval_ms);
+  auto nft = object.withDefault<fs::path>("nft", pathReader(diag, base_dir), d.nft);
   auto tinc_user = object.withDefault<std::string>("tinc_user", userNameReader(diag), d.tinc_user);
   auto openvpn_user =
       object.withDefault<std::string>("openvpn_user", userNameReader(diag), d.openvpn_user);
   if (!tincd || !openvpn || !debug || !crashes || !base || !max || !healthy || !ready || !stop ||
-      !lines || !status || !tinc_user || !openvpn_user) {
+      !lines || !status || !tinc_user || !openvpn_user || !nft) {
     return std::nullopt;
   }
   if (*max < *base) {
@@ -514,8 +525,8 @@ std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::p
                "is smaller than restart_base_ms (" + std::to_string(*base) + ")");
     return std::nullopt;
   }
-  return SupervisorConfig{*tincd, *openvpn, *debug, *crashes, *base,      *max,         *healthy,
-                          *ready, *stop,    *lines, *status,  *tinc_user, *openvpn_user};
+  return SupervisorConfig{*tincd,   *openvpn, *nft,  *debug, *crashes, *base,      *max,
+                          *healthy, *ready,   *stop, *lines, *status,  *tinc_user, *openvpn_user};
 }
 
 // Reads an optional sub-object with build(); absent means build() on an empty object.

@@ -83,6 +83,11 @@ struct OpenVpnInstance {
   InterfaceName interface;
   int max_clients = 0;             // 0: OpenVPN's default (1024)
   std::optional<Rate> rate_limit;  // per client; public instances only
+  // Per source address, in meshbroker's nftables table (0: no cap). Public instances default
+  // to 20 new connections a minute and 16 at once: their tls-crypt key is public, and many
+  // people may share one address behind carrier-grade NAT.
+  int per_source_new_per_minute = 0;
+  int per_source_connections = 0;
 };
 
 struct RouteVia {
@@ -122,6 +127,9 @@ struct RoutingConfig {
   int table_base = 7700;     // per-gateway probe tables and per-source route-set tables
   int rule_priority = 7700;  // `ip rule` priorities start here
   int resync_ms = 5000;      // re-read the kernel and repair drift this often
+  // Servers with OpenVPN instances: forward only client subnets <-> the mesh interface
+  // through this node (meshbroker's own nftables table); drop the rest into or out of them.
+  bool forward_filter = true;
 };
 
 struct StatusConfig {
@@ -150,7 +158,8 @@ struct PathsConfig {
 struct SupervisorConfig {
   std::filesystem::path tincd = "/usr/sbin/tincd";
   std::filesystem::path openvpn = "/usr/sbin/openvpn";
-  int tinc_debug = 1;                     // tincd -d level (0..5)
+  std::filesystem::path nft = "/usr/sbin/nft";  // installs meshbroker's nftables table
+  int tinc_debug = 1;                           // tincd -d level (0..5)
   int max_crashes = 10;                   // crashes in a row before a backend is marked failed
   int restart_base_ms = 1000;             // second restart in a row waits this, doubling...
   int restart_max_ms = 60000;             // ...up to this

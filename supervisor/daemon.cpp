@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "backends/nft.hpp"
 #include "backends/openvpn_management.hpp"
 #include "backends/pki.hpp"
 #include "backends/pki_layout.hpp"
@@ -21,6 +22,7 @@
 #include "supervisor/log.hpp"
 #include "supervisor/reload_plan.hpp"
 #include "supervisor/systemd_notify.hpp"
+#include "templates/firewall.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -144,6 +146,7 @@ void Daemon::start() {
   topology_ = topologyJson(config_);
   auto on_disk = renderedOnDisk();  // what backends left running by a killed meshbroker read
   writeFiles(files_, nullptr);
+  applyFirewall();
 
   events_ = std::make_unique<backends::TincEventSocket>(
       io_, (config_.paths.runtime_dir / "tinc-events.sock").string(),
@@ -271,6 +274,29 @@ void Daemon::preparePrivileges() {
   } else if (!config_.openvpn.empty()) {
     (void)user("openvpn_user", s.openvpn_user);
   }
+}
+
+void Daemon::applyFirewall() {
+  auto text = templates::renderFirewall(config_);
+  if (text == firewall_applied_) return;
+  const bool removing = text.empty();
+  auto result =
+      backends::runNft(config_.supervisor.nft, removing ? templates::removeFirewall() : text);
+  if (!result.ok) {
+    // Connected people stay connected: the old table (or none) stays, and status says why.
+    log(Level::kError,
+        "firewall: nft refused meshbroker's table, the previous one stays: " + result.output);
+    recordEvent("firewall", "nft failed: " + result.output.substr(0, 200));
+    return;
+  }
+  firewall_applied_ = text;
+  std::string what =
+      removing ? "table inet meshbroker removed (no OpenVPN instance)"
+               : "table inet meshbroker installed (per-source caps" +
+                     std::string(config_.routing.forward_filter ? ", forward filter)"
+                                                                : "; forward filter off)");
+  log(Level::kNotice, "firewall: " + what);
+  recordEvent("firewall", what);
 }
 
 void Daemon::recordEvent(std::string source, std::string what) {
@@ -1033,6 +1059,7 @@ void Daemon::reload() {
   }
   files_ = std::move(files);
   topology_ = topologyJson(config_);
+  applyFirewall();
   reshapeAfterReload(old_config);
   if (monitor_) monitor_->configure(config_);
   for (auto& [id, action] : plan) {
@@ -1142,6 +1169,15 @@ void Daemon::maybeFinishShutdown() {
   control_.reset();
   std::error_code ec;
   fs::remove(config_.paths.runtime_dir / "status.json", ec);
+  // The backends it guarded are stopped: so is the table (a crash leaves it for the next start).
+  if (!firewall_applied_.empty()) {
+    auto removed = backends::runNft(config_.supervisor.nft, templates::removeFirewall());
+    if (removed.ok) {
+      log(Level::kInfo, "firewall: table inet meshbroker removed");
+    } else {
+      log(Level::kError, "firewall: cannot remove table inet meshbroker: " + removed.output);
+    }
+  }
   log(Level::kNotice, "meshbroker stopped");
   asio::post(io_, [this] { io_.stop(); });
 }

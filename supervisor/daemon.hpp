@@ -98,6 +98,9 @@ class Daemon {
   // Least privilege: resolves tincd's and openvpn's users, gives tincd's group a way into the
   // runtime folder (to its event socket), picks the binary its hooks run. Throws with the fix.
   void preparePrivileges();
+  // meshbroker's nftables table (templates/firewall.*): installed or replaced when its text
+  // changed, removed when the node needs none; a failure is logged and kept in events.
+  void applyFirewall();
   backends::ExitHandler exitHandler(const std::string& id, std::uint64_t serial);
   void openManagement(Backend& backend, std::uint64_t serial);
   void onChildLine(const std::string& id, std::string_view line);
@@ -148,6 +151,7 @@ class Daemon {
   std::unique_ptr<backends::TincEventSocket> events_;
   std::optional<backends::SystemUser> tinc_user_;  // none: tincd keeps root
   std::filesystem::path hook_binary_;              // what tinc's hooks run (`notify`)
+  std::string firewall_applied_;                   // the table's text as nft last took it
   std::unique_ptr<ControlSocket> control_;
   asio::signal_set signals_;
   asio::steady_timer status_debounce_;
