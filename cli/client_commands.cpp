@@ -29,15 +29,9 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kManagementTimeout{3000};
 
+// Warnings about tinc keys are noise here; errors still stop us.
 std::optional<config::NodeConfig> load(const fs::path& file, std::ostream& err) {
-  auto result = config::loadConfigFile(file);
-  for (const auto& problem : result.diagnostics.all()) {
-    // Warnings about tinc keys are noise here; errors still stop us.
-    if (problem.severity == config::Diagnostic::Severity::kError) {
-      err << file.string() << ": " << problem.str() << "\n";
-    }
-  }
-  return std::move(result.config);
+  return loadConfig(file, err, Shown::kErrors);
 }
 
 std::string caName(const config::NodeConfig& node) {

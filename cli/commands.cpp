@@ -17,23 +17,20 @@
 #include "templates/renderer.hpp"
 
 namespace meshbroker::cli {
-namespace {
-
 namespace fs = std::filesystem;
 
-// Loads a config, printing every problem as "FILE: PATH: VALUE MESSAGE".
-std::optional<config::NodeConfig> load(const fs::path& file, std::ostream& err) {
+std::optional<config::NodeConfig> loadConfig(const fs::path& file, std::ostream& err, Shown shown) {
   auto result = config::loadConfigFile(file);
   for (const auto& problem : result.diagnostics.all()) {
-    err << file.string() << ": " << problem.str() << "\n";
+    if (shown == Shown::kAll || problem.severity == config::Diagnostic::Severity::kError) {
+      err << file.string() << ": " << problem.str() << "\n";
+    }
   }
   return std::move(result.config);
 }
 
-}  // namespace
-
 int runCheck(const fs::path& config_file, std::ostream& out, std::ostream& err) {
-  auto node = load(config_file, err);
+  auto node = loadConfig(config_file, err);
   if (!node) return kExitInvalidConfig;
   out << config_file.string() << ": ok (node " << node->name.str() << ", "
       << config::toString(node->role) << ", " << node->hosts.size() << " hosts, "
@@ -43,7 +40,7 @@ int runCheck(const fs::path& config_file, std::ostream& out, std::ostream& err) 
 
 int runRender(const fs::path& config_file, const fs::path& out_dir,
               const fs::path& meshbroker_binary, std::ostream& out, std::ostream& err) {
-  auto node = load(config_file, err);
+  auto node = loadConfig(config_file, err);
   if (!node) return kExitInvalidConfig;
   fs::path root = out_dir.empty() ? node->paths.render_dir : out_dir;
   try {
@@ -62,7 +59,7 @@ int runRender(const fs::path& config_file, const fs::path& out_dir,
 }
 
 int runKeygen(const fs::path& config_file, std::ostream& out, std::ostream& err) {
-  auto node = load(config_file, err);
+  auto node = loadConfig(config_file, err);
   if (!node) return kExitInvalidConfig;
   const auto& tinc = node->tinc;
   try {

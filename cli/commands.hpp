@@ -2,8 +2,11 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <string>
+
+#include "config/model.hpp"
 
 namespace meshbroker::cli {
 
@@ -13,6 +16,13 @@ inline constexpr int kExitInvalidConfig = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitFailure = 3;
 inline constexpr int kExitDegraded = 4;  // status: the daemon runs, but a backend has failed
+
+// Which of a config's problems a verb prints before it goes on (or stops, on an error).
+enum class Shown { kAll, kErrors };
+// Loads and validates FILE, printing its problems as "FILE: PATH: VALUE MESSAGE" to err;
+// nullopt when it has an error. Every verb that takes -c loads through here.
+std::optional<config::NodeConfig> loadConfig(const std::filesystem::path& file, std::ostream& err,
+                                             Shown shown = Shown::kAll);
 
 // check -c FILE: validates; one line per problem ("FILE: /json/path: value message").
 int runCheck(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);

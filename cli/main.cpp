@@ -5,6 +5,7 @@
 
 #include "cli/client_commands.hpp"
 #include "cli/commands.hpp"
+#include "cli/handover_command.hpp"
 #include "cli/routes_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/status_command.hpp"
@@ -74,6 +75,16 @@ int main(int argc, char** argv) {
   undrain->add_option("-c,--config", config_file, "Config file (JSON)")->required();
   undrain->add_option("gateway", gateway, "Gateway name")->required();
 
+  std::string if_restarting;
+  auto* handover = app.add_subcommand(
+      "handover",
+      "Exit the running daemon for a restart or an upgrade: tincd, openvpn, their routes and "
+      "the firewall table keep running and the next `meshbroker run` adopts them (no tunnel "
+      "drops). The unit's ExecStop runs it with --if-restarting");
+  handover->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  handover->add_option("--if-restarting", if_restarting,
+                       "Only when systemd is restarting this unit (systemctl restart, a package "
+                       "upgrade); on a stop do nothing, so the stop stops the backends");
   auto* notify = app.add_subcommand(
       "notify", "Used by the rendered tinc hooks: tell the running daemon about a tinc event");
   notify
@@ -133,6 +144,12 @@ int main(int argc, char** argv) {
   if (*routes) return cli::runRoutes(config_file, routes_json, std::cout, std::cerr);
   if (*drain) return cli::runDrain(config_file, gateway, true, std::cout, std::cerr);
   if (*undrain) return cli::runDrain(config_file, gateway, false, std::cout, std::cerr);
+  if (*handover) {
+    return cli::runHandover(
+        config_file,
+        if_restarting.empty() ? std::nullopt : std::optional<std::string>(if_restarting), std::cout,
+        std::cerr);
+  }
   if (*run) return cli::runDaemon(config_file, selfBinary(), std::cerr);
   if (*notify) return cli::runNotify(event, runtime_dir, std::cerr);
   if (*client_init) return cli::runClientInit(config_file, std::cout, std::cerr);

@@ -10,17 +10,6 @@
 namespace meshbroker::cli {
 namespace {
 
-std::optional<config::NodeConfig> load(const std::filesystem::path& config_file,
-                                       std::ostream& err) {
-  auto loaded = config::loadConfigFile(config_file);
-  for (const auto& problem : loaded.diagnostics.all()) {
-    if (problem.severity == config::Diagnostic::Severity::kError) {
-      err << config_file.string() << ": " << problem.str() << "\n";
-    }
-  }
-  return loaded.config;
-}
-
 void printChanges(const nlohmann::json& changes, std::ostream& out) {
   if (changes.empty()) {
     out << "no changes: the kernel's routes are what the policy wants\n";
@@ -33,7 +22,7 @@ void printChanges(const nlohmann::json& changes, std::ostream& out) {
 
 int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostream& out,
               std::ostream& err) {
-  auto config = load(config_file, err);
+  auto config = loadConfig(config_file, err, Shown::kErrors);
   if (!config) return kExitInvalidConfig;
   std::string why;
   auto reply = supervisor::controlRequest((config->paths.runtime_dir / "control.sock").string(),
@@ -101,7 +90,7 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
 
 int runDrain(const std::filesystem::path& config_file, const std::string& gateway, bool drain,
              std::ostream& out, std::ostream& err) {
-  auto config = load(config_file, err);
+  auto config = loadConfig(config_file, err, Shown::kErrors);
   if (!config) return kExitInvalidConfig;
   std::string why;
   auto reply =

@@ -50,14 +50,9 @@ bool anyDrained(const nlohmann::json& gateways) {
 
 int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostream& out,
               std::ostream& err) {
-  auto loaded = config::loadConfigFile(config_file);
-  if (!loaded.config) {
-    for (const auto& problem : loaded.diagnostics.all()) {
-      err << config_file.string() << ": " << problem.str() << "\n";
-    }
-    return kExitInvalidConfig;
-  }
-  const auto& status_config = loaded.config->status;
+  auto config = loadConfig(config_file, err, Shown::kErrors);
+  if (!config) return kExitInvalidConfig;
+  const auto& status_config = config->status;
   const auto absolute = std::filesystem::absolute(config_file).lexically_normal();
   // The HTTP API first; then the same document over the control socket, which also works
   // from another network namespace or with the HTTP listener off.
@@ -103,7 +98,7 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
   };
   const auto belongs = [&](const nlohmann::json& document) {
     const std::string theirs = daemon_of(document).value("config_file", "");
-    return document.value("node", "") == loaded.config->name.str() &&
+    return document.value("node", "") == config->name.str() &&
            (theirs.empty() || std::filesystem::path(theirs).lexically_normal() == absolute);
   };
   if (status.is_object() && !belongs(status)) {
@@ -114,7 +109,7 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
   // The control socket (root's) has the full view: ask it when HTTP failed or gave the
   // public one.
   if (!status.is_object() || status.value("access", "") == "public") {
-    auto socket = loaded.config->paths.runtime_dir / "control.sock";
+    auto socket = config->paths.runtime_dir / "control.sock";
     std::string why;
     auto reply = supervisor::controlRequest(socket.string(), {{"command", "status"}},
                                             std::chrono::seconds(3), &why);

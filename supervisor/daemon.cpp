@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "backends/nft.hpp"
+#include "backends/command.hpp"
 #include "backends/openvpn_management.hpp"
 #include "backends/pki.hpp"
 #include "backends/pki_layout.hpp"
@@ -53,7 +53,15 @@ struct Daemon::Backend {
   bool adopted = false;  // the current process was left running by a previous meshbroker
 };
 
-namespace {}  // namespace
+namespace {
+
+// meshbroker's nftables table goes in (or out) as one `nft -f -` transaction: on a failure
+// nothing changed.
+backends::CommandResult runNft(const fs::path& nft, const std::string& script) {
+  return backends::runCommand(nft, {"-f", "-"}, script);
+}
+
+}  // namespace
 
 Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
                config::NodeConfig config, backends::RateLimiter* rate_limiter)
@@ -70,7 +78,8 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       publish_tick_(io),
       stale_tick_(io),
       crl_tick_(io),
-      revocation_tick_(io) {}
+      revocation_tick_(io),
+      tinc_node_check_(io) {}
 
 Daemon::~Daemon() = default;
 
@@ -280,8 +289,7 @@ void Daemon::applyFirewall() {
   auto text = templates::renderFirewall(config_);
   if (text == firewall_applied_) return;
   const bool removing = text.empty();
-  auto result =
-      backends::runNft(config_.supervisor.nft, removing ? templates::removeFirewall() : text);
+  auto result = runNft(config_.supervisor.nft, removing ? templates::removeFirewall() : text);
   if (!result.ok) {
     // Connected people stay connected: the old table (or none) stays, and status says why.
     log(Level::kError,
@@ -339,6 +347,12 @@ void Daemon::writeFiles(const std::vector<templates::RenderedFile>& files,
     }
   } else {
     std::error_code ec;
+    // Scripts earlier versions rendered: tincd would still run them for every subnet event.
+    for (const char* obsolete : {"subnet-up", "subnet-down"}) {
+      if (fs::remove(config_.paths.render_dir / "tinc" / obsolete, ec)) {
+        log(Level::kInfo, std::string("removed obsolete tinc/") + obsolete);
+      }
+    }
     auto hosts = config_.paths.render_dir / "tinc" / "hosts";
     for (const auto& entry : fs::directory_iterator(hosts, ec)) {
       auto relative = fs::path("tinc") / "hosts" / entry.path().filename();
@@ -610,17 +624,8 @@ bool Daemon::adopt(Backend& backend, ReloadAction files_changed) {
   bool ready = backend.instance.empty();
   dispatch(backend, {EventKind::kAdopted, "pid " + pid, ready});
   openManagement(backend, serial);
-  if (backend.instance.empty()) {
-    // Which peers are up? The host-up events went to the previous meshbroker: ask tincd for
-    // its node list (SIGUSR2; only once it handles that signal, which it does once started).
-    if (backends::catchesSignal(backend.child->pid(), SIGUSR2)) {
-      backend.child->signal(SIGUSR2);
-    } else {
-      log(Level::kWarning,
-          "tinc: adopted tincd does not handle SIGUSR2 yet: mesh peers show "
-          "as not seen until their next host-up");
-    }
-  }
+  // Which peers are up? The host-up events went to the previous meshbroker.
+  if (backend.instance.empty()) askTincNodeList();
   if (files_changed == ReloadAction::kSignal && ready) {
     log(Level::kInfo, id + ": rendered files changed while meshbroker was down: reload");
     dispatch(backend, {EventKind::kReload, "files changed while meshbroker was down"});
@@ -729,6 +734,7 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
       node.remote_address = event.remote_address;
       node.since_ms = now_ms;
       if (up) mesh_up_at_[event.node] = Clock::now();
+      armTincNodeCheck();
       const std::string what =
           event.node + (up ? " up" : " down") +
           (event.remote_address.empty() ? "" : " (" + event.remote_address + ")");
@@ -753,6 +759,26 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
     case backends::TincEventKind::kSubnetDown:
       return;
   }
+}
+
+void Daemon::askTincNodeList() {
+  Backend* tinc = find("tinc");
+  if (!tinc || !tinc->child) return;
+  // Only once it handles SIGUSR2 (a tincd still starting would die of it).
+  if (backends::catchesSignal(tinc->child->pid(), SIGUSR2)) {
+    tinc->child->signal(SIGUSR2);
+  } else {
+    log(Level::kInfo, "tinc: tincd does not handle SIGUSR2 yet; its node list is not asked");
+  }
+}
+
+void Daemon::armTincNodeCheck() {
+  if (shutting_down_) return;
+  if (tinc_node_check_.expiry() > Clock::now()) return;  // one is due already
+  tinc_node_check_.expires_after(std::chrono::milliseconds(500));
+  tinc_node_check_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !shutting_down_) askTincNodeList();
+  });
 }
 
 void Daemon::onTincNodeList(const std::vector<backends::TincDumpNode>& nodes,
@@ -782,8 +808,9 @@ void Daemon::onTincNodeList(const std::vector<backends::TincDumpNode>& nodes,
     log(Level::kInfo, "mesh: " + what);
     recordEvent("mesh", what);
   }
-  log(Level::kInfo, "tinc: node list read (" + std::to_string(nodes.size()) + " nodes, " +
-                        std::to_string(learned) + " learned)");
+  log(learned > 0 ? Level::kInfo : Level::kDebug, "tinc: node list read (" +
+                                                      std::to_string(nodes.size()) + " nodes, " +
+                                                      std::to_string(learned) + " learned)");
   if (learned > 0) changed();
 }
 
@@ -995,6 +1022,10 @@ void Daemon::control(const nlohmann::json& request, const std::string& caller,
   } else if (command == "reload") {
     reload();
     reply({{"ok", last_reload_.ok}, {"errors", last_reload_.errors}});
+  } else if (command == "handover") {
+    log(Level::kNotice, "control (" + caller + "): handover");
+    reply({{"ok", true}, {"pid", static_cast<int>(::getpid())}});
+    asio::post(io_, [this] { handover(); });  // after the reply is on its way
   } else if (command == "routes") {
     if (!monitor_) return error("health checks and routes are not running");
     reply({{"ok", true}, {"changes", monitor_->dryRun()}, {"health", monitor_->toJson()}});
@@ -1007,7 +1038,7 @@ void Daemon::control(const nlohmann::json& request, const std::string& caller,
     recordEvent("operator", command + " " + peer + " (" + caller + ")");
     reply({{"ok", true}});
   } else {
-    error("unknown command (status, openvpn, restart, reload, routes, drain, undrain)");
+    error("unknown command (status, openvpn, restart, reload, handover, routes, drain, undrain)");
   }
 }
 
@@ -1124,16 +1155,44 @@ void Daemon::reshapeAfterReload(const config::NodeConfig& old_config) {
   }
 }
 
-void Daemon::shutdown() {
-  if (shutting_down_) return;
-  shutting_down_ = true;
-  notifySystemd("STOPPING=1");
+void Daemon::cancelTimers() {
   tinc_retries_left_ = 0;
   tinc_retry_.cancel();
   publish_tick_.cancel();
   stale_tick_.cancel();
   crl_tick_.cancel();
   revocation_tick_.cancel();
+  tinc_node_check_.cancel();
+}
+
+void Daemon::handover() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  handing_over_ = true;
+  notifySystemd("STOPPING=1");
+  cancelTimers();
+  if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
+  std::string kept;
+  for (const auto& [id, backend] : backends_) {
+    // OpenVPN serves one management client: the next meshbroker is the next one.
+    if (backend->management) backend->management->close();
+    backend->poll.cancel();
+    if (backend->child) {
+      kept +=
+          (kept.empty() ? "" : ", ") + id + " (pid " + std::to_string(backend->child->pid()) + ")";
+    }
+  }
+  log(Level::kNotice, "handover: exiting for a restart; " +
+                          (kept.empty() ? "no backend is running" : kept) +
+                          " keep running with their routes, for the next meshbroker to adopt");
+  finishShutdown();
+}
+
+void Daemon::shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  notifySystemd("STOPPING=1");
+  cancelTimers();
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
   std::vector<std::string> ids;
   for (const auto& [id, backend] : backends_) ids.push_back(id);
@@ -1160,6 +1219,10 @@ void Daemon::maybeFinishShutdown() {
   for (const auto& [id, backend] : backends_) {
     if (backend->machine.state != State::kDown && backend->machine.state != State::kFailed) return;
   }
+  finishShutdown();
+}
+
+void Daemon::finishShutdown() {
   // Only now: stop listening. Kernel routes stay for the next start to adopt.
   shutdown_deadline_.cancel();
   status_debounce_.cancel();
@@ -1169,16 +1232,17 @@ void Daemon::maybeFinishShutdown() {
   control_.reset();
   std::error_code ec;
   fs::remove(config_.paths.runtime_dir / "status.json", ec);
-  // The backends it guarded are stopped: so is the table (a crash leaves it for the next start).
-  if (!firewall_applied_.empty()) {
-    auto removed = backends::runNft(config_.supervisor.nft, templates::removeFirewall());
+  // The backends it guarded are stopped: so is the table (a crash leaves it for the next start,
+  // and so does a handover: the backends it guards keep running).
+  if (!firewall_applied_.empty() && !handing_over_) {
+    auto removed = runNft(config_.supervisor.nft, templates::removeFirewall());
     if (removed.ok) {
       log(Level::kInfo, "firewall: table inet meshbroker removed");
     } else {
       log(Level::kError, "firewall: cannot remove table inet meshbroker: " + removed.output);
     }
   }
-  log(Level::kNotice, "meshbroker stopped");
+  log(Level::kNotice, handing_over_ ? "meshbroker exited for a restart" : "meshbroker stopped");
   asio::post(io_, [this] { io_.stop(); });
 }
 

@@ -61,6 +61,10 @@ class Daemon {
   void reload();
   // SIGTERM/SIGINT: stop every backend (SIGTERM, then SIGKILL), then stop the loop.
   void shutdown();
+  // A restart or an upgrade (control command "handover", sent by the unit's ExecStop when
+  // systemd restarts it): exit and leave tincd, openvpn, their routes and the firewall table
+  // running for the next meshbroker to adopt, as after kill -9 but cleanly.
+  void handover();
 
   const Snapshot& snapshot();
 
@@ -107,6 +111,11 @@ class Daemon {
   void onTincEvent(const backends::TincEvent& event);
   // tincd's node list (asked with SIGUSR2 after adopting it): the peers it has up now.
   void onTincNodeList(const std::vector<backends::TincDumpNode>& nodes, std::size_t malformed);
+  // SIGUSR2 to our tincd (when it handles it): its node list follows in its output.
+  void askTincNodeList();
+  // tinc's hooks notify in the background (tincd waits for its scripts), so two events close
+  // together may arrive in either order: the node list a moment later settles it.
+  void armTincNodeCheck();
   void recordEvent(std::string source, std::string what);
   void publish();
   void armPublishTick();
@@ -135,6 +144,8 @@ class Daemon {
   void writeStatusFile();
   void notifySystemd(const std::string& text);
   void maybeFinishShutdown();
+  void finishShutdown();  // stop listening, then the loop
+  void cancelTimers();    // every daemon-wide timer, for shutdown and handover
   std::vector<std::string> backendIds(const config::NodeConfig& config) const;
   RestartPolicy policy() const;
   Timeouts timeouts() const;
@@ -162,6 +173,7 @@ class Daemon {
   asio::steady_timer stale_tick_;
   asio::steady_timer crl_tick_;
   asio::steady_timer revocation_tick_;
+  asio::steady_timer tinc_node_check_;  // asks tincd's node list after host events
   // Each instance's CRL file as last acted on: inode, size, mtime (ns); {} before the first.
   std::map<std::string, std::array<std::int64_t, 3>> crl_seen_;
   StalePathWatch stale_watch_;
@@ -175,6 +187,7 @@ class Daemon {
   bool status_pending_ = false;
   bool signals_added_ = false;
   bool shutting_down_ = false;
+  bool handing_over_ = false;  // shutting down for a restart: backends stay
   Snapshot snapshot_;
   std::map<std::string, MeshNodeSnapshot> mesh_;
   backends::TincDumpReader tinc_dump_;  // tincd's SIGUSR2 node list, read from its output

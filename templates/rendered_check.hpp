@@ -14,7 +14,7 @@ namespace meshbroker::templates {
 enum class RenderedKind {
   kTincConf,       // tinc/tinc.conf
   kTincHost,       // tinc/hosts/<name>
-  kTincScript,     // tinc/tinc-up, tinc-down, host-up, host-down, subnet-up, subnet-down
+  kTincScript,     // tinc/tinc-up, tinc-down, host-up, host-down
   kOpenVpnServer,  // openvpn/<instance>.conf
   kOpenVpnClient,  // a client profile (.ovpn), never a file of renderNode
 };

@@ -310,7 +310,9 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
   files.push_back(
       {"tinc/tinc-down", render("tinc/tinc-down.mustache", scriptData(node, options)), 0755});
 
-  for (const char* event : {"host-up", "host-down", "subnet-up", "subnet-down"}) {
+  // Not subnet-up/subnet-down: the daemon has no use for them, and each script is a process
+  // tincd starts for every subnet of every node that comes or goes.
+  for (const char* event : {"host-up", "host-down"}) {
     mustache::data data = scriptData(node, options);
     data.set("event", std::string(event));
     files.push_back({std::string("tinc/") + event, render("tinc/event.mustache", data), 0755});

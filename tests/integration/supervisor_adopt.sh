@@ -17,8 +17,9 @@
 # keeps running (same pid, pid file kept); a new meshbroker adopts it (log line, status
 # "adopted", same pid, state running, no second tincd) and learns at once from tincd's node
 # list (SIGUSR2) that comegato is up; not one ping or datagram is lost;
-# tincd's output after the adoption still reaches meshbroker's log; SIGTERM then stops tincd
-# and removes its pid file.
+# tincd's output after the adoption still reaches meshbroker's log; `meshbroker handover` (a
+# restart) exits the daemon and leaves tincd to the next one, again without a lost ping;
+# SIGTERM then stops tincd and removes its pid file.
 set -euo pipefail
 # shellcheck source=../../lab/two_nodes.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
@@ -146,6 +147,36 @@ tail_lines=$(status_json chip '.backends[]|select(.id=="tinc")|.log_tail[]')
 grep -q 'Got HUP signal' <<<"$tail_lines" || lab_fail "tincd's lines are not in status's log tail: $tail_lines"
 if grep -q 'End of nodes' <<<"$tail_lines"; then lab_fail "tincd's node list went into the log tail"; fi
 lab_log "tincd's log lines after the adoption reach meshbroker (the node list only its journal)"
+
+# --- handover (what systemctl restart and a package upgrade do): the daemon exits cleanly,
+# tincd stays, the next meshbroker adopts it; pings every 10 ms lose nothing --------------
+ip netns exec "${LAB_NS[comegato]}" ping -q -i 0.01 -W 1 -c 500 "${PAIR_MESH[chip]}" \
+  >"$LAB_TMP/ping2.out" 2>&1 &
+ping_pid=$!
+LAB_PIDS+=("$ping_pid")
+sleep 1
+"$MESHBROKER" handover -c "$LAB_TMP/chip.json" >"$LAB_TMP/handover.out" 2>&1 ||
+  lab_fail "meshbroker handover failed: $(cat "$LAB_TMP/handover.out")"
+grep -q "exited; tincd and openvpn keep running" "$LAB_TMP/handover.out" ||
+  lab_fail "handover said: $(cat "$LAB_TMP/handover.out")"
+rc=0
+wait "${PAIR_PID[chip]}" || rc=$?
+lab_forget "${PAIR_PID[chip]}"
+[[ $rc -eq 0 ]] || lab_fail "meshbroker exited $rc on handover"
+grep -q "handover: exiting for a restart; tinc (pid $tinc_pid) keep running" "$LAB_TMP/chip.log" ||
+  lab_fail "no handover log line naming tincd $tinc_pid"
+alive "$tinc_pid" || lab_fail "tincd $tinc_pid did not outlive the handover"
+[[ -e $pid_file ]] || lab_fail "the pid file went with the handover"
+pair_run chip
+lab_expect 10 "the next meshbroker to adopt tincd after the handover" \
+  bash -c "[[ \$(grep -c 'adopted tincd (pid $tinc_pid)' '$LAB_TMP/chip.log') -ge 2 ]]"
+wait "$ping_pid" || true
+lab_forget "$ping_pid"
+summary=$(grep 'packets transmitted' "$LAB_TMP/ping2.out") || lab_fail "no ping summary: $(cat "$LAB_TMP/ping2.out")"
+sent=$(sed -E 's/^([0-9]+) packets transmitted.*/\1/' <<<"$summary")
+received=$(sed -E 's/.* ([0-9]+) (packets )?received.*/\1/' <<<"$summary")
+[[ $sent -eq 500 && $received -eq $sent ]] || lab_fail "pings across the handover: $summary"
+lab_log "handover: meshbroker exited 0, tincd $tinc_pid kept running and was adopted; pings every 10 ms: $summary"
 
 # --- SIGTERM: a clean shutdown stops the adopted tincd and removes its pid file ------------
 kill -TERM "${PAIR_PID[chip]}"

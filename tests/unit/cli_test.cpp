@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/handover_command.hpp"
 #include "unit/test_support.hpp"
 
 namespace meshbroker::cli {
@@ -72,10 +73,12 @@ TEST_F(CliTest, RenderWritesTheFileSet) {
   auto file = write("cometa.json", example("cometa"));
   EXPECT_EQ(runRender(file, dir_ / "out", "/usr/bin/meshbroker", out_, err_), kExitOk)
       << err_.str();
-  for (const char* name : {"tinc.conf", "tinc-up", "tinc-down", "host-up", "host-down", "subnet-up",
-                           "subnet-down", "hosts/chip", "hosts/comegato", "hosts/cometa"}) {
+  for (const char* name : {"tinc.conf", "tinc-up", "tinc-down", "host-up", "host-down",
+                           "hosts/chip", "hosts/comegato", "hosts/cometa"}) {
     EXPECT_TRUE(fs::exists(dir_ / "out" / "tinc" / name)) << name;
   }
+  // Not subnet-up/subnet-down: the daemon has no use for them (each is a process per subnet).
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "tinc" / "subnet-up"));
   // A second render changes nothing.
   out_.str("");
   EXPECT_EQ(runRender(file, dir_ / "out", "/usr/bin/meshbroker", out_, err_), kExitOk);
@@ -139,6 +142,27 @@ TEST_F(CliTest, NotifySendsTheTincEnvironment) {
   EXPECT_EQ(message["event"], "host-up");
   EXPECT_EQ(message["node"], "comegato");
   EXPECT_EQ(message["remoteaddress"], "192.0.2.12");
+}
+
+// `systemctl list-jobs --no-legend --full` as systemd 252 prints it.
+TEST(Handover, FindsTheUnitsJobType) {
+  const char* jobs =
+      "  812 meshbroker.service restart running\n"
+      "  813 tinc.service       start   waiting\n";
+  EXPECT_EQ(jobTypeFor(jobs, "meshbroker.service"), "restart");
+  EXPECT_EQ(jobTypeFor(jobs, "tinc.service"), "start");
+  EXPECT_FALSE(jobTypeFor(jobs, "meshbroker"));  // the whole name only
+  EXPECT_FALSE(jobTypeFor("", "meshbroker.service"));
+  EXPECT_FALSE(jobTypeFor("garbage\n\n  7\n", "meshbroker.service"));
+  EXPECT_TRUE(isRestart("restart"));
+  EXPECT_TRUE(isRestart("try-restart"));
+  for (auto type : {"stop", "start", "reload", "verify-active", ""}) EXPECT_FALSE(isRestart(type));
+}
+
+TEST_F(CliTest, HandoverWithoutDaemonSaysSo) {
+  auto config = write("chip.json", example("chip"));
+  EXPECT_EQ(runHandover(config, std::nullopt, out_, err_), kExitFailure);
+  EXPECT_NE(out_.str().find("meshbroker is not running"), std::string::npos) << out_.str();
 }
 
 }  // namespace
