@@ -61,25 +61,44 @@ std::optional<TincDumpNode> parseTincDumpNode(std::string_view line, std::string
 }
 
 TincDumpReader::Step TincDumpReader::feed(std::string_view line) {
-  if (!inside_) {
+  if (section_ == Section::kStatistics) {
+    if (line.starts_with(" total bytes ")) return Step::kConsumed;
+    section_ = Section::kNone;  // and the line is read as any other
+  }
+  if (section_ == Section::kNone) {
+    if (line.starts_with("Statistics for ") && line.ends_with(":")) {
+      section_ = Section::kStatistics;
+      return Step::kConsumed;
+    }
+    if (line == "Edges:" || line == "Subnet list:") {
+      section_ = line == "Edges:" ? Section::kEdges : Section::kSubnets;
+      lines_ = 0;
+      return Step::kConsumed;
+    }
     if (line != "Nodes:") return Step::kNotMine;
-    inside_ = true;
+    section_ = Section::kNodes;
     lines_ = 0;
     malformed_ = 0;
     current_.clear();
     return Step::kConsumed;
   }
-  if (line == "End of nodes.") {
-    inside_ = false;
+  const bool nodes = section_ == Section::kNodes;
+  const std::string_view end = nodes                         ? "End of nodes."
+                               : section_ == Section::kEdges ? "End of edges."
+                                                             : "End of subnet list.";
+  if (line == end) {
+    section_ = Section::kNone;
+    if (!nodes) return Step::kConsumed;
     done_ = std::move(current_);
     current_.clear();
     return Step::kComplete;
   }
   if (++lines_ > kMaxNodes) {  // never ends: give up, and read lines as lines again
-    inside_ = false;
+    section_ = Section::kNone;
     current_.clear();
     return Step::kNotMine;
   }
+  if (!nodes) return Step::kConsumed;
   if (auto node = parseTincDumpNode(line, nullptr)) {
     current_.push_back(std::move(*node));
   } else {

@@ -22,9 +22,11 @@ struct TincDumpNode {
 // *why on anything else (a name tinc would not accept, no hex status, an oversized line).
 std::optional<TincDumpNode> parseTincDumpNode(std::string_view line, std::string* why);
 
-// Collects a node list from tincd's output, one line at a time. Lines outside a list are not
-// its business; inside one, malformed lines are counted and skipped, and a list that runs past
-// kMaxNodes lines is abandoned (tincd would never write it).
+// Collects a node list from tincd's output, one line at a time. The rest of what SIGUSR2 makes
+// tincd write (device statistics, edges, subnets) is consumed too, so none of it reaches the
+// log tail. Other lines are not its business; inside the node list malformed lines are counted
+// and skipped, and a section that runs past kMaxNodes lines is abandoned (tincd would never
+// write it).
 class TincDumpReader {
  public:
   static constexpr std::size_t kMaxNodes = 10000;
@@ -39,7 +41,8 @@ class TincDumpReader {
   std::size_t malformed() const { return malformed_; }
 
  private:
-  bool inside_ = false;
+  enum class Section { kNone, kStatistics, kNodes, kEdges, kSubnets };
+  Section section_ = Section::kNone;
   std::size_t lines_ = 0;
   std::size_t malformed_ = 0;
   std::vector<TincDumpNode> current_;

@@ -68,8 +68,31 @@ TEST(TincDump, ReaderCollectsOneListAndLeavesOtherLinesAlone) {
   auto nodes = reader.take();
   ASSERT_EQ(nodes.size(), 3U);
   EXPECT_EQ(nodes[1].name, "nodeb");
-  EXPECT_EQ(reader.feed("Edges:"), Step::kNotMine);
   EXPECT_EQ(reader.feed("End of nodes."), Step::kNotMine);  // no list open
+}
+
+TEST(TincDump, TheRestOfTheDumpIsConsumedToo) {
+  TincDumpReader reader;
+  using Step = TincDumpReader::Step;
+  // What tincd 1.0.36 writes on SIGUSR2, in order (captured).
+  EXPECT_EQ(reader.feed("Statistics for Linux tun/tap device (tap mode) /dev/net/tun:"),
+            Step::kConsumed);
+  EXPECT_EQ(reader.feed(" total bytes in:           0"), Step::kConsumed);
+  EXPECT_EQ(reader.feed(" total bytes out:          0"), Step::kConsumed);
+  EXPECT_EQ(reader.feed("Nodes:"), Step::kConsumed);
+  EXPECT_EQ(reader.feed(kPeer), Step::kConsumed);
+  EXPECT_EQ(reader.feed("End of nodes."), Step::kComplete);
+  EXPECT_EQ(reader.feed("Edges:"), Step::kConsumed);
+  EXPECT_EQ(reader.feed(" nodea to nodeb at 10.99.0.2 port 655 options c weight 42"),
+            Step::kConsumed);
+  EXPECT_EQ(reader.feed("End of edges."), Step::kConsumed);
+  EXPECT_EQ(reader.feed("Subnet list:"), Step::kConsumed);
+  EXPECT_EQ(reader.feed(" 2:0:64:40:c:b#10 owner chip"), Step::kConsumed);
+  EXPECT_EQ(reader.feed("End of subnet list."), Step::kConsumed);
+  EXPECT_EQ(reader.feed("Got HUP signal"), Step::kNotMine);
+  // Statistics end at the first line that is not one of theirs, which is read as usual.
+  EXPECT_EQ(reader.feed("Statistics for x:"), Step::kConsumed);
+  EXPECT_EQ(reader.feed("Ready"), Step::kNotMine);
 }
 
 TEST(TincDump, AListThatNeverEndsIsAbandoned) {
@@ -94,6 +117,11 @@ TEST(TincDump, ANewListStartsAfresh) {
   ASSERT_EQ(reader.feed("End of nodes."), TincDumpReader::Step::kComplete);
   EXPECT_EQ(reader.take().size(), 2U);
   EXPECT_EQ(reader.malformed(), 1U);
+  // An edge list that never ends is abandoned too.
+  ASSERT_EQ(reader.feed("Edges:"), TincDumpReader::Step::kConsumed);
+  for (std::size_t i = 0; i < TincDumpReader::kMaxNodes; ++i) reader.feed(" a to b");
+  EXPECT_EQ(reader.feed(" a to b"), TincDumpReader::Step::kNotMine);
+  EXPECT_EQ(reader.feed("Ready"), TincDumpReader::Step::kNotMine);
 }
 
 }  // namespace
