@@ -10,7 +10,7 @@
 //    misses in a row (re-probes count) take the gateway down. Total loss is confirmed within
 //    one adaptive timeout of the first miss instead of after three silent intervals.
 //  - Loss: a CUSUM test between "healthy" (loss_down_pct x 0.55) and "bad" (x 1.45) probe
-//    loss; while the score is above zero the check probes 4x faster to decide sooner.
+//    loss; while the score is above zero the check probes 16x faster to decide sooner.
 //  - RTT: a smoothed RTT above rtt_down takes it down (0: off).
 //  - Up again after `up_after` replies in a row, and not before a flap hold-down: a gateway
 //    that goes down again within five minutes is held down flap_hold, doubling per flap.
