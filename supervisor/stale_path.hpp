@@ -60,7 +60,6 @@ class StalePathWatch {
   // already moved its back-off on.
   std::optional<StaleVerdict> evaluate(TimePoint now, const std::vector<PathView>& paths);
 
-  const StalePathParams& params() const { return params_; }
   std::optional<TimePoint> notBefore() const { return not_before_; }
 
  private:
