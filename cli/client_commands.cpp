@@ -17,6 +17,7 @@
 #include "backends/rate_limit.hpp"
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
+#include "config/runtime_layout.hpp"
 #include "io/file_writer.hpp"
 #include "supervisor/control_socket.hpp"
 #include "templates/renderer.hpp"
@@ -127,7 +128,7 @@ InstanceReply instanceCommand(const config::NodeConfig& node,
                               bool multi_line) {
   InstanceReply result;
   std::error_code ec;
-  auto control = node.paths.runtime_dir / "control.sock";
+  auto control = config::RuntimeLayout{node.paths.runtime_dir}.controlSocket();
   if (fs::exists(control, ec)) {
     nlohmann::json request = {
         {"command", "openvpn"}, {"instance", instance.name.str()}, {"line", line}};

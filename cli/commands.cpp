@@ -13,6 +13,7 @@
 
 #include "backends/tinc_keys.hpp"
 #include "config/loader.hpp"
+#include "config/runtime_layout.hpp"
 #include "io/file_writer.hpp"
 #include "templates/renderer.hpp"
 
@@ -119,7 +120,7 @@ int runNotify(const std::string& event, const fs::path& runtime_dir, std::ostrea
     }
   }
   std::string text = message.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
-  fs::path socket_path = runtime_dir / "tinc-events.sock";
+  fs::path socket_path = config::RuntimeLayout{runtime_dir}.tincEvents();
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (socket_path.string().size() >= sizeof address.sun_path) {

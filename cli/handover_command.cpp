@@ -7,6 +7,7 @@
 #include "backends/command.hpp"
 #include "backends/process.hpp"
 #include "cli/commands.hpp"
+#include "config/runtime_layout.hpp"
 #include "supervisor/control_socket.hpp"
 
 namespace meshbroker::cli {
@@ -63,8 +64,9 @@ int runHandover(const std::filesystem::path& config_file,
     return kExitInvalidConfig;
   }
   std::string why;
-  auto reply = supervisor::controlRequest((config->paths.runtime_dir / "control.sock").string(),
-                                          {{"command", "handover"}}, std::chrono::seconds(5), &why);
+  auto reply = supervisor::controlRequest(
+      config::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
+      {{"command", "handover"}}, std::chrono::seconds(5), &why);
   if (!reply) {
     out << "handover: meshbroker is not running (" << why << "): nothing to hand over\n";
     return if_restarting ? kExitOk : kExitFailure;

@@ -2,6 +2,7 @@
 
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
+#include "config/runtime_layout.hpp"
 #include "routing/netlink_route_table.hpp"
 #include "routing/policy.hpp"
 #include "routing/reconcile.hpp"
@@ -25,8 +26,9 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
   auto config = loadConfig(config_file, err, Shown::kErrors);
   if (!config) return kExitInvalidConfig;
   std::string why;
-  auto reply = supervisor::controlRequest((config->paths.runtime_dir / "control.sock").string(),
-                                          {{"command", "routes"}}, std::chrono::seconds(3), &why);
+  auto reply = supervisor::controlRequest(
+      config::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
+      {{"command", "routes"}}, std::chrono::seconds(3), &why);
   if (reply && reply->value("ok", false)) {
     if (as_json) {
       out << reply->dump(2) << "\n";
@@ -93,10 +95,10 @@ int runDrain(const std::filesystem::path& config_file, const std::string& gatewa
   auto config = loadConfig(config_file, err, Shown::kErrors);
   if (!config) return kExitInvalidConfig;
   std::string why;
-  auto reply =
-      supervisor::controlRequest((config->paths.runtime_dir / "control.sock").string(),
-                                 {{"command", drain ? "drain" : "undrain"}, {"gateway", gateway}},
-                                 std::chrono::seconds(3), &why);
+  auto reply = supervisor::controlRequest(
+      config::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
+      {{"command", drain ? "drain" : "undrain"}, {"gateway", gateway}}, std::chrono::seconds(3),
+      &why);
   if (!reply) {
     err << (drain ? "drain" : "undrain") << ": meshbroker is not running: " << why << "\n";
     return kExitFailure;

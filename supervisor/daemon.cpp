@@ -111,7 +111,7 @@ backends::SpawnSpec Daemon::specFor(const Backend& backend) const {
   if (backend.id == "tinc") {
     spec = {config_.supervisor.tincd.string(),
             {"-c", (paths.render_dir / "tinc").string(), "-D",
-             "--pidfile=" + (paths.runtime_dir / "tinc.pid").string(),
+             "--pidfile=" + config::RuntimeLayout{paths.runtime_dir}.tincPidFile().string(),
              "-d" + std::to_string(config_.supervisor.tinc_debug)},
             {}};
     // tincd drops root after tinc-up (which sets addresses and routes as root); its other
@@ -124,8 +124,8 @@ backends::SpawnSpec Daemon::specFor(const Backend& backend) const {
   }
   // Backends outlive a killed meshbroker, so the tunnels stay up; the next one adopts them.
   spec.survive_parent = true;
-  spec.pid_file = paths.runtime_dir / "backends" / (backend.id + ".pid");
-  spec.log_file = paths.runtime_dir / "backends" / (backend.id + ".log");
+  spec.pid_file = config::RuntimeLayout{paths.runtime_dir}.backendPidFile(backend.id);
+  spec.log_file = config::RuntimeLayout{paths.runtime_dir}.backendLogFile(backend.id);
   return spec;
 }
 
@@ -158,7 +158,7 @@ void Daemon::start() {
   applyFirewall();
 
   events_ = std::make_unique<backends::TincEventSocket>(
-      io_, (config_.paths.runtime_dir / "tinc-events.sock").string(),
+      io_, runtime().tincEvents().string(),
       [this](const backends::TincEvent& event) { onTincEvent(event); },
       [](const std::string& message) { log(Level::kWarning, message); });
   if (tinc_user_) events_->allowSender(tinc_user_->uid, tinc_user_->gid);
@@ -176,7 +176,7 @@ void Daemon::start() {
     }
   }
   control_ = std::make_unique<ControlSocket>(
-      io_, (config_.paths.runtime_dir / "control.sock").string(),
+      io_, runtime().controlSocket().string(),
       [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {
         control(request, "control socket", reply);
       },
@@ -239,13 +239,13 @@ void Daemon::preparePrivileges() {
     tinc_user_ = user("tinc_user", s.tinc_user);
     // Its hooks must reach the event socket: the runtime folder lets its group in (search
     // only: it cannot list it, and status.json and the logs are not its group's).
-    const auto& runtime = config_.paths.runtime_dir;
-    if (::chown(runtime.c_str(), static_cast<uid_t>(-1), tinc_user_->gid) != 0 ||
-        ::chmod(runtime.c_str(), 0710) != 0) {
+    const auto& runtime_dir = config_.paths.runtime_dir;
+    if (::chown(runtime_dir.c_str(), static_cast<uid_t>(-1), tinc_user_->gid) != 0 ||
+        ::chmod(runtime_dir.c_str(), 0710) != 0) {
       throw std::runtime_error("cannot give " + tinc_user_->name + "'s group a way into " +
-                               runtime.string() + ": " + std::strerror(errno));
+                               runtime_dir.string() + ": " + std::strerror(errno));
     }
-    auto why = backends::whyUnreachable(runtime, *tinc_user_, backends::Access::kSearch);
+    auto why = backends::whyUnreachable(runtime_dir, *tinc_user_, backends::Access::kSearch);
     if (!why.empty()) {
       throw std::runtime_error("tinc's hooks run as " + tinc_user_->name +
                                " and must reach the event socket, but " + why);
@@ -256,7 +256,7 @@ void Daemon::preparePrivileges() {
         !backends::whyUnreachable(options_.meshbroker_binary, *tinc_user_,
                                   backends::Access::kExecute)
              .empty()) {
-      const auto folder = runtime / "bin";
+      const auto folder = runtime().hookBinaryDir();
       const auto copy = folder / "meshbroker";
       const auto temp = folder / "meshbroker.new";
       std::error_code ec;
@@ -579,7 +579,7 @@ void Daemon::startOrAdopt(const std::vector<std::string>& ids,
   }
   std::vector<std::string> leftovers;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(config_.paths.runtime_dir / "backends", ec)) {
+  for (const auto& entry : fs::directory_iterator(runtime().backendsDir(), ec)) {
     std::string id = entry.path().stem().string();
     if (entry.path().extension() == ".pid" && id.starts_with("openvpn-") && !find(id)) {
       leftovers.push_back(id);
@@ -1231,7 +1231,7 @@ void Daemon::finishShutdown() {
   events_.reset();
   control_.reset();
   std::error_code ec;
-  fs::remove(config_.paths.runtime_dir / "status.json", ec);
+  fs::remove(runtime().statusFile(), ec);
   // The backends it guarded are stopped: so is the table (a crash leaves it for the next start,
   // and so does a handover: the backends it guards keep running).
   if (!firewall_applied_.empty() && !handing_over_) {
@@ -1298,8 +1298,8 @@ void Daemon::changed() {
 
 void Daemon::writeStatusFile() {
   try {
-    io::writeFileAtomically(config_.paths.runtime_dir / "status.json",
-                            toJson(snapshot()).dump(2) + "\n", 0640);  // users' names
+    io::writeFileAtomically(runtime().statusFile(), toJson(snapshot()).dump(2) + "\n",
+                            0640);  // users' names
   } catch (const std::exception& e) {
     log(Level::kWarning, std::string("cannot write status.json: ") + e.what());
   }

@@ -5,6 +5,7 @@
 #include <kainjow/mustache.hpp>
 
 #include "backends/pki_layout.hpp"
+#include "config/runtime_layout.hpp"
 #include "config/types.hpp"
 #include "routing/static_routes.hpp"
 #include "templates/embedded.hpp"
@@ -173,7 +174,7 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
 
 std::filesystem::path managementSocket(const NodeConfig& node,
                                        const config::OpenVpnInstance& instance) {
-  return node.paths.runtime_dir / ("openvpn-" + instance.name.str() + ".sock");
+  return config::RuntimeLayout{node.paths.runtime_dir}.openVpnManagement(instance.name.str());
 }
 
 std::filesystem::path statusFile(const NodeConfig& node, const config::OpenVpnInstance& instance) {

@@ -1,0 +1,38 @@
+// Where everything meshbroker keeps while it runs lives, in one place: the daemon, the CLI, the
+// renderer and the hooks name these files only through here (PkiLayout does the same for the
+// OpenVPN PKI).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace meshbroker::config {
+
+struct RuntimeLayout {
+  std::filesystem::path dir;  // paths.runtime_dir (/run/meshbroker under systemd)
+
+  // The daemon's control socket: one JSON request, one reply (root only).
+  std::filesystem::path controlSocket() const { return dir / "control.sock"; }
+  // Datagrams from tinc's hooks (`meshbroker notify`).
+  std::filesystem::path tincEvents() const { return dir / "tinc-events.sock"; }
+  // The status document, rewritten on every change (0640).
+  std::filesystem::path statusFile() const { return dir / "status.json"; }
+  // tincd's own pid file (--pidfile).
+  std::filesystem::path tincPidFile() const { return dir / "tinc.pid"; }
+  // Survivors' pid and log files, one pair per backend id ("tinc", "openvpn-public").
+  std::filesystem::path backendsDir() const { return dir / "backends"; }
+  std::filesystem::path backendPidFile(const std::string& id) const {
+    return backendsDir() / (id + ".pid");
+  }
+  std::filesystem::path backendLogFile(const std::string& id) const {
+    return backendsDir() / (id + ".log");
+  }
+  // An OpenVPN instance's management socket.
+  std::filesystem::path openVpnManagement(const std::string& instance) const {
+    return dir / ("openvpn-" + instance + ".sock");
+  }
+  // Where the binary tinc's hooks run is copied when tincd's user cannot reach the installed one.
+  std::filesystem::path hookBinaryDir() const { return dir / "bin"; }
+};
+
+}  // namespace meshbroker::config
