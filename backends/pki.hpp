@@ -12,9 +12,13 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/pki_layout.hpp"
+#include "model/pki_layout.hpp"
 
 namespace meshbroker::backends {
+
+using model::PkiLayout;
+using model::serverCertName;
+using model::sharedClientName;
 
 // Every PKI failure: the message names the file and what is wrong with it.
 class PkiError : public std::runtime_error {

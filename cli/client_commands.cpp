@@ -17,8 +17,8 @@
 #include "backends/rate_limit.hpp"
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
-#include "config/runtime_layout.hpp"
 #include "io/file_writer.hpp"
+#include "model/runtime_layout.hpp"
 #include "supervisor/control_socket.hpp"
 #include "templates/renderer.hpp"
 
@@ -128,7 +128,7 @@ InstanceReply instanceCommand(const config::NodeConfig& node,
                               bool multi_line) {
   InstanceReply result;
   std::error_code ec;
-  auto control = config::RuntimeLayout{node.paths.runtime_dir}.controlSocket();
+  auto control = model::RuntimeLayout{node.paths.runtime_dir}.controlSocket();
   if (fs::exists(control, ec)) {
     nlohmann::json request = {
         {"command", "openvpn"}, {"instance", instance.name.str()}, {"line", line}};
@@ -262,7 +262,7 @@ int runClientInit(const fs::path& config_file, std::ostream& out, std::ostream& 
     backends::Pki pki(node->paths.pki_dir);
     pki.ensureCa(caName(*node));
     for (const auto& instance : node->openvpn) {
-      pki.ensureServer(backends::serverCertName(node->name.str(), instance.name.str()));
+      pki.ensureServer(model::serverCertName(node->name.str(), instance.name.str()));
       pki.ensureTlsCrypt(instance.name.str());
       pki.ensureInstance(instance.name.str());
     }
@@ -327,7 +327,7 @@ int runClientShared(const fs::path& config_file, const std::string& instance_nam
     pki.ensureTlsCrypt(instance->name.str());
     auto creds = pki.sharedClient(instance->name.str());
     auto profile = templates::renderClientProfile(
-        *node, instance->name, instance->kind, backends::sharedClientName(instance->name.str()),
+        *node, instance->name, instance->kind, model::sharedClientName(instance->name.str()),
         {creds.ca_pem, creds.cert_pem, creds.key_pem, creds.tls_crypt_key});
     return writeProfile(profile, output, out, err);
   } catch (const backends::PkiError& e) {

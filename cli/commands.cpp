@@ -13,8 +13,8 @@
 
 #include "backends/tinc_keys.hpp"
 #include "config/loader.hpp"
-#include "config/runtime_layout.hpp"
 #include "io/file_writer.hpp"
+#include "model/runtime_layout.hpp"
 #include "templates/renderer.hpp"
 
 namespace meshbroker::cli {
@@ -120,7 +120,7 @@ int runNotify(const std::string& event, const fs::path& runtime_dir, std::ostrea
     }
   }
   std::string text = message.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
-  fs::path socket_path = config::RuntimeLayout{runtime_dir}.tincEvents();
+  fs::path socket_path = model::RuntimeLayout{runtime_dir}.tincEvents();
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (socket_path.string().size() >= sizeof address.sun_path) {

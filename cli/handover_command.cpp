@@ -7,7 +7,7 @@
 #include "backends/command.hpp"
 #include "backends/process.hpp"
 #include "cli/commands.hpp"
-#include "config/runtime_layout.hpp"
+#include "model/runtime_layout.hpp"
 #include "supervisor/control_socket.hpp"
 
 namespace meshbroker::cli {
@@ -65,7 +65,7 @@ int runHandover(const std::filesystem::path& config_file,
   }
   std::string why;
   auto reply = supervisor::controlRequest(
-      config::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
+      model::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
       {{"command", "handover"}}, std::chrono::seconds(5), &why);
   if (!reply) {
     out << "handover: meshbroker is not running (" << why << "): nothing to hand over\n";

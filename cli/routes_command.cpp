@@ -2,7 +2,7 @@
 
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
-#include "config/runtime_layout.hpp"
+#include "model/runtime_layout.hpp"
 #include "routing/netlink_route_table.hpp"
 #include "routing/policy.hpp"
 #include "routing/reconcile.hpp"
@@ -27,7 +27,7 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
   if (!config) return kExitInvalidConfig;
   std::string why;
   auto reply = supervisor::controlRequest(
-      config::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
+      model::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
       {{"command", "routes"}}, std::chrono::seconds(3), &why);
   if (reply && reply->value("ok", false)) {
     if (as_json) {
@@ -96,7 +96,7 @@ int runDrain(const std::filesystem::path& config_file, const std::string& gatewa
   if (!config) return kExitInvalidConfig;
   std::string why;
   auto reply = supervisor::controlRequest(
-      config::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
+      model::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
       {{"command", drain ? "drain" : "undrain"}, {"gateway", gateway}}, std::chrono::seconds(3),
       &why);
   if (!reply) {

@@ -7,7 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
-#include "config/runtime_layout.hpp"
+#include "model/runtime_layout.hpp"
 #include "supervisor/control_socket.hpp"
 #include "web/auth.hpp"
 #include "web/client.hpp"
@@ -110,7 +110,7 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
   // The control socket (root's) has the full view: ask it when HTTP failed or gave the
   // public one.
   if (!status.is_object() || status.value("access", "") == "public") {
-    auto socket = config::RuntimeLayout{config->paths.runtime_dir}.controlSocket();
+    auto socket = model::RuntimeLayout{config->paths.runtime_dir}.controlSocket();
     std::string why;
     auto reply = supervisor::controlRequest(socket.string(), {{"command", "status"}},
                                             std::chrono::seconds(3), &why);

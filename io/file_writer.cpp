@@ -87,7 +87,7 @@ void writeFileAtomically(const fs::path& path, const std::string& content, unsig
   syncDirectory(path.parent_path());
 }
 
-WriteReport writeFiles(const fs::path& root, const std::vector<templates::RenderedFile>& files) {
+WriteReport writeFiles(const fs::path& root, const std::vector<model::RenderedFile>& files) {
   WriteReport report;
   std::vector<std::pair<fs::path, fs::path>> staged;  // temp -> final
   auto discard = [&staged] {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "templates/renderer.hpp"
+#include "model/rendered_file.hpp"
 
 namespace meshbroker::io {
 
@@ -24,7 +24,7 @@ struct WriteReport {
 // every one is written and synced are they renamed into place, so a failure (disk full,
 // permission) leaves every old file as it was. Throws WriteError naming the file.
 WriteReport writeFiles(const std::filesystem::path& root,
-                       const std::vector<templates::RenderedFile>& files);
+                       const std::vector<model::RenderedFile>& files);
 
 // Writes one file atomically with the given mode. With exclusive, fails if it already exists.
 void writeFileAtomically(const std::filesystem::path& path, const std::string& content,

@@ -15,9 +15,9 @@
 #include "backends/command.hpp"
 #include "backends/openvpn_management.hpp"
 #include "backends/pki.hpp"
-#include "backends/pki_layout.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
+#include "model/pki_layout.hpp"
 #include "supervisor/gateway_monitor.hpp"
 #include "supervisor/log.hpp"
 #include "supervisor/reload_plan.hpp"
@@ -111,7 +111,7 @@ backends::SpawnSpec Daemon::specFor(const Backend& backend) const {
   if (backend.id == "tinc") {
     spec = {config_.supervisor.tincd.string(),
             {"-c", (paths.render_dir / "tinc").string(), "-D",
-             "--pidfile=" + config::RuntimeLayout{paths.runtime_dir}.tincPidFile().string(),
+             "--pidfile=" + model::RuntimeLayout{paths.runtime_dir}.tincPidFile().string(),
              "-d" + std::to_string(config_.supervisor.tinc_debug)},
             {}};
     // tincd drops root after tinc-up (which sets addresses and routes as root); its other
@@ -124,8 +124,8 @@ backends::SpawnSpec Daemon::specFor(const Backend& backend) const {
   }
   // Backends outlive a killed meshbroker, so the tunnels stay up; the next one adopts them.
   spec.survive_parent = true;
-  spec.pid_file = config::RuntimeLayout{paths.runtime_dir}.backendPidFile(backend.id);
-  spec.log_file = config::RuntimeLayout{paths.runtime_dir}.backendLogFile(backend.id);
+  spec.pid_file = model::RuntimeLayout{paths.runtime_dir}.backendPidFile(backend.id);
+  spec.log_file = model::RuntimeLayout{paths.runtime_dir}.backendLogFile(backend.id);
   return spec;
 }
 
@@ -462,8 +462,8 @@ const config::OpenVpnInstance* Daemon::instanceConfig(const std::string& name) c
 // not make a CA by itself (one CA serves the whole network: `client init` on the CA holder,
 // then copy), so say exactly what is missing instead of letting openvpn fail obscurely.
 std::string Daemon::missingPkiFile(const std::string& instance) const {
-  backends::PkiLayout pki{config_.paths.pki_dir};
-  std::string server = backends::serverCertName(config_.name.str(), instance);
+  model::PkiLayout pki{config_.paths.pki_dir};
+  std::string server = model::serverCertName(config_.name.str(), instance);
   // What server.conf names: the instance's trust file (ca) and CRL file (crl-verify), not the
   // network CA and crl.pem alone.
   for (const auto& file :
@@ -872,7 +872,7 @@ void Daemon::armRevocationTick() {
 }
 
 void Daemon::checkRevocations() {
-  backends::PkiLayout pki{config_.paths.pki_dir};
+  model::PkiLayout pki{config_.paths.pki_dir};
   for (const auto& [id, backend] : backends_) {
     if (backend->instance.empty()) continue;
     auto file = pki.instanceCrl(backend->instance);

@@ -20,8 +20,8 @@
 #include "backends/tinc_dump.hpp"
 #include "backends/tinc_events.hpp"
 #include "config/model.hpp"
-#include "config/runtime_layout.hpp"
 #include "io/asio.hpp"
+#include "model/runtime_layout.hpp"
 #include "supervisor/control_socket.hpp"
 #include "supervisor/reload_plan.hpp"
 #include "supervisor/snapshot.hpp"
@@ -103,7 +103,7 @@ class Daemon {
   // Least privilege: resolves tincd's and openvpn's users, gives tincd's group a way into the
   // runtime folder (to its event socket), picks the binary its hooks run. Throws with the fix.
   void preparePrivileges();
-  config::RuntimeLayout runtime() const { return {config_.paths.runtime_dir}; }
+  model::RuntimeLayout runtime() const { return {config_.paths.runtime_dir}; }
   // meshbroker's nftables table (templates/firewall.*): installed or replaced when its text
   // changed, removed when the node needs none; a failure is logged and kept in events.
   void applyFirewall();

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <kainjow/mustache.hpp>
 
-#include "backends/pki_layout.hpp"
-#include "config/runtime_layout.hpp"
 #include "config/types.hpp"
+#include "model/pki_layout.hpp"
+#include "model/runtime_layout.hpp"
 #include "routing/static_routes.hpp"
 #include "templates/embedded.hpp"
 
@@ -122,8 +122,8 @@ mustache::data routeItem(const config::Cidr& cidr) {
 }
 
 RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstance& instance) {
-  backends::PkiLayout pki{node.paths.pki_dir};
-  std::string server = backends::serverCertName(node.name.str(), instance.name.str());
+  model::PkiLayout pki{node.paths.pki_dir};
+  std::string server = model::serverCertName(node.name.str(), instance.name.str());
   mustache::data data;
   data.set("node", node.name.str());
   data.set("name", instance.name.str());
@@ -174,7 +174,7 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
 
 std::filesystem::path managementSocket(const NodeConfig& node,
                                        const config::OpenVpnInstance& instance) {
-  return config::RuntimeLayout{node.paths.runtime_dir}.openVpnManagement(instance.name.str());
+  return model::RuntimeLayout{node.paths.runtime_dir}.openVpnManagement(instance.name.str());
 }
 
 std::filesystem::path statusFile(const NodeConfig& node, const config::OpenVpnInstance& instance) {

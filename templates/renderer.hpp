@@ -7,15 +7,11 @@
 #include <vector>
 
 #include "config/model.hpp"
+#include "model/rendered_file.hpp"
 
 namespace meshbroker::templates {
 
-struct RenderedFile {
-  std::filesystem::path path;  // relative to the render root, e.g. "tinc/tinc.conf"
-  std::string content;
-  unsigned mode = 0644;  // scripts 0755
-  bool operator==(const RenderedFile&) const = default;
-};
+using model::RenderedFile;
 
 struct RenderOptions {
   // The meshbroker binary the tinc hooks call to notify the daemon.

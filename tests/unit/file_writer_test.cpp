@@ -13,7 +13,7 @@ namespace meshbroker::io {
 namespace {
 
 namespace fs = std::filesystem;
-using templates::RenderedFile;
+using model::RenderedFile;
 
 class FileWriterTest : public ::testing::Test {
  protected:

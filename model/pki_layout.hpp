@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-namespace meshbroker::backends {
+namespace meshbroker::model {
 
 // The layout of a PKI folder. Every server of a network sees the same folder contents (the
 // network CA, one client CA, trust file, CRL file and tls-crypt key per instance name), so one
@@ -68,4 +68,4 @@ inline std::string serverCertName(const std::string& node, const std::string& in
 // The common name of a public instance's shared client certificate.
 inline std::string sharedClientName(const std::string& instance) { return "shared_" + instance; }
 
-}  // namespace meshbroker::backends
+}  // namespace meshbroker::model

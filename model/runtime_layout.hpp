@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-namespace meshbroker::config {
+namespace meshbroker::model {
 
 struct RuntimeLayout {
   std::filesystem::path dir;  // paths.runtime_dir (/run/meshbroker under systemd)
@@ -35,4 +35,4 @@ struct RuntimeLayout {
   std::filesystem::path hookBinaryDir() const { return dir / "bin"; }
 };
 
-}  // namespace meshbroker::config
+}  // namespace meshbroker::model
