@@ -24,6 +24,8 @@
 #                       inside $LAB_TMP/NODE/, extra jq filters applied.
 #   pair_keys NODE..    keygen for each node; public keys also in $LAB_TMP/keys/NODE.pub.
 #   pair_underlay A B   the namespaces of A and B joined by veth0 (192.0.2.0/24).
+#   pair_openvpn_server chip with its OpenVPN instances and a PKI (client init), comegato
+#                       without OpenVPN, keys and underlay made.
 #   pair_run NODE       `meshbroker run` for NODE in its namespace (log $LAB_TMP/NODE.log);
 #                       its PID in PAIR_PID[NODE].
 #   pair_status NODE JQ JQ on NODE's status.json (empty output when it is missing).
@@ -75,6 +77,17 @@ pair_keys() {
 pair_underlay() {
   lab_ns_add "$1" "$2"
   lab_link "$1" veth0 "${PAIR_UNDERLAY[$1]}/24" "$2" veth0 "${PAIR_UNDERLAY[$2]}/24"
+}
+
+# chip a server with its OpenVPN instances and a PKI of its own ($LAB_TMP/pki), comegato a
+# server without OpenVPN; both keyed and joined by the underlay.
+pair_openvpn_server() {
+  pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"'
+  pair_config comegato '.openvpn = []'
+  pair_keys chip comegato
+  pair_underlay chip comegato
+  "$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
+    { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }
 }
 
 pair_run() {

@@ -22,12 +22,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
 pair_init --test firewall_attack "$@"
 lab_need openvpn nft
 
-pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"'
-pair_config comegato '.openvpn = []'
-pair_keys chip comegato
-pair_underlay chip comegato
-"$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
-  { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }
+pair_openvpn_server
 lab_ns_add mallory
 lab_link chip veth1 198.51.100.1/24 mallory veth0 198.51.100.2/24
 lab_sysctl chip net.ipv4.ip_forward=1

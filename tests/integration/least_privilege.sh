@@ -35,12 +35,7 @@ for cap in $caps; do
   bounding+=",+${cap,,}"
 done
 
-pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"'
-pair_config comegato '.openvpn = []'
-pair_keys chip comegato
-pair_underlay chip comegato
-"$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
-  { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }
+pair_openvpn_server
 for node in chip comegato; do
   lab_spawn "$node" "$node" setpriv --bounding-set="$bounding" -- \
     "$MESHBROKER" run -c "$LAB_TMP/$node.json"
