@@ -78,8 +78,7 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       publish_tick_(io),
       stale_tick_(io),
       crl_tick_(io),
-      revocation_tick_(io),
-      tinc_node_check_(io) {}
+      revocation_tick_(io) {}
 
 Daemon::~Daemon() = default;
 
@@ -734,7 +733,6 @@ void Daemon::onTincEvent(const backends::TincEvent& event) {
       node.remote_address = event.remote_address;
       node.since_ms = now_ms;
       if (up) mesh_up_at_[event.node] = Clock::now();
-      armTincNodeCheck();
       const std::string what =
           event.node + (up ? " up" : " down") +
           (event.remote_address.empty() ? "" : " (" + event.remote_address + ")");
@@ -770,15 +768,6 @@ void Daemon::askTincNodeList() {
   } else {
     log(Level::kInfo, "tinc: tincd does not handle SIGUSR2 yet; its node list is not asked");
   }
-}
-
-void Daemon::armTincNodeCheck() {
-  if (shutting_down_) return;
-  if (tinc_node_check_.expiry() > Clock::now()) return;  // one is due already
-  tinc_node_check_.expires_after(std::chrono::milliseconds(500));
-  tinc_node_check_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec && !shutting_down_) askTincNodeList();
-  });
 }
 
 void Daemon::onTincNodeList(const std::vector<backends::TincDumpNode>& nodes,
@@ -1162,7 +1151,6 @@ void Daemon::cancelTimers() {
   stale_tick_.cancel();
   crl_tick_.cancel();
   revocation_tick_.cancel();
-  tinc_node_check_.cancel();
 }
 
 void Daemon::handover() {

@@ -115,9 +115,6 @@ class Daemon {
   void onTincNodeList(const std::vector<backends::TincDumpNode>& nodes, std::size_t malformed);
   // SIGUSR2 to our tincd (when it handles it): its node list follows in its output.
   void askTincNodeList();
-  // tinc's hooks notify in the background (tincd waits for its scripts), so two events close
-  // together may arrive in either order: the node list a moment later settles it.
-  void armTincNodeCheck();
   void recordEvent(std::string source, std::string what);
   void publish();
   void armPublishTick();
@@ -175,7 +172,6 @@ class Daemon {
   asio::steady_timer stale_tick_;
   asio::steady_timer crl_tick_;
   asio::steady_timer revocation_tick_;
-  asio::steady_timer tinc_node_check_;  // asks tincd's node list after host events
   // Each instance's CRL file as last acted on: inode, size, mtime (ns); {} before the first.
   std::map<std::string, std::array<std::int64_t, 3>> crl_seen_;
   StalePathWatch stale_watch_;
