@@ -8,19 +8,12 @@
 #include <string_view>
 #include <vector>
 
+#include "model/openvpn_client.hpp"
+
 namespace meshbroker::backends {
 
 // One connected client from a CLIENT_LIST line.
-struct ConnectedClient {
-  std::string common_name;
-  std::string real_address;                // "192.0.2.50:41234" (or "[2001:db8::1]:1194")
-  std::string virtual_address;             // tunnel IPv4 address; empty until one is assigned
-  std::uint64_t bytes_received = 0;        // from the client (its upload)
-  std::uint64_t bytes_sent = 0;            // to the client (its download)
-  std::int64_t connected_since = 0;        // time_t
-  std::optional<std::uint64_t> client_id;  // the management interface's CID (for client-kill)
-  bool operator==(const ConnectedClient&) const = default;
-};
+using ConnectedClient = model::ConnectedClient;
 
 struct StatusProblem {
   std::size_t line = 0;  // 1-based

@@ -7,10 +7,10 @@
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
 #include "health/socket_prober.hpp"
+#include "io/log.hpp"
 #include "routing/netlink_route_table.hpp"
 #include "supervisor/daemon.hpp"
 #include "supervisor/gateway_monitor.hpp"
-#include "supervisor/log.hpp"
 #include "web/status_service.hpp"
 
 namespace meshbroker::cli {
@@ -49,7 +49,7 @@ int runDaemon(const std::filesystem::path& config_file,
             },
             std::chrono::seconds(5)));
     daemon.setPublisher(
-        [&status](const supervisor::Snapshot& snapshot) { status.store().publish(snapshot); });
+        [&status](const model::Snapshot& snapshot) { status.store().publish(snapshot); });
     daemon.setConfigObserver(
         [&status](const config::NodeConfig& config) { status.configure(config.status); });
     // The control socket is root's (0600): it gets the full view.
@@ -61,7 +61,7 @@ int runDaemon(const std::filesystem::path& config_file,
     io.run();
     status.stop();
   } catch (const std::exception& e) {
-    supervisor::log(supervisor::Level::kError, std::string("cannot run: ") + e.what());
+    io::log(io::Level::kError, std::string("cannot run: ") + e.what());
     return kExitFailure;
   }
   return kExitOk;

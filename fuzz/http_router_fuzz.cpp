@@ -18,8 +18,8 @@ using meshbroker::web::Request;
 
 constexpr const char* kToken = "fuzz-token-0123456789abcdef";
 
-meshbroker::supervisor::Snapshot snapshot() {
-  meshbroker::supervisor::Snapshot s;
+meshbroker::model::Snapshot snapshot() {
+  meshbroker::model::Snapshot s;
   s.generation = 7;
   s.updated_ms = 1795000000000;
   s.node = "chip";

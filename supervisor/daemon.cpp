@@ -17,14 +17,18 @@
 #include "backends/pki.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
+#include "io/log.hpp"
 #include "model/pki_layout.hpp"
 #include "supervisor/gateway_monitor.hpp"
-#include "supervisor/log.hpp"
 #include "supervisor/reload_plan.hpp"
 #include "supervisor/systemd_notify.hpp"
+#include "supervisor/topology.hpp"
 #include "templates/firewall.hpp"
 
 namespace meshbroker::supervisor {
+
+using io::Level;
+using io::log;
 
 namespace fs = std::filesystem;
 
@@ -824,7 +828,7 @@ void Daemon::armCrlTick(std::chrono::seconds after) {
 }
 
 void Daemon::checkCrl() {
-  PkiSnapshot now;
+  model::PkiSnapshot now;
   if (!config_.openvpn.empty()) {
     now.checked = true;
     backends::Pki pki(config_.paths.pki_dir);
@@ -1033,7 +1037,7 @@ void Daemon::control(const nlohmann::json& request, const std::string& caller,
 
 void Daemon::reload() {
   if (shutting_down_) return;
-  ReloadSnapshot report;
+  model::ReloadSnapshot report;
   report.at_ms = wallClockMs();
   auto result = config::loadConfigFile(options_.config_file);
   for (const auto& problem : result.diagnostics.all()) {
@@ -1234,7 +1238,7 @@ void Daemon::finishShutdown() {
   asio::post(io_, [this] { io_.stop(); });
 }
 
-const Snapshot& Daemon::snapshot() {
+const model::Snapshot& Daemon::snapshot() {
   snapshot_.generation = generation_;
   snapshot_.updated_ms = wallClockMs();
   snapshot_.started_ms = started_ms_;

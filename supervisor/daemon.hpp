@@ -22,9 +22,9 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "model/runtime_layout.hpp"
+#include "model/snapshot.hpp"
 #include "supervisor/control_socket.hpp"
 #include "supervisor/reload_plan.hpp"
-#include "supervisor/snapshot.hpp"
 #include "supervisor/stale_path.hpp"
 #include "supervisor/state_machine.hpp"
 #include "templates/renderer.hpp"
@@ -43,7 +43,7 @@ class Daemon {
   static constexpr std::size_t kEventHistory = 100;
   // Called on the event loop with each new snapshot (after changes, and every second while
   // gateways are probed, so RTT and loss stay fresh). The web server copies it from here.
-  using Publisher = std::function<void(const Snapshot&)>;
+  using Publisher = std::function<void(const model::Snapshot&)>;
   // Called on the event loop with the config at start and after every successful reload.
   using ConfigObserver = std::function<void(const config::NodeConfig&)>;
 
@@ -67,7 +67,7 @@ class Daemon {
   // running for the next meshbroker to adopt, as after kill -9 but cleanly.
   void handover();
 
-  const Snapshot& snapshot();
+  const model::Snapshot& snapshot();
 
   // Health checks and routes (optional; set before start()): configured at start and reload,
   // held while our tincd is not running, shown in status, driven by control requests.
@@ -179,19 +179,19 @@ class Daemon {
   Publisher publisher_;
   ConfigObserver config_observer_;
   std::function<nlohmann::json()> status_document_;
-  std::deque<EventSnapshot> events_log_;
+  std::deque<model::EventSnapshot> events_log_;
   nlohmann::json topology_;  // topologyJson(config_), made when the config changes
   int tinc_retries_left_ = 0;
   bool status_pending_ = false;
   bool signals_added_ = false;
   bool shutting_down_ = false;
   bool handing_over_ = false;  // shutting down for a restart: backends stay
-  Snapshot snapshot_;
-  std::map<std::string, MeshNodeSnapshot> mesh_;
+  model::Snapshot snapshot_;
+  std::map<std::string, model::MeshNodeSnapshot> mesh_;
   backends::TincDumpReader tinc_dump_;  // tincd's SIGUSR2 node list, read from its output
-  std::map<std::string, OpenVpnSnapshot> openvpn_;
-  ReloadSnapshot last_reload_;
-  PkiSnapshot pki_;
+  std::map<std::string, model::OpenVpnSnapshot> openvpn_;
+  model::ReloadSnapshot last_reload_;
+  model::PkiSnapshot pki_;
   std::uint64_t generation_ = 0;
   std::int64_t started_ms_ = 0;
 };

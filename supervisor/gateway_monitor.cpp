@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <set>
 
-#include "supervisor/log.hpp"
-#include "supervisor/snapshot.hpp"
+#include "io/log.hpp"
+#include "model/snapshot.hpp"
+#include "supervisor/clock.hpp"
 
 namespace meshbroker::supervisor {
+
+using io::Level;
+using io::log;
 
 using health::Clock;
 using health::HealthCheck;

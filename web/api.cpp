@@ -14,7 +14,7 @@ using nlohmann::json;
 constexpr std::array<std::string_view, kDocumentCount> kNames = {
     "status", "backends", "gateways", "routes", "mesh", "clients", "events"};
 
-json backends(const supervisor::Snapshot& s, Access access) {
+json backends(const model::Snapshot& s, Access access) {
   json out = json::array();
   for (const auto& b : s.backends) {
     json entry = {{"id", b.id},
@@ -35,7 +35,7 @@ json backends(const supervisor::Snapshot& s, Access access) {
   return out;
 }
 
-const json* hostNamed(const supervisor::Snapshot& s, const std::string& name) {
+const json* hostNamed(const model::Snapshot& s, const std::string& name) {
   const auto& hosts = member(s.topology, "hosts");
   if (!hosts.is_array()) return nullptr;
   for (const auto& host : hosts) {
@@ -44,7 +44,7 @@ const json* hostNamed(const supervisor::Snapshot& s, const std::string& name) {
   return nullptr;
 }
 
-json gateways(const supervisor::Snapshot& s) {
+json gateways(const model::Snapshot& s) {
   json out = json::array();
   const auto& peers = member(s.health, "peers");
   if (!peers.is_object()) return out;
@@ -82,7 +82,7 @@ json gateways(const supervisor::Snapshot& s) {
   return out;
 }
 
-json routes(const supervisor::Snapshot& s) {
+json routes(const model::Snapshot& s) {
   json out = json::array();
   const auto& sets = member(s.health, "route_sets");
   const auto& configured = member(s.topology, "route_sets");
@@ -109,7 +109,7 @@ json routes(const supervisor::Snapshot& s) {
   return out;
 }
 
-json mesh(const supervisor::Snapshot& s, Access access) {
+json mesh(const model::Snapshot& s, Access access) {
   json out = json::array();
   for (const auto& [name, node] : s.mesh) {
     json entry = {{"name", name},
@@ -123,10 +123,10 @@ json mesh(const supervisor::Snapshot& s, Access access) {
   return out;
 }
 
-json clients(const supervisor::Snapshot& s, Access access) {
+json clients(const model::Snapshot& s, Access access) {
   json out = json::array();
   const auto& instances = member(s.topology, "openvpn");
-  auto add = [&](const std::string& name, const supervisor::OpenVpnSnapshot* live,
+  auto add = [&](const std::string& name, const model::OpenVpnSnapshot* live,
                  const json* configured) {
     json list = json::array();
     std::uint64_t in = 0;
@@ -179,7 +179,7 @@ json clients(const supervisor::Snapshot& s, Access access) {
   return out;
 }
 
-json events(const supervisor::Snapshot& s, Access access) {
+json events(const model::Snapshot& s, Access access) {
   json out = json::array();
   auto text = [access](std::string_view source, const std::string& what) {
     return access == Access::kFull ? what : publicEventText(source, what);
@@ -203,7 +203,7 @@ json events(const supervisor::Snapshot& s, Access access) {
   return out;
 }
 
-json daemon(const supervisor::Snapshot& s, const BuildInfo& build, Access access) {
+json daemon(const model::Snapshot& s, const BuildInfo& build, Access access) {
   json reload = {{"at_ms", s.last_reload.at_ms},
                  {"ok", s.last_reload.ok},
                  {"errors", s.last_reload.errors},
@@ -328,7 +328,7 @@ std::string_view nameOf(Document document) { return kNames[static_cast<std::size
 namespace {
 
 // The content of one part document (everything but status).
-json part(const supervisor::Snapshot& snapshot, Document which, Access access) {
+json part(const model::Snapshot& snapshot, Document which, Access access) {
   switch (which) {
     case Document::kBackends:
       return backends(snapshot, access);
@@ -350,7 +350,7 @@ json part(const supervisor::Snapshot& snapshot, Document which, Access access) {
 
 }  // namespace
 
-json document(const supervisor::Snapshot& snapshot, const BuildInfo& build, Document which,
+json document(const model::Snapshot& snapshot, const BuildInfo& build, Document which,
               Access access) {
   json out = {{"generation", snapshot.generation},
               {"updated_ms", snapshot.updated_ms},

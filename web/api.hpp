@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "supervisor/snapshot.hpp"
+#include "model/snapshot.hpp"
 
 namespace meshbroker::web {
 
@@ -30,8 +30,8 @@ std::string_view nameOf(Document document);
 
 // Every document: {"generation", "updated_ms", "node", "access", <name>: ...}; status holds
 // them all. "access" is "public" or "full".
-nlohmann::json document(const supervisor::Snapshot& snapshot, const BuildInfo& build,
-                        Document which, Access access);
+nlohmann::json document(const model::Snapshot& snapshot, const BuildInfo& build, Document which,
+                        Access access);
 
 // An event's text as the public view shows it (see docs/api.md, "Privacy").
 std::string publicEventText(std::string_view source, std::string_view what);

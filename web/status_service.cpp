@@ -3,12 +3,15 @@
 #include <atomic>
 #include <future>
 
-#include "supervisor/log.hpp"
+#include "io/log.hpp"
 
 namespace meshbroker::web {
 
-using supervisor::Level;
-using supervisor::log;
+using io::Level;
+using io::log;
+
+using io::Level;
+using io::log;
 
 bool isLoopback(const std::string& address) {
   return address.starts_with("127.") || address == "::1";

@@ -5,7 +5,7 @@
 
 namespace meshbroker::web {
 
-View::View(supervisor::Snapshot snapshot, BuildInfo build)
+View::View(model::Snapshot snapshot, BuildInfo build)
     : snapshot_(std::move(snapshot)), build_(std::move(build)) {}
 
 const nlohmann::json& View::status(Access access) const {
@@ -48,7 +48,7 @@ const std::string& View::body(Body which, Access access) const {
   return slot.text;
 }
 
-void SnapshotStore::publish(const supervisor::Snapshot& snapshot) {
+void SnapshotStore::publish(const model::Snapshot& snapshot) {
   auto view = std::make_shared<const View>(snapshot, build_);
   std::lock_guard lock(mutex_);
   current_ = std::move(view);

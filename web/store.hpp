@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "supervisor/snapshot.hpp"
+#include "model/snapshot.hpp"
 #include "web/api.hpp"
 
 namespace meshbroker::web {
@@ -19,9 +19,9 @@ enum class Body { kPage, kLive, kMetrics };
 
 class View {
  public:
-  View(supervisor::Snapshot snapshot, BuildInfo build);
+  View(model::Snapshot snapshot, BuildInfo build);
 
-  const supervisor::Snapshot& snapshot() const { return snapshot_; }
+  const model::Snapshot& snapshot() const { return snapshot_; }
   // The status document, built on first use (by an HTTP thread, not the event loop).
   const nlohmann::json& status(Access access) const;
   // The document's JSON text (compact), rendered once.
@@ -40,7 +40,7 @@ class View {
     std::array<Slot, kDocumentCount> documents;
     std::array<Slot, 3> bodies;
   };
-  supervisor::Snapshot snapshot_;
+  model::Snapshot snapshot_;
   BuildInfo build_;
   mutable std::array<Views, 2> views_;
 };
@@ -48,7 +48,7 @@ class View {
 class SnapshotStore {
  public:
   explicit SnapshotStore(BuildInfo build) : build_(std::move(build)) {}
-  void publish(const supervisor::Snapshot& snapshot);
+  void publish(const model::Snapshot& snapshot);
   // nullptr until the first publish.
   std::shared_ptr<const View> current() const;
 

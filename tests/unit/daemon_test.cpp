@@ -22,6 +22,8 @@ namespace meshbroker::supervisor {
 namespace {
 
 namespace fs = std::filesystem;
+using model::BackendSnapshot;
+using model::Snapshot;
 
 class FakeChild : public backends::ChildProcess {
  public:

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "cli/status_command.hpp"
+#include "supervisor/topology.hpp"
 #include "tests/unit/test_support.hpp"
 #include "web/api.hpp"
 #include "web/auth.hpp"
@@ -42,10 +43,10 @@ constexpr std::int64_t kNow = 1795000000000;
 
 // The seed server chip with two gateways (cometa up and carrying traffic, illimani down), a
 // public OpenVPN instance with two clients (one with a hostile common name), and events.
-supervisor::Snapshot seedSnapshot() {
+model::Snapshot seedSnapshot() {
   auto loaded = testing::parseAs("chip", testing::exampleText("chip"));
   EXPECT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
-  supervisor::Snapshot s;
+  model::Snapshot s;
   s.generation = 42;
   s.updated_ms = kNow;
   s.started_ms = kNow - 3600000;
@@ -65,7 +66,7 @@ supervisor::Snapshot seedSnapshot() {
                         {}});
   s.mesh["comegato"] = {true, "192.0.2.12 port 655", kNow - 50000};
   s.mesh["cometa"] = {true, "192.0.2.9 port 40000", kNow - 40000};
-  supervisor::OpenVpnSnapshot ovpn;
+  model::OpenVpnSnapshot ovpn;
   ovpn.management_connected = true;
   ovpn.updated_ms = kNow - 2000;
   ovpn.clients.push_back(
@@ -1043,7 +1044,7 @@ TEST(WebClientTest, RefusedSilentGarbageAndOversizeAreErrorsNotThrows) {
 // The seed snapshot with everything an anonymous reader must not learn: OpenVPN users' names
 // and real and virtual addresses, management lines quoting them, backend log lines, tinc peers'
 // home addresses (in the mesh and in events), and an operator's address in an event.
-supervisor::Snapshot privateSnapshot() {
+model::Snapshot privateSnapshot() {
   auto s = seedSnapshot();
   s.backends[0].log_tail = {"Connection from 192.0.2.9 port 40000 (cometa)"};
   s.backends[1].log_tail = {"alice/198.51.100.7:5000 Peer Connection Initiated"};

@@ -1,12 +1,12 @@
 // stderr logging with journald "<N>" priority prefixes (sd-daemon(3)) when JOURNAL_STREAM is set.
-#include "supervisor/log.hpp"
+#include "io/log.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <string>
 
-namespace meshbroker::supervisor {
+namespace meshbroker::io {
 
 void log(Level level, std::string_view message) {
   static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
@@ -39,4 +39,4 @@ void log(Level level, std::string_view message) {
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-}  // namespace meshbroker::supervisor
+}  // namespace meshbroker::io

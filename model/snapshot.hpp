@@ -1,4 +1,5 @@
-// The daemon's state as one value: what the status API, `status.json` and tests read.
+// The daemon's state as one value: what the status API, `status.json` and tests read. The
+// daemon (supervisor/) fills it; web/ and the CLI read it; nothing here knows either.
 #pragma once
 
 #include <cstdint>
@@ -8,10 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "backends/openvpn_status.hpp"
-#include "config/model.hpp"
+#include "model/openvpn_client.hpp"
 
-namespace meshbroker::supervisor {
+namespace meshbroker::model {
 
 struct BackendSnapshot {
   std::string id;     // "tinc", "openvpn-public"
@@ -34,7 +34,7 @@ struct MeshNodeSnapshot {
 
 struct OpenVpnSnapshot {
   bool management_connected = false;
-  std::vector<backends::ConnectedClient> clients;
+  std::vector<ConnectedClient> clients;
   std::int64_t updated_ms = 0;
   std::vector<std::string> problems;  // management output that could not be parsed
 };
@@ -82,11 +82,6 @@ struct Snapshot {
   nlohmann::json topology;
 };
 
-// The topology part of the snapshot, from a validated config.
-nlohmann::json topologyJson(const config::NodeConfig& config);
-
 nlohmann::json toJson(const Snapshot& snapshot);
 
-std::int64_t wallClockMs();
-
-}  // namespace meshbroker::supervisor
+}  // namespace meshbroker::model
