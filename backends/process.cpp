@@ -1,5 +1,7 @@
 // RealProcessLauncher: Boost.Process spawns; a pidfd on the event loop reports the death;
 // survivors' output is followed in their log file, their pid kept in a pid file for adoption.
+// Why ~600 lines: spawning and adopting must agree exactly on what identifies a survivor (pid
+// file, start time, executable and arguments); both sides live here so that agreement is seen.
 #include "backends/process.hpp"
 
 #include <fcntl.h>

@@ -1,4 +1,7 @@
 // Builds a NodeConfig from JSON: structure and field values here, cross-checks in validate.cpp.
+// Why ~640 lines: one reader per config section, in the order docs/configuration.md documents
+// them, each a flat list of fields; splitting by section would scatter the JSON pointer paths
+// the diagnostics print.
 #include "config/loader.hpp"
 
 #include <fstream>

@@ -1,4 +1,7 @@
 // ICMP echo and UDP probes on kernel sockets (the socket policy is described in the header).
+// Why ~680 lines: ICMP datagram, raw ICMP (with its kernel filters) and UDP channels share one
+// pending-probe table, one receive path (including MSG_ERRQUEUE) and per-(fwmark, device)
+// sockets; issue 22's footprint work (fewer timers, batching) will reshape them together.
 #include "health/socket_prober.hpp"
 
 // clang-format off

@@ -1,3 +1,7 @@
+// Health checks and routes on the event loop: probes out, verdicts in, desired routes planned
+// and applied over netlink, re-synced against the kernel. (~410 lines: it is the one adapter
+// between the pure health and routing parts and the loop; the decisions are in health/ and
+// routing/.)
 #include "supervisor/gateway_monitor.hpp"
 
 #include <algorithm>

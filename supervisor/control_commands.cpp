@@ -1,0 +1,113 @@
+// The daemon's control commands: see control_commands.hpp.
+#include "supervisor/control_commands.hpp"
+
+#include <unistd.h>
+
+#include "backends/openvpn_management.hpp"
+#include "io/log.hpp"
+#include "supervisor/backend_supervisor.hpp"
+#include "supervisor/gateway_monitor.hpp"
+#include "supervisor/openvpn_driver.hpp"
+#include "supervisor/status_publisher.hpp"
+
+namespace meshbroker::supervisor {
+
+using io::Level;
+using io::log;
+
+namespace {
+
+std::string stringField(const nlohmann::json& request, const char* key) {
+  auto it = request.find(key);
+  return it != request.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void fail(const ControlCommands::Reply& reply, const std::string& message) {
+  reply({{"ok", false}, {"error", message}});
+}
+
+}  // namespace
+
+void ControlCommands::add(std::string name, Handler handler) {
+  if (!handlers_.contains(name)) names_.push_back(name);
+  handlers_[std::move(name)] = std::move(handler);
+}
+
+void ControlCommands::run(const nlohmann::json& request, const std::string& caller,
+                          const Reply& reply) const {
+  auto it = handlers_.find(stringField(request, "command"));
+  if (it != handlers_.end()) return it->second(request, caller, reply);
+  std::string known;
+  for (const auto& name : names_) known += (known.empty() ? "" : ", ") + name;
+  fail(reply, "unknown command (" + known + ")");
+}
+
+ControlCommands daemonCommands(ControlParts p) {
+  ControlCommands table;
+  table.add("status", [p](const nlohmann::json&, const std::string&, const auto& reply) {
+    nlohmann::json answer = {{"ok", true}, {"status", model::toJson(p.status.snapshot())}};
+    if (p.api_document) answer["api"] = p.api_document();
+    reply(answer);
+  });
+  table.add(
+      "openvpn", [p](const nlohmann::json& request, const std::string& caller, const auto& reply) {
+        std::string instance = stringField(request, "instance");
+        std::string line = stringField(request, "line");
+        const std::string id = "openvpn-" + instance;
+        auto* driver = dynamic_cast<OpenVpnDriver*>(p.backends.driver(id));
+        if (instance.empty() || !driver) {
+          return fail(reply, "no OpenVPN instance named \"" + instance + "\"");
+        }
+        if (!backends::allowedManagementCommand(line)) {
+          return fail(reply, "management command not allowed (status, kill NAME, client-kill ID)");
+        }
+        bool sent = driver->command(line, [reply](bool ok, const std::vector<std::string>& lines) {
+          reply({{"ok", ok}, {"lines", lines}});
+        });
+        if (!sent) {
+          return fail(reply, id + " is not connected (state " +
+                                 std::string(toString(p.backends.state(id))) + ")");
+        }
+        log(Level::kNotice, "control (" + caller + "): " + id + ": " + line);
+        if (!line.starts_with("status")) {
+          p.status.record("operator", id + ": " + line + " (" + caller + ")");
+        }
+      });
+  table.add("restart",
+            [p](const nlohmann::json& request, const std::string& caller, const auto& reply) {
+              std::string id = stringField(request, "backend");
+              if (!p.backends.exists(id)) return fail(reply, "no backend named \"" + id + "\"");
+              log(Level::kNotice, "control (" + caller + "): restart " + id);
+              p.status.record("operator", "restart " + id + " (" + caller + ")");
+              p.backends.restart(id, "operator request");
+              reply({{"ok", true}});
+            });
+  table.add("reload", [p](const nlohmann::json&, const std::string&, const auto& reply) {
+    auto report = p.reload();
+    reply({{"ok", report.ok}, {"errors", report.errors}});
+  });
+  table.add("handover", [p](const nlohmann::json&, const std::string& caller, const auto& reply) {
+    log(Level::kNotice, "control (" + caller + "): handover");
+    reply({{"ok", true}, {"pid", static_cast<int>(::getpid())}});
+    asio::post(p.io, p.handover);  // after the reply is on its way
+  });
+  table.add("routes", [p](const nlohmann::json&, const std::string&, const auto& reply) {
+    if (!p.monitor) return fail(reply, "health checks and routes are not running");
+    reply({{"ok", true}, {"changes", p.monitor->dryRun()}, {"health", p.monitor->toJson()}});
+  });
+  for (const char* verb : {"drain", "undrain"}) {
+    table.add(verb, [p, verb = std::string(verb)](const nlohmann::json& request,
+                                                  const std::string& caller, const auto& reply) {
+      std::string peer = stringField(request, "gateway");
+      if (!p.monitor || !p.monitor->drain(peer, verb == "drain")) {
+        return fail(reply, "no probed gateway named \"" + peer + "\"");
+      }
+      log(Level::kNotice, "control (" + caller + "): " + verb + " " + peer);
+      p.status.record("operator", verb + " " + peer + " (" + caller + ")");
+      reply({{"ok", true}});
+    });
+  }
+  return table;
+}
+
+}  // namespace meshbroker::supervisor

@@ -1,0 +1,50 @@
+// The control socket's commands as a table: name -> handler. `status`, `openvpn`, `restart`,
+// `reload`, `handover`, `routes`, `drain`, `undrain` (docs/supervisor.md, "Control socket").
+// A handler answers by calling reply exactly once, possibly later. Event loop only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "io/asio.hpp"
+#include "model/snapshot.hpp"
+#include "supervisor/control_socket.hpp"
+
+namespace meshbroker::supervisor {
+
+class BackendSupervisor;
+class GatewayMonitor;
+class StatusPublisher;
+
+class ControlCommands {
+ public:
+  using Reply = ControlSocket::Reply;
+  // caller names who asked, for the log and the events.
+  using Handler = std::function<void(const nlohmann::json& request, const std::string& caller,
+                                     const Reply& reply)>;
+
+  void add(std::string name, Handler handler);
+  void run(const nlohmann::json& request, const std::string& caller, const Reply& reply) const;
+
+ private:
+  std::vector<std::string> names_;  // in the order added, for the error message
+  std::map<std::string, Handler> handlers_;
+};
+
+// What the daemon's commands act on.
+struct ControlParts {
+  asio::io_context& io;
+  BackendSupervisor& backends;
+  StatusPublisher& status;
+  GatewayMonitor* monitor;                        // nullptr: no health checks here
+  std::function<nlohmann::json()> api_document;   // the API's status document, or empty
+  std::function<model::ReloadSnapshot()> reload;  // reloads, returns how it went
+  std::function<void()> handover;
+};
+
+ControlCommands daemonCommands(ControlParts parts);
+
+}  // namespace meshbroker::supervisor

@@ -1,0 +1,82 @@
+// An OpenVPN instance's driver: openvpn's command line, its PKI files checked before a start,
+// its management interface (readiness, the client list polled for status, sessions ended when
+// the CRL file revokes their certificate), and the per-client rate limit on its tun device.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "backends/openvpn_management.hpp"
+#include "backends/rate_limit.hpp"
+#include "config/model.hpp"
+#include "io/asio.hpp"
+#include "supervisor/backend_driver.hpp"
+
+namespace meshbroker::supervisor {
+
+class BackendSupervisor;
+
+class OpenVpnDriver final : public BackendDriver {
+ public:
+  struct Hooks {
+    std::function<void(std::string source, std::string what)> record;
+    std::function<void()> changed;
+  };
+
+  // rate_limiter: nullptr for no shaping (unit tests). config_file: named in error messages.
+  OpenVpnDriver(asio::io_context& io, const config::NodeConfig& config, std::string instance,
+                BackendSupervisor& backends, backends::RateLimiter* rate_limiter,
+                std::filesystem::path config_file, Hooks hooks);
+  ~OpenVpnDriver() override;
+
+  const std::string& id() const { return id_; }
+  // The config changed (reload): a changed rate limit is applied without a restart.
+  void reshape(const config::OpenVpnInstance& before);
+  // A management command (control socket: status, kill, client-kill). False: not connected.
+  bool command(const std::string& line, backends::OpenVpnManagement::ReplyHandler on_reply);
+  // Shutdown and handover: no more CRL watching.
+  void stop();
+
+  backends::SpawnSpec spec() const override;
+  std::string prepareSpawn() override;
+  bool readyWhenAdopted() const override { return false; }
+  void attached(std::uint64_t serial, bool adopted) override;
+  void detached() override;
+  bool consumeLine(std::string_view) override { return false; }
+  void fill(model::Snapshot& snapshot) const override;
+
+ private:
+  const config::OpenVpnInstance* instance() const;
+  std::string missingPkiFile() const;
+  void poll();
+  void shape(int attempt);
+  void armRevocationTick();
+  void checkRevocations();
+  void endRevokedSessions(const std::set<std::string>& names);
+
+  asio::io_context& io_;
+  const config::NodeConfig& config_;
+  std::string name_;
+  std::string id_;  // "openvpn-NAME"
+  BackendSupervisor& backends_;
+  backends::RateLimiter* rate_limiter_;
+  std::filesystem::path config_file_;
+  Hooks hooks_;
+  std::unique_ptr<backends::OpenVpnManagement> management_;
+  asio::steady_timer poll_timer_;
+  asio::steady_timer shape_timer_;
+  asio::steady_timer revocation_tick_;
+  bool shaped_ = false;
+  bool stopped_ = false;
+  model::OpenVpnSnapshot state_;
+  // The CRL file as last acted on: inode, size, mtime (ns); {} before the first.
+  std::array<std::int64_t, 3> crl_seen_{};
+  // Callbacks check it: the management client calls back while it is destroyed.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
+};
+
+}  // namespace meshbroker::supervisor

@@ -1,0 +1,86 @@
+// The tinc backend's driver: tincd's command line, its hook events (tinc-up, host-up/down
+// through the event socket), its SIGUSR2 node list, the SIGALRM nudges that make it re-dial,
+// and the stale-path watch that restarts it when a connected peer has gone silent.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "backends/privileges.hpp"
+#include "backends/tinc_dump.hpp"
+#include "backends/tinc_events.hpp"
+#include "config/model.hpp"
+#include "io/asio.hpp"
+#include "supervisor/backend_driver.hpp"
+#include "supervisor/stale_path.hpp"
+
+namespace meshbroker::supervisor {
+
+class BackendSupervisor;
+class GatewayMonitor;
+
+class TincDriver final : public BackendDriver {
+ public:
+  struct Hooks {
+    std::function<void(std::string source, std::string what)> record;
+    std::function<void()> changed;
+  };
+
+  TincDriver(asio::io_context& io, const config::NodeConfig& config, BackendSupervisor& backends,
+             Hooks hooks);
+  ~TincDriver() override;
+
+  // tincd drops root for this user after tinc-up (none: it keeps root). Before open().
+  void setUser(std::optional<backends::SystemUser> user) { user_ = std::move(user); }
+  const std::optional<backends::SystemUser>& user() const { return user_; }
+  // Probe replies for the stale-path watch (optional).
+  void attachMonitor(const GatewayMonitor* monitor) { monitor_ = monitor; }
+  // Opens the event socket tinc's hooks write to. Throws std::system_error.
+  void open(const std::filesystem::path& socket);
+  // Starts the stale-path watch (every second, while tincd runs).
+  void watchStalePaths();
+  // Shutdown and handover: no more nudges or watches...
+  void stop();
+  // ... and, once backends are down or let go, no more events.
+  void close() { events_.reset(); }
+  const std::map<std::string, model::MeshNodeSnapshot>& mesh() const { return mesh_; }
+
+  backends::SpawnSpec spec() const override;
+  bool readyWhenAdopted() const override { return true; }
+  void attached(std::uint64_t serial, bool adopted) override;
+  void detached() override {}
+  bool consumeLine(std::string_view line) override;
+  void stateChanged(State state) override;
+  void fill(model::Snapshot& snapshot) const override { snapshot.mesh = mesh_; }
+
+  // tincd's node list (asked with SIGUSR2 after adopting it): the peers it has up now.
+  void onNodeList(const std::vector<backends::TincDumpNode>& nodes, std::size_t malformed);
+  void onEvent(const backends::TincEvent& event);
+
+ private:
+  void askNodeList();
+  void retryConnections();
+  void armStaleTick();
+  void checkStalePaths();
+
+  asio::io_context& io_;
+  const config::NodeConfig& config_;
+  BackendSupervisor& backends_;
+  Hooks hooks_;
+  const GatewayMonitor* monitor_ = nullptr;
+  std::optional<backends::SystemUser> user_;
+  std::unique_ptr<backends::TincEventSocket> events_;
+  backends::TincDumpReader dump_;
+  std::map<std::string, model::MeshNodeSnapshot> mesh_;
+  std::map<std::string, TimePoint> mesh_up_at_;  // steady time of each peer's last host-up
+  StalePathWatch stale_watch_;
+  asio::steady_timer retry_timer_;
+  asio::steady_timer stale_tick_;
+  int retries_left_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace meshbroker::supervisor
