@@ -1,7 +1,7 @@
-// Least privilege at start: creates the runtime folder (owner and group only), resolves tincd's and openvpn's users, gives tincd's group a way
-// into the runtime folder (to its event socket), picks the binary tinc's hooks run, and checks
-// that tincd can still read its config after it drops root. Throws std::runtime_error with
-// the fix when it cannot be done.
+// Least privilege at start: creates the runtime folder (owner and group only), resolves tincd's and
+// openvpn's users, gives tincd's group a way into the runtime folder (to its event socket), picks
+// the binary tinc's hooks run, and checks that tincd can still read its config after it drops root.
+// Throws std::runtime_error with the fix when it cannot be done.
 #pragma once
 
 #include <filesystem>
