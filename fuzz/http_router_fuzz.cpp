@@ -27,9 +27,10 @@ meshbroker::model::Snapshot snapshot() {
   s.backends.push_back({"tinc", "running", 10, 0, 0, 1, "", "", {"<b>line</b>"}});
   s.backends.push_back({"openvpn-public", "running", 11, 0, 0, 1, "", "", {}});
   s.mesh["cometa"] = {true, "192.0.2.9 port 655", 1};
-  s.health = {{"peers", {{"cometa", {{"verdict", "up"}, {"drained", false}, {"rtt_ms", 1.0}}}}},
-              {"route_sets", nlohmann::json::array()},
-              {"events", nlohmann::json::array()}};
+  meshbroker::model::HealthSnapshot health;
+  health.peers["cometa"].verdict = "up";
+  health.peers["cometa"].rtt_ms = 1.0;
+  s.health = health;
   return s;
 }
 

@@ -3,6 +3,56 @@
 
 namespace meshbroker::model {
 
+nlohmann::json toJson(const CheckHealth& check) {
+  nlohmann::json out = {{"verdict", check.verdict},   {"target", check.target},
+                        {"reason", check.reason},     {"since_ms", check.since_ms},
+                        {"loss_pct", check.loss_pct}, {"sent", check.sent},
+                        {"replies", check.replies},   {"held", check.held}};
+  if (check.fwmark != 0) out["fwmark"] = check.fwmark;
+  if (check.rtt_ms) out["rtt_ms"] = *check.rtt_ms;
+  return out;
+}
+
+nlohmann::json toJson(const GatewayHealth& gateway) {
+  nlohmann::json checks = nlohmann::json::object();
+  for (const auto& [name, check] : gateway.checks) checks[name] = toJson(check);
+  nlohmann::json out = {{"verdict", gateway.verdict},
+                        {"verdict_since_ms", gateway.verdict_since_ms},
+                        {"drained", gateway.drained},
+                        {"checks", checks}};
+  if (gateway.rtt_ms) out["rtt_ms"] = *gateway.rtt_ms;
+  return out;
+}
+
+nlohmann::json toJson(const RouteSetHealth& set) {
+  return {{"name", set.name},       {"chosen", set.chosen}, {"all_down", set.all_down},
+          {"settled", set.settled}, {"why", set.why},       {"routes", set.routes}};
+}
+
+nlohmann::json toJson(const ProbeTimerHealth& timer) {
+  nlohmann::json out = {{"wakeups", timer.wakeups}, {"window", timer.window}};
+  if (timer.lateness_p50_ms) out["lateness_p50_ms"] = *timer.lateness_p50_ms;
+  if (timer.lateness_p99_ms) out["lateness_p99_ms"] = *timer.lateness_p99_ms;
+  if (timer.lateness_max_ms) out["lateness_max_ms"] = *timer.lateness_max_ms;
+  return out;
+}
+
+nlohmann::json toJson(const HealthSnapshot& health) {
+  nlohmann::json peers = nlohmann::json::object();
+  for (const auto& [name, gateway] : health.peers) peers[name] = toJson(gateway);
+  nlohmann::json sets = nlohmann::json::array();
+  for (const auto& set : health.route_sets) sets.push_back(toJson(set));
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : health.events) events.push_back({{"at_ms", e.at_ms}, {"what", e.what}});
+  return {{"peers", peers},
+          {"route_sets", sets},
+          {"timer", toJson(health.timer)},
+          {"events", events},
+          {"route_errors", health.route_errors},
+          {"route_conflicts", health.route_conflicts},
+          {"held", health.held}};
+}
+
 nlohmann::json toJson(const Snapshot& snapshot) {
   nlohmann::json backends = nlohmann::json::array();
   for (const auto& b : snapshot.backends) {
@@ -65,7 +115,7 @@ nlohmann::json toJson(const Snapshot& snapshot) {
             {"errors", snapshot.last_reload.errors},
             {"actions", snapshot.last_reload.actions}}},
           {"pki", pki},
-          {"health", snapshot.health},
+          {"health", snapshot.health ? toJson(*snapshot.health) : nlohmann::json(nullptr)},
           {"events", events},
           {"topology", snapshot.topology}};
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/health_snapshot.hpp"
 #include "model/openvpn_client.hpp"
 
 namespace meshbroker::model {
@@ -74,8 +75,8 @@ struct Snapshot {
   std::map<std::string, OpenVpnSnapshot> openvpn;
   ReloadSnapshot last_reload;
   PkiSnapshot pki;
-  nlohmann::json health;              // GatewayMonitor::toJson(), or null when it is not running
-  std::vector<EventSnapshot> events;  // oldest first, at most Daemon::kEventHistory
+  std::optional<HealthSnapshot> health;  // none when health checks are not running
+  std::vector<EventSnapshot> events;     // oldest first, at most Daemon::kEventHistory
   // What the config says the network looks like around this node (no secrets): this node's
   // mesh address, the hosts it knows, its OpenVPN instances and route sets. The status page
   // draws it.
@@ -83,5 +84,10 @@ struct Snapshot {
 };
 
 nlohmann::json toJson(const Snapshot& snapshot);
+nlohmann::json toJson(const HealthSnapshot& health);
+nlohmann::json toJson(const GatewayHealth& gateway);
+nlohmann::json toJson(const CheckHealth& check);
+nlohmann::json toJson(const RouteSetHealth& set);
+nlohmann::json toJson(const ProbeTimerHealth& timer);
 
 }  // namespace meshbroker::model

@@ -280,7 +280,8 @@ void Daemon::fill(model::Snapshot& s) const {
   backends_.fill(s);  // backends, and each driver's part (mesh, OpenVPN clients)
   s.last_reload = last_reload_;
   s.pki = crl_.state();
-  s.health = monitor_ ? monitor_->toJson() : nlohmann::json(nullptr);
+  s.health.reset();
+  if (monitor_) s.health = monitor_->snapshot();
   s.topology = topology_;
 }
 

@@ -32,6 +32,8 @@ struct GatewayMonitor::Peer {
   bool drained = false;
   std::vector<std::unique_ptr<Check>> checks;
   std::optional<Clock::time_point> last_reply;  // any check's
+  std::string verdict = "unknown";              // as the snapshot shows it
+  std::int64_t verdict_since_ms = 0;            // when it last changed
 
   const Check* find(const std::string& check_name) const {
     for (const auto& check : checks) {
@@ -42,6 +44,12 @@ struct GatewayMonitor::Peer {
 };
 
 namespace {
+
+std::string verdictText(const routing::PeerState& state) {
+  if (!state.known) return "unknown";
+  if (!state.up) return "down";
+  return state.degraded ? "degraded" : "up";
+}
 
 bool sameTarget(const health::ProbeTarget& a, const health::ProbeTarget& b) {
   return a.kind == b.kind && a.address == b.address && a.port == b.port && a.payload == b.payload &&
@@ -232,6 +240,14 @@ void GatewayMonitor::onTransition(Peer& peer, Check& check, const health::Transi
                            std::string(health::toString(t.to)) + " (" + t.reason + ")";
   log(t.to == Verdict::kDown ? Level::kWarning : Level::kNotice, "health: " + what);
   record(what);
+  const auto states = peerStates();
+  if (auto it = states.find(peer.name); it != states.end()) {
+    auto verdict = verdictText(it->second);
+    if (verdict != peer.verdict) {
+      peer.verdict = std::move(verdict);
+      peer.verdict_since_ms = check.since_ms;
+    }
+  }
   reconcile_pending_ = true;
 }
 
@@ -350,47 +366,40 @@ void GatewayMonitor::record(std::string what) {
   if (changed_) changed_();
 }
 
-nlohmann::json GatewayMonitor::toJson() const {
-  nlohmann::json peers = nlohmann::json::object();
+model::HealthSnapshot GatewayMonitor::snapshot() const {
+  model::HealthSnapshot out;
   const auto states = peerStates();
   for (const auto& [name, peer] : peers_) {
-    nlohmann::json checks = nlohmann::json::object();
+    auto& gateway = out.peers[name];
     for (const auto& check : peer->checks) {
       const auto& s = check->state.stats();
-      nlohmann::json entry = {{"verdict", health::toString(s.verdict)},
-                              {"target", check->target.address.str()},
-                              {"reason", s.reason},
-                              {"since_ms", check->since_ms},
-                              {"loss_pct", s.loss_pct},
-                              {"sent", s.sent},
-                              {"replies", s.replies},
-                              {"held", s.held}};
-      if (check->target.fwmark != 0) entry["fwmark"] = check->target.fwmark;
-      if (s.srtt) entry["rtt_ms"] = static_cast<double>(s.srtt->count()) / 1000.0;
-      checks[check->name] = entry;
+      auto& entry = gateway.checks[check->name];
+      entry.verdict = std::string(health::toString(s.verdict));
+      entry.target = check->target.address.str();
+      entry.reason = s.reason;
+      entry.since_ms = check->since_ms;
+      entry.loss_pct = s.loss_pct;
+      entry.sent = s.sent;
+      entry.replies = s.replies;
+      entry.held = s.held;
+      entry.fwmark = check->target.fwmark;
+      if (s.srtt) entry.rtt_ms = static_cast<double>(s.srtt->count()) / 1000.0;
     }
     const auto& state = states.at(name);
-    std::string verdict = !state.known ? "unknown" : state.up ? "up" : "down";
-    if (state.up && state.degraded) verdict = "degraded";
-    nlohmann::json entry = {{"verdict", verdict}, {"drained", peer->drained}, {"checks", checks}};
-    if (state.rtt_ms) entry["rtt_ms"] = *state.rtt_ms;
-    peers[name] = entry;
+    gateway.verdict = verdictText(state);
+    gateway.verdict_since_ms = peer->verdict_since_ms;
+    gateway.drained = peer->drained;
+    gateway.rtt_ms = state.rtt_ms;
   }
-  nlohmann::json sets = nlohmann::json::array();
   for (const auto& [name, decision] : decisions_) {
-    nlohmann::json routes = nlohmann::json::array();
-    for (const auto& route : decision.routes) routes.push_back(routing::describe(route));
-    sets.push_back({{"name", name},
-                    {"chosen", decision.chosen},
-                    {"all_down", decision.all_down},
-                    {"settled", decision.settled},
-                    {"why", decision.why},
-                    {"routes", routes}});
+    model::RouteSetHealth set{
+        name, decision.chosen, decision.all_down, decision.settled, decision.why, {}};
+    for (const auto& route : decision.routes) set.routes.push_back(routing::describe(route));
+    out.route_sets.push_back(std::move(set));
   }
-  nlohmann::json events = nlohmann::json::array();
-  for (const auto& event : events_)
-    events.push_back({{"at_ms", event.at_ms}, {"what", event.what}});
-  nlohmann::json timer = {{"wakeups", wakeups_}, {"window", lateness_us_.size()}};
+  for (const auto& event : events_) out.events.push_back({event.at_ms, event.what});
+  out.timer.wakeups = wakeups_;
+  out.timer.window = lateness_us_.size();
   if (!lateness_us_.empty()) {
     auto sorted = lateness_us_;
     std::sort(sorted.begin(), sorted.end());
@@ -398,19 +407,16 @@ nlohmann::json GatewayMonitor::toJson() const {
       const auto i = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1));
       return static_cast<double>(sorted[i]) / 1000.0;
     };
-    timer["lateness_p50_ms"] = at(0.5);
-    timer["lateness_p99_ms"] = at(0.99);
-    timer["lateness_max_ms"] = at(1.0);
+    out.timer.lateness_p50_ms = at(0.5);
+    out.timer.lateness_p99_ms = at(0.99);
+    out.timer.lateness_max_ms = at(1.0);
   }
-  nlohmann::json conflicts = nlohmann::json::array();
-  for (const auto& conflict : route_conflicts_) conflicts.push_back(routing::describe(conflict));
-  return {{"peers", peers},
-          {"route_sets", sets},
-          {"timer", timer},
-          {"events", events},
-          {"route_errors", route_errors_},
-          {"route_conflicts", conflicts},
-          {"held", held_}};
+  out.route_errors = route_errors_;
+  for (const auto& conflict : route_conflicts_) {
+    out.route_conflicts.push_back(routing::describe(conflict));
+  }
+  out.held = held_;
+  return out;
 }
 
 }  // namespace meshbroker::supervisor

@@ -18,6 +18,7 @@
 #include "health/check.hpp"
 #include "health/prober.hpp"
 #include "io/asio.hpp"
+#include "model/snapshot.hpp"
 #include "routing/policy.hpp"
 #include "routing/reconcile.hpp"
 
@@ -50,7 +51,9 @@ class GatewayMonitor {
 
   // {"peers": {...}, "route_sets": [...], "events": [...], "route_errors": [...],
   //  "route_conflicts": [...]}
-  nlohmann::json toJson() const;
+  // The monitor's state as values (the snapshot's `health`), and its JSON form.
+  model::HealthSnapshot snapshot() const;
+  nlohmann::json toJson() const { return model::toJson(snapshot()); }
 
  private:
   struct Check;

@@ -4,7 +4,7 @@
 # word in its folder's README fails here).
 set -uo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
-FOLDERS=(backends cli config health io routing supervisor templates web)
+FOLDERS=(backends cli config health io model routing supervisor templates web)
 missing=0
 for folder in "${FOLDERS[@]}"; do
   readme=$ROOT/$folder/README.md

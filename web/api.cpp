@@ -46,33 +46,27 @@ const json* hostNamed(const model::Snapshot& s, const std::string& name) {
 
 json gateways(const model::Snapshot& s) {
   json out = json::array();
-  const auto& peers = member(s.health, "peers");
-  if (!peers.is_object()) return out;
-  for (const auto& [name, peer] : peers.items()) {
-    json entry = {
-        {"name", name},
-        {"verdict", peer.value("verdict", "unknown")},
-        {"up", peer.value("verdict", "") == "up" || peer.value("verdict", "") == "degraded"},
-        {"drained", peer.value("drained", false)},
-        {"updated_ms", s.updated_ms}};
+  if (!s.health) return out;
+  for (const auto& [name, peer] : s.health->peers) {
+    json entry = {{"name", name},
+                  {"verdict", peer.verdict},
+                  {"verdict_since_ms", peer.verdict_since_ms},
+                  {"up", peer.verdict == "up" || peer.verdict == "degraded"},
+                  {"drained", peer.drained},
+                  {"updated_ms", s.updated_ms}};
     if (const json* host = hostNamed(s, name)) {
       entry["role"] = host->value("role", "");
       entry["mesh_address"] = host->value("mesh_address", "");
     }
-    if (peer.contains("rtt_ms")) entry["rtt_ms"] = peer["rtt_ms"];
+    if (peer.rtt_ms) entry["rtt_ms"] = *peer.rtt_ms;
     std::int64_t since = 0;
     json checks = json::object();
     std::string reason;
-    const auto& peer_checks = member(peer, "checks");
-    if (peer_checks.is_object()) {
-      for (const auto& [check_name, check] : peer_checks.items()) {
-        since = std::max(since, check.value("since_ms", std::int64_t{0}));
-        if (check_name == "icmp") entry["loss_pct"] = check.value("loss_pct", 0.0);
-        if (check.value("verdict", "") != "up" && reason.empty()) {
-          reason = check_name + ": " + check.value("reason", "");
-        }
-        checks[check_name] = check;
-      }
+    for (const auto& [check_name, check] : peer.checks) {
+      since = std::max(since, check.since_ms);
+      if (check_name == "icmp") entry["loss_pct"] = check.loss_pct;
+      if (check.verdict != "up" && reason.empty()) reason = check_name + ": " + check.reason;
+      checks[check_name] = model::toJson(check);
     }
     entry["since_ms"] = since;
     entry["reason"] = reason;
@@ -84,20 +78,15 @@ json gateways(const model::Snapshot& s) {
 
 json routes(const model::Snapshot& s) {
   json out = json::array();
-  const auto& sets = member(s.health, "route_sets");
+  if (!s.health) return out;
   const auto& configured = member(s.topology, "route_sets");
-  if (!sets.is_array()) return out;
-  for (const auto& set : sets) {
-    if (!set.is_object()) continue;
-    const std::string name = set.value("name", "");
-    json entry = set;
-    const auto& chosen = member(set, "chosen");
-    const bool all_down = set.value("all_down", false);
-    entry["next_hops"] = all_down || !chosen.is_array() ? 0 : chosen.size();
+  for (const auto& set : s.health->route_sets) {
+    json entry = model::toJson(set);
+    entry["next_hops"] = set.all_down ? 0 : set.chosen.size();
     entry["updated_ms"] = s.updated_ms;
     if (configured.is_array()) {
       for (const auto& c : configured) {
-        if (c.value("name", "") != name) continue;
+        if (c.value("name", "") != set.name) continue;
         entry["policy"] = c.value("policy", "");
         entry["to"] = c.value("to", json::array());
         entry["from"] = c.value("from", json::array());
@@ -187,12 +176,9 @@ json events(const model::Snapshot& s, Access access) {
   for (const auto& e : s.events) {
     out.push_back({{"at_ms", e.at_ms}, {"source", e.source}, {"what", text(e.source, e.what)}});
   }
-  const auto& health_events = member(s.health, "events");
-  if (health_events.is_array()) {
-    for (const auto& e : health_events) {
-      out.push_back({{"at_ms", e.value("at_ms", std::int64_t{0})},
-                     {"source", "health"},
-                     {"what", text("health", e.value("what", ""))}});
+  if (s.health) {
+    for (const auto& e : s.health->events) {
+      out.push_back({{"at_ms", e.at_ms}, {"source", "health"}, {"what", text("health", e.what)}});
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const json& a, const json& b) {
@@ -211,13 +197,10 @@ json daemon(const model::Snapshot& s, const BuildInfo& build, Access access) {
   json out = {{"pid", s.daemon_pid},        {"version", build.version},     {"role", s.role},
               {"started_ms", s.started_ms}, {"config_file", s.config_file}, {"last_reload", reload},
               {"updated_ms", s.updated_ms}};
-  const auto& timer = member(s.health, "timer");
-  if (timer.is_object()) out["probe_timer"] = timer;
-  const auto& errors = member(s.health, "route_errors");
-  out["route_errors"] = errors.is_array() ? errors : json::array();
-  const auto& conflicts = member(s.health, "route_conflicts");
-  out["route_conflicts"] = conflicts.is_array() ? conflicts : json::array();
-  out["routes_held"] = member(s.health, "held").is_boolean() && s.health["held"].get<bool>();
+  if (s.health) out["probe_timer"] = model::toJson(s.health->timer);
+  out["route_errors"] = s.health ? json(s.health->route_errors) : json::array();
+  out["route_conflicts"] = s.health ? json(s.health->route_conflicts) : json::array();
+  out["routes_held"] = s.health && s.health->held;
   // Where OpenVPN runs: when its CRLs expire (OpenVPN then refuses every client), and whether
   // that needs someone; what to do (it names folders) only with the token.
   if (s.pki.checked) {

@@ -161,6 +161,15 @@ std::string renderMetrics(const json& status) {
       }
     }
   }
+  {
+    Family since(out, "meshbroker_gateway_verdict_since_timestamp_seconds", "gauge",
+                 "When the gateway's verdict (up, degraded, down) last changed.");
+    for (const auto& g : gateways) {  // no sample before a first change
+      if (integerAt(g, "verdict_since_ms") > 0) {
+        since.sample({"gateway", textAt(g, "name")}, numberAt(g, "verdict_since_ms") / 1000.0);
+      }
+    }
+  }
   perCheck(out, "meshbroker_gateway_probe_loss_ratio", "gauge",
            "Share of the recent probes of a check that got no reply (0..1).", gateways,
            [](const json& c) { return numberAt(c, "loss_pct") / 100.0; });

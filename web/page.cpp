@@ -64,6 +64,13 @@ std::string bytes(std::uint64_t n) {
   return text;
 }
 
+// Since when its state (the "for" column) holds: its verdict's last change, or before one, its
+// checks' latest.
+std::int64_t verdictSince(const json& gateway) {
+  const auto since = integerAt(gateway, "verdict_since_ms");
+  return since > 0 ? since : integerAt(gateway, "since_ms");
+}
+
 // A gateway's state as a CSS class and a word: up, degraded, down, drained, unknown.
 std::string stateOf(const json& gateway) {
   if (gateway.value("drained", false)) return "drained";
@@ -328,7 +335,7 @@ std::string renderLive(const json& status) {
     out += "<tr data-gateway=\"" + e(name) + "\"><td>" + e(name) +
            (active.count(name) ? " <small>(active)</small>" : "") + "</td><td class=\"state " +
            e(state) + "\">" + e(state) + "</td><td>" + e(rtt(g)) + "</td><td>" +
-           e(percent(g, "loss_pct")) + "</td><td>" + e(duration(integerAt(g, "since_ms"), now)) +
+           e(percent(g, "loss_pct")) + "</td><td>" + e(duration(verdictSince(g), now)) +
            "</td><td>" + e(textAt(g, "reason")) + "</td></tr>";
   }
   if (arrayAt(status, "gateways").empty()) out += "<tr><td colspan=\"6\">no peers probed</td></tr>";

@@ -123,9 +123,7 @@ bool exists(const View& view, const std::string& kind, const std::string& name) 
                        [&](const auto& b) { return b.id == name; });
   }
   if (kind == "gateway") {
-    const auto& peers =
-        s.health.is_object() ? s.health.value("peers", json::object()) : json::object();
-    return peers.is_object() && peers.contains(name);
+    return s.health && s.health->peers.contains(name);
   }
   if (kind == "instance") {
     return std::any_of(s.backends.begin(), s.backends.end(),

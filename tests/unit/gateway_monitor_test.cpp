@@ -7,6 +7,7 @@
 #include <set>
 
 #include "fake_route_table.hpp"
+#include "supervisor/clock.hpp"
 #include "test_support.hpp"
 
 namespace meshbroker::supervisor {
@@ -71,10 +72,22 @@ TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
   EXPECT_GT(prober_.sent["10.65.2.8@7702"], 0) << "through illimani";
   EXPECT_EQ(table_.rules_.size(), 2u);
 
+  const auto up_since = monitor_.snapshot().peers.at("cometa").verdict_since_ms;
+  EXPECT_GT(up_since, 0) << "unknown -> up is a verdict change";
+  const auto before_down = wallClockMs();
   prober_.dead.insert("100.64.12.9");
   runFor(600ms);
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10");
+  // The typed state and its one JSON form agree, and the verdict's change time moved on.
+  const auto health = monitor_.snapshot();
+  EXPECT_EQ(health.peers.at("cometa").verdict, "down");
+  EXPECT_GE(health.peers.at("cometa").verdict_since_ms, before_down);
+  EXPECT_GT(health.peers.at("illimani").verdict_since_ms, 0);
+  EXPECT_LT(health.peers.at("illimani").verdict_since_ms, before_down) << "illimani stayed up";
   const auto json = monitor_.toJson();
+  EXPECT_EQ(json, model::toJson(health));
+  EXPECT_EQ(json["peers"]["cometa"]["verdict_since_ms"],
+            health.peers.at("cometa").verdict_since_ms);
   EXPECT_EQ(json["peers"]["cometa"]["verdict"], "down");
   EXPECT_EQ(json["peers"]["illimani"]["verdict"], "up");
   EXPECT_EQ(json["route_sets"][0]["chosen"], nlohmann::json::array({"illimani"}));

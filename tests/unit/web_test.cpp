@@ -74,43 +74,28 @@ model::Snapshot seedSnapshot() {
   ovpn.clients.push_back({"<script>alert(1)</script>", "198.51.100.8:5000", "172.16.1.67", 5, 6,
                           1795000000, std::nullopt});
   s.openvpn["public"] = ovpn;
-  s.health = {
-      {"peers",
-       {{"cometa",
-         {{"verdict", "up"},
-          {"drained", false},
-          {"rtt_ms", 1.5},
-          {"checks",
-           {{"icmp",
-             {{"verdict", "up"},
-              {"reason", "replies"},
-              {"since_ms", kNow - 30000},
-              {"loss_pct", 2.0},
-              {"sent", 500},
-              {"replies", 490},
-              {"rtt_ms", 1.5}}}}}}},
-        {"illimani",
-         {{"verdict", "down"},
-          {"drained", false},
-          {"checks",
-           {{"icmp",
-             {{"verdict", "down"},
-              {"reason", "7 probes in a row lost"},
-              {"since_ms", kNow - 5000},
-              {"loss_pct", 100.0},
-              {"sent", 400},
-              {"replies", 100}}}}}}}}},
-      {"route_sets", json::array({{{"name", "mesh"},
-                                   {"chosen", {"cometa"}},
-                                   {"all_down", false},
-                                   {"settled", true},
-                                   {"why", "cometa has the lowest priority among the healthy"},
-                                   {"routes", {"10.64.0.0/11 via 100.64.12.9"}}}})},
-      {"events", json::array({{{"at_ms", kNow - 5000}, {"what", "illimani icmp: up -> down"}}})},
-      {"route_errors", json::array()},
-      {"held", false},
-      {"timer",
-       {{"wakeups", 900}, {"window", 900}, {"lateness_p99_ms", 0.2}, {"lateness_max_ms", 0.9}}}};
+  model::HealthSnapshot health;
+  auto& cometa = health.peers["cometa"];
+  cometa.verdict = "up";
+  cometa.verdict_since_ms = kNow - 600000;  // up 10 min; its check's last change 30 s ago
+  cometa.rtt_ms = 1.5;
+  cometa.checks["icmp"] = {"up", "100.64.12.9", "replies", kNow - 30000, 2.0, 500,
+                           490,  false,         0,         1.5};
+  auto& illimani = health.peers["illimani"];
+  illimani.verdict = "down";
+  illimani.verdict_since_ms = kNow - 5000;
+  illimani.checks["icmp"] = {
+      "down", "100.64.12.10", "7 probes in a row lost", kNow - 5000, 100.0, 400, 100, false,
+      0,      std::nullopt};
+  health.route_sets.push_back({"mesh",
+                               {"cometa"},
+                               false,
+                               true,
+                               "cometa has the lowest priority among the healthy",
+                               {"10.64.0.0/11 via 100.64.12.9"}});
+  health.events.push_back({kNow - 5000, "illimani icmp: up -> down"});
+  health.timer = {900, 900, std::nullopt, 0.2, 0.9};
+  s.health = health;
   s.events.push_back({kNow - 60000, "backend", "tinc: starting -> running (ready)"});
   s.events.push_back({kNow - 1000, "backend", "openvpn-public: backoff -> failed"});
   s.topology = supervisor::topologyJson(*loaded.config);
@@ -158,6 +143,8 @@ TEST(WebApiTest, GatewaysRoutesClientsAndEvents) {
   EXPECT_EQ(illimani["up"], false);
   EXPECT_EQ(illimani["reason"], "icmp: 7 probes in a row lost");
   EXPECT_EQ(illimani["since_ms"], kNow - 5000);
+  EXPECT_EQ(illimani["verdict_since_ms"], kNow - 5000);
+  EXPECT_EQ(cometa["verdict_since_ms"], kNow - 600000);
 
   ASSERT_EQ(status["routes"].size(), 1U);
   EXPECT_EQ(status["routes"][0]["next_hops"], 1);
@@ -178,9 +165,9 @@ TEST(WebApiTest, GatewaysRoutesClientsAndEvents) {
   EXPECT_EQ(events[2]["what"], "openvpn-public: backoff -> failed");
 }
 
-TEST(WebApiTest, GarbageHealthIsIgnoredNotFatal) {
+TEST(WebApiTest, NoHealthAndGarbageTopologyAreNotFatal) {
   auto s = seedSnapshot();
-  s.health = json::array({1, "x"});
+  s.health.reset();
   s.topology = "nonsense";
   const auto status = document(s, {"0.1.0"}, Document::kStatus, Access::kFull);
   EXPECT_TRUE(status["gateways"].empty());
@@ -197,6 +184,7 @@ TEST(WebMetricsTest, FamiliesAndSamples) {
            "meshbroker_gateway_up{gateway=\"cometa\"} 1",
            "meshbroker_gateway_up{gateway=\"illimani\"} 0",
            "meshbroker_gateway_rtt_seconds{gateway=\"cometa\"} 0.0015",
+           "meshbroker_gateway_verdict_since_timestamp_seconds{gateway=\"illimani\"} 1794999995",
            "meshbroker_gateway_probe_loss_ratio{gateway=\"illimani\",check=\"icmp\"} 1",
            "meshbroker_gateway_probes_sent_total{gateway=\"cometa\",check=\"icmp\"} 500",
            "meshbroker_route_set_next_hops{route_set=\"mesh\"} 1",
@@ -249,6 +237,8 @@ TEST(WebPageTest, ShowsGatewaysStatesAndEscapesEverything) {
   EXPECT_NE(page.find("data-gateway=\"cometa\" data-state=\"up\""), std::string::npos);
   EXPECT_NE(page.find("data-gateway=\"illimani\" data-state=\"down\""), std::string::npos);
   EXPECT_NE(page.find("data-instance=\"public\" data-clients=\"2\""), std::string::npos);
+  // "for": since the verdict last changed (cometa up 10 min), not since its check's last change.
+  EXPECT_NE(page.find("</td><td>10 min</td><td>"), std::string::npos);
   EXPECT_NE(page.find("<svg id=\"topology\""), std::string::npos);
   EXPECT_NE(page.find("People are cut off: openvpn-public failed"), std::string::npos);
   // The hostile common name is text, never markup; no external asset is referenced.
@@ -267,7 +257,7 @@ TEST(WebPageTest, ShowsGatewaysStatesAndEscapesEverything) {
 TEST(WebPageTest, AllGoodHeadline) {
   auto s = seedSnapshot();
   s.backends.pop_back();
-  s.health["peers"].erase("illimani");
+  s.health->peers.erase("illimani");
   const auto page = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kFull));
   EXPECT_NE(page.find("class=\"headline ok\""), std::string::npos);
 }
