@@ -10,6 +10,7 @@
 
 #include "backends/process.hpp"
 #include "model/snapshot.hpp"
+#include "supervisor/part_hooks.hpp"
 #include "supervisor/state_machine.hpp"
 
 namespace meshbroker::supervisor {

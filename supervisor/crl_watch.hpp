@@ -9,15 +9,13 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "model/snapshot.hpp"
+#include "supervisor/part_hooks.hpp"
 
 namespace meshbroker::supervisor {
 
 class CrlWatch {
  public:
-  struct Hooks {
-    std::function<void(std::string source, std::string what)> record;
-    std::function<void()> changed;
-  };
+  using Hooks = PartHooks;
   CrlWatch(asio::io_context& io, const config::NodeConfig& config, Hooks hooks)
       : config_(config), hooks_(std::move(hooks)), tick_(io) {}
 

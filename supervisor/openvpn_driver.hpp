@@ -22,10 +22,7 @@ class BackendSupervisor;
 
 class OpenVpnDriver final : public BackendDriver {
  public:
-  struct Hooks {
-    std::function<void(std::string source, std::string what)> record;
-    std::function<void()> changed;
-  };
+  using Hooks = PartHooks;
 
   // rate_limiter: nullptr for no shaping (unit tests). config_file: named in error messages.
   OpenVpnDriver(asio::io_context& io, const config::NodeConfig& config, std::string instance,

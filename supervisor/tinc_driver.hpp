@@ -24,10 +24,7 @@ class GatewayMonitor;
 
 class TincDriver final : public BackendDriver {
  public:
-  struct Hooks {
-    std::function<void(std::string source, std::string what)> record;
-    std::function<void()> changed;
-  };
+  using Hooks = PartHooks;
 
   TincDriver(asio::io_context& io, const config::NodeConfig& config, BackendSupervisor& backends,
              Hooks hooks);
