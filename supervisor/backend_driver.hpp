@@ -54,6 +54,9 @@ class BackendDriver {
   virtual bool consumeLine(std::string_view line) = 0;
   // The backend entered `state` (after every transition).
   virtual void stateChanged(State state) { (void)state; }
+  // Shutdown and handover: no more timers of its own (its process is stopped or let go by
+  // the supervisor).
+  virtual void stop() {}
   // Its part of the snapshot, if any.
   virtual void fill(model::Snapshot& snapshot) const { (void)snapshot; }
 };

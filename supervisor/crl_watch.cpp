@@ -11,18 +11,7 @@ using io::Level;
 using io::log;
 
 void CrlWatch::arm(std::chrono::seconds after) {
-  if (stopped_) return;
-  tick_.expires_after(after);
-  tick_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
-    check();
-    arm(std::chrono::hours(1));
-  });
-}
-
-void CrlWatch::stop() {
-  stopped_ = true;
-  tick_.cancel();
+  tick_.start(after, std::chrono::hours(1), [this] { check(); });
 }
 
 void CrlWatch::check() {

@@ -10,6 +10,7 @@
 #include "io/asio.hpp"
 #include "model/snapshot.hpp"
 #include "supervisor/part_hooks.hpp"
+#include "supervisor/periodic.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -21,7 +22,7 @@ class CrlWatch {
 
   // Checks after `after`, then hourly (start, and again after a reload).
   void arm(std::chrono::seconds after);
-  void stop();
+  void stop() { tick_.stop(); }
   const model::PkiSnapshot& state() const { return state_; }
 
  private:
@@ -29,9 +30,8 @@ class CrlWatch {
 
   const config::NodeConfig& config_;
   Hooks hooks_;
-  asio::steady_timer tick_;
+  Periodic tick_;
   model::PkiSnapshot state_;
-  bool stopped_ = false;
 };
 
 }  // namespace meshbroker::supervisor

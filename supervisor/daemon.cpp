@@ -40,19 +40,14 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
                  return failed.empty() ? std::string("running") : "FAILED backends: " + failed;
                }}),
       backends_(io, launcher, config_,
-                {[this](const BackendId& id) { return makeDriver(id); },
-                 [this](std::string source, std::string what) { record(source, what); },
-                 [this] { changed(); },
+                {[this](const BackendId& id) { return makeDriver(id); }, partHooks().record,
+                 partHooks().changed,
                  [this] {
                    if (shutting_down_ && backends_.allDown()) finishShutdown();
                  }}),
-      tinc_(std::make_shared<TincDriver>(
-          io, config_, backends_,
-          TincDriver::Hooks{[this](std::string s, std::string w) { record(s, w); },
-                            [this] { changed(); }})),
-      crl_(io, config_,
-           {[this](std::string s, std::string w) { record(s, w); }, [this] { changed(); }}),
-      firewall_([this](std::string s, std::string w) { record(s, w); }),
+      tinc_(std::make_shared<TincDriver>(io, config_, backends_, partHooks())),
+      crl_(io, config_, partHooks()),
+      firewall_(partHooks().record),
       signals_(io),
       watchdog_(io),
       shutdown_deadline_(io) {}
@@ -61,10 +56,13 @@ Daemon::~Daemon() = default;
 
 std::shared_ptr<BackendDriver> Daemon::makeDriver(const BackendId& id) {
   if (id.kind == BackendKind::kTinc) return tinc_;
-  return std::make_shared<OpenVpnDriver>(
-      io_, config_, id.instance, backends_, rate_limiter_, options_.config_file,
-      OpenVpnDriver::Hooks{[this](std::string s, std::string w) { record(s, w); },
-                           [this] { changed(); }});
+  return std::make_shared<OpenVpnDriver>(io_, config_, id.instance, backends_, rate_limiter_,
+                                         options_.config_file, partHooks());
+}
+
+PartHooks Daemon::partHooks() {
+  return {[this](std::string source, std::string what) { record(source, what); },
+          [this] { changed(); }};
 }
 
 void Daemon::start() {
@@ -218,11 +216,8 @@ void Daemon::beginStopping() {
   backends_.setStopping(true);
   notifySystemd("STOPPING=1");
   status_.stop();
-  tinc_->stop();
   crl_.stop();
-  backends_.forEachDriver([](BackendDriver& driver) {
-    if (auto* openvpn = dynamic_cast<OpenVpnDriver*>(&driver)) openvpn->stop();
-  });
+  backends_.forEachDriver([](BackendDriver& driver) { driver.stop(); });
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
 }
 

@@ -34,7 +34,6 @@ struct DaemonOptions {
 
 class Daemon {
  public:
-  static constexpr std::size_t kEventHistory = StatusPublisher::kEventHistory;
   // Called on the event loop with each new snapshot (after changes, and every second while
   // gateways are probed, so RTT and loss stay fresh). The web server copies it from here.
   using Publisher = StatusPublisher::Publisher;
@@ -85,8 +84,11 @@ class Daemon {
 
  private:
   std::shared_ptr<BackendDriver> makeDriver(const BackendId& id);
+  PartHooks partHooks();  // record() and changed(), for the parts
   void fill(model::Snapshot& snapshot) const;
-  void record(std::string source, std::string what) { status_.record(source, what); }
+  void record(std::string source, std::string what) {
+    status_.record(std::move(source), std::move(what));
+  }
   void waitForSignals();
   void petWatchdog(std::chrono::microseconds period);
   void beginStopping();   // shutdown and handover: timers, watches, the monitor

@@ -35,7 +35,11 @@ OpenVpnDriver::OpenVpnDriver(asio::io_context& io, const config::NodeConfig& con
       poll_timer_(io),
       shape_timer_(io),
       revocation_tick_(io) {
-  armRevocationTick();
+  // Every second: when the instance's CRL file changes (a revoke here, or a copy from the CA
+  // holder), end the sessions of the names it lists as revoked (pki.hpp, revokedNamesIn):
+  // OpenVPN itself checks the CRL only at a handshake.
+  revocation_tick_.start(std::chrono::seconds(1), std::chrono::seconds(1),
+                         [this] { checkRevocations(); });
 }
 
 OpenVpnDriver::~OpenVpnDriver() {
@@ -126,10 +130,7 @@ void OpenVpnDriver::detached() {
   state_.management_connected = false;
 }
 
-void OpenVpnDriver::stop() {
-  stopped_ = true;
-  revocation_tick_.cancel();
-}
+void OpenVpnDriver::stop() { revocation_tick_.stop(); }
 
 bool OpenVpnDriver::command(const std::string& line,
                             backends::OpenVpnManagement::ReplyHandler on_reply) {
@@ -201,19 +202,6 @@ void OpenVpnDriver::reshape(const config::OpenVpnInstance& before) {
   }
   shaped_ = false;
   if (backends_.state(id_) == State::kRunning) shape(0);
-}
-
-// Every second: when the instance's CRL file changes (a revoke here, or a copy from the CA
-// holder), end the sessions of the names it lists as revoked (pki.hpp, revokedNamesIn):
-// OpenVPN itself checks the CRL only at a handshake.
-void OpenVpnDriver::armRevocationTick() {
-  if (stopped_) return;
-  revocation_tick_.expires_after(std::chrono::seconds(1));
-  revocation_tick_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
-    checkRevocations();
-    armRevocationTick();
-  });
 }
 
 void OpenVpnDriver::checkRevocations() {

@@ -15,6 +15,7 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "supervisor/backend_driver.hpp"
+#include "supervisor/periodic.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -30,13 +31,12 @@ class OpenVpnDriver final : public BackendDriver {
                 std::filesystem::path config_file, Hooks hooks);
   ~OpenVpnDriver() override;
 
-  const std::string& id() const { return id_; }
   // The config changed (reload): a changed rate limit is applied without a restart.
   void reshape(const config::OpenVpnInstance& before);
   // A management command (control socket: status, kill, client-kill). False: not connected.
   bool command(const std::string& line, backends::OpenVpnManagement::ReplyHandler on_reply);
   // Shutdown and handover: no more CRL watching.
-  void stop();
+  void stop() override;
 
   backends::SpawnSpec spec() const override;
   std::string prepareSpawn() override;
@@ -51,7 +51,6 @@ class OpenVpnDriver final : public BackendDriver {
   std::string missingPkiFile() const;
   void poll();
   void shape(int attempt);
-  void armRevocationTick();
   void checkRevocations();
   void endRevokedSessions(const std::set<std::string>& names);
 
@@ -66,9 +65,8 @@ class OpenVpnDriver final : public BackendDriver {
   std::unique_ptr<backends::OpenVpnManagement> management_;
   asio::steady_timer poll_timer_;
   asio::steady_timer shape_timer_;
-  asio::steady_timer revocation_tick_;
+  Periodic revocation_tick_;
   bool shaped_ = false;
-  bool stopped_ = false;
   model::OpenVpnSnapshot state_;
   // The CRL file as last acted on: inode, size, mtime (ns); {} before the first.
   std::array<std::int64_t, 3> crl_seen_{};

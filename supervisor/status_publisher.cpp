@@ -38,13 +38,10 @@ void StatusPublisher::changed() {
 }
 
 void StatusPublisher::tickEverySecond() {
-  if (!publisher_ || stopped_) return;
-  tick_.expires_after(std::chrono::seconds(1));
-  tick_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
+  if (!publisher_) return;
+  tick_.start(std::chrono::seconds(1), std::chrono::seconds(1), [this] {
     ++generation_;
     publish();
-    tickEverySecond();
   });
 }
 
@@ -59,7 +56,7 @@ const model::Snapshot& StatusPublisher::snapshot() {
 void StatusPublisher::stop() {
   stopped_ = true;
   debounce_.cancel();
-  tick_.cancel();
+  tick_.stop();
 }
 
 void StatusPublisher::removeFile() {

@@ -11,6 +11,7 @@
 
 #include "io/asio.hpp"
 #include "model/snapshot.hpp"
+#include "supervisor/periodic.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -28,7 +29,6 @@ class StatusPublisher {
   StatusPublisher(asio::io_context& io, std::filesystem::path status_file, Sources sources);
 
   void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
-  bool publishing() const { return static_cast<bool>(publisher_); }
   // An event worth showing an operator (oldest dropped after kEventHistory).
   void record(std::string source, std::string what);
   // Something changed: a new generation now, status.json and the publisher soon.
@@ -50,7 +50,7 @@ class StatusPublisher {
   Sources sources_;
   Publisher publisher_;
   asio::steady_timer debounce_;
-  asio::steady_timer tick_;
+  Periodic tick_;
   std::deque<model::EventSnapshot> events_;
   model::Snapshot snapshot_;
   std::uint64_t generation_ = 0;

@@ -57,10 +57,9 @@ void TincDriver::open(const std::filesystem::path& socket) {
 }
 
 void TincDriver::stop() {
-  stopped_ = true;
   retries_left_ = 0;
   retry_timer_.cancel();
-  stale_tick_.cancel();
+  stale_tick_.stop();
 }
 
 void TincDriver::attached(std::uint64_t /*serial*/, bool adopted) {
@@ -180,16 +179,9 @@ void TincDriver::onNodeList(const std::vector<backends::TincDumpNode>& nodes,
   if (learned > 0) hooks_.changed();
 }
 
-void TincDriver::watchStalePaths() { armStaleTick(); }
-
-void TincDriver::armStaleTick() {
-  if (stopped_) return;
-  stale_tick_.expires_after(std::chrono::seconds(1));
-  stale_tick_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
-    checkStalePaths();
-    armStaleTick();
-  });
+void TincDriver::watchStalePaths() {
+  stale_tick_.start(std::chrono::seconds(1), std::chrono::seconds(1),
+                    [this] { checkStalePaths(); });
 }
 
 void TincDriver::checkStalePaths() {

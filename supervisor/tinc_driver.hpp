@@ -15,6 +15,7 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "supervisor/backend_driver.hpp"
+#include "supervisor/periodic.hpp"
 #include "supervisor/stale_path.hpp"
 
 namespace meshbroker::supervisor {
@@ -32,7 +33,6 @@ class TincDriver final : public BackendDriver {
 
   // tincd drops root for this user after tinc-up (none: it keeps root). Before open().
   void setUser(std::optional<backends::SystemUser> user) { user_ = std::move(user); }
-  const std::optional<backends::SystemUser>& user() const { return user_; }
   // Probe replies for the stale-path watch (optional).
   void attachMonitor(const GatewayMonitor* monitor) { monitor_ = monitor; }
   // Opens the event socket tinc's hooks write to. Throws std::system_error.
@@ -40,7 +40,7 @@ class TincDriver final : public BackendDriver {
   // Starts the stale-path watch (every second, while tincd runs).
   void watchStalePaths();
   // Shutdown and handover: no more nudges or watches...
-  void stop();
+  void stop() override;
   // ... and, once backends are down or let go, no more events.
   void close() { events_.reset(); }
   const std::map<std::string, model::MeshNodeSnapshot>& mesh() const { return mesh_; }
@@ -60,7 +60,6 @@ class TincDriver final : public BackendDriver {
  private:
   void askNodeList();
   void retryConnections();
-  void armStaleTick();
   void checkStalePaths();
 
   asio::io_context& io_;
@@ -75,9 +74,8 @@ class TincDriver final : public BackendDriver {
   std::map<std::string, TimePoint> mesh_up_at_;  // steady time of each peer's last host-up
   StalePathWatch stale_watch_;
   asio::steady_timer retry_timer_;
-  asio::steady_timer stale_tick_;
+  Periodic stale_tick_;
   int retries_left_ = 0;
-  bool stopped_ = false;
 };
 
 }  // namespace meshbroker::supervisor
