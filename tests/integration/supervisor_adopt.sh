@@ -143,8 +143,14 @@ kill -HUP "$tinc_pid"
 lab_expect 10 "tincd's 'Got HUP signal' in the new meshbroker's log" \
   bash -c "sed -n '/adopted tincd/,\$p' '$LAB_TMP/chip.log' | grep -q 'tinc: Got HUP signal'"
 lab_expect 10 "mesh ping after tincd's SIGHUP" lab_ping comegato "${PAIR_MESH[chip]}"
-tail_lines=$(status_json chip '.backends[]|select(.id=="tinc")|.log_tail[]')
-grep -q 'Got HUP signal' <<<"$tail_lines" || lab_fail "tincd's lines are not in status's log tail: $tail_lines"
+tinc_tail() { status_json chip '.backends[]|select(.id=="tinc")|.log_tail[]'; }
+# The status reply is assembled from the daemon's last published snapshot: poll, do not race it.
+tail_has_hup() { tinc_tail | grep -q 'Got HUP signal'; }
+if ! lab_wait 10 "tincd's 'Got HUP signal' in status's log tail" tail_has_hup; then
+  lab_fail "tincd's lines are not in status's log tail: $(tinc_tail); status -c chip.json --json said: \
+$("$MESHBROKER" status -c "$LAB_TMP/chip.json" --json 2>&1 | head -c 4000)"
+fi
+tail_lines=$(tinc_tail)
 if grep -q 'End of nodes' <<<"$tail_lines"; then lab_fail "tincd's node list went into the log tail"; fi
 lab_log "tincd's log lines after the adoption reach meshbroker (the node list only its journal)"
 
