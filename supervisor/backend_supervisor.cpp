@@ -25,7 +25,7 @@ struct BackendSupervisor::Backend {
   std::unique_ptr<backends::ChildProcess> child;
   std::uint64_t spawn_serial = 0;  // ignores exits of processes we already replaced
   std::uint64_t timer_serial = 0;  // ignores timer callbacks that were re-armed meanwhile
-  asio::steady_timer timer;
+  Timer timer;
   std::deque<std::string> log;
   std::int64_t since_ms = 0;
   bool remove_when_down = false;

@@ -1,14 +1,69 @@
-// Time as the supervisor sees it: steady, injectable, so tests drive it by hand.
+// Time as the supervisor sees it: steady, and movable by tests, so the daemon's timers (restart
+// back-off, ready and stop timeouts, debounce, periodic checks, probe sweeps) are driven by hand
+// in unit tests instead of slept through.
+//
+// Clock is std::chrono::steady_clock plus an offset that only TestClock moves (it is zero in the
+// daemon). Its time_point is steady_clock's (the standard allows a clock to share another's
+// epoch), so times from health:: and from here compare directly. Timer is an Asio timer on this
+// clock: every part of the supervisor arms a Timer, never an asio::steady_timer.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
+#include "io/asio.hpp"
+
 namespace meshbroker::supervisor {
 
-using Clock = std::chrono::steady_clock;
+struct Clock {
+  using duration = std::chrono::steady_clock::duration;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::steady_clock::time_point;
+  static constexpr bool is_steady = true;
+
+  static time_point now() noexcept {
+    return std::chrono::steady_clock::now() + duration(offset_.load(std::memory_order_relaxed));
+  }
+
+ private:
+  friend class TestClock;
+  friend struct ClockWaitTraits;
+  inline static std::atomic<rep> offset_{0};
+  inline static std::atomic<bool> driven_by_test_{false};
+};
+
+// How long the event loop sleeps for a timer. In the daemon: until its deadline. Under a
+// TestClock at most a millisecond, so the loop notices at once that time was moved past it.
+struct ClockWaitTraits {
+  static Clock::duration to_wait_duration(const Clock::duration& d) {
+    if (!Clock::driven_by_test_.load(std::memory_order_relaxed)) return d;
+    return std::min<Clock::duration>(d, std::chrono::milliseconds(1));
+  }
+  static Clock::duration to_wait_duration(const Clock::time_point& t) {
+    return to_wait_duration(t - Clock::now());
+  }
+};
+
+using Timer = asio::basic_waitable_timer<Clock, ClockWaitTraits>;
 using TimePoint = Clock::time_point;
 using Duration = std::chrono::milliseconds;
+
+// For tests: while one exists, time moves when advance() says (real time still passes, so
+// nothing waits forever). The destructor puts the clock back.
+class TestClock {
+ public:
+  TestClock() { Clock::driven_by_test_ = true; }
+  ~TestClock() {
+    Clock::offset_ = 0;
+    Clock::driven_by_test_ = false;
+  }
+  TestClock(const TestClock&) = delete;
+  TestClock& operator=(const TestClock&) = delete;
+  void advance(Clock::duration by) { Clock::offset_ += by.count(); }
+};
 
 // Wall-clock milliseconds since the epoch, for the times the status shows.
 inline std::int64_t wallClockMs() {

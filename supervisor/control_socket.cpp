@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "supervisor/clock.hpp"
+
 namespace meshbroker::supervisor {
 
 using Protocol = asio::local::stream_protocol;
@@ -13,7 +15,7 @@ constexpr std::size_t kMaxRequest = 64 * 1024;
 struct ControlSocket::Connection : std::enable_shared_from_this<Connection> {
   explicit Connection(Protocol::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
   Protocol::socket socket;
-  asio::steady_timer deadline;
+  Timer deadline;
   std::string buffer;
   std::string out;
 };

@@ -16,6 +16,7 @@
 #include "model/runtime_layout.hpp"
 #include "model/snapshot.hpp"
 #include "supervisor/backend_supervisor.hpp"
+#include "supervisor/clock.hpp"
 #include "supervisor/control_commands.hpp"
 #include "supervisor/control_socket.hpp"
 #include "supervisor/crl_watch.hpp"
@@ -114,8 +115,8 @@ class Daemon {
   ConfigObserver config_observer_;
   std::function<nlohmann::json()> status_document_;
   asio::signal_set signals_;
-  asio::steady_timer watchdog_;
-  asio::steady_timer shutdown_deadline_;
+  Timer watchdog_;
+  Timer shutdown_deadline_;
   model::ReloadSnapshot last_reload_;
   std::int64_t started_ms_ = 0;
   bool signals_added_ = false;

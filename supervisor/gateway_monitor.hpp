@@ -21,6 +21,7 @@
 #include "model/snapshot.hpp"
 #include "routing/policy.hpp"
 #include "routing/reconcile.hpp"
+#include "supervisor/clock.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -91,8 +92,8 @@ class GatewayMonitor {
   std::vector<std::int64_t> lateness_us_;
   std::size_t lateness_next_ = 0;
   std::uint64_t wakeups_ = 0;
-  asio::steady_timer timer_;
-  asio::steady_timer resync_;
+  Timer timer_;
+  Timer resync_;
   std::shared_ptr<bool> alive_;
   bool reconcile_pending_ = false;
 };

@@ -15,6 +15,7 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "supervisor/backend_driver.hpp"
+#include "supervisor/clock.hpp"
 #include "supervisor/periodic.hpp"
 
 namespace meshbroker::supervisor {
@@ -63,8 +64,8 @@ class OpenVpnDriver final : public BackendDriver {
   std::filesystem::path config_file_;
   Hooks hooks_;
   std::unique_ptr<backends::OpenVpnManagement> management_;
-  asio::steady_timer poll_timer_;
-  asio::steady_timer shape_timer_;
+  Timer poll_timer_;
+  Timer shape_timer_;
   Periodic revocation_tick_;
   bool shaped_ = false;
   model::OpenVpnSnapshot state_;

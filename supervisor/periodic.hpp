@@ -6,12 +6,13 @@
 #include <functional>
 
 #include "io/asio.hpp"
+#include "supervisor/clock.hpp"
 
 namespace meshbroker::supervisor {
 
 class Periodic {
  public:
-  using Duration = std::chrono::steady_clock::duration;
+  using Duration = Clock::duration;
   explicit Periodic(asio::io_context& io) : timer_(io) {}
 
   // Runs `work` after `first`, then every `every`. Calling it again starts over (a reload
@@ -38,7 +39,7 @@ class Periodic {
     });
   }
 
-  asio::steady_timer timer_;
+  Timer timer_;
   Duration every_{};
   std::function<void()> work_;
   bool stopped_ = false;

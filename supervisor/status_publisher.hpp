@@ -11,6 +11,7 @@
 
 #include "io/asio.hpp"
 #include "model/snapshot.hpp"
+#include "supervisor/clock.hpp"
 #include "supervisor/periodic.hpp"
 
 namespace meshbroker::supervisor {
@@ -49,7 +50,7 @@ class StatusPublisher {
   std::filesystem::path status_file_;
   Sources sources_;
   Publisher publisher_;
-  asio::steady_timer debounce_;
+  Timer debounce_;
   Periodic tick_;
   std::deque<model::EventSnapshot> events_;
   model::Snapshot snapshot_;

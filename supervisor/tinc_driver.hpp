@@ -15,6 +15,7 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "supervisor/backend_driver.hpp"
+#include "supervisor/clock.hpp"
 #include "supervisor/periodic.hpp"
 #include "supervisor/stale_path.hpp"
 
@@ -73,7 +74,7 @@ class TincDriver final : public BackendDriver {
   std::map<std::string, model::MeshNodeSnapshot> mesh_;
   std::map<std::string, TimePoint> mesh_up_at_;  // steady time of each peer's last host-up
   StalePathWatch stale_watch_;
-  asio::steady_timer retry_timer_;
+  Timer retry_timer_;
   Periodic stale_tick_;
   int retries_left_ = 0;
 };

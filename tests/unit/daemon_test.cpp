@@ -125,7 +125,27 @@ class DaemonTest : public ::testing::Test {
     run();
   }
   fs::path binary_ = "/usr/bin/meshbroker";
-  void run() { io_.run_for(std::chrono::milliseconds(100)); }
+  // 100 ms of the daemon's time pass (in 10 ms steps): what they make due happens.
+  void run() { pass(std::chrono::milliseconds(100)); }
+  // Moves the daemon's clock forward by `by` in steps; every timer due in a step fires before
+  // the next, and ready I/O is handled. Nothing sleeps: minutes of back-off take milliseconds.
+  void pass(Clock::duration by, Clock::duration step = std::chrono::milliseconds(10)) {
+    for (Clock::duration done{0}; done < by; done += step) {
+      clock_.advance(std::min(step, by - done));
+      drain();
+    }
+  }
+  // Runs everything due now: a timer armed for now goes through the loop's timer queue with
+  // every timer that is due, then what is ready runs.
+  void drain() {
+    auto fired = std::make_shared<bool>(false);
+    Timer now(io_);
+    now.expires_at(Clock::now());
+    now.async_wait([fired](const boost::system::error_code&) { *fired = true; });
+    while (!*fired && !io_.stopped()) io_.run_one_for(std::chrono::milliseconds(10));
+    while (!io_.stopped() && io_.poll() > 0) {
+    }
+  }
   // A meshbroker that renders and starts tincd, then is killed: no shutdown, its tincd runs on.
   void startAndKillAPreviousMeshbroker() {
     auto loaded = config::loadConfigFile(dir_ / "cometa.json");
@@ -170,6 +190,7 @@ class DaemonTest : public ::testing::Test {
     throw std::runtime_error("no tinc backend");
   }
 
+  TestClock clock_;  // before io_: timers go before the clock is put back
   fs::path dir_;
   std::string notify_path_;
   int notify_fd_ = -1;
@@ -289,6 +310,75 @@ TEST_F(DaemonTest, ACrashIsRestartedAtOnceAndOutputIsKept) {
   EXPECT_EQ(launcher_.spawned.size(), 2u);
 }
 
+// On the test clock: the back-off the restart policy promises (immediate, then 1 s doubling to
+// 60 s), and the tenth crash in a row marks the backend failed; minutes of it take no time.
+TEST_F(DaemonTest, CrashesInARowWaitLongerEachTimeThenTheBackendFails) {
+  using std::chrono::milliseconds;
+  start();
+  for (int crash = 1; crash <= 10; ++crash) {
+    const std::size_t before = launcher_.spawned.size();
+    ASSERT_EQ(before, static_cast<std::size_t>(crash));
+    launcher_.spawned.back().on_exit({true, 1, 0, "exited with status 1"});
+    if (crash == 10) break;
+    const milliseconds delay =
+        crash == 1 ? milliseconds(0)
+                   : std::min(milliseconds(1000 << (crash - 2)), milliseconds(60000));
+    if (delay > milliseconds(0)) {
+      pass(delay - milliseconds(20), milliseconds(100));
+      EXPECT_EQ(launcher_.spawned.size(), before) << "crash " << crash << " restarted early";
+      EXPECT_EQ(tinc().state, "backoff");
+    }
+    pass(milliseconds(40));
+    EXPECT_EQ(launcher_.spawned.size(), before + 1)
+        << "crash " << crash << " not restarted after " << delay.count() << " ms";
+  }
+  pass(milliseconds(100));
+  EXPECT_EQ(tinc().state, "failed");
+  EXPECT_EQ(tinc().crashes_in_a_row, 10);
+  pass(std::chrono::minutes(10), std::chrono::seconds(1));
+  EXPECT_EQ(launcher_.spawned.size(), 10u) << "a failed backend is not restarted by time";
+}
+
+TEST_F(DaemonTest, HealthyUptimeForgivesEarlierCrashes) {
+  start();
+  launcher_.spawned.back().on_exit({true, 1, 0, "exited with status 1"});
+  run();
+  launcher_.spawned.back().on_exit({true, 1, 0, "exited with status 1"});
+  pass(std::chrono::milliseconds(1100));
+  ASSERT_EQ(launcher_.spawned.size(), 3u);
+  sendTincEvent(R"({"event":"tinc-up"})");
+  pass(std::chrono::seconds(61), std::chrono::seconds(1));  // healthy_after_ms is 60 s
+  launcher_.spawned.back().on_exit({true, 1, 0, "exited with status 1"});
+  run();
+  EXPECT_EQ(launcher_.spawned.size(), 4u) << "after a healthy minute a crash is a first crash";
+}
+
+TEST_F(DaemonTest, ATincdThatNeverGetsReadyIsStoppedAfterTheReadyTimeout) {
+  start();  // no tinc-up ever comes
+  pass(std::chrono::milliseconds(29800), std::chrono::milliseconds(100));
+  EXPECT_TRUE(launcher_.spawned[0].child->signals.empty());
+  EXPECT_EQ(tinc().state, "starting");
+  pass(std::chrono::milliseconds(300));  // ready_timeout_ms is 30 s
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGTERM});
+  launcher_.spawned[0].on_exit({true, 0, 0, "exited with status 0"});
+  run();
+  EXPECT_EQ(launcher_.spawned.size(), 2u) << "stopped for not getting ready, then started again";
+}
+
+TEST_F(DaemonTest, ShutdownKillsABackendThatIgnoresSigterm) {
+  start();
+  sendTincEvent(R"({"event":"tinc-up"})");
+  daemon_->shutdown();
+  pass(std::chrono::milliseconds(4900), std::chrono::milliseconds(100));
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGTERM});
+  EXPECT_FALSE(io_.stopped());
+  pass(std::chrono::milliseconds(200));  // stop_timeout_ms is 5 s
+  EXPECT_EQ(launcher_.spawned[0].child->signals, (std::vector<int>{SIGTERM, SIGKILL}));
+  launcher_.spawned[0].on_exit({true, -1, 9, "killed by signal 9 (Killed)"});
+  run();
+  EXPECT_TRUE(io_.stopped());
+}
+
 TEST_F(DaemonTest, ReloadWithACipherChangeSignalsTinc) {
   start();
   sendTincEvent(R"({"event":"tinc-up"})");
@@ -316,7 +406,7 @@ TEST_F(DaemonTest, ShutdownStopsChildrenThenTheLoop) {
   daemon_->shutdown();
   EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGTERM});
   launcher_.spawned[0].on_exit({true, 0, 0, "exited with status 0"});
-  io_.run_for(std::chrono::milliseconds(100));
+  run();
   EXPECT_TRUE(io_.stopped());
   EXPECT_FALSE(fs::exists(dir_ / "run/status.json"));
   EXPECT_FALSE(fs::exists(dir_ / "run/control.sock"));
@@ -396,7 +486,7 @@ TEST_F(DaemonTest, ShutdownStopsAnAdoptedTincd) {
   daemon_->shutdown();
   EXPECT_EQ(launcher_.adopted.at(0).child->signals, std::vector<int>{SIGTERM});
   launcher_.adopted[0].on_exit({true, -1, 0, "exited (adopted; exit status unknown)"});
-  io_.run_for(std::chrono::milliseconds(100));
+  run();
   EXPECT_TRUE(io_.stopped());
 }
 
