@@ -33,7 +33,7 @@ int runDaemon(const std::filesystem::path& config_file,
     const auto protocol = static_cast<std::uint8_t>(result.config->routing.protocol);
     routing::NetlinkRouteTable routes(protocol);
     health::SocketProber prober(io);
-    supervisor::Daemon daemon(io, launcher, {absolute, meshbroker_binary},
+    supervisor::Daemon daemon(io, launcher, {absolute, meshbroker_binary, MESHBROKER_VERSION},
                               std::move(*result.config), &rate_limiter);
     supervisor::GatewayMonitor monitor(io, prober, &routes, [&daemon] { daemon.changed(); });
     daemon.attachMonitor(&monitor);
@@ -52,11 +52,6 @@ int runDaemon(const std::filesystem::path& config_file,
         [&status](const model::Snapshot& snapshot) { status.store().publish(snapshot); });
     daemon.setConfigObserver(
         [&status](const config::NodeConfig& config) { status.configure(config.status); });
-    // The control socket is root's (0600): it gets the full view.
-    daemon.setStatusDocument([&status] {
-      auto view = status.store().current();
-      return view ? view->status(web::Access::kFull) : nlohmann::json(nullptr);
-    });
     daemon.start();
     io.run();
     status.stop();

@@ -44,7 +44,7 @@
 #   fo_redial           SIGALRM to the gateways' tincd: retry the server now (tinc's back-off
 #                       grows 5 s a try).
 #   fo_mesh_up          true when chip pings both gateways over tinc.
-#   fo_show_health [JQ] after a failure: chip's .health (| JQ) from status.json, on stderr.
+#   fo_show_health [JQ] after a failure: chip's gateways and routes (| JQ) from status.json, on stderr.
 #   fo_mesh_up_redialing  waits (20 s at most) for the mesh under a server tincd started after
 #                       the gateways', redialing every 0.5 s.
 #   fo_config NODE FILE [JQ..]  the seed config of NODE localized to the lab (paths in $LAB_TMP,
@@ -116,14 +116,14 @@ fo_gateway_route() {
   ip -n "${LAB_NS[$1]}" route replace "$FO_DEST" via "${FO_SIDE_PEER[$1]}" dev mesh0
 }
 
-# fo_show_health [JQ]: after a failed test, chip's health from its status.json (JQ on .health,
-# default the whole object) on stderr. For a lab_on_cleanup hook.
+# fo_show_health [JQ]: after a failed test, chip's gateways, routes and health events from its
+# status.json (JQ on that object, default all of it) on stderr. For a lab_on_cleanup hook.
 fo_show_health() {
   ((LAB_OK)) && return 0
   local status=$LAB_TMP/chip/run/status.json
   [[ -s $status ]] || return 0
   echo "----- health in $status -----" >&2
-  jq ".health${1:+ | $1}" "$status" >&2
+  jq "{gateways, routes, route_errors: .daemon.route_errors, events: [.events[] | select(.source == \"health\")]}${1:+ | $1}" "$status" >&2
 }
 
 # --- configs, keys, tinc -------------------------------------------------------------------

@@ -1,4 +1,6 @@
-// JSON form of the snapshot (field names are a contract: docs/api.md pins them).
+// JSON form of the health state, one toJson per type (the API, status.json and `meshbroker
+// routes` use them; field names are a contract: docs/api.md pins them). The whole snapshot is
+// serialised once, by web::document.
 #include "model/snapshot.hpp"
 
 namespace meshbroker::model {
@@ -51,73 +53,6 @@ nlohmann::json toJson(const HealthSnapshot& health) {
           {"route_errors", health.route_errors},
           {"route_conflicts", health.route_conflicts},
           {"held", health.held}};
-}
-
-nlohmann::json toJson(const Snapshot& snapshot) {
-  nlohmann::json backends = nlohmann::json::array();
-  for (const auto& b : snapshot.backends) {
-    backends.push_back({{"id", b.id},
-                        {"state", b.state},
-                        {"pid", b.pid},
-                        {"restarts", b.restarts},
-                        {"crashes_in_a_row", b.crashes_in_a_row},
-                        {"since_ms", b.since_ms},
-                        {"last_exit", b.last_exit},
-                        {"failure", b.failure},
-                        {"log_tail", b.log_tail},
-                        {"adopted", b.adopted}});
-  }
-  nlohmann::json mesh = nlohmann::json::object();
-  for (const auto& [name, node] : snapshot.mesh) {
-    mesh[name] = {
-        {"up", node.up}, {"remote_address", node.remote_address}, {"since_ms", node.since_ms}};
-  }
-  nlohmann::json openvpn = nlohmann::json::object();
-  for (const auto& [name, instance] : snapshot.openvpn) {
-    nlohmann::json clients = nlohmann::json::array();
-    for (const auto& c : instance.clients) {
-      clients.push_back({{"common_name", c.common_name},
-                         {"real_address", c.real_address},
-                         {"virtual_address", c.virtual_address},
-                         {"bytes_received", c.bytes_received},
-                         {"bytes_sent", c.bytes_sent},
-                         {"connected_since", c.connected_since}});
-    }
-    openvpn[name] = {{"management_connected", instance.management_connected},
-                     {"clients", clients},
-                     {"updated_ms", instance.updated_ms},
-                     {"problems", instance.problems}};
-  }
-  nlohmann::json pki = nullptr;
-  if (snapshot.pki.checked) {
-    pki = {{"crl_next_update", snapshot.pki.crl_next_update
-                                   ? nlohmann::json(*snapshot.pki.crl_next_update)
-                                   : nlohmann::json(nullptr)},
-           {"advice", snapshot.pki.advice}};
-  }
-  nlohmann::json events = nlohmann::json::array();
-  for (const auto& e : snapshot.events) {
-    events.push_back({{"at_ms", e.at_ms}, {"source", e.source}, {"what", e.what}});
-  }
-  return {{"generation", snapshot.generation},
-          {"updated_ms", snapshot.updated_ms},
-          {"started_ms", snapshot.started_ms},
-          {"daemon_pid", snapshot.daemon_pid},
-          {"node", snapshot.node},
-          {"role", snapshot.role},
-          {"config_file", snapshot.config_file},
-          {"backends", backends},
-          {"mesh", mesh},
-          {"openvpn", openvpn},
-          {"last_reload",
-           {{"at_ms", snapshot.last_reload.at_ms},
-            {"ok", snapshot.last_reload.ok},
-            {"errors", snapshot.last_reload.errors},
-            {"actions", snapshot.last_reload.actions}}},
-          {"pki", pki},
-          {"health", snapshot.health ? toJson(*snapshot.health) : nlohmann::json(nullptr)},
-          {"events", events},
-          {"topology", snapshot.topology}};
 }
 
 }  // namespace meshbroker::model

@@ -83,7 +83,6 @@ struct Snapshot {
   nlohmann::json topology;
 };
 
-nlohmann::json toJson(const Snapshot& snapshot);
 nlohmann::json toJson(const HealthSnapshot& health);
 nlohmann::json toJson(const GatewayHealth& gateway);
 nlohmann::json toJson(const CheckHealth& check);

@@ -2,10 +2,11 @@
 // back-off, ready and stop timeouts, debounce, periodic checks, probe sweeps) are driven by hand
 // in unit tests instead of slept through.
 //
-// Clock is std::chrono::steady_clock plus an offset that only TestClock moves (it is zero in the
-// daemon). Its time_point is steady_clock's (the standard allows a clock to share another's
-// epoch), so times from health:: and from here compare directly. Timer is an Asio timer on this
-// clock: every part of the supervisor arms a Timer, never an asio::steady_timer.
+// Clock is std::chrono::steady_clock in the daemon; while a TestClock exists it stands still
+// and moves only when the test says. Its time_point is steady_clock's (the standard allows a
+// clock to share another's epoch), so times from health:: and from here compare directly.
+// Timer is an Asio timer on this clock: every part of the supervisor arms a Timer, never an
+// asio::steady_timer.
 #pragma once
 
 #include <algorithm>
@@ -25,14 +26,15 @@ struct Clock {
   static constexpr bool is_steady = true;
 
   static time_point now() noexcept {
-    return std::chrono::steady_clock::now() + duration(offset_.load(std::memory_order_relaxed));
+    if (!driven_by_test_.load(std::memory_order_relaxed)) return std::chrono::steady_clock::now();
+    return time_point(duration(test_now_.load(std::memory_order_relaxed)));
   }
 
  private:
   friend class TestClock;
   friend struct ClockWaitTraits;
-  inline static std::atomic<rep> offset_{0};
   inline static std::atomic<bool> driven_by_test_{false};
+  inline static std::atomic<rep> test_now_{0};
 };
 
 // How long the event loop sleeps for a timer. In the daemon: until its deadline. Under a
@@ -51,18 +53,19 @@ using Timer = asio::basic_waitable_timer<Clock, ClockWaitTraits>;
 using TimePoint = Clock::time_point;
 using Duration = std::chrono::milliseconds;
 
-// For tests: while one exists, time moves when advance() says (real time still passes, so
-// nothing waits forever). The destructor puts the clock back.
+// For tests: while one exists, the clock stands still (from the moment it was made) and moves
+// only by advance(), so a test decides exactly what is due. The destructor gives the real clock
+// back.
 class TestClock {
  public:
-  TestClock() { Clock::driven_by_test_ = true; }
-  ~TestClock() {
-    Clock::offset_ = 0;
-    Clock::driven_by_test_ = false;
+  TestClock() {
+    Clock::test_now_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    Clock::driven_by_test_ = true;
   }
+  ~TestClock() { Clock::driven_by_test_ = false; }
   TestClock(const TestClock&) = delete;
   TestClock& operator=(const TestClock&) = delete;
-  void advance(Clock::duration by) { Clock::offset_ += by.count(); }
+  void advance(Clock::duration by) { Clock::test_now_ += by.count(); }
 };
 
 // Wall-clock milliseconds since the epoch, for the times the status shows.

@@ -45,9 +45,10 @@ void ControlCommands::run(const nlohmann::json& request, const std::string& call
 ControlCommands daemonCommands(ControlParts p) {
   ControlCommands table;
   table.add("status", [p](const nlohmann::json&, const std::string&, const auto& reply) {
-    nlohmann::json answer = {{"ok", true}, {"status", model::toJson(p.status.snapshot())}};
-    if (p.api_document) answer["api"] = p.api_document();
-    reply(answer);
+    // One document (status.json's, /api/v1/status's with the token); "api" too, as the CLI of
+    // the previous release reads it.
+    auto document = p.status.document();
+    reply({{"ok", true}, {"status", document}, {"api", document}});
   });
   table.add(
       "openvpn", [p](const nlohmann::json& request, const std::string& caller, const auto& reply) {

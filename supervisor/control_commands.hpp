@@ -40,7 +40,6 @@ struct ControlParts {
   BackendSupervisor& backends;
   StatusPublisher& status;
   GatewayMonitor* monitor;                        // nullptr: no health checks here
-  std::function<nlohmann::json()> api_document;   // the API's status document, or empty
   std::function<model::ReloadSnapshot()> reload;  // reloads, returns how it went
   std::function<void()> handover;
 };

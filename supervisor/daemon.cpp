@@ -33,7 +33,7 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       rate_limiter_(rate_limiter),
       options_(std::move(options)),
       config_(std::move(config)),
-      status_(io, runtime().statusFile(),
+      status_(io, runtime().statusFile(), web::BuildInfo{options_.version},
               {[this](model::Snapshot& s) { fill(s); },
                [this] {
                  auto failed = backends_.failed();
@@ -78,7 +78,7 @@ void Daemon::start() {
   firewall_.apply(config_);
   tinc_->open(runtime().tincEvents());
   if (privileges.tinc_user) checkTincCanRead(config_, *privileges.tinc_user);
-  commands_ = daemonCommands({io_, backends_, status_, monitor_, status_document_,
+  commands_ = daemonCommands({io_, backends_, status_, monitor_,
                               [this] {
                                 reload();
                                 return last_reload_;

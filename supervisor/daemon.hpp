@@ -31,6 +31,7 @@ class GatewayMonitor;
 struct DaemonOptions {
   std::filesystem::path config_file;
   std::filesystem::path meshbroker_binary;  // what the rendered tinc hooks call
+  std::string version = "";                 // shown in the status document
 };
 
 class Daemon {
@@ -71,11 +72,6 @@ class Daemon {
   // Both optional; set before start().
   void setPublisher(Publisher publisher) { status_.setPublisher(std::move(publisher)); }
   void setConfigObserver(ConfigObserver observer) { config_observer_ = std::move(observer); }
-  // The API's status document (web/), added to the control socket's status reply as "api" so
-  // `meshbroker status` works where HTTP does not reach (another network namespace, API off).
-  void setStatusDocument(std::function<nlohmann::json()> document) {
-    status_document_ = std::move(document);
-  }
   // Runs a control request (the control socket's JSON protocol) as if it came from the
   // socket; `caller` names who asked, for the log and the events. Event loop only.
   void control(const nlohmann::json& request, const std::string& caller,
@@ -113,7 +109,6 @@ class Daemon {
   ControlCommands commands_;
   std::unique_ptr<ControlSocket> control_;
   ConfigObserver config_observer_;
-  std::function<nlohmann::json()> status_document_;
   asio::signal_set signals_;
   Timer watchdog_;
   Timer shutdown_deadline_;

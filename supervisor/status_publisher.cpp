@@ -12,8 +12,9 @@ using io::Level;
 using io::log;
 
 StatusPublisher::StatusPublisher(asio::io_context& io, std::filesystem::path status_file,
-                                 Sources sources)
+                                 web::BuildInfo build, Sources sources)
     : status_file_(std::move(status_file)),
+      build_(std::move(build)),
       sources_(std::move(sources)),
       debounce_(io),
       tick_(io) {}
@@ -53,6 +54,10 @@ const model::Snapshot& StatusPublisher::snapshot() {
   return snapshot_;
 }
 
+nlohmann::json StatusPublisher::document() {
+  return web::document(snapshot(), build_, web::Document::kStatus, web::Access::kFull);
+}
+
 void StatusPublisher::stop() {
   stopped_ = true;
   debounce_.cancel();
@@ -70,7 +75,7 @@ void StatusPublisher::publish() {
 
 void StatusPublisher::write() {
   try {
-    io::writeFileAtomically(status_file_, model::toJson(snapshot()).dump(2) + "\n",
+    io::writeFileAtomically(status_file_, document().dump(2) + "\n",
                             0640);  // users' names
   } catch (const std::exception& e) {
     log(Level::kWarning, std::string("cannot write status.json: ") + e.what());

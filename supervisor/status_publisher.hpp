@@ -1,6 +1,7 @@
 // The daemon's state, published: assembles the snapshot (model/snapshot.hpp) from the parts
 // that hold it, keeps the recent events, writes status.json (debounced, 50 ms), hands each new
-// snapshot to the web server, and tells systemd a one-line status.
+// snapshot to the web server, and tells systemd a one-line status. status.json, the control
+// socket's status and the API's /api/v1/status (full view) are one document: web::document.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "model/snapshot.hpp"
 #include "supervisor/clock.hpp"
 #include "supervisor/periodic.hpp"
+#include "web/api.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -27,7 +29,8 @@ class StatusPublisher {
     std::function<std::string()> status_line;
   };
 
-  StatusPublisher(asio::io_context& io, std::filesystem::path status_file, Sources sources);
+  StatusPublisher(asio::io_context& io, std::filesystem::path status_file, web::BuildInfo build,
+                  Sources sources);
 
   void setPublisher(Publisher publisher) { publisher_ = std::move(publisher); }
   // An event worth showing an operator (oldest dropped after kEventHistory).
@@ -38,6 +41,8 @@ class StatusPublisher {
   // move without one). Only while something is published.
   void tickEverySecond();
   const model::Snapshot& snapshot();
+  // The status document of the current snapshot, as /api/v1/status shows it with the token.
+  nlohmann::json document();
   // Shutdown (or handover) begins: no more writes or ticks...
   void stop();
   // ... and when it ends, status.json goes.
@@ -48,6 +53,7 @@ class StatusPublisher {
   void write();
 
   std::filesystem::path status_file_;
+  web::BuildInfo build_;
   Sources sources_;
   Publisher publisher_;
   Timer debounce_;

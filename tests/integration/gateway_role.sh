@@ -37,7 +37,7 @@ lab_wait 20 "cometa's routes back to chip's clients (proto 177)" have_both ||
   lab_fail "no routes back to chip's client subnets: $(ours | tr '\n' ';')"
 lab_log "routes back installed: $(ours | tr '\n' ';')"
 lab_wait 10 "meshbroker's verdict on chip" bash -c \
-  "jq -e '.health.peers.chip.verdict == \"up\"' '$LAB_TMP/cometa/run/status.json' >/dev/null" ||
+  "jq -e 'any(.gateways[]; .name == \"chip\" and .verdict == \"up\")' '$LAB_TMP/cometa/run/status.json' >/dev/null" ||
   lab_fail "chip is not up in cometa's status.json"
 # A route of another protocol that must survive everything below.
 lab_exec cometa ip route add 172.16.1.160/27 via "$CHIP" dev meshnet0 proto static
@@ -56,7 +56,7 @@ fo_redial
 t0=$(lab_ms)
 lab_wait 20 "routes back again" have_both || lab_fail "routes back did not return: $(ours | tr '\n' ';')"
 lab_log "routes back restored $(($(lab_ms) - t0)) ms after chip's tincd started again"
-jq -e '.health.events | map(.what) | any(test("chip icmp: up -> down"))' \
+jq -e '[.events[] | select(.source == "health") | .what] | any(test("chip icmp: up -> down"))' \
   "$LAB_TMP/cometa/run/status.json" >/dev/null || lab_fail "status.json has no event for chip going down"
 [[ -n $(lab_exec cometa ip route show proto static 172.16.1.160/27) ]] ||
   lab_fail "a route of another protocol was touched"

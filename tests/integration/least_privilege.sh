@@ -74,7 +74,7 @@ ps -o user:20,uid,pid,args -p "${PAIR_PID[chip]},$(pair_backend_pid chip tinc),$
   sed 's/^/    /'
 
 # --- the dropped tincd still does its job -------------------------------------------------
-mesh_up() { [[ $(pair_status chip '.mesh.comegato.up') == true ]]; }
+mesh_up() { [[ $(pair_status chip '.mesh[] | select(.name == "comegato") | .up') == true ]]; }
 lab_expect 30 "chip to reach comegato over the mesh" lab_ping chip "${PAIR_MESH[comegato]}"
 lab_expect 10 "comegato's host-up (from a hook run as meshbroker-tinc) in chip's status" mesh_up
 lab_log "mesh up; host-up events reach meshbroker from the dropped tincd's hooks"

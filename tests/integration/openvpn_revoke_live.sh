@@ -47,7 +47,7 @@ for who in alice bob; do
 done
 connected() {  # NAME..: every NAME in chip's client list of the private instance
   local list who
-  list=$(pair_status chip '[.openvpn.private.clients[].common_name] | join(" ")')
+  list=$(pair_status chip '[.clients[] | select(.instance == "private") | .clients[].common_name] | join(" ")')
   for who in "$@"; do [[ " $list " == *" $who "* ]] || return 1; done
 }
 lab_expect 30 "alice and bob connected to chip" connected alice bob

@@ -94,7 +94,7 @@ route_events_between() {  # FROM_MS TO_MS: every event about DEST in that window
     "$LAB_TMP/routemon.log"
 }
 status_json() { jq -r "$1" "$STATUS" 2>/dev/null; }
-peer_verdict() { status_json ".health.peers[\"$1\"].verdict"; }
+peer_verdict() { status_json ".gateways[] | select(.name == \"$1\") | .verdict"; }
 verdict_is() { [[ $(peer_verdict "$1") == "$2" ]]; }
 both_up() { verdict_is cometa up && verdict_is illimani up; }
 mb_status_up() {  # the running daemon (control socket) shows both gateways up
@@ -159,7 +159,7 @@ elapsed=$(expect_route 15000 "$COMETA" "start")
 lab_log "1. proto 177 route via cometa ($COMETA) ${elapsed} ms after the mesh was up"
 shown=$(lab_exec chip ip route show proto 177)
 grep -Eq "^$DEST via $COMETA dev " <<<"$shown" || lab_fail "ip route show proto 177: $shown"
-lab_wait 10 "both gateways up in status.json" both_up || lab_fail "gateways not both up: $(status_json '.health.peers | map_values(.verdict)' | tr -d ' \n')"
+lab_wait 10 "both gateways up in status.json" both_up || lab_fail "gateways not both up: $(status_json '.gateways | map({(.name): .verdict}) | add' | tr -d ' \n')"
 stream_start steady 3
 stream_end
 [[ $(s .lost) -eq 0 && $(s .received) -gt 2900 ]] ||
@@ -224,7 +224,7 @@ lab_log "3. cometa restored: first reply after $((first_reply - restore_ms)) ms,
 # up_after 10 at 200 ms: nine intervals after the first reply at the least (some slack).
 ((back - first_reply >= 1500)) ||
   lab_fail "the route returned $((back - first_reply)) ms after cometa's first reply (up_after 10 x 200 ms)"
-downs=$(status_json '[.health.events[].what | select(test("^cometa icmp: up -> down"))] | length')
+downs=$(status_json '[.events[] | select(.source == "health") | .what | select(test("^cometa icmp: up -> down"))] | length')
 lab_log "3. cometa's icmp check fell from up $downs time(s) (a second fall would add the 5 s flap hold;" \
   "a warm-up without a reply is not one)"
 
@@ -235,10 +235,10 @@ elapsed=$(expect_route 3000 "$COMETA" "deleted by hand")
 lab_log "4. route deleted by hand: back via cometa after ${elapsed} ms (resync_ms 1000)"
 grep -F "routes (periodic re-sync)" "$LAB_TMP/meshbroker.log" | grep -F "$DEST" >/dev/null ||
   lab_fail "no \"routes (periodic re-sync)\" log line for the repair of $DEST"
-down=$(status_json '[.health.peers[] | select(.verdict != "up")] | length')
-[[ $down == 0 && $(status_json '.health.route_sets[0].all_down') == false &&
-   $(status_json '.health.route_errors | length') == 0 ]] ||
-  lab_fail "status.json after the repair: $(status_json '.health | {peers: (.peers | map_values(.verdict)), route_errors, sets: [.route_sets[] | {chosen, all_down}]}' | tr -d '\n')"
+down=$(status_json '[.gateways[] | select(.verdict != "up")] | length')
+[[ $down == 0 && $(status_json '.routes[0].all_down') == false &&
+   $(status_json '.daemon.route_errors | length') == 0 ]] ||
+  lab_fail "status.json after the repair: $(status_json '{peers: (.gateways | map({(.name): .verdict}) | add), route_errors: .daemon.route_errors, sets: [.routes[] | {chosen, all_down}]}' | tr -d '\n')"
 lab_log "4. status.json: every peer up, no route errors"
 
 # --- 5. meshbroker killed with SIGKILL: route and tincd stay; the next one adopts them -----
@@ -300,7 +300,7 @@ expect_route 4000 "$ILLIMANI" "cometa's mesh side cut" >/dev/null
 moved=$(route_event_ms "$cut_ms" "$ILLIMANI")
 [[ -n $moved ]] && moved=$((moved - cut_ms)) || moved=$(($(lab_ms) - cut_ms))
 lab_wait 3 "cometa degraded in status.json" verdict_is cometa degraded ||
-  lab_fail "cometa's verdict is \"$(peer_verdict cometa)\", not degraded ($(status_json '.health.peers.cometa.checks | map_values(.verdict)' | tr -d ' \n'))"
+  lab_fail "cometa's verdict is \"$(peer_verdict cometa)\", not degraded ($(status_json '.gateways[] | select(.name == "cometa") | .checks | map_values(.verdict)' | tr -d ' \n'))"
 stream_end
 meshside_gap=$(s .max_gap_ms)
 lab_log "7. cometa's mesh side cut: route via illimani after ${moved} ms, cometa \"degraded\"," \

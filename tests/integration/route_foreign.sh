@@ -50,7 +50,7 @@ routes_to() {  # DEST
 theirs() { routes_to "$1" | grep -v '^177 ' || true; }
 ours() { routes_to "$1" | grep '^177 ' || true; }
 status_json() { jq -r "$1" "$STATUS" 2>/dev/null; }
-conflicts() { status_json '.health.route_conflicts | length'; }
+conflicts() { status_json '.daemon.route_conflicts | length'; }
 ours_is() { [[ $(ours "$1") == "$2" ]]; }         # DEST "177 METRIC TYPE GATEWAY"
 all_are() { [[ $(routes_to "$1") == "$2" ]]; }    # DEST LINES
 conflicts_are() { [[ $(conflicts) == "$1" ]]; }  # N
@@ -80,9 +80,9 @@ lab_wait 20 "meshbroker's unreachable route to $MESH beside the static one" \
   lab_fail "our route to $MESH is \"$(ours "$MESH")\", not unreachable at metric 1 (all: $(routes_to "$MESH" | tr '\n' ';'))"
 [[ $(theirs "$MESH") == "$static_before" ]] || lab_fail "the static route changed at start: $(theirs "$MESH")"
 lab_wait 10 "status.json names the conflict" conflicts_are 1 ||
-  lab_fail "status.json route_conflicts: $(status_json '.health.route_conflicts')"
-status_json '.health.route_conflicts[0]' | grep -q "^$MESH (table 254, metric 0) is routed by another program (proto static)" ||
-  lab_fail "status.json's conflict says: $(status_json '.health.route_conflicts[0]')"
+  lab_fail "status.json route_conflicts: $(status_json '.daemon.route_conflicts')"
+status_json '.daemon.route_conflicts[0]' | grep -q "^$MESH (table 254, metric 0) is routed by another program (proto static)" ||
+  lab_fail "status.json's conflict says: $(status_json '.daemon.route_conflicts[0]')"
 lab_log "1. start: static route untouched, ours at metric 1: $(routes_to "$MESH" | tr '\n' ';')"
 
 # Re-syncs later, and across a reload.
@@ -109,7 +109,7 @@ lab_wait 5 "ours to $OTHER back beside it" ours_is "$OTHER" "177 1 unreachable -
 resyncs_pass
 [[ $(theirs "$OTHER") == "$other" ]] || lab_fail "the taken-over route changed: $(theirs "$OTHER")"
 lab_wait 5 "two conflicts in status.json" conflicts_are 2 ||
-  lab_fail "status.json route_conflicts: $(status_json '.health.route_conflicts')"
+  lab_fail "status.json route_conflicts: $(status_json '.daemon.route_conflicts')"
 lab_log "2. taken over while running: theirs kept, ours back at metric 1"
 
 # --- 3. the others go away: ours return to metric 0 -----------------------------------------
@@ -120,7 +120,7 @@ for dest in "$MESH" "$OTHER"; do
     lab_fail "routes to $dest: $(routes_to "$dest" | tr '\n' ';')"
 done
 lab_wait 5 "no conflict in status.json" conflicts_are 0 ||
-  lab_fail "status.json route_conflicts: $(status_json '.health.route_conflicts')"
+  lab_fail "status.json route_conflicts: $(status_json '.daemon.route_conflicts')"
 grep -q "routes: the other route to $MESH (proto static) is gone" "$MBLOG" || lab_fail "the end of the conflict was not logged"
 lab_log "3. the others removed: ours back at metric 0, conflicts gone"
 

@@ -36,7 +36,7 @@ lab_need awk
 
 # After a failure: chip's verdicts (lab_cleanup shows the logs).
 # shellcheck disable=SC2317  # called by lab_cleanup
-show_verdicts() { fo_show_health '.peers | map_values({verdict, reason})'; }
+show_verdicts() { fo_show_health '.gateways | map({name, verdict, reason})'; }
 lab_on_cleanup show_verdicts
 
 COMETA=${FO_MESH[cometa]}
@@ -51,7 +51,7 @@ route_via() {  # GW: chip's proto 177 route to DEST is via GW alone
     jq -r --arg d "$DEST" 'map(select(.dst == $d)) | .[0].gateway // ""') == "$1" ]]
 }
 status_json() { jq -r "$1" "$STATUS" 2>/dev/null; }
-verdict_is() { [[ $(status_json ".health.peers[\"$1\"].verdict") == "$2" ]]; }
+verdict_is() { [[ $(status_json ".gateways[] | select(.name == \"$1\") | .verdict") == "$2" ]]; }
 both_up() { verdict_is cometa up && verdict_is illimani up; }
 tinc_restarts() { status_json '.backends[] | select(.id == "tinc") | .restarts'; }
 tinc_running() { [[ $(status_json '.backends[] | select(.id == "tinc") | .state') == running ]]; }

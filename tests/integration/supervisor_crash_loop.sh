@@ -42,9 +42,9 @@ done
 lab_log "spawn gaps (ms): ${gaps[*]} (backoff 0, 100, 200, 400), then failed"
 
 # Still alive and in charge: a reload works, and SIGTERM exits 0.
-before=$(pair_status chip '.last_reload.at_ms')
+before=$(pair_status chip '.daemon.last_reload.at_ms')
 kill -HUP "$mbpid"
-lab_expect 10 "reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$LAB_TMP/chip/run/status.json') != '$before' ]]"
+lab_expect 10 "reload" bash -c "[[ \$(jq -r .daemon.last_reload.at_ms '$LAB_TMP/chip/run/status.json') != '$before' ]]"
 kill -TERM "$mbpid"
 rc=0
 wait "$mbpid" || rc=$?

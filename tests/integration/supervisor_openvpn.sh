@@ -58,22 +58,22 @@ left=$(($(next_update "$LAB_TMP/pki/crl/public.pem") - $(date +%s)))
 pair_run chip
 lab_expect 10 "the due CRLs to be refreshed" grep -q 'pki: CRLs refreshed' "$LAB_TMP/chip.log"
 lab_expect 10 "the CRLs' expiry in status" \
-  bash -c "[[ \$(jq -r '.pki.crl_next_update' '$LAB_TMP/chip/run/status.json') =~ ^[0-9]+\$ ]]"
-reported=$(pair_status chip '.pki.crl_next_update')
+  bash -c "[[ \$(jq -r '.daemon.pki.crl_next_update' '$LAB_TMP/chip/run/status.json') =~ ^[0-9]+\$ ]]"
+reported=$(pair_status chip '.daemon.pki.crl_next_update')
 for instance in public private; do
   fresh=$(next_update "$LAB_TMP/pki/crl/$instance.pem")
   ((fresh - $(date +%s) > 29 * 86400)) || lab_fail "crl/$instance.pem was not refreshed (nextUpdate $fresh)"
   ((fresh >= reported)) || lab_fail "status says the CRLs expire at $reported, crl/$instance.pem at $fresh"
 done
 ((reported - $(date +%s) > 29 * 86400)) || lab_fail "status reports an expiry of $reported"
-[[ $(pair_status chip '.pki.advice') == "" ]] || lab_fail "advice: $(pair_status chip '.pki.advice')"
+[[ $(pair_status chip '.daemon.pki.advice') == "" ]] || lab_fail "advice: $(pair_status chip '.daemon.pki.advice')"
 lab_log "the PKI made 10 days ago ($((left / 3600)) h left) was refreshed at start: $(((reported - $(date +%s)) / 3600)) h left in status"
 for backend in tinc openvpn-public openvpn-private; do
   lab_expect 30 "$backend running" pair_backend_is chip "$backend" running
 done
 lab_expect 15 "openvpn client lists read" \
-  bash -c "[[ \$(jq -r '.openvpn.public.updated_ms' '$LAB_TMP/chip/run/status.json') -gt 0 ]]"
-[[ $(pair_status chip '.openvpn.private.management_connected') == true ]] ||
+  bash -c "[[ \$(jq -r '.clients[] | select(.instance == \"public\") | .updated_ms' '$LAB_TMP/chip/run/status.json') -gt 0 ]]"
+[[ $(pair_status chip '.clients[] | select(.instance == "private") | .management_connected') == true ]] ||
   lab_fail "no management connection to openvpn-private"
 lab_log "tinc, openvpn-public and openvpn-private running; client lists read"
 lab_expect 10 "the public instance's rate limit" \
@@ -89,13 +89,13 @@ tinc_pid=$(pair_backend_pid chip tinc)
 public_pid=$(pair_backend_pid chip openvpn-public)
 private_pid=$(pair_backend_pid chip openvpn-private)
 
-at=$(pair_status chip '.last_reload.at_ms')
+at=$(pair_status chip '.daemon.last_reload.at_ms')
 jq '(.openvpn[] | select(.name == "private") | .port) = 4443' "$LAB_TMP/chip.json" >"$LAB_TMP/chip.new"
 mv "$LAB_TMP/chip.new" "$LAB_TMP/chip.json"
 kill -HUP "${PAIR_PID[chip]}"
-lab_expect 10 "reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$LAB_TMP/chip/run/status.json') != '$at' ]]"
-[[ $(pair_status chip '.last_reload.actions["openvpn-private"]') == restart ]] ||
-  lab_fail "private instance not restarted: $(pair_status chip '.last_reload.actions')"
+lab_expect 10 "reload" bash -c "[[ \$(jq -r .daemon.last_reload.at_ms '$LAB_TMP/chip/run/status.json') != '$at' ]]"
+[[ $(pair_status chip '.daemon.last_reload.actions["openvpn-private"]') == restart ]] ||
+  lab_fail "private instance not restarted: $(pair_status chip '.daemon.last_reload.actions')"
 lab_expect 30 "openvpn-private running again" pair_backend_is chip openvpn-private running
 [[ $(pair_backend_pid chip tinc) == "$tinc_pid" ]] || lab_fail "tincd restarted"
 [[ $(pair_backend_pid chip openvpn-public) == "$public_pid" ]] || lab_fail "openvpn-public restarted"
@@ -115,7 +115,7 @@ lab_log "kill -9 openvpn-public: restarted, management interface answered, shape
 
 # A management interface that stops answering (openvpn SIGSTOPped: the next client-list read
 # gets no reply within 10 s) is dropped, and meshbroker connects again once it answers.
-mgmt_connected() { [[ $(pair_status chip '.openvpn.public.management_connected') == "$1" ]]; }
+mgmt_connected() { [[ $(pair_status chip '.clients[] | select(.instance == "public") | .management_connected') == "$1" ]]; }
 stopped=$(pair_backend_pid chip openvpn-public)
 kill -STOP "$stopped"
 lab_expect 25 "the management connection dropped" mgmt_connected false

@@ -63,17 +63,17 @@ restarts=$(pair_status chip '.backends[]|select(.id=="tinc")|.restarts')
 [[ $restarts -ge 1 ]] || lab_fail "restart count is $restarts"
 
 # --- SIGHUP, unchanged config: no PID changes ---------------------------------------------
-reload_at() { pair_status "$1" '.last_reload.at_ms'; }
+reload_at() { pair_status "$1" '.daemon.last_reload.at_ms'; }
 hup_and_wait() {  # NODE
   local before
   before=$(reload_at "$1")
   kill -HUP "${PAIR_PID[$1]}"
-  lab_expect 10 "$1 to reload" bash -c "[[ \$(jq -r .last_reload.at_ms '$LAB_TMP/$1/run/status.json') != '$before' ]]"
+  lab_expect 10 "$1 to reload" bash -c "[[ \$(jq -r .daemon.last_reload.at_ms '$LAB_TMP/$1/run/status.json') != '$before' ]]"
 }
 pid_before=$(pair_backend_pid chip tinc)
 hup_and_wait chip
-[[ $(pair_status chip '.last_reload.ok') == true ]] || lab_fail "unchanged reload not ok"
-[[ $(pair_status chip '.last_reload.actions.tinc') == none ]] || lab_fail "unchanged reload touched tinc"
+[[ $(pair_status chip '.daemon.last_reload.ok') == true ]] || lab_fail "unchanged reload not ok"
+[[ $(pair_status chip '.daemon.last_reload.actions.tinc') == none ]] || lab_fail "unchanged reload touched tinc"
 [[ $(pair_backend_pid chip tinc) == "$pid_before" ]] || lab_fail "unchanged reload changed tincd's pid"
 lab_log "SIGHUP, unchanged config: tincd pid $pid_before kept"
 
@@ -81,8 +81,8 @@ lab_log "SIGHUP, unchanged config: tincd pid $pid_before kept"
 cp "$LAB_TMP/chip.json" "$LAB_TMP/chip.json.good"
 jq '.tinc.address = "100.64.99.11" | .routes[0].to = ["10.1.0.0/11"]' "$LAB_TMP/chip.json.good" >"$LAB_TMP/chip.json"
 hup_and_wait chip
-[[ $(pair_status chip '.last_reload.ok') == false ]] || lab_fail "invalid reload reported ok"
-pair_status chip '.last_reload.errors[]' | grep -q '/routes/0/to/0' || lab_fail "reload errors do not name the field"
+[[ $(pair_status chip '.daemon.last_reload.ok') == false ]] || lab_fail "invalid reload reported ok"
+pair_status chip '.daemon.last_reload.errors[]' | grep -q '/routes/0/to/0' || lab_fail "reload errors do not name the field"
 grep -q 'still running the old one unchanged' "$LAB_TMP/chip.log" || lab_fail "no log line for the kept config"
 [[ $(pair_backend_pid chip tinc) == "$pid_before" ]] || lab_fail "invalid reload changed tincd's pid"
 # The kept config is proven by tincd's pid above; the mesh answering is a liveness check,
@@ -94,7 +94,7 @@ lab_log "SIGHUP, invalid config: errors logged, old config kept, mesh still up"
 # --- SIGHUP, a host file change: tincd takes it with SIGHUP --------------------------------
 jq '.hosts[0].port = 656' "$LAB_TMP/chip.json.good" >"$LAB_TMP/chip.json"
 hup_and_wait chip
-[[ $(pair_status chip '.last_reload.actions.tinc') == signal ]] || lab_fail "hosts change was not a signal"
+[[ $(pair_status chip '.daemon.last_reload.actions.tinc') == signal ]] || lab_fail "hosts change was not a signal"
 [[ $(pair_backend_pid chip tinc) == "$pid_before" ]] || lab_fail "hosts change restarted tincd"
 # tincd logs the signal when it handles it, and meshbroker copies its lines into chip.log as
 # they come: poll for the line instead of expecting it the moment the reload is reported.

@@ -17,6 +17,7 @@
 
 #include "config/loader.hpp"
 #include "unit/test_support.hpp"
+#include "web/api.hpp"
 
 namespace meshbroker::supervisor {
 namespace {
@@ -288,8 +289,30 @@ TEST_F(DaemonTest, TincUpMakesItRunningAndHostEventsFillTheMesh) {
   ASSERT_TRUE(mesh.contains("chip"));
   EXPECT_TRUE(mesh["chip"].up);
   EXPECT_EQ(mesh["chip"].remote_address, "192.0.2.11");
+  run();  // status.json is written 50 ms after a change
   auto status = nlohmann::json::parse(meshbroker::testing::readText(dir_ / "run/status.json"));
-  EXPECT_EQ(status["mesh"]["chip"]["up"], true);
+  ASSERT_TRUE(status["mesh"].is_array()) << status.dump();
+  ASSERT_EQ(status["mesh"].size(), 1u);
+  EXPECT_EQ(status["mesh"][0]["name"], "chip");
+  EXPECT_EQ(status["mesh"][0]["up"], true);
+  EXPECT_EQ(status["mesh"][0]["remote_address"], "192.0.2.11");
+  // One document: status.json, the control socket's status and /api/v1/status with the token
+  // differ only in when they were taken.
+  nlohmann::json reply;
+  daemon_->control({{"command", "status"}}, "test",
+                   [&reply](const nlohmann::json& r) { reply = r; });
+  const auto untimed = [](nlohmann::json document) {
+    document.erase("generation");
+    document.erase("updated_ms");
+    document["daemon"].erase("updated_ms");
+    return document;
+  };
+  EXPECT_EQ(status["access"], "full");
+  EXPECT_EQ(untimed(reply["status"]), untimed(status));
+  EXPECT_EQ(reply["api"], reply["status"]);
+  EXPECT_EQ(untimed(reply["status"]),
+            untimed(web::document(daemon_->snapshot(), {""}, web::Document::kStatus,
+                                  web::Access::kFull)));
   // It names users and peers' addresses: owner and group only, in a folder the daemon made so.
   EXPECT_EQ(fs::status(dir_ / "run/status.json").permissions(), static_cast<fs::perms>(0640));
   EXPECT_EQ(fs::status(dir_ / "run").permissions(), static_cast<fs::perms>(0750));
@@ -431,6 +454,7 @@ TEST_F(DaemonTest, AdoptsATincdLeftRunningInsteadOfSpawning) {
   EXPECT_EQ(tinc().restarts, 0);
   EXPECT_TRUE(launcher_.adopted[0].child->signals.empty()) << "same files: nothing to reload";
   auto status = nlohmann::json::parse(meshbroker::testing::readText(dir_ / "run/status.json"));
+  ASSERT_TRUE(status["backends"].is_array()) << status.dump();
   EXPECT_EQ(status["backends"][0]["adopted"], true);
   EXPECT_EQ(status["backends"][0]["pid"], 1000);
 
@@ -502,7 +526,6 @@ TEST_F(DaemonTest, PublishesSnapshotsEventsAndConfigs) {
   int configs = 0;
   daemon_->setPublisher([&published](const Snapshot& s) { published.push_back(s); });
   daemon_->setConfigObserver([&configs](const config::NodeConfig&) { ++configs; });
-  daemon_->setStatusDocument([] { return nlohmann::json{{"node", "cometa"}}; });
   daemon_->start();
   run();
   EXPECT_EQ(configs, 1);
