@@ -55,4 +55,45 @@ nlohmann::json toJson(const HealthSnapshot& health) {
           {"held", health.held}};
 }
 
+nlohmann::json toJson(const Topology& topology) {
+  nlohmann::json hosts = nlohmann::json::array();
+  for (const auto& host : topology.hosts) {
+    nlohmann::json entry = {{"name", host.name},
+                            {"role", host.role},
+                            {"mesh_address", host.mesh_address},
+                            {"client_subnets", host.client_subnets}};
+    if (host.public_address) entry["public_address"] = *host.public_address;
+    hosts.push_back(entry);
+  }
+  nlohmann::json openvpn = nlohmann::json::array();
+  for (const auto& i : topology.openvpn) {
+    openvpn.push_back({{"name", i.name},
+                       {"kind", i.kind},
+                       {"port", i.port},
+                       {"proto", i.proto},
+                       {"subnet", i.subnet},
+                       {"max_clients", i.max_clients}});
+  }
+  nlohmann::json sets = nlohmann::json::array();
+  for (const auto& set : topology.route_sets) {
+    nlohmann::json via = nlohmann::json::array();
+    for (const auto& v : set.via) {
+      via.push_back({{"gateway", v.gateway}, {"weight", v.weight}, {"priority", v.priority}});
+    }
+    sets.push_back({{"name", set.name},
+                    {"to", set.to},
+                    {"from", set.from},
+                    {"policy", set.policy},
+                    {"via", via}});
+  }
+  nlohmann::json out = {{"address", topology.address},
+                        {"prefix", topology.prefix},
+                        {"interface", topology.interface},
+                        {"hosts", hosts},
+                        {"openvpn", openvpn},
+                        {"route_sets", sets}};
+  if (topology.through_target) out["through_target"] = *topology.through_target;
+  return out;
+}
+
 }  // namespace meshbroker::model

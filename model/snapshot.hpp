@@ -11,6 +11,7 @@
 
 #include "model/health_snapshot.hpp"
 #include "model/openvpn_client.hpp"
+#include "model/topology.hpp"
 
 namespace meshbroker::model {
 
@@ -77,10 +78,9 @@ struct Snapshot {
   PkiSnapshot pki;
   std::optional<HealthSnapshot> health;  // none when health checks are not running
   std::vector<EventSnapshot> events;     // oldest first, at most Daemon::kEventHistory
-  // What the config says the network looks like around this node (no secrets): this node's
-  // mesh address, the hosts it knows, its OpenVPN instances and route sets. The status page
-  // draws it.
-  nlohmann::json topology;
+  // What the config says the network looks like around this node (model/topology.hpp). The
+  // status page draws it.
+  Topology topology;
 };
 
 nlohmann::json toJson(const HealthSnapshot& health);
@@ -88,5 +88,6 @@ nlohmann::json toJson(const GatewayHealth& gateway);
 nlohmann::json toJson(const CheckHealth& check);
 nlohmann::json toJson(const RouteSetHealth& set);
 nlohmann::json toJson(const ProbeTimerHealth& timer);
+nlohmann::json toJson(const Topology& topology);
 
 }  // namespace meshbroker::model

@@ -71,7 +71,7 @@ void Daemon::start() {
   hook_binary_ = privileges.hook_binary;
   tinc_->setUser(privileges.tinc_user);
   files_ = templates::renderNode(config_, {hook_binary_});
-  topology_ = topologyJson(config_);
+  topology_ = topologyOf(config_);
   // What backends left running by a killed meshbroker read, before this start rewrites it.
   auto on_disk = renderedOnDisk(config_.paths.render_dir, files_);
   writeRendered(config_.paths.render_dir, files_, nullptr);
@@ -191,7 +191,7 @@ void Daemon::reload() {
     return refuse(std::string("failed: cannot write files: ") + e.what(), nullptr);
   }
   files_ = std::move(files);
-  topology_ = topologyJson(config_);
+  topology_ = topologyOf(config_);
   firewall_.apply(config_);
   for (const auto& instance : old_config.openvpn) {
     if (auto* driver = dynamic_cast<OpenVpnDriver*>(

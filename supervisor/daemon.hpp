@@ -99,7 +99,7 @@ class Daemon {
   DaemonOptions options_;
   config::NodeConfig config_;  // replaced in place at reload: the parts hold a reference
   std::vector<model::RenderedFile> files_;
-  nlohmann::json topology_;  // topologyJson(config_), made when the config changes
+  model::Topology topology_;  // topologyOf(config_), made when the config changes
   std::filesystem::path hook_binary_;
   StatusPublisher status_;
   BackendSupervisor backends_;

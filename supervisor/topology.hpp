@@ -1,13 +1,12 @@
-// The topology part of the snapshot (Snapshot::topology), from a validated config: this
-// node's mesh address, the hosts it knows, its OpenVPN instances and route sets; no secrets.
+// The topology part of the snapshot (model/topology.hpp), from a validated config: this node's
+// mesh address, the hosts it knows, its OpenVPN instances and route sets; no secrets.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include "config/model.hpp"
+#include "model/topology.hpp"
 
 namespace meshbroker::supervisor {
 
-nlohmann::json topologyJson(const config::NodeConfig& config);
+model::Topology topologyOf(const config::NodeConfig& config);
 
 }  // namespace meshbroker::supervisor

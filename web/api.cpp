@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <array>
 
-#include "web/json_fields.hpp"
-
 namespace meshbroker::web {
 namespace {
 
@@ -35,15 +33,6 @@ json backends(const model::Snapshot& s, Access access) {
   return out;
 }
 
-const json* hostNamed(const model::Snapshot& s, const std::string& name) {
-  const auto& hosts = member(s.topology, "hosts");
-  if (!hosts.is_array()) return nullptr;
-  for (const auto& host : hosts) {
-    if (host.is_object() && host.value("name", "") == name) return &host;
-  }
-  return nullptr;
-}
-
 json gateways(const model::Snapshot& s) {
   json out = json::array();
   if (!s.health) return out;
@@ -54,9 +43,9 @@ json gateways(const model::Snapshot& s) {
                   {"up", peer.verdict == "up" || peer.verdict == "degraded"},
                   {"drained", peer.drained},
                   {"updated_ms", s.updated_ms}};
-    if (const json* host = hostNamed(s, name)) {
-      entry["role"] = host->value("role", "");
-      entry["mesh_address"] = host->value("mesh_address", "");
+    if (const auto* host = s.topology.host(name)) {
+      entry["role"] = host->role;
+      entry["mesh_address"] = host->mesh_address;
     }
     if (peer.rtt_ms) entry["rtt_ms"] = *peer.rtt_ms;
     std::int64_t since = 0;
@@ -79,19 +68,17 @@ json gateways(const model::Snapshot& s) {
 json routes(const model::Snapshot& s) {
   json out = json::array();
   if (!s.health) return out;
-  const auto& configured = member(s.topology, "route_sets");
+  const json configured = model::toJson(s.topology)["route_sets"];
   for (const auto& set : s.health->route_sets) {
     json entry = model::toJson(set);
     entry["next_hops"] = set.all_down ? 0 : set.chosen.size();
     entry["updated_ms"] = s.updated_ms;
-    if (configured.is_array()) {
-      for (const auto& c : configured) {
-        if (c.value("name", "") != set.name) continue;
-        entry["policy"] = c.value("policy", "");
-        entry["to"] = c.value("to", json::array());
-        entry["from"] = c.value("from", json::array());
-        entry["via"] = c.value("via", json::array());
-      }
+    for (const auto& c : configured) {
+      if (c["name"] != set.name) continue;
+      entry["policy"] = c["policy"];
+      entry["to"] = c["to"];
+      entry["from"] = c["from"];
+      entry["via"] = c["via"];
     }
     out.push_back(entry);
   }
@@ -114,9 +101,8 @@ json mesh(const model::Snapshot& s, Access access) {
 
 json clients(const model::Snapshot& s, Access access) {
   json out = json::array();
-  const auto& instances = member(s.topology, "openvpn");
   auto add = [&](const std::string& name, const model::OpenVpnSnapshot* live,
-                 const json* configured) {
+                 const model::TopologyInstance* configured) {
     json list = json::array();
     std::uint64_t in = 0;
     std::uint64_t out_bytes = 0;
@@ -145,19 +131,16 @@ json clients(const model::Snapshot& s, Access access) {
       entry["clients"] = std::move(list);
     }
     if (configured) {
-      entry["kind"] = configured->value("kind", "");
-      entry["subnet"] = configured->value("subnet", "");
-      entry["port"] = configured->value("port", 0);
-      entry["max_clients"] = configured->value("max_clients", 0);
+      entry["kind"] = configured->kind;
+      entry["subnet"] = configured->subnet;
+      entry["port"] = configured->port;
+      entry["max_clients"] = configured->max_clients;
     }
     out.push_back(entry);
   };
-  if (instances.is_array()) {
-    for (const auto& instance : instances) {
-      const std::string name = instance.value("name", "");
-      auto it = s.openvpn.find(name);
-      add(name, it == s.openvpn.end() ? nullptr : &it->second, &instance);
-    }
+  for (const auto& instance : s.topology.openvpn) {
+    auto it = s.openvpn.find(instance.name);
+    add(instance.name, it == s.openvpn.end() ? nullptr : &it->second, &instance);
   }
   for (const auto& entry : s.openvpn) {  // instances not (or no longer) in the config
     const std::string& name = entry.first;
@@ -348,15 +331,10 @@ json document(const model::Snapshot& snapshot, const BuildInfo& build, Document 
     const auto each = static_cast<Document>(i);
     if (each != Document::kStatus) out[std::string(nameOf(each))] = part(snapshot, each, access);
   }
-  out["topology"] = snapshot.topology.is_object() ? snapshot.topology : json::object();
+  out["topology"] = model::toJson(snapshot.topology);
   if (access != Access::kFull) {
     // A host's public address can be a volunteer's home connection.
-    auto& hosts = out["topology"]["hosts"];
-    if (hosts.is_array()) {
-      for (auto& host : hosts) {
-        if (host.is_object()) host.erase("public_address");
-      }
-    }
+    for (auto& host : out["topology"]["hosts"]) host.erase("public_address");
   }
   return out;
 }

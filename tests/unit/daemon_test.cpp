@@ -535,7 +535,7 @@ TEST_F(DaemonTest, PublishesSnapshotsEventsAndConfigs) {
   run();
   const auto& last = published.back();
   EXPECT_GT(last.generation, published.front().generation);
-  EXPECT_EQ(last.topology["address"], "100.64.12.9");
+  EXPECT_EQ(last.topology.address, "100.64.12.9");
   bool running = false;
   bool mesh = false;
   for (const auto& e : last.events) {

@@ -98,7 +98,7 @@ model::Snapshot seedSnapshot() {
   s.health = health;
   s.events.push_back({kNow - 60000, "backend", "tinc: starting -> running (ready)"});
   s.events.push_back({kNow - 1000, "backend", "openvpn-public: backoff -> failed"});
-  s.topology = supervisor::topologyJson(*loaded.config);
+  s.topology = supervisor::topologyOf(*loaded.config);
   return s;
 }
 
@@ -165,13 +165,15 @@ TEST(WebApiTest, GatewaysRoutesClientsAndEvents) {
   EXPECT_EQ(events[2]["what"], "openvpn-public: backoff -> failed");
 }
 
-TEST(WebApiTest, NoHealthAndGarbageTopologyAreNotFatal) {
+TEST(WebApiTest, NoHealthAndNoTopologyAreNotFatal) {
   auto s = seedSnapshot();
   s.health.reset();
-  s.topology = "nonsense";
+  s.topology = {};
   const auto status = document(s, {"0.1.0"}, Document::kStatus, Access::kFull);
   EXPECT_TRUE(status["gateways"].empty());
   EXPECT_TRUE(status["routes"].empty());
+  EXPECT_TRUE(status["topology"]["hosts"].empty());
+  EXPECT_EQ(status["clients"].size(), s.openvpn.size()) << "instances not in the config are shown";
   EXPECT_NO_THROW(renderMetrics(status));
   EXPECT_NO_THROW(renderPage(status));
 }
