@@ -170,8 +170,10 @@ void TincDriver::onNodeList(const std::vector<backends::TincDumpNode>& nodes,
     const std::string what = node.name + (node.reachable ? " up" : " down") +
                              (node.address.empty() ? "" : " (" + node.address + ")") +
                              ", from tincd's node list";
-    log(Level::kInfo, "mesh: " + what);
-    hooks_.record("mesh", what);
+    // A node never reached is state, not news: no "down" event for it (the page shows it down).
+    const bool news = node.reachable || !added;
+    log(news ? Level::kInfo : Level::kDebug, "mesh: " + what);
+    if (news) hooks_.record("mesh", what);
   }
   log(learned > 0 ? Level::kInfo : Level::kDebug, "tinc: node list read (" +
                                                       std::to_string(nodes.size()) + " nodes, " +

@@ -469,6 +469,59 @@ TEST_F(DaemonTest, AdoptsATincdLeftRunningInsteadOfSpawning) {
   EXPECT_EQ(tinc().log_tail, std::vector<std::string>{"Ready"});
 }
 
+// After an adoption tincd's node list (SIGUSR2) says who is up; a node it never reached is
+// shown down without a "down" event (nothing went down), a node that leaves later gets one.
+TEST_F(DaemonTest, TheAdoptedTincdsNodeListFillsTheMeshWithoutNoise) {
+  startAndKillAPreviousMeshbroker();
+  start();
+  ASSERT_EQ(launcher_.adopted.size(), 1u);
+  const auto dump = [this](bool comegato_reachable) {
+    auto& line = launcher_.adopted[0].on_line;
+    line("Statistics for Linux tun/tap device (tap mode) /dev/net/tun:");
+    line(" total bytes in:       52068");
+    line(" total bytes out:     243817");
+    line("Nodes:");
+    line(
+        " cometa at MYSELF cipher 0 digest 0 maclength 0 compression 0 options c status 0018 "
+        "nexthop cometa via cometa pmtu 1518 (min 0 max 1518)");
+    line(
+        " chip at 192.0.2.11 port 655 cipher 427 digest 672 maclength 16 compression 10 "
+        "options c status 001a nexthop chip via chip pmtu 1487 (min 1362 max 1487)");
+    if (comegato_reachable) {
+      line(
+          " comegato at 192.0.2.12 port 655 cipher 427 digest 672 maclength 16 compression 10 "
+          "options c status 001a nexthop comegato via comegato pmtu 1487 (min 1362 max 1487)");
+    } else {
+      line(
+          " comegato at (null) cipher 0 digest 0 maclength 0 compression 0 options 0 status "
+          "0020 nexthop - via - pmtu 1518 (min 0 max 1518)");
+    }
+    line("End of nodes.");
+    run();
+  };
+  const auto mesh_events = [this] {
+    std::vector<std::string> out;
+    for (const auto& e : daemon_->snapshot().events) {
+      if (e.source == "mesh") out.push_back(e.what);
+    }
+    return out;
+  };
+  dump(false);
+  auto mesh = daemon_->snapshot().mesh;
+  ASSERT_TRUE(mesh.contains("chip") && mesh.contains("comegato"));
+  EXPECT_TRUE(mesh["chip"].up);
+  EXPECT_FALSE(mesh["comegato"].up);
+  EXPECT_EQ(mesh_events(),
+            std::vector<std::string>{"chip up (192.0.2.11), from tincd's node list"});
+  EXPECT_TRUE(tinc().log_tail.empty()) << "the node list is not tincd's log";
+  dump(true);
+  dump(false);
+  EXPECT_EQ(mesh_events(),
+            (std::vector<std::string>{"chip up (192.0.2.11), from tincd's node list",
+                                      "comegato up (192.0.2.12), from tincd's node list",
+                                      "comegato down, from tincd's node list"}));
+}
+
 TEST_F(DaemonTest, AdoptedTincdIsReloadedWhenItsFilesChangedMeanwhile) {
   startAndKillAPreviousMeshbroker();
   writeConfig("aes-128-cbc");  // host files change: tincd takes that with SIGHUP
