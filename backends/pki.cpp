@@ -26,6 +26,7 @@
 #include <sstream>
 
 #include "io/file_writer.hpp"
+#include "io/unique_fd.hpp"
 
 namespace meshbroker::backends {
 namespace {
@@ -103,20 +104,15 @@ void makeFolders(const PkiLayout& layout) {
 // Serialises mutations of one PKI folder (two `client add` at once must not lose a record).
 class FolderLock {
  public:
-  explicit FolderLock(const fs::path& file) {
-    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) {
+  explicit FolderLock(const fs::path& file)
+      : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (!fd_ || ::flock(fd_.get(), LOCK_EX) != 0) {
       throw PkiError("cannot lock " + file.string());
     }
   }
-  ~FolderLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FolderLock(const FolderLock&) = delete;
-  FolderLock& operator=(const FolderLock&) = delete;
 
  private:
-  int fd_ = -1;
+  io::UniqueFd fd_;  // closing it releases the lock
 };
 
 PKey newKey() {

@@ -26,6 +26,8 @@
 #include <set>
 #include <sstream>
 
+#include "io/unique_fd.hpp"
+
 namespace meshbroker::backends {
 namespace {
 struct Shared;
@@ -136,21 +138,18 @@ void readLines(const std::shared_ptr<Shared>& shared) {
 // A survivor's log file as LogFollower reads and empties it.
 class DescriptorFile : public FollowedFile {
  public:
-  explicit DescriptorFile(int fd) : fd_(fd) {}
-  ~DescriptorFile() override { ::close(fd_); }
-  DescriptorFile(const DescriptorFile&) = delete;
-  DescriptorFile& operator=(const DescriptorFile&) = delete;
+  explicit DescriptorFile(io::UniqueFd fd) : fd_(std::move(fd)) {}
   ssize_t readAt(off_t offset, std::span<char> into) override {
-    return ::pread(fd_, into.data(), into.size(), offset);
+    return ::pread(fd_.get(), into.data(), into.size(), offset);
   }
   off_t size() override {
     struct stat st {};
-    return ::fstat(fd_, &st) == 0 ? st.st_size : -1;
+    return ::fstat(fd_.get(), &st) == 0 ? st.st_size : -1;
   }
-  bool truncate() override { return ::ftruncate(fd_, 0) == 0; }
+  bool truncate() override { return ::ftruncate(fd_.get(), 0) == 0; }
 
  private:
-  int fd_;
+  io::UniqueFd fd_;
 };
 
 // Reads what a survivor appended since the last call, a bounded amount per turn of the loop.
@@ -164,9 +163,9 @@ void drainLog(const std::shared_ptr<Shared>& shared) {
 // Follows log_file from its current end: the watcher says when something was appended.
 std::string followLog(const std::shared_ptr<Shared>& shared, const fs::path& log_file,
                       const std::shared_ptr<LogWatcher>& watcher) {
-  int fd = ::open(log_file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return "cannot open " + log_file.string() + ": " + std::strerror(errno);
-  shared->log.emplace(std::make_unique<DescriptorFile>(fd), kMaxLogBytes,
+  io::UniqueFd fd(::open(log_file.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return "cannot open " + log_file.string() + ": " + std::strerror(errno);
+  shared->log.emplace(std::make_unique<DescriptorFile>(std::move(fd)), kMaxLogBytes,
                       [raw = shared.get()](std::string_view line) { emit(*raw, line); });
   if (!watcher) return "cannot watch " + log_file.string() + " (inotify_init1 failed)";
   int watch = ::inotify_add_watch(watcher->fd.native_handle(), log_file.c_str(), IN_MODIFY);
@@ -330,12 +329,13 @@ std::string writePidFile(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path(), ec);
   fs::path temp = path;
   temp += ".tmp-" + std::to_string(::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return "cannot create " + temp.string() + ": " + std::strerror(errno);
-  bool ok = ::fchmod(fd, 0644) == 0 &&
-            ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  io::UniqueFd fd(
+      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd) return "cannot create " + temp.string() + ": " + std::strerror(errno);
+  bool ok = ::fchmod(fd.get(), 0644) == 0 && ::write(fd.get(), content.data(), content.size()) ==
+                                                 static_cast<ssize_t>(content.size());
   std::string error = ok ? "" : "cannot write " + temp.string() + ": " + std::strerror(errno);
-  ::close(fd);
+  fd.reset();  // closed before the rename, as io::writeFileAtomically does
   if (ok && ::rename(temp.c_str(), path.c_str()) != 0) {
     error = "cannot rename " + temp.string() + ": " + std::strerror(errno);
   }
@@ -435,10 +435,10 @@ RealProcessLauncher::~RealProcessLauncher() {
 
 std::shared_ptr<LogWatcher> RealProcessLauncher::logWatcher() {
   if (!log_watcher_) {
-    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd < 0) return nullptr;
+    io::UniqueFd fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!fd) return nullptr;
     log_watcher_ = std::make_shared<LogWatcher>(io_);
-    log_watcher_->fd.assign(fd);
+    log_watcher_->fd.assign(fd.release());
     log_watcher_->wait();
   }
   return log_watcher_;
@@ -477,25 +477,24 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, 
     // The child appends to the log file itself: no pipe that breaks when meshbroker dies.
     std::error_code dir_ec;
     fs::create_directories(spec.log_file.parent_path(), dir_ec);
-    int log =
-        ::open(spec.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (log < 0) {
+    // Closed here when the block ends; the child has its own copy (dup2 in on_exec_setup).
+    io::UniqueFd log(::open(spec.log_file.c_str(),
+                            O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640));
+    if (!log) {
       return cannotStart("cannot start " + spec.executable + ": cannot open " +
                          spec.log_file.string() + ": " + std::strerror(errno));
     }
     if (auto error = followLog(shared, spec.log_file, logWatcher()); !error.empty()) {
-      ::close(log);
       return cannotStart("cannot start " + spec.executable + ": " + error);
     }
     shared->pid_file = spec.pid_file;
     child = bp::child(bp::exe = spec.executable, bp::args = spec.args, bp::std_in < bp::null,
-                      child_env, bp::extend::on_exec_setup([log](auto&) {
+                      child_env, bp::extend::on_exec_setup([log_fd = log.get()](auto&) {
                         childSetup(false);
-                        ::dup2(log, STDOUT_FILENO);
-                        ::dup2(log, STDERR_FILENO);
+                        ::dup2(log_fd, STDOUT_FILENO);
+                        ::dup2(log_fd, STDERR_FILENO);
                       }),
                       reapFailedExec, ec);
-    ::close(log);
   } else {
     auto& pipe = shared->pipe.emplace(io_);
     child =
@@ -561,8 +560,8 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::adopt(const SpawnSpec& spec, 
                   ", not " + std::to_string(entry->start_time) + ")");
   };
   if (*start != entry->start_time) return recycled(*start);
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, entry->pid, 0));
-  if (fd < 0) {
+  io::UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, entry->pid, 0)));
+  if (!fd) {
     if (errno == ESRCH) return refuse(pid_text + " is gone");
     if (why_not)
       *why_not = "pidfd_open(" + std::to_string(entry->pid) + "): " + std::strerror(errno);
@@ -571,7 +570,6 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::adopt(const SpawnSpec& spec, 
   // The pidfd pins one process; checking the start time again proves it is the one we named.
   start = processStartTime(entry->pid);
   if (!start || *start != entry->start_time) {
-    ::close(fd);
     return start ? recycled(*start) : refuse(pid_text + " is gone");
   }
   std::vector<std::string> wanted = {spec.executable};
@@ -579,8 +577,7 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::adopt(const SpawnSpec& spec, 
   auto running = commandLine(entry->pid);
   if (running != wanted) {
     // Same pid and start time: a process meshbroker started, with an older command line.
-    stopOutdated(fd, entry->pid, stop_wait_);
-    ::close(fd);
+    stopOutdated(fd.get(), entry->pid, stop_wait_);
     return refuse(pid_text + " runs \"" + joined(running) + "\", not \"" + joined(wanted) +
                   "\": stopped it");
   }
@@ -591,7 +588,7 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::adopt(const SpawnSpec& spec, 
   shared->pid = entry->pid;
   shared->adopted = true;
   shared->pid_file = spec.pid_file;
-  shared->pidfd.assign(fd);
+  shared->pidfd.assign(fd.release());
   if (auto error = followLog(shared, spec.log_file, logWatcher()); !error.empty()) {
     stopFollowing(*shared);  // adopt it all the same: the tunnel matters more than its log
     asio::post(io_,

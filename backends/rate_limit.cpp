@@ -16,7 +16,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <memory>
+
+#include "io/netlink.hpp"
 
 namespace meshbroker::backends {
 namespace {
@@ -26,24 +27,20 @@ constexpr std::uint32_t kIngressMajor = 0xffff;
 // The ifb device queues a burst of upload packets before HTB takes them.
 constexpr std::uint32_t kIfbTxQueueLen = 1000;
 
-template <class T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using Sock = std::unique_ptr<nl_sock, Deleter<nl_sock, nl_socket_free>>;
-using Link = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
-using Qdisc = std::unique_ptr<rtnl_qdisc, Deleter<rtnl_qdisc, rtnl_qdisc_put>>;
-using Class = std::unique_ptr<rtnl_class, Deleter<rtnl_class, rtnl_class_put>>;
-using Cls = std::unique_ptr<rtnl_cls, Deleter<rtnl_cls, rtnl_cls_put>>;
+using Link = io::NlPtr<rtnl_link, rtnl_link_put>;
+using Qdisc = io::NlPtr<rtnl_qdisc, rtnl_qdisc_put>;
+using Class = io::NlPtr<rtnl_class, rtnl_class_put>;
+using Cls = io::NlPtr<rtnl_cls, rtnl_cls_put>;
+using Act = io::NlPtr<rtnl_act, rtnl_act_put>;
 
 void check(int rc, const std::string& what) {
   if (rc < 0) throw RateLimitError(what + ": " + nl_geterror(rc));
 }
 
-Sock connect() {
-  Sock sock(nl_socket_alloc());
-  if (!sock) throw RateLimitError("cannot allocate a netlink socket");
-  check(nl_connect(sock.get(), NETLINK_ROUTE), "cannot open a netlink route socket");
+io::NetlinkSocket connect() {
+  std::string error;
+  io::NetlinkSocket sock = io::connectNetlink(NETLINK_ROUTE, &error);
+  if (!sock) throw RateLimitError(error);
   return sock;
 }
 
@@ -210,7 +207,7 @@ void NetlinkRateLimiter::apply(const RateLimitPlan& plan) {
         "cannot add the ingress qdisc on " + plan.device);
   auto cls = u32Filter(tun, TC_HANDLE(kIngressMajor, 0), plan.subnet.network().value(),
                        plan.subnet.mask(), 12);
-  std::unique_ptr<rtnl_act, Deleter<rtnl_act, rtnl_act_put>> act(rtnl_act_alloc());
+  Act act(rtnl_act_alloc());
   check(rtnl_tc_set_kind(TC_CAST(act.get()), "mirred"), "mirred kind");
   rtnl_mirred_set_action(act.get(), TCA_EGRESS_REDIR);
   rtnl_mirred_set_policy(act.get(), TC_ACT_STOLEN);

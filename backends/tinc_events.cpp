@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "io/unique_fd.hpp"
+
 namespace meshbroker::backends {
 namespace {
 
@@ -110,13 +112,13 @@ void TincEventSocket::open() {
     throw std::system_error(ENAMETOOLONG, std::generic_category(), "socket path " + path_);
   }
   std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  io::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) throw std::system_error(errno, std::generic_category(), "socket");
   int on = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
   ::unlink(path_.c_str());  // a stale socket from a previous run
   mode_t old_mask = ::umask(0177);
-  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
   ::umask(old_mask);
   if (rc == 0 && sender_) {
     // Sending needs write permission on the socket file: the sender's group gets it.
@@ -125,10 +127,9 @@ void TincEventSocket::open() {
   }
   if (rc != 0) {
     int saved = errno;
-    ::close(fd);
     throw std::system_error(saved, std::generic_category(), "bind " + path_);
   }
-  socket_.assign(fd);
+  socket_.assign(fd.release());
   receive();
 }
 

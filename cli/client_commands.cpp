@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
+#include "io/unique_fd.hpp"
 #include "model/runtime_layout.hpp"
 #include "supervisor/control_socket.hpp"
 #include "templates/renderer.hpp"
@@ -207,17 +208,14 @@ std::optional<std::string> managementCommand(const fs::path& socket_path,
   address.sun_family = AF_UNIX;
   if (socket_path.string().size() >= sizeof address.sun_path) return fail("path too long");
   std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail(std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+  io::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail(std::strerror(errno));
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     return fail(std::strerror(errno));
   }
   std::string line = command + "\n";
-  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+  if (::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(line.size())) {
     return fail(std::string("cannot send: ") + std::strerror(errno));
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -243,12 +241,12 @@ std::optional<std::string> managementCommand(const fs::path& socket_path,
       return fail("no complete reply within " + std::to_string(timeout.count()) +
                   " ms (is another management client, e.g. the daemon, connected?)");
     }
-    pollfd p{fd, POLLIN, 0};
+    pollfd p{fd.get(), POLLIN, 0};
     int rc = ::poll(&p, 1, static_cast<int>(left.count()));
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) continue;
     char buffer[8192];
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return fail("closed the connection before the reply was complete");
     reply.append(buffer, static_cast<std::size_t>(n));

@@ -14,6 +14,7 @@
 #include "backends/tinc_keys.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
+#include "io/unique_fd.hpp"
 #include "model/runtime_layout.hpp"
 #include "templates/renderer.hpp"
 
@@ -128,12 +129,11 @@ int runNotify(const std::string& event, const fs::path& runtime_dir, std::ostrea
     return kExitUsage;
   }
   std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return kExitFailure;
-  ssize_t sent = ::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&address),
-                          sizeof address);
+  io::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return kExitFailure;
+  ssize_t sent = ::sendto(fd.get(), text.data(), text.size(), 0,
+                          reinterpret_cast<sockaddr*>(&address), sizeof address);
   int saved = errno;
-  ::close(fd);
   // No daemon listening is normal (tincd started by hand, daemon restarting): stay quiet.
   if (sent < 0 && saved != ENOENT && saved != ECONNREFUSED) {
     err << "notify: " << socket_path.string() << ": " << std::strerror(saved) << "\n";

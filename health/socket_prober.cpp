@@ -23,6 +23,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "io/unique_fd.hpp"
+
 namespace meshbroker::health {
 namespace {
 
@@ -348,12 +350,12 @@ std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const Probe
   IcmpKey key{target.fwmark, target.device};
   if (auto it = icmp_.find(key); it != icmp_.end()) return it->second;
 
-  int fd = -1;
+  io::UniqueFd fd;
   bool raw = false;
   if (icmp_type_ == IcmpSocketType::kDatagram ||
       (icmp_type_ == IcmpSocketType::kAuto && !datagram_denied_)) {
-    fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
-    if (fd < 0) {
+    fd.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP));
+    if (!fd) {
       int e = errno;
       bool denied = e == EACCES || e == EPERM || e == EPROTONOSUPPORT;
       if (icmp_type_ == IcmpSocketType::kDatagram || !denied) {
@@ -366,9 +368,9 @@ std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const Probe
       datagram_denied_ = true;
     }
   }
-  if (fd < 0) {
-    fd = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
-    if (fd < 0) {
+  if (!fd) {
+    fd.reset(::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP));
+    if (!fd) {
       int e = errno;
       *error = "ICMP raw socket: " + errnoText(e) + " (needs CAP_NET_RAW";
       if (icmp_type_ == IcmpSocketType::kAuto) {
@@ -386,22 +388,20 @@ std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const Probe
     // Raw ICMP sockets see every ICMP packet in the namespace: only replies and errors pass.
     icmp_filter filter{};
     filter.data = ~((1U << kTypeEchoReply) | (1U << kTypeUnreachable) | (1U << kTypeTimeExceeded));
-    ::setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter);  // an optimisation only
-  } else if (::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on) != 0) {
+    ::setsockopt(fd.get(), SOL_RAW, ICMP_FILTER, &filter, sizeof filter);  // an optimisation only
+  } else if (::setsockopt(fd.get(), IPPROTO_IP, IP_RECVERR, &on, sizeof on) != 0) {
     int e = errno;
-    ::close(fd);
     *error = "IP_RECVERR on the ICMP socket: " + errnoText(e);
     return nullptr;
   }
-  if (!steer(fd, target, error)) {
-    ::close(fd);
+  if (!steer(fd.get(), target, error)) {
     return nullptr;  // not cached: the device may appear, the capability may be granted
   }
 
   std::random_device random;
   auto identifier = static_cast<std::uint16_t>(random());
-  if (raw) dropOthersReplies(fd, identifier);
-  auto channel = std::make_shared<IcmpChannel>(io_, fd);
+  if (raw) dropOthersReplies(fd.get(), identifier);
+  auto channel = std::make_shared<IcmpChannel>(io_, fd.release());
   channel->key = key;
   channel->raw = raw;
   channel->identifier = identifier;
@@ -555,25 +555,21 @@ std::unique_ptr<SocketProber::UdpSocket> SocketProber::udpSocket(const ProbeTarg
     }
     return socket;
   }
-  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  io::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
     *error = "UDP socket: " + errnoText(errno);
     return nullptr;
   }
   int on = 1;
   // Every ICMP error (not only port unreachable) reaches a connected socket with IP_RECVERR.
-  ::setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
-  if (!steer(fd, target, error)) {
-    ::close(fd);
-    return nullptr;
-  }
+  ::setsockopt(fd.get(), IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+  if (!steer(fd.get(), target, error)) return nullptr;
   auto to = socketAddress(target.address.value(), target.port);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) {
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) {
     *error = sendError("connect", errno);
-    ::close(fd);
     return nullptr;
   }
-  return std::make_unique<UdpSocket>(io_, fd);
+  return std::make_unique<UdpSocket>(io_, fd.release());
 }
 
 bool SocketProber::probeUdp(const std::shared_ptr<Pending>& pending, const ProbeTarget& target) {

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/unique_fd.hpp"
+
 namespace meshbroker::io {
 namespace {
 
@@ -23,27 +25,24 @@ std::string errnoText(const std::string& what, const fs::path& path) {
 fs::path stage(const fs::path& path, const std::string& content, unsigned mode) {
   fs::path temp = path;
   temp += ".meshbroker-tmp-" + std::to_string(::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) throw WriteError(errnoText("cannot create", temp));
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) throw WriteError(errnoText("cannot create", temp));
   std::size_t done = 0;
   while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       std::string message = errnoText("cannot write", temp);
-      ::close(fd);
       ::unlink(temp.c_str());
       throw WriteError(message);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0 || ::fsync(fd) != 0) {
+  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0 || ::fsync(fd.get()) != 0) {
     std::string message = errnoText("cannot finish", temp);
-    ::close(fd);
     ::unlink(temp.c_str());
     throw WriteError(message);
   }
-  ::close(fd);
   return temp;
 }
 
@@ -60,11 +59,8 @@ bool sameAsOnDisk(const fs::path& path, const std::string& content, unsigned mod
 }
 
 void syncDirectory(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) ::fsync(fd.get());
 }
 
 }  // namespace

@@ -36,15 +36,11 @@
 namespace meshbroker::routing {
 namespace {
 
-template <class T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using Route = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
-using Rule = std::unique_ptr<rtnl_rule, Deleter<rtnl_rule, rtnl_rule_put>>;
-using Addr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
-using Msg = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
-using Callbacks = std::unique_ptr<nl_cb, Deleter<nl_cb, nl_cb_put>>;
+using Route = io::NlPtr<rtnl_route, rtnl_route_put>;
+using Rule = io::NlPtr<rtnl_rule, rtnl_rule_put>;
+using Addr = io::NlPtr<nl_addr, nl_addr_put>;
+using Msg = io::NlPtr<nl_msg, nlmsg_free>;
+using Callbacks = io::NlPtr<nl_cb, nl_cb_put>;
 
 // A dump that a concurrent change interrupts (NLM_F_DUMP_INTR) is started again, this often.
 constexpr int kDumpAttempts = 5;
@@ -512,14 +508,10 @@ Rule buildRule(const PolicyRule& rule, std::uint8_t protocol, const RuleFailure&
 
 // --- NetlinkRouteTable ----------------------------------------------------------------------
 
-void NetlinkRouteTable::SocketDeleter::operator()(nl_sock* sock) const { nl_socket_free(sock); }
-
-NetlinkRouteTable::Socket NetlinkRouteTable::connect() {
-  Socket sock(nl_socket_alloc());
-  if (!sock) throw RouteTableError("cannot allocate a netlink socket");
-  if (int rc = nl_connect(sock.get(), NETLINK_ROUTE); rc < 0) {
-    throw RouteTableError(std::string("cannot open a netlink route socket: ") + nl_geterror(rc));
-  }
+io::NetlinkSocket NetlinkRouteTable::connect() {
+  std::string error;
+  io::NetlinkSocket sock = io::connectNetlink(NETLINK_ROUTE, &error);
+  if (!sock) throw RouteTableError(error);
   // The kernel's own words in errors ("Nexthop has invalid gateway"), without the echoed
   // request. Older kernels lack the options: errors are then only errno text.
   int one = 1;

@@ -6,9 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "io/netlink.hpp"
 #include "routing/kernel_route.hpp"
-
-struct nl_sock;
 
 namespace meshbroker::routing {
 
@@ -50,16 +49,12 @@ class NetlinkRouteTable : public RouteTable {
   void remove(const PolicyRule& rule) override;    // absent: nothing to do
 
  private:
-  struct SocketDeleter {
-    void operator()(nl_sock* sock) const;
-  };
-  using Socket = std::unique_ptr<nl_sock, SocketDeleter>;
-  static Socket connect();
+  static io::NetlinkSocket connect();
   // Replaces the socket after a failure that may have left replies unread on it.
   void reconnect();
 
   std::uint8_t protocol_;
-  Socket sock_;
+  io::NetlinkSocket sock_;
 };
 
 }  // namespace meshbroker::routing

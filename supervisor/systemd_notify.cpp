@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "io/unique_fd.hpp"
+
 namespace meshbroker::supervisor {
 namespace {
 
@@ -50,16 +52,15 @@ std::optional<std::chrono::microseconds> watchdogPeriod(const char* usec, const 
 bool notifySystemd(const std::string& state) {
   auto path = notifySocketPath(std::getenv("NOTIFY_SOCKET"));
   if (!path || state.empty()) return false;
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
+  io::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return false;
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::memcpy(address.sun_path, path->data(), path->size());
   const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path->size() +
                                              (path->front() == '\0' ? 0 : 1));
-  const auto sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+  const auto sent = ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
                              reinterpret_cast<const sockaddr*>(&address), length);
-  ::close(fd);
   return sent == static_cast<ssize_t>(state.size());
 }
 

@@ -15,7 +15,7 @@ mkdir -p "$WORK"
 
 # rank kind: pure libraries compute (no sockets, processes, netlink, files); adapters do I/O.
 declare -A RANK=(
-  [model]=0 [config]=1 [io]=1
+  [model]=0 [config]=1 [io]=1 [io_netlink]=1
   [routing]=2 [health]=2 [web]=2
   [templates]=3 [routing_netlink]=3 [health_sockets]=3 [backends]=3
   [supervisor]=4 [web_server]=4
@@ -23,7 +23,8 @@ declare -A RANK=(
 )
 declare -A KIND=(
   [model]=pure [config]=pure [routing]=pure [health]=pure [web]=pure [templates]=pure
-  [io]=adapter [routing_netlink]=adapter [health_sockets]=adapter [backends]=adapter
+  [io]=adapter [io_netlink]=adapter [routing_netlink]=adapter [health_sockets]=adapter
+  [backends]=adapter
   [supervisor]=adapter [web_server]=adapter [cli]=adapter
 )
 
@@ -83,7 +84,8 @@ while ((changed)); do
 done
 for lib in "${!reach[@]}"; do
   case $lib in
-    *libnl* | *LIBNL* | meshbroker_supervisor | meshbroker_backends | meshbroker_routing_netlink)
+    *libnl* | *LIBNL* | meshbroker_supervisor | meshbroker_backends | meshbroker_routing_netlink | \
+      meshbroker_io_netlink)
       echo "meshbroker_web (the HTTP handlers, the fuzzer's target) reaches $lib"
       problems=$((problems + 1))
       ;;
@@ -96,6 +98,7 @@ done
 libraryOf() { # path relative to SRC, e.g. routing/netlink_route_table.cpp
   case $1 in
     routing/netlink_route_table.*) echo meshbroker_routing_netlink ;;
+    io/netlink.*) echo meshbroker_io_netlink ;;
     health/socket_prober.*) echo meshbroker_health_sockets ;;
     web/server.* | web/status_service.* | web/client.*) echo meshbroker_web_server ;;
     *) echo "meshbroker_${1%%/*}" ;;
