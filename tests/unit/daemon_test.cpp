@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/loader.hpp"
+#include "unit/test_clock_loop.hpp"
 #include "unit/test_support.hpp"
 #include "web/api.hpp"
 
@@ -127,25 +128,10 @@ class DaemonTest : public ::testing::Test {
   }
   fs::path binary_ = "/usr/bin/meshbroker";
   // 100 ms of the daemon's time pass (in 10 ms steps): what they make due happens.
-  void run() { pass(std::chrono::milliseconds(100)); }
-  // Moves the daemon's clock forward by `by` in steps; every timer due in a step fires before
-  // the next, and ready I/O is handled. Nothing sleeps: minutes of back-off take milliseconds.
+  void run() { loop_.pass(std::chrono::milliseconds(100)); }
+  // The daemon's clock moves `by`; every timer due on the way fires. Nothing sleeps.
   void pass(Clock::duration by, Clock::duration step = std::chrono::milliseconds(10)) {
-    for (Clock::duration done{0}; done < by; done += step) {
-      clock_.advance(std::min(step, by - done));
-      drain();
-    }
-  }
-  // Runs everything due now: a timer armed for now goes through the loop's timer queue with
-  // every timer that is due, then what is ready runs.
-  void drain() {
-    auto fired = std::make_shared<bool>(false);
-    Timer now(io_);
-    now.expires_at(Clock::now());
-    now.async_wait([fired](const boost::system::error_code&) { *fired = true; });
-    while (!*fired && !io_.stopped()) io_.run_one_for(std::chrono::milliseconds(10));
-    while (!io_.stopped() && io_.poll() > 0) {
-    }
+    loop_.pass(by, step);
   }
   // A meshbroker that renders and starts tincd, then is killed: no shutdown, its tincd runs on.
   void startAndKillAPreviousMeshbroker() {
@@ -191,7 +177,7 @@ class DaemonTest : public ::testing::Test {
     throw std::runtime_error("no tinc backend");
   }
 
-  TestClock clock_;  // before io_: timers go before the clock is put back
+  meshbroker::testing::ClockedLoop loop_{io_};  // before io_: it outlives the loop's timers
   fs::path dir_;
   std::string notify_path_;
   int notify_fd_ = -1;

@@ -8,6 +8,7 @@
 
 #include "fake_route_table.hpp"
 #include "supervisor/clock.hpp"
+#include "test_clock_loop.hpp"
 #include "test_support.hpp"
 
 namespace meshbroker::supervisor {
@@ -24,7 +25,7 @@ class FakeProber : public health::Prober {
              Callback done) override {
     ++sent[target.address.str() + (target.fwmark ? "@" + std::to_string(target.fwmark) : "")];
     const bool ok = !dead.count(target.address.str()) && !dead_marks.count(target.fwmark);
-    auto timer = std::make_shared<asio::steady_timer>(io_, ok ? 1ms : timeout);
+    auto timer = std::make_shared<Timer>(io_, ok ? 1ms : timeout);
     timer->async_wait([timer, ok, done](const boost::system::error_code&) {
       health::ProbeResult result;
       result.ok = ok;
@@ -50,11 +51,14 @@ class GatewayMonitorTest : public ::testing::Test {
     EXPECT_TRUE(result.config) << testing::describe(result.diagnostics);
     return *result.config;
   }
+  // `span` of the monitor's time passes on the test clock: every probe, timeout and re-sync
+  // due on the way happens, without sleeping.
   void runFor(std::chrono::milliseconds span) {
     io_.restart();
-    io_.run_for(span);
+    loop_.pass(span);
   }
 
+  testing::ClockedLoop loop_{io_};  // before io_: it outlives the loop's timers
   asio::io_context io_;
   FakeProber prober_{io_};
   testing::FakeRouteTable table_;
