@@ -1,22 +1,50 @@
-// Renders the status page: a headline (are people connected?), the topology as inline SVG,
-// tables for gateways, route sets, backends, mesh nodes, OpenVPN clients, and recent events.
+// Renders the status page from its mustache templates (web/page/*.mustache, compiled in): a
+// headline (are people connected?), the topology as inline SVG, tables for gateways, route
+// sets, backends, mesh nodes, OpenVPN clients, and recent events. This file only makes the
+// values (words, durations, coordinates); the templates hold the markup and escape every value.
 #include "web/page.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <kainjow/mustache.hpp>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "web/json_fields.hpp"
+#include "web/page_templates.hpp"
 
 namespace meshbroker::web {
 namespace {
 
 using nlohmann::json;
+namespace mustache = kainjow::mustache;
 
-std::string e(std::string_view text) { return escapeHtml(text); }
+// One of web/page/*.mustache with `data`; values escaped by escapeHtml (control characters too).
+std::string render(std::string_view name, const mustache::data& data) {
+  const auto& all = pageTemplates();
+  auto it = all.find(name);
+  if (it == all.end()) throw std::logic_error("no page template " + std::string(name));
+  mustache::mustache tmpl(it->second);
+  if (!tmpl.is_valid()) {
+    throw std::logic_error("page template " + std::string(name) + ": " + tmpl.error_message());
+  }
+  tmpl.set_custom_escape([](const std::string& text) { return escapeHtml(text); });
+  return tmpl.render(data);
+}
+
+mustache::data flag(bool value) {
+  return value ? mustache::data(mustache::data::type::bool_true)
+               : mustache::data(mustache::data::type::bool_false);
+}
+
+mustache::data listOf(std::vector<mustache::data> items) {
+  mustache::data list(mustache::data::type::list);
+  for (auto& item : items) list.push_back(std::move(item));
+  return list;
+}
 
 std::string clock(std::int64_t at_ms) {
   if (at_ms <= 0) return "-";
@@ -143,26 +171,53 @@ std::string number(double v) {
   return text;
 }
 
-void rect(std::string& out, const Box& b, const std::string& css, const std::string& title,
-          const std::vector<std::string>& lines, const std::string& data_attrs = "") {
-  out += "<g class=\"node " + css + "\"" + data_attrs + "><title>" + e(title) + "</title>";
-  out += "<rect x=\"" + number(b.x) + "\" y=\"" + number(b.y) + "\" width=\"" + number(b.w) +
-         "\" height=\"" + number(b.h) + "\" rx=\"8\"/>";
+// A box with a title (tooltip), its lines (the first in bold) and data-* attributes.
+mustache::data box(const Box& b, const std::string& css, const std::string& title,
+                   const std::vector<std::string>& lines,
+                   const std::vector<std::pair<std::string, std::string>>& attributes = {}) {
+  mustache::data out;
+  out.set("css", css);
+  out.set("title", title);
+  out.set("x", number(b.x));
+  out.set("y", number(b.y));
+  out.set("w", number(b.w));
+  out.set("h", number(b.h));
+  std::vector<mustache::data> texts;
   double y = b.y + 20;
-  bool first = true;
   for (const auto& line : lines) {
-    out += "<text x=\"" + number(b.x + b.w / 2) + "\" y=\"" + number(y) + "\"" +
-           (first ? " class=\"name\"" : "") + ">" + e(line) + "</text>";
+    mustache::data text;
+    text.set("x", number(b.x + b.w / 2));
+    text.set("y", number(y));
+    text.set("first", flag(texts.empty()));
+    text.set("text", line);
+    texts.push_back(std::move(text));
     y += 16;
-    first = false;
   }
-  out += "</g>";
+  out.set("lines", listOf(std::move(texts)));
+  std::vector<mustache::data> data;
+  for (const auto& [name, value] : attributes) {
+    mustache::data attribute;
+    attribute.set("name", name);
+    attribute.set("value", value);
+    data.push_back(std::move(attribute));
+  }
+  out.set("data", listOf(std::move(data)));
+  return out;
 }
 
-void link(std::string& out, const Box& from, const Box& to, const std::string& css) {
-  out += "<line class=\"link " + css + "\" x1=\"" + number(from.x + from.w) + "\" y1=\"" +
-         number(from.y + from.h / 2) + "\" x2=\"" + number(to.x) + "\" y2=\"" +
-         number(to.y + to.h / 2) + "\"/>";
+mustache::data line(double x1, double y1, double x2, double y2, const std::string& css) {
+  mustache::data out;
+  out.set("css", css);
+  out.set("x1", number(x1));
+  out.set("y1", number(y1));
+  out.set("x2", number(x2));
+  out.set("y2", number(y2));
+  return out;
+}
+
+// From the right edge of one box to the left edge of the next column's.
+mustache::data link(const Box& from, const Box& to, const std::string& css) {
+  return line(from.x + from.w, from.y + from.h / 2, to.x, to.y + to.h / 2, css);
 }
 
 }  // namespace
@@ -224,45 +279,29 @@ std::string renderTopology(const json& status) {
   const double row_h = 78;
   const double height = 40 + static_cast<double>(rows) * row_h;
   const double width = 940;
-
-  std::string out;
-  out += "<svg id=\"topology\" viewBox=\"0 0 " + number(width) + " " + number(height) +
-         "\" role=\"img\" aria-label=\"topology of " + e(node) +
-         "\" xmlns=\"http://www.w3.org/2000/svg\">";
-  out += "<text class=\"col\" x=\"100\" y=\"18\">OpenVPN users</text>";
-  out += "<text class=\"col\" x=\"345\" y=\"18\">" +
-         std::string(gateway_role ? "this gateway" : "servers (tinc)") + "</text>";
-  out += "<text class=\"col\" x=\"590\" y=\"18\">" +
-         std::string(gateway_role ? "servers it routes back to" : "gateways") + "</text>";
-  out += "<text class=\"col\" x=\"835\" y=\"18\">mesh</text>";
-
   auto rowY = [&](std::size_t i, std::size_t count) {
     const double block = static_cast<double>(count) * row_h;
     return 30 + (height - 30 - block) / 2 + static_cast<double>(i) * row_h;
   };
 
+  std::vector<mustache::data> links;
+  std::vector<mustache::data> boxes;
+  const std::string self_word = gateway_role ? "gateway" : "server";
   const Box self{260, rowY(0, servers.size() + 1), 170, 62};
-  std::string links;
-  std::string nodes;
-  {
-    const std::string address = textAt(topology, "address");
-    rect(nodes, self, "self",
-         node + " (this " + std::string(gateway_role ? "gateway" : "server") + ")",
-         {node, "this " + std::string(gateway_role ? "gateway" : "server"), address},
-         " data-node=\"" + e(node) + "\"");
-  }
+  boxes.push_back(box(self, "self", node + " (this " + self_word + ")",
+                      {node, "this " + self_word, textAt(topology, "address")}, {{"node", node}}));
   for (std::size_t i = 0; i < instances.size(); ++i) {
     const auto& c = instances[i];
     const Box b{20, rowY(i, instances.size()), 170, 62};
     const auto connected = c.value("connected", 0);
     const bool managed = c.value("management_connected", false);
-    rect(nodes, b, managed ? "up" : "unknown", "OpenVPN instance " + textAt(c, "instance"),
-         {"openvpn " + textAt(c, "instance"),
-          std::to_string(connected) + (connected == 1 ? " client" : " clients"),
-          textAt(c, "subnet")},
-         " data-instance=\"" + e(textAt(c, "instance")) + "\" data-clients=\"" +
-             std::to_string(connected) + "\"");
-    link(links, b, self, managed ? "up" : "unknown");
+    boxes.push_back(
+        box(b, managed ? "up" : "unknown", "OpenVPN instance " + textAt(c, "instance"),
+            {"openvpn " + textAt(c, "instance"),
+             std::to_string(connected) + (connected == 1 ? " client" : " clients"),
+             textAt(c, "subnet")},
+            {{"instance", textAt(c, "instance")}, {"clients", std::to_string(connected)}}));
+    links.push_back(link(b, self, managed ? "up" : "unknown"));
   }
   for (std::size_t i = 0; i < servers.size(); ++i) {
     const auto& host = servers[i];
@@ -270,25 +309,25 @@ std::string renderTopology(const json& status) {
     const Box b{260, rowY(i + 1, servers.size() + 1), 170, 62};
     auto it = mesh_up.find(name);
     const std::string css = it == mesh_up.end() ? "unknown" : it->second ? "up" : "down";
-    rect(nodes, b, css, "server " + name,
-         {name, "server, tinc " + std::string(css == "unknown" ? "not seen" : css),
-          textAt(host, "mesh_address")},
-         " data-node=\"" + e(name) + "\"");
-    links += "<line class=\"link tinc " + css + "\" x1=\"345\" y1=\"" + number(self.y + self.h) +
-             "\" x2=\"345\" y2=\"" + number(b.y) + "\"/>";
+    boxes.push_back(box(b, css, "server " + name,
+                        {name, "server, tinc " + std::string(css == "unknown" ? "not seen" : css),
+                         textAt(host, "mesh_address")},
+                        {{"node", name}}));
+    links.push_back(line(345, self.y + self.h, 345, b.y, "tinc " + css));
   }
   const Box mesh_box{760, 30 + (height - 30) / 2 - 45, 160, 90};
   for (std::size_t i = 0; i < peers.size(); ++i) {
     const auto& g = peers[i];
     const std::string name = textAt(g, "name");
     const std::string state = stateOf(g);
-    const bool is_active = active.count(name) > 0;
+    const std::string css = state + (active.count(name) > 0 ? " active" : "");
     const Box b{505, rowY(i, peers.size()), 170, 62};
-    rect(nodes, b, state + (is_active ? " active" : ""), "gateway " + name + ": " + state,
-         {name, state + (is_active ? ", carrying traffic" : ""), "RTT " + rtt(g)},
-         " data-gateway=\"" + e(name) + "\" data-state=\"" + e(state) + "\"");
-    link(links, self, b, state + (is_active ? " active" : ""));
-    if (!gateway_role) link(links, b, mesh_box, state + (is_active ? " active" : ""));
+    boxes.push_back(
+        box(b, css, "gateway " + name + ": " + state,
+            {name, state + (active.count(name) > 0 ? ", carrying traffic" : ""), "RTT " + rtt(g)},
+            {{"gateway", name}, {"state", state}}));
+    links.push_back(link(self, b, css));
+    if (!gateway_role) links.push_back(link(b, mesh_box, css));
   }
   std::vector<std::string> mesh_lines = {gateway_role ? "mesh (behind us)" : "mesh"};
   for (const auto& set : arrayAt(topology, "route_sets")) {
@@ -299,10 +338,18 @@ std::string renderTopology(const json& status) {
   if (topology.contains("through_target") && mesh_lines.size() < 5) {
     mesh_lines.push_back("host " + textAt(topology, "through_target"));
   }
-  rect(nodes, mesh_box, "mesh", "the mesh", mesh_lines);
-  if (gateway_role) link(links, self, mesh_box, "up");
-  out += links + nodes + "</svg>";
-  return out;
+  boxes.push_back(box(mesh_box, "mesh", "the mesh", mesh_lines));
+  if (gateway_role) links.push_back(link(self, mesh_box, "up"));
+
+  mustache::data data;
+  data.set("width", number(width));
+  data.set("height", number(height));
+  data.set("node", node);
+  data.set("column2", gateway_role ? "this gateway" : "servers (tinc)");
+  data.set("column3", gateway_role ? "servers it routes back to" : "gateways");
+  data.set("links", listOf(std::move(links)));
+  data.set("boxes", listOf(std::move(boxes)));
+  return render("topology.svg.mustache", data);
 }
 
 std::string renderLive(const json& status) {
@@ -311,196 +358,126 @@ std::string renderLive(const json& status) {
   const auto head = headline(status);
   // The public view (no token) has counts and states; names and addresses are not in it.
   const bool full = textAt(status, "access") == "full";
-  std::string out;
-  out.reserve(16384);
-  out += "<div id=\"live-inner\" data-generation=\"" + textAt(status, "generation") +
-         "\" data-updated-ms=\"" + std::to_string(now) + "\" data-access=\"" +
-         (full ? "full" : "public") + "\">";
-  out += "<p id=\"headline\" class=\"headline " + head.css + "\">" + e(head.text) + "</p>";
-  out += "<p class=\"meta\">node <b>" + e(textAt(status, "node")) + "</b> (" +
-         e(textAt(daemon, "role")) + "), meshbroker " + e(textAt(daemon, "version")) + ", up " +
-         e(duration(integerAt(daemon, "started_ms"), now)) + "; snapshot " +
-         e(textAt(status, "generation")) + " at " + e(clock(now)) + " UTC; " +
-         (full ? "full view" : "public view: users' names, addresses and logs need the token") +
-         "</p>";
-  out += "<figure>" + renderTopology(status) + "</figure>";
+  mustache::data data;
+  data.set("generation", textAt(status, "generation"));
+  data.set("updated_ms", std::to_string(now));
+  data.set("access", full ? "full" : "public");
+  data.set("full", flag(full));
+  data.set("headline_css", head.css);
+  data.set("headline", head.text);
+  data.set("node", textAt(status, "node"));
+  data.set("role", textAt(daemon, "role"));
+  data.set("version", textAt(daemon, "version"));
+  data.set("uptime", duration(integerAt(daemon, "started_ms"), now));
+  data.set("clock", clock(now));
+  data.set("topology", renderTopology(status));
 
-  out +=
-      "<h2>Gateways</h2><div class=\"scroll\"><table id=\"gateways\"><thead><tr><th>name</th>"
-      "<th>state</th><th>RTT</th><th>loss</th><th>for</th><th>why</th></tr></thead><tbody>";
   const auto active = activeGateways(status);
+  std::vector<mustache::data> gateways;
   for (const auto& g : arrayAt(status, "gateways")) {
-    const std::string state = stateOf(g);
-    const std::string name = textAt(g, "name");
-    out += "<tr data-gateway=\"" + e(name) + "\"><td>" + e(name) +
-           (active.count(name) ? " <small>(active)</small>" : "") + "</td><td class=\"state " +
-           e(state) + "\">" + e(state) + "</td><td>" + e(rtt(g)) + "</td><td>" +
-           e(percent(g, "loss_pct")) + "</td><td>" + e(duration(verdictSince(g), now)) +
-           "</td><td>" + e(textAt(g, "reason")) + "</td></tr>";
+    mustache::data row;
+    row.set("name", textAt(g, "name"));
+    row.set("active", flag(active.count(textAt(g, "name")) > 0));
+    row.set("state", stateOf(g));
+    row.set("rtt", rtt(g));
+    row.set("loss", percent(g, "loss_pct"));
+    row.set("for", duration(verdictSince(g), now));
+    row.set("reason", textAt(g, "reason"));
+    gateways.push_back(std::move(row));
   }
-  if (arrayAt(status, "gateways").empty()) out += "<tr><td colspan=\"6\">no peers probed</td></tr>";
-  out += "</tbody></table></div>";
+  data.set("gateways", listOf(std::move(gateways)));
 
-  out +=
-      "<h2>Route sets</h2><div class=\"scroll\"><table id=\"routes\"><thead><tr><th>name</th>"
-      "<th>to</th><th>policy</th><th>via now</th><th>why</th></tr></thead><tbody>";
+  std::vector<mustache::data> routes;
   for (const auto& r : arrayAt(status, "routes")) {
     std::string to;
-    for (const auto& p : arrayAt(r, "to")) to += (to.empty() ? "" : ", ") + p.get<std::string>();
+    for (const auto& p : arrayAt(r, "to")) {
+      if (p.is_string()) to += (to.empty() ? "" : ", ") + p.get<std::string>();
+    }
     std::string chosen;
     for (const auto& c : arrayAt(r, "chosen")) {
       if (c.is_string()) chosen += (chosen.empty() ? "" : ", ") + c.get<std::string>();
     }
     const bool down = r.value("all_down", false);
-    out += "<tr><td>" + e(textAt(r, "name")) + "</td><td>" + e(to) + "</td><td>" +
-           e(textAt(r, "policy")) + "</td><td class=\"state " + (down ? "down" : "up") + "\">" +
-           e(down ? "ALL DOWN" : chosen) + "</td><td>" + e(textAt(r, "why")) + "</td></tr>";
+    mustache::data row;
+    row.set("name", textAt(r, "name"));
+    row.set("to", to);
+    row.set("policy", textAt(r, "policy"));
+    row.set("css", down ? "down" : "up");
+    row.set("via", down ? "ALL DOWN" : chosen);
+    row.set("why", textAt(r, "why"));
+    routes.push_back(std::move(row));
   }
-  if (arrayAt(status, "routes").empty()) out += "<tr><td colspan=\"5\">no route sets</td></tr>";
-  out += "</tbody></table></div>";
+  data.set("routes", listOf(std::move(routes)));
 
-  out +=
-      "<h2>OpenVPN</h2><div class=\"scroll\"><table id=\"clients\"><thead><tr><th>instance</th>"
-      "<th>client</th><th>address</th><th>in</th><th>out</th><th>since</th></tr></thead><tbody>";
+  std::vector<mustache::data> instances;
   for (const auto& instance : arrayAt(status, "clients")) {
-    const auto& list = arrayAt(instance, "clients");
-    out += "<tr class=\"group\"><td>" + e(textAt(instance, "instance")) + " <small>(" +
-           e(textAt(instance, "kind")) + ", " + e(textAt(instance, "subnet")) +
-           ")</small></td><td colspan=\"5\">" + e(textAt(instance, "connected")) + " connected" +
-           (instance.value("management_connected", false) ? "" : " (management not connected)") +
-           (full ? "" : " <small>(who: with the token)</small>") + "</td></tr>";
-    for (const auto& c : list) {
-      out += "<tr><td></td><td>" + e(textAt(c, "common_name")) + "</td><td>" +
-             e(textAt(c, "virtual_address")) + "</td><td>" +
-             e(bytes(c.value("bytes_received", std::uint64_t{0}))) + "</td><td>" +
-             e(bytes(c.value("bytes_sent", std::uint64_t{0}))) + "</td><td>" +
-             e(clock(integerAt(c, "connected_since") * 1000)) + "</td></tr>";
+    mustache::data group;
+    group.set("instance", textAt(instance, "instance"));
+    group.set("kind", textAt(instance, "kind"));
+    group.set("subnet", textAt(instance, "subnet"));
+    group.set("connected", textAt(instance, "connected"));
+    group.set("managed", flag(instance.value("management_connected", false)));
+    std::vector<mustache::data> clients;
+    for (const auto& c : arrayAt(instance, "clients")) {
+      mustache::data row;
+      row.set("common_name", textAt(c, "common_name"));
+      row.set("virtual_address", textAt(c, "virtual_address"));
+      row.set("in", bytes(c.value("bytes_received", std::uint64_t{0})));
+      row.set("out", bytes(c.value("bytes_sent", std::uint64_t{0})));
+      row.set("since", clock(integerAt(c, "connected_since") * 1000));
+      clients.push_back(std::move(row));
     }
+    group.set("clients", listOf(std::move(clients)));
+    instances.push_back(std::move(group));
   }
-  if (arrayAt(status, "clients").empty())
-    out += "<tr><td colspan=\"6\">no OpenVPN instances</td></tr>";
-  out += "</tbody></table></div>";
+  data.set("instances", listOf(std::move(instances)));
 
-  out +=
-      "<h2>Tunnels</h2><div class=\"scroll\"><table id=\"backends\"><thead><tr><th>backend</th>"
-      "<th>state</th><th>pid</th><th>restarts</th><th>for</th><th>last "
-      "exit</th></tr></thead><tbody>";
+  std::vector<mustache::data> backends;
   for (const auto& b : arrayAt(status, "backends")) {
     const std::string state = textAt(b, "state");
-    out += "<tr><td>" + e(textAt(b, "id")) + "</td><td class=\"state " +
-           (state == "running"  ? "up"
-            : state == "failed" ? "down"
-                                : "unknown") +
-           "\">" + e(state) + "</td><td>" + e(textAt(b, "pid")) + "</td><td>" +
-           e(textAt(b, "restarts")) + "</td><td>" + e(duration(integerAt(b, "since_ms"), now)) +
-           "</td><td>" + e(textAt(b, "last_exit")) + "</td></tr>";
+    mustache::data row;
+    row.set("id", textAt(b, "id"));
+    row.set("css", state == "running" ? "up" : state == "failed" ? "down" : "unknown");
+    row.set("state", state);
+    row.set("pid", textAt(b, "pid"));
+    row.set("restarts", textAt(b, "restarts"));
+    row.set("for", duration(integerAt(b, "since_ms"), now));
+    row.set("last_exit", textAt(b, "last_exit"));
+    backends.push_back(std::move(row));
   }
-  out += "</tbody></table></div>";
+  data.set("backends", listOf(std::move(backends)));
 
-  out +=
-      "<h2>Mesh nodes seen by tinc</h2><div class=\"scroll\"><table id=\"mesh\"><thead><tr>"
-      "<th>node</th><th>state</th><th>address</th><th>for</th></tr></thead><tbody>";
+  std::vector<mustache::data> mesh;
   for (const auto& m : arrayAt(status, "mesh")) {
-    const bool up = m.value("up", false);
-    out += "<tr><td>" + e(textAt(m, "name")) + "</td><td class=\"state " + (up ? "up" : "down") +
-           "\">" + (up ? "up" : "down") + "</td><td>" +
-           (full ? e(textAt(m, "remote_address")) : "<small>with the token</small>") + "</td><td>" +
-           e(duration(integerAt(m, "since_ms"), now)) + "</td></tr>";
+    mustache::data row;
+    row.set("name", textAt(m, "name"));
+    row.set("state", m.value("up", false) ? "up" : "down");
+    row.set("address", textAt(m, "remote_address"));
+    row.set("for", duration(integerAt(m, "since_ms"), now));
+    mesh.push_back(std::move(row));
   }
-  if (arrayAt(status, "mesh").empty()) out += "<tr><td colspan=\"4\">none yet</td></tr>";
-  out += "</tbody></table></div>";
+  data.set("mesh", listOf(std::move(mesh)));
 
-  out += "<h2>Recent events</h2><ol id=\"events\" reversed>";
-  const auto& events = arrayAt(status, "events");
-  const std::size_t shown = std::min<std::size_t>(events.size(), 30);
-  for (std::size_t i = 0; i < shown; ++i) {
-    const auto& ev = events[events.size() - 1 - i];
-    out += "<li><time>" + e(clock(integerAt(ev, "at_ms"))) + "</time> <span class=\"src\">" +
-           e(textAt(ev, "source")) + "</span> " + e(textAt(ev, "what")) + "</li>";
+  // The newest 30, newest first.
+  std::vector<mustache::data> events;
+  const auto& all = arrayAt(status, "events");
+  for (std::size_t i = 0; i < std::min<std::size_t>(all.size(), 30); ++i) {
+    const auto& ev = all[all.size() - 1 - i];
+    mustache::data item;
+    item.set("at", clock(integerAt(ev, "at_ms")));
+    item.set("source", textAt(ev, "source"));
+    item.set("what", textAt(ev, "what"));
+    events.push_back(std::move(item));
   }
-  if (events.empty()) out += "<li>nothing yet</li>";
-  out += "</ol></div>";
-  return out;
+  data.set("events", listOf(std::move(events)));
+  return render("live.html.mustache", data);
 }
 
 std::string renderPage(const json& status) {
-  std::string out;
-  out.reserve(24576);
-  out +=
-      "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"
-      "<title>meshbroker " +
-      e(textAt(status, "node")) +
-      "</title><style>"
-      "body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1000px;padding:8px 12px;"
-      "color:#1b1f23;background:#fafafa}"
-      "h1{font-size:20px;margin:4px 0}h2{font-size:16px;margin:18px 0 6px}"
-      ".headline{padding:8px 12px;border-radius:6px;font-weight:600;margin:8px 0}"
-      ".headline.ok{background:#dcf5e3;color:#0b5a26}.headline.warn{background:#fff1cc;color:#"
-      "6b4e00}"
-      ".headline.bad{background:#fdd;color:#8a0d0d}.meta{color:#555;font-size:13px;margin:4px 0}"
-      "#stale{display:none;background:#8a0d0d;color:#fff;padding:6px 10px;border-radius:6px}"
-      "body.stale #stale{display:block}"
-      "figure{margin:8px 0;background:#fff;border:1px solid #ddd;border-radius:6px}"
-      "svg{width:100%;height:auto;display:block}"
-      "svg text{font:13px system-ui,sans-serif;text-anchor:middle;fill:#1b1f23}"
-      "svg text.name{font-weight:700}svg text.col{fill:#666;font-size:12px}"
-      ".node rect{fill:#eee;stroke:#999;stroke-width:1.5}"
-      ".node.self rect{fill:#e3ecff;stroke:#3057c9;stroke-width:2.5}"
-      ".node.up rect{fill:#dcf5e3;stroke:#1a8a3c}.node.degraded rect{fill:#fff1cc;stroke:#b58300}"
-      ".node.down rect{fill:#fdd;stroke:#c62828}.node.drained rect{fill:#eee;stroke:#777;"
-      "stroke-dasharray:5 3}.node.mesh rect{fill:#f1f7ef;stroke:#5c8a4a;stroke-dasharray:3 3}"
-      ".node.active rect{stroke-width:3.5}"
-      ".link{stroke:#aaa;stroke-width:2}.link.up{stroke:#1a8a3c}.link.degraded{stroke:#b58300}"
-      ".link.down{stroke:#c62828;stroke-dasharray:6 4}.link.drained{stroke:#999;"
-      "stroke-dasharray:2 4}.link.active{stroke-width:5}"
-      ".scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;background:#fff;"
-      "font-size:14px}th,td{border-bottom:1px solid #e3e3e3;padding:4px 8px;text-align:left;"
-      "white-space:nowrap}th{background:#f0f0f0}tr.group td{background:#f7f7f7;font-weight:600}"
-      "td.state.up{color:#0b5a26;font-weight:600}td.state.degraded{color:#6b4e00;font-weight:600}"
-      "td.state.down{color:#8a0d0d;font-weight:700}td.state.drained,td.state.unknown{color:#666}"
-      "#events{font-size:13px;padding-left:28px}#events time{color:#666}"
-      ".src{display:inline-block;min-width:56px;color:#3057c9}"
-      "footer{color:#777;font-size:12px;margin:16px 0}#token-form{margin-top:6px}"
-      "@media(max-width:600px){body{font-size:14px;padding:6px}td,th{padding:3px 5px}}"
-      "</style></head><body><h1>meshbroker: " +
-      e(textAt(status, "node")) +
-      "</h1><p id=\"stale\">The daemon does not answer: this page shows an old state.</p>"
-      "<main id=\"live\">";
-  out += renderLive(status);
-  out +=
-      "</main><footer>JSON: <a href=\"/api/v1/status\">/api/v1/status</a> &middot; "
-      "Prometheus: <a href=\"/metrics\">/metrics</a> &middot; refreshes every 2 s"
-      "<form id=\"token-form\">Operators: <input id=\"token\" type=\"password\" "
-      "autocomplete=\"off\" size=\"24\" placeholder=\"status token\" aria-label=\"status "
-      "token\"> <button>show details</button> <button type=\"button\" id=\"forget\">hide "
-      "details</button> <span id=\"token-note\"></span></form></footer>"
-      // The token lives in this tab's sessionStorage only and goes out as a bearer header on
-      // /live; "#token=..." in the address is moved there and wiped from the address bar.
-      "<script>(function(){var live=document.getElementById('live');var failures=0;"
-      "var KEY='meshbroker-token';var note=document.getElementById('token-note');"
-      "function put(t){try{if(t)sessionStorage.setItem(KEY,t);else sessionStorage.removeItem(KEY);"
-      "}catch(e){}}"
-      "function token(){try{return sessionStorage.getItem(KEY)||'';}catch(e){return '';}}"
-      "var m=/^#token=([^&]+)$/.exec(location.hash);if(m){put(decodeURIComponent(m[1]));"
-      "history.replaceState(null,'',location.pathname+location.search);}"
-      "function tick(){var t=token();var h={};if(t)h.Authorization='Bearer '+t;"
-      "fetch('/live',{cache:'no-store',headers:h}).then(function(r){"
-      "if(t&&(r.status===401||r.status===403)){put('');"
-      "note.textContent='token refused: public view';throw new Error('auth');}"
-      "if(!r.ok)throw new Error('HTTP '+r.status);return r.text();}).then(function(html){"
-      "live.innerHTML=html;failures=0;document.body.classList.remove('stale');"
-      "document.body.setAttribute('data-refreshed',String(Date.now()));"
-      "}).catch(function(e){if(e.message==='auth'){tick();return;}"
-      "if(++failures>=2)document.body.classList.add('stale');});}"
-      "document.getElementById('token-form').addEventListener('submit',function(ev){"
-      "ev.preventDefault();var i=document.getElementById('token');put(i.value);i.value='';"
-      "note.textContent='';tick();});"
-      "document.getElementById('forget').addEventListener('click',function(){put('');"
-      "note.textContent='';tick();});"
-      "setInterval(tick,2000);tick();})();</script></body></html>";
-  return out;
+  mustache::data data;
+  data.set("node", textAt(status, "node"));
+  data.set("live", renderLive(status));
+  return render("page.html.mustache", data);
 }
 
 }  // namespace meshbroker::web

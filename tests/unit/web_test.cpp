@@ -264,6 +264,29 @@ TEST(WebPageTest, AllGoodHeadline) {
   EXPECT_NE(page.find("class=\"headline ok\""), std::string::npos);
 }
 
+// The page comes from mustache templates: every value a peer, a user or a config can set is
+// escaped by them (the attribute values too), control characters included.
+TEST(WebPageTest, TheTemplatesEscapeEveryValue) {
+  auto s = seedSnapshot();
+  const std::string evil = "x\"><img src=x onerror=alert(1)>\x01";
+  s.node = evil;
+  s.health->peers[evil] = s.health->peers["cometa"];
+  s.mesh[evil] = {true, evil, kNow};
+  s.events.push_back({kNow, "backend", evil});
+  s.backends[0].last_exit = evil;
+  s.openvpn["public"].clients[0].common_name = evil;
+  s.topology.hosts.push_back({evil, "server", evil, {}, std::nullopt});
+  s.topology.route_sets[0].to.push_back(evil);
+  s.health->route_sets[0].why = evil;
+  for (auto access : {Access::kFull, Access::kPublic}) {
+    const auto page = renderPage(document(s, {evil}, Document::kStatus, access));
+    EXPECT_EQ(page.find("<img"), std::string::npos);
+    EXPECT_NE(page.find("x&quot;&gt;&lt;img"), std::string::npos) << "quotes escaped too";
+    EXPECT_EQ(page.find('\x01'), std::string::npos);
+    EXPECT_NE(page.find("&lt;img src=x onerror=alert(1)&gt;"), std::string::npos);
+  }
+}
+
 TEST(WebPageTest, EscapeHtml) {
   EXPECT_EQ(escapeHtml("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
   EXPECT_EQ(escapeHtml(std::string("a\x01"
