@@ -37,29 +37,25 @@ json gateways(const model::Snapshot& s) {
   json out = json::array();
   if (!s.health) return out;
   for (const auto& [name, peer] : s.health->peers) {
-    json entry = {{"name", name},
-                  {"verdict", peer.verdict},
-                  {"verdict_since_ms", peer.verdict_since_ms},
-                  {"up", peer.verdict == "up" || peer.verdict == "degraded"},
-                  {"drained", peer.drained},
-                  {"updated_ms", s.updated_ms}};
+    // The model's form (verdict, verdict_since_ms, drained, rtt_ms, checks: a field added there
+    // is here too), and what the API derives from it and from the topology.
+    json entry = model::toJson(peer);
+    entry["name"] = name;
+    entry["up"] = peer.verdict == "up" || peer.verdict == "degraded";
+    entry["updated_ms"] = s.updated_ms;
     if (const auto* host = s.topology.host(name)) {
       entry["role"] = host->role;
       entry["mesh_address"] = host->mesh_address;
     }
-    if (peer.rtt_ms) entry["rtt_ms"] = *peer.rtt_ms;
     std::int64_t since = 0;
-    json checks = json::object();
     std::string reason;
     for (const auto& [check_name, check] : peer.checks) {
       since = std::max(since, check.since_ms);
       if (check_name == "icmp") entry["loss_pct"] = check.loss_pct;
       if (check.verdict != "up" && reason.empty()) reason = check_name + ": " + check.reason;
-      checks[check_name] = model::toJson(check);
     }
     entry["since_ms"] = since;
     entry["reason"] = reason;
-    entry["checks"] = checks;
     out.push_back(entry);
   }
   return out;
