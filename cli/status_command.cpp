@@ -11,6 +11,7 @@
 #include "supervisor/control_socket.hpp"
 #include "web/auth.hpp"
 #include "web/client.hpp"
+#include "web/json_fields.hpp"
 
 namespace meshbroker::cli {
 namespace {
@@ -28,23 +29,10 @@ std::string padded(const std::string& text, std::size_t width) {
   return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
 }
 
-const nlohmann::json& list(const nlohmann::json& object, const char* key) {
-  static const nlohmann::json empty = nlohmann::json::array();
-  auto it = object.find(key);
-  return it != object.end() && it->is_array() ? *it : empty;
-}
-
 std::string hostForUrl(const std::string& listen) {
   if (listen == "0.0.0.0") return "127.0.0.1";
   if (listen == "::") return "::1";
   return listen;
-}
-
-bool anyDrained(const nlohmann::json& gateways) {
-  for (const auto& g : gateways) {
-    if (g.value("drained", false)) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -133,87 +121,96 @@ int runStatus(const std::filesystem::path& config_file, bool as_json, std::ostre
   }
   try {
     return printStatusTable(status, out);
-  } catch (const nlohmann::json::exception& e) {
-    err << "status: the daemon's reply is not what this meshbroker expects: " << e.what() << "\n";
+  } catch (const std::exception& e) {  // web::DocumentError, nlohmann::json::exception
+    err << "status: the daemon's reply is not what this meshbroker expects (" << e.what()
+        << "); is it another version? `meshbroker status --json` shows it as it came\n";
     return kExitFailure;
   }
 }
 
 int printStatusTable(const nlohmann::json& status, std::ostream& out) {
-  const std::int64_t now = status.value("updated_ms", std::int64_t{0});
-  const auto daemon = status.value("daemon", nlohmann::json::object());
-  out << "node " << status.value("node", "?") << " (" << daemon.value("role", "?") << "), pid "
-      << daemon.value("pid", 0) << ", up " << ago(daemon.value("started_ms", std::int64_t{0}), now)
-      << ", snapshot " << status.value("generation", 0) << "\n\n";
+  // The daemon's one status document (docs/api.md), read strictly: a field this CLI expects
+  // and the daemon lacks is a web::DocumentError naming it, not a blank column.
+  using web::arrayAt, web::boolAt, web::integerAt, web::member, web::numberAt, web::optionalMember,
+      web::textAt;
+  const std::int64_t now = integerAt(status, "updated_ms");
+  const auto& daemon = member(status, "daemon");
+  out << "node " << textAt(status, "node") << " (" << textAt(daemon, "role") << "), pid "
+      << textAt(daemon, "pid") << ", up " << ago(integerAt(daemon, "started_ms"), now)
+      << ", snapshot " << textAt(status, "generation") << "\n\n";
   out << padded("BACKEND", 18) << padded("STATE", 10) << padded("PID", 8) << padded("RESTARTS", 10)
       << padded("SINCE", 7) << "LAST EXIT\n";
   bool failed = false;
-  for (const auto& b : list(status, "backends")) {
-    std::string state = b.value("state", "?");
+  for (const auto& b : arrayAt(status, "backends")) {
+    const std::string state = textAt(b, "state");
     failed = failed || state == "failed";
-    out << padded(b.value("id", "?"), 18) << padded(state == "failed" ? "FAILED" : state, 10)
-        << padded(std::to_string(b.value("pid", 0)), 8)
-        << padded(std::to_string(b.value("restarts", 0)), 10)
-        << padded(ago(b.value("since_ms", std::int64_t{0}), now), 7) << b.value("last_exit", "")
-        << "\n";
-    if (state == "failed") out << "  ! " << b.value("failure", "") << "\n";
+    out << padded(textAt(b, "id"), 18) << padded(state == "failed" ? "FAILED" : state, 10)
+        << padded(std::to_string(integerAt(b, "pid")), 8)
+        << padded(std::to_string(integerAt(b, "restarts")), 10)
+        << padded(ago(integerAt(b, "since_ms"), now), 7) << textAt(b, "last_exit") << "\n";
+    if (state == "failed") out << "  ! " << textAt(b, "failure") << "\n";
   }
   out << "\n" << padded("MESH NODE", 18) << padded("STATE", 10) << "ADDRESS\n";
-  for (const auto& node : list(status, "mesh")) {
-    out << padded(node.value("name", "?"), 18)
-        << padded(node.value("up", false) ? "up" : "down", 10) << node.value("remote_address", "-")
+  for (const auto& node : arrayAt(status, "mesh")) {
+    // remote_address: only in the full view.
+    const auto& address = optionalMember(node, "remote_address");
+    out << padded(textAt(node, "name"), 18) << padded(boolAt(node, "up") ? "up" : "down", 10)
+        << (address.is_string() && !address.get<std::string>().empty() ? address.get<std::string>()
+                                                                       : "-")
         << "\n";
   }
-  const auto& gateways = list(status, "gateways");
+  const auto& gateways = arrayAt(status, "gateways");
   if (!gateways.empty()) {
     out << "\n"
         << padded("PEER", 18) << padded("STATE", 10) << padded("RTT", 10) << padded("LOSS", 7)
         << "WHY\n";
     for (const auto& peer : gateways) {
+      // rtt_ms: only once it replied; loss_pct: only with an icmp check.
       std::string rtt = "-";
-      if (peer.contains("rtt_ms") && peer["rtt_ms"].is_number()) {
+      if (!optionalMember(peer, "rtt_ms").is_null()) {
         char text[32];
-        std::snprintf(text, sizeof text, "%.1f ms", peer["rtt_ms"].get<double>());
+        std::snprintf(text, sizeof text, "%.1f ms", numberAt(peer, "rtt_ms"));
         rtt = text;
       }
       std::string loss = "-";
-      if (peer.contains("loss_pct") && peer["loss_pct"].is_number()) {
-        loss = std::to_string(static_cast<int>(peer["loss_pct"].get<double>() + 0.5)) + "%";
+      if (!optionalMember(peer, "loss_pct").is_null()) {
+        loss = std::to_string(static_cast<int>(numberAt(peer, "loss_pct") + 0.5)) + "%";
       }
-      std::string state = peer.value("verdict", "?");
-      if (peer.value("drained", false)) state += "*";
-      out << padded(peer.value("name", "?"), 18) << padded(state, 10) << padded(rtt, 10)
-          << padded(loss, 7) << peer.value("reason", "") << "\n";
+      std::string state = textAt(peer, "verdict");
+      if (boolAt(peer, "drained")) state += "*";
+      out << padded(textAt(peer, "name"), 18) << padded(state, 10) << padded(rtt, 10)
+          << padded(loss, 7) << textAt(peer, "reason") << "\n";
     }
   }
-  for (const auto& set : list(status, "routes")) {
-    const bool all_down = set.value("all_down", false);
-    out << "route set " << set.value("name", "?") << ": " << (all_down ? "ALL GATEWAYS DOWN: " : "")
-        << set.value("why", "") << "\n";
+  for (const auto& set : arrayAt(status, "routes")) {
+    const bool all_down = boolAt(set, "all_down");
+    out << "route set " << textAt(set, "name") << ": " << (all_down ? "ALL GATEWAYS DOWN: " : "")
+        << textAt(set, "why") << "\n";
     failed = failed || all_down;
   }
-  for (const auto& instance : list(status, "clients")) {
-    const auto& clients = list(instance, "clients");
-    const auto connected = instance.value("connected", static_cast<std::uint64_t>(clients.size()));
-    out << "\nopenvpn " << instance.value("instance", "?") << ": " << connected << " client(s)"
-        << (instance.value("management_connected", false) ? "" : " (management not connected)")
-        << "\n";
-    for (const auto& c : clients) {
-      out << "  " << padded(c.value("common_name", "?"), 16)
-          << padded(c.value("virtual_address", ""), 16) << padded(c.value("real_address", ""), 24)
-          << "in " << c.value("bytes_received", 0ULL) << " B, out " << c.value("bytes_sent", 0ULL)
+  for (const auto& instance : arrayAt(status, "clients")) {
+    out << "\nopenvpn " << textAt(instance, "instance") << ": " << integerAt(instance, "connected")
+        << " client(s)"
+        << (boolAt(instance, "management_connected") ? "" : " (management not connected)") << "\n";
+    // clients: only in the full view.
+    for (const auto& c : web::arrayOf(optionalMember(instance, "clients"), "clients")) {
+      out << "  " << padded(textAt(c, "common_name"), 16)
+          << padded(textAt(c, "virtual_address"), 16) << padded(textAt(c, "real_address"), 24)
+          << "in " << integerAt(c, "bytes_received") << " B, out " << integerAt(c, "bytes_sent")
           << " B\n";
     }
   }
-  const auto reload = daemon.value("last_reload", nlohmann::json::object());
-  if (!reload.value("ok", true)) {
+  const auto& reload = member(daemon, "last_reload");
+  if (!boolAt(reload, "ok")) {
     out << "\nlast reload FAILED (old config still running):\n";
-    for (const auto& e : list(reload, "errors")) {
+    for (const auto& e : arrayAt(reload, "errors")) {
       if (e.is_string()) out << "  " << e.get<std::string>() << "\n";
     }
   }
-  if (anyDrained(gateways)) out << "\n* drained by an operator (meshbroker undrain NAME)\n";
-  if (status.value("access", "") == "public") {
+  bool drained = false;
+  for (const auto& g : gateways) drained = drained || boolAt(g, "drained");
+  if (drained) out << "\n* drained by an operator (meshbroker undrain NAME)\n";
+  if (textAt(status, "access") == "public") {
     out << "\n(public view: users' names and addresses need the token in status.token_file;"
            " run as its owner)\n";
   }

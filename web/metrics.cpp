@@ -74,9 +74,7 @@ void perCheck(std::string& out, const char* name, const char* type, const char* 
               const json& gateways, Value value) {
   Family family(out, name, type, help);
   for (const auto& g : gateways) {
-    const json& checks = member(g, "checks");
-    if (!checks.is_object()) continue;
-    for (const auto& [check, c] : checks.items()) {
+    for (const auto& [check, c] : member(g, "checks").items()) {
       family.sample({"gateway", textAt(g, "name"), "check", check}, value(c));
     }
   }
@@ -108,11 +106,7 @@ std::string renderMetrics(const json& status) {
   auto field = [](const char* key) {
     return [key](const json& item) { return numberAt(item, key); };
   };
-  auto flag = [](const char* key) {
-    return [key](const json& item) {
-      return member(item, key).is_boolean() && member(item, key).get<bool>();
-    };
-  };
+  auto flag = [](const char* key) { return [key](const json& item) { return boolAt(item, key); }; };
   auto is = [](const char* key, const char* value) {
     return [key, value](const json& item) { return textAt(item, key) == value; };
   };
@@ -156,7 +150,7 @@ std::string renderMetrics(const json& status) {
     Family rtt(out, "meshbroker_gateway_rtt_seconds", "gauge",
                "Smoothed round-trip time of the gateway's ICMP health check.");
     for (const auto& g : gateways) {  // no sample for a gateway that never replied
-      if (member(g, "rtt_ms").is_number()) {
+      if (!optionalMember(g, "rtt_ms").is_null()) {
         rtt.sample({"gateway", textAt(g, "name")}, numberAt(g, "rtt_ms") / 1000.0);
       }
     }
@@ -211,9 +205,10 @@ std::string renderMetrics(const json& status) {
           "1 while meshbroker is connected to the instance's management interface.", clients,
           "instance", "instance", flag("management_connected"));
 
-  const json& pki = member(daemon, "pki");
-  if (pki.is_object()) {
-    if (member(pki, "crl_next_update").is_number()) {
+  // pki: only where OpenVPN runs; probe_timer: only with health checks.
+  const json& pki = optionalMember(daemon, "pki");
+  if (!pki.is_null()) {
+    if (!member(pki, "crl_next_update").is_null()) {
       Family(out, "meshbroker_crl_next_update_timestamp_seconds", "gauge",
              "When the first of this node's OpenVPN CRLs expires (OpenVPN then refuses every "
              "client), in seconds since the Unix epoch.")
@@ -221,11 +216,11 @@ std::string renderMetrics(const json& status) {
     }
     Family(out, "meshbroker_crl_problem", "gauge",
            "1 when the CRLs need someone: missing, unreadable, or expiring within 7 days.")
-        .sample({}, member(pki, "crl_ok").is_boolean() && pki["crl_ok"].get<bool>() ? 0 : 1);
+        .sample({}, boolAt(pki, "crl_ok") ? 0 : 1);
   }
 
-  const json& timer = member(daemon, "probe_timer");
-  if (member(timer, "lateness_p99_ms").is_number()) {
+  const json& timer = optionalMember(daemon, "probe_timer");
+  if (!timer.is_null() && !optionalMember(timer, "lateness_p99_ms").is_null()) {
     Family(out, "meshbroker_probe_timer_lateness_p99_seconds", "gauge",
            "99th percentile of how late the probe timer fired, over its last wakes.")
         .sample({}, numberAt(timer, "lateness_p99_ms") / 1000.0);
@@ -233,7 +228,7 @@ std::string renderMetrics(const json& status) {
            "Largest delay of the probe timer over its last wakes.")
         .sample({}, numberAt(timer, "lateness_max_ms") / 1000.0);
   }
-  if (member(timer, "wakeups").is_number()) {
+  if (!timer.is_null()) {
     Family(out, "meshbroker_probe_timer_wakeups_total", "counter", "Times the probe timer fired.")
         .sample({}, numberAt(timer, "wakeups"));
   }

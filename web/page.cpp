@@ -66,16 +66,16 @@ std::string duration(std::int64_t since_ms, std::int64_t now_ms) {
 }
 
 std::string rtt(const json& gateway) {
-  if (!gateway.contains("rtt_ms") || !gateway["rtt_ms"].is_number()) return "-";
+  if (optionalMember(gateway, "rtt_ms").is_null()) return "-";
   char text[32];
-  std::snprintf(text, sizeof text, "%.1f ms", gateway["rtt_ms"].get<double>());
+  std::snprintf(text, sizeof text, "%.1f ms", numberAt(gateway, "rtt_ms"));
   return text;
 }
 
 std::string percent(const json& object, const char* key) {
-  if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return "-";
+  if (optionalMember(object, key).is_null()) return "-";  // loss_pct: only with an icmp check
   char text[32];
-  std::snprintf(text, sizeof text, "%.0f %%", object[key].get<double>());
+  std::snprintf(text, sizeof text, "%.0f %%", numberAt(object, key));
   return text;
 }
 
@@ -101,7 +101,7 @@ std::int64_t verdictSince(const json& gateway) {
 
 // A gateway's state as a CSS class and a word: up, degraded, down, drained, unknown.
 std::string stateOf(const json& gateway) {
-  if (gateway.value("drained", false)) return "drained";
+  if (boolAt(gateway, "drained")) return "drained";
   std::string verdict = textAt(gateway, "verdict");
   if (verdict == "up" || verdict == "degraded" || verdict == "down") return verdict;
   return "unknown";
@@ -110,7 +110,7 @@ std::string stateOf(const json& gateway) {
 std::set<std::string> activeGateways(const json& status) {
   std::set<std::string> active;
   for (const auto& set : arrayAt(status, "routes")) {
-    if (set.value("all_down", false)) continue;
+    if (boolAt(set, "all_down")) continue;
     for (const auto& name : arrayAt(set, "chosen")) {
       if (name.is_string()) active.insert(name.get<std::string>());
     }
@@ -127,9 +127,9 @@ Headline headline(const json& status) {
   std::vector<std::string> bad;
   std::vector<std::string> warn;
   for (const auto& set : arrayAt(status, "routes")) {
-    if (set.value("all_down", false)) {
+    if (boolAt(set, "all_down")) {
       bad.push_back("route set " + textAt(set, "name") + ": all gateways down");
-    } else if (!set.value("settled", true)) {
+    } else if (!boolAt(set, "settled")) {
       warn.push_back("route set " + textAt(set, "name") + ": waiting for the first probes");
     }
   }
@@ -145,8 +145,9 @@ Headline headline(const json& status) {
     const std::string state = stateOf(g);
     if (state == "down" || state == "degraded") warn.push_back(textAt(g, "name") + " is " + state);
   }
-  const json daemon = status.value("daemon", json::object());
-  if (!daemon.value("last_reload", json::object()).value("ok", true)) {
+  const json& daemon = member(status, "daemon");
+  const json& reload = member(daemon, "last_reload");
+  if (!reload.is_null() && !boolAt(reload, "ok")) {
     warn.push_back("the last reload was refused (the old config still runs)");
   }
   auto join = [](const std::vector<std::string>& items) {
@@ -254,8 +255,8 @@ std::string escapeHtml(std::string_view text) {
 }
 
 std::string renderTopology(const json& status) {
-  const json topology = status.value("topology", json::object());
-  const json daemon = status.value("daemon", json::object());
+  const json& topology = member(status, "topology");
+  const json& daemon = member(status, "daemon");
   const std::string node = textAt(status, "node");
   const bool gateway_role = textAt(daemon, "role") == "gateway";
   const auto active = activeGateways(status);
@@ -267,7 +268,7 @@ std::string renderTopology(const json& status) {
   std::set<std::string> peers_seen;
   for (const auto& g : arrayAt(status, "gateways")) peers_seen.insert(textAt(g, "name"));
   std::map<std::string, bool> mesh_up;
-  for (const auto& m : arrayAt(status, "mesh")) mesh_up[textAt(m, "name")] = m.value("up", false);
+  for (const auto& m : arrayAt(status, "mesh")) mesh_up[textAt(m, "name")] = boolAt(m, "up");
   for (const auto& host : arrayAt(topology, "hosts")) {
     if (textAt(host, "role") == "server" && !peers_seen.count(textAt(host, "name"))) {
       servers.push_back(host);
@@ -293,13 +294,13 @@ std::string renderTopology(const json& status) {
   for (std::size_t i = 0; i < instances.size(); ++i) {
     const auto& c = instances[i];
     const Box b{20, rowY(i, instances.size()), 170, 62};
-    const auto connected = c.value("connected", 0);
-    const bool managed = c.value("management_connected", false);
+    const auto connected = integerAt(c, "connected");
+    const bool managed = boolAt(c, "management_connected");
     boxes.push_back(
         box(b, managed ? "up" : "unknown", "OpenVPN instance " + textAt(c, "instance"),
             {"openvpn " + textAt(c, "instance"),
              std::to_string(connected) + (connected == 1 ? " client" : " clients"),
-             textAt(c, "subnet")},
+             optionalTextAt(c, "subnet")},
             {{"instance", textAt(c, "instance")}, {"clients", std::to_string(connected)}}));
     links.push_back(link(b, self, managed ? "up" : "unknown"));
   }
@@ -335,7 +336,7 @@ std::string renderTopology(const json& status) {
       if (to.is_string() && mesh_lines.size() < 4) mesh_lines.push_back(to.get<std::string>());
     }
   }
-  if (topology.contains("through_target") && mesh_lines.size() < 5) {
+  if (!optionalMember(topology, "through_target").is_null() && mesh_lines.size() < 5) {
     mesh_lines.push_back("host " + textAt(topology, "through_target"));
   }
   boxes.push_back(box(mesh_box, "mesh", "the mesh", mesh_lines));
@@ -354,7 +355,7 @@ std::string renderTopology(const json& status) {
 
 std::string renderLive(const json& status) {
   const std::int64_t now = integerAt(status, "updated_ms");
-  const json daemon = status.value("daemon", json::object());
+  const json& daemon = member(status, "daemon");
   const auto head = headline(status);
   // The public view (no token) has counts and states; names and addresses are not in it.
   const bool full = textAt(status, "access") == "full";
@@ -397,7 +398,7 @@ std::string renderLive(const json& status) {
     for (const auto& c : arrayAt(r, "chosen")) {
       if (c.is_string()) chosen += (chosen.empty() ? "" : ", ") + c.get<std::string>();
     }
-    const bool down = r.value("all_down", false);
+    const bool down = boolAt(r, "all_down");
     mustache::data row;
     row.set("name", textAt(r, "name"));
     row.set("to", to);
@@ -413,17 +414,17 @@ std::string renderLive(const json& status) {
   for (const auto& instance : arrayAt(status, "clients")) {
     mustache::data group;
     group.set("instance", textAt(instance, "instance"));
-    group.set("kind", textAt(instance, "kind"));
-    group.set("subnet", textAt(instance, "subnet"));
+    group.set("kind", optionalTextAt(instance, "kind"));  // kind, subnet: configured ones
+    group.set("subnet", optionalTextAt(instance, "subnet"));
     group.set("connected", textAt(instance, "connected"));
-    group.set("managed", flag(instance.value("management_connected", false)));
+    group.set("managed", flag(boolAt(instance, "management_connected")));
     std::vector<mustache::data> clients;
-    for (const auto& c : arrayAt(instance, "clients")) {
+    for (const auto& c : arrayOf(optionalMember(instance, "clients"), "clients")) {  // full view
       mustache::data row;
       row.set("common_name", textAt(c, "common_name"));
       row.set("virtual_address", textAt(c, "virtual_address"));
-      row.set("in", bytes(c.value("bytes_received", std::uint64_t{0})));
-      row.set("out", bytes(c.value("bytes_sent", std::uint64_t{0})));
+      row.set("in", bytes(static_cast<std::uint64_t>(integerAt(c, "bytes_received"))));
+      row.set("out", bytes(static_cast<std::uint64_t>(integerAt(c, "bytes_sent"))));
       row.set("since", clock(integerAt(c, "connected_since") * 1000));
       clients.push_back(std::move(row));
     }
@@ -451,8 +452,8 @@ std::string renderLive(const json& status) {
   for (const auto& m : arrayAt(status, "mesh")) {
     mustache::data row;
     row.set("name", textAt(m, "name"));
-    row.set("state", m.value("up", false) ? "up" : "down");
-    row.set("address", textAt(m, "remote_address"));
+    row.set("state", boolAt(m, "up") ? "up" : "down");
+    row.set("address", optionalTextAt(m, "remote_address"));  // full view
     row.set("for", duration(integerAt(m, "since_ms"), now));
     mesh.push_back(std::move(row));
   }

@@ -154,7 +154,17 @@ Response Router::handle(const Request& request) const {
     response = error(503, "starting", "meshbroker is starting; no state to show yet");
     response.headers.emplace_back("Retry-After", "1");
   } else {
-    response = read(request, *view);
+    try {
+      response = read(request, *view);
+    } catch (const std::exception& e) {
+      // A renderer met a status document it does not expect (web/json_fields.hpp): our bug,
+      // not the caller's. Say so and go on serving.
+      if (log_) {
+        std::lock_guard lock(log_mutex_);
+        log_("status: cannot answer " + printable(request.path, 100) + ": " + e.what());
+      }
+      response = error(500, "internal", "meshbroker could not render this; its log says why");
+    }
   }
   noStore(response);
   return response;

@@ -25,6 +25,7 @@
 #include "web/auth.hpp"
 #include "web/client.hpp"
 #include "web/host_check.hpp"
+#include "web/json_fields.hpp"
 #include "web/metrics.hpp"
 #include "web/page.hpp"
 #include "web/router.hpp"
@@ -176,6 +177,50 @@ TEST(WebApiTest, NoHealthAndNoTopologyAreNotFatal) {
   EXPECT_EQ(status["clients"].size(), s.openvpn.size()) << "instances not in the config are shown";
   EXPECT_NO_THROW(renderMetrics(status));
   EXPECT_NO_THROW(renderPage(status));
+}
+
+// The page, /metrics and `meshbroker status` read the one document strictly (web/json_fields):
+// a field they need that is missing or of the wrong type is an error naming it, never a blank
+// cell, while the public view (which leaves fields out on purpose) renders.
+TEST(WebStrictReadsTest, AMissingOrMistypedFieldIsAnErrorNotABlank) {
+  const auto s = seedSnapshot();
+  for (auto access : {Access::kFull, Access::kPublic}) {
+    const auto status = document(s, {"0.1.0"}, Document::kStatus, access);
+    EXPECT_NO_THROW(renderPage(status));
+    EXPECT_NO_THROW(renderMetrics(status));
+    std::ostringstream table;
+    EXPECT_NO_THROW(cli::printStatusTable(status, table));
+  }
+  const auto full = document(s, {"0.1.0"}, Document::kStatus, Access::kFull);
+  auto expect_named = [](const std::function<void()>& render, const std::string& field) {
+    try {
+      render();
+      ADD_FAILURE() << "rendered without " << field;
+    } catch (const DocumentError& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + field + "'"), std::string::npos) << e.what();
+    }
+  };
+  std::ostringstream sink;
+  auto broken = full;
+  broken["gateways"][0].erase("verdict");
+  expect_named([&] { renderPage(broken); }, "verdict");
+  expect_named([&] { renderMetrics(broken); }, "verdict");
+  expect_named([&] { cli::printStatusTable(broken, sink); }, "verdict");
+  broken = full;
+  broken["daemon"].erase("role");
+  expect_named([&] { renderPage(broken); }, "role");
+  expect_named([&] { renderMetrics(broken); }, "role");
+  expect_named([&] { cli::printStatusTable(broken, sink); }, "role");
+  broken = full;
+  broken["mesh"][0]["up"] = "yes";
+  expect_named([&] { renderPage(broken); }, "up");
+  expect_named([&] { renderMetrics(broken); }, "up");
+  expect_named([&] { cli::printStatusTable(broken, sink); }, "up");
+  broken = full;
+  broken["gateways"][0]["rtt_ms"] = "fast";
+  expect_named([&] { renderPage(broken); }, "rtt_ms");
+  expect_named([&] { renderMetrics(broken); }, "rtt_ms");
+  expect_named([&] { cli::printStatusTable(broken, sink); }, "rtt_ms");
 }
 
 TEST(WebMetricsTest, FamiliesAndSamples) {
