@@ -16,13 +16,13 @@ mkdir -p "$WORK"
 # rank kind: pure libraries compute (no sockets, processes, netlink, files); adapters do I/O.
 declare -A RANK=(
   [model]=0 [config]=1 [io]=1 [io_netlink]=1
-  [routing]=2 [health]=2 [web]=2
+  [routing]=2 [health]=2 [web]=2 [network]=2
   [templates]=3 [routing_netlink]=3 [health_sockets]=3 [backends]=3
   [supervisor]=4 [web_server]=4
   [cli]=5
 )
 declare -A KIND=(
-  [model]=pure [config]=pure [routing]=pure [health]=pure [web]=pure [templates]=pure
+  [model]=pure [config]=pure [network]=pure [routing]=pure [health]=pure [web]=pure [templates]=pure
   [io]=adapter [io_netlink]=adapter [routing_netlink]=adapter [health_sockets]=adapter
   [backends]=adapter
   [supervisor]=adapter [web_server]=adapter [cli]=adapter

@@ -1,0 +1,41 @@
+// The network document (issue 20): who is in the network, as the registry publishes it. Every
+// node pulls it, verifies the registry's signature (network/), and applies it. Plain types and
+// their one JSON form; parsing and checking untrusted text is network/document.*.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace meshbroker::model {
+
+struct NetworkNode {
+  std::string name;                           // tinc node name: [A-Za-z0-9_]
+  std::string role;                           // "server" or "gateway"
+  std::string mesh_address;                   // IPv4 inside the mesh prefix
+  std::optional<std::string> public_address;  // where others ConnectTo it (servers)
+  std::optional<std::uint16_t> port;          // tinc port at public_address
+  std::string tinc_public_key;                // tinc 1.0 RSA public key, PEM
+  std::vector<std::string> openvpn;           // OpenVPN instances it offers
+  std::vector<std::string> client_subnets;    // those instances' pools (CIDR), routed back to it
+  bool operator==(const NetworkNode&) const = default;
+};
+
+struct NetworkDocument {
+  std::string network;                      // the network's name; a node refuses another network's
+  std::uint64_t version = 0;                // only ever grows; a node accepts only a higher one
+  std::int64_t issued_ms = 0;               // wall clock at signing, for people
+  std::vector<NetworkNode> nodes;           // sorted by name
+  std::map<std::string, std::string> crls;  // OpenVPN instance -> its CRL, PEM
+  bool operator==(const NetworkDocument&) const = default;
+
+  const NetworkNode* node(const std::string& name) const;
+};
+
+nlohmann::json toJson(const NetworkNode& node);
+nlohmann::json toJson(const NetworkDocument& document);
+
+}  // namespace meshbroker::model

@@ -1,0 +1,232 @@
+// The network registry's signed document (issue 20): what a node accepts and what it refuses.
+// Each refusal is an attack: a forged byte, another key, a replayed older version, a second
+// writer, another network's document, a directive smuggled into a host file, garbage.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "network/document.hpp"
+#include "network/envelope.hpp"
+#include "network/signing.hpp"
+#include "network/update.hpp"
+
+namespace meshbroker::network {
+namespace {
+
+using nlohmann::json;
+
+const std::string kTincKey =
+    "-----BEGIN RSA PUBLIC KEY-----\nMIIBCgKCAQEA+/=\n-----END RSA PUBLIC KEY-----\n";
+const std::string kCrl = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
+
+model::NetworkDocument sample(std::uint64_t version = 7) {
+  model::NetworkDocument d;
+  d.network = "comunidad";
+  d.version = version;
+  d.issued_ms = 1'780'000'000'000;
+  model::NetworkNode chip{"chip", "server", "10.20.0.1",  "192.0.2.10",
+                          655,    kTincKey, {"comegato"}, {"10.30.0.0/24"}};
+  model::NetworkNode cometa{"cometa",     "gateway", "10.20.0.3", std::nullopt,
+                            std::nullopt, kTincKey,  {},          {}};
+  d.nodes = {chip, cometa};
+  d.crls["comegato"] = kCrl;
+  return d;
+}
+
+class SignedDocument : public ::testing::Test {
+ protected:
+  std::string key_ = generateSigningKey();
+  std::string pub_ = publicKeyOf(key_);
+};
+
+TEST_F(SignedDocument, RoundTripsThroughTheEnvelope) {
+  const auto sealed = sealDocument(sample(), key_);
+  const auto opened = openEnvelope(sealed, pub_);
+  ASSERT_TRUE(opened.document) << opened.error;
+  EXPECT_EQ(*opened.document, sample());
+  EXPECT_EQ(opened.document->node("chip")->public_address, "192.0.2.10");
+  EXPECT_EQ(opened.document->node("nobody"), nullptr);
+}
+
+TEST_F(SignedDocument, KeysHaveTheirTextForms) {
+  EXPECT_TRUE(pub_.starts_with("ed25519:"));
+  EXPECT_TRUE(isPublicKey(pub_));
+  const auto fp = fingerprintOf(pub_);
+  EXPECT_TRUE(fp.starts_with("sha256:"));
+  EXPECT_EQ(fp.size(), 7u + 43u);  // SHA-256 in base64url without padding
+  EXPECT_EQ(fp.find_first_of("+/="), std::string::npos);
+  EXPECT_NE(fingerprintOf(publicKeyOf(generateSigningKey())), fp);
+  std::string why;
+  EXPECT_FALSE(isPublicKey("ed25519:AAAA", &why));
+  EXPECT_NE(why.find("32 bytes"), std::string::npos);
+  EXPECT_FALSE(isPublicKey("rsa:" + pub_.substr(8)));
+  EXPECT_THROW(publicKeyOf("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+               CryptoError);
+  EXPECT_THROW(fingerprintOf("garbage"), CryptoError);
+}
+
+TEST_F(SignedDocument, AForgedByteInTheDocumentIsRefused) {
+  auto envelope = json::parse(sealDocument(sample(), key_));
+  auto text = envelope["document"].get<std::string>();
+  // The attacker moves cometa's mesh address onto a server's: one character.
+  const auto at = text.find("10.20.0.3");
+  ASSERT_NE(at, std::string::npos);
+  text[at + 8] = '1';
+  envelope["document"] = text;
+  const auto opened = openEnvelope(envelope.dump(), pub_);
+  EXPECT_FALSE(opened.document);
+  EXPECT_NE(opened.error.find("signature does not match"), std::string::npos) << opened.error;
+}
+
+TEST_F(SignedDocument, ADocumentSignedByAnotherKeyIsRefusedEvenWithItsOwnKeyInside) {
+  const auto attacker = generateSigningKey();
+  const auto opened = openEnvelope(sealDocument(sample(99), attacker), pub_);
+  EXPECT_FALSE(opened.document);
+  EXPECT_NE(opened.error.find("signed by another key (" + fingerprintOf(publicKeyOf(attacker))),
+            std::string::npos)
+      << opened.error;
+  EXPECT_NE(opened.error.find(fingerprintOf(pub_)), std::string::npos);
+  // The attacker's signature with our key's name on the envelope: still refused.
+  auto envelope = json::parse(sealDocument(sample(99), attacker));
+  envelope["key"] = pub_;
+  EXPECT_FALSE(openEnvelope(envelope.dump(), pub_).document);
+}
+
+TEST_F(SignedDocument, AnUnsignedOrMangledEnvelopeIsRefused) {
+  auto envelope = json::parse(sealDocument(sample(), key_));
+  for (const char* field : {"signature", "key", "document", "format"}) {
+    auto broken = envelope;
+    broken.erase(field);
+    const auto opened = openEnvelope(broken.dump(), pub_);
+    EXPECT_FALSE(opened.document) << field;
+    EXPECT_NE(opened.error.find(field), std::string::npos) << opened.error;
+  }
+  auto empty_signature = envelope;
+  empty_signature["signature"] = "";
+  EXPECT_FALSE(openEnvelope(empty_signature.dump(), pub_).document);
+  auto not_base64 = envelope;
+  not_base64["signature"] = "!!!!";
+  EXPECT_FALSE(openEnvelope(not_base64.dump(), pub_).document);
+  auto format = envelope;
+  format["format"] = "meshbroker-network/999";
+  EXPECT_NE(openEnvelope(format.dump(), pub_).error.find("unknown format"), std::string::npos);
+  // The bare document, no envelope at all.
+  EXPECT_FALSE(openEnvelope(documentText(sample()), pub_).document);
+  for (const std::string& garbage : std::vector<std::string>{
+           "", "null", "[]", "{", std::string(10, '\0'), std::string("\xff\xfe")}) {
+    EXPECT_FALSE(openEnvelope(garbage, pub_).document);
+  }
+  EXPECT_NE(openEnvelope(std::string(9 * 1024 * 1024, ' '), pub_).error.find("too large"),
+            std::string::npos);
+}
+
+TEST_F(SignedDocument, ASignedButInvalidDocumentIsRefusedNamingTheField) {
+  // Even the registry cannot make a node write a directive into a host file.
+  auto d = sample();
+  d.nodes[0].tinc_public_key =
+      "-----BEGIN RSA PUBLIC KEY-----\nAAAA\nScript = /bin/sh\n-----END RSA PUBLIC KEY-----\n";
+  auto opened = openEnvelope(sealDocument(d, key_), pub_);
+  EXPECT_FALSE(opened.document);
+  EXPECT_NE(opened.error.find("nodes[0].tinc_public_key"), std::string::npos) << opened.error;
+
+  d = sample();
+  d.nodes[1].name = "cometa\nConnectTo = evil";
+  opened = openEnvelope(sealDocument(d, key_), pub_);
+  EXPECT_NE(opened.error.find("nodes[1].name"), std::string::npos) << opened.error;
+
+  d = sample();
+  d.nodes[1].mesh_address = d.nodes[0].mesh_address;
+  opened = openEnvelope(sealDocument(d, key_), pub_);
+  EXPECT_NE(opened.error.find("also the mesh address of chip"), std::string::npos) << opened.error;
+
+  d = sample();
+  d.crls["comegato"] = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\ncrl-verify /x\n";
+  opened = openEnvelope(sealDocument(d, key_), pub_);
+  EXPECT_NE(opened.error.find("crls.comegato"), std::string::npos) << opened.error;
+}
+
+TEST(NetworkDocument, ParsesStrictlyAndNamesTheField) {
+  auto good = model::toJson(sample());
+  ASSERT_TRUE(parseDocument(good.dump()).document);
+  auto expect_error = [&](json doc, const std::string& words) {
+    const auto parsed = parseDocument(doc.dump());
+    EXPECT_FALSE(parsed.document) << words;
+    EXPECT_NE(parsed.error.find(words), std::string::npos) << parsed.error;
+  };
+  auto d = good;
+  d["version"] = 0;
+  expect_error(d, "version");
+  d = good;
+  d["version"] = -3;
+  expect_error(d, "version");
+  d = good;
+  d["nodes"][0]["role"] = "registry";
+  expect_error(d, "nodes[0].role");
+  d = good;
+  d["nodes"][1]["name"] = "chip";
+  expect_error(d, "\"chip\" is also nodes[0]");
+  d = good;
+  d["nodes"][0]["port"] = 70000;
+  expect_error(d, "nodes[0].port");
+  d = good;
+  d["nodes"][0]["client_subnets"] = {"10.30.0.1/24"};
+  expect_error(d, "nodes[0].client_subnets[0]");
+  d = good;
+  d["nodes"][0]["public_address"] = "192.0.2.10\nAddress = 6.6.6.6";
+  expect_error(d, "nodes[0].public_address");
+  d = good;
+  d["nodes"][0].erase("mesh_address");
+  expect_error(d, "nodes[0].mesh_address: missing");
+  d = good;
+  d["nodes"][0]["openvpn"] = {"comegato", "comegato"};
+  expect_error(d, "listed twice");
+  d = good;
+  d["network"] = 5;
+  expect_error(d, "network");
+  d = good;
+  d["future_field"] = {{"a", 1}};  // a newer registry's addition: ignored
+  EXPECT_TRUE(parseDocument(d.dump()).document);
+  EXPECT_NE(parseDocument(std::string(5 * 1024 * 1024, ' ')).error.find("larger"),
+            std::string::npos);
+}
+
+TEST(NetworkUpdate, AcceptsOnlyAHigherVersionOfItsOwnNetwork) {
+  const auto v7 = sample(7);
+  EXPECT_EQ(decideUpdate(std::nullopt, "comunidad", v7).verdict, UpdateVerdict::kAccept);
+  EXPECT_EQ(decideUpdate(v7, "comunidad", sample(8)).verdict, UpdateVerdict::kAccept);
+  EXPECT_EQ(decideUpdate(v7, "comunidad", v7).verdict, UpdateVerdict::kSame);
+  const auto replay = decideUpdate(sample(8), "comunidad", v7);
+  EXPECT_EQ(replay.verdict, UpdateVerdict::kOlder);
+  EXPECT_NE(replay.reason.find("older than 8"), std::string::npos) << replay.reason;
+  auto other_writer = sample(7);
+  other_writer.nodes.pop_back();
+  const auto second = decideUpdate(v7, "comunidad", other_writer);
+  EXPECT_EQ(second.verdict, UpdateVerdict::kOlder);
+  EXPECT_NE(second.reason.find("second writer"), std::string::npos);
+  auto foreign = sample(100);
+  foreign.network = "otra";
+  EXPECT_EQ(decideUpdate(v7, "comunidad", foreign).verdict, UpdateVerdict::kOtherNetwork);
+  EXPECT_EQ(decideUpdate(std::nullopt, "comunidad", foreign).verdict, UpdateVerdict::kOtherNetwork);
+}
+
+TEST(Base64, IsStrictAndCanonical) {
+  std::string out;
+  EXPECT_TRUE(decodeBase64("aGk=", out));
+  EXPECT_EQ(out, "hi");
+  EXPECT_TRUE(decodeBase64("", out));
+  EXPECT_EQ(out, "");
+  EXPECT_FALSE(decodeBase64("aGk", out));   // unpadded
+  EXPECT_FALSE(decodeBase64("aGl=", out));  // non-zero bits under the padding
+  EXPECT_FALSE(decodeBase64("aG k", out));  // a space
+  EXPECT_FALSE(decodeBase64("a=Gk", out));  // padding in the middle
+  EXPECT_FALSE(decodeBase64("====", out));
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    ASSERT_TRUE(decodeBase64(encodeBase64(s), out));
+    EXPECT_EQ(out, s);
+  }
+}
+
+}  // namespace
+}  // namespace meshbroker::network
