@@ -6,6 +6,7 @@
 #include "cli/client_commands.hpp"
 #include "cli/commands.hpp"
 #include "cli/handover_command.hpp"
+#include "cli/network_commands.hpp"
 #include "cli/routes_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/status_command.hpp"
@@ -94,6 +95,20 @@ int main(int argc, char** argv) {
           {"tinc-up", "tinc-down", "host-up", "host-down", "subnet-up", "subnet-down"}));
   notify->add_option("-r,--runtime-dir", runtime_dir, "The daemon's runtime folder");
 
+  // The network registry (issue 20).
+  std::string key_file = "/var/lib/meshbroker/network/signing.key";
+  auto* net = app.add_subcommand("network", "The network registry's signed network document");
+  net->require_subcommand(1);
+  auto* net_init = net->add_subcommand(
+      "init",
+      "On the registry, once: make the network's signing key and print the public key every "
+      "node pins as network.key (refuses if a key exists)");
+  net_init->add_option("--key-file", key_file, "Where to keep the private key (0600)")
+      ->capture_default_str();
+  auto* net_show =
+      net->add_subcommand("show", "Print the network document this node holds, verified");
+  net_show->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+
   // OpenVPN clients (issue 5).
   std::string client_name;
   std::string instance;
@@ -152,6 +167,8 @@ int main(int argc, char** argv) {
   }
   if (*run) return cli::runDaemon(config_file, selfBinary(), std::cerr);
   if (*notify) return cli::runNotify(event, runtime_dir, std::cerr);
+  if (*net_init) return cli::runNetworkInit(key_file, std::cout, std::cerr);
+  if (*net_show) return cli::runNetworkShow(config_file, std::cout, std::cerr);
   if (*client_init) return cli::runClientInit(config_file, std::cout, std::cerr);
   if (*client_add) {
     return cli::runClientAdd(config_file, client_name, instance, profile_out, std::cout, std::cerr);

@@ -4,6 +4,7 @@
 // the diagnostics print.
 #include "config/loader.hpp"
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -495,6 +496,41 @@ std::optional<StatusConfig> readStatus(ObjectReader& object, const fs::path& bas
   return StatusConfig{listen->str(), *port, token, *threads, *enabled, names, *allow_public};
 }
 
+// "ed25519:" and the base64 of 32 bytes (43 characters and one '='). network/signing checks
+// the bytes themselves; this is the shape, so a typo is a config error naming the field.
+bool looksLikeSigningKey(const std::string& text) {
+  constexpr std::string_view kPrefix = "ed25519:";
+  if (text.size() != kPrefix.size() + 44 || !text.starts_with(kPrefix) || text.back() != '=') {
+    return false;
+  }
+  for (std::size_t i = kPrefix.size(); i + 1 < text.size(); ++i) {
+    const char c = text[i];
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
+  }
+  return true;
+}
+
+std::optional<NetworkConfig> readNetwork(ObjectReader& object, const PathsConfig& paths,
+                                         const fs::path& base_dir) {
+  auto& diag = object.diag();
+  bool failed = false;
+  auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
+  auto registry = object.required<NodeName>("registry", parsed<NodeName>(diag));
+  auto key = object.required<std::string>("key", stringReader(diag));
+  if (key && !looksLikeSigningKey(*key)) {
+    diag.error(object.childPath("key"), "\"" + key->substr(0, 60) + "\"",
+               "is not the registry's public key (\"ed25519:\" and 44 base64 characters; "
+               "`meshbroker network init` on the registry prints it)");
+    failed = true;
+  }
+  auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(8656));
+  auto poll = object.withDefault<int>("poll_ms", intReader(diag, 500, 3600000), 5000);
+  auto signing = object.withDefault<fs::path>("signing_key_file", pathReader(diag, base_dir),
+                                              paths.state_dir / "network" / "signing.key");
+  if (failed || !name || !registry || !key || !port || !poll || !signing) return std::nullopt;
+  return NetworkConfig{*name, *registry, *key, *port, *poll, *signing};
+}
+
 std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::path& base_dir) {
   auto& diag = object.diag();
   SupervisorConfig d;
@@ -587,10 +623,18 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
                                       [&](ObjectReader& o) { return readStatus(o, base_dir); });
   auto supervisor = section<SupervisorConfig>(
       top, "supervisor", [&](ObjectReader& o) { return readSupervisor(o, base_dir); });
+  std::optional<NetworkConfig> network;
+  bool network_failed = false;
+  if (const Json* value = top.find("network")) {
+    ObjectReader object(*value, "/network", diag);
+    if (object.ok() && paths) network = readNetwork(object, *paths, base_dir);
+    network_failed = !network;
+    object.finish();
+  }
   top.finish();
 
   if (diag.hasErrors() || !name || !role || !paths || !tinc || !hosts || !openvpn || !routes ||
-      !health || !routing || !status || !supervisor) {
+      !health || !routing || !status || !supervisor || network_failed) {
     return result;
   }
   NodeConfig config{.name = *name,
@@ -603,7 +647,8 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
                     .routing = *routing,
                     .status = *status,
                     .paths = *paths,
-                    .supervisor = *supervisor};
+                    .supervisor = *supervisor,
+                    .network = std::move(network)};
   validate(config, diag);
   if (!diag.hasErrors()) result.config = std::move(config);
   return result;

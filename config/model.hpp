@@ -175,6 +175,19 @@ struct SupervisorConfig {
   std::string openvpn_user = "meshbroker-openvpn";
 };
 
+// The network registry (issue 20, docs/network.md). Absent: this node manages itself alone, as
+// before. Present: servers serve the registry's signed network document on their mesh address
+// and every node pulls it from its ConnectTo servers; the registry signs it.
+struct NetworkConfig {
+  NodeName name;       // the network's name: a document of another network is refused
+  NodeName registry;   // the one node that signs the network document (a server)
+  std::string key;     // the registry's public key, "ed25519:<base64 of 32 bytes>", pinned here
+  Port port;           // where servers serve the document, on their mesh address (8656)
+  int poll_ms = 5000;  // how often a node asks its ConnectTo servers for a newer document
+  // The registry's private key (PEM, 0600); only read on the registry.
+  std::filesystem::path signing_key_file;
+};
+
 struct NodeConfig {
   NodeName name;
   Role role = Role::kServer;
@@ -187,7 +200,9 @@ struct NodeConfig {
   StatusConfig status;
   PathsConfig paths;
   SupervisorConfig supervisor;
+  std::optional<NetworkConfig> network;
 
+  bool isRegistry() const { return network && network->registry == name; }
   const Host* findHost(const NodeName& host_name) const;
 };
 

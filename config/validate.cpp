@@ -116,6 +116,7 @@ void checkPorts(const NodeConfig& config, Diagnostics& diag) {
   claim("tcp", config.tinc.port, "/tinc/port");
   claim("udp", config.tinc.port, "/tinc/port");
   claim("tcp", config.status.port, "/status/port");
+  if (config.network) claim("tcp", config.network->port, "/network/port");
   for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
     const auto& instance = config.openvpn[i];
     claim(toString(instance.proto), instance.port, at("/openvpn", i) + "/port");
@@ -381,9 +382,32 @@ void checkStatusListener(const NodeConfig& config, Diagnostics& diag) {
   }
 }
 
+// The registry is a server this node knows (or this node itself), so there is someone to
+// sign the document and somewhere to pull it from.
+void checkNetwork(const NodeConfig& config, Diagnostics& diag) {
+  if (!config.network) return;
+  const auto& registry = config.network->registry;
+  if (registry == config.name) {
+    if (config.role != Role::kServer) {
+      diag.error("/network/registry", "\"" + registry.str() + "\"",
+                 "is this node, a gateway: the registry must be a server");
+    }
+    return;
+  }
+  const Host* host = config.findHost(registry);
+  if (!host) {
+    diag.error("/network/registry", "\"" + registry.str() + "\"",
+               "is neither this node nor one of its hosts");
+  } else if (host->role != Role::kServer) {
+    diag.error("/network/registry", "\"" + registry.str() + "\"",
+               "is a gateway: the registry must be a server");
+  }
+}
+
 }  // namespace
 
 void validate(const NodeConfig& config, Diagnostics& diag) {
+  checkNetwork(config, diag);
   checkNames(config, diag);
   checkConnectTo(config, diag);
   checkMeshAddresses(config, diag);

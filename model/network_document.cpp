@@ -21,6 +21,22 @@ nlohmann::json toJson(const NetworkNode& node) {
   return out;
 }
 
+nlohmann::json toJson(const NetworkSnapshot& n) {
+  return {{"name", n.name},
+          {"registry", n.registry},
+          {"key_fingerprint", n.key_fingerprint},
+          {"is_registry", n.is_registry},
+          {"version", n.version},
+          {"issued_ms", n.issued_ms},
+          {"held_since_ms", n.held_since_ms},
+          {"nodes", n.nodes},
+          {"last_pull_ms", n.last_pull_ms},
+          {"last_pull_from", n.last_pull_from},
+          {"last_error", n.last_error},
+          {"last_error_ms", n.last_error_ms},
+          {"serving", n.serving}};
+}
+
 nlohmann::json toJson(const NetworkDocument& document) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& node : document.nodes) nodes.push_back(toJson(node));

@@ -35,7 +35,25 @@ struct NetworkDocument {
   const NetworkNode* node(const std::string& name) const;
 };
 
+// What this node knows of the network document, for status (none without a `network` section).
+struct NetworkSnapshot {
+  std::string name;             // the network's name (config)
+  std::string registry;         // the registry's node name (config)
+  std::string key_fingerprint;  // sha256:... of the pinned key
+  bool is_registry = false;
+  std::uint64_t version = 0;       // of the document held (0: none yet)
+  std::int64_t issued_ms = 0;      // when the registry signed it
+  std::int64_t held_since_ms = 0;  // when this node took it
+  std::size_t nodes = 0;           // how many nodes it lists
+  std::int64_t last_pull_ms = 0;   // last answer from a server (any: same, newer, refused)
+  std::string last_pull_from;      // that server
+  std::string last_error;          // the last refusal or failure ("" after a good pull)
+  std::int64_t last_error_ms = 0;
+  bool serving = false;  // this node serves the document on its mesh address
+};
+
 nlohmann::json toJson(const NetworkNode& node);
+nlohmann::json toJson(const NetworkSnapshot& network);
 nlohmann::json toJson(const NetworkDocument& document);
 
 }  // namespace meshbroker::model

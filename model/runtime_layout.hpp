@@ -35,4 +35,14 @@ struct RuntimeLayout {
   std::filesystem::path hookBinaryDir() const { return dir / "bin"; }
 };
 
+// What meshbroker keeps across restarts in paths.state_dir, besides the rendered files and the
+// OpenVPN PKI (PkiLayout).
+struct StateLayout {
+  std::filesystem::path dir;  // paths.state_dir (/var/lib/meshbroker)
+
+  std::filesystem::path networkDir() const { return dir / "network"; }
+  // The last good signed network document (its envelope, as signed), replaced atomically.
+  std::filesystem::path networkDocument() const { return networkDir() / "document.json"; }
+};
+
 }  // namespace meshbroker::model

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/health_snapshot.hpp"
+#include "model/network_document.hpp"
 #include "model/openvpn_client.hpp"
 #include "model/topology.hpp"
 
@@ -81,6 +82,7 @@ struct Snapshot {
   // What the config says the network looks like around this node (model/topology.hpp). The
   // status page draws it.
   Topology topology;
+  std::optional<NetworkSnapshot> network;  // none without a `network` section (issue 20)
 };
 
 nlohmann::json toJson(const HealthSnapshot& health);

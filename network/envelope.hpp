@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "model/network_document.hpp"
+#include "network/document.hpp"
 
 namespace meshbroker::network {
 

@@ -48,6 +48,7 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       tinc_(std::make_shared<TincDriver>(io, config_, backends_, partHooks())),
       crl_(io, config_, partHooks()),
       firewall_(partHooks().record),
+      network_(io, config_, partHooks()),
       signals_(io),
       watchdog_(io),
       shutdown_deadline_(io) {}
@@ -102,6 +103,7 @@ void Daemon::start() {
     tinc_->attachMonitor(monitor_);
     tinc_->watchStalePaths();
   }
+  network_.configure();
   if (auto watchdog = systemdWatchdogPeriod()) petWatchdog(*watchdog / 2);
   log(Level::kNotice, "meshbroker " + config_.name.str() + " (" +
                           std::string(config::toString(config_.role)) + ") started from " +
@@ -200,6 +202,7 @@ void Daemon::reload() {
     }
   }
   if (monitor_) monitor_->configure(config_);
+  network_.configure();
   for (const auto& [id, action] : backends_.applyReload(std::move(plan))) {
     report.actions[id] = std::string(toString(action));
   }
@@ -217,6 +220,7 @@ void Daemon::beginStopping() {
   notifySystemd("STOPPING=1");
   status_.stop();
   crl_.stop();
+  network_.stop();
   backends_.forEachDriver([](BackendDriver& driver) { driver.stop(); });
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
 }
@@ -278,6 +282,7 @@ void Daemon::fill(model::Snapshot& s) const {
   s.health.reset();
   if (monitor_) s.health = monitor_->snapshot();
   s.topology = topology_;
+  s.network = network_.state();
 }
 
 void Daemon::changed() {

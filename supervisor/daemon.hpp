@@ -1,6 +1,7 @@
 // `meshbroker run`'s composition root: wires the parts (backend supervisor and its drivers,
-// status publisher, control commands, CRL watch, firewall, gateway monitor) to the config, the
-// signals and systemd, and runs start, reload, shutdown and handover. The parts do the work.
+// status publisher, control commands, CRL watch, firewall, gateway monitor, network document)
+// to the config, the signals and systemd, and runs start, reload, shutdown and handover. The
+// parts do the work.
 #pragma once
 
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "supervisor/control_socket.hpp"
 #include "supervisor/crl_watch.hpp"
 #include "supervisor/firewall.hpp"
+#include "supervisor/network_sync.hpp"
 #include "supervisor/status_publisher.hpp"
 #include "supervisor/tinc_driver.hpp"
 
@@ -106,6 +108,7 @@ class Daemon {
   std::shared_ptr<TincDriver> tinc_;
   CrlWatch crl_;
   Firewall firewall_;
+  NetworkSync network_;
   ControlCommands commands_;
   std::unique_ptr<ControlSocket> control_;
   ConfigObserver config_observer_;

@@ -18,7 +18,7 @@ declare -A RANK=(
   [model]=0 [config]=1 [io]=1 [io_netlink]=1
   [routing]=2 [health]=2 [web]=2 [network]=2
   [templates]=3 [routing_netlink]=3 [health_sockets]=3 [backends]=3
-  [supervisor]=4 [web_server]=4
+  [supervisor]=4 [web_server]=3
   [cli]=5
 )
 declare -A KIND=(

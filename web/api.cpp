@@ -328,6 +328,9 @@ json document(const model::Snapshot& snapshot, const BuildInfo& build, Document 
     if (each != Document::kStatus) out[std::string(nameOf(each))] = part(snapshot, each, access);
   }
   out["topology"] = model::toJson(snapshot.topology);
+  // The registry's signed document as this node holds it (docs/network.md): versions, names
+  // and counts only, in both views.
+  out["network"] = snapshot.network ? model::toJson(*snapshot.network) : json();
   if (access != Access::kFull) {
     // A host's public address can be a volunteer's home connection.
     for (auto& host : out["topology"]["hosts"]) host.erase("public_address");

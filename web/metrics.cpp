@@ -219,6 +219,13 @@ std::string renderMetrics(const json& status) {
         .sample({}, boolAt(pki, "crl_ok") ? 0 : 1);
   }
 
+  const json& net = member(status, "network");  // null without a network section
+  if (!net.is_null()) {
+    Family(out, "meshbroker_network_document_version", "gauge",
+           "Version of the registry's signed network document this node holds (0: none yet).")
+        .sample({}, numberAt(net, "version"));
+  }
+
   const json& timer = optionalMember(daemon, "probe_timer");
   if (!timer.is_null() && !optionalMember(timer, "lateness_p99_ms").is_null()) {
     Family(out, "meshbroker_probe_timer_lateness_p99_seconds", "gauge",

@@ -37,7 +37,15 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-class Router {
+// What the listener asks (web/server.hpp): one request in, one response out, from any of its
+// threads. The status Router is one; the network document's mesh listener has its own.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual Response handle(const Request& request) const = 0;
+};
+
+class Router : public Handler {
  public:
   // Runs a control request on the daemon (see Daemon::control) and returns its reply;
   // nullopt when the daemon did not answer in time. Called from an HTTP thread.
@@ -47,7 +55,7 @@ class Router {
 
   Router(const SnapshotStore& store, const TokenAuth& auth, Perform perform, Logger log);
 
-  Response handle(const Request& request) const;
+  Response handle(const Request& request) const override;
   // Which Host names are answered (default: listen 127.0.0.1, no extra names). Any thread.
   void setHosts(HostPolicy policy) { hosts_.set(std::move(policy)); }
 

@@ -1,5 +1,5 @@
 // Boost.Beast adapter: reads requests off the wire with deadlines and size limits, converts them
-// to web::Request, and writes the Router's web::Response back. Errors the wire itself causes
+// to web::Request, and writes the Handler's web::Response back. Errors the wire itself causes
 // (a head too large, a body too large, a request that does not parse, a client too slow) get the
 // same JSON error bodies as the Router's own.
 #include "web/server.hpp"
@@ -60,14 +60,14 @@ std::string decodeTargetPath(std::string_view target) {
 
 class Session;
 
-// Everything the sessions share: the Router, the limits, and the list of connections waiting
+// Everything the sessions share: the Handler, the limits, and the list of connections waiting
 // for a request (oldest first), from which one is closed when the server is full.
 class HttpServer::Listener {
  public:
-  Listener(const Router& router, const ServerOptions& options)
-      : router_(router), options_(options), acceptor_(io_), retry_(io_) {}
+  Listener(const Handler& handler, const ServerOptions& options)
+      : handler_(handler), options_(options), acceptor_(io_), retry_(io_) {}
 
-  const Router& router() const { return router_; }
+  const Handler& handler() const { return handler_; }
   const ServerOptions& options() const { return options_; }
   tcp::acceptor& acceptor() { return acceptor_; }
 
@@ -101,7 +101,7 @@ class HttpServer::Listener {
  private:
   void makeRoom();
 
-  const Router& router_;
+  const Handler& handler_;
   const ServerOptions options_;
   // Before io_: the sessions io_ still holds when it is destroyed leave the queue and count
   // themselves closed then.
@@ -201,7 +201,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (in.version() >= 11) {
       return fail(400, "bad_request", "an HTTP/1.1 request needs a Host header");
     }
-    Response response = listener_->router().handle(request);
+    Response response = listener_->handler().handle(request);
     const bool keep_alive = in.keep_alive() && ++served_ < listener_->options().keep_alive_max;
     respond(std::move(response), in.version(), keep_alive, in.method() == http::verb::head);
   }
@@ -322,8 +322,8 @@ void HttpServer::Listener::stop() {
   acceptor_.close(ignored);
 }
 
-HttpServer::HttpServer(const Router& router, ServerOptions options)
-    : router_(router), options_(std::move(options)) {}
+HttpServer::HttpServer(const Handler& handler, ServerOptions options)
+    : handler_(handler), options_(std::move(options)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -335,7 +335,7 @@ HttpServer::Counters HttpServer::counters() const {
 
 void HttpServer::start() {
   if (running()) return;
-  auto listener = std::make_unique<Listener>(router_, options_);
+  auto listener = std::make_unique<Listener>(handler_, options_);
   const auto where = [&](int port) {
     return options_.listen + (port ? " port " + std::to_string(port) : std::string(" (any port)"));
   };

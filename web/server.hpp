@@ -1,7 +1,7 @@
 // The HTTP listener: Boost.Beast on an io_context of its own (never the daemon's event loop),
-// every request handed to the Router. Event-driven, so an open connection costs a buffer, not a
-// thread: slow or idle clients cannot pin workers. Every request must arrive whole within
-// `read_timeout_s` of the read starting (slowloris clients are cut off), heads and bodies
+// every request handed to a Handler (the Router). Event-driven, so an open connection costs a
+// buffer, not a thread: slow or idle clients cannot pin workers. Every request must arrive whole
+// within `read_timeout_s` of the read starting (slowloris clients are cut off), heads and bodies
 // are bounded, and past `max_connections` the connection that has waited longest for its
 // first request is closed to make room (a keep-alive client between requests only when there
 // is no such one), so a flood of half-open clients cannot lock others out.
@@ -37,7 +37,7 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(const Router& router, ServerOptions options);
+  HttpServer(const Handler& handler, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -61,7 +61,7 @@ class HttpServer {
   class Listener;
 
  private:
-  const Router& router_;
+  const Handler& handler_;
   ServerOptions options_;
   std::unique_ptr<Listener> listener_;
   int port_ = 0;

@@ -1,0 +1,79 @@
+#include "cli/network_commands.hpp"
+
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "config/loader.hpp"
+#include "io/file_writer.hpp"
+#include "model/runtime_layout.hpp"
+#include "network/envelope.hpp"
+#include "network/signing.hpp"
+
+namespace meshbroker::cli {
+
+namespace fs = std::filesystem;
+
+int runNetworkInit(const fs::path& key_file, std::ostream& out, std::ostream& err) {
+  std::error_code ec;
+  if (fs::exists(key_file, ec)) {
+    err << "network init: " << key_file.string()
+        << " exists: this network has its signing key already (a second one would split "
+           "it); nothing changed\n";
+    if (auto pem = config::readSmallFile(key_file, 64 * 1024)) {
+      try {
+        const auto pub = network::publicKeyOf(*pem);
+        err << "  its public key: " << pub << "\n  fingerprint:    " << network::fingerprintOf(pub)
+            << "\n";
+      } catch (const network::CryptoError& e) {
+        err << "  and it is not a usable key: " << e.what() << "\n";
+      }
+    }
+    return kExitFailure;
+  }
+  try {
+    const auto folder = key_file.parent_path();
+    if (!folder.empty()) {
+      fs::create_directories(folder);
+      ::chmod(folder.c_str(), 0700);
+    }
+    const auto pem = network::generateSigningKey();
+    io::writeFileAtomically(key_file, pem, 0600, /*exclusive=*/true);
+    const auto pub = network::publicKeyOf(pem);
+    out << "signing key written to " << key_file.string() << " (0600; keep it only here)\n"
+        << "public key:  " << pub << "\n"
+        << "fingerprint: " << network::fingerprintOf(pub) << "\n"
+        << "every node's config: \"network\": {\"name\": \"...\", \"registry\": \"THIS NODE\", "
+           "\"key\": \""
+        << pub << "\"}\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    err << "network init: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+int runNetworkShow(const fs::path& config_file, std::ostream& out, std::ostream& err) {
+  auto config = loadConfig(config_file, err, Shown::kErrors);
+  if (!config) return kExitInvalidConfig;
+  if (!config->network) {
+    err << "network show: " << config_file.string() << " has no \"network\" section\n";
+    return kExitFailure;
+  }
+  const auto path = model::StateLayout{config->paths.state_dir}.networkDocument();
+  auto text = config::readSmallFile(path, 2 * network::kMaxDocumentBytes);
+  if (!text) {
+    err << "network show: no network document at " << path.string() << " yet\n";
+    return kExitFailure;
+  }
+  auto opened = network::openEnvelope(*text, config->network->key);
+  if (!opened.document) {
+    err << "network show: " << path.string() << ": " << opened.error << "\n";
+    return kExitFailure;
+  }
+  out << model::toJson(*opened.document).dump(2) << "\n";
+  return kExitOk;
+}
+
+}  // namespace meshbroker::cli

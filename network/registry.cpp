@@ -1,0 +1,60 @@
+#include "network/registry.hpp"
+
+#include <algorithm>
+
+namespace meshbroker::network {
+
+model::NetworkDocument describeNetwork(const config::NodeConfig& config,
+                                       const std::map<std::string, std::string>& crls) {
+  model::NetworkDocument d;
+  d.network = config.network ? config.network->name.str() : std::string();
+  if (config.tinc.public_key) {
+    model::NetworkNode self;
+    self.name = config.name.str();
+    self.role = std::string(config::toString(config.role));
+    self.mesh_address = config.tinc.address.str();
+    if (config.tinc.public_endpoint) {
+      self.public_address = config.tinc.public_endpoint->address.str();
+      self.port = config.tinc.public_endpoint->port.value();
+    }
+    self.tinc_public_key = config.tinc.public_key->str();
+    for (const auto& instance : config.openvpn) {
+      self.openvpn.push_back(instance.name.str());
+      self.client_subnets.push_back(instance.subnet.str());
+    }
+    d.nodes.push_back(std::move(self));
+  }
+  for (const auto& host : config.hosts) {
+    if (!host.public_key) continue;
+    model::NetworkNode n;
+    n.name = host.name.str();
+    n.role = std::string(config::toString(host.role));
+    n.mesh_address = host.mesh_address.str();
+    if (host.public_endpoint) {
+      n.public_address = host.public_endpoint->address.str();
+      n.port = host.public_endpoint->port.value();
+    }
+    n.tinc_public_key = host.public_key->str();
+    for (const auto& offered : host.openvpn) n.openvpn.push_back(offered.name.str());
+    for (const auto& subnet : host.client_subnets) n.client_subnets.push_back(subnet.str());
+    d.nodes.push_back(std::move(n));
+  }
+  std::sort(d.nodes.begin(), d.nodes.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  d.crls = crls;
+  return d;
+}
+
+std::optional<model::NetworkDocument> nextVersion(const std::optional<model::NetworkDocument>& held,
+                                                  model::NetworkDocument described,
+                                                  std::int64_t now_ms) {
+  if (held && held->network == described.network && held->nodes == described.nodes &&
+      held->crls == described.crls) {
+    return std::nullopt;
+  }
+  described.version = held ? held->version + 1 : 1;
+  described.issued_ms = now_ms;
+  return described;
+}
+
+}  // namespace meshbroker::network

@@ -1,0 +1,26 @@
+// The registry's side of the network document (issue 20): what its config says the network is,
+// and when that makes a new version. Pure.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "config/model.hpp"
+#include "model/network_document.hpp"
+
+namespace meshbroker::network {
+
+// This node and every host its config knows with a usable public key (a host without one is
+// left out: no node could check its connections anyway). `crls`: OpenVPN instance -> CRL PEM.
+model::NetworkDocument describeNetwork(const config::NodeConfig& config,
+                                       const std::map<std::string, std::string>& crls);
+
+// The document to sign next: `described` with the version after `held`'s, or nullopt when it
+// says the same as `held` (nodes, CRLs; the version and time are not news).
+std::optional<model::NetworkDocument> nextVersion(const std::optional<model::NetworkDocument>& held,
+                                                  model::NetworkDocument described,
+                                                  std::int64_t now_ms);
+
+}  // namespace meshbroker::network

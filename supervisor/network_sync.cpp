@@ -1,0 +1,308 @@
+#include "supervisor/network_sync.hpp"
+
+#include <random>
+
+#include "config/loader.hpp"
+#include "io/file_writer.hpp"
+#include "io/log.hpp"
+#include "model/runtime_layout.hpp"
+#include "network/envelope.hpp"
+#include "network/registry.hpp"
+#include "network/signing.hpp"
+#include "network/update.hpp"
+#include "web/client.hpp"
+#include "web/server.hpp"
+
+namespace meshbroker::supervisor {
+
+using io::Level;
+using io::log;
+
+namespace {
+
+constexpr std::size_t kMaxEnvelopeBytes = 2 * network::kMaxDocumentBytes;
+constexpr auto kPullTimeout = std::chrono::seconds(2);
+
+}  // namespace
+
+NetworkSync::NetworkSync(asio::io_context& io, const config::NodeConfig& config, PartHooks hooks)
+    : io_(io), config_(config), hooks_(std::move(hooks)), poll_(io), listen_retry_(io) {}
+
+NetworkSync::~NetworkSync() {
+  alive_.reset();
+  stop();
+}
+
+std::optional<model::NetworkSnapshot> NetworkSync::state() const {
+  if (!config_.network) return std::nullopt;
+  auto out = state_;
+  out.serving = server_ != nullptr;
+  return out;
+}
+
+void NetworkSync::configure() {
+  if (!config_.network) {
+    stop();
+    return;
+  }
+  stopping_ = false;
+  const auto& net = *config_.network;
+  state_.name = net.name.str();
+  state_.registry = net.registry.str();
+  state_.is_registry = config_.isRegistry();
+  try {
+    state_.key_fingerprint = network::fingerprintOf(net.key);
+  } catch (const network::CryptoError& e) {
+    state_.key_fingerprint.clear();
+    refuse("config", std::string("network.key: ") + e.what());
+  }
+  if (!loaded_) loadHeld();
+  loaded_ = true;
+  if (state_.is_registry) {
+    poll_.cancel();
+    publish();
+  } else {
+    schedulePoll(Duration::zero());
+  }
+  listen();
+}
+
+void NetworkSync::loadHeld() {
+  const auto path = model::StateLayout{config_.paths.state_dir}.networkDocument();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;
+  auto text = config::readSmallFile(path, kMaxEnvelopeBytes);
+  if (!text) {
+    refuse("state", "cannot read " + path.string() + "; waiting for a fresh document");
+    return;
+  }
+  auto opened = network::openEnvelope(*text, config_.network->key);
+  if (!opened.document) {
+    refuse("state", "ignored " + path.string() + ": " + opened.error);
+    return;
+  }
+  auto decision = network::decideUpdate(std::nullopt, state_.name, *opened.document);
+  if (decision.verdict != network::UpdateVerdict::kAccept) {
+    refuse("state", "ignored " + path.string() + ": " + decision.reason);
+    return;
+  }
+  held_ = std::move(opened.document);
+  held_envelope_ = std::move(*text);
+  handler_.hold(held_envelope_);
+  state_.version = held_->version;
+  state_.issued_ms = held_->issued_ms;
+  state_.nodes = held_->nodes.size();
+  state_.held_since_ms = wallClockMs();
+  log(Level::kInfo, "network: holding version " + std::to_string(held_->version) + " of " +
+                        state_.name + " from " + path.string());
+}
+
+void NetworkSync::publish() {
+  const auto& file = config_.network->signing_key_file;
+  auto key = config::readSmallFile(file, 64 * 1024);
+  if (!key) {
+    refuse("registry", "no signing key at " + file.string() +
+                           " (make it once with `meshbroker network init --key-file " +
+                           file.string() + "`); not publishing");
+    return;
+  }
+  std::string document_key;
+  try {
+    document_key = network::publicKeyOf(*key);
+  } catch (const network::CryptoError& e) {
+    refuse("registry", file.string() + ": " + e.what() + "; not publishing");
+    return;
+  }
+  if (document_key != config_.network->key) {
+    refuse("registry", "the signing key at " + file.string() + " (" +
+                           network::fingerprintOf(document_key) +
+                           ") is not the key network.key pins (" + state_.key_fingerprint +
+                           "); not publishing");
+    return;
+  }
+  auto next = network::nextVersion(held_, network::describeNetwork(config_, {}), wallClockMs());
+  if (!next) return;  // the config describes the network the held document already says
+  const auto envelope = network::sealDocument(*next, *key);
+  if (keep(envelope, *next)) {
+    state_.last_error.clear();
+    const auto line = "signed version " + std::to_string(next->version) + " of " + state_.name +
+                      " (" + std::to_string(next->nodes.size()) + " nodes)";
+    log(Level::kNotice, "network: " + line);
+    hooks_.record("network", line);
+  }
+}
+
+bool NetworkSync::keep(const std::string& envelope, const model::NetworkDocument& document) {
+  const model::StateLayout layout{config_.paths.state_dir};
+  try {
+    std::error_code ec;
+    std::filesystem::create_directories(layout.networkDir(), ec);
+    io::writeFileAtomically(layout.networkDocument(), envelope, 0644);
+  } catch (const io::WriteError& e) {
+    refuse("state", std::string("cannot keep version ") + std::to_string(document.version) + ": " +
+                        e.what() + "; still holding the previous one");
+    return false;
+  }
+  held_ = document;
+  held_envelope_ = envelope;
+  handler_.hold(envelope);
+  state_.version = document.version;
+  state_.issued_ms = document.issued_ms;
+  state_.nodes = document.nodes.size();
+  state_.held_since_ms = wallClockMs();
+  hooks_.changed();
+  return true;
+}
+
+void NetworkSync::listen() {
+  if (config_.role != config::Role::kServer || stopping_) {
+    if (server_) server_->stop();
+    server_.reset();
+    return;
+  }
+  web::ServerOptions options;
+  options.listen = config_.tinc.address.str();
+  options.port = config_.network->port.value();
+  options.threads = 1;
+  options.max_body = 1024;  // it only answers GETs
+  const auto address = options.listen + ":" + std::to_string(options.port);
+  if (server_ && server_address_ == address) return;
+  if (server_) server_->stop();
+  server_.reset();
+  auto server = std::make_unique<web::HttpServer>(handler_, options);
+  try {
+    server->start();
+  } catch (const std::exception& e) {
+    // Until tinc-up has given the interface its address. Quietly: this is every start.
+    log(Level::kDebug, std::string("network: not serving yet: ") + e.what());
+    listen_retry_.expires_after(std::chrono::seconds(1));
+    listen_retry_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) listen();
+    });
+    return;
+  }
+  server_ = std::move(server);
+  server_address_ = address;
+  log(Level::kInfo,
+      "network: serving the network document on http://" + address + web::kNetworkPath);
+  hooks_.changed();
+}
+
+void NetworkSync::schedulePoll(Duration after) {
+  poll_.cancel();
+  poll_.expires_after(after);
+  poll_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) pollNow();
+  });
+}
+
+void NetworkSync::pollNow() {
+  if (stopping_ || !config_.network) return;
+  const auto period = std::chrono::milliseconds(config_.network->poll_ms);
+  if (pulling_) return schedulePoll(period);
+  struct Target {
+    std::string name, address;
+  };
+  std::vector<Target> targets;
+  for (const auto& name : config_.tinc.connect_to) {
+    const auto* host = config_.findHost(name);
+    if (host && host->role == config::Role::kServer) {
+      targets.push_back({name.str(), host->mesh_address.str()});
+    }
+  }
+  if (targets.empty()) {
+    refuse("config", "no ConnectTo server to pull the network document from");
+    return schedulePoll(period);
+  }
+  if (worker_.joinable()) worker_.join();  // finished: pulling_ is false
+  pulling_ = true;
+  const int port = config_.network->port.value();
+  std::weak_ptr<bool> alive = alive_;
+  worker_ = std::thread([this, targets, port, alive] {
+    Pull pull;
+    for (const auto& target : targets) {
+      if (stopping_) break;
+      auto reply =
+          web::httpGet(target.address, port, web::kNetworkPath, kPullTimeout, kMaxEnvelopeBytes);
+      pull.from = target.name;
+      if (reply.ok && reply.status == 200) {
+        pull.envelope = std::move(reply.body);
+        pull.error.clear();
+        break;
+      }
+      if (!pull.error.empty()) pull.error += "; ";
+      pull.error +=
+          target.name + ": " + (reply.ok ? "HTTP " + std::to_string(reply.status) : reply.error);
+    }
+    asio::post(io_, [this, alive, pull = std::move(pull)]() mutable {
+      if (alive.lock()) finishPull(std::move(pull));
+    });
+  });
+}
+
+void NetworkSync::finishPull(Pull pull) {
+  pulling_ = false;
+  if (stopping_) return;
+  if (pull.envelope.empty()) {
+    refuse("pull", "no server gave the document (" + pull.error + "); keeping version " +
+                       std::to_string(state_.version));
+  } else {
+    state_.last_pull_ms = wallClockMs();
+    state_.last_pull_from = pull.from;
+    offer(pull.envelope, pull.from);
+  }
+  // ±10 %, so the gateways of one network do not ask in step.
+  static thread_local std::minstd_rand random{std::random_device{}()};
+  const auto period = config_.network->poll_ms;
+  std::uniform_int_distribution<int> jitter(-period / 10, period / 10);
+  schedulePoll(std::chrono::milliseconds(period + jitter(random)));
+}
+
+void NetworkSync::offer(const std::string& envelope, const std::string& from) {
+  if (!config_.network) return;
+  auto opened = network::openEnvelope(envelope, config_.network->key);
+  if (!opened.document) return refuse(from, opened.error);
+  auto decision = network::decideUpdate(held_, state_.name, *opened.document);
+  switch (decision.verdict) {
+    case network::UpdateVerdict::kAccept:
+      if (keep(envelope, *opened.document)) {
+        const auto line = "took " + decision.reason + " from " + from + " (" +
+                          std::to_string(opened.document->nodes.size()) + " nodes)";
+        log(Level::kNotice, "network: " + line);
+        hooks_.record("network", line);
+        state_.last_error.clear();
+      }
+      return;
+    case network::UpdateVerdict::kSame:
+      if (!state_.last_error.empty()) {
+        state_.last_error.clear();
+        hooks_.changed();
+      }
+      return;
+    case network::UpdateVerdict::kOlder:
+    case network::UpdateVerdict::kOtherNetwork:
+      return refuse(from, decision.reason);
+  }
+}
+
+void NetworkSync::refuse(const std::string& from, const std::string& why) {
+  const auto text = from + ": " + why;
+  state_.last_error_ms = wallClockMs();
+  if (text == state_.last_error) return;  // said once; status keeps showing it
+  state_.last_error = text;
+  log(Level::kWarning, "network: " + text);
+  hooks_.record("network", text);
+  hooks_.changed();
+}
+
+void NetworkSync::stop() {
+  stopping_ = true;
+  poll_.cancel();
+  listen_retry_.cancel();
+  if (server_) server_->stop();
+  server_.reset();
+  if (worker_.joinable()) worker_.join();
+  pulling_ = false;
+}
+
+}  // namespace meshbroker::supervisor

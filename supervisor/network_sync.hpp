@@ -1,0 +1,86 @@
+// The daemon's part of the network registry (issue 20, docs/network.md), on the event loop:
+// holds the last good signed network document (loaded from the state folder at start and
+// verified again), and
+//  - on the registry: signs a new version whenever its config describes a different network
+//    (at start and after each reload) with the key in network.signing_key_file;
+//  - on every other node: asks its ConnectTo servers for the document every poll_ms, in turn
+//    until one answers, on a thread of its own (an HTTP GET never blocks the loop); takes a
+//    document only when it verifies against the pinned key and is a newer version of this
+//    network, and writes it to the state folder atomically before holding it;
+//  - on servers: serves what it holds on its mesh address (web::NetworkHandler).
+// A node that cannot reach any server keeps its last good document. Applying the document's
+// nodes to tinc and the route sets is the next step of issue 20; this part holds and shows it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/model.hpp"
+#include "io/asio.hpp"
+#include "model/network_document.hpp"
+#include "supervisor/clock.hpp"
+#include "supervisor/part_hooks.hpp"
+#include "web/network_handler.hpp"
+
+namespace meshbroker::web {
+class HttpServer;
+}
+
+namespace meshbroker::supervisor {
+
+class NetworkSync {
+ public:
+  // `config` is the daemon's, replaced in place at reload (call configure() after).
+  NetworkSync(asio::io_context& io, const config::NodeConfig& config, PartHooks hooks);
+  ~NetworkSync();
+  NetworkSync(const NetworkSync&) = delete;
+  NetworkSync& operator=(const NetworkSync&) = delete;
+
+  // At start and after each reload: load the held document (first time), publish (registry),
+  // listen (servers), poll (the others). Does nothing without a `network` section.
+  void configure();
+  void stop();
+  std::optional<model::NetworkSnapshot> state() const;
+
+  // A signed document from `from` (a server's name), on the loop: verified, compared, kept.
+  // Public for the unit tests, which feed it what a server would answer.
+  void offer(const std::string& envelope, const std::string& from);
+
+ private:
+  struct Pull {
+    std::string from;      // the server that answered, or the last one tried
+    std::string envelope;  // its body, when one answered 200
+    std::string error;     // why none did
+  };
+  void loadHeld();
+  void publish();
+  void listen();
+  void schedulePoll(Duration after);
+  void pollNow();
+  void finishPull(Pull pull);
+  void refuse(const std::string& from, const std::string& why);
+  bool keep(const std::string& envelope, const model::NetworkDocument& document);
+
+  asio::io_context& io_;
+  const config::NodeConfig& config_;
+  PartHooks hooks_;
+  std::optional<model::NetworkDocument> held_;
+  std::string held_envelope_;
+  model::NetworkSnapshot state_;
+  bool loaded_ = false;
+  web::NetworkHandler handler_;
+  std::unique_ptr<web::HttpServer> server_;
+  std::string server_address_;  // what server_ listens on ("address:port")
+  Timer poll_;
+  Timer listen_retry_;  // the mesh address appears only once tinc-up ran
+  std::thread worker_;
+  std::atomic<bool> stopping_{false};
+  bool pulling_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace meshbroker::supervisor

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Integration test (issue 20, first step): the registry's signed network document travels over
+# the real tinc mesh.
+#
+#   netns mb-chip-ID  (the registry)                   netns mb-comegato-ID
+#  +----------------------------------+               +----------------------------------+
+#  | meshbroker run: signs document   |               | meshbroker run: pulls it every 1 s|
+#  |   serves it on 100.64.12.11:8656 |== tinc mesh ==|   from chip (its ConnectTo)      |
+#  |   veth0  192.0.2.11/24  ---------+---- veth -----+---------  veth0  192.0.2.12/24   |
+#  +----------------------------------+               +----------------------------------+
+#
+# Checks: `network init` makes the key once and refuses a second; chip signs version 1 at start
+# and comegato takes it over the mesh; a config change on chip (SIGHUP) makes version 2, which
+# reaches comegato (time printed); a tampered document in comegato's state folder is refused at
+# start (signature) and replaced by the registry's; with chip's meshbroker gone (handover: tincd
+# stays) comegato keeps version 2 and says the pull fails; chip back with another change:
+# version 3 converges.
+set -euo pipefail
+# shellcheck source=../../lab/two_nodes.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
+pair_init --test network_registry "$@"
+
+key_file=$LAB_TMP/chip/state/network/signing.key
+for node in chip comegato; do pair_config "$node" '.openvpn = []' '.routes = []'; done
+pair_keys chip comegato
+pair_underlay chip comegato
+
+# --- the registry's key: made once ------------------------------------------------------
+"$MESHBROKER" network init --key-file "$key_file" >"$LAB_TMP/init.out" 2>&1 ||
+  lab_fail "network init failed: $(cat "$LAB_TMP/init.out")"
+key=$(sed -n 's/^public key: *//p' "$LAB_TMP/init.out")
+[[ $key == ed25519:* ]] || lab_fail "network init printed no public key: $(cat "$LAB_TMP/init.out")"
+[[ $(stat -c %a "$key_file") == 600 ]] || lab_fail "the signing key is not 0600"
+before=$(sha256sum <"$key_file")
+if "$MESHBROKER" network init --key-file "$key_file" >"$LAB_TMP/init2.out" 2>&1; then
+  lab_fail "a second network init succeeded"
+fi
+grep -q "exists" "$LAB_TMP/init2.out" || lab_fail "second init said: $(cat "$LAB_TMP/init2.out")"
+[[ $(sha256sum <"$key_file") == "$before" ]] || lab_fail "the second init changed the key"
+lab_log "network init: key made (0600); a second init refused, key unchanged"
+
+network=".network = {\"name\": \"seed\", \"registry\": \"chip\", \"key\": \"$key\", \"poll_ms\": 1000}"
+for node in chip comegato; do pair_config "$node" '.openvpn = []' '.routes = []' "$network"; done
+for node in chip comegato; do pair_run "$node"; done
+
+version() { pair_status "$1" '.network.version // 0'; }
+has_version() { [[ $(version "$1") -eq $2 ]]; }
+lab_expect 20 "chip to sign version 1" has_version chip 1
+lab_expect 30 "comegato to take version 1 over the mesh" has_version comegato 1
+[[ $(pair_status comegato .network.last_pull_from) == chip ]] || lab_fail "pulled from $(pair_status comegato .network.last_pull_from)"
+[[ $(pair_status chip .network.serving) == true ]] || lab_fail "chip does not serve the document"
+[[ $(pair_status comegato .network.serving) == true ]] || lab_fail "comegato (a server) does not serve it"
+names=$("$MESHBROKER" network show -c "$LAB_TMP/comegato.json" | jq -r '[.nodes[].name] | join(",")')
+[[ $names == chip,comegato ]] || lab_fail "comegato's document lists $names"
+lab_log "version 1 signed by chip and held by comegato (nodes $names)"
+
+# --- a change on the registry reaches the other node ------------------------------------
+pair_config chip '.openvpn = []' '.routes = []' "$network" \
+  '(.hosts[] | select(.name == "comegato") | .client_subnets) = ["172.16.1.160/27"]'
+start=$(lab_ms)
+kill -HUP "${PAIR_PID[chip]}"
+lab_expect 10 "chip to sign version 2" has_version chip 2
+lab_expect 10 "comegato to take version 2" has_version comegato 2
+lab_log "version 2 reached comegato $(($(lab_ms) - start)) ms after chip's SIGHUP (poll 1 s)"
+"$MESHBROKER" network show -c "$LAB_TMP/comegato.json" |
+  jq -e '.nodes[] | select(.name == "comegato") | .client_subnets == ["172.16.1.160/27"]' >/dev/null ||
+  lab_fail "comegato's document does not carry chip's change"
+
+# --- a tampered document in comegato's state folder is refused --------------------------
+doc=$LAB_TMP/comegato/state/network/document.json
+lab_stop "${PAIR_PID[comegato]}"
+# The attacker raises the version to 99 and leaves the registry's signature as it was.
+jq -c '.document |= (fromjson | .version = 99 | tojson)' "$doc" >"$doc.new" && mv "$doc.new" "$doc"
+pair_run comegato
+lab_expect 20 "comegato to refuse the tampered document" \
+  bash -c "grep -q 'signature does not match' '$LAB_TMP/comegato.log'"
+lab_expect 20 "comegato to hold the registry's version 2 again" has_version comegato 2
+lab_log "a tampered document (version 99, old signature) refused; version 2 pulled again"
+
+# --- the registry away: the others keep their document ----------------------------------
+"$MESHBROKER" handover -c "$LAB_TMP/chip.json" >"$LAB_TMP/handover.out" 2>&1 ||
+  lab_fail "handover failed: $(cat "$LAB_TMP/handover.out")"
+wait "${PAIR_PID[chip]}" || true
+lab_forget "${PAIR_PID[chip]}"
+lab_expect 10 "comegato to say the pull fails" \
+  bash -c "[[ \$(jq -r .network.last_error '$LAB_TMP/comegato/run/status.json') == *'no server gave'* ]]"
+has_version comegato 2 || lab_fail "comegato lost its document while the registry was away"
+lab_expect 5 "the mesh to work without the registry's daemon" lab_ping comegato "${PAIR_MESH[chip]}"
+lab_log "registry away: comegato keeps version 2 and says why it cannot pull; the mesh works"
+
+pair_config chip '.openvpn = []' '.routes = []' "$network" \
+  '(.hosts[] | select(.name == "comegato") | .client_subnets) = ["172.16.1.192/27"]'
+pair_run chip
+lab_expect 20 "chip to sign version 3 after its restart" has_version chip 3
+lab_expect 15 "comegato to converge on version 3" has_version comegato 3
+[[ -z $(pair_status comegato .network.last_error) ]] || lab_fail "comegato still reports: $(pair_status comegato .network.last_error)"
+lab_log "registry back: version 3 converged"
+lab_pass

@@ -1,0 +1,137 @@
+// supervisor::NetworkSync (issue 20) fed what a server could answer: it keeps only a verified,
+// newer document of its own network, writes it to the state folder, and refuses a replay, a
+// forgery and another network's document without touching what it holds. Also: the network
+// section of the config is checked like the rest.
+#include "supervisor/network_sync.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "model/runtime_layout.hpp"
+#include "network/envelope.hpp"
+#include "network/signing.hpp"
+#include "tests/unit/test_support.hpp"
+
+namespace meshbroker::supervisor {
+namespace {
+
+namespace fs = std::filesystem;
+
+class NetworkSyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mb-network-sync-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    auto json = testing::example("comegato");
+    json["network"] = {{"name", "seed"}, {"registry", "chip"}, {"key", pub_}};
+    json["paths"]["state_dir"] = dir_.string();
+    auto loaded = testing::parseAs("comegato", json.dump());
+    ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+    config_.emplace(std::move(*loaded.config));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  model::NetworkDocument document(std::uint64_t version, std::string network = "seed") {
+    model::NetworkDocument d;
+    d.network = std::move(network);
+    d.version = version;
+    d.nodes.push_back({"chip",
+                       "server",
+                       "100.64.12.11",
+                       std::nullopt,
+                       std::nullopt,
+                       "-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n",
+                       {},
+                       {}});
+    return d;
+  }
+  std::string held() { return testing::readText(model::StateLayout{dir_}.networkDocument()); }
+
+  fs::path dir_;
+  std::string key_ = network::generateSigningKey();
+  std::string pub_ = network::publicKeyOf(key_);
+  std::optional<config::NodeConfig> config_;
+  asio::io_context io_;  // never run: no poll, no listener
+  std::vector<std::string> events_;
+};
+
+TEST_F(NetworkSyncTest, TakesOnlyAVerifiedNewerDocumentAndKeepsIt) {
+  NetworkSync sync(io_, *config_,
+                   {[&](std::string, std::string what) { events_.push_back(what); }, [] {}});
+  sync.configure();
+  ASSERT_TRUE(sync.state());
+  EXPECT_EQ(sync.state()->version, 0u);
+  EXPECT_EQ(sync.state()->key_fingerprint, network::fingerprintOf(pub_));
+
+  const auto v2 = network::sealDocument(document(2), key_);
+  sync.offer(v2, "chip");
+  EXPECT_EQ(sync.state()->version, 2u);
+  EXPECT_EQ(held(), v2);
+  EXPECT_EQ(sync.state()->last_error, "");
+
+  // A replay of an older version, a forgery, a document of another network, another key.
+  sync.offer(network::sealDocument(document(1), key_), "chip");
+  EXPECT_NE(sync.state()->last_error.find("older than 2"), std::string::npos)
+      << sync.state()->last_error;
+  auto forged = nlohmann::json::parse(network::sealDocument(document(3), key_));
+  forged["document"] = forged["document"].get<std::string>() + " ";
+  sync.offer(forged.dump(), "comegato");
+  EXPECT_NE(sync.state()->last_error.find("signature does not match"), std::string::npos);
+  sync.offer(network::sealDocument(document(9, "otra"), key_), "chip");
+  EXPECT_NE(sync.state()->last_error.find("network \"otra\""), std::string::npos);
+  sync.offer(network::sealDocument(document(10), network::generateSigningKey()), "chip");
+  EXPECT_NE(sync.state()->last_error.find("another key"), std::string::npos);
+  EXPECT_EQ(sync.state()->version, 2u);
+  EXPECT_EQ(held(), v2) << "a refused document touched the held one";
+
+  // The same one again is not news; it clears the last error (a good pull).
+  sync.offer(v2, "chip");
+  EXPECT_EQ(sync.state()->last_error, "");
+  sync.stop();
+}
+
+TEST_F(NetworkSyncTest, AtStartTheHeldDocumentIsVerifiedAgain) {
+  const auto layout = model::StateLayout{dir_};
+  fs::create_directories(layout.networkDir());
+  auto tampered = nlohmann::json::parse(network::sealDocument(document(5), key_));
+  tampered["document"] = network::documentText(document(50));
+  std::ofstream(layout.networkDocument()) << tampered.dump();
+  {
+    NetworkSync sync(io_, *config_, {[](std::string, std::string) {}, [] {}});
+    sync.configure();
+    EXPECT_EQ(sync.state()->version, 0u);
+    EXPECT_NE(sync.state()->last_error.find("ignored"), std::string::npos);
+  }
+  std::ofstream(layout.networkDocument()) << network::sealDocument(document(5), key_);
+  NetworkSync sync(io_, *config_, {[](std::string, std::string) {}, [] {}});
+  sync.configure();
+  EXPECT_EQ(sync.state()->version, 5u);
+}
+
+TEST(NetworkConfigTest, TheSectionIsCheckedLikeTheRest) {
+  auto json = testing::example("comegato");
+  json["network"] = {{"name", "seed"}, {"registry", "chip"}, {"key", "ed25519:short"}};
+  testing::expectError("comegato", json, "/network/key", "public key");
+  json["network"]["key"] = network::publicKeyOf(network::generateSigningKey());
+  json["network"]["registry"] = "nobody";
+  testing::expectError("comegato", json, "/network/registry", "neither this node");
+  json["network"]["registry"] = "cometa";
+  testing::expectError("comegato", json, "/network/registry", "must be a server");
+  json["network"]["registry"] = "chip";
+  json["network"]["port"] = 8655;  // the status listener's default
+  testing::expectError("comegato", json, "/network/port", "already used");
+  json["network"].erase("port");
+  json["network"]["extra"] = 1;
+  testing::expectError("comegato", json, "/network/extra", "");
+  json["network"].erase("extra");
+  auto loaded = testing::parseAs("comegato", json.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  EXPECT_EQ(loaded.config->network->port.value(), 8656);
+  EXPECT_FALSE(loaded.config->isRegistry());
+}
+
+}  // namespace
+}  // namespace meshbroker::supervisor
