@@ -10,6 +10,7 @@
 #include "network/envelope.hpp"
 #include "network/signing.hpp"
 #include "network/update.hpp"
+#include "tests/unit/test_support.hpp"
 
 namespace meshbroker::network {
 namespace {
@@ -144,6 +145,19 @@ TEST_F(SignedDocument, ASignedButInvalidDocumentIsRefusedNamingTheField) {
   d.crls["comegato"] = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\ncrl-verify /x\n";
   opened = openEnvelope(sealDocument(d, key_), pub_);
   EXPECT_NE(opened.error.find("crls.comegato"), std::string::npos) << opened.error;
+}
+
+// Interop: an envelope whose signature `openssl pkeyutl -sign -rawin` made (the fuzz corpus's
+// seed) opens with the key it was made with, and with no other.
+TEST(NetworkDocument, AnEnvelopeSignedByTheOpensslCliVerifies) {
+  const auto text =
+      testing::readText(testing::kSourceDir / "fuzz/corpus/network/signed-by-openssl-cli.json");
+  const std::string pinned = "ed25519:u4tMwWnN/70ZwQEhWCGzDBlO1+92/W4pFIoGC8L8SMI=";
+  const auto opened = openEnvelope(text, pinned);
+  ASSERT_TRUE(opened.document) << opened.error;
+  EXPECT_EQ(opened.document->version, 7u);
+  EXPECT_EQ(opened.document->nodes.size(), 2u);
+  EXPECT_FALSE(openEnvelope(text, publicKeyOf(generateSigningKey())).document);
 }
 
 TEST(NetworkDocument, ParsesStrictlyAndNamesTheField) {
