@@ -33,8 +33,9 @@ int runNetworkInit(const fs::path& key_file, std::ostream& out, std::ostream& er
     return kExitFailure;
   }
   try {
+    // A folder it makes is 0700; one that exists is left as it is (it may be /tmp).
     const auto folder = key_file.parent_path();
-    if (!folder.empty()) {
+    if (!folder.empty() && !fs::exists(folder)) {
       fs::create_directories(folder);
       ::chmod(folder.c_str(), 0700);
     }

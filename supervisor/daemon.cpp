@@ -9,6 +9,7 @@
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
 #include "io/log.hpp"
+#include "network/overlay.hpp"
 #include "supervisor/clock.hpp"
 #include "supervisor/gateway_monitor.hpp"
 #include "supervisor/openvpn_driver.hpp"
@@ -68,6 +69,15 @@ PartHooks Daemon::partHooks() {
 
 void Daemon::start() {
   started_ms_ = wallClockMs();
+  network_.prepare();
+  withNetwork(config_);
+  // A newer document is applied like a SIGHUP (posted: it arrives inside the part's own call).
+  network_.setOnNewDocument([this] {
+    asio::post(io_, [this] {
+      log(Level::kNotice, "network: applying the new network document");
+      reload();
+    });
+  });
   auto privileges = preparePrivileges(config_, options_.meshbroker_binary);
   hook_binary_ = privileges.hook_binary;
   tinc_->setUser(privileges.tinc_user);
@@ -162,6 +172,7 @@ void Daemon::reload() {
     log(problem.severity == config::Diagnostic::Severity::kError ? Level::kError : Level::kWarning,
         "reload: " + line);
   }
+  if (result.config) withNetwork(*result.config);
   std::vector<model::RenderedFile> files;
   if (result.config) {
     try {
@@ -212,6 +223,29 @@ void Daemon::reload() {
   notifySystemd("STATUS=reloaded");
   crl_.arm(std::chrono::seconds(0));  // instances (or the PKI folder) may have changed
   changed();
+}
+
+void Daemon::withNetwork(config::NodeConfig& config) {
+  if (!config.network || config.isRegistry() || !network_.held()) return;
+  const auto& held = *network_.held();
+  if (held.network != config.network->name.str()) return;
+  auto result = network::overlay(config, held);
+  const auto version = "version " + std::to_string(held.version);
+  if (!result.errors.empty()) {
+    const auto line =
+        "network: " + version + " not applied: " + result.errors.front() +
+        (result.errors.size() > 1 ? " (and " + std::to_string(result.errors.size() - 1) + " more)"
+                                  : "");
+    log(Level::kWarning, line);
+    record("network", line);
+    return;
+  }
+  if (!result.added.empty()) {
+    std::string names;
+    for (const auto& name : result.added) names += (names.empty() ? "" : ", ") + name;
+    log(Level::kInfo, "network: " + version + " adds the hosts " + names);
+  }
+  config = std::move(result.config);
 }
 
 void Daemon::beginStopping() {

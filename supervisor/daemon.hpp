@@ -88,6 +88,8 @@ class Daemon {
   void record(std::string source, std::string what) {
     status_.record(std::move(source), std::move(what));
   }
+  // The network document's nodes added to a config read from the file (not on the registry).
+  void withNetwork(config::NodeConfig& config);
   void waitForSignals();
   void petWatchdog(std::chrono::microseconds period);
   void beginStopping();   // shutdown and handover: timers, watches, the monitor

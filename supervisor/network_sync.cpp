@@ -46,6 +46,18 @@ void NetworkSync::configure() {
     return;
   }
   stopping_ = false;
+  prepare();
+  if (state_.is_registry) {
+    poll_.cancel();
+    publish();
+  } else {
+    schedulePoll(std::chrono::seconds(1));  // tinc-up first: the mesh is not there yet
+  }
+  listen();
+}
+
+void NetworkSync::prepare() {
+  if (!config_.network) return;
   const auto& net = *config_.network;
   state_.name = net.name.str();
   state_.registry = net.registry.str();
@@ -58,13 +70,6 @@ void NetworkSync::configure() {
   }
   if (!loaded_) loadHeld();
   loaded_ = true;
-  if (state_.is_registry) {
-    poll_.cancel();
-    publish();
-  } else {
-    schedulePoll(Duration::zero());
-  }
-  listen();
 }
 
 void NetworkSync::loadHeld() {
@@ -271,6 +276,7 @@ void NetworkSync::offer(const std::string& envelope, const std::string& from) {
         log(Level::kNotice, "network: " + line);
         hooks_.record("network", line);
         state_.last_error.clear();
+        if (on_new_) on_new_();
       }
       return;
     case network::UpdateVerdict::kSame:

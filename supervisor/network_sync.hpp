@@ -8,11 +8,12 @@
 //    document only when it verifies against the pinned key and is a newer version of this
 //    network, and writes it to the state folder atomically before holding it;
 //  - on servers: serves what it holds on its mesh address (web::NetworkHandler).
-// A node that cannot reach any server keeps its last good document. Applying the document's
-// nodes to tinc and the route sets is the next step of issue 20; this part holds and shows it.
+// A node that cannot reach any server keeps its last good document. The daemon applies a new
+// one (network/overlay: nodes its file does not name become hosts) with a reload.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,7 +44,14 @@ class NetworkSync {
   // At start and after each reload: load the held document (first time), publish (registry),
   // listen (servers), poll (the others). Does nothing without a `network` section.
   void configure();
+  // Reads and verifies the held document once (configure() does it too); the daemon calls it
+  // before its first render, so a restart starts with the network it had.
+  void prepare();
   void stop();
+  // The document held (verified), if any.
+  const std::optional<model::NetworkDocument>& held() const { return held_; }
+  // Called on the loop after a newer document was taken (the daemon applies it: a reload).
+  void setOnNewDocument(std::function<void()> callback) { on_new_ = std::move(callback); }
   std::optional<model::NetworkSnapshot> state() const;
 
   // A signed document from `from` (a server's name), on the loop: verified, compared, kept.
@@ -68,6 +76,7 @@ class NetworkSync {
   asio::io_context& io_;
   const config::NodeConfig& config_;
   PartHooks hooks_;
+  std::function<void()> on_new_;
   std::optional<model::NetworkDocument> held_;
   std::string held_envelope_;
   model::NetworkSnapshot state_;

@@ -10,7 +10,8 @@
 #  +----------------------------------+               +----------------------------------+
 #
 # Checks: `network init` makes the key once and refuses a second; chip signs version 1 at start
-# and comegato takes it over the mesh; a config change on chip (SIGHUP) makes version 2, which
+# and comegato takes it over the mesh and applies it (illimani, in chip's config only, gets a
+# host file on comegato); a config change on chip (SIGHUP) makes version 2, which
 # reaches comegato (time printed); a tampered document in comegato's state folder is refused at
 # start (signature) and replaced by the registry's; with chip's meshbroker gone (handover: tincd
 # stays) comegato keeps version 2 and says the pull fails; chip back with another change:
@@ -21,8 +22,12 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
 pair_init --test network_registry "$@"
 
 key_file=$LAB_TMP/chip/state/network/signing.key
-for node in chip comegato; do pair_config "$node" '.openvpn = []' '.routes = []'; done
-pair_keys chip comegato
+for node in chip comegato illimani; do pair_config "$node" '.openvpn = []' '.routes = []'; done
+# illimani (a key made for it, not run) is in chip's config only: comegato learns it from the
+# document.
+pair_keys chip comegato illimani
+no_illimani='del(.hosts[] | select(.name == "illimani"))'
+
 pair_underlay chip comegato
 
 # --- the registry's key: made once ------------------------------------------------------
@@ -40,7 +45,8 @@ grep -q "exists" "$LAB_TMP/init2.out" || lab_fail "second init said: $(cat "$LAB
 lab_log "network init: key made (0600); a second init refused, key unchanged"
 
 network=".network = {\"name\": \"seed\", \"registry\": \"chip\", \"key\": \"$key\", \"poll_ms\": 1000}"
-for node in chip comegato; do pair_config "$node" '.openvpn = []' '.routes = []' "$network"; done
+pair_config chip '.openvpn = []' '.routes = []' "$network"
+pair_config comegato '.openvpn = []' '.routes = []' "$network" "$no_illimani"
 for node in chip comegato; do pair_run "$node"; done
 
 version() { pair_status "$1" '.network.version // 0'; }
@@ -51,8 +57,18 @@ lab_expect 30 "comegato to take version 1 over the mesh" has_version comegato 1
 [[ $(pair_status chip .network.serving) == true ]] || lab_fail "chip does not serve the document"
 [[ $(pair_status comegato .network.serving) == true ]] || lab_fail "comegato (a server) does not serve it"
 names=$("$MESHBROKER" network show -c "$LAB_TMP/comegato.json" | jq -r '[.nodes[].name] | join(",")')
-[[ $names == chip,comegato ]] || lab_fail "comegato's document lists $names"
+[[ $names == chip,comegato,illimani ]] || lab_fail "comegato's document lists $names"
 lab_log "version 1 signed by chip and held by comegato (nodes $names)"
+
+# --- applied: comegato's tincd knows illimani, which its config file does not name --------
+illimani_host=$LAB_TMP/comegato/state/rendered/tinc/hosts/illimani
+lab_expect 10 "comegato to render illimani's host file from the document" test -s "$illimani_host"
+grep -q "BEGIN RSA PUBLIC KEY" "$illimani_host" || lab_fail "illimani's host file has no key"
+# The same host file chip renders from its own config (key, address, its MAC Subnet).
+cmp -s "$illimani_host" "$LAB_TMP/chip/state/rendered/tinc/hosts/illimani" ||
+  lab_fail "comegato's hosts/illimani differs from chip's: $(diff "$illimani_host" "$LAB_TMP/chip/state/rendered/tinc/hosts/illimani")"
+grep -q "adds the hosts illimani" "$LAB_TMP/comegato.log" || lab_fail "no log line for illimani"
+lab_log "comegato rendered illimani's host file from the document (the same as chip's), no file edited"
 
 # --- a change on the registry reaches the other node ------------------------------------
 pair_config chip '.openvpn = []' '.routes = []' "$network" \

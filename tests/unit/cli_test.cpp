@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/handover_command.hpp"
+#include "cli/network_commands.hpp"
 #include "unit/test_support.hpp"
 
 namespace meshbroker::cli {
@@ -48,6 +49,25 @@ class CliTest : public ::testing::Test {
   fs::path dir_;
   std::ostringstream out_, err_;
 };
+
+// `network init` (issue 20): a key once, 0600; a second refused with the key unchanged; a folder
+// it makes is 0700, one that exists keeps its mode (it once chmodded /tmp to 0700).
+TEST_F(CliTest, NetworkInitMakesOneKeyAndLeavesExistingFoldersAlone) {
+  fs::permissions(dir_, fs::perms(0755));
+  std::ostringstream out, err;
+  EXPECT_EQ(meshbroker::cli::runNetworkInit(dir_ / "signing.key", out, err), 0) << err.str();
+  EXPECT_EQ(fs::status(dir_).permissions(), fs::perms(0755)) << "an existing folder was chmodded";
+  EXPECT_EQ(fs::status(dir_ / "signing.key").permissions(), fs::perms(0600));
+  EXPECT_NE(out.str().find("public key:  ed25519:"), std::string::npos) << out.str();
+  const auto key = meshbroker::testing::readText(dir_ / "signing.key");
+  std::ostringstream out2, err2;
+  EXPECT_NE(meshbroker::cli::runNetworkInit(dir_ / "signing.key", out2, err2), 0);
+  EXPECT_NE(err2.str().find("exists"), std::string::npos) << err2.str();
+  EXPECT_EQ(meshbroker::testing::readText(dir_ / "signing.key"), key);
+  std::ostringstream out3, err3;
+  EXPECT_EQ(meshbroker::cli::runNetworkInit(dir_ / "new" / "signing.key", out3, err3), 0);
+  EXPECT_EQ(fs::status(dir_ / "new").permissions(), fs::perms(0700));
+}
 
 TEST_F(CliTest, CheckAcceptsAnExample) {
   EXPECT_EQ(runCheck(write("chip.json", example("chip")), out_, err_), kExitOk) << err_.str();

@@ -12,6 +12,7 @@
 
 #include "model/runtime_layout.hpp"
 #include "network/envelope.hpp"
+#include "network/overlay.hpp"
 #include "network/signing.hpp"
 #include "tests/unit/test_support.hpp"
 
@@ -109,6 +110,57 @@ TEST_F(NetworkSyncTest, AtStartTheHeldDocumentIsVerifiedAgain) {
   NetworkSync sync(io_, *config_, {[](std::string, std::string) {}, [] {}});
   sync.configure();
   EXPECT_EQ(sync.state()->version, 5u);
+}
+
+TEST_F(NetworkSyncTest, TheDocumentAddsTheNodesTheFileDoesNotNameAndNothingElse) {
+  auto json = testing::example("comegato");
+  json["network"] = {{"name", "seed"}, {"registry", "chip"}, {"key", pub_}};
+  json["routes"] = nlohmann::json::array();
+  json["hosts"].erase(2);  // illimani: only the document knows it now
+  auto loaded = testing::parseAs("comegato", json.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  const auto& file = *loaded.config;
+  ASSERT_EQ(file.findHost(*config::NodeName::parse("illimani", nullptr)), nullptr);
+
+  auto d = document(4);
+  d.nodes[0].mesh_address = "100.64.12.99";  // chip: the file names it, so the file wins
+  const std::string key = "-----BEGIN RSA PUBLIC KEY-----\nBBBB\n-----END RSA PUBLIC KEY-----\n";
+  d.nodes.push_back(
+      {"illimani", "gateway", "100.64.12.10", "198.51.100.4", std::nullopt, key, {}, {}});
+  d.nodes.push_back(
+      {"nevado", "server", "100.64.12.20", "198.51.100.5", 656, key, {}, {"172.16.9.0/27"}});
+  d.nodes.push_back({"comegato",
+                     "server",
+                     "100.64.12.77",
+                     std::nullopt,
+                     std::nullopt,
+                     key,
+                     {},
+                     {}});  // itself: never a host
+  auto result = network::overlay(file, d);
+  ASSERT_TRUE(result.errors.empty()) << ::testing::PrintToString(result.errors);
+  EXPECT_EQ(result.added, (std::vector<std::string>{"illimani", "nevado"}));
+  const auto* illimani = result.config.findHost(*config::NodeName::parse("illimani", nullptr));
+  ASSERT_NE(illimani, nullptr);
+  EXPECT_EQ(illimani->role, config::Role::kGateway);
+  EXPECT_EQ(illimani->mesh_address.str(), "100.64.12.10");
+  EXPECT_EQ(illimani->public_endpoint->port.value(), 655);
+  EXPECT_EQ(illimani->public_key->str(), key);
+  const auto* nevado = result.config.findHost(*config::NodeName::parse("nevado", nullptr));
+  ASSERT_NE(nevado, nullptr);
+  EXPECT_EQ(nevado->public_endpoint->port.value(), 656);
+  EXPECT_EQ(nevado->client_subnets.at(0).str(), "172.16.9.0/27");
+  const auto* chip = result.config.findHost(*config::NodeName::parse("chip", nullptr));
+  EXPECT_EQ(chip->mesh_address.str(), file.findHost(chip->name)->mesh_address.str());
+  EXPECT_EQ(result.config.tinc.address.str(), file.tinc.address.str());
+
+  // A node that would take this node's mesh address: the document is not used at all.
+  d.nodes[1].mesh_address = file.tinc.address.str();
+  result = network::overlay(file, d);
+  ASSERT_FALSE(result.errors.empty());
+  EXPECT_NE(result.errors.front().find("mesh_address"), std::string::npos) << result.errors.front();
+  EXPECT_TRUE(result.added.empty());
+  EXPECT_EQ(result.config.hosts.size(), file.hosts.size());
 }
 
 TEST(NetworkConfigTest, TheSectionIsCheckedLikeTheRest) {

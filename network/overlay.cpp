@@ -1,0 +1,66 @@
+#include "network/overlay.hpp"
+
+#include "config/diagnostics.hpp"
+#include "config/validate.hpp"
+
+namespace meshbroker::network {
+namespace {
+
+constexpr int kTincPort = 655;  // tinc's own default, for a public address without a port
+
+// A host from a document node (its fields were checked by parseDocument: each parse succeeds;
+// a failure is reported rather than assumed).
+std::optional<config::Host> hostOf(const model::NetworkNode& node, std::string& why) {
+  auto name = config::NodeName::parse(node.name, &why);
+  auto address = config::Ipv4Address::parse(node.mesh_address, &why);
+  auto key = config::PublicKeyPem::parse(node.tinc_public_key, &why);
+  if (!name || !address || !key) return std::nullopt;
+  const auto role = node.role == "gateway" ? config::Role::kGateway : config::Role::kServer;
+  config::Host host{*name, role, *address, std::nullopt, *key, std::nullopt, {}, {}};
+  if (node.public_address) {
+    auto endpoint = config::HostAddress::parse(*node.public_address, &why);
+    auto port = config::Port::fromInt(node.port.value_or(kTincPort), &why);
+    if (!endpoint || !port) return std::nullopt;
+    host.public_endpoint = config::PublicEndpoint{*endpoint, *port};
+  }
+  for (const auto& text : node.client_subnets) {
+    auto subnet = config::Cidr::parse(text, &why);
+    if (!subnet) return std::nullopt;
+    host.client_subnets.push_back(*subnet);
+  }
+  return host;
+}
+
+}  // namespace
+
+Overlaid overlay(const config::NodeConfig& file, const model::NetworkDocument& document) {
+  Overlaid out{file, {}, {}};
+  for (const auto& node : document.nodes) {
+    if (node.name == file.name.str()) continue;
+    bool named = false;
+    for (const auto& host : file.hosts) named = named || host.name.str() == node.name;
+    if (named) continue;
+    std::string why;
+    auto host = hostOf(node, why);
+    if (!host) {
+      out.errors.push_back("node " + node.name + ": " + why);
+      continue;
+    }
+    out.config.hosts.push_back(std::move(*host));
+    out.added.push_back(node.name);
+  }
+  config::Diagnostics diag;
+  config::validate(out.config, diag);
+  for (const auto& problem : diag.all()) {
+    if (problem.severity == config::Diagnostic::Severity::kError) {
+      out.errors.push_back(problem.str());
+    }
+  }
+  if (!out.errors.empty()) {
+    out.config = file;
+    out.added.clear();
+  }
+  return out;
+}
+
+}  // namespace meshbroker::network
