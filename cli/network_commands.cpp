@@ -63,7 +63,7 @@ int runNetworkShow(const fs::path& config_file, std::ostream& out, std::ostream&
     return kExitFailure;
   }
   const auto path = model::StateLayout{config->paths.state_dir}.networkDocument();
-  auto text = config::readSmallFile(path, 2 * network::kMaxDocumentBytes);
+  auto text = config::readSmallFile(path, network::kMaxEnvelopeBytes);
   if (!text) {
     err << "network show: no network document at " << path.string() << " yet\n";
     return kExitFailure;

@@ -18,8 +18,7 @@ std::string sealDocument(const model::NetworkDocument& document, std::string_vie
 
 Opened openEnvelope(std::string_view envelope, std::string_view pinned_public_key) {
   auto refuse = [](std::string why) { return Opened{std::nullopt, std::move(why)}; };
-  // The document travels escaped inside a string: allow for that on top of its own cap.
-  if (envelope.size() > 2 * kMaxDocumentBytes) return refuse("the signed document is too large");
+  if (envelope.size() > kMaxEnvelopeBytes) return refuse("the signed document is too large");
   auto value = nlohmann::json::parse(envelope, nullptr, false);
   if (value.is_discarded() || !value.is_object()) {
     return refuse("not a signed network document (not a JSON object)");

@@ -16,6 +16,8 @@
 namespace meshbroker::network {
 
 inline constexpr std::string_view kEnvelopeFormat = "meshbroker-network/1";
+// The document travels escaped inside a string: room for that on top of its own cap.
+inline constexpr std::size_t kMaxEnvelopeBytes = 2 * kMaxDocumentBytes;
 
 // The envelope text of `document` signed with the registry's private key (PEM).
 std::string sealDocument(const model::NetworkDocument& document, std::string_view private_pem);

@@ -63,15 +63,6 @@ bool rawPublicKey(std::string_view text, std::string& raw, std::string* why) {
   return true;
 }
 
-int base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 }  // namespace
 
 std::string encodeBase64(std::string_view bytes) {
@@ -86,25 +77,18 @@ std::string encodeBase64(std::string_view bytes) {
 bool decodeBase64(std::string_view text, std::string& out) {
   out.clear();
   if (text.size() % 4 != 0) return false;
+  if (text.empty()) return true;
+  out.resize(text.size() / 4 * 3);
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return false;
   std::size_t padding = 0;
-  if (!text.empty() && text.back() == '=') ++padding;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
-  for (std::size_t i = 0; i < text.size() - padding; ++i) {
-    if (base64Value(text[i]) < 0) return false;
-  }
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    std::uint32_t group = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      group = (group << 6) | static_cast<std::uint32_t>(c == '=' ? 0 : base64Value(c));
-    }
-    out.push_back(static_cast<char>(group >> 16));
-    out.push_back(static_cast<char>((group >> 8) & 0xff));
-    out.push_back(static_cast<char>(group & 0xff));
-  }
-  out.resize(out.size() - padding);
-  // Canonical only: the bits the padding drops must be zero (one text per byte string).
+  if (text.back() == '=') ++padding;
+  if (text[text.size() - 2] == '=') ++padding;
+  out.resize(static_cast<std::size_t>(n) - padding);
+  // Canonical only (EVP_DecodeBlock also skips surrounding blanks and ignores the bits under
+  // the padding): one text per byte string.
   return encodeBase64(out) == text;
 }
 

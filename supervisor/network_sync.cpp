@@ -20,7 +20,6 @@ using io::log;
 
 namespace {
 
-constexpr std::size_t kMaxEnvelopeBytes = 2 * network::kMaxDocumentBytes;
 constexpr auto kPullTimeout = std::chrono::seconds(2);
 
 }  // namespace
@@ -37,6 +36,11 @@ std::optional<model::NetworkSnapshot> NetworkSync::state() const {
   if (!config_.network) return std::nullopt;
   auto out = state_;
   out.serving = server_ != nullptr;
+  if (held_) {
+    out.version = held_->version;
+    out.issued_ms = held_->issued_ms;
+    out.nodes = held_->nodes.size();
+  }
   return out;
 }
 
@@ -76,7 +80,7 @@ void NetworkSync::loadHeld() {
   const auto path = model::StateLayout{config_.paths.state_dir}.networkDocument();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return;
-  auto text = config::readSmallFile(path, kMaxEnvelopeBytes);
+  auto text = config::readSmallFile(path, network::kMaxEnvelopeBytes);
   if (!text) {
     refuse("state", "cannot read " + path.string() + "; waiting for a fresh document");
     return;
@@ -91,13 +95,7 @@ void NetworkSync::loadHeld() {
     refuse("state", "ignored " + path.string() + ": " + decision.reason);
     return;
   }
-  held_ = std::move(opened.document);
-  held_envelope_ = std::move(*text);
-  handler_.hold(held_envelope_);
-  state_.version = held_->version;
-  state_.issued_ms = held_->issued_ms;
-  state_.nodes = held_->nodes.size();
-  state_.held_since_ms = wallClockMs();
+  hold(*text, *opened.document);
   log(Level::kInfo, "network: holding version " + std::to_string(held_->version) + " of " +
                         state_.name + " from " + path.string());
 }
@@ -148,15 +146,15 @@ bool NetworkSync::keep(const std::string& envelope, const model::NetworkDocument
                         e.what() + "; still holding the previous one");
     return false;
   }
-  held_ = document;
-  held_envelope_ = envelope;
-  handler_.hold(envelope);
-  state_.version = document.version;
-  state_.issued_ms = document.issued_ms;
-  state_.nodes = document.nodes.size();
-  state_.held_since_ms = wallClockMs();
+  hold(envelope, document);
   hooks_.changed();
   return true;
+}
+
+void NetworkSync::hold(const std::string& envelope, const model::NetworkDocument& document) {
+  held_ = document;
+  handler_.hold(envelope);
+  state_.held_since_ms = wallClockMs();
 }
 
 void NetworkSync::listen() {
@@ -227,8 +225,8 @@ void NetworkSync::pollNow() {
     Pull pull;
     for (const auto& target : targets) {
       if (stopping_) break;
-      auto reply =
-          web::httpGet(target.address, port, web::kNetworkPath, kPullTimeout, kMaxEnvelopeBytes);
+      auto reply = web::httpGet(target.address, port, web::kNetworkPath, kPullTimeout,
+                                network::kMaxEnvelopeBytes);
       pull.from = target.name;
       if (reply.ok && reply.status == 200) {
         pull.envelope = std::move(reply.body);
@@ -250,7 +248,7 @@ void NetworkSync::finishPull(Pull pull) {
   if (stopping_) return;
   if (pull.envelope.empty()) {
     refuse("pull", "no server gave the document (" + pull.error + "); keeping version " +
-                       std::to_string(state_.version));
+                       std::to_string(held_ ? held_->version : 0));
   } else {
     state_.last_pull_ms = wallClockMs();
     state_.last_pull_from = pull.from;

@@ -71,14 +71,14 @@ class NetworkSync {
   void pollNow();
   void finishPull(Pull pull);
   void refuse(const std::string& from, const std::string& why);
-  bool keep(const std::string& envelope, const model::NetworkDocument& document);
+  bool keep(const std::string& envelope, const model::NetworkDocument& document);  // + disk
+  void hold(const std::string& envelope, const model::NetworkDocument& document);
 
   asio::io_context& io_;
   const config::NodeConfig& config_;
   PartHooks hooks_;
   std::function<void()> on_new_;
   std::optional<model::NetworkDocument> held_;
-  std::string held_envelope_;
   model::NetworkSnapshot state_;
   bool loaded_ = false;
   web::NetworkHandler handler_;

@@ -15,6 +15,7 @@
 #include "network/overlay.hpp"
 #include "network/signing.hpp"
 #include "tests/unit/test_support.hpp"
+#include "web/network_handler.hpp"
 
 namespace meshbroker::supervisor {
 namespace {
@@ -161,6 +162,32 @@ TEST_F(NetworkSyncTest, TheDocumentAddsTheNodesTheFileDoesNotNameAndNothingElse)
   EXPECT_NE(result.errors.front().find("mesh_address"), std::string::npos) << result.errors.front();
   EXPECT_TRUE(result.added.empty());
   EXPECT_EQ(result.config.hosts.size(), file.hosts.size());
+}
+
+// The mesh listener's one rule: it serves the signed document and nothing else, whatever a
+// caller on the mesh (a volunteer's router) asks for.
+TEST(NetworkHandlerTest, ServesOnlyTheDocumentOnTheMesh) {
+  web::NetworkHandler handler;
+  auto ask = [&](const char* method, const char* path) {
+    return handler.handle(web::Request{method, path, "", "", "100.64.12.9:4000", "x"});
+  };
+  EXPECT_EQ(ask("GET", web::kNetworkPath).status, 503) << "nothing held yet";
+  handler.hold("{\"signed\":1}");
+  const auto ok = ask("GET", web::kNetworkPath);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "{\"signed\":1}");
+  for (const char* path : {"/", "/api/v1/status", "/metrics", "/live", "/api/v1/network/",
+                           "/api/v1/network/../status", "/api/v1/clients"}) {
+    const auto r = ask("GET", path);
+    EXPECT_EQ(r.status, 404) << path;
+    EXPECT_EQ(r.body.find("signed"), std::string::npos) << path;
+  }
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    EXPECT_EQ(ask(method, web::kNetworkPath).status, 405) << method;
+  }
+  // With the status token the answer is the same: the mesh listener knows no token.
+  auto with_token = web::Request{"GET", "/api/v1/status", "Bearer x", "", "", "x"};
+  EXPECT_EQ(handler.handle(with_token).status, 404);
 }
 
 TEST(NetworkConfigTest, TheSectionIsCheckedLikeTheRest) {
