@@ -108,6 +108,15 @@ int main(int argc, char** argv) {
   auto* net_show =
       net->add_subcommand("show", "Print the network document this node holds, verified");
   net_show->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  std::string node_name;
+  auto* node = app.add_subcommand("node", "Nodes of the network (on the registry)");
+  node->require_subcommand(1);
+  auto* node_remove = node->add_subcommand(
+      "remove",
+      "On the registry: take a node out of the network; within seconds every node drops its "
+      "host file, tinc refuses it and route sets stop using it");
+  node_remove->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  node_remove->add_option("name", node_name, "The node's name")->required();
 
   // OpenVPN clients (issue 5).
   std::string client_name;
@@ -169,6 +178,7 @@ int main(int argc, char** argv) {
   if (*notify) return cli::runNotify(event, runtime_dir, std::cerr);
   if (*net_init) return cli::runNetworkInit(key_file, std::cout, std::cerr);
   if (*net_show) return cli::runNetworkShow(config_file, std::cout, std::cerr);
+  if (*node_remove) return cli::runNodeRemove(config_file, node_name, std::cout, std::cerr);
   if (*client_init) return cli::runClientInit(config_file, std::cout, std::cerr);
   if (*client_add) {
     return cli::runClientAdd(config_file, client_name, instance, profile_out, std::cout, std::cerr);

@@ -10,6 +10,7 @@
 #include "model/runtime_layout.hpp"
 #include "network/envelope.hpp"
 #include "network/signing.hpp"
+#include "supervisor/control_socket.hpp"
 
 namespace meshbroker::cli {
 
@@ -74,6 +75,33 @@ int runNetworkShow(const fs::path& config_file, std::ostream& out, std::ostream&
     return kExitFailure;
   }
   out << model::toJson(*opened.document).dump(2) << "\n";
+  return kExitOk;
+}
+
+int runNodeRemove(const fs::path& config_file, const std::string& name, std::ostream& out,
+                  std::ostream& err) {
+  auto config = loadConfig(config_file, err, Shown::kErrors);
+  if (!config) return kExitInvalidConfig;
+  if (!config->network || !config->isRegistry()) {
+    err << "node remove: run it on the network's registry"
+        << (config->network ? " (" + config->network->registry.str() + ")" : std::string()) << "; "
+        << config_file.string() << " is " << config->name.str() << "'s\n";
+    return kExitFailure;
+  }
+  std::string why;
+  auto reply = supervisor::controlRequest(
+      model::RuntimeLayout{config->paths.runtime_dir}.controlSocket().string(),
+      {{"command", "node-remove"}, {"name", name}}, std::chrono::seconds(3), &why);
+  if (!reply) {
+    err << "node remove: meshbroker is not running: " << why << "\n";
+    return kExitFailure;
+  }
+  if (!reply->value("ok", false)) {
+    err << "node remove: " << reply->value("error", "failed") << "\n";
+    return kExitFailure;
+  }
+  out << name << " removed from " << config->network->name.str()
+      << ": the next network document (signed now) takes it out everywhere\n";
   return kExitOk;
 }
 

@@ -1,9 +1,10 @@
-// `meshbroker network ...` (issue 20, docs/network.md): the registry's signing key, and the
-// network document a node holds.
+// `meshbroker network ...` and `meshbroker node ...` (issue 20, docs/network.md): the
+// registry's signing key, the network document a node holds, taking a node out.
 #pragma once
 
 #include <filesystem>
 #include <ostream>
+#include <string>
 
 namespace meshbroker::cli {
 
@@ -15,5 +16,9 @@ int runNetworkInit(const std::filesystem::path& key_file, std::ostream& out, std
 
 // Prints the network document this node holds (verified against network.key), as JSON.
 int runNetworkShow(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);
+
+// Asks the registry's daemon to take a node out of the network (control `node-remove`).
+int runNodeRemove(const std::filesystem::path& config_file, const std::string& name,
+                  std::ostream& out, std::ostream& err);
 
 }  // namespace meshbroker::cli

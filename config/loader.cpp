@@ -401,8 +401,29 @@ ValueReader<RouteSet> routeSetReader(Diagnostics& diag) {
     auto to = object.required<std::vector<Cidr>>("to", arrayOf<Cidr>(diag, parsed<Cidr>(diag)));
     auto from = object.withDefault<std::vector<Cidr>>(
         "from", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
-    auto via =
-        object.required<std::vector<RouteVia>>("via", arrayOf<RouteVia>(diag, viaReader(diag), 64));
+    // "via": a list of gateways, or "all_gateways" (every gateway known, the network's too).
+    bool all_gateways = false;
+    auto list = arrayOf<RouteVia>(diag, viaReader(diag), 64);
+    ValueReader<std::vector<RouteVia>> either =
+        [&diag, &all_gateways, list](
+            const Json& value, const std::string& path) -> std::optional<std::vector<RouteVia>> {
+      if (value.is_string()) {
+        if (value.get<std::string>() == "all_gateways") {
+          all_gateways = true;
+          return std::vector<RouteVia>{};
+        }
+        diag.error(path, dumpForMessage(value),
+                   "is neither a list of gateways nor \"all_gateways\"");
+        return std::nullopt;
+      }
+      auto vias = list(value, path);
+      if (vias && vias->empty()) {
+        diag.error(path, "[]", "is empty (name at least one gateway, or say \"all_gateways\")");
+        return std::nullopt;
+      }
+      return vias;
+    };
+    auto via = object.required<std::vector<RouteVia>>("via", either);
     auto policy = object.withDefault<RoutePolicy>(
         "policy",
         enumReader<RoutePolicy>(
@@ -415,7 +436,7 @@ ValueReader<RouteSet> routeSetReader(Diagnostics& diag) {
                                          {"keep", AllDownPolicy::kKeepLast}}),
         AllDownPolicy::kUnreachable);
     if (!name || !to || !from || !via || !policy || !all_down) return std::nullopt;
-    return RouteSet{*name, *to, *from, *via, *policy, *all_down};
+    return RouteSet{*name, *to, *from, *via, all_gateways, {}, *policy, *all_down};
   });
 }
 
@@ -649,6 +670,7 @@ LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
                     .paths = *paths,
                     .supervisor = *supervisor,
                     .network = std::move(network)};
+  resolveAllGateways(config);
   validate(config, diag);
   if (!diag.hasErrors()) result.config = std::move(config);
   return result;

@@ -1,6 +1,8 @@
 // Names of the model's enums, as written in config files.
 #include "config/model.hpp"
 
+#include <algorithm>
+
 namespace meshbroker::config {
 
 std::string_view toString(Role role) { return role == Role::kServer ? "server" : "gateway"; }
@@ -44,6 +46,20 @@ const Host* NodeConfig::findHost(const NodeName& host_name) const {
     if (host.name == host_name) return &host;
   }
   return nullptr;
+}
+
+void resolveAllGateways(NodeConfig& config) {
+  std::vector<const Host*> gateways;
+  for (const auto& host : config.hosts) {
+    if (host.role == Role::kGateway && host.name != config.name) gateways.push_back(&host);
+  }
+  std::sort(gateways.begin(), gateways.end(),
+            [](const Host* a, const Host* b) { return a->name.str() < b->name.str(); });
+  for (auto& set : config.routes) {
+    if (!set.all_gateways) continue;
+    set.via.clear();
+    for (const auto* host : gateways) set.via.push_back(RouteVia{host->name, 1, 0});
+  }
 }
 
 }  // namespace meshbroker::config

@@ -101,6 +101,12 @@ struct RouteSet {
   std::vector<Cidr> to;    // destination prefixes
   std::vector<Cidr> from;  // optional source subnets (policy routing); empty: all traffic
   std::vector<RouteVia> via;
+  // "via": "all_gateways": every gateway this node knows, the network document's included
+  // (weight 1, priority 0, by name); resolveAllGateways() fills `via` from the hosts.
+  bool all_gateways = false;
+  // Gateways the network document removed from `via` (network/overlay): the set may then be
+  // left with none, which is not a config error; its all_down policy applies.
+  std::vector<std::string> removed_via;
   RoutePolicy policy = RoutePolicy::kFailover;
   AllDownPolicy all_down = AllDownPolicy::kUnreachable;
 };
@@ -205,5 +211,9 @@ struct NodeConfig {
   bool isRegistry() const { return network && network->registry == name; }
   const Host* findHost(const NodeName& host_name) const;
 };
+
+// Fills the `via` of every "all_gateways" route set with the gateway hosts, by name. The loader
+// calls it; so does network/overlay after the document changed the hosts.
+void resolveAllGateways(NodeConfig& config);
 
 }  // namespace meshbroker::config

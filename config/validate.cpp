@@ -218,7 +218,13 @@ void checkRoutes(const NodeConfig& config, Diagnostics& diag) {
       diag.error(path + "/name", quoted(set.name.str()), "is already used by " + earlier);
     }
     if (set.to.empty()) diag.error(path + "/to", "[]", "is empty (name at least one prefix)");
-    if (set.via.empty()) diag.error(path + "/via", "[]", "is empty (name at least one gateway)");
+    if (set.via.empty() && set.all_gateways) {
+      diag.warning(path + "/via", "\"all_gateways\"",
+                   "names no gateway yet (none is known): its all_down policy applies until one "
+                   "joins");
+    } else if (set.via.empty() && set.removed_via.empty()) {
+      diag.error(path + "/via", "[]", "is empty (name at least one gateway)");
+    }
     for (std::size_t j = 0; j < set.to.size(); ++j) {
       if (set.to[j].overlaps(config.tinc.prefix)) {
         diag.error(at(path + "/to", j), quoted(set.to[j].str()),

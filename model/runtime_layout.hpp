@@ -43,6 +43,8 @@ struct StateLayout {
   std::filesystem::path networkDir() const { return dir / "network"; }
   // The last good signed network document (its envelope, as signed), replaced atomically.
   std::filesystem::path networkDocument() const { return networkDir() / "document.json"; }
+  // The registry's own record (joined and removed nodes, invitations), 0600.
+  std::filesystem::path registryState() const { return networkDir() / "registry.json"; }
 };
 
 }  // namespace meshbroker::model

@@ -61,22 +61,47 @@ std::vector<std::string> names(const json& value, const std::string& where) {
   return out;
 }
 
-// A CRL in PEM: its header, base64 lines, its footer; nothing else.
+// CRLs in PEM (an instance's CRL file holds its client CA's and the network CA's): blocks of
+// header, base64 lines, footer, one after the other; nothing else.
 std::string crlPem(const json& value, const std::string& where) {
   const auto pem = text(value, where, 1024 * 1024, true);
   constexpr std::string_view kBegin = "-----BEGIN X509 CRL-----\n";
   constexpr std::string_view kEnd = "-----END X509 CRL-----\n";
-  if (!pem.starts_with(kBegin) || !pem.ends_with(kEnd) ||
-      pem.size() <= kBegin.size() + kEnd.size()) {
-    fail(where, "is not one PEM X509 CRL");
-  }
-  for (std::size_t i = kBegin.size(); i < pem.size() - kEnd.size(); ++i) {
-    const char c = pem[i];
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '+' || c == '/' || c == '=' || c == '\n';
-    if (!ok) fail(where, "holds something other than base64 between its header and footer");
+  std::string_view rest = pem;
+  if (rest.empty()) fail(where, "is empty, not a PEM X509 CRL");
+  while (!rest.empty()) {
+    if (!rest.starts_with(kBegin)) fail(where, "is not PEM X509 CRLs, one after the other");
+    rest.remove_prefix(kBegin.size());
+    const auto end = rest.find(kEnd);
+    if (end == std::string_view::npos || end == 0) fail(where, "holds a CRL with no body or end");
+    for (char c : rest.substr(0, end)) {
+      const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '+' || c == '/' || c == '=' || c == '\n';
+      if (!ok) fail(where, "holds something other than base64 between a header and its footer");
+    }
+    rest.remove_prefix(end + kEnd.size());
   }
   return pem;
+}
+
+std::uint16_t port(const json& value, const std::string& where) {
+  if (!value.is_number_integer()) fail(where, "is not a whole number");
+  std::string why;
+  auto parsed = config::Port::fromInt(value.get<std::int64_t>(), &why);
+  if (!parsed) fail(where, why);
+  return parsed->value();
+}
+
+model::NetworkOffer offer(const json& value, const std::string& where) {
+  if (!value.is_object()) fail(where, "is not an object");
+  model::NetworkOffer o;
+  o.name = typed<config::NodeName>(field(value, where, "name"), where + ".name").str();
+  o.port = port(field(value, where, "port"), where + ".port");
+  o.proto = text(field(value, where, "proto"), where + ".proto");
+  if (o.proto != "udp" && o.proto != "tcp") {
+    fail(where + ".proto", "\"" + o.proto + "\" is neither \"udp\" nor \"tcp\"");
+  }
+  return o;
 }
 
 model::NetworkNode node(const json& value, const std::string& where) {
@@ -94,16 +119,21 @@ model::NetworkNode node(const json& value, const std::string& where) {
     n.public_address = typed<config::HostAddress>(*it, where + ".public_address").str();
   }
   if (auto it = value.find("port"); it != value.end() && !it->is_null()) {
-    if (!it->is_number_integer()) fail(where + ".port", "is not a whole number");
-    std::string why;
-    auto port = config::Port::fromInt(it->get<std::int64_t>(), &why);
-    if (!port) fail(where + ".port", why);
-    n.port = port->value();
+    n.port = port(*it, where + ".port");
   }
   n.tinc_public_key = typed<config::PublicKeyPem>(field(value, where, "tinc_public_key"),
                                                   where + ".tinc_public_key", true)
                           .str();
-  n.openvpn = names(field(value, where, "openvpn"), where + ".openvpn");
+  const auto& offers = field(value, where, "openvpn");
+  if (!offers.is_array()) fail(where + ".openvpn", "is not a list");
+  std::set<std::string> offered;
+  for (std::size_t i = 0; i < offers.size(); ++i) {
+    auto o = offer(offers[i], where + ".openvpn[" + std::to_string(i) + "]");
+    if (!offered.insert(o.name).second) {
+      fail(where + ".openvpn[" + std::to_string(i) + "]", "\"" + o.name + "\" is listed twice");
+    }
+    n.openvpn.push_back(std::move(o));
+  }
   const auto& subnets = field(value, where, "client_subnets");
   if (!subnets.is_array()) fail(where + ".client_subnets", "is not a list");
   for (std::size_t i = 0; i < subnets.size(); ++i) {
@@ -151,10 +181,28 @@ model::NetworkDocument document(const json& value) {
     if (!config::NodeName::parse(instance, &why)) fail("crls." + instance, why);
     d.crls[instance] = crlPem(pem, "crls." + instance);
   }
+  if (auto it = value.find("removed"); it != value.end()) {
+    d.removed = names(*it, "removed");
+    if (d.removed.size() > kMaxNodes) fail("removed", "more than " + std::to_string(kMaxNodes));
+    for (const auto& name : d.removed) {
+      if (d.node(name)) fail("removed", "\"" + name + "\" is also in nodes");
+    }
+    std::sort(d.removed.begin(), d.removed.end());
+  }
   return d;
 }
 
 }  // namespace
+
+std::optional<model::NetworkNode> parseNode(const nlohmann::json& value, const std::string& where,
+                                            std::string& error) {
+  try {
+    return node(value, where);
+  } catch (const Invalid& e) {
+    error = e.message;
+    return std::nullopt;
+  }
+}
 
 ParsedDocument parseDocument(std::string_view text) {
   if (text.size() > kMaxDocumentBytes) {

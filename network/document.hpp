@@ -4,6 +4,7 @@
 // (a newer registry may add some; the signature covers them anyway). Pure.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,11 @@ struct ParsedDocument {
 };
 
 ParsedDocument parseDocument(std::string_view text);
+
+// One node as the document writes it (the registry's own state keeps joined nodes this way);
+// nullopt with `error` naming the field under `where`.
+std::optional<model::NetworkNode> parseNode(const nlohmann::json& value, const std::string& where,
+                                            std::string& error);
 
 // The document's canonical text (what the registry signs): toJson, compact.
 std::string documentText(const model::NetworkDocument& document);

@@ -1,5 +1,7 @@
 #include "network/overlay.hpp"
 
+#include <algorithm>
+
 #include "config/diagnostics.hpp"
 #include "config/validate.hpp"
 
@@ -28,13 +30,36 @@ std::optional<config::Host> hostOf(const model::NetworkNode& node, std::string& 
     if (!subnet) return std::nullopt;
     host.client_subnets.push_back(*subnet);
   }
+  for (const auto& offer : node.openvpn) {
+    auto instance = config::NodeName::parse(offer.name, &why);
+    auto port = config::Port::fromInt(offer.port, &why);
+    if (!instance || !port) return std::nullopt;
+    host.openvpn.push_back(config::OfferedInstance{
+        *instance, *port, offer.proto == "tcp" ? config::Proto::kTcp : config::Proto::kUdp});
+  }
   return host;
+}
+
+bool removedIn(const model::NetworkDocument& document, const std::string& name) {
+  return std::binary_search(document.removed.begin(), document.removed.end(), name);
 }
 
 }  // namespace
 
 Overlaid overlay(const config::NodeConfig& file, const model::NetworkDocument& document) {
-  Overlaid out{file, {}, {}};
+  Overlaid out{file, {}, {}, {}};
+  std::erase_if(out.config.hosts, [&](const config::Host& host) {
+    if (!removedIn(document, host.name.str())) return false;
+    out.dropped.push_back(host.name.str());
+    return true;
+  });
+  for (auto& set : out.config.routes) {
+    std::erase_if(set.via, [&](const config::RouteVia& via) {
+      if (!removedIn(document, via.gateway.str())) return false;
+      set.removed_via.push_back(via.gateway.str());
+      return true;
+    });
+  }
   for (const auto& node : document.nodes) {
     if (node.name == file.name.str()) continue;
     bool named = false;
@@ -49,6 +74,7 @@ Overlaid overlay(const config::NodeConfig& file, const model::NetworkDocument& d
     out.config.hosts.push_back(std::move(*host));
     out.added.push_back(node.name);
   }
+  config::resolveAllGateways(out.config);
   config::Diagnostics diag;
   config::validate(out.config, diag);
   for (const auto& problem : diag.all()) {
@@ -59,6 +85,7 @@ Overlaid overlay(const config::NodeConfig& file, const model::NetworkDocument& d
   if (!out.errors.empty()) {
     out.config = file;
     out.added.clear();
+    out.dropped.clear();
   }
   return out;
 }

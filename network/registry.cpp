@@ -5,7 +5,8 @@
 namespace meshbroker::network {
 
 model::NetworkDocument describeNetwork(const config::NodeConfig& config,
-                                       const std::map<std::string, std::string>& crls) {
+                                       const std::map<std::string, std::string>& crls,
+                                       const RegistryState& state) {
   model::NetworkDocument d;
   d.network = config.network ? config.network->name.str() : std::string();
   if (config.tinc.public_key) {
@@ -19,13 +20,14 @@ model::NetworkDocument describeNetwork(const config::NodeConfig& config,
     }
     self.tinc_public_key = config.tinc.public_key->str();
     for (const auto& instance : config.openvpn) {
-      self.openvpn.push_back(instance.name.str());
+      self.openvpn.push_back({instance.name.str(), instance.port.value(),
+                              std::string(config::toString(instance.proto))});
       self.client_subnets.push_back(instance.subnet.str());
     }
     d.nodes.push_back(std::move(self));
   }
   for (const auto& host : config.hosts) {
-    if (!host.public_key) continue;
+    if (!host.public_key || state.isRemoved(host.name.str())) continue;
     model::NetworkNode n;
     n.name = host.name.str();
     n.role = std::string(config::toString(host.role));
@@ -35,10 +37,19 @@ model::NetworkDocument describeNetwork(const config::NodeConfig& config,
       n.port = host.public_endpoint->port.value();
     }
     n.tinc_public_key = host.public_key->str();
-    for (const auto& offered : host.openvpn) n.openvpn.push_back(offered.name.str());
+    for (const auto& offered : host.openvpn) {
+      n.openvpn.push_back(
+          {offered.name.str(), offered.port.value(), std::string(config::toString(offered.proto))});
+    }
     for (const auto& subnet : host.client_subnets) n.client_subnets.push_back(subnet.str());
     d.nodes.push_back(std::move(n));
   }
+  for (const auto& node : state.joined) {
+    if (state.isRemoved(node.name) || d.node(node.name)) continue;  // the file wins
+    d.nodes.push_back(node);
+  }
+  for (const auto& removed : state.removed) d.removed.push_back(removed.name);
+  std::sort(d.removed.begin(), d.removed.end());
   std::sort(d.nodes.begin(), d.nodes.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
   d.crls = crls;
@@ -49,7 +60,7 @@ std::optional<model::NetworkDocument> nextVersion(const std::optional<model::Net
                                                   model::NetworkDocument described,
                                                   std::int64_t now_ms) {
   if (held && held->network == described.network && held->nodes == described.nodes &&
-      held->crls == described.crls) {
+      held->crls == described.crls && held->removed == described.removed) {
     return std::nullopt;
   }
   described.version = held ? held->version + 1 : 1;

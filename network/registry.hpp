@@ -9,16 +9,19 @@
 
 #include "config/model.hpp"
 #include "model/network_document.hpp"
+#include "network/registry_state.hpp"
 
 namespace meshbroker::network {
 
-// This node and every host its config knows with a usable public key (a host without one is
-// left out: no node could check its connections anyway). `crls`: OpenVPN instance -> CRL PEM.
+// This node, every host its config file knows with a usable public key (a host without one is
+// left out: no node could check its connections anyway) and every node that joined, less the
+// removed ones (listed as removed). `crls`: OpenVPN instance -> CRL PEM.
 model::NetworkDocument describeNetwork(const config::NodeConfig& config,
-                                       const std::map<std::string, std::string>& crls);
+                                       const std::map<std::string, std::string>& crls,
+                                       const RegistryState& state);
 
 // The document to sign next: `described` with the version after `held`'s, or nullopt when it
-// says the same as `held` (nodes, CRLs; the version and time are not news).
+// says the same as `held` (nodes, CRLs, removed; the version and time are not news).
 std::optional<model::NetworkDocument> nextVersion(const std::optional<model::NetworkDocument>& held,
                                                   model::NetworkDocument described,
                                                   std::int64_t now_ms);

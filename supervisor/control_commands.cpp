@@ -108,6 +108,15 @@ ControlCommands daemonCommands(ControlParts p) {
       reply({{"ok", true}});
     });
   }
+  table.add("node-remove",
+            [p](const nlohmann::json& request, const std::string& caller, const auto& reply) {
+              const std::string name = stringField(request, "name");
+              const auto why = p.remove_node ? p.remove_node(name) : std::string("no network here");
+              if (!why.empty()) return fail(reply, why);
+              log(Level::kNotice, "control (" + caller + "): node remove " + name);
+              p.status.record("operator", "node remove " + name + " (" + caller + ")");
+              reply({{"ok", true}});
+            });
   return table;
 }
 

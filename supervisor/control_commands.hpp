@@ -1,5 +1,6 @@
 // The control socket's commands as a table: name -> handler. `status`, `openvpn`, `restart`,
-// `reload`, `handover`, `routes`, `drain`, `undrain` (docs/supervisor.md, "Control socket").
+// `reload`, `handover`, `routes`, `drain`, `undrain`, `node-remove` (docs/supervisor.md,
+// "Control socket").
 // A handler answers by calling reply exactly once, possibly later. Event loop only.
 #pragma once
 
@@ -42,6 +43,8 @@ struct ControlParts {
   GatewayMonitor* monitor;                        // nullptr: no health checks here
   std::function<model::ReloadSnapshot()> reload;  // reloads, returns how it went
   std::function<void()> handover;
+  // The registry takes a node out of the network: "" when done, else why not.
+  std::function<std::string(const std::string& name)> remove_node;
 };
 
 ControlCommands daemonCommands(ControlParts parts);

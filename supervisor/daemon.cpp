@@ -94,7 +94,13 @@ void Daemon::start() {
                                 reload();
                                 return last_reload_;
                               },
-                              [this] { handover(); }});
+                              [this] { handover(); },
+                              [this](const std::string& name) {
+                                auto why = network_.removeNode(name);
+                                // The reload applies it here and signs the next version.
+                                if (why.empty()) asio::post(io_, [this] { reload(); });
+                                return why;
+                              }});
   control_ = std::make_unique<ControlSocket>(
       io_, runtime().controlSocket().string(),
       [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {
@@ -226,11 +232,16 @@ void Daemon::reload() {
 }
 
 void Daemon::withNetwork(config::NodeConfig& config) {
-  if (!config.network || config.isRegistry() || !network_.held()) return;
-  const auto& held = *network_.held();
-  if (held.network != config.network->name.str()) return;
-  auto result = network::overlay(config, held);
-  const auto version = "version " + std::to_string(held.version);
+  if (!config.network) return;
+  // The registry runs the network it describes (its file, the nodes that joined, less the
+  // removed ones); every other node the document it holds.
+  std::optional<model::NetworkDocument> described;
+  if (config.isRegistry()) described = network_.describe(config);
+  const auto* document = described ? &*described : network_.held() ? &*network_.held() : nullptr;
+  if (!document || document->network != config.network->name.str()) return;
+  auto result = network::overlay(config, *document);
+  const auto version = described ? std::string("the registry's network")
+                                 : "version " + std::to_string(document->version);
   if (!result.errors.empty()) {
     const auto line =
         "network: " + version + " not applied: " + result.errors.front() +
@@ -240,10 +251,23 @@ void Daemon::withNetwork(config::NodeConfig& config) {
     record("network", line);
     return;
   }
+  auto names = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const auto& name : list) out += (out.empty() ? "" : ", ") + name;
+    return out;
+  };
   if (!result.added.empty()) {
-    std::string names;
-    for (const auto& name : result.added) names += (names.empty() ? "" : ", ") + name;
-    log(Level::kInfo, "network: " + version + " adds the hosts " + names);
+    log(Level::kInfo, "network: " + version + " adds the hosts " + names(result.added));
+  }
+  if (!result.dropped.empty()) {
+    log(Level::kNotice, "network: " + version + " removed " + names(result.dropped) +
+                            " (named in " + options_.config_file.string() + "; left out)");
+  }
+  for (const auto& removed : document->removed) {
+    if (removed == config.name.str()) {
+      log(Level::kWarning, "network: this node was removed from " + document->network +
+                               "; the other nodes refuse it");
+    }
   }
   config = std::move(result.config);
 }

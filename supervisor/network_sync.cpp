@@ -5,7 +5,9 @@
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
 #include "io/log.hpp"
+#include "model/pki_layout.hpp"
 #include "model/runtime_layout.hpp"
+#include "network/document.hpp"
 #include "network/envelope.hpp"
 #include "network/registry.hpp"
 #include "network/signing.hpp"
@@ -21,11 +23,42 @@ using io::log;
 namespace {
 
 constexpr auto kPullTimeout = std::chrono::seconds(2);
+constexpr std::size_t kMaxCrlBytes = 1024 * 1024;
+
+// The instances' CRL files in a PKI folder (crl/<instance>.pem), and a stamp of their names,
+// sizes and times that changes when any does.
+std::map<std::string, std::string> readCrls(const std::filesystem::path& pki_dir,
+                                            std::string* stamp, bool contents) {
+  std::map<std::string, std::string> out;
+  const auto dir = model::PkiLayout{pki_dir}.instanceCrl("x").parent_path();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const auto path = entry.path();
+    std::string why;
+    if (path.extension() != ".pem" || !entry.is_regular_file(ec) ||
+        !config::NodeName::parse(path.stem().string(), &why)) {
+      continue;
+    }
+    const auto size = entry.file_size(ec);
+    const auto time = entry.last_write_time(ec).time_since_epoch().count();
+    if (stamp)
+      *stamp +=
+          path.stem().string() + ":" + std::to_string(size) + ":" + std::to_string(time) + ";";
+    if (!contents) continue;
+    if (auto text = config::readSmallFile(path, kMaxCrlBytes)) out[path.stem().string()] = *text;
+  }
+  return out;
+}
 
 }  // namespace
 
 NetworkSync::NetworkSync(asio::io_context& io, const config::NodeConfig& config, PartHooks hooks)
-    : io_(io), config_(config), hooks_(std::move(hooks)), poll_(io), listen_retry_(io) {}
+    : io_(io),
+      config_(config),
+      hooks_(std::move(hooks)),
+      crl_watch_(io),
+      poll_(io),
+      listen_retry_(io) {}
 
 NetworkSync::~NetworkSync() {
   alive_.reset();
@@ -40,6 +73,7 @@ std::optional<model::NetworkSnapshot> NetworkSync::state() const {
     out.version = held_->version;
     out.issued_ms = held_->issued_ms;
     out.nodes = held_->nodes.size();
+    out.removed = held_->removed;
   }
   return out;
 }
@@ -54,7 +88,10 @@ void NetworkSync::configure() {
   if (state_.is_registry) {
     poll_.cancel();
     publish();
+    watchCrls();
   } else {
+    crl_watch_.cancel();
+    applyCrls();
     schedulePoll(std::chrono::seconds(1));  // tinc-up first: the mesh is not there yet
   }
   listen();
@@ -72,8 +109,94 @@ void NetworkSync::prepare() {
     state_.key_fingerprint.clear();
     refuse("config", std::string("network.key: ") + e.what());
   }
-  if (!loaded_) loadHeld();
+  if (!loaded_) {
+    loadHeld();
+    if (state_.is_registry) loadRegistryState();
+  }
   loaded_ = true;
+}
+
+void NetworkSync::loadRegistryState() {
+  const auto path = model::StateLayout{config_.paths.state_dir}.registryState();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;  // a new registry: nobody joined yet
+  auto text = config::readSmallFile(path, network::kMaxEnvelopeBytes);
+  auto parsed = text ? network::parseRegistryState(*text)
+                     : network::ParsedRegistryState{std::nullopt, "cannot read it"};
+  if (!parsed.state) {
+    // Never as if empty: that would bring removed nodes back into the network.
+    registry_state_error_ =
+        path.string() + ": " + parsed.error + "; not publishing until it is mended or moved away";
+    return;
+  }
+  registry_state_ = std::move(*parsed.state);
+  registry_state_error_.clear();
+}
+
+model::NetworkDocument NetworkSync::describe(const config::NodeConfig& file) {
+  file_ = file;
+  return network::describeNetwork(file, readCrls(file.paths.pki_dir, nullptr, true),
+                                  registry_state_);
+}
+
+std::string NetworkSync::removeNode(const std::string& name) {
+  if (!config_.network || !state_.is_registry) {
+    return "this node is not the network's registry" +
+           (config_.network ? " (" + config_.network->registry.str() + " is)" : std::string());
+  }
+  if (!registry_state_error_.empty()) return registry_state_error_;
+  auto next = registry_state_;
+  auto why = network::removeNode(next, describe(file_ ? *file_ : config_), config_.name.str(), name,
+                                 wallClockMs());
+  if (!why.empty()) return why;
+  const model::StateLayout layout{config_.paths.state_dir};
+  try {
+    std::error_code ec;
+    std::filesystem::create_directories(layout.networkDir(), ec);
+    io::writeFileAtomically(layout.registryState(), network::toJson(next).dump(2) + "\n", 0600);
+  } catch (const io::WriteError& e) {
+    return std::string("cannot keep the removal: ") + e.what();
+  }
+  registry_state_ = std::move(next);
+  log(Level::kNotice, "network: removed " + name + " from " + state_.name);
+  hooks_.record("network", "removed node " + name);
+  return {};
+}
+
+void NetworkSync::watchCrls() {
+  crl_watch_.cancel();
+  crl_watch_.expires_after(std::chrono::seconds(1));
+  crl_watch_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    std::string stamp;
+    readCrls((file_ ? *file_ : config_).paths.pki_dir, &stamp, false);
+    if (stamp != crl_stamp_) publish();  // a revocation, or the CA holder's refresh
+    watchCrls();
+  });
+}
+
+void NetworkSync::applyCrls() {
+  if (!held_ || held_->network != state_.name) return;
+  const model::PkiLayout pki{config_.paths.pki_dir};
+  for (const auto& instance : config_.openvpn) {
+    const auto name = instance.name.str();
+    auto crl = held_->crls.find(name);
+    if (crl == held_->crls.end()) continue;
+    std::error_code ec;
+    if (std::filesystem::exists(pki.instanceCaKey(name), ec)) continue;  // it makes its own
+    const auto file = pki.instanceCrl(name);
+    if (config::readSmallFile(file, kMaxCrlBytes) == crl->second) continue;
+    try {
+      std::filesystem::create_directories(file.parent_path(), ec);
+      io::writeFileAtomically(file, crl->second, 0644);
+    } catch (const io::WriteError& e) {
+      refuse("crl", std::string("cannot replace the CRL of ") + name + ": " + e.what());
+      continue;
+    }
+    const auto line = "CRL of " + name + " replaced from version " + std::to_string(held_->version);
+    log(Level::kNotice, "network: " + line);
+    hooks_.record("network", line);
+  }
 }
 
 void NetworkSync::loadHeld() {
@@ -123,8 +246,18 @@ void NetworkSync::publish() {
                            "); not publishing");
     return;
   }
-  auto next = network::nextVersion(held_, network::describeNetwork(config_, {}), wallClockMs());
+  if (!registry_state_error_.empty()) return refuse("registry", registry_state_error_);
+  const auto& described_file = file_ ? *file_ : config_;
+  std::string stamp;
+  auto described = network::describeNetwork(
+      described_file, readCrls(described_file.paths.pki_dir, &stamp, true), registry_state_);
+  crl_stamp_ = stamp;
+  auto next = network::nextVersion(held_, std::move(described), wallClockMs());
   if (!next) return;  // the config describes the network the held document already says
+  // Every node parses what we sign as untrusted text: if it would refuse it, say so here.
+  if (auto check = network::parseDocument(network::documentText(*next)); !check.document) {
+    return refuse("registry", "not publishing a document nodes would refuse: " + check.error);
+  }
   const auto envelope = network::sealDocument(*next, *key);
   if (keep(envelope, *next)) {
     state_.last_error.clear();
@@ -274,6 +407,7 @@ void NetworkSync::offer(const std::string& envelope, const std::string& from) {
         log(Level::kNotice, "network: " + line);
         hooks_.record("network", line);
         state_.last_error.clear();
+        applyCrls();
         if (on_new_) on_new_();
       }
       return;
@@ -302,6 +436,7 @@ void NetworkSync::refuse(const std::string& from, const std::string& why) {
 void NetworkSync::stop() {
   stopping_ = true;
   poll_.cancel();
+  crl_watch_.cancel();
   listen_retry_.cancel();
   if (server_) server_->stop();
   server_.reset();

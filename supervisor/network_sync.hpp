@@ -8,12 +8,17 @@
 //    document only when it verifies against the pinned key and is a newer version of this
 //    network, and writes it to the state folder atomically before holding it;
 //  - on servers: serves what it holds on its mesh address (web::NetworkHandler).
+//  - on the registry also: keeps what only it decides (network/registry_state: joined and
+//    removed nodes) and signs a new version within a second of a CRL file changing;
+//  - on servers that run an instance the document carries a CRL for (and hold no CA key):
+//    writes that CRL over the instance's CRL file, which the instance's driver acts on.
 // A node that cannot reach any server keeps its last good document. The daemon applies a new
 // one (network/overlay: nodes its file does not name become hosts) with a reload.
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +28,7 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "model/network_document.hpp"
+#include "network/registry_state.hpp"
 #include "supervisor/clock.hpp"
 #include "supervisor/part_hooks.hpp"
 #include "web/network_handler.hpp"
@@ -48,6 +54,13 @@ class NetworkSync {
   // before its first render, so a restart starts with the network it had.
   void prepare();
   void stop();
+  // Registry: the network its config file describes, with the nodes that joined and without
+  // the removed ones. The daemon overlays it on the file (as the others overlay the held
+  // document); publish() signs it. `file` is the config as read from the file.
+  model::NetworkDocument describe(const config::NodeConfig& file);
+  // Registry (control `node-remove`): takes a node out of the network and keeps that on disk.
+  // Empty when done (the caller reloads: that applies and signs the next version), else why not.
+  std::string removeNode(const std::string& name);
   // The document held (verified), if any.
   const std::optional<model::NetworkDocument>& held() const { return held_; }
   // Called on the loop after a newer document was taken (the daemon applies it: a reload).
@@ -65,6 +78,9 @@ class NetworkSync {
     std::string error;     // why none did
   };
   void loadHeld();
+  void loadRegistryState();
+  void watchCrls();
+  void applyCrls();
   void publish();
   void listen();
   void schedulePoll(Duration after);
@@ -79,6 +95,11 @@ class NetworkSync {
   PartHooks hooks_;
   std::function<void()> on_new_;
   std::optional<model::NetworkDocument> held_;
+  std::optional<config::NodeConfig> file_;  // registry: the config as its file says
+  network::RegistryState registry_state_;
+  std::string registry_state_error_;  // non-empty: the state file is unreadable; not publishing
+  std::string crl_stamp_;             // registry: the CRL files as last published
+  Timer crl_watch_;
   model::NetworkSnapshot state_;
   bool loaded_ = false;
   web::NetworkHandler handler_;

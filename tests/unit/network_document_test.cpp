@@ -26,8 +26,14 @@ model::NetworkDocument sample(std::uint64_t version = 7) {
   d.network = "comunidad";
   d.version = version;
   d.issued_ms = 1'780'000'000'000;
-  model::NetworkNode chip{"chip", "server", "10.20.0.1",  "192.0.2.10",
-                          655,    kTincKey, {"comegato"}, {"10.30.0.0/24"}};
+  model::NetworkNode chip{"chip",
+                          "server",
+                          "10.20.0.1",
+                          "192.0.2.10",
+                          655,
+                          kTincKey,
+                          {{"comegato", 1194, "udp"}},
+                          {"10.30.0.0/24"}};
   model::NetworkNode cometa{"cometa",     "gateway", "10.20.0.3", std::nullopt,
                             std::nullopt, kTincKey,  {},          {}};
   d.nodes = {chip, cometa};
@@ -152,7 +158,7 @@ TEST_F(SignedDocument, ASignedButInvalidDocumentIsRefusedNamingTheField) {
 TEST(NetworkDocument, AnEnvelopeSignedByTheOpensslCliVerifies) {
   const auto text =
       testing::readText(testing::kSourceDir / "fuzz/corpus/network/signed-by-openssl-cli.json");
-  const std::string pinned = "ed25519:u4tMwWnN/70ZwQEhWCGzDBlO1+92/W4pFIoGC8L8SMI=";
+  const std::string pinned = "ed25519:pf18llMJZ4M8652d7vXcUgJq4evMj5SP19f+Y5Q/+Hc=";
   const auto opened = openEnvelope(text, pinned);
   ASSERT_TRUE(opened.document) << opened.error;
   EXPECT_EQ(opened.document->version, 7u);
@@ -193,8 +199,30 @@ TEST(NetworkDocument, ParsesStrictlyAndNamesTheField) {
   d["nodes"][0].erase("mesh_address");
   expect_error(d, "nodes[0].mesh_address: missing");
   d = good;
-  d["nodes"][0]["openvpn"] = {"comegato", "comegato"};
+  d["nodes"][0]["openvpn"] = {d["nodes"][0]["openvpn"][0], d["nodes"][0]["openvpn"][0]};
   expect_error(d, "listed twice");
+  d = good;
+  d["nodes"][0]["openvpn"][0]["proto"] = "udp\nremote 6.6.6.6";
+  expect_error(d, "nodes[0].openvpn[0].proto");
+  d = good;
+  d["nodes"][0]["openvpn"][0]["port"] = "1194";
+  expect_error(d, "nodes[0].openvpn[0].port");
+  d = good;
+  d["removed"] = {"chip"};
+  expect_error(d, "\"chip\" is also in nodes");
+  d = good;
+  d["removed"] = {"illimani", "illimani"};
+  expect_error(d, "listed twice");
+  d = good;
+  d["removed"] = {"il limani"};
+  expect_error(d, "removed[0]");
+  d = good;
+  d["crls"]["comegato"] = kCrl + kCrl;  // a client CA's CRL and the network CA's, as the file
+  EXPECT_TRUE(parseDocument(d.dump()).document);
+  d["crls"]["comegato"] = kCrl + "-----BEGIN X509 CRL-----\n";
+  expect_error(d, "crls.comegato");
+  d["crls"]["comegato"] = kCrl + "dev tun\n";
+  expect_error(d, "crls.comegato");
   d = good;
   d["network"] = 5;
   expect_error(d, "network");
