@@ -3,6 +3,7 @@
 # lab/two_nodes.sh — two servers of the seed network, chip and comegato, in network namespaces
 # joined by one veth pair, each with its seed config moved into $LAB_TMP and its own keys.
 # Used by the tests tinc_mesh, supervisor_run, supervisor_crash_loop, supervisor_openvpn, network_registry,
+# network_removal,
 # supervisor_adopt and by bench/restart.
 #
 #   netns mb-chip-ID                                   netns mb-comegato-ID

@@ -61,14 +61,20 @@ std::vector<std::string> names(const json& value, const std::string& where) {
   return out;
 }
 
-// CRLs in PEM (an instance's CRL file holds its client CA's and the network CA's): blocks of
-// header, base64 lines, footer, one after the other; nothing else.
+// An instance's CRL file as the CA holder writes it: comment lines ("# revoked SERIAL NAME",
+// which the servers' drivers read to end sessions), then CRLs in PEM (its client CA's and the
+// network CA's): blocks of header, base64 lines, footer, one after the other; nothing else.
 std::string crlPem(const json& value, const std::string& where) {
   const auto pem = text(value, where, 1024 * 1024, true);
   constexpr std::string_view kBegin = "-----BEGIN X509 CRL-----\n";
   constexpr std::string_view kEnd = "-----END X509 CRL-----\n";
   std::string_view rest = pem;
-  if (rest.empty()) fail(where, "is empty, not a PEM X509 CRL");
+  while (rest.starts_with("#")) {
+    const auto end = rest.find('\n');
+    if (end == std::string_view::npos) fail(where, "ends inside a comment line");
+    rest.remove_prefix(end + 1);
+  }
+  if (rest.empty()) fail(where, "holds no PEM X509 CRL");
   while (!rest.empty()) {
     if (!rest.starts_with(kBegin)) fail(where, "is not PEM X509 CRLs, one after the other");
     rest.remove_prefix(kBegin.size());

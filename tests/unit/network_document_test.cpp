@@ -219,6 +219,12 @@ TEST(NetworkDocument, ParsesStrictlyAndNamesTheField) {
   d = good;
   d["crls"]["comegato"] = kCrl + kCrl;  // a client CA's CRL and the network CA's, as the file
   EXPECT_TRUE(parseDocument(d.dump()).document);
+  d["crls"]["comegato"] = "# the CRLs of private\n# revoked 0A alice\n" + kCrl + kCrl;
+  EXPECT_TRUE(parseDocument(d.dump()).document);  // the header the drivers read
+  d["crls"]["comegato"] = "# revoked 0A alice\n";
+  expect_error(d, "holds no PEM X509 CRL");
+  d["crls"]["comegato"] = "# revoked 0A alice\ndev tun\n" + kCrl;
+  expect_error(d, "crls.comegato");
   d["crls"]["comegato"] = kCrl + "-----BEGIN X509 CRL-----\n";
   expect_error(d, "crls.comegato");
   d["crls"]["comegato"] = kCrl + "dev tun\n";
