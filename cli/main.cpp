@@ -6,6 +6,7 @@
 #include "cli/client_commands.hpp"
 #include "cli/commands.hpp"
 #include "cli/handover_command.hpp"
+#include "cli/join_commands.hpp"
 #include "cli/network_commands.hpp"
 #include "cli/routes_command.hpp"
 #include "cli/run_command.hpp"
@@ -118,6 +119,43 @@ int main(int argc, char** argv) {
   node_remove->add_option("-c,--config", config_file, "Config file (JSON)")->required();
   node_remove->add_option("name", node_name, "The node's name")->required();
 
+  cli::InviteOptions invite_options;
+  bool invite_list = false;
+  std::string invite_revoke;
+  auto* invite = app.add_subcommand(
+      "invite",
+      "On the registry: a single-use invitation for a new node (prints the line to hand over: "
+      "meshbroker join mb1:...); --list shows them, --revoke ID cancels one");
+  invite->add_option("-c,--config", config_file, "Config file (JSON)")->required();
+  invite->add_option("name", invite_options.name, "The new node's name");
+  invite->add_option("--role", invite_options.role, "gateway or server")
+      ->check(CLI::IsMember({"gateway", "server"}))
+      ->capture_default_str();
+  invite->add_option("--mesh-address", invite_options.mesh_address,
+                     "Its mesh address (default: the first free one)");
+  invite->add_option("--ttl", invite_options.ttl, "How long it may be used (s, m, h, d)")
+      ->capture_default_str();
+  invite->add_option("--address", invite_options.address,
+                     "Where the new node reaches the registry (default: its public address)");
+  invite->add_flag("--list", invite_list, "List the invitations and their state");
+  invite->add_option("--revoke", invite_revoke, "Revoke the invitation with this id (or token)");
+
+  cli::JoinOptions join_options;
+  auto* join = app.add_subcommand(
+      "join",
+      "On a new node: join the network with an invitation (makes this node's tinc key here, "
+      "writes its config and the network document; then start meshbroker)");
+  join->add_option("invitation", join_options.invitation, "mb1:HOST:PORT/TOKEN/FINGERPRINT")
+      ->required();
+  join->add_option("-c,--config", join_options.config_file, "The config file to write")
+      ->capture_default_str();
+  join->add_option("--state-dir", join_options.state_dir, "paths.state_dir of the new config")
+      ->capture_default_str();
+  join->add_option("--runtime-dir", join_options.runtime_dir, "paths.runtime_dir of the new config")
+      ->capture_default_str();
+  join->add_option("--public-address", join_options.public_address,
+                   "A server's public address, where the other nodes reach its tinc");
+
   // OpenVPN clients (issue 5).
   std::string client_name;
   std::string instance;
@@ -179,6 +217,18 @@ int main(int argc, char** argv) {
   if (*net_init) return cli::runNetworkInit(key_file, std::cout, std::cerr);
   if (*net_show) return cli::runNetworkShow(config_file, std::cout, std::cerr);
   if (*node_remove) return cli::runNodeRemove(config_file, node_name, std::cout, std::cerr);
+  if (*invite) {
+    if (invite_list) return cli::runInviteList(config_file, std::cout, std::cerr);
+    if (!invite_revoke.empty()) {
+      return cli::runInviteRevoke(config_file, invite_revoke, std::cout, std::cerr);
+    }
+    if (invite_options.name.empty()) {
+      std::cerr << "invite: name the new node (or --list, --revoke ID)\n";
+      return cli::kExitUsage;
+    }
+    return cli::runInvite(config_file, invite_options, std::cout, std::cerr);
+  }
+  if (*join) return cli::runJoin(join_options, std::cout, std::cerr);
   if (*client_init) return cli::runClientInit(config_file, std::cout, std::cerr);
   if (*client_add) {
     return cli::runClientAdd(config_file, client_name, instance, profile_out, std::cout, std::cerr);

@@ -327,8 +327,9 @@ ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
             "client_subnets", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
         auto offered = object.withDefault<std::vector<OfferedInstance>>(
             "openvpn", arrayOf<OfferedInstance>(diag, offeredReader(diag), 16), {});
+        auto from_network = object.withDefault<bool>("from_network", boolReader(diag), false);
         if (failed || keys.failed || !name || !role || !mesh_address || !port || !subnets ||
-            !offered) {
+            !offered || !from_network.has_value()) {
           return std::nullopt;
         }
         return Host{.name = *name,
@@ -338,7 +339,8 @@ ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
                     .public_key = keys.key,
                     .public_key_file = keys.file,
                     .client_subnets = *subnets,
-                    .openvpn = *offered};
+                    .openvpn = *offered,
+                    .from_network = *from_network};
       });
 }
 
@@ -546,10 +548,13 @@ std::optional<NetworkConfig> readNetwork(ObjectReader& object, const PathsConfig
   }
   auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(8656));
   auto poll = object.withDefault<int>("poll_ms", intReader(diag, 500, 3600000), 5000);
+  auto join_port = object.withDefault<Port>("join_port", portReader(diag), *defaultPort(8657));
   auto signing = object.withDefault<fs::path>("signing_key_file", pathReader(diag, base_dir),
                                               paths.state_dir / "network" / "signing.key");
-  if (failed || !name || !registry || !key || !port || !poll || !signing) return std::nullopt;
-  return NetworkConfig{*name, *registry, *key, *port, *poll, *signing};
+  if (failed || !name || !registry || !key || !port || !poll || !join_port || !signing) {
+    return std::nullopt;
+  }
+  return NetworkConfig{*name, *registry, *key, *port, *poll, *join_port, *signing};
 }
 
 std::optional<SupervisorConfig> readSupervisor(ObjectReader& object, const fs::path& base_dir) {

@@ -72,6 +72,9 @@ struct Host {
   std::optional<std::filesystem::path> public_key_file;
   std::vector<Cidr> client_subnets;      // servers' OpenVPN client subnets (gateways route back)
   std::vector<OfferedInstance> openvpn;  // servers: instances they offer (profile remotes)
+  // Written by `meshbroker join`: the network document's entry for this node replaces this one
+  // (the file names it only so that connect_to can, before the first document).
+  bool from_network = false;
 };
 
 struct OpenVpnInstance {
@@ -190,6 +193,7 @@ struct NetworkConfig {
   std::string key;     // the registry's public key, "ed25519:<base64 of 32 bytes>", pinned here
   Port port;           // where servers serve the document, on their mesh address (8656)
   int poll_ms = 5000;  // how often a node asks its ConnectTo servers for a newer document
+  Port join_port;      // the registry: where `meshbroker join` reaches it, on every address (8657)
   // The registry's private key (PEM, 0600); only read on the registry.
   std::filesystem::path signing_key_file;
 };

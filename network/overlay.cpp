@@ -62,13 +62,18 @@ Overlaid overlay(const config::NodeConfig& file, const model::NetworkDocument& d
   }
   for (const auto& node : document.nodes) {
     if (node.name == file.name.str()) continue;
-    bool named = false;
-    for (const auto& host : file.hosts) named = named || host.name.str() == node.name;
-    if (named) continue;
+    auto named = std::find_if(out.config.hosts.begin(), out.config.hosts.end(),
+                              [&](const config::Host& h) { return h.name.str() == node.name; });
+    if (named != out.config.hosts.end() && !named->from_network) continue;  // the file wins
     std::string why;
     auto host = hostOf(node, why);
     if (!host) {
       out.errors.push_back("node " + node.name + ": " + why);
+      continue;
+    }
+    if (named != out.config.hosts.end()) {
+      host->from_network = true;
+      *named = std::move(*host);  // written by join: the document's entry is the truth
       continue;
     }
     out.config.hosts.push_back(std::move(*host));

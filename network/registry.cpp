@@ -68,4 +68,49 @@ std::optional<model::NetworkDocument> nextVersion(const std::optional<model::Net
   return described;
 }
 
+nlohmann::json joinSkeleton(const config::NodeConfig& registry,
+                            const model::NetworkDocument& document,
+                            const model::NetworkNode& node) {
+  using nlohmann::json;
+  json connect_to = json::array();
+  json hosts = json::array();
+  for (const auto& n : document.nodes) {
+    if (n.role != "server" || !n.public_address || n.name == node.name) continue;
+    json host = {{"name", n.name},
+                 {"role", "server"},
+                 {"mesh_address", n.mesh_address},
+                 {"public_address", *n.public_address},
+                 {"public_key", n.tinc_public_key},
+                 {"client_subnets", n.client_subnets},
+                 {"from_network", true}};
+    if (n.port) host["port"] = *n.port;
+    hosts.push_back(std::move(host));
+    connect_to.push_back(n.name);
+  }
+  const auto& tinc = registry.tinc;
+  json skeleton = {{"name", node.name},
+                   {"role", node.role},
+                   {"tinc",
+                    {{"netname", tinc.netname.str()},
+                     {"interface", tinc.interface.str()},
+                     {"address", node.mesh_address},
+                     {"prefix", tinc.prefix.str()},
+                     {"mode", std::string(config::toString(tinc.mode))},
+                     {"cipher", tinc.cipher},
+                     {"digest", tinc.digest},
+                     {"compression", tinc.compression},
+                     {"connect_to", connect_to}}},
+                   {"hosts", hosts}};
+  if (tinc.insecure) skeleton["tinc"]["insecure"] = true;
+  if (registry.network) {
+    const auto& net = *registry.network;
+    skeleton["network"] = {{"name", net.name.str()},
+                           {"registry", net.registry.str()},
+                           {"key", net.key},
+                           {"port", net.port.value()},
+                           {"poll_ms", net.poll_ms}};
+  }
+  return skeleton;
+}
+
 }  // namespace meshbroker::network

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -25,5 +26,13 @@ model::NetworkDocument describeNetwork(const config::NodeConfig& config,
 std::optional<model::NetworkDocument> nextVersion(const std::optional<model::NetworkDocument>& held,
                                                   model::NetworkDocument described,
                                                   std::int64_t now_ms);
+
+// What a node that joined starts from (the `config` of the join reply): its name, role and
+// mesh address; the network's tinc settings as the registry's config has them; every server of
+// `document` with a public address as a host (`from_network`: the document's entry replaces it
+// later) and in connect_to; the network section pinning the registry's key. No secret, no
+// paths (the joiner adds its own).
+nlohmann::json joinSkeleton(const config::NodeConfig& registry,
+                            const model::NetworkDocument& document, const model::NetworkNode& node);
 
 }  // namespace meshbroker::network

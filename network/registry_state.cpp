@@ -22,7 +22,12 @@ json toJson(const RegistryState& state) {
   for (const auto& r : state.removed) {
     removed.push_back({{"name", r.name}, {"removed_ms", r.removed_ms}});
   }
-  return {{"format", "meshbroker-registry/1"}, {"joined", joined}, {"removed", removed}};
+  json invitations = json::array();
+  for (const auto& i : state.invitations) invitations.push_back(toJson(i));
+  return {{"format", "meshbroker-registry/1"},
+          {"joined", joined},
+          {"removed", removed},
+          {"invitations", invitations}};
 }
 
 ParsedRegistryState parseRegistryState(std::string_view text) {
@@ -60,6 +65,20 @@ ParsedRegistryState parseRegistryState(std::string_view text) {
     RemovedNode r{entry["name"].get<std::string>(), entry["removed_ms"].get<std::int64_t>()};
     if (state.isRemoved(r.name)) return {std::nullopt, where + ": \"" + r.name + "\" twice"};
     state.removed.push_back(std::move(r));
+  }
+  if (auto invitations = value.find("invitations"); invitations != value.end()) {
+    if (!invitations->is_array()) return {std::nullopt, "invitations: not a list"};
+    std::set<std::string> ids;
+    for (std::size_t i = 0; i < invitations->size(); ++i) {
+      std::string error;
+      auto record =
+          parseInvitationRecord((*invitations)[i], "invitations[" + std::to_string(i) + "]", error);
+      if (!record) return {std::nullopt, error};
+      if (!ids.insert(record->id).second) {
+        return {std::nullopt, "invitations[" + std::to_string(i) + "]: id twice"};
+      }
+      state.invitations.push_back(std::move(*record));
+    }
   }
   return {std::move(state), {}};
 }

@@ -1,6 +1,7 @@
 // What only the registry decides and must not forget (issue 20): nodes that joined with an
-// invitation and nodes taken out with `meshbroker node remove`. The registry's daemon keeps it
-// in <state_dir>/network/registry.json (0600) and is its only writer. Pure: text in, state out.
+// invitation, nodes taken out with `meshbroker node remove`, and the invitations. The registry's
+// daemon keeps it in <state_dir>/network/registry.json (0600) and is its only writer. Pure: text
+// in, state out.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "model/network_document.hpp"
+#include "network/invitation.hpp"
 
 namespace meshbroker::network {
 
@@ -21,7 +23,8 @@ struct RemovedNode {
 
 struct RegistryState {
   std::vector<model::NetworkNode> joined;  // by invitation, in the order they joined
-  std::vector<RemovedNode> removed;        // never again in the document
+  std::vector<RemovedNode> removed;        // never again in the document (until invited again)
+  std::vector<Invitation> invitations;     // pending, used, revoked and expired ones
   bool operator==(const RegistryState&) const = default;
 
   bool isRemoved(const std::string& name) const;

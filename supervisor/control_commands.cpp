@@ -5,8 +5,10 @@
 
 #include "backends/openvpn_management.hpp"
 #include "io/log.hpp"
+#include "network/invitation.hpp"
 #include "supervisor/backend_supervisor.hpp"
 #include "supervisor/gateway_monitor.hpp"
+#include "supervisor/network_sync.hpp"
 #include "supervisor/openvpn_driver.hpp"
 #include "supervisor/status_publisher.hpp"
 
@@ -117,6 +119,46 @@ ControlCommands daemonCommands(ControlParts p) {
               p.status.record("operator", "node remove " + name + " (" + caller + ")");
               reply({{"ok", true}});
             });
+  table.add("invite", [p](const nlohmann::json& request, const std::string& caller,
+                          const auto& reply) {
+    if (!p.network) return fail(reply, "no network here");
+    std::optional<std::string> address;
+    if (request.contains("mesh_address") && request["mesh_address"].is_string()) {
+      address = request["mesh_address"].get<std::string>();
+    }
+    std::int64_t ttl_s = 24 * 3600;
+    if (request.contains("ttl_s")) {
+      if (!request["ttl_s"].is_number_integer()) return fail(reply, "ttl_s is not a number");
+      ttl_s = request["ttl_s"].get<std::int64_t>();
+    }
+    if (ttl_s <= 0 || ttl_s > 30 * 86400) {
+      return fail(reply, "the time to live must be between 1 s and 30 days");
+    }
+    auto made = p.network->invite(stringField(request, "name"), stringField(request, "role"),
+                                  address, ttl_s * 1000, stringField(request, "address"));
+    if (!made.error.empty()) return fail(reply, made.error);
+    p.status.record("operator", "invite " + made.invitation.name + " (" + caller + ")");
+    reply({{"ok", true}, {"line", made.line}, {"invitation", network::toJson(made.invitation)}});
+  });
+  table.add("invite-list", [p](const nlohmann::json&, const std::string&, const auto& reply) {
+    if (!p.network) return fail(reply, "no network here");
+    auto list = nlohmann::json::array();
+    for (const auto& i : p.network->invitations()) {
+      auto entry = network::toJson(i);
+      entry.erase("key");  // the token's stand-in: never out of the registry's record
+      list.push_back(std::move(entry));
+    }
+    reply({{"ok", true}, {"invitations", list}});
+  });
+  table.add("invite-revoke", [p](const nlohmann::json& request, const std::string& caller,
+                                 const auto& reply) {
+    if (!p.network) return fail(reply, "no network here");
+    if (auto why = p.network->revokeInvitation(stringField(request, "invitation")); !why.empty()) {
+      return fail(reply, why);
+    }
+    p.status.record("operator", "invite --revoke (" + caller + ")");
+    reply({{"ok", true}});
+  });
   return table;
 }
 

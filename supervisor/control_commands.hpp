@@ -1,6 +1,6 @@
 // The control socket's commands as a table: name -> handler. `status`, `openvpn`, `restart`,
-// `reload`, `handover`, `routes`, `drain`, `undrain`, `node-remove` (docs/supervisor.md,
-// "Control socket").
+// `reload`, `handover`, `routes`, `drain`, `undrain`, `node-remove`, `invite`, `invite-list`,
+// `invite-revoke` (docs/supervisor.md, "Control socket").
 // A handler answers by calling reply exactly once, possibly later. Event loop only.
 #pragma once
 
@@ -18,6 +18,7 @@ namespace meshbroker::supervisor {
 
 class BackendSupervisor;
 class GatewayMonitor;
+class NetworkSync;
 class StatusPublisher;
 
 class ControlCommands {
@@ -45,6 +46,7 @@ struct ControlParts {
   std::function<void()> handover;
   // The registry takes a node out of the network: "" when done, else why not.
   std::function<std::string(const std::string& name)> remove_node;
+  NetworkSync* network = nullptr;  // invitations (the registry)
 };
 
 ControlCommands daemonCommands(ControlParts parts);

@@ -100,7 +100,8 @@ void Daemon::start() {
                                 // The reload applies it here and signs the next version.
                                 if (why.empty()) asio::post(io_, [this] { reload(); });
                                 return why;
-                              }});
+                              },
+                              &network_});
   control_ = std::make_unique<ControlSocket>(
       io_, runtime().controlSocket().string(),
       [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {

@@ -1,5 +1,6 @@
 #include "supervisor/network_sync.hpp"
 
+#include <future>
 #include <random>
 
 #include "config/loader.hpp"
@@ -9,6 +10,7 @@
 #include "model/runtime_layout.hpp"
 #include "network/document.hpp"
 #include "network/envelope.hpp"
+#include "network/invitation.hpp"
 #include "network/registry.hpp"
 #include "network/signing.hpp"
 #include "network/update.hpp"
@@ -89,8 +91,10 @@ void NetworkSync::configure() {
     poll_.cancel();
     publish();
     watchCrls();
+    listenForJoins();
   } else {
     crl_watch_.cancel();
+    listenForJoins();  // stops one left from when this node was the registry
     applyCrls();
     schedulePoll(std::chrono::seconds(1));  // tinc-up first: the mesh is not there yet
   }
@@ -149,18 +153,169 @@ std::string NetworkSync::removeNode(const std::string& name) {
   auto why = network::removeNode(next, describe(file_ ? *file_ : config_), config_.name.str(), name,
                                  wallClockMs());
   if (!why.empty()) return why;
+  if (auto failed = keepRegistryState(std::move(next)); !failed.empty()) return failed;
+  log(Level::kNotice, "network: removed " + name + " from " + state_.name);
+  hooks_.record("network", "removed node " + name);
+  return {};
+}
+
+std::string NetworkSync::keepRegistryState(network::RegistryState next) {
   const model::StateLayout layout{config_.paths.state_dir};
   try {
     std::error_code ec;
     std::filesystem::create_directories(layout.networkDir(), ec);
     io::writeFileAtomically(layout.registryState(), network::toJson(next).dump(2) + "\n", 0600);
   } catch (const io::WriteError& e) {
-    return std::string("cannot keep the removal: ") + e.what();
+    return std::string("cannot keep it in the registry's record: ") + e.what();
   }
   registry_state_ = std::move(next);
-  log(Level::kNotice, "network: removed " + name + " from " + state_.name);
-  hooks_.record("network", "removed node " + name);
   return {};
+}
+
+NetworkSync::InviteReply NetworkSync::invite(const std::string& name, const std::string& role,
+                                             const std::optional<std::string>& mesh_address,
+                                             std::int64_t ttl_ms, const std::string& host) {
+  InviteReply out;
+  if (!config_.network || !state_.is_registry) {
+    out.error = "this node is not the network's registry";
+    return out;
+  }
+  if (!registry_state_error_.empty()) {
+    out.error = registry_state_error_;
+    return out;
+  }
+  const auto& file = file_ ? *file_ : config_;
+  std::string address = host;
+  if (address.empty() && file.tinc.public_endpoint) {
+    address = file.tinc.public_endpoint->address.str();
+  }
+  if (address.empty()) {
+    out.error =
+        "this registry has no public address in its config (tinc.public_address); say "
+        "where joiners reach it with --address";
+    return out;
+  }
+  std::string why;
+  if (!config::HostAddress::parse(address, &why)) {
+    out.error = "--address " + address + ": " + why;
+    return out;
+  }
+  auto next = registry_state_;
+  const auto token = network::newToken();
+  auto made = network::invite(next, describe(file), file.tinc.prefix, name, role, mesh_address,
+                              token, wallClockMs(), ttl_ms);
+  if (!made.error.empty()) {
+    out.error = made.error;
+    return out;
+  }
+  if (auto failed = keepRegistryState(std::move(next)); !failed.empty()) {
+    out.error = failed;
+    return out;
+  }
+  out.invitation = made.invitation;
+  out.line = "meshbroker join " +
+             network::formatInvitation(
+                 {address, static_cast<std::uint16_t>(config_.network->join_port.value()), token,
+                  state_.key_fingerprint});
+  log(Level::kNotice, "network: invitation " + made.invitation.id + " for " + name + " (" + role +
+                          ", " + made.invitation.mesh_address + ")");
+  hooks_.record("network", "invited " + name);
+  return out;
+}
+
+std::string NetworkSync::revokeInvitation(const std::string& id_or_token) {
+  if (!config_.network || !state_.is_registry) return "this node is not the network's registry";
+  if (!registry_state_error_.empty()) return registry_state_error_;
+  auto next = registry_state_;
+  if (auto why = network::revokeInvitation(next, id_or_token); !why.empty()) return why;
+  if (auto failed = keepRegistryState(std::move(next)); !failed.empty()) return failed;
+  hooks_.record("network", "revoked an invitation");
+  return {};
+}
+
+web::Response NetworkSync::join(const std::string& body, const std::string& from) {
+  auto answer = [](int status, const std::string& message) {
+    web::Response r;
+    r.status = status;
+    r.body = nlohmann::json{{"error", message}}.dump();
+    return r;
+  };
+  if (!config_.network || !state_.is_registry || !file_) {
+    return answer(503, "this node is not taking joins now");
+  }
+  if (!registry_state_error_.empty()) return answer(503, "the registry cannot keep a join now");
+  const auto signing_key = config::readSmallFile(config_.network->signing_key_file, 64 * 1024);
+  if (!signing_key) return answer(503, "the registry has no signing key");
+  auto next = registry_state_;
+  auto admission = network::admit(next, describe(*file_), body, wallClockMs(), from);
+  if (!admission.error.empty()) {
+    log(Level::kWarning, "network: join refused from " + from + ": " + admission.error);
+    hooks_.record("network", "join refused from " + from + ": " + admission.error);
+    return answer(admission.status, admission.error);
+  }
+  // Used before any reply: a second or racing request for this invitation fails from here on.
+  if (auto failed = keepRegistryState(std::move(next)); !failed.empty()) {
+    return answer(503, failed);
+  }
+  publish();  // the next version, with the node
+  const auto& node = *admission.node;
+  const auto skeleton = network::joinSkeleton(*file_, *held_, node);
+  web::Response r;
+  try {
+    r.body = network::sealJoinReply({{"config", skeleton}, {"envelope", held_envelope_}},
+                                    admission.nonce, *signing_key);
+  } catch (const network::CryptoError& e) {
+    return answer(503, std::string("cannot sign the answer: ") + e.what());
+  }
+  const auto line =
+      node.name + " joined as a " + node.role + " at " + node.mesh_address + " (from " + from + ")";
+  log(Level::kNotice, "network: " + line);
+  hooks_.record("network", line);
+  if (on_new_) on_new_();  // apply it here too: a host file for the new node
+  return r;
+}
+
+void NetworkSync::listenForJoins() {
+  const bool wanted = config_.network && state_.is_registry && !stopping_;
+  const int port = wanted ? config_.network->join_port.value() : 0;
+  if (join_server_ && join_port_ == port) return;
+  if (join_server_) join_server_->stop();
+  join_server_.reset();
+  join_port_ = 0;
+  if (!wanted) return;
+  if (!join_handler_) {
+    std::weak_ptr<bool> alive = alive_;
+    join_handler_ = std::make_unique<web::JoinHandler>(
+        [this, alive](const std::string& body, const std::string& remote) {
+          // On the listener's thread: the work is the loop's; wait for it here.
+          auto promise = std::make_shared<std::promise<web::Response>>();
+          auto future = promise->get_future();
+          asio::post(io_, [this, alive, promise, body, remote] {
+            if (!alive.lock())
+              return promise->set_value(web::Response{503, "application/json", "{}", {}});
+            promise->set_value(join(body, remote));
+          });
+          if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+            return web::Response{503, "application/json", "{\"error\":\"busy\"}", {}};
+          }
+          return future.get();
+        });
+  }
+  web::ServerOptions options;
+  options.listen = "0.0.0.0";
+  options.port = port;
+  options.threads = 1;
+  options.max_body = network::kMaxJoinRequestBytes;
+  auto server = std::make_unique<web::HttpServer>(*join_handler_, options);
+  try {
+    server->start();
+  } catch (const std::exception& e) {
+    refuse("join", std::string("cannot listen for joins: ") + e.what());
+    return;
+  }
+  join_server_ = std::move(server);
+  join_port_ = port;
+  log(Level::kInfo, "network: taking joins on port " + std::to_string(port) + web::kJoinPath);
 }
 
 void NetworkSync::watchCrls() {
@@ -286,6 +441,7 @@ bool NetworkSync::keep(const std::string& envelope, const model::NetworkDocument
 
 void NetworkSync::hold(const std::string& envelope, const model::NetworkDocument& document) {
   held_ = document;
+  held_envelope_ = envelope;
   handler_.hold(envelope);
   state_.held_since_ms = wallClockMs();
 }
@@ -440,6 +596,9 @@ void NetworkSync::stop() {
   listen_retry_.cancel();
   if (server_) server_->stop();
   server_.reset();
+  if (join_server_) join_server_->stop();
+  join_server_.reset();
+  join_port_ = 0;
   if (worker_.joinable()) worker_.join();
   pulling_ = false;
 }

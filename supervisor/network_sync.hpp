@@ -61,6 +61,20 @@ class NetworkSync {
   // Registry (control `node-remove`): takes a node out of the network and keeps that on disk.
   // Empty when done (the caller reloads: that applies and signs the next version), else why not.
   std::string removeNode(const std::string& name);
+  // Registry (control `invite`): a new single-use invitation; `line` is what to hand over.
+  struct InviteReply {
+    std::string error;  // empty: done
+    std::string line;   // "meshbroker join mb1:..."
+    network::Invitation invitation;
+  };
+  InviteReply invite(const std::string& name, const std::string& role,
+                     const std::optional<std::string>& mesh_address, std::int64_t ttl_ms,
+                     const std::string& host);
+  std::vector<network::Invitation> invitations() const { return registry_state_.invitations; }
+  std::string revokeInvitation(const std::string& id_or_token);
+  // Registry: a join request that arrived on the join port (`from`: the caller's address). On
+  // the loop. Admitted: the node is kept, the next version signed, the reply signed for it.
+  web::Response join(const std::string& body, const std::string& from);
   // The document held (verified), if any.
   const std::optional<model::NetworkDocument>& held() const { return held_; }
   // Called on the loop after a newer document was taken (the daemon applies it: a reload).
@@ -82,6 +96,8 @@ class NetworkSync {
   void watchCrls();
   void applyCrls();
   void publish();
+  void listenForJoins();
+  std::string keepRegistryState(network::RegistryState next);  // "" or why not
   void listen();
   void schedulePoll(Duration after);
   void pollNow();
@@ -104,6 +120,10 @@ class NetworkSync {
   bool loaded_ = false;
   web::NetworkHandler handler_;
   std::unique_ptr<web::HttpServer> server_;
+  std::string held_envelope_;  // what handler_ serves, as signed
+  std::unique_ptr<web::JoinHandler> join_handler_;
+  std::unique_ptr<web::HttpServer> join_server_;
+  int join_port_ = 0;
   std::string server_address_;  // what server_ listens on ("address:port")
   Timer poll_;
   Timer listen_retry_;  // the mesh address appears only once tinc-up ran

@@ -15,9 +15,11 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-GetResult httpGet(const std::string& host, int port, const std::string& target,
-                  std::chrono::milliseconds timeout, std::size_t max_body,
-                  const std::string& authorization) {
+namespace {
+
+GetResult exchange(http::verb verb, const std::string& host, int port, const std::string& target,
+                   const std::optional<std::string>& body, std::chrono::milliseconds timeout,
+                   std::size_t max_body, const std::string& authorization) {
   GetResult result;
   if (port <= 0 || port > 65535) {
     result.error = "port " + std::to_string(port) + " is out of range";
@@ -27,13 +29,18 @@ GetResult httpGet(const std::string& host, int port, const std::string& target,
     asio::io_context io;
     beast::tcp_stream stream(io);
     beast::flat_buffer buffer;
-    http::request<http::empty_body> request{http::verb::get, target, 11};
+    http::request<http::string_body> request{verb, target, 11};
     request.set(http::field::host, host.find(':') != std::string::npos
                                        ? "[" + host + "]:" + std::to_string(port)
                                        : host + ":" + std::to_string(port));
     request.set(http::field::user_agent, "meshbroker-cli");
     request.set(http::field::connection, "close");
     if (!authorization.empty()) request.set(http::field::authorization, authorization);
+    if (body) {
+      request.set(http::field::content_type, "application/json");
+      request.body() = *body;
+      request.prepare_payload();
+    }
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_body);
     beast::error_code failure;
@@ -101,6 +108,21 @@ GetResult httpGet(const std::string& host, int port, const std::string& target,
     result.error = e.what();
   }
   return result;
+}
+
+}  // namespace
+
+GetResult httpGet(const std::string& host, int port, const std::string& target,
+                  std::chrono::milliseconds timeout, std::size_t max_body,
+                  const std::string& authorization) {
+  return exchange(http::verb::get, host, port, target, std::nullopt, timeout, max_body,
+                  authorization);
+}
+
+GetResult httpPost(const std::string& host, int port, const std::string& target,
+                   const std::string& body, std::chrono::milliseconds timeout,
+                   std::size_t max_body) {
+  return exchange(http::verb::post, host, port, target, body, timeout, max_body, "");
 }
 
 }  // namespace meshbroker::web

@@ -26,4 +26,9 @@ GetResult httpGet(const std::string& host, int port, const std::string& target,
                   std::chrono::milliseconds timeout = std::chrono::seconds(5),
                   std::size_t max_body = 16 * 1024 * 1024, const std::string& authorization = "");
 
+// The same with a POST of a JSON body (`meshbroker join` to the registry).
+GetResult httpPost(const std::string& host, int port, const std::string& target,
+                   const std::string& body, std::chrono::milliseconds timeout,
+                   std::size_t max_body);
+
 }  // namespace meshbroker::web

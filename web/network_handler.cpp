@@ -46,4 +46,18 @@ Response NetworkHandler::handle(const Request& request) const {
   return r;
 }
 
+Response JoinHandler::handle(const Request& request) const {
+  if (request.path != kJoinPath) {
+    return error(404, "not_found", "this listener serves only POST /api/v1/join");
+  }
+  if (request.method != "POST") {
+    auto r = error(405, "method_not_allowed", "only POST joins");
+    r.headers.emplace_back("Allow", "POST");
+    return r;
+  }
+  auto r = admit_(request.body, request.remote);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
 }  // namespace meshbroker::web

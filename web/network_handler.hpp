@@ -4,6 +4,7 @@
 // there: the status page and the API stay on the status listener. Pure; any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +24,21 @@ class NetworkHandler : public Handler {
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const std::string> envelope_;
+};
+
+inline constexpr const char* kJoinPath = "/api/v1/join";
+
+// What the registry answers on its join port (every address: a new node is not on the mesh
+// yet): `POST /api/v1/join` with a join request, passed to `admit` (which proves the
+// invitation's token and answers); nothing else. Any thread; `admit` may block it.
+class JoinHandler : public Handler {
+ public:
+  using Admit = std::function<Response(const std::string& body, const std::string& remote)>;
+  explicit JoinHandler(Admit admit) : admit_(std::move(admit)) {}
+  Response handle(const Request& request) const override;
+
+ private:
+  Admit admit_;
 };
 
 }  // namespace meshbroker::web

@@ -23,7 +23,6 @@ namespace meshbroker {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 const std::string kKey = "-----BEGIN RSA PUBLIC KEY-----\nBBBB\n-----END RSA PUBLIC KEY-----\n";
 const std::string kCrl = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
@@ -50,12 +49,12 @@ TEST(AllGateways, ARouteSetCanFollowEveryGatewayTheNodeKnows) {
 
   json["routes"][0]["via"] = "all_the_gateways";
   testing::expectError("chip", json, "/routes/0/via", "\"all_gateways\"");
-  json["routes"][0]["via"] = json::array();
+  json["routes"][0]["via"] = nlohmann::json::array();
   testing::expectError("chip", json, "/routes/0/via", "is empty");
 
   // No gateway known yet: a warning, not an error (one may join).
   json["routes"][0]["via"] = "all_gateways";
-  json["hosts"] = json::array({json["hosts"][0]});  // comegato, a server
+  json["hosts"] = nlohmann::json::array({json["hosts"][0]});  // comegato, a server
   loaded = testing::parseAs("chip", json.dump());
   ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
   EXPECT_TRUE(loaded.config->routes[0].via.empty());

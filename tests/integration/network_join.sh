@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Integration test (issue 20): a gateway joins a running network with one line.
+#
+#   netns mb-cometa-ID (fresh)        netns mb-chip-ID (the registry)     netns mb-comegato-ID
+#  +---------------------------+     +----------------------------+     +---------------------------+
+#  | nothing but the binary:   |     | meshbroker run             |     | meshbroker run            |
+#  |  meshbroker join LINE     |     |  tincd .11, joins on :8657 |=====|  tincd .12 (ConnectTo chip)|
+#  |  meshbroker run           |     |  veth1 198.51.100.1/24     |     |  veth0 192.0.2.12/24      |
+#  |  veth1 198.51.100.2/24 ---+-----+- veth0 192.0.2.11/24 ------+-----+  (via chip to cometa)     |
+#  |  default via chip         |     |  forwards (the "Internet") |     |                           |
+#  +---------------------------+     +----------------------------+     +---------------------------+
+#
+# Checks: `invite cometa` on chip prints one line; in cometa's empty namespace `join LINE`
+# makes the tinc key there (0600, never sent), proves the token and writes a config that loads;
+# `meshbroker run` then reaches comegato over the mesh — time from `join` to the
+# first ping reply printed; comegato got cometa's host file from the document; no config file of
+# a server changed. Attacks: the same line again (used), a line whose fingerprint names another
+# key (the joiner refuses the answer), an expired one and a revoked one; `invite --list` shows
+# each invitation's state.
+set -euo pipefail
+# shellcheck source=../../lab/two_nodes.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
+pair_init --test network_join "$@"
+
+pair_config chip '.openvpn = []' '.routes = []'
+pair_config comegato '.openvpn = []' '.routes = []'
+pair_keys chip comegato
+pair_underlay chip comegato
+lab_ns_add cometa
+lab_link chip veth1 198.51.100.1/24 cometa veth1 198.51.100.2/24
+# chip routes between its two links, as the Internet would: cometa reaches both servers'
+# public addresses, and comegato answers it.
+lab_exec chip sysctl -qw net.ipv4.ip_forward=1
+ip -n "${LAB_NS[cometa]}" route add default via 198.51.100.1
+ip -n "${LAB_NS[comegato]}" route add 198.51.100.0/24 via "${PAIR_UNDERLAY[chip]}"
+
+key_file=$LAB_TMP/chip/state/network/signing.key
+"$MESHBROKER" network init --key-file "$key_file" >"$LAB_TMP/netinit.out" 2>&1 ||
+  lab_fail "network init failed: $(cat "$LAB_TMP/netinit.out")"
+key=$(sed -n 's/^public key: *//p' "$LAB_TMP/netinit.out")
+network=".network = {\"name\": \"seed\", \"registry\": \"chip\", \"key\": \"$key\", \"poll_ms\": 2000}"
+no_gateways='del(.hosts[] | select(.role == "gateway"))'
+pair_config chip '.openvpn = []' '.routes = []' "$network" "$no_gateways"
+pair_config comegato '.openvpn = []' '.routes = []' "$network" "$no_gateways"
+servers_before=$(cat "$LAB_TMP/chip.json" "$LAB_TMP/comegato.json" | sha256sum)
+for node in chip comegato; do pair_run "$node"; done
+lab_expect 20 "chip to sign version 1" bash -c "[[ \$(jq -r '.network.version // 0' '$LAB_TMP/chip/run/status.json' 2>/dev/null) -ge 1 ]]"
+lab_expect 30 "comegato to take it" bash -c "[[ \$(jq -r '.network.version // 0' '$LAB_TMP/comegato/run/status.json' 2>/dev/null) -ge 1 ]]"
+
+invite() {  # NAME [ARGS..]: prints the line
+  "$MESHBROKER" invite "$@" -c "$LAB_TMP/chip.json" 2>>"$LAB_TMP/invite.err" |
+    sed -n 's/^meshbroker join //p'
+}
+join() {  # DIR LINE: a join into $LAB_TMP/DIR, in cometa's namespace
+  lab_exec cometa "$MESHBROKER" join "$2" -c "$LAB_TMP/$1/meshbroker.json" \
+    --state-dir "$LAB_TMP/$1/state" --runtime-dir "$LAB_TMP/$1/run"
+}
+
+# --- the join ---------------------------------------------------------------------------------
+line=$(invite cometa --role gateway)
+[[ $line == "mb1:${PAIR_UNDERLAY[chip]}:8657/"* ]] || lab_fail "invite printed '$line': $(cat "$LAB_TMP/invite.err")"
+t0=$(lab_ms)
+join cometa "$line" >"$LAB_TMP/join.out" 2>&1 || lab_fail "join failed: $(cat "$LAB_TMP/join.out")"
+join_ms=$(($(lab_ms) - t0))
+grep -q "joined seed as cometa" "$LAB_TMP/join.out" || lab_fail "join said: $(cat "$LAB_TMP/join.out")"
+[[ $(stat -c %a "$LAB_TMP/cometa/state/tinc/rsa_key.priv") == 600 ]] || lab_fail "the key is not 0600"
+"$MESHBROKER" check -c "$LAB_TMP/cometa/meshbroker.json" >/dev/null 2>&1 || lab_fail "the joined config does not check"
+mesh=$(jq -r .tinc.address "$LAB_TMP/cometa/meshbroker.json")
+lab_spawn cometa cometa "$MESHBROKER" run -c "$LAB_TMP/cometa/meshbroker.json"
+lab_expect 60 "cometa to reach comegato over the mesh" lab_ping cometa "${PAIR_MESH[comegato]}"
+ready_ms=$(($(lab_ms) - t0))
+lab_log "cometa joined at $mesh: join took $join_ms ms; mesh traffic to comegato $ready_ms ms after join began (limit 60000, goal 30000)"
+((ready_ms <= 60000)) || lab_fail "the join took $ready_ms ms (limit 60000)"
+lab_expect 10 "comegato to hold cometa's host file" test -s "$LAB_TMP/comegato/state/rendered/tinc/hosts/cometa"
+[[ $(cat "$LAB_TMP/chip.json" "$LAB_TMP/comegato.json" | sha256sum) == "$servers_before" ]] ||
+  lab_fail "a server's config file changed"
+grep -q "cometa joined as a gateway" "$LAB_TMP/chip.log" || lab_fail "chip did not log the join"
+lab_log "no server file edited; comegato learned cometa from the document"
+
+# --- attacks -------------------------------------------------------------------------------
+if join again "$line" >"$LAB_TMP/again.out" 2>&1; then lab_fail "the same invitation worked twice"; fi
+grep -q "used already" "$LAB_TMP/again.out" || lab_fail "a second use said: $(cat "$LAB_TMP/again.out")"
+[[ ! -e $LAB_TMP/again/meshbroker.json ]] || lab_fail "a refused join wrote a config"
+
+other=$(invite illimani)
+impostor=${other%/*}/$("$MESHBROKER" network init --key-file "$LAB_TMP/other.key" 2>&1 | sed -n 's/^fingerprint: *//p')
+if join impostor "$impostor" >"$LAB_TMP/impostor.out" 2>&1; then lab_fail "a join trusted an answer the line does not pin"; fi
+grep -q "not this network's registry" "$LAB_TMP/impostor.out" || lab_fail "the impostor case said: $(cat "$LAB_TMP/impostor.out")"
+[[ ! -e $LAB_TMP/impostor/meshbroker.json ]] || lab_fail "an unpinned answer wrote a config"
+
+short=$(invite sajama --ttl 1s)
+sleep 2
+if join expired "$short" >"$LAB_TMP/expired.out" 2>&1; then lab_fail "an expired invitation worked"; fi
+grep -q "has expired" "$LAB_TMP/expired.out" || lab_fail "the expired case said: $(cat "$LAB_TMP/expired.out")"
+
+revoked=$(invite nevado)
+id=$("$MESHBROKER" invite --list -c "$LAB_TMP/chip.json" | awk '$2 == "nevado" { print $1 }')
+"$MESHBROKER" invite --revoke "$id" -c "$LAB_TMP/chip.json" >/dev/null || lab_fail "invite --revoke failed"
+if join revoked "$revoked" >"$LAB_TMP/revoked.out" 2>&1; then lab_fail "a revoked invitation worked"; fi
+grep -q "was revoked" "$LAB_TMP/revoked.out" || lab_fail "the revoked case said: $(cat "$LAB_TMP/revoked.out")"
+"$MESHBROKER" invite --list -c "$LAB_TMP/chip.json" >"$LAB_TMP/list.out"
+for want in "cometa.*used" "sajama.*expired" "nevado.*revoked"; do
+  grep -Eq "$want" "$LAB_TMP/list.out" || lab_fail "invite --list lacks '$want': $(cat "$LAB_TMP/list.out")"
+done
+lab_ping cometa "${PAIR_MESH[comegato]}" >/dev/null || lab_fail "cometa lost the mesh during the attacks"
+lab_log "refused: a used, an unpinned, an expired and a revoked invitation; invite --list shows each"
+lab_pass
