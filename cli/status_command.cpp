@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cli/commands.hpp"
 #include "config/loader.hpp"
@@ -150,11 +151,35 @@ int printStatusTable(const nlohmann::json& status, std::ostream& out) {
         << padded(ago(integerAt(b, "since_ms"), now), 7) << textAt(b, "last_exit") << "\n";
     if (state == "failed") out << "  ! " << textAt(b, "failure") << "\n";
   }
+  // The network document (issue 20): its version and source, and the nodes it removed, which
+  // are shown as removed rather than down.
+  std::set<std::string> removed;
+  const auto& network = optionalMember(status, "network");
+  if (!network.is_null()) {
+    for (const auto& name : arrayAt(network, "removed")) {
+      if (name.is_string()) removed.insert(name.get<std::string>());
+    }
+    out << "\nnetwork " << textAt(network, "name") << ": version " << integerAt(network, "version")
+        << (boolAt(network, "is_registry") ? " (signed here, the registry)"
+                                           : " from " + textAt(network, "last_pull_from") +
+                                                 " (registry " + textAt(network, "registry") + ")");
+    if (!removed.empty()) {
+      std::string names;
+      for (const auto& name : removed) names += (names.empty() ? "" : ", ") + name;
+      out << "; removed: " << names;
+    }
+    out << "\n";
+    if (!textAt(network, "last_error").empty())
+      out << "  ! " << textAt(network, "last_error") << "\n";
+  }
   out << "\n" << padded("MESH NODE", 18) << padded("STATE", 10) << "ADDRESS\n";
   for (const auto& node : arrayAt(status, "mesh")) {
     // remote_address: only in the full view.
     const auto& address = optionalMember(node, "remote_address");
-    out << padded(textAt(node, "name"), 18) << padded(boolAt(node, "up") ? "up" : "down", 10)
+    const std::string state = removed.contains(textAt(node, "name")) ? "removed"
+                              : boolAt(node, "up")                   ? "up"
+                                                                     : "down";
+    out << padded(textAt(node, "name"), 18) << padded(state, 10)
         << (address.is_string() && !address.get<std::string>().empty() ? address.get<std::string>()
                                                                        : "-")
         << "\n";

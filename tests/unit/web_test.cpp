@@ -223,6 +223,26 @@ TEST(WebStrictReadsTest, AMissingOrMistypedFieldIsAnErrorNotABlank) {
   expect_named([&] { cli::printStatusTable(broken, sink); }, "rtt_ms");
 }
 
+// `meshbroker status`: the network document's line, and a node the registry removed shown as
+// removed, not as down.
+TEST(StatusTableTest, ShowsTheNetworkAndRemovedNodes) {
+  auto s = seedSnapshot();
+  model::NetworkSnapshot network;
+  network.name = "seed";
+  network.registry = "chip";
+  network.version = 7;
+  network.last_pull_from = "chip";
+  network.removed = {"comegato"};
+  s.network = network;
+  std::ostringstream table;
+  cli::printStatusTable(document(s, {"0.1.0"}, Document::kStatus, Access::kFull), table);
+  EXPECT_NE(
+      table.str().find("network seed: version 7 from chip (registry chip); removed: comegato"),
+      std::string::npos)
+      << table.str();
+  EXPECT_NE(table.str().find("comegato          removed"), std::string::npos) << table.str();
+}
+
 TEST(WebMetricsTest, FamiliesAndSamples) {
   const auto text =
       renderMetrics(document(seedSnapshot(), {"0.1.0"}, Document::kStatus, Access::kPublic));
