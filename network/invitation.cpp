@@ -4,7 +4,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
@@ -23,25 +22,6 @@ namespace {
 constexpr std::string_view kScheme = "mb1:";
 constexpr std::string_view kRequestFormat = "meshbroker-join/1";
 constexpr std::string_view kReplyFormat = "meshbroker-join-reply/1";
-
-std::string base64url(std::string_view bytes) {
-  auto text = encodeBase64(bytes);
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  for (auto& c : text) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return text;
-}
-
-std::string sha256(std::string_view bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    throw CryptoError("cannot hash");
-  }
-  return std::string(reinterpret_cast<const char*>(digest.data()), size);
-}
 
 std::string hmac(std::string_view key, std::string_view message) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
@@ -137,17 +117,9 @@ std::optional<InvitationLine> parseInvitation(std::string_view text, std::string
   return line;
 }
 
-std::string newToken() {
-  std::array<unsigned char, 32> bytes{};
-  if (RAND_bytes(bytes.data(), bytes.size()) != 1) throw CryptoError("no random bytes");
-  return base64url(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-}
+std::string newToken() { return encodeBase64Url(randomBytes(32)); }
 
-std::string newNonce() {
-  std::array<unsigned char, 32> bytes{};
-  if (RAND_bytes(bytes.data(), bytes.size()) != 1) throw CryptoError("no random bytes");
-  return encodeBase64(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-}
+std::string newNonce() { return encodeBase64(randomBytes(32)); }
 
 std::string inviteId(std::string_view token) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include <array>
 #include <memory>
@@ -124,20 +125,34 @@ bool isPublicKey(std::string_view text, std::string* why) {
 std::string fingerprintOf(std::string_view public_key) {
   std::string raw, why;
   if (!rawPublicKey(public_key, raw, &why)) throw CryptoError("the public key " + why);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(raw.data(), raw.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    throw CryptoError(opensslError("cannot hash the public key"));
-  }
-  std::string text =
-      encodeBase64(std::string_view(reinterpret_cast<const char*>(digest.data()), size));
-  // base64url without padding: it goes into a one-line invitation and a URL.
+  return std::string(kFingerprintPrefix) + encodeBase64Url(sha256(raw));
+}
+
+std::string encodeBase64Url(std::string_view bytes) {
+  auto text = encodeBase64(bytes);
   while (!text.empty() && text.back() == '=') text.pop_back();
   for (auto& c : text) {
     if (c == '+') c = '-';
     if (c == '/') c = '_';
   }
-  return std::string(kFingerprintPrefix) + text;
+  return text;
+}
+
+std::string sha256(std::string_view bytes) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
+    throw CryptoError(opensslError("cannot hash"));
+  }
+  return std::string(reinterpret_cast<const char*>(digest.data()), size);
+}
+
+std::string randomBytes(std::size_t count) {
+  std::string out(count, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(count)) != 1) {
+    throw CryptoError(opensslError("no random bytes"));
+  }
+  return out;
 }
 
 std::string sign(std::string_view private_pem, std::string_view message) {

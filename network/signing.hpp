@@ -35,6 +35,11 @@ bool verify(std::string_view public_key, std::string_view message, std::string_v
 
 // Strict, canonical base64 (RFC 4648 §4, padded): false on anything else.
 bool decodeBase64(std::string_view text, std::string& out);
+// base64url without padding (fingerprints, invitation tokens: they go into one-line URLs).
+std::string encodeBase64Url(std::string_view bytes);
+// SHA-256 of bytes (32 raw bytes); `count` random bytes from OpenSSL. CryptoError on failure.
+std::string sha256(std::string_view bytes);
+std::string randomBytes(std::size_t count);
 std::string encodeBase64(std::string_view bytes);
 
 }  // namespace meshbroker::network
