@@ -190,6 +190,34 @@ TEST(NetworkHandlerTest, ServesOnlyTheDocumentOnTheMesh) {
   EXPECT_EQ(handler.handle(with_token).status, 404);
 }
 
+// The registry's join listener (every address, so anyone on the Internet may call it): it hands
+// only a POST to /api/v1/join to the admission, whatever else a caller tries.
+TEST(JoinHandlerTest, OnlyAPostToTheJoinPathReachesTheAdmission) {
+  int admitted = 0;
+  web::JoinHandler handler([&](const std::string& body, const std::string& remote) {
+    ++admitted;
+    EXPECT_EQ(body, "{\"request\":1}");
+    EXPECT_EQ(remote, "203.0.113.9:4000");
+    return web::Response{403, "application/json", "{\"error\":\"unknown invitation\"}", {}};
+  });
+  auto ask = [&](const char* method, const char* path) {
+    return handler.handle(
+        web::Request{method, path, "Bearer x", "{\"request\":1}", "203.0.113.9:4000", "x"});
+  };
+  for (const char* path : {"/", "/api/v1/network", "/api/v1/status", "/api/v1/join/",
+                           "/api/v1/join/../status", "/metrics"}) {
+    EXPECT_EQ(ask("POST", path).status, 404) << path;
+  }
+  for (const char* method : {"GET", "HEAD", "PUT", "DELETE"}) {
+    EXPECT_EQ(ask(method, web::kJoinPath).status, 405) << method;
+  }
+  EXPECT_EQ(admitted, 0);
+  const auto r = ask("POST", web::kJoinPath);
+  EXPECT_EQ(admitted, 1);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body.find("signed"), std::string::npos);
+}
+
 TEST(NetworkConfigTest, TheSectionIsCheckedLikeTheRest) {
   auto json = testing::example("comegato");
   json["network"] = {{"name", "seed"}, {"registry", "chip"}, {"key", "ed25519:short"}};
