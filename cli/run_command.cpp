@@ -8,6 +8,7 @@
 #include "config/loader.hpp"
 #include "health/socket_prober.hpp"
 #include "io/log.hpp"
+#include "routing/netlink_neighbours.hpp"
 #include "routing/netlink_route_table.hpp"
 #include "supervisor/daemon.hpp"
 #include "supervisor/gateway_monitor.hpp"
@@ -37,6 +38,11 @@ int runDaemon(const std::filesystem::path& config_file,
                               std::move(*result.config), &rate_limiter);
     supervisor::GatewayMonitor monitor(io, prober, &routes, [&daemon] { daemon.changed(); });
     daemon.attachMonitor(&monitor);
+    daemon.setNeighbourKeeper(
+        [](const std::string& device, const std::vector<routing::Neighbour>& desired) {
+          routing::NetlinkNeighbours table;
+          return routing::applyNeighbours(table, device, desired);
+        });
     // The status page, API and metrics: HTTP threads read published snapshots; actions come
     // back to this loop through Daemon::control.
     web::StatusService status(

@@ -1,8 +1,8 @@
 // NetlinkRouteTable: dumps validated message by message at the edge, changes sent one request
 // at a time over libnl-route-3, errors carrying the kernel's own extended-ack text.
-// Why ~650 lines: it is the whole libnl boundary (routes, multipath, rules, foreign keys, the
-// kernel's matching rules) and the routing room's only libnl file; keeping it one file keeps
-// libnl's types out of every other file (tests/dependency_check.sh).
+// Why ~650 lines: it is the whole libnl boundary for routes (routes, multipath, rules, foreign
+// keys, the kernel's matching rules); with netlink_neighbours.cpp the routing room's only libnl
+// files, which keeps libnl's types out of every other file (tests/dependency_check.sh).
 #include "routing/netlink_route_table.hpp"
 
 #include <arpa/inet.h>

@@ -1,6 +1,9 @@
 // Routes derived from the config alone.
 #include "routing/static_routes.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 namespace meshbroker::routing {
 
 std::vector<StaticRoute> routesBackToClients(const config::NodeConfig& node) {
@@ -12,6 +15,38 @@ std::vector<StaticRoute> routesBackToClients(const config::NodeConfig& node) {
       routes.push_back({subnet, host.mesh_address, host.name.str()});
   }
   return routes;
+}
+
+std::string meshMac(config::Ipv4Address address) {
+  char text[18];
+  auto v = address.value();
+  std::snprintf(text, sizeof text, "02:00:%02x:%02x:%02x:%02x", (v >> 24) & 255, (v >> 16) & 255,
+                (v >> 8) & 255, v & 255);
+  return text;
+}
+
+std::vector<Neighbour> meshNeighbours(const config::NodeConfig& node) {
+  std::vector<Neighbour> out;
+  if (node.tinc.mode == config::TincMode::kRouter) return out;
+  for (const auto& host : node.hosts)
+    out.push_back({host.mesh_address, meshMac(host.mesh_address)});
+  return out;
+}
+
+NeighbourPlan planNeighbours(const std::vector<Neighbour>& desired,
+                             const std::vector<Neighbour>& current) {
+  NeighbourPlan plan;
+  for (const auto& want : desired) {
+    if (std::find(current.begin(), current.end(), want) == current.end())
+      plan.replace.push_back(want);
+  }
+  for (const auto& have : current) {
+    bool ours = have.mac == meshMac(have.address);
+    bool wanted = std::any_of(desired.begin(), desired.end(),
+                              [&](const Neighbour& n) { return n.address == have.address; });
+    if (ours && !wanted) plan.remove.push_back(have);
+  }
+  return plan;
 }
 
 }  // namespace meshbroker::routing

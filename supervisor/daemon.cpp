@@ -114,6 +114,8 @@ void Daemon::start() {
   std::vector<std::string> ids;
   for (const auto& id : BackendSupervisor::wanted(config_)) ids.push_back(id.str());
   backends_.startOrAdopt(runtime(), planReload(on_disk, files_, ids, ids));
+  // An adopted tincd ran an older tinc-up: hosts may have joined or left while we were away.
+  if (backends_.state("tinc") == State::kRunning) keepNeighbours();
   if (monitor_) {
     monitor_->setLocalHold(backends_.state("tinc") != State::kRunning);
     monitor_->configure(config_);
@@ -221,9 +223,14 @@ void Daemon::reload() {
   }
   if (monitor_) monitor_->configure(config_);
   network_.configure();
+  bool tinc_restarts = false;
   for (const auto& [id, action] : backends_.applyReload(std::move(plan))) {
     report.actions[id] = std::string(toString(action));
+    if (id == "tinc")
+      tinc_restarts = action == ReloadAction::kRestart || action == ReloadAction::kStart;
   }
+  // A restarted tincd runs the new tinc-up, which sets them; a running one does not.
+  if (!tinc_restarts && backends_.state("tinc") == State::kRunning) keepNeighbours();
   last_reload_ = report;
   record("reload", "config reloaded from " + options_.config_file.string());
   if (config_observer_) config_observer_(config_);
@@ -271,6 +278,23 @@ void Daemon::withNetwork(config::NodeConfig& config) {
     }
   }
   config = std::move(result.config);
+}
+
+void Daemon::keepNeighbours() {
+  if (!neighbour_keeper_) return;
+  const std::string device = config_.tinc.interface.str();
+  try {
+    auto plan = neighbour_keeper_(device, routing::meshNeighbours(config_));
+    for (const auto& n : plan.replace)
+      log(Level::kInfo, "mesh: permanent neighbour " + n.address.str() + " lladdr " + n.mac);
+    for (const auto& n : plan.remove)
+      log(Level::kInfo, "mesh: removed neighbour " + n.address.str() + " (no host has it now)");
+  } catch (const std::runtime_error& e) {
+    // ARP still resolves the hosts it could not pin; the next tincd start pins them.
+    log(Level::kWarning,
+        std::string("mesh: cannot update the permanent neighbours on ") + device + ": " + e.what());
+    record("mesh", std::string("neighbours not updated: ") + e.what());
+  }
 }
 
 void Daemon::beginStopping() {

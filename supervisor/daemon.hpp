@@ -16,6 +16,7 @@
 #include "model/rendered_file.hpp"
 #include "model/runtime_layout.hpp"
 #include "model/snapshot.hpp"
+#include "routing/static_routes.hpp"
 #include "supervisor/backend_supervisor.hpp"
 #include "supervisor/clock.hpp"
 #include "supervisor/control_commands.hpp"
@@ -69,6 +70,12 @@ class Daemon {
   // Health checks and routes (optional; set before start()): configured at start and reload,
   // held while our tincd is not running, shown in status, driven by control requests.
   void attachMonitor(GatewayMonitor* monitor) { monitor_ = monitor; }
+  // Sets the mesh interface's permanent neighbours (switch mode) to the hosts the config has
+  // after a reload or an adoption, what tinc-up does at start: returns what it changed, throws
+  // std::runtime_error. Optional (unit tests leave the kernel alone); set before start().
+  using NeighbourKeeper = std::function<routing::NeighbourPlan(
+      const std::string& device, const std::vector<routing::Neighbour>& desired)>;
+  void setNeighbourKeeper(NeighbourKeeper keeper) { neighbour_keeper_ = std::move(keeper); }
   // Something in the state changed: bump the generation, write status.json soon.
   void changed();
   // Both optional; set before start().
@@ -92,6 +99,8 @@ class Daemon {
   void withNetwork(config::NodeConfig& config);
   void waitForSignals();
   void petWatchdog(std::chrono::microseconds period);
+  // Runs the neighbour keeper (if any) for the hosts the config has now.
+  void keepNeighbours();
   void beginStopping();   // shutdown and handover: timers, watches, the monitor
   void finishShutdown();  // stop listening, then the loop
   model::RuntimeLayout runtime() const { return {config_.paths.runtime_dir}; }
@@ -114,6 +123,7 @@ class Daemon {
   ControlCommands commands_;
   std::unique_ptr<ControlSocket> control_;
   ConfigObserver config_observer_;
+  NeighbourKeeper neighbour_keeper_;
   asio::signal_set signals_;
   Timer watchdog_;
   Timer shutdown_deadline_;

@@ -20,6 +20,19 @@ std::string withoutConnectTo(const std::string& conf) {
   return out;
 }
 
+// tinc-up without the lines that follow the list of hosts: permanent neighbours and routes back
+// to servers' clients. The daemon applies those itself after a reload (meshNeighbours, the
+// route policy), so a node joining or leaving the network restarts no tincd.
+std::string withoutHostLines(const std::string& script) {
+  std::istringstream in(script);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("ip neigh replace ") && !line.starts_with("ip route replace "))
+      out += line + "\n";
+  }
+  return out;
+}
+
 // How tinc takes a change to one of its files.
 ReloadAction tincFileChange(const std::string& name, const RenderedFile* before,
                             const RenderedFile* after) {
@@ -31,7 +44,12 @@ ReloadAction tincFileChange(const std::string& name, const RenderedFile* before,
     return ReloadAction::kRestart;
   }
   // Hooks other than tinc-up are read each time they run; tinc-up only at start.
-  if (name == "tinc-up") return ReloadAction::kRestart;
+  if (name == "tinc-up") {
+    if (before && after && withoutHostLines(before->content) == withoutHostLines(after->content)) {
+      return ReloadAction::kNone;
+    }
+    return ReloadAction::kRestart;
+  }
   return ReloadAction::kNone;
 }
 

@@ -87,7 +87,7 @@ RenderedFile renderHost(const NodeConfig& node, const HostView& host) {
     subnets.push_back(host.mesh_address.str() + "/32");
     for (const auto& subnet : host.client_subnets) subnets.push_back(subnet.str());
   } else {
-    subnets.push_back(meshMac(host.mesh_address));
+    subnets.push_back(routing::meshMac(host.mesh_address));
   }
   data.set("subnets", listOf(subnets));
   data.set("key_lines", listOf(keyLines(host.key)));
@@ -238,14 +238,6 @@ std::string renderClientProfile(const NodeConfig& node, const config::NodeName& 
   return render("openvpn/client.ovpn.mustache", data);
 }
 
-std::string meshMac(config::Ipv4Address address) {
-  char text[18];
-  auto v = address.value();
-  std::snprintf(text, sizeof text, "02:00:%02x:%02x:%02x:%02x", (v >> 24) & 255, (v >> 16) & 255,
-                (v >> 8) & 255, v & 255);
-  return text;
-}
-
 std::string shellQuote(std::string_view text) {
   std::string out = "'";
   for (char c : text) {
@@ -289,11 +281,11 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
   up.set("prefix_length", std::to_string(tinc.prefix.length()));
   mustache::data neighbours(mustache::data::type::list);
   if (tinc.mode != config::TincMode::kRouter) {
-    up.set("mac", meshMac(tinc.address));
-    for (const auto& host : node.hosts) {
+    up.set("mac", routing::meshMac(tinc.address));
+    for (const auto& neighbour : routing::meshNeighbours(node)) {
       mustache::data item;
-      item.set("address", host.mesh_address.str());
-      item.set("mac", meshMac(host.mesh_address));
+      item.set("address", neighbour.address.str());
+      item.set("mac", neighbour.mac);
       neighbours.push_back(item);
     }
   }

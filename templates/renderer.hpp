@@ -64,10 +64,6 @@ std::string renderClientProfile(const config::NodeConfig& node, const config::No
                                 config::InstanceKind kind, const std::string& client_name,
                                 const ProfileSecrets& secrets);
 
-// The tap interface's MAC in switch/hub mode: locally administered, 02:00 + the mesh address,
-// so it is unique in the mesh and the same after every restart.
-std::string meshMac(config::Ipv4Address address);
-
 // Quotes text for a POSIX shell: 'text' with every ' written as '\''.
 std::string shellQuote(std::string_view text);
 

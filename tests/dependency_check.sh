@@ -97,7 +97,7 @@ done
 # cycle. Which library a file belongs to: its folder's, except the adapters named here.
 libraryOf() { # path relative to SRC, e.g. routing/netlink_route_table.cpp
   case $1 in
-    routing/netlink_route_table.*) echo meshbroker_routing_netlink ;;
+    routing/netlink_route_table.* | routing/netlink_neighbours.*) echo meshbroker_routing_netlink ;;
     io/netlink.*) echo meshbroker_io_netlink ;;
     health/socket_prober.*) echo meshbroker_health_sockets ;;
     web/server.* | web/status_service.* | web/client.*) echo meshbroker_web_server ;;

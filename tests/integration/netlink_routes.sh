@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Integration test: NetlinkRouteTable against the real kernel, in a namespace of its own.
+# Integration test: NetlinkRouteTable and NetlinkNeighbours against the real kernel, in a
+# namespace of its own.
 #
 #   netns mb-nlroutes-PID
 #   +------------------------------------------------------------------+
@@ -9,6 +10,8 @@
 #   |                                                                  |
 #   |  netlink_tests: gateways 192.0.2.2-9 and 198.51.100.2-9 are      |
 #   |  on-link; routes and rules of protocol 177, 178, 200 and static  |
+#   |  (NetlinkRouteTable); permanent neighbours on mbt2               |
+#   |  (NetlinkNeighbours)                                              |
 #   +------------------------------------------------------------------+
 #
 # Usage: netlink_routes.sh /path/to/netlink_tests [gtest flags...]

@@ -14,7 +14,8 @@
 # makes the tinc key there (0600, never sent), proves the token and writes a config that loads;
 # `meshbroker run` then reaches comegato over the mesh — time from `join` to the
 # first ping reply printed; comegato got cometa's host file from the document; no config file of
-# a server changed. Attacks: the same line again (used), a line whose fingerprint names another
+# a server changed; neither server restarted its tincd (its permanent neighbour entry for cometa
+# comes from the daemon). Attacks: the same line again (used), a line whose fingerprint names another
 # key (the joiner refuses the answer), an expired one and a revoked one; `invite --list` shows
 # each invitation's state.
 set -euo pipefail
@@ -46,6 +47,11 @@ servers_before=$(cat "$LAB_TMP/chip.json" "$LAB_TMP/comegato.json" | sha256sum)
 for node in chip comegato; do pair_run "$node"; done
 lab_expect 20 "chip to sign version 1" bash -c "[[ \$(jq -r '.network.version // 0' '$LAB_TMP/chip/run/status.json' 2>/dev/null) -ge 1 ]]"
 lab_expect 30 "comegato to take it" bash -c "[[ \$(jq -r '.network.version // 0' '$LAB_TMP/comegato/run/status.json' 2>/dev/null) -ge 1 ]]"
+declare -A tincd_before=()
+for node in chip comegato; do
+  lab_expect 20 "$node's tincd to run" pair_backend_is "$node" tinc running
+  tincd_before[$node]=$(pair_backend_pid "$node" tinc)
+done
 
 invite() {  # NAME [ARGS..]: prints the line
   "$MESHBROKER" invite "$@" -c "$LAB_TMP/chip.json" 2>>"$LAB_TMP/invite.err" |
@@ -72,6 +78,16 @@ ready_ms=$(($(lab_ms) - t0))
 # Reported, not asserted (bench/network holds the 60 s target and 30 s goal).
 lab_log "cometa joined at $mesh: join took $join_ms ms; mesh traffic to comegato $ready_ms ms after join began (target 60000, goal 30000)"
 lab_expect 10 "comegato to hold cometa's host file" test -s "$LAB_TMP/comegato/state/rendered/tinc/hosts/cometa"
+# A join changes every node's host list, and must not restart their tincd (a break of every
+# mesh connection on every node): host files by SIGHUP, the neighbour entry by the daemon.
+for node in chip comegato; do
+  [[ $(pair_backend_pid "$node" tinc) == "${tincd_before[$node]}" ]] ||
+    lab_fail "$node restarted tincd for the join: $(grep 'reload: tinc' "$LAB_TMP/$node.log" | tail -1)"
+  dev=$(jq -r .tinc.interface "$LAB_TMP/$node.json")
+  lab_expect 10 "$node to pin cometa's mesh MAC" bash -c \
+    "ip -n '${LAB_NS[$node]}' neigh show $mesh dev $dev | grep -q 'lladdr 02:00:.* PERMANENT'"
+done
+lab_log "chip and comegato kept their tincd (pids ${tincd_before[chip]}, ${tincd_before[comegato]}) and pinned cometa's MAC"
 [[ $(cat "$LAB_TMP/chip.json" "$LAB_TMP/comegato.json" | sha256sum) == "$servers_before" ]] ||
   lab_fail "a server's config file changed"
 grep -q "cometa joined as a gateway" "$LAB_TMP/chip.log" || lab_fail "chip did not log the join"

@@ -107,6 +107,7 @@ if "$MESHBROKER" node remove illimani -c "$LAB_TMP/comegato.json" >"$LAB_TMP/els
   lab_fail "node remove worked on a node that is not the registry"
 fi
 v=$(version chip)
+declare -A tincd_before=([chip]=$(pair_backend_pid chip tinc) [comegato]=$(pair_backend_pid comegato tinc))
 t1=$(lab_ms)
 "$MESHBROKER" node remove illimani -c "$LAB_TMP/chip.json" >"$LAB_TMP/remove.out" 2>&1 ||
   lab_fail "node remove failed: $(cat "$LAB_TMP/remove.out")"
@@ -121,6 +122,16 @@ at_least chip $((v + 1)) || lab_fail "chip did not sign a new version"
 [[ $(pair_status comegato '.network.removed | join(",")') == illimani ]] ||
   lab_fail "comegato's status lists removed: $(pair_status comegato '.network.removed')"
 lab_log "node remove illimani: both servers dropped it and illimani was cut off after $remove_ms ms (target 10000)"
+# The servers cut it off without restarting tincd (their other connections stay up): SIGHUP
+# closes the connection whose host file went, the daemon drops its neighbour entry.
+for node in chip comegato; do
+  [[ $(pair_backend_pid "$node" tinc) == "${tincd_before[$node]}" ]] ||
+    lab_fail "$node restarted tincd for the removal: $(grep 'reload: tinc' "$LAB_TMP/$node.log" | tail -1)"
+  dev=$(jq -r .tinc.interface "$LAB_TMP/$node.json")
+  if ip -n "${LAB_NS[$node]}" neigh show "${PAIR_MESH[illimani]}" dev "$dev" | grep -q PERMANENT; then
+    lab_fail "$node still pins the removed illimani's MAC"
+  fi
+done
 sleep 3
 { cut_off chip && cut_off comegato; } || lab_fail "illimani got back in"
 if "$MESHBROKER" node remove illimani -c "$LAB_TMP/chip.json" >"$LAB_TMP/again.out" 2>&1; then

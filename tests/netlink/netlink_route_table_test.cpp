@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "routing/netlink_neighbours.hpp"
 #include "routing/reconcile.hpp"
 
 namespace meshbroker::routing {
@@ -594,6 +595,62 @@ TEST_F(NetlinkRouteTableTest, ProtocolNumberIsOurs) {
   EXPECT_EQ(other.rules().size(), 1u);
   EXPECT_EQ(rulesOf("200", "pref 1200").size(), 1u);
   must("ip rule del pref 1200 proto 200");
+}
+
+// --- permanent neighbours (NetlinkNeighbours) -------------------------------------------------
+
+// The mesh interface's permanent entries, as iproute2 reads them.
+std::map<std::string, std::string> permanentByIproute(const std::string& device) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : ipJson("ip -j -4 neigh show dev " + device + " nud permanent")) {
+    out[entry.at("dst").get<std::string>()] = entry.value("lladdr", "");
+  }
+  return out;
+}
+
+class NetlinkNeighboursTest : public ::testing::Test {
+ protected:
+  void SetUp() override { must(std::string("ip -4 neigh flush dev ") + kDev2 + " nud all"); }
+  void TearDown() override { SetUp(); }
+};
+
+TEST_F(NetlinkNeighboursTest, ApplyAddsFixesAndRemovesOnlyOurs) {
+  // What tinc-up left: a host that is still there, one that left, and a spoof someone made
+  // permanent for a host's address; plus an entry another program owns.
+  must(std::string("ip neigh replace 198.51.100.2 lladdr 02:00:c6:33:64:02 nud permanent dev ") +
+       kDev2);
+  must(std::string("ip neigh replace 198.51.100.3 lladdr 02:00:c6:33:64:03 nud permanent dev ") +
+       kDev2);
+  must(std::string("ip neigh replace 198.51.100.4 lladdr 02:00:66:66:66:66 nud permanent dev ") +
+       kDev2);
+  must(std::string("ip neigh replace 198.51.100.9 lladdr 52:54:00:12:34:56 nud permanent dev ") +
+       kDev2);
+  NetlinkNeighbours table;
+  std::vector<Neighbour> desired;
+  for (const auto* address : {"198.51.100.2", "198.51.100.4", "198.51.100.5"})
+    desired.push_back({ip(address), meshMac(ip(address))});
+  auto plan = applyNeighbours(table, kDev2, desired);
+  EXPECT_EQ(plan.replace.size(), 2u);  // .4 fixed, .5 added
+  EXPECT_EQ(plan.remove.size(), 1u);   // .3 left
+  std::map<std::string, std::string> want = {{"198.51.100.2", "02:00:c6:33:64:02"},
+                                             {"198.51.100.4", "02:00:c6:33:64:04"},
+                                             {"198.51.100.5", "02:00:c6:33:64:05"},
+                                             {"198.51.100.9", "52:54:00:12:34:56"}};
+  EXPECT_EQ(permanentByIproute(kDev2), want);
+  // Read back as iproute2 wrote them, and a second pass changes nothing.
+  EXPECT_EQ(table.permanent(kDev2).size(), 4u);
+  EXPECT_TRUE(applyNeighbours(table, kDev2, desired).empty());
+}
+
+TEST_F(NetlinkNeighboursTest, RemoveOfAnAbsentEntryIsNothingAndAMissingDeviceAClearError) {
+  NetlinkNeighbours table;
+  EXPECT_NO_THROW(table.remove(kDev2, {ip("198.51.100.8"), meshMac(ip("198.51.100.8"))}));
+  try {
+    table.permanent("mbnone0");
+    ADD_FAILURE() << "a missing device listed";
+  } catch (const RouteTableError& e) {
+    EXPECT_NE(std::string(e.what()).find("no interface mbnone0"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -123,9 +123,11 @@ class DaemonTest : public ::testing::Test {
     ASSERT_TRUE(loaded.config);
     daemon_ = std::make_unique<Daemon>(io_, launcher_, DaemonOptions{dir_ / "cometa.json", binary_},
                                        std::move(*loaded.config));
+    if (keeper_) daemon_->setNeighbourKeeper(keeper_);
     daemon_->start();
     run();
   }
+  Daemon::NeighbourKeeper keeper_;
   fs::path binary_ = "/usr/bin/meshbroker";
   // 100 ms of the daemon's time pass (in 10 ms steps): what they make due happens.
   void run() { loop_.pass(std::chrono::milliseconds(100)); }
@@ -397,6 +399,42 @@ TEST_F(DaemonTest, ReloadWithACipherChangeSignalsTinc) {
   EXPECT_EQ(launcher_.spawned.size(), 1u);
   EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGHUP});
   EXPECT_TRUE(daemon_->snapshot().last_reload.ok);
+}
+
+// A host joining or leaving (here: leaving the file) changes tinc-up's neighbour lines, and on a
+// gateway its routes back: tincd takes the host files with SIGHUP and is not restarted; the
+// daemon sets the neighbours itself.
+TEST_F(DaemonTest, AHostLeavingIsASignalAndTheDaemonKeepsTheNeighbours) {
+  std::vector<std::vector<routing::Neighbour>> calls;
+  keeper_ = [&calls](const std::string& device, const std::vector<routing::Neighbour>& desired) {
+    EXPECT_EQ(device, "meshnet0");
+    calls.push_back(desired);
+    return routing::NeighbourPlan{};
+  };
+  start();
+  sendTincEvent(R"({"event":"tinc-up"})");
+  auto config = nlohmann::json::parse(meshbroker::testing::readText(dir_ / "cometa.json"));
+  const std::size_t hosts = config["hosts"].size();
+  std::string left;
+  for (auto it = config["hosts"].begin(); it != config["hosts"].end(); ++it) {
+    if ((*it)["role"] == "server") {
+      left = (*it)["name"];
+      config["hosts"].erase(it);
+      break;
+    }
+  }
+  ASSERT_FALSE(left.empty());
+  auto& connect_to = config["tinc"]["connect_to"];
+  for (auto it = connect_to.begin(); it != connect_to.end();)
+    it = *it == left ? connect_to.erase(it) : it + 1;
+  std::ofstream(dir_ / "cometa.json") << config.dump(2);
+  daemon_->reload();
+  run();
+  ASSERT_TRUE(daemon_->snapshot().last_reload.ok) << daemon_->snapshot().last_reload.errors.size();
+  EXPECT_EQ(launcher_.spawned.size(), 1u);  // no new tincd
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGHUP});
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].size(), hosts - 1);
 }
 
 TEST_F(DaemonTest, InvalidReloadKeepsEverything) {

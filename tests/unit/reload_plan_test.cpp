@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include "routing/static_routes.hpp"
+#include "templates/renderer.hpp"
+#include "unit/test_support.hpp"
+
 namespace meshbroker::supervisor {
 namespace {
 
@@ -54,6 +58,80 @@ TEST(ReloadPlan, TincUpChangeIsARestartOtherHooksNothing) {
   EXPECT_EQ(planFor(after).at("tinc"), ReloadAction::kNone);
   after[2].content = "#!/bin/sh\nip addr replace 100.64.12.13/27\n";
   EXPECT_EQ(planFor(after).at("tinc"), ReloadAction::kRestart);
+}
+
+// A node joining or leaving the network changes every node's host list: the host files, and in
+// tinc-up the permanent neighbours and (on a gateway) the routes back to a server's clients.
+// None of it may restart tincd (a break of every mesh connection on every node): the host files
+// take a SIGHUP, the daemon applies the neighbours and routes itself.
+TEST(ReloadPlan, AHostJoiningOrLeavingRestartsNoTincd) {
+  for (const std::string node : {"chip", "cometa"}) {
+    auto loaded = testing::parseAs(node, testing::exampleText(node));
+    ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+    auto fewer = *loaded.config;
+    // The other server leaves (cometa loses a route back too), and a gateway.
+    std::erase_if(fewer.hosts, [&](const config::Host& host) {
+      return host.name.str() == (node == "chip" ? "comegato" : "chip") ||
+             host.name.str() == "illimani";
+    });
+    fewer.routes.clear();
+    fewer.openvpn.clear();
+    auto full = *loaded.config;
+    full.routes.clear();
+    full.openvpn.clear();
+    auto before = templates::renderNode(full, {});
+    auto after = templates::renderNode(fewer, {});
+    auto up = [](const std::vector<RenderedFile>& files) {
+      for (const auto& file : files)
+        if (file.path == "tinc/tinc-up") return file.content;
+      return std::string();
+    };
+    ASSERT_NE(up(before), up(after)) << node;  // the case is real: tinc-up did change
+    std::vector<std::string> ids = {"tinc"};
+    EXPECT_EQ(planReload(before, after, ids, ids).at("tinc"), ReloadAction::kSignal) << node;
+    EXPECT_EQ(planReload(after, before, ids, ids).at("tinc"), ReloadAction::kSignal) << node;
+  }
+}
+
+TEST(ReloadPlan, TincUpsOwnAddressStillRestarts) {
+  auto after = base();
+  after[2].content =
+      "#!/bin/sh\nip addr replace 100.64.12.11/27\nip neigh replace 100.64.12.12 "
+      "lladdr 02:00:64:40:0c:0c dev \"$INTERFACE\" nud permanent || true\n";
+  EXPECT_EQ(planFor(after).at("tinc"), ReloadAction::kNone);
+  after[2].content = "#!/bin/sh\nip addr replace 100.64.12.11/28\n";
+  EXPECT_EQ(planFor(after).at("tinc"), ReloadAction::kRestart);
+}
+
+TEST(Neighbours, EveryHostPermanentAtItsMeshMac) {
+  auto loaded = testing::parseAs("chip", testing::exampleText("chip"));
+  ASSERT_TRUE(loaded.config);
+  auto neighbours = routing::meshNeighbours(*loaded.config);
+  ASSERT_EQ(neighbours.size(), loaded.config->hosts.size());
+  EXPECT_EQ(neighbours[0].mac, routing::meshMac(loaded.config->hosts[0].mesh_address));
+  auto router = *loaded.config;
+  router.tinc.mode = config::TincMode::kRouter;
+  EXPECT_TRUE(routing::meshNeighbours(router).empty());  // no ARP in router mode
+}
+
+TEST(Neighbours, PlanAddsMissingFixesMovedRemovesOnlyOurs) {
+  auto a = *config::Ipv4Address::parse("100.64.12.11", nullptr);
+  auto b = *config::Ipv4Address::parse("100.64.12.12", nullptr);
+  auto c = *config::Ipv4Address::parse("100.64.12.13", nullptr);
+  auto d = *config::Ipv4Address::parse("100.64.12.14", nullptr);
+  std::vector<routing::Neighbour> desired = {{a, routing::meshMac(a)}, {b, routing::meshMac(b)}};
+  std::vector<routing::Neighbour> current = {
+      {a, routing::meshMac(a)},   // right: untouched
+      {b, "02:00:66:66:66:66"},   // moved (a spoof made permanent by someone): replaced
+      {c, routing::meshMac(c)},   // a host that left: removed
+      {d, "52:54:00:12:34:56"}};  // someone else's permanent entry: left alone
+  auto plan = routing::planNeighbours(desired, current);
+  ASSERT_EQ(plan.replace.size(), 1u);
+  EXPECT_EQ(plan.replace[0].address, b);
+  EXPECT_EQ(plan.replace[0].mac, routing::meshMac(b));
+  ASSERT_EQ(plan.remove.size(), 1u);
+  EXPECT_EQ(plan.remove[0].address, c);
+  EXPECT_TRUE(routing::planNeighbours(desired, desired).empty());
 }
 
 TEST(ReloadPlan, OpenVpnChangeRestartsOnlyThatInstance) {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "routing/static_routes.hpp"
 #include "templates/rendered_check.hpp"
 #include "templates/renderer.hpp"
 #include "unit/test_support.hpp"
@@ -66,14 +67,14 @@ TEST(TincTrust, EveryHostFilePinsExactlyItsOwnMac) {
       const auto& text = fileNamed(files, "tinc/hosts/" + name).content;
       auto subnets = linesStartingWith(text, "Subnet");
       ASSERT_EQ(subnets.size(), 1u) << node << ": hosts/" << name << "\n" << text;
-      EXPECT_EQ(subnets[0], "Subnet = " + templates::meshMac(address)) << node << "/" << name;
+      EXPECT_EQ(subnets[0], "Subnet = " + routing::meshMac(address)) << node << "/" << name;
       EXPECT_TRUE(claimed.insert(subnets[0]).second) << "two hosts claim " << subnets[0];
       EXPECT_EQ(linesStartingWith(text, "MACLength"), std::vector<std::string>{"MACLength = 16"})
           << node << "/" << name;
     }
     // The MAC the tinc-up sets is the one the own host file claims.
     const auto& up = fileNamed(files, "tinc/tinc-up").content;
-    EXPECT_NE(up.find("address " + templates::meshMac(config.tinc.address) + "\n"),
+    EXPECT_NE(up.find("address " + routing::meshMac(config.tinc.address) + "\n"),
               std::string::npos);
   }
 }
@@ -95,7 +96,7 @@ TEST(TincTrust, KnownNeighboursArePermanent) {
   ASSERT_EQ(neighbours.size(), result.config->hosts.size()) << up;
   for (const auto& host : result.config->hosts) {
     EXPECT_NE(up.find("ip neigh replace " + host.mesh_address.str() + " lladdr " +
-                      templates::meshMac(host.mesh_address) +
+                      routing::meshMac(host.mesh_address) +
                       " dev \"$INTERFACE\" nud permanent || true\n"),
               std::string::npos)
         << host.name.str() << "\n"
