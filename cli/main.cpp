@@ -106,6 +106,10 @@ int main(int argc, char** argv) {
       "node pins as network.key (refuses if a key exists)");
   net_init->add_option("--key-file", key_file, "Where to keep the private key (0600)")
       ->capture_default_str();
+  auto* net_key = net->add_subcommand(
+      "key", "On the registry: print the public key (and fingerprint) of its signing key");
+  net_key->add_option("--key-file", key_file, "The private key network init made")
+      ->capture_default_str();
   auto* net_show =
       net->add_subcommand("show", "Print the network document this node holds, verified");
   net_show->add_option("-c,--config", config_file, "Config file (JSON)")->required();
@@ -215,6 +219,7 @@ int main(int argc, char** argv) {
   if (*run) return cli::runDaemon(config_file, selfBinary(), std::cerr);
   if (*notify) return cli::runNotify(event, runtime_dir, std::cerr);
   if (*net_init) return cli::runNetworkInit(key_file, std::cout, std::cerr);
+  if (*net_key) return cli::runNetworkKey(key_file, std::cout, std::cerr);
   if (*net_show) return cli::runNetworkShow(config_file, std::cout, std::cerr);
   if (*node_remove) return cli::runNodeRemove(config_file, node_name, std::cout, std::cerr);
   if (*invite) {

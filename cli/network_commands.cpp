@@ -56,6 +56,24 @@ int runNetworkInit(const fs::path& key_file, std::ostream& out, std::ostream& er
   }
 }
 
+int runNetworkKey(const fs::path& key_file, std::ostream& out, std::ostream& err) {
+  auto pem = config::readSmallFile(key_file, 64 * 1024);
+  if (!pem) {
+    err << "network key: cannot read " << key_file.string()
+        << " (no signing key here; `meshbroker network init` makes it, on the registry only)\n";
+    return kExitFailure;
+  }
+  try {
+    const auto pub = network::publicKeyOf(*pem);
+    out << "public key:  " << pub << "\nfingerprint: " << network::fingerprintOf(pub) << "\n";
+    return kExitOk;
+  } catch (const network::CryptoError& e) {
+    err << "network key: " << key_file.string() << " is not a usable signing key: " << e.what()
+        << "\n";
+    return kExitFailure;
+  }
+}
+
 int runNetworkShow(const fs::path& config_file, std::ostream& out, std::ostream& err) {
   auto config = loadConfig(config_file, err, Shown::kErrors);
   if (!config) return kExitInvalidConfig;

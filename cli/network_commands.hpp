@@ -14,6 +14,10 @@ namespace meshbroker::cli {
 // half printed instead).
 int runNetworkInit(const std::filesystem::path& key_file, std::ostream& out, std::ostream& err);
 
+// Prints the public key and fingerprint of the existing signing key at key_file (what `init`
+// printed; for Ansible and for a lost note). Exit 1 when it is missing or not a key.
+int runNetworkKey(const std::filesystem::path& key_file, std::ostream& out, std::ostream& err);
+
 // Prints the network document this node holds (verified against network.key), as JSON.
 int runNetworkShow(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);
 

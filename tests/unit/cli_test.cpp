@@ -69,6 +69,24 @@ TEST_F(CliTest, NetworkInitMakesOneKeyAndLeavesExistingFoldersAlone) {
   EXPECT_EQ(fs::status(dir_ / "new").permissions(), fs::perms(0700));
 }
 
+TEST_F(CliTest, NetworkKeyPrintsWhatInitPrintedAndNamesAMissingOrBadKey) {
+  std::ostringstream init, ignored;
+  ASSERT_EQ(meshbroker::cli::runNetworkInit(dir_ / "signing.key", init, ignored), 0);
+  std::ostringstream out, err;
+  EXPECT_EQ(meshbroker::cli::runNetworkKey(dir_ / "signing.key", out, err), 0) << err.str();
+  // The same two lines: the public key and the fingerprint.
+  EXPECT_NE(init.str().find(out.str()), std::string::npos) << init.str() << "\n" << out.str();
+  std::ostringstream out2, err2;
+  EXPECT_NE(meshbroker::cli::runNetworkKey(dir_ / "none.key", out2, err2), 0);
+  EXPECT_NE(err2.str().find("no signing key here"), std::string::npos) << err2.str();
+  std::ofstream(dir_ / "bad.key")
+      << "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n";
+  std::ostringstream out3, err3;
+  EXPECT_NE(meshbroker::cli::runNetworkKey(dir_ / "bad.key", out3, err3), 0);
+  EXPECT_NE(err3.str().find("not a usable signing key"), std::string::npos) << err3.str();
+  EXPECT_TRUE(out3.str().empty());
+}
+
 TEST_F(CliTest, CheckAcceptsAnExample) {
   EXPECT_EQ(runCheck(write("chip.json", example("chip")), out_, err_), kExitOk) << err_.str();
   EXPECT_NE(out_.str().find("ok (node chip, server"), std::string::npos);
