@@ -1,34 +1,59 @@
 #!/usr/bin/env bash
-# Integration test (issue 20): a gateway joins a running network with one line.
+# Integration test (issue 20): a gateway joins a running network with one line, and a laptop's
+# traffic reaches a mesh host through it.
 #
-#   netns mb-cometa-ID (fresh)        netns mb-chip-ID (the registry)     netns mb-comegato-ID
-#  +---------------------------+     +----------------------------+     +---------------------------+
-#  | nothing but the binary:   |     | meshbroker run             |     | meshbroker run            |
-#  |  meshbroker join LINE     |     |  tincd .11, joins on :8657 |=====|  tincd .12 (ConnectTo chip)|
-#  |  meshbroker run           |     |  veth1 198.51.100.1/24     |     |  veth0 192.0.2.12/24      |
-#  |  veth1 198.51.100.2/24 ---+-----+- veth0 192.0.2.11/24 ------+-----+  (via chip to cometa)     |
-#  |  default via chip         |     |  forwards (the "Internet") |     |                           |
-#  +---------------------------+     +----------------------------+     +---------------------------+
+#   netns mb-laptop-ID                  netns mb-chip-ID (the registry)     netns mb-comegato-ID
+#  +------------------------------+   +-------------------------------+   +---------------------------+
+#  | openvpn laptop.ovpn (private)|   | meshbroker run                |   | meshbroker run            |
+#  | veth0 203.0.113.2/24 --------+---+- veth2 203.0.113.1/24         |   |  tincd .12 (ConnectTo chip)|
+#  +------------------------------+   |  tincd .11, joins on :8657    |===|  veth0 192.0.2.12/24      |
+#                                     |  openvpn private 172.16.1.96/27   |  (via chip to cometa)     |
+#  netns mb-cometa-ID (fresh)         |  route 10.65/16 "all_gateways"|   +---------------------------+
+#  +------------------------------+   |  veth0 192.0.2.11/24 ---------+---- (to comegato)
+#  | nothing but the binary:      |   |  veth1 198.51.100.1/24        |
+#  |  meshbroker join LINE        |   |  forwards (the "Internet")    |
+#  |  meshbroker run              |   +---------------+---------------+
+#  |  veth1 198.51.100.2/24 ------+-------------------+
+#  |  veth2 10.65.2.1/24 ---------+--- netns mb-meshhost-ID: veth0 10.65.2.8/24 (the mesh host)
+#  +------------------------------+
 #
 # Checks: `invite cometa` on chip prints one line; in cometa's empty namespace `join LINE`
 # makes the tinc key there (0600, never sent), proves the token and writes a config that loads;
-# `meshbroker run` then reaches comegato over the mesh — time from `join` to the
-# first ping reply printed; comegato got cometa's host file from the document; no config file of
-# a server changed; neither server restarted its tincd (its permanent neighbour entry for cometa
-# comes from the daemon). Attacks: the same line again (used), a line whose fingerprint names another
-# key (the joiner refuses the answer), an expired one and a revoked one; `invite --list` shows
-# each invitation's state.
+# `meshbroker run` then reaches comegato over the mesh, and the laptop (connected to chip before
+# the join, when no gateway existed and the mesh host was unreachable) reaches the mesh host
+# through cometa — times from `join` to each first reply printed; comegato got cometa's host
+# file from the document; no config file of a server changed; neither server restarted its
+# tincd (its permanent neighbour entry for cometa comes from the daemon). Attacks: the same
+# line again (used), a line whose fingerprint names another key (the joiner refuses the
+# answer), an expired one and a revoked one; `invite --list` shows each invitation's state.
 set -euo pipefail
 # shellcheck source=../../lab/two_nodes.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
 pair_init --test network_join "$@"
+lab_need openvpn openssl
 
-pair_config chip '.openvpn = []' '.routes = []'
+# chip: a private OpenVPN instance and a route set that follows the network's gateways (none
+# yet: the mesh is unreachable for its clients until one joins).
+private='.openvpn = [{"name": "private", "kind": "private", "port": 443, "proto": "tcp", "subnet": "172.16.1.96/27"}]'
+follow='.routes = [{"name": "mesh", "to": ["10.65.0.0/16"], "via": "all_gateways", "policy": "failover", "all_down": "unreachable"}]'
+pki=".paths.pki_dir = \"$LAB_TMP/pki\""
+pair_config chip "$private" '.routes = []' "$pki"
 pair_config comegato '.openvpn = []' '.routes = []'
 pair_keys chip comegato
 pair_underlay chip comegato
-lab_ns_add cometa
+"$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/client-init.log" 2>&1 ||
+  lab_fail "client init failed: $(cat "$LAB_TMP/client-init.log")"
+"$MESHBROKER" client add laptop -i private -c "$LAB_TMP/chip.json" -o "$LAB_TMP/laptop.ovpn" \
+  >"$LAB_TMP/client-add.log" 2>&1 || lab_fail "client add failed: $(cat "$LAB_TMP/client-add.log")"
+chmod 755 "$LAB_TMP"  # openvpn drops to meshbroker-openvpn and re-reads the CRL
+lab_ns_add cometa laptop meshhost
 lab_link chip veth1 198.51.100.1/24 cometa veth1 198.51.100.2/24
+lab_link chip veth2 203.0.113.1/24 laptop veth0 203.0.113.2/24
+ip -n "${LAB_NS[laptop]}" route add default via 203.0.113.1
+# Behind cometa, the mesh: one host, its way back through cometa (a mesh router forwards).
+lab_link cometa veth2 10.65.2.1/24 meshhost veth0 10.65.2.8/24
+ip -n "${LAB_NS[meshhost]}" route add default via 10.65.2.1
+lab_exec cometa sysctl -qw net.ipv4.ip_forward=1
 # chip routes between its two links, as the Internet would: cometa reaches both servers'
 # public addresses, and comegato answers it.
 lab_exec chip sysctl -qw net.ipv4.ip_forward=1
@@ -41,11 +66,14 @@ key_file=$LAB_TMP/chip/state/network/signing.key
 key=$(sed -n 's/^public key: *//p' "$LAB_TMP/netinit.out")
 network=".network = {\"name\": \"seed\", \"registry\": \"chip\", \"key\": \"$key\", \"poll_ms\": 2000}"
 no_gateways='del(.hosts[] | select(.role == "gateway"))'
-pair_config chip '.openvpn = []' '.routes = []' "$network" "$no_gateways"
+pair_config chip "$private" "$follow" "$pki" "$network" "$no_gateways"
 pair_config comegato '.openvpn = []' '.routes = []' "$network" "$no_gateways"
 servers_before=$(cat "$LAB_TMP/chip.json" "$LAB_TMP/comegato.json" | sha256sum)
 for node in chip comegato; do pair_run "$node"; done
 lab_expect 20 "chip to sign version 1" bash -c "[[ \$(jq -r '.network.version // 0' '$LAB_TMP/chip/run/status.json' 2>/dev/null) -ge 1 ]]"
+lab_spawn laptop laptop openvpn --config "$LAB_TMP/laptop.ovpn" --dev tun-laptop --verb 3
+lab_expect 40 "the laptop's tunnel to chip" lab_exec laptop ip -4 addr show dev tun-laptop
+if lab_ping laptop 10.65.2.8 >/dev/null 2>&1; then lab_fail "the mesh host answered before any gateway joined"; fi
 lab_expect 30 "comegato to take it" bash -c "[[ \$(jq -r '.network.version // 0' '$LAB_TMP/comegato/run/status.json' 2>/dev/null) -ge 1 ]]"
 declare -A tincd_before=()
 for node in chip comegato; do
@@ -75,8 +103,12 @@ mesh=$(jq -r .tinc.address "$LAB_TMP/cometa/meshbroker.json")
 lab_spawn cometa cometa "$MESHBROKER" run -c "$LAB_TMP/cometa/meshbroker.json"
 lab_expect 60 "cometa to reach comegato over the mesh" lab_ping cometa "${PAIR_MESH[comegato]}"
 ready_ms=$(($(lab_ms) - t0))
+lab_expect 60 "the laptop's traffic to the mesh host through cometa" lab_ping laptop 10.65.2.8
+laptop_ms=$(($(lab_ms) - t0))
+ip -n "${LAB_NS[chip]}" route show 10.65.0.0/16 | grep -q "via $mesh" ||
+  lab_fail "chip's route to the mesh is not via cometa: $(ip -n "${LAB_NS[chip]}" route show 10.65.0.0/16)"
 # Reported, not asserted (bench/network holds the 60 s target and 30 s goal).
-lab_log "cometa joined at $mesh: join took $join_ms ms; mesh traffic to comegato $ready_ms ms after join began (target 60000, goal 30000)"
+lab_log "cometa joined at $mesh: join took $join_ms ms; mesh traffic to comegato $ready_ms ms after join began; the laptop's to the mesh host $laptop_ms ms (target 60000, goal 30000)"
 lab_expect 10 "comegato to hold cometa's host file" test -s "$LAB_TMP/comegato/state/rendered/tinc/hosts/cometa"
 # A join changes every node's host list, and must not restart their tincd (a break of every
 # mesh connection on every node): host files by SIGHUP, the neighbour entry by the daemon.
