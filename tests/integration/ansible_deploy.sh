@@ -30,8 +30,9 @@
 #    set to each container's uplink and the test's ssh key): .deb installed, config rendered
 #    and validated, tinc keys made on the nodes and exchanged, PKI on chip with comegato's
 #    share copied, alice's profile fetched, meshbroker.service enabled and running
-# 2. each node's config is its examples/seed/*.json; each holds exactly its peers' public
-#    keys; comegato's CA is chip's
+# 2. each node's config is its examples/seed/*.json plus a "network" section pinning the key
+#    the role made on the registry chip (and left only there); each node takes chip's signed
+#    document; each holds exactly its peers' public keys; comegato's CA is chip's
 # 3. the laptop connects with the fetched alice.ovpn and pings 10.65.2.8 through chip and
 #    cometa (chip's route, cometa's mesh0 counters)
 # 4. site.yml again: changed=0 on every node (PLAY RECAP); --check: changed=0, failed=0
@@ -336,7 +337,7 @@ for node in "${NODES[@]}"; do
     lab_fail "$node's deployed config does not pass meshbroker check"
 done
 # The example inventory renders the seed configs (up to defaults written out or left out).
-SAME='walk(if type == "object" then (if .port == 655 then del(.port) else . end)
+SAME='del(.network) | walk(if type == "object" then (if .port == 655 then del(.port) else . end)
   | (if .proto == "udp" then del(.proto) else . end) else . end)'
 for node in "${NODES[@]}"; do
   diff <(jq -S "$SAME" "$ROOT/examples/seed/$node.json") \
@@ -344,6 +345,24 @@ for node in "${NODES[@]}"; do
     >"$LAB_TMP/seed-diff-$node.log" ||
     lab_fail "$node's config is not examples/seed/$node.json: $(cat "$LAB_TMP/seed-diff-$node.log")"
 done
+# The registry (meshbroker_registry: chip): its signing key made there, 0600, and nowhere else;
+# every config pins its public key; every node holds chip's signed document.
+registry_key=$(container_exec chip meshbroker network key --key-file /var/lib/meshbroker/network/signing.key |
+  sed -n 's/^public key: *//p')
+[[ $registry_key == ed25519:* ]] || lab_fail "chip has no network signing key"
+[[ $(container_exec chip stat -c %a /var/lib/meshbroker/network/signing.key) == 600 ]] ||
+  lab_fail "chip's signing key is not 0600"
+want_network=$(jq -cSn --arg key "$registry_key" '{name: "meshnet", registry: "chip", key: $key}')
+holds_document() { container_exec "$1" meshbroker network show -c /etc/meshbroker/meshbroker.json >/dev/null 2>&1; }
+for node in "${NODES[@]}"; do
+  have=$(container_exec "$node" cat /etc/meshbroker/meshbroker.json | jq -cS .network)
+  [[ $have == "$want_network" ]] || lab_fail "$node's network section is $have, not $want_network"
+  [[ $node == chip ]] || ! container_exec "$node" test -e /var/lib/meshbroker/network/signing.key ||
+    lab_fail "$node has a network signing key (only the registry may)"
+  lab_wait 30 "$node to hold chip's signed network document" holds_document "$node" ||
+    lab_fail "$node holds no network document: $(container_exec "$node" meshbroker network show -c /etc/meshbroker/meshbroker.json 2>&1 | tail -n2)"
+done
+lab_log "network: chip signs (key made there, 0600); every node pins $registry_key and holds the document"
 # Keys: each node holds exactly the keys of its config's hosts, equal to their own.
 for node in "${NODES[@]}"; do
   want=$(container_exec "$node" cat /etc/meshbroker/meshbroker.json | jq -r '.hosts[].name' | sort | xargs)
