@@ -24,8 +24,8 @@
 # through cometa — times from `join` to each first reply printed; comegato got cometa's host
 # file from the document; no config file of a server changed; neither server restarted its
 # tincd (its permanent neighbour entry for cometa comes from the daemon). Attacks: the same
-# line again (used), a line whose fingerprint names another key (the joiner refuses the
-# answer), an expired one and a revoked one; `invite --list` shows each invitation's state.
+# line again (used), the registry down, a line whose fingerprint names another key (the joiner
+# refuses the answer), an expired one and a revoked one; `invite --list` shows each state.
 set -euo pipefail
 # shellcheck source=../../lab/two_nodes.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
@@ -130,6 +130,12 @@ if join again "$line" >"$LAB_TMP/again.out" 2>&1; then lab_fail "the same invita
 grep -q "used already" "$LAB_TMP/again.out" || lab_fail "a second use said: $(cat "$LAB_TMP/again.out")"
 [[ ! -e $LAB_TMP/again/meshbroker.json ]] || lab_fail "a refused join wrote a config"
 
+# The registry down (nothing listens on the line's port): a clear error, nothing written.
+down=${line/:8657\//:8659/}
+if join down "$down" >"$LAB_TMP/down.out" 2>&1; then lab_fail "a join with no registry succeeded"; fi
+grep -q "cannot reach the registry" "$LAB_TMP/down.out" || lab_fail "the down case said: $(cat "$LAB_TMP/down.out")"
+[[ ! -e $LAB_TMP/down/meshbroker.json ]] || lab_fail "a join with no registry wrote a config"
+
 other=$(invite illimani)
 impostor=${other%/*}/$("$MESHBROKER" network init --key-file "$LAB_TMP/other.key" 2>&1 | sed -n 's/^fingerprint: *//p')
 if join impostor "$impostor" >"$LAB_TMP/impostor.out" 2>&1; then lab_fail "a join trusted an answer the line does not pin"; fi
@@ -153,5 +159,5 @@ done
 # The impostor's join was admitted (the registry cannot know the joiner refused its answer):
 # a new node in the document, which every node applies.
 lab_expect 30 "cometa to be on the mesh after the attacks" lab_ping cometa "${PAIR_MESH[comegato]}"
-lab_log "refused: a used, an unpinned, an expired and a revoked invitation; invite --list shows each"
+lab_log "refused: a used, an unpinned, an expired and a revoked invitation, and a join with the registry down; invite --list shows each"
 lab_pass
