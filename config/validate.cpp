@@ -117,6 +117,8 @@ void checkPorts(const NodeConfig& config, Diagnostics& diag) {
   claim("udp", config.tinc.port, "/tinc/port");
   claim("tcp", config.status.port, "/status/port");
   if (config.network) claim("tcp", config.network->port, "/network/port");
+  // Nudges arrive on the same number over UDP (every node but the registry).
+  if (config.network && !config.isRegistry()) claim("udp", config.network->port, "/network/port");
   if (config.isRegistry()) claim("tcp", config.network->join_port, "/network/join_port");
   for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
     const auto& instance = config.openvpn[i];

@@ -25,6 +25,9 @@ using io::log;
 namespace {
 
 constexpr auto kPullTimeout = std::chrono::seconds(2);
+// After a nudge: the pace of pulls while the servers catch up (and the most a forged nudge can
+// make a node pull).
+constexpr auto kNudgeRetry = std::chrono::milliseconds(300);
 constexpr std::size_t kMaxCrlBytes = 1024 * 1024;
 
 // The instances' CRL files in a PKI folder (crl/<instance>.pem), and a stamp of their names,
@@ -60,7 +63,8 @@ NetworkSync::NetworkSync(asio::io_context& io, const config::NodeConfig& config,
       hooks_(std::move(hooks)),
       crl_watch_(io),
       poll_(io),
-      listen_retry_(io) {}
+      listen_retry_(io),
+      nudge_retry_(io) {}
 
 NetworkSync::~NetworkSync() {
   alive_.reset();
@@ -99,6 +103,7 @@ void NetworkSync::configure() {
     schedulePoll(std::chrono::seconds(1));  // tinc-up first: the mesh is not there yet
   }
   listen();
+  listenForNudges();
 }
 
 void NetworkSync::prepare() {
@@ -420,7 +425,108 @@ void NetworkSync::publish() {
                       " (" + std::to_string(next->nodes.size()) + " nodes)";
     log(Level::kNotice, "network: " + line);
     hooks_.record("network", line);
+    sendNudges(*next);
   }
+}
+
+void NetworkSync::sendNudges(const model::NetworkDocument& document) {
+  boost::system::error_code ec;
+  asio::ip::udp::socket socket(io_);
+  socket.open(asio::ip::udp::v4(), ec);
+  if (!ec) socket.non_blocking(true, ec);
+  if (ec) {
+    log(Level::kWarning, "network: cannot nudge the nodes (" + ec.message() +
+                             "); they take version " + std::to_string(document.version) +
+                             " at their next poll");
+    return;
+  }
+  const auto text = network::nudgeText({document.network, document.version});
+  const auto port = config_.network->port.value();
+  int sent = 0;
+  for (const auto& node : document.nodes) {
+    if (node.name == config_.name.str()) continue;
+    const auto address = asio::ip::make_address_v4(node.mesh_address, ec);
+    if (ec) continue;
+    socket.send_to(asio::buffer(text), asio::ip::udp::endpoint(address, port), 0, ec);
+    if (!ec) ++sent;  // unreachable now (the mesh not up yet): its poll takes it
+  }
+  log(Level::kDebug, "network: nudged " + std::to_string(sent) + " nodes to version " +
+                         std::to_string(document.version));
+}
+
+void NetworkSync::listenForNudges() {
+  if (state_.is_registry || stopping_ || !config_.network) return closeNudges();
+  const auto address =
+      config_.tinc.address.str() + ":" + std::to_string(config_.network->port.value());
+  if (nudge_socket_ && nudge_address_ == address) return;
+  closeNudges();
+  boost::system::error_code ec;
+  auto socket = std::make_unique<asio::ip::udp::socket>(io_);
+  socket->open(asio::ip::udp::v4(), ec);
+  if (!ec) {
+    socket->bind(
+        asio::ip::udp::endpoint(asio::ip::make_address_v4(config_.tinc.address.str()),
+                                static_cast<unsigned short>(config_.network->port.value())),
+        ec);
+  }
+  if (ec) {
+    // Until tinc-up has given the interface its address; the poll works meanwhile.
+    log(Level::kDebug, "network: not taking nudges yet: " + ec.message());
+    nudge_retry_.expires_after(std::chrono::seconds(1));
+    nudge_retry_.async_wait([this](const boost::system::error_code& e) {
+      if (!e) listenForNudges();
+    });
+    return;
+  }
+  nudge_socket_ = std::move(socket);
+  nudge_address_ = address;
+  log(Level::kInfo, "network: taking nudges on udp " + address);
+  receiveNudge();
+}
+
+void NetworkSync::receiveNudge() {
+  std::weak_ptr<bool> alive = alive_;
+  auto* socket = nudge_socket_.get();
+  socket->async_receive_from(
+      asio::buffer(nudge_buffer_), nudge_from_,
+      [this, alive, socket](const boost::system::error_code& ec, std::size_t size) {
+        // A closed or replaced socket: its last receive ends here, touching nothing.
+        if (ec == asio::error::operation_aborted || !alive.lock()) return;
+        if (nudge_socket_.get() != socket) return;
+        if (!ec) {
+          nudged(std::string_view(nudge_buffer_.data(), size), nudge_from_.address().to_string());
+        }
+        receiveNudge();
+      });
+}
+
+void NetworkSync::closeNudges() {
+  nudge_retry_.cancel();
+  if (nudge_socket_) {
+    boost::system::error_code ignored;
+    nudge_socket_->close(ignored);
+  }
+  nudge_socket_.reset();
+  nudge_address_.clear();
+}
+
+void NetworkSync::nudged(std::string_view datagram, const std::string& from) {
+  if (!config_.network || stopping_ || state_.is_registry) return;
+  auto nudge = network::parseNudge(datagram);
+  if (!nudge || nudge->network != state_.name) {
+    log(Level::kDebug,
+        "network: ignored a datagram from " + from + " that is no nudge for " + state_.name);
+    return;
+  }
+  if (!follow_.nudge(nudge->version, held_ ? held_->version : 0)) return;
+  log(Level::kInfo, "network: " + from + " says version " + std::to_string(nudge->version) +
+                        " exists; pulling now");
+  if (pulling_) return;  // that pull's end follows the nudge
+  // At most one pull per kNudgeRetry, however many nudges arrive.
+  const auto since = Clock::now() - last_nudged_pull_;
+  last_nudged_pull_ = Clock::now();
+  schedulePoll(since >= kNudgeRetry ? Duration(0)
+                                    : std::chrono::duration_cast<Duration>(kNudgeRetry - since));
 }
 
 bool NetworkSync::keep(const std::string& envelope, const model::NetworkDocument& document) {
@@ -536,18 +642,31 @@ void NetworkSync::finishPull(Pull pull) {
   pulling_ = false;
   if (stopping_) return;
   if (pull.envelope.empty()) {
+    ++failed_pulls_;
     refuse("pull", "no server gave the document (" + pull.error + "); keeping version " +
                        std::to_string(held_ ? held_->version : 0));
   } else {
+    failed_pulls_ = 0;
     state_.last_pull_ms = wallClockMs();
     state_.last_pull_from = pull.from;
     offer(pull.envelope, pull.from);
+  }
+  // Nudged to a version its servers did not have yet: ask again soon.
+  if (follow_.pullAgain(held_ ? held_->version : 0)) {
+    last_nudged_pull_ = Clock::now();
+    return schedulePoll(kNudgeRetry);
   }
   // ±10 %, so the gateways of one network do not ask in step.
   static thread_local std::minstd_rand random{std::random_device{}()};
   const auto period = config_.network->poll_ms;
   std::uniform_int_distribution<int> jitter(-period / 10, period / 10);
-  schedulePoll(std::chrono::milliseconds(period + jitter(random)));
+  auto next = std::chrono::milliseconds(period + jitter(random));
+  // No server answered (the mesh still coming up, a server restarting): try again after 1, 2,
+  // 4, ... s, up to the period, rather than a whole period later.
+  if (failed_pulls_ > 0) {
+    next = std::min(next, std::chrono::milliseconds(1000 << std::min(failed_pulls_ - 1, 12)));
+  }
+  schedulePoll(next);
 }
 
 void NetworkSync::offer(const std::string& envelope, const std::string& from) {
@@ -594,6 +713,7 @@ void NetworkSync::stop() {
   poll_.cancel();
   crl_watch_.cancel();
   listen_retry_.cancel();
+  closeNudges();
   if (server_) server_->stop();
   server_.reset();
   if (join_server_) join_server_->stop();

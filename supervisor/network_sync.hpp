@@ -4,10 +4,14 @@
 //  - on the registry: signs a new version whenever its config describes a different network
 //    (at start and after each reload) with the key in network.signing_key_file;
 //  - on every other node: asks its ConnectTo servers for the document every poll_ms, in turn
-//    until one answers, on a thread of its own (an HTTP GET never blocks the loop); takes a
+//    until one answers (none did: again after 1, 2, 4, ... s up to poll_ms), on a thread of
+//    its own (an HTTP GET never blocks the loop); takes a
 //    document only when it verifies against the pinned key and is a newer version of this
 //    network, and writes it to the state folder atomically before holding it;
-//  - on servers: serves what it holds on its mesh address (web::NetworkHandler).
+//  - on servers: serves what it holds on its mesh address (web::NetworkHandler);
+//  - push nudges (network/nudge): the registry sends every node a UDP datagram on its mesh
+//    address (network.port) after signing a new version; a node that holds an older one pulls
+//    at once, then every 300 ms until its servers have it (at most 10 pulls), then polls again.
 //  - on the registry also: keeps what only it decides (network/registry_state: joined and
 //    removed nodes) and signs a new version within a second of a CRL file changing;
 //  - on servers that run an instance the document carries a CRL for (and hold no CA key):
@@ -16,6 +20,7 @@
 // one (network/overlay: nodes its file does not name become hosts) with a reload.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -28,6 +33,7 @@
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "model/network_document.hpp"
+#include "network/nudge.hpp"
 #include "network/registry_state.hpp"
 #include "supervisor/clock.hpp"
 #include "supervisor/part_hooks.hpp"
@@ -84,6 +90,8 @@ class NetworkSync {
   // A signed document from `from` (a server's name), on the loop: verified, compared, kept.
   // Public for the unit tests, which feed it what a server would answer.
   void offer(const std::string& envelope, const std::string& from);
+  // A nudge datagram from `from`, on the loop (public for the unit tests, like offer()).
+  void nudged(std::string_view datagram, const std::string& from);
 
  private:
   struct Pull {
@@ -99,6 +107,10 @@ class NetworkSync {
   void listenForJoins();
   std::string keepRegistryState(network::RegistryState next);  // "" or why not
   void listen();
+  void listenForNudges();
+  void receiveNudge();
+  void sendNudges(const model::NetworkDocument& document);
+  void closeNudges();
   void schedulePoll(Duration after);
   void pollNow();
   void finishPull(Pull pull);
@@ -127,9 +139,17 @@ class NetworkSync {
   std::string server_address_;  // what server_ listens on ("address:port")
   Timer poll_;
   Timer listen_retry_;  // the mesh address appears only once tinc-up ran
+  std::unique_ptr<asio::ip::udp::socket> nudge_socket_;
+  std::string nudge_address_;  // what nudge_socket_ is bound to
+  std::array<char, network::kMaxNudgeBytes + 1> nudge_buffer_{};
+  asio::ip::udp::endpoint nudge_from_;
+  Timer nudge_retry_;
+  network::NudgeFollow follow_;
+  Clock::time_point last_nudged_pull_{};
   std::thread worker_;
   std::atomic<bool> stopping_{false};
   bool pulling_ = false;
+  int failed_pulls_ = 0;  // in a row: the next try comes sooner than the period
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
