@@ -1,7 +1,8 @@
-// libFuzzer target: arbitrary bytes as a signed network document (issue 20) and as a bare
-// document. Invariants: no crash, no sanitizer report; what parses holds no control character
-// outside a PEM's line breaks and survives its own canonical text unchanged; an envelope opens
-// only when it verifies against the pinned key (the corpus holds one signed by it).
+// libFuzzer target: arbitrary bytes as a signed network document (issue 20), as a bare
+// document and as a nudge datagram. Invariants: no crash, no sanitizer report; what parses
+// holds no control character outside a PEM's line breaks and survives its own canonical text
+// unchanged; an envelope opens only when it verifies against the pinned key (the corpus holds
+// one signed by it); a nudge that parses is at most 128 bytes and is its own text again.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 
 #include "network/document.hpp"
 #include "network/envelope.hpp"
+#include "network/nudge.hpp"
 
 namespace {
 
@@ -54,5 +56,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto parsed = meshbroker::network::parseDocument(text);
   if (parsed.document) check(*parsed.document);
   if (!parsed.document && parsed.error.empty()) std::abort();
+  if (auto nudge = meshbroker::network::parseNudge(text)) {
+    checkText(nudge->network, false);
+    if (size > meshbroker::network::kMaxNudgeBytes || nudge->version == 0) std::abort();
+    auto again = meshbroker::network::parseNudge(meshbroker::network::nudgeText(*nudge));
+    if (!again || !(*again == *nudge)) std::abort();
+  }
   return 0;
 }
