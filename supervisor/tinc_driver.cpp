@@ -5,9 +5,12 @@
 
 #include <array>
 
+#include "config/loader.hpp"
+#include "io/file_writer.hpp"
 #include "io/log.hpp"
 #include "model/runtime_layout.hpp"
 #include "supervisor/backend_supervisor.hpp"
+#include "supervisor/first_dial.hpp"
 #include "supervisor/gateway_monitor.hpp"
 
 namespace meshbroker::supervisor {
@@ -17,6 +20,8 @@ using io::log;
 
 namespace {
 const std::string kId = "tinc";
+// No peer up this long after the spawn (the first server down): dial the others anyway.
+constexpr auto kFirstDialWait = std::chrono::seconds(5);
 }  // namespace
 
 TincDriver::TincDriver(asio::io_context& io, const config::NodeConfig& config,
@@ -26,7 +31,8 @@ TincDriver::TincDriver(asio::io_context& io, const config::NodeConfig& config,
       backends_(backends),
       hooks_(std::move(hooks)),
       retry_timer_(io),
-      stale_tick_(io) {}
+      stale_tick_(io),
+      dial_rest_timer_(io) {}
 
 TincDriver::~TincDriver() = default;
 
@@ -60,6 +66,62 @@ void TincDriver::stop() {
   retries_left_ = 0;
   retry_timer_.cancel();
   stale_tick_.stop();
+  dial_rest_timer_.cancel();
+}
+
+std::string TincDriver::prepareSpawn() {
+  dialling_first_ = false;
+  dial_rest_timer_.cancel();
+  const auto file = config_.paths.render_dir / "tinc" / "tinc.conf";
+  auto text = config::readSmallFile(file, 1024 * 1024);
+  if (!text) return "";  // tincd says what is wrong with it
+  auto first = firstDialOnly(*text);
+  if (first == *text) return "";  // one ConnectTo or none: nothing to stagger
+  try {
+    io::writeFileAtomically(file, first, 0644);
+  } catch (const io::WriteError& e) {
+    log(Level::kWarning, std::string("tinc: dialling every server at once: ") + e.what());
+    return "";
+  }
+  full_conf_ = std::move(*text);
+  first_conf_ = std::move(first);
+  dialling_first_ = true;
+  log(Level::kInfo, "tinc: dialling " + firstDial(first_conf_) +
+                        " first, the other servers once a peer is up (tinc 1.0 can mix up "
+                        "packet keys when a node connects to two at once)");
+  dial_rest_timer_.expires_after(kFirstDialWait);
+  dial_rest_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) dialTheRest("no peer up within 5 s");
+  });
+  return "";
+}
+
+void TincDriver::dialTheRest(const std::string& why) {
+  if (!dialling_first_) return;
+  auto* tincd = backends_.process(kId);
+  // Only once tinc-up ran (a tincd still starting would die of SIGHUP): try again shortly.
+  if (tincd && backends_.state(kId) != State::kRunning) {
+    dial_rest_timer_.expires_after(std::chrono::milliseconds(200));
+    dial_rest_timer_.async_wait([this, why](const boost::system::error_code& ec) {
+      if (!ec) dialTheRest(why);
+    });
+    return;
+  }
+  dialling_first_ = false;
+  dial_rest_timer_.cancel();
+  const auto file = config_.paths.render_dir / "tinc" / "tinc.conf";
+  // A reload meanwhile wrote the whole (new) file: that one stands.
+  if (config::readSmallFile(file, 1024 * 1024) == first_conf_) {
+    try {
+      io::writeFileAtomically(file, full_conf_, 0644);
+    } catch (const io::WriteError& e) {
+      log(Level::kWarning, std::string("tinc: cannot restore tinc.conf: ") + e.what());
+      return;
+    }
+  }
+  if (!tincd) return;
+  log(Level::kInfo, "tinc: dialling the other servers now (" + why + ")");
+  tincd->signal(SIGHUP);  // tinc 1.0 re-reads ConnectTo and dials the new ones
 }
 
 void TincDriver::attached(std::uint64_t /*serial*/, bool adopted) {
@@ -114,6 +176,7 @@ void TincDriver::onEvent(const backends::TincEvent& event) {
           (event.remote_address.empty() ? "" : " (" + event.remote_address + ")");
       log(Level::kInfo, "mesh: " + what);
       hooks_.record("mesh", what);
+      if (up && dialling_first_) dialTheRest(event.node + " is up");
       bool dialled = false;
       for (const auto& target : config_.tinc.connect_to)
         dialled = dialled || target.str() == event.node;

@@ -47,6 +47,8 @@ class TincDriver final : public BackendDriver {
   const std::map<std::string, model::MeshNodeSnapshot>& mesh() const { return mesh_; }
 
   backends::SpawnSpec spec() const override;
+  // Starts tincd dialling one server only (first_dial.hpp); the rest once a peer is up.
+  std::string prepareSpawn() override;
   bool readyWhenAdopted() const override { return true; }
   void attached(std::uint64_t serial, bool adopted) override;
   void detached() override {}
@@ -62,6 +64,7 @@ class TincDriver final : public BackendDriver {
   void askNodeList();
   void retryConnections();
   void checkStalePaths();
+  void dialTheRest(const std::string& why);
 
   asio::io_context& io_;
   const config::NodeConfig& config_;
@@ -77,6 +80,10 @@ class TincDriver final : public BackendDriver {
   Timer retry_timer_;
   Periodic stale_tick_;
   int retries_left_ = 0;
+  // While tincd dials its first ConnectTo only: the full tinc.conf, and the one written.
+  bool dialling_first_ = false;
+  std::string full_conf_, first_conf_;
+  Timer dial_rest_timer_;
 };
 
 }  // namespace meshbroker::supervisor

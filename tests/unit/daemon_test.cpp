@@ -14,8 +14,10 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "config/loader.hpp"
+#include "supervisor/first_dial.hpp"
 #include "unit/test_clock_loop.hpp"
 #include "unit/test_support.hpp"
 #include "web/api.hpp"
@@ -146,6 +148,13 @@ class DaemonTest : public ::testing::Test {
       previous.start();
       io.run_for(std::chrono::milliseconds(20));
       ASSERT_EQ(launcher_.spawned.size(), 1u);
+      // It ran long enough for tinc-up and a first peer: tincd dials every server now.
+      for (const char* event :
+           {R"({"event":"tinc-up"})",
+            R"({"event":"host-up","node":"chip","remoteaddress":"192.0.2.11"})"}) {
+        sendDatagram(event);
+        io.run_for(std::chrono::milliseconds(20));
+      }
       // The handle dies with this daemon; the process it names runs on.
       launcher_.left_running[launcher_.spawned[0].spec.pid_file] =
           launcher_.spawned[0].child->pid();
@@ -162,6 +171,10 @@ class DaemonTest : public ::testing::Test {
     return out;
   }
   void sendTincEvent(const std::string& json) {
+    sendDatagram(json);
+    run();
+  }
+  void sendDatagram(const std::string& json) {
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
@@ -170,7 +183,6 @@ class DaemonTest : public ::testing::Test {
     ::sendto(fd, json.data(), json.size(), 0, reinterpret_cast<sockaddr*>(&address),
              sizeof address);
     ::close(fd);
-    run();
   }
   const BackendSnapshot& tinc() {
     for (const auto& b : daemon_->snapshot().backends) {
@@ -435,6 +447,52 @@ TEST_F(DaemonTest, AHostLeavingIsASignalAndTheDaemonKeepsTheNeighbours) {
   EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGHUP});
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].size(), hosts - 1);
+}
+
+// tinc 1.0 mixes up packet keys when a node connects to two servers at once (first_dial.hpp):
+// a gateway's tincd starts dialling its first ConnectTo only, and the rest once a peer is up.
+TEST_F(DaemonTest, AGatewayDialsOneServerFirstAndTheRestOnceAPeerIsUp) {
+  auto connect_to_lines = [this] {
+    std::istringstream in(meshbroker::testing::readText(dir_ / "state/rendered/tinc/tinc.conf"));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("ConnectTo")) lines.push_back(line);
+    return lines;
+  };
+  start();
+  EXPECT_EQ(connect_to_lines(), std::vector<std::string>{"ConnectTo = chip"});
+  sendTincEvent(R"({"event":"tinc-up"})");
+  EXPECT_TRUE(launcher_.spawned[0].child->signals.empty());
+  sendTincEvent(R"({"event":"host-up","node":"chip","remoteaddress":"192.0.2.11"})");
+  EXPECT_EQ(connect_to_lines(),
+            (std::vector<std::string>{"ConnectTo = chip", "ConnectTo = comegato"}));
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGHUP});
+  // Nothing changed since: a reload has nothing to do.
+  daemon_->reload();
+  run();
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGHUP});
+}
+
+TEST_F(DaemonTest, NoPeerUpWithinFiveSecondsDialsTheRestAnyway) {
+  start();
+  sendTincEvent(R"({"event":"tinc-up"})");
+  pass(std::chrono::milliseconds(4500));  // 4.7 s since the spawn
+  EXPECT_TRUE(launcher_.spawned[0].child->signals.empty());
+  pass(std::chrono::milliseconds(500));
+  EXPECT_EQ(launcher_.spawned[0].child->signals, std::vector<int>{SIGHUP});
+  auto conf = meshbroker::testing::readText(dir_ / "state/rendered/tinc/tinc.conf");
+  EXPECT_NE(conf.find("ConnectTo = comegato"), std::string::npos) << conf;
+}
+
+TEST(FirstDial, OnlyTheFirstConnectToAndTheRestUntouched) {
+  const std::string conf = "Name = cometa\nConnectTo = chip\nMode = switch\nConnectTo = comegato\n";
+  EXPECT_EQ(firstDialOnly(conf), "Name = cometa\nConnectTo = chip\nMode = switch\n");
+  EXPECT_EQ(firstDial(conf), "chip");
+  for (const auto& same : {std::string("Name = chip\nConnectTo = comegato\n"),
+                                 std::string("Name = chip\n"), std::string("Name = chip")}) {
+    EXPECT_EQ(firstDialOnly(same), same);
+  }
+  EXPECT_EQ(firstDial("Name = chip\n"), "");
 }
 
 TEST_F(DaemonTest, InvalidReloadKeepsEverything) {
