@@ -489,7 +489,7 @@ TEST(FirstDial, OnlyTheFirstConnectToAndTheRestUntouched) {
   EXPECT_EQ(firstDialOnly(conf), "Name = cometa\nConnectTo = chip\nMode = switch\n");
   EXPECT_EQ(firstDial(conf), "chip");
   for (const auto& same : {std::string("Name = chip\nConnectTo = comegato\n"),
-                                 std::string("Name = chip\n"), std::string("Name = chip")}) {
+                           std::string("Name = chip\n"), std::string("Name = chip")}) {
     EXPECT_EQ(firstDialOnly(same), same);
   }
   EXPECT_EQ(firstDial("Name = chip\n"), "");
