@@ -90,8 +90,6 @@ class NetworkSync {
   // A signed document from `from` (a server's name), on the loop: verified, compared, kept.
   // Public for the unit tests, which feed it what a server would answer.
   void offer(const std::string& envelope, const std::string& from);
-  // A nudge datagram from `from`, on the loop (public for the unit tests, like offer()).
-  void nudged(std::string_view datagram, const std::string& from);
 
  private:
   struct Pull {
@@ -109,6 +107,7 @@ class NetworkSync {
   void listen();
   void listenForNudges();
   void receiveNudge();
+  void nudged(std::string_view datagram, const std::string& from);  // one datagram, on the loop
   void sendNudges(const model::NetworkDocument& document);
   void closeNudges();
   void schedulePoll(Duration after);

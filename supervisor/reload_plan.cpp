@@ -10,27 +10,29 @@ namespace {
 
 using templates::RenderedFile;
 
-// tinc.conf without its ConnectTo lines: tincd re-reads ConnectTo on SIGHUP, nothing else.
-std::string withoutConnectTo(const std::string& conf) {
-  std::istringstream in(conf);
+// `text` without the lines `drop` says to drop.
+template <class Drop>
+std::string withoutLines(const std::string& text, Drop drop) {
+  std::istringstream in(text);
   std::string out, line;
   while (std::getline(in, line)) {
-    if (!line.starts_with("ConnectTo")) out += line + "\n";
+    if (!drop(line)) out += line + "\n";
   }
   return out;
+}
+
+// tinc.conf without its ConnectTo lines: tincd re-reads ConnectTo on SIGHUP, nothing else.
+std::string withoutConnectTo(const std::string& conf) {
+  return withoutLines(conf, [](const std::string& line) { return line.starts_with("ConnectTo"); });
 }
 
 // tinc-up without the lines that follow the list of hosts: permanent neighbours and routes back
 // to servers' clients. The daemon applies those itself after a reload (meshNeighbours, the
 // route policy), so a node joining or leaving the network restarts no tincd.
 std::string withoutHostLines(const std::string& script) {
-  std::istringstream in(script);
-  std::string out, line;
-  while (std::getline(in, line)) {
-    if (!line.starts_with("ip neigh replace ") && !line.starts_with("ip route replace "))
-      out += line + "\n";
-  }
-  return out;
+  return withoutLines(script, [](const std::string& line) {
+    return line.starts_with("ip neigh replace ") || line.starts_with("ip route replace ");
+  });
 }
 
 // How tinc takes a change to one of its files.
