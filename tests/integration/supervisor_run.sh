@@ -103,7 +103,7 @@ cp "$LAB_TMP/chip.json.good" "$LAB_TMP/chip.json"
 hup_and_wait chip
 lab_log "SIGHUP, hosts/comegato changed: applied with SIGHUP, tincd pid kept"
 
-# --- 200 (ASan: 50) kill / restart cycles---------------------------------------------------------
+# --- 200 (ASan: 50) kill / restart cycles -------------------------------------------------
 mbpid=${PAIR_PID[chip]}
 # The fewest open fds over 10 samples 50 ms apart: a probe socket or a child's pipe open at one
 # instant is not a leak (CI once saw 20 -> 19); a leak grows with the cycles and shows in every
