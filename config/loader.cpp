@@ -370,8 +370,10 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
             "per_source_new_per_minute", intReader(diag, 0, 100000), is_public ? 20 : 0);
         auto connections = object.withDefault<int>("per_source_connections",
                                                    intReader(diag, 0, 65535), is_public ? 16 : 0);
+        auto ping = object.withDefault<int>("ping_s", intReader(diag, 1, 60), 1);
+        auto ping_restart = object.withDefault<int>("ping_restart_s", intReader(diag, 2, 3600), 4);
         if (failed || !name || !kind || !port || !proto || !subnet || !interface || !max_clients ||
-            !new_per_minute || !connections) {
+            !new_per_minute || !connections || !ping || !ping_restart) {
           return std::nullopt;
         }
         return OpenVpnInstance{.name = *name,
@@ -383,7 +385,9 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
                                .max_clients = *max_clients,
                                .rate_limit = rate,
                                .per_source_new_per_minute = *new_per_minute,
-                               .per_source_connections = *connections};
+                               .per_source_connections = *connections,
+                               .ping_s = *ping,
+                               .ping_restart_s = *ping_restart};
       });
 }
 

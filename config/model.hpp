@@ -91,6 +91,11 @@ struct OpenVpnInstance {
   // people may share one address behind carrier-grade NAT.
   int per_source_new_per_minute = 0;
   int per_source_connections = 0;
+  // OpenVPN's keepalive, pushed to clients: a ping after ping_s quiet seconds each way, and a
+  // client that hears nothing for ping_restart_s reconnects (to the next server). The server
+  // drops a silent client after twice that. docs/openvpn.md says how the defaults were measured.
+  int ping_s = 1;
+  int ping_restart_s = 4;
 };
 
 struct RouteVia {

@@ -181,6 +181,12 @@ void checkOpenVpn(const NodeConfig& config, Diagnostics& diag) {
       diag.error(path + "/rate_limit", "",
                  "is set on a private instance; only public instances are rate-limited");
     }
+    // One lost ping must not cost a session: the restart waits for at least two.
+    if (instance.ping_restart_s < 2 * instance.ping_s) {
+      diag.error(path + "/ping_restart_s", std::to_string(instance.ping_restart_s),
+                 "is less than twice ping_s (" + std::to_string(instance.ping_s) +
+                     "): one lost ping would make every client reconnect");
+    }
     if (instance.subnet.length() > 29) {
       diag.error(path + "/subnet", quoted(instance.subnet.str()),
                  "is too small for OpenVPN clients (at most /29)");

@@ -173,7 +173,6 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
       "tls-server",
       "dev-type tun",
       "topology subnet",
-      "keepalive 2 10",
       "explicit-exit-notify 2",
       "dh none",
       "tls-version-min 1.2",
@@ -209,6 +208,9 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
   if (directive == "port" || directive == "max-clients") {
     return t.size() == 2 && number(t[1]) ? "" : "is not " + directive + " NUMBER";
   }
+  if (directive == "keepalive") {
+    return t.size() == 3 && number(t[1]) && number(t[2]) ? "" : "is not keepalive PING RESTART";
+  }
   if (directive == "dev" || directive == "ca" || directive == "cert" || directive == "key" ||
       directive == "crl-verify" || directive == "tls-crypt") {
     return t.size() == 2 ? "" : "is not " + directive + " VALUE";
@@ -234,8 +236,8 @@ std::string openVpnClientLine(std::string_view line, const Tokens& t, Counts& co
       "dev tun",
       "nobind",
       "remote-random",
-      "server-poll-timeout 4",
-      "connect-retry 1 5",
+      "server-poll-timeout 2",
+      "connect-retry 0 5",
       "resolv-retry infinite",
       "persist-key",
       "remote-cert-tls server",

@@ -158,6 +158,8 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
   data.set("crl", pki.instanceCrl(instance.name.str()).string());
   data.set("tls_crypt", pki.tlsCryptKey(instance.name.str()).string());
   data.set("duplicate_cn", instance.kind == config::InstanceKind::kPublic);
+  data.set("ping", std::to_string(instance.ping_s));
+  data.set("ping_restart", std::to_string(instance.ping_restart_s));
   data.set("has_max_clients", instance.max_clients > 0);
   data.set("max_clients", std::to_string(instance.max_clients));
   data.set("management", managementSocket(node, instance).string());

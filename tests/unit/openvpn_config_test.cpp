@@ -69,6 +69,35 @@ TEST(OpenVpnValidate, RateLimitedSubnetTooLarge) {
   expectError("chip", config, "/openvpn/0/subnet", "\"172.16.0.0/23\" is too large");
 }
 
+// Issue 21: the keepalive is the instance's (defaults measured by bench/client-failover); a
+// restart shorter than two pings, or values OpenVPN would not take, are refused.
+TEST(OpenVpnValidate, KeepaliveBounds) {
+  auto config = example("chip");
+  config["openvpn"][0]["ping_s"] = 2;
+  config["openvpn"][0]["ping_restart_s"] = 3;
+  expectError("chip", config, "/openvpn/0/ping_restart_s", "is less than twice ping_s (2)");
+  config = example("chip");
+  config["openvpn"][0]["ping_s"] = 0;
+  expectError("chip", config, "/openvpn/0/ping_s", "0");
+  config = example("chip");
+  config["openvpn"][1]["ping_restart_s"] = "4s";
+  expectError("chip", config, "/openvpn/1/ping_restart_s", "\"4s\"");
+  config = example("chip");
+  config["openvpn"][1]["ping_restart_s"] = 3601;
+  expectError("chip", config, "/openvpn/1/ping_restart_s", "3601");
+}
+
+TEST(OpenVpnRender, KeepaliveDefaultsAndConfigured) {
+  auto config = example("chip");
+  config["openvpn"][1]["ping_s"] = 10;
+  config["openvpn"][1]["ping_restart_s"] = 120;
+  auto files = templates::renderNode(load("chip", config), {});
+  EXPECT_NE(fileNamed(files, "openvpn/public.conf").content.find("\nkeepalive 1 4\n"),
+            std::string::npos);
+  EXPECT_NE(fileNamed(files, "openvpn/private.conf").content.find("\nkeepalive 10 120\n"),
+            std::string::npos);
+}
+
 TEST(OpenVpnValidate, PkiDirDefaultsUnderStateDir) {
   auto node = load("chip", example("chip"));
   EXPECT_EQ(node.paths.pki_dir, "/var/lib/meshbroker/pki");
@@ -154,7 +183,7 @@ TEST(OpenVpnProfile, ListsEveryServerOfferingTheInstance) {
   auto profile =
       templates::renderClientProfile(node, name, config::InstanceKind::kPublic, "x", secrets);
   EXPECT_NE(profile.find("remote 192.0.2.12 1194 udp\nremote 192.0.2.11 1194 udp\n"
-                         "remote-random\nserver-poll-timeout 4\n"),
+                         "remote-random\nserver-poll-timeout 2\nconnect-retry 0 5\n"),
             std::string::npos)
       << profile;
   EXPECT_NE(profile.find("<ca>\n-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n"
