@@ -55,8 +55,8 @@
 #   seed_chip_via / seed_chip_via_is ADDR   chip's next hop to the mesh / true when it is ADDR.
 #   seed_test           the seed's own test: traceroute laptop -> chip -> the active gateway
 #                       -> the mesh host, which sees the laptop's own address; no NAT rules.
-#   seed_power_off GW / seed_power_on GW   uplink and mesh side down, every process in the
-#                       namespace SIGSTOPped / undone, and tincd told to redial.
+#   seed_power_off NODE / seed_power_on NODE   uplink (and a gateway's mesh side) down, every
+#                       process in the namespace SIGSTOPped / undone, and tincd told to redial.
 #   seed_forward_port NODE / seed_forwards_start / seed_forwards_stop   the status pages on
 #                       127.0.0.1:SEED_FORWARD_PORT.. (+3), one socat each (pid in $SEED_OUT/run).
 #   seed_down           everything in the namespaces TERMed (meshbroker stops its tincd and
@@ -516,17 +516,19 @@ seed_test() {
 # puts them back, as a router's boot config would. Without this a gateway powered off once had
 # no way out afterwards, dropped off the mesh, and babel still announced the tinc subnet
 # through it (scripts/demo failover failed from its second run on).
+seed_has_mesh_side() { [[ -n ${SEED_SIDE[$1]:-} ]]; }  # gateways: a link to the mesh host
+
 seed_power_off() {
   ip -n "${LAB_NS[$1]}" -4 route show table main proto boot >"$SEED_OUT/$1.boot-routes"
   ip -n "${LAB_NS[$1]}" link set uplink down
-  ip -n "${LAB_NS[$1]}" link set mesh0 down
+  seed_has_mesh_side "$1" && ip -n "${LAB_NS[$1]}" link set mesh0 down
   ip netns pids "${LAB_NS[$1]}" 2>/dev/null | xargs -r kill -STOP
 }
 
 seed_power_on() {
   local route
   ip -n "${LAB_NS[$1]}" link set uplink up
-  ip -n "${LAB_NS[$1]}" link set mesh0 up
+  seed_has_mesh_side "$1" && ip -n "${LAB_NS[$1]}" link set mesh0 up
   if [[ -f $SEED_OUT/$1.boot-routes ]]; then
     while read -r route; do
       # shellcheck disable=SC2086  # a route is words
