@@ -1,7 +1,7 @@
 // Benchmark tool: a paced stream of sequence-numbered UDP datagrams and a receiver that reports
 // loss and the largest gap between consecutive arrivals (the outage). Plain POSIX, no deps.
 //
-//   udp_stream send DST:PORT [--rate HZ] [--seconds S] [--size BYTES]
+//   udp_stream send DST:PORT [--rate HZ] [--seconds S] [--size BYTES]   (SIGTERM: end now)
 //   udp_stream recv PORT [--seconds S] [--gap-log FILE] [--gap-min-ms MS] [--loss-log FILE]
 //
 // Every datagram carries a sequence number and its send time (CLOCK_REALTIME, so a shell script
@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +37,8 @@
 #include <vector>
 
 namespace {
+
+volatile std::sig_atomic_t g_stop = 0;  // set by SIGTERM/SIGINT in the sender
 
 constexpr uint32_t kMagic = 0x4d425553;  // "MBUS"
 constexpr uint32_t kData = 0;
@@ -170,9 +173,21 @@ int runSend(const char* target, const Options& o) {
       }
     }
   };
+  // SIGTERM or SIGINT ends the stream early, as if --seconds had been shorter: the END
+  // datagrams carry the number sent, so the receiver stops too (a script ends a trial as soon
+  // as it has what it measures).
+  struct sigaction stop {};
+  stop.sa_handler = [](int) { g_stop = 1; };
+  sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGINT, &stop, nullptr);
   // Absolute deadlines on the monotonic clock: no drift, and a late wake-up sends at once.
   const int64_t start = nowNs(CLOCK_MONOTONIC);
+  uint64_t sent = count;
   for (uint64_t seq = 0; seq < count; ++seq) {
+    if (g_stop) {
+      sent = seq;
+      break;
+    }
     int64_t due = start + static_cast<int64_t>(seq) * period_ns;
     timespec ts{static_cast<time_t>(due / 1'000'000'000), static_cast<long>(due % 1'000'000'000)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
@@ -182,12 +197,12 @@ int runSend(const char* target, const Options& o) {
   }
   for (int i = 0; i < 5; ++i) {
     usleep(10'000);
-    send(kEnd, count);
+    send(kEnd, sent);
   }
   std::printf("{\"sent\":%" PRIu64
               ",\"rate\":%g,\"seconds\":%g,\"size\":%zu,\"send_errors\":%" PRIu64
               ",\"last_errno\":\"%s\",\"buffer_full\":%" PRIu64 ",\"max_late_ms\":%.3f}\n",
-              count, o.rate, o.seconds, o.size, errors, last_errno ? std::strerror(last_errno) : "",
+              sent, o.rate, o.seconds, o.size, errors, last_errno ? std::strerror(last_errno) : "",
               full, static_cast<double>(max_late_ns) / 1e6);
   close(fd);
   return 0;
