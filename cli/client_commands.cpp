@@ -9,8 +9,10 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "backends/openvpn_status.hpp"
 #include "backends/pki.hpp"
@@ -21,6 +23,7 @@
 #include "io/unique_fd.hpp"
 #include "model/runtime_layout.hpp"
 #include "supervisor/control_socket.hpp"
+#include "supervisor/usage_ledger.hpp"
 #include "templates/renderer.hpp"
 
 namespace meshbroker::cli {
@@ -467,6 +470,52 @@ int runClientList(const fs::path& config_file, bool json, std::ostream& out, std
           << problem.str() << "\n";
     }
     doc["instances"].push_back(entry);
+  }
+  // What each user used: the running daemon's ledger as it last saved it (every 5 s).
+  const auto usage_file = model::StateLayout{node->paths.state_dir}.openvpnUsage();
+  doc["usage"] = nlohmann::json::array();
+  std::error_code exists_error;
+  if (fs::exists(usage_file, exists_error)) {
+    std::ifstream in(usage_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string why;
+    auto parsed = nlohmann::json::parse(text.str(), nullptr, false);
+    auto ledger = parsed.is_discarded()
+                      ? std::nullopt
+                      : supervisor::UsageLedger::fromJson(
+                            parsed, supervisor::UsageLedger::kDefaultMaxUsers, &why);
+    if (!ledger) {
+      err << "client list: " << usage_file.string() << ": "
+          << (parsed.is_discarded() ? "not JSON" : why) << "\n";
+    } else if (json) {
+      for (const auto& u : ledger->users()) {
+        auto counters = [](const model::UsageCounters& c) {
+          return nlohmann::json{{"bytes_received", c.bytes_received},
+                                {"bytes_sent", c.bytes_sent},
+                                {"connected_s", c.connected_s},
+                                {"sessions", c.sessions}};
+        };
+        doc["usage"].push_back({{"instance", u.instance},
+                                {"user", u.user},
+                                {"last_seen_s", u.last_seen_s},
+                                {"total", counters(u.total)},
+                                {"month", u.month},
+                                {"this_month", counters(u.this_month)}});
+      }
+    } else if (!ledger->users().empty()) {
+      out << "\nusage (" << usage_file.string() << ", saved every 5 s)\n  " << std::setw(12)
+          << "INSTANCE" << std::setw(24) << "USER" << std::setw(16) << "RECEIVED" << std::setw(16)
+          << "SENT" << std::setw(12) << "CONNECTED" << std::setw(10) << "SESSIONS"
+          << "THIS MONTH (received/sent)\n";
+      for (const auto& u : ledger->users()) {
+        out << "  " << std::setw(12) << u.instance << std::setw(24) << u.user << std::setw(16)
+            << u.total.bytes_received << std::setw(16) << u.total.bytes_sent << std::setw(12)
+            << (std::to_string(u.total.connected_s) + " s") << std::setw(10) << u.total.sessions
+            << u.month << ": " << u.this_month.bytes_received << "/" << u.this_month.bytes_sent
+            << "\n";
+      }
+    }
   }
   if (json) out << doc.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) << "\n";
   return kExitOk;

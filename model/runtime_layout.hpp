@@ -45,6 +45,8 @@ struct StateLayout {
   std::filesystem::path networkDocument() const { return networkDir() / "document.json"; }
   // The registry's own record (joined and removed nodes, invitations), 0600.
   std::filesystem::path registryState() const { return networkDir() / "registry.json"; }
+  // Each OpenVPN user's figures (supervisor/usage_keeper), 0600, rewritten at most every 5 s.
+  std::filesystem::path openvpnUsage() const { return dir / "openvpn-usage.json"; }
 };
 
 }  // namespace meshbroker::model

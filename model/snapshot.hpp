@@ -12,6 +12,7 @@
 #include "model/health_snapshot.hpp"
 #include "model/network_document.hpp"
 #include "model/openvpn_client.hpp"
+#include "model/openvpn_usage.hpp"
 #include "model/topology.hpp"
 
 namespace meshbroker::model {
@@ -83,6 +84,7 @@ struct Snapshot {
   // status page draws it.
   Topology topology;
   std::optional<NetworkSnapshot> network;  // none without a `network` section (issue 20)
+  std::vector<UserUsage> usage;            // each OpenVPN user's figures (issue 21)
 };
 
 nlohmann::json toJson(const HealthSnapshot& health);

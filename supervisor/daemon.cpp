@@ -50,6 +50,7 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       crl_(io, config_, partHooks()),
       firewall_(partHooks().record),
       network_(io, config_, partHooks()),
+      usage_(io, model::StateLayout{config_.paths.state_dir}.openvpnUsage()),
       signals_(io),
       watchdog_(io),
       shutdown_deadline_(io) {}
@@ -58,8 +59,13 @@ Daemon::~Daemon() = default;
 
 std::shared_ptr<BackendDriver> Daemon::makeDriver(const BackendId& id) {
   if (id.kind == BackendKind::kTinc) return tinc_;
-  return std::make_shared<OpenVpnDriver>(io_, config_, id.instance, backends_, rate_limiter_,
-                                         options_.config_file, partHooks());
+  auto driver = std::make_shared<OpenVpnDriver>(io_, config_, id.instance, backends_, rate_limiter_,
+                                                options_.config_file, partHooks());
+  driver->setUsageSink([this](const std::string& instance, bool shared,
+                              const std::vector<model::ConnectedClient>& clients) {
+    usage_.observe(instance, shared, clients);
+  });
+  return driver;
 }
 
 PartHooks Daemon::partHooks() {
@@ -71,6 +77,8 @@ void Daemon::start() {
   started_ms_ = wallClockMs();
   network_.prepare();
   withNetwork(config_);
+  // Gateways write nothing periodically (flash storage): the ledger lives where OpenVPN runs.
+  if (!config_.openvpn.empty()) usage_.start();
   // A newer document is applied like a SIGHUP (posted: it arrives inside the part's own call).
   network_.setOnNewDocument([this] {
     asio::post(io_, [this] {
@@ -223,6 +231,7 @@ void Daemon::reload() {
   }
   if (monitor_) monitor_->configure(config_);
   network_.configure();
+  if (!config_.openvpn.empty()) usage_.start();
   bool tinc_restarts = false;
   for (const auto& [id, action] : backends_.applyReload(std::move(plan))) {
     report.actions[id] = std::string(toString(action));
@@ -337,6 +346,7 @@ void Daemon::shutdown() {
 void Daemon::finishShutdown() {
   if (finished_) return;
   finished_ = true;
+  usage_.stop();  // the last figures: the OpenVPN instances are down now
   // Only now: stop listening. Kernel routes stay for the next start to adopt.
   shutdown_deadline_.cancel();
   watchdog_.cancel();
@@ -366,6 +376,7 @@ void Daemon::fill(model::Snapshot& s) const {
   if (monitor_) s.health = monitor_->snapshot();
   s.topology = topology_;
   s.network = network_.state();
+  s.usage = usage_.users();
 }
 
 void Daemon::changed() {

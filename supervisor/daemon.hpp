@@ -26,6 +26,7 @@
 #include "supervisor/network_sync.hpp"
 #include "supervisor/status_publisher.hpp"
 #include "supervisor/tinc_driver.hpp"
+#include "supervisor/usage_keeper.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -120,6 +121,7 @@ class Daemon {
   CrlWatch crl_;
   Firewall firewall_;
   NetworkSync network_;
+  UsageKeeper usage_;  // started only on a node with OpenVPN instances
   ControlCommands commands_;
   std::unique_ptr<ControlSocket> control_;
   ConfigObserver config_observer_;

@@ -150,6 +150,10 @@ void OpenVpnDriver::poll() {
     if (alive.expired() || !report.complete) return;
     state_.clients = report.clients;
     state_.updated_ms = wallClockMs();
+    if (usage_sink_) {
+      const auto* config = instance();
+      usage_sink_(name_, config && config->kind == config::InstanceKind::kPublic, report.clients);
+    }
     state_.problems.clear();
     for (const auto& problem : report.problems) {
       state_.problems.push_back(problem.str());

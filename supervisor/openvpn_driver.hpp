@@ -36,6 +36,10 @@ class OpenVpnDriver final : public BackendDriver {
   void reshape(const config::OpenVpnInstance& before);
   // A management command (control socket: status, kill, client-kill). False: not connected.
   bool command(const std::string& line, backends::OpenVpnManagement::ReplyHandler on_reply);
+  // Each complete status poll's client list goes here too (the usage ledger); none in tests.
+  using UsageSink = std::function<void(const std::string& instance, bool shared_certificate,
+                                       const std::vector<model::ConnectedClient>& clients)>;
+  void setUsageSink(UsageSink sink) { usage_sink_ = std::move(sink); }
   // Shutdown and handover: no more CRL watching.
   void stop() override;
 
@@ -69,6 +73,7 @@ class OpenVpnDriver final : public BackendDriver {
   Periodic revocation_tick_;
   bool shaped_ = false;
   model::OpenVpnSnapshot state_;
+  UsageSink usage_sink_;
   // The CRL file as last acted on: inode, size, mtime (ns); {} before the first.
   std::array<std::int64_t, 3> crl_seen_{};
   // Callbacks check it: the management client calls back while it is destroyed.

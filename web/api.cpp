@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 
 namespace meshbroker::web {
 namespace {
@@ -10,7 +11,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, kDocumentCount> kNames = {
-    "status", "backends", "gateways", "routes", "mesh", "clients", "events"};
+    "status", "backends", "gateways", "routes", "mesh", "clients", "events", "usage"};
 
 json backends(const model::Snapshot& s, Access access) {
   json out = json::array();
@@ -143,6 +144,45 @@ json clients(const model::Snapshot& s, Access access) {
     bool listed = std::any_of(out.begin(), out.end(),
                               [&name](const json& e) { return e.value("instance", "") == name; });
     if (!listed) add(name, &entry.second, nullptr);
+  }
+  return out;
+}
+
+json counters(const model::UsageCounters& c) {
+  return {{"bytes_received", c.bytes_received},
+          {"bytes_sent", c.bytes_sent},
+          {"connected_s", c.connected_s},
+          {"sessions", c.sessions}};
+}
+
+// What each OpenVPN user used (issue 21). Names and addresses are private: the public view
+// sums per instance.
+json usage(const model::Snapshot& s, Access access) {
+  json out = json::array();
+  if (access == Access::kFull) {
+    for (const auto& u : s.usage) {
+      out.push_back({{"instance", u.instance},
+                     {"user", u.user},
+                     {"connected", u.connected},
+                     {"last_seen_s", u.last_seen_s},
+                     {"total", counters(u.total)},
+                     {"month", u.month},
+                     {"this_month", counters(u.this_month)}});
+    }
+    return out;
+  }
+  std::map<std::string, std::pair<model::UsageCounters, std::size_t>> sums;
+  for (const auto& u : s.usage) {
+    auto& [sum, users] = sums[u.instance];
+    sum.bytes_received += u.total.bytes_received;
+    sum.bytes_sent += u.total.bytes_sent;
+    sum.connected_s += u.total.connected_s;
+    sum.sessions += u.total.sessions;
+    ++users;
+  }
+  for (const auto& [instance, entry] : sums) {
+    out.push_back(
+        {{"instance", instance}, {"users", entry.second}, {"total", counters(entry.first)}});
   }
   return out;
 }
@@ -304,6 +344,8 @@ json part(const model::Snapshot& snapshot, Document which, Access access) {
       return clients(snapshot, access);
     case Document::kEvents:
       return events(snapshot, access);
+    case Document::kUsage:
+      return usage(snapshot, access);
     case Document::kStatus:
       break;
   }

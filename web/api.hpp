@@ -16,8 +16,8 @@ struct BuildInfo {
   std::string version;
 };
 
-enum class Document { kStatus, kBackends, kGateways, kRoutes, kMesh, kClients, kEvents };
-inline constexpr int kDocumentCount = 7;
+enum class Document { kStatus, kBackends, kGateways, kRoutes, kMesh, kClients, kEvents, kUsage };
+inline constexpr int kDocumentCount = 8;
 
 // Who reads: kPublic (no token) never gets OpenVPN users' names, real or virtual addresses,
 // management lines, backend log lines, tinc peers' public addresses, nor event texts that

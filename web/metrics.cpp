@@ -2,6 +2,7 @@
 // units, _total for counters, one HELP and TYPE per family); `promtool check metrics` passes.
 #include "web/metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -204,6 +205,42 @@ std::string renderMetrics(const json& status) {
   perItem(out, "meshbroker_openvpn_management_connected", "gauge",
           "1 while meshbroker is connected to the instance's management interface.", clients,
           "instance", "instance", flag("management_connected"));
+
+  // What OpenVPN users used (issue 21). The public view sums each instance; the full view
+  // (the bearer token) has one series per user, a bounded number (supervisor/usage_ledger.hpp:
+  // 500 users, then "other"). Counters: they survive reconnects and restarts (the state dir).
+  const auto& usage = arrayAt(status, "usage");
+  const bool per_user =
+      std::any_of(usage.begin(), usage.end(), [](const json& u) { return u.contains("user"); });
+  auto usageFamily = [&](const char* name, const char* help, const char* key) {
+    Family family(out, name, "counter", help);
+    for (const auto& u : usage) {
+      const double value = numberAt(member(u, "total"), key);
+      if (per_user) {
+        family.sample({"instance", textAt(u, "instance"), "user", textAt(u, "user")}, value);
+      } else {
+        family.sample({"instance", textAt(u, "instance")}, value);
+      }
+    }
+  };
+  if (per_user) {
+    usageFamily("meshbroker_openvpn_user_received_bytes_total",
+                "Bytes received from the user (their upload), over all their sessions.",
+                "bytes_received");
+    usageFamily("meshbroker_openvpn_user_sent_bytes_total",
+                "Bytes sent to the user (their download), over all their sessions.", "bytes_sent");
+    usageFamily("meshbroker_openvpn_user_connected_seconds_total",
+                "Time the user was connected, over all their sessions.", "connected_s");
+    usageFamily("meshbroker_openvpn_user_sessions_total", "Sessions the user opened.", "sessions");
+  } else {
+    usageFamily("meshbroker_openvpn_usage_received_bytes_total",
+                "Bytes received from the instance's users, over all their sessions.",
+                "bytes_received");
+    usageFamily("meshbroker_openvpn_usage_sent_bytes_total",
+                "Bytes sent to the instance's users, over all their sessions.", "bytes_sent");
+    usageFamily("meshbroker_openvpn_usage_connected_seconds_total",
+                "Time the instance's users were connected, summed.", "connected_s");
+  }
 
   // pki: only where OpenVPN runs; probe_timer: only with health checks.
   const json& pki = optionalMember(daemon, "pki");

@@ -224,7 +224,7 @@ Response Router::read(const Request& request, const View& view) const {
   if (path == "/api/v1" || path == "/api/v1/") {
     json index = {{"endpoints",
                    {"/api/v1/status", "/api/v1/backends", "/api/v1/gateways", "/api/v1/routes",
-                    "/api/v1/mesh", "/api/v1/clients", "/api/v1/events"}},
+                    "/api/v1/mesh", "/api/v1/clients", "/api/v1/events", "/api/v1/usage"}},
                   {"actions",
                    {"POST /api/v1/backends/{id}/restart", "POST /api/v1/gateways/{name}/drain",
                     "POST /api/v1/gateways/{name}/undrain",

@@ -29,8 +29,8 @@ const std::string& View::json(Document which, Access access) const {
 }
 
 const std::string& View::body(Body which, Access access) const {
-  // Metrics are scraped without a token: the public view, whoever asks.
-  if (which == Body::kMetrics) access = Access::kPublic;
+  // Metrics without a token carry no user's name or address; with it (a scraper's bearer
+  // token), also each OpenVPN user's counters.
   auto& slot = views_[static_cast<std::size_t>(access)].bodies[static_cast<std::size_t>(which)];
   std::call_once(slot.once, [&] {
     switch (which) {

@@ -63,6 +63,7 @@ model::Snapshot everything() {
   s.topology.route_sets.push_back(
       {"mesh", {"10.64.0.0/11"}, {"172.16.1.64/27"}, "failover", {{"cometa", 1, 0}}});
   s.topology.through_target = "10.65.2.8";
+  s.usage.push_back({"private", "alice", {1, 2, 3, 4}, "2026-12", {1, 2, 3, 4}, 1796428800, true});
   s.network = model::NetworkSnapshot{"comunidad", "chip", "sha256:x", true,         3,  1, 2,
                                      4,           5,      "chip",     {"illimani"}, "", 0, true};
   return s;
@@ -128,7 +129,7 @@ TEST(ApiDocsTest, EveryFieldTheDocsListIsInTheDocument) {
           << "docs/api.md lists " << name << "." << key << "; the document has no such field";
     }
   }
-  EXPECT_EQ(documents, 6u) << "backends, gateways, routes, mesh, clients, events";
+  EXPECT_EQ(documents, 7u) << "backends, gateways, routes, mesh, clients, events, usage";
 }
 
 }  // namespace

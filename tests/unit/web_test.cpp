@@ -223,6 +223,42 @@ TEST(WebStrictReadsTest, AMissingOrMistypedFieldIsAnErrorNotABlank) {
   expect_named([&] { cli::printStatusTable(broken, sink); }, "rtt_ms");
 }
 
+// Issue 21: what each OpenVPN user used. /metrics without the token sums each instance and
+// names nobody; with it, one counter per user. The API's usage document likewise.
+TEST(WebUsageTest, PerUserFiguresOnlyWithTheToken) {
+  auto s = seedSnapshot();
+  s.usage.push_back(
+      {"private", "alice", {1000, 2000, 30, 2}, "2026-12", {100, 200, 3, 1}, 5, true});
+  s.usage.push_back({"private", "bob", {1, 2, 3, 1}, "2026-12", {1, 2, 3, 1}, 5, false});
+  s.usage.push_back({"public", "192.0.2.7", {7, 8, 9, 1}, "2026-12", {7, 8, 9, 1}, 5, false});
+  const auto full = renderMetrics(document(s, {"0.1.0"}, Document::kStatus, Access::kFull));
+  EXPECT_NE(full.find("meshbroker_openvpn_user_received_bytes_total{instance=\"private\","
+                      "user=\"alice\"} 1000\n"),
+            std::string::npos)
+      << full;
+  EXPECT_NE(
+      full.find(
+          "meshbroker_openvpn_user_sessions_total{instance=\"public\",user=\"192.0.2.7\"} 1\n"),
+      std::string::npos);
+  const auto open = renderMetrics(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic));
+  EXPECT_NE(open.find("meshbroker_openvpn_usage_received_bytes_total{instance=\"private\"} 1001\n"),
+            std::string::npos)
+      << open;
+  EXPECT_NE(open.find("meshbroker_openvpn_usage_sent_bytes_total{instance=\"public\"} 8\n"),
+            std::string::npos);
+  for (const char* secret : {"alice", "bob", "192.0.2.7", "openvpn_user_"}) {
+    EXPECT_EQ(open.find(secret), std::string::npos) << secret;
+  }
+  const auto api = document(s, {"0.1.0"}, Document::kUsage, Access::kPublic);
+  ASSERT_EQ(api["usage"].size(), 2u);
+  EXPECT_EQ(api["usage"][0]["users"], 2);
+  EXPECT_EQ(api["usage"][0]["total"]["bytes_sent"], 2002);
+  EXPECT_EQ(api.dump().find("alice"), std::string::npos);
+  const auto mine = document(s, {"0.1.0"}, Document::kUsage, Access::kFull);
+  EXPECT_EQ(mine["usage"][0]["user"], "alice");
+  EXPECT_EQ(mine["usage"][0]["this_month"]["bytes_received"], 100);
+}
+
 // `meshbroker status`: the network document's line, and a node the registry removed shown as
 // removed, not as down.
 TEST(StatusTableTest, ShowsTheNetworkAndRemovedNodes) {
@@ -496,7 +532,7 @@ TEST_F(WebServerTest, EveryReadEndpoint) {
   auto index = client_->Get("/api/v1/");
   ASSERT_TRUE(index);
   EXPECT_EQ(index->status, 200);
-  EXPECT_EQ(body(index)["endpoints"].size(), 7U);
+  EXPECT_EQ(body(index)["endpoints"].size(), 8U);
 
   auto page = client_->Get("/");
   ASSERT_TRUE(page);

@@ -1,0 +1,80 @@
+#include "supervisor/usage_keeper.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "io/file_writer.hpp"
+#include "io/log.hpp"
+
+namespace meshbroker::supervisor {
+
+using io::Level;
+using io::log;
+namespace fs = std::filesystem;
+
+UsageKeeper::UsageKeeper(asio::io_context& io, fs::path file)
+    : file_(std::move(file)), saver_(io) {}
+
+void UsageKeeper::start() {
+  if (started_) return;
+  started_ = true;
+  load();
+  saver_.start(kSaveEvery, kSaveEvery, [this] { save(); });
+}
+
+void UsageKeeper::load() {
+  std::error_code ec;
+  if (!fs::exists(file_, ec)) return;
+  std::ifstream in(file_);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string error;
+  std::optional<UsageLedger> loaded;
+  if (!in.good() && !in.eof()) {
+    error = "cannot read it";
+  } else {
+    auto json = nlohmann::json::parse(text.str(), nullptr, false);
+    if (json.is_discarded()) {
+      error = "not JSON";
+    } else {
+      loaded = UsageLedger::fromJson(json, UsageLedger::kDefaultMaxUsers, &error);
+    }
+  }
+  if (loaded) {
+    ledger_ = std::move(*loaded);
+    log(Level::kInfo, "usage: " + std::to_string(ledger_.userCount()) +
+                          " users' figures read from " + file_.string());
+    return;
+  }
+  // Never overwrite what we could not read: the operator may want it back.
+  auto aside = file_;
+  aside += ".bad-" + std::to_string(wallClockMs() / 1000);
+  fs::rename(file_, aside, ec);
+  log(Level::kError, "usage: " + file_.string() + ": " + error + "; kept as " + aside.string() +
+                         (ec ? " (could not move it: " + ec.message() + ")" : "") +
+                         "; counting from zero");
+}
+
+void UsageKeeper::observe(const std::string& instance, bool shared_certificate,
+                          const std::vector<model::ConnectedClient>& clients) {
+  if (ledger_.observe(instance, shared_certificate, clients, wallClockMs() / 1000)) dirty_ = true;
+}
+
+void UsageKeeper::save() {
+  if (!dirty_) return;
+  try {
+    io::writeFileAtomically(file_, ledger_.toJson().dump() + "\n", 0600);
+    dirty_ = false;
+  } catch (const std::exception& e) {
+    // Kept in memory; the next period tries again.
+    log(Level::kWarning, std::string("usage: cannot save: ") + e.what());
+  }
+}
+
+void UsageKeeper::stop() {
+  if (!started_) return;
+  save();
+  saver_.stop();
+}
+
+}  // namespace meshbroker::supervisor
