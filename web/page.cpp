@@ -56,13 +56,16 @@ std::string clock(std::int64_t at_ms) {
   return text;
 }
 
-std::string duration(std::int64_t since_ms, std::int64_t now_ms) {
-  if (since_ms <= 0 || now_ms < since_ms) return "-";
-  const auto s = (now_ms - since_ms) / 1000;
+std::string span(std::int64_t s) {
   if (s < 120) return std::to_string(s) + " s";
   if (s < 7200) return std::to_string(s / 60) + " min";
   if (s < 172800) return std::to_string(s / 3600) + " h";
   return std::to_string(s / 86400) + " d";
+}
+
+std::string duration(std::int64_t since_ms, std::int64_t now_ms) {
+  if (since_ms <= 0 || now_ms < since_ms) return "-";
+  return span((now_ms - since_ms) / 1000);
 }
 
 std::string rtt(const json& gateway) {
@@ -432,6 +435,28 @@ std::string renderLive(const json& status) {
     instances.push_back(std::move(group));
   }
   data.set("instances", listOf(std::move(instances)));
+
+  // Per user with the token; per instance (its users summed) without.
+  std::vector<mustache::data> usage;
+  for (const auto& u : arrayAt(status, "usage")) {
+    const json& total = member(u, "total");
+    const json* month = u.contains("this_month") ? &member(u, "this_month") : nullptr;
+    mustache::data row;
+    row.set("instance", textAt(u, "instance"));
+    row.set("user", u.contains("user") ? textAt(u, "user") : textAt(u, "users") + " users");
+    row.set("in", bytes(static_cast<std::uint64_t>(integerAt(total, "bytes_received"))));
+    row.set("out", bytes(static_cast<std::uint64_t>(integerAt(total, "bytes_sent"))));
+    row.set("time", span(integerAt(total, "connected_s")));
+    row.set("sessions", textAt(total, "sessions"));
+    row.set("month_in", month
+                            ? bytes(static_cast<std::uint64_t>(integerAt(*month, "bytes_received")))
+                            : std::string("-"));
+    row.set("month_out", month ? bytes(static_cast<std::uint64_t>(integerAt(*month, "bytes_sent")))
+                               : std::string("-"));
+    usage.push_back(std::move(row));
+  }
+  data.set("has_usage", !usage.empty());
+  data.set("usage", listOf(std::move(usage)));
 
   std::vector<mustache::data> backends;
   for (const auto& b : arrayAt(status, "backends")) {

@@ -254,6 +254,11 @@ TEST(WebUsageTest, PerUserFiguresOnlyWithTheToken) {
   EXPECT_EQ(api["usage"][0]["users"], 2);
   EXPECT_EQ(api["usage"][0]["total"]["bytes_sent"], 2002);
   EXPECT_EQ(api.dump().find("alice"), std::string::npos);
+  const auto page = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kFull));
+  EXPECT_NE(page.find("<td>private</td><td>alice</td>"), std::string::npos);
+  const auto public_page = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic));
+  EXPECT_NE(public_page.find("<td>private</td><td>2 users</td>"), std::string::npos);
+  EXPECT_EQ(public_page.find("alice"), std::string::npos);
   const auto mine = document(s, {"0.1.0"}, Document::kUsage, Access::kFull);
   EXPECT_EQ(mine["usage"][0]["user"], "alice");
   EXPECT_EQ(mine["usage"][0]["this_month"]["bytes_received"], 100);
