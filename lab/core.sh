@@ -16,7 +16,10 @@
 #   lab_init [--test] NAME  checks root, makes the service users (lab_service_users), makes
 #                       $LAB_TMP (0711: tincd reads its config there after dropping root),
 #                       sets EXIT/INT/TERM traps that call lab_cleanup. With --test, an exit 0 that did not go through lab_pass
-#                       is a failure (a test that returned early did not pass).
+#                       is a failure (a test that returned early did not pass). Removes what
+#                       killed labs of the same prefix left (lab_sweep_orphans); with
+#                       LAB_DEADLINE_S (tests/CMakeLists.txt: TIMEOUT - 15) the test fails
+#                       after that many seconds, cleaning up, before ctest's SIGKILL.
 #   lab_service_users   the users meshbroker-tinc and meshbroker-openvpn, made as the package
 #                       does, unless they exist. lab_user_reaches USER DIR: USER may enter DIR.
 #   lab_log MSG / lab_fail MSG (exit 1) / lab_skip REASON (exit 77; see "Skips" below)
@@ -78,6 +81,7 @@ LAB_NAME=${LAB_NAME:-lab}
 LAB_PREFIX=${LAB_PREFIX:-mb}
 LAB_ID=${LAB_ID-$$}
 LAB_PID=
+LAB_WATCHDOG=
 LAB_TMP=${LAB_TMP:-}
 LAB_LOGS=${LAB_LOGS:-}
 LAB_OK=0
@@ -193,10 +197,41 @@ lab_init() {
   trap lab_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  lab_sweep_orphans
+  lab_deadline
   # Under set -e a failing command ends the script: say which one.
   if [[ $- == *e* ]]; then
     trap 'lab_log "line $LINENO: \"$BASH_COMMAND\" exited with $?"' ERR
   fi
+}
+
+# ctest ends a test past its TIMEOUT with SIGKILL, which no trap sees: tests/CMakeLists.txt
+# sets LAB_DEADLINE_S a little shorter, and the test fails then (exit 124) with its cleanup.
+lab_deadline() {
+  [[ ${LAB_DEADLINE_S:-} =~ ^[1-9][0-9]*$ ]] || return 0
+  trap 'lab_log "deadline: ${LAB_DEADLINE_S} s passed (the ctest TIMEOUT is near)"; exit 124' USR1
+  local main=$$
+  (
+    exec </dev/null >/dev/null 2>&1 # ctest waits for the test's pipes: hold none
+    sleep "$LAB_DEADLINE_S" && kill -USR1 "$main"
+  ) &
+  LAB_WATCHDOG=$!
+}
+
+# Namespaces of this prefix that a lab killed outright (SIGKILL: a ctest timeout, a session cut
+# off) left behind: named PREFIX-NODE-ID where no process ID runs any more. What still runs in
+# them goes too. A namespace whose ID is alive belongs to a lab running beside this one.
+lab_sweep_orphans() {
+  local ns id
+  while read -r ns _; do
+    [[ $ns =~ ^${LAB_PREFIX}-.+-([0-9]+)$ ]] || continue
+    id=${BASH_REMATCH[1]}
+    [[ $id == "${LAB_ID:-}" ]] && continue
+    kill -0 "$id" 2>/dev/null && continue
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+    ip netns delete "$ns" 2>/dev/null && lab_log "removed namespace $ns, left by a lab that was killed (pid $id is gone)"
+  done < <(ip netns list 2>/dev/null)
+  return 0
 }
 
 lab_pass() {
@@ -356,7 +391,9 @@ lab_show_logs() {
 lab_cleanup() {
   local rc=$? pid ns i hook
   set +e
-  trap - EXIT INT TERM ERR
+  trap - EXIT INT TERM ERR USR1
+  [[ -n ${LAB_WATCHDOG:-} ]] && kill "$LAB_WATCHDOG" 2>/dev/null
+  LAB_WATCHDOG=
   LAB_EXIT_CODE=$rc
   for hook in "${LAB_CLEANUP_HOOKS[@]}"; do "$hook"; done
   LAB_CLEANUP_HOOKS=()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Checks lab/core.sh itself (no root, no namespaces): a skip is exit 77 with its reason in
+# Checks lab/core.sh itself (no root needed, but for the namespace sweep): a skip is exit 77 with its reason in
 # $MESHBROKER_SKIP_LOG, and a failure naming what was missing under CI=true or
 # MESHBROKER_NO_SKIP=1; lab_wait gives up after its timeout with one message; a --test script
 # that exits 0 without lab_pass fails; lab_stop takes the whole process group; a real ctest run
-# reports a lab skip that scripts/test counts (a failure under CI=true); lab/README.md
+# reports a lab skip that scripts/test counts (a failure under CI=true); LAB_DEADLINE_S fails
+# a test (124) with its cleanup; the sweep removes namespaces of killed labs only (root);
+# lab/README.md
 # lists every file of lab/.
 # Usage: lab_core_check.sh
 # shellcheck disable=SC2016,SC2015  # bodies run in the child bash; A && B || fail reads well here
@@ -24,6 +26,34 @@ run() {
   rc=0
   out=$(env -u CI -u MESHBROKER_NO_SKIP -u MESHBROKER_SKIP_LOG "${env[@]}" bash -c "source '$core'; LAB_NAME=t; $1" 2>&1) || rc=$?
 }
+
+# The deadline: the test fails (124) with its cleanup before ctest's SIGKILL would come.
+run LAB_DEADLINE_S=1 -- 'trap lab_cleanup EXIT; LAB_TEST=1; lab_deadline; lab_on_cleanup hook; hook() { echo cleaned; }; for i in {1..100}; do sleep 0.05; done; lab_pass'
+((rc == 124)) && [[ $out == *"deadline: 1 s passed"* && $out == *cleaned* ]] ||
+  fail "a test past LAB_DEADLINE_S: exit $rc: $out"
+run LAB_DEADLINE_S=5 -- 'trap lab_cleanup EXIT; LAB_TEST=1; lab_deadline; lab_pass'
+((rc == 0)) || fail "a test within its deadline: exit $rc: $out"
+
+# Namespaces left by a killed lab (its ID's process gone) are removed; a running lab's stay.
+# Needs root and ip (CI runs as root: there it must run).
+if ((EUID == 0)) && command -v ip >/dev/null; then
+  (exit 0) &
+  dead=$!
+  wait "$dead"
+  ip netns add "mbsweep-node-$dead"
+  ip netns add "mbsweep-node-$$"
+  run -- "LAB_PREFIX=mbsweep; LAB_ID=1; lab_sweep_orphans"
+  gone=0
+  [[ -e /run/netns/mbsweep-node-$dead ]] || gone=1
+  kept=0
+  [[ -e /run/netns/mbsweep-node-$$ ]] && kept=1
+  ip netns delete "mbsweep-node-$dead" 2>/dev/null || true
+  ip netns delete "mbsweep-node-$$" 2>/dev/null || true
+  ((gone && kept)) && [[ $out == *"removed namespace mbsweep-node-$dead"* ]] ||
+    fail "sweep: orphan removed $gone, live lab's kept $kept: $out"
+elif [[ -n ${CI:-} ]]; then
+  fail "the namespace sweep needs root and ip here"
+fi
 
 # Skips.
 run MESHBROKER_SKIP_LOG="$tmp/skips" -- 'lab_need no-such-tool-here'
