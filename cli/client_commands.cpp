@@ -9,10 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "backends/openvpn_status.hpp"
 #include "backends/pki.hpp"
@@ -22,8 +20,9 @@
 #include "io/file_writer.hpp"
 #include "io/unique_fd.hpp"
 #include "model/runtime_layout.hpp"
+#include "model/snapshot.hpp"
 #include "supervisor/control_socket.hpp"
-#include "supervisor/usage_ledger.hpp"
+#include "supervisor/usage_keeper.hpp"
 #include "templates/renderer.hpp"
 
 namespace meshbroker::cli {
@@ -476,33 +475,12 @@ int runClientList(const fs::path& config_file, bool json, std::ostream& out, std
   doc["usage"] = nlohmann::json::array();
   std::error_code exists_error;
   if (fs::exists(usage_file, exists_error)) {
-    std::ifstream in(usage_file);
-    std::stringstream text;
-    text << in.rdbuf();
     std::string why;
-    auto parsed = nlohmann::json::parse(text.str(), nullptr, false);
-    auto ledger = parsed.is_discarded()
-                      ? std::nullopt
-                      : supervisor::UsageLedger::fromJson(
-                            parsed, supervisor::UsageLedger::kDefaultMaxUsers, &why);
+    auto ledger = supervisor::UsageKeeper::read(usage_file, &why);
     if (!ledger) {
-      err << "client list: " << usage_file.string() << ": "
-          << (parsed.is_discarded() ? "not JSON" : why) << "\n";
+      err << "client list: " << usage_file.string() << ": " << why << "\n";
     } else if (json) {
-      for (const auto& u : ledger->users()) {
-        auto counters = [](const model::UsageCounters& c) {
-          return nlohmann::json{{"bytes_received", c.bytes_received},
-                                {"bytes_sent", c.bytes_sent},
-                                {"connected_s", c.connected_s},
-                                {"sessions", c.sessions}};
-        };
-        doc["usage"].push_back({{"instance", u.instance},
-                                {"user", u.user},
-                                {"last_seen_s", u.last_seen_s},
-                                {"total", counters(u.total)},
-                                {"month", u.month},
-                                {"this_month", counters(u.this_month)}});
-      }
+      for (const auto& u : ledger->users()) doc["usage"].push_back(model::toJson(u));
     } else if (!ledger->users().empty()) {
       out << "\nusage (" << usage_file.string() << ", saved every 5 s)\n  " << std::setw(12)
           << "INSTANCE" << std::setw(24) << "USER" << std::setw(16) << "RECEIVED" << std::setw(16)

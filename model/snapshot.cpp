@@ -96,4 +96,21 @@ nlohmann::json toJson(const Topology& topology) {
   return out;
 }
 
+nlohmann::json toJson(const UsageCounters& c) {
+  return {{"bytes_received", c.bytes_received},
+          {"bytes_sent", c.bytes_sent},
+          {"connected_s", c.connected_s},
+          {"sessions", c.sessions}};
+}
+
+nlohmann::json toJson(const UserUsage& u) {
+  return {{"instance", u.instance},
+          {"user", u.user},
+          {"connected", u.connected},
+          {"last_seen_s", u.last_seen_s},
+          {"total", toJson(u.total)},
+          {"month", u.month},
+          {"this_month", toJson(u.this_month)}};
+}
+
 }  // namespace meshbroker::model

@@ -93,5 +93,8 @@ nlohmann::json toJson(const CheckHealth& check);
 nlohmann::json toJson(const RouteSetHealth& set);
 nlohmann::json toJson(const ProbeTimerHealth& timer);
 nlohmann::json toJson(const Topology& topology);
+nlohmann::json toJson(const UsageCounters& counters);
+// {instance, user, connected, last_seen_s, total, month, this_month}
+nlohmann::json toJson(const UserUsage& usage);
 
 }  // namespace meshbroker::model

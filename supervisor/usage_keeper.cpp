@@ -22,24 +22,27 @@ void UsageKeeper::start() {
   saver_.start(kSaveEvery, kSaveEvery, [this] { save(); });
 }
 
+std::optional<UsageLedger> UsageKeeper::read(const fs::path& file, std::string* error) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    *error = "cannot read it";
+    return std::nullopt;
+  }
+  auto json = nlohmann::json::parse(text.str(), nullptr, false);
+  if (json.is_discarded()) {
+    *error = "not JSON";
+    return std::nullopt;
+  }
+  return UsageLedger::fromJson(json, UsageLedger::kDefaultMaxUsers, error);
+}
+
 void UsageKeeper::load() {
   std::error_code ec;
   if (!fs::exists(file_, ec)) return;
-  std::ifstream in(file_);
-  std::stringstream text;
-  text << in.rdbuf();
   std::string error;
-  std::optional<UsageLedger> loaded;
-  if (!in.good() && !in.eof()) {
-    error = "cannot read it";
-  } else {
-    auto json = nlohmann::json::parse(text.str(), nullptr, false);
-    if (json.is_discarded()) {
-      error = "not JSON";
-    } else {
-      loaded = UsageLedger::fromJson(json, UsageLedger::kDefaultMaxUsers, &error);
-    }
-  }
+  auto loaded = read(file_, &error);
   if (loaded) {
     ledger_ = std::move(*loaded);
     log(Level::kInfo, "usage: " + std::to_string(ledger_.userCount()) +

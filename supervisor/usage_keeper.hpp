@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ class UsageKeeper {
   static constexpr Duration kSaveEvery{5000};
 
   UsageKeeper(asio::io_context& io, std::filesystem::path file);
+
+  // The ledger in FILE (what `client list` shows); nullopt and *error when it is unreadable.
+  static std::optional<UsageLedger> read(const std::filesystem::path& file, std::string* error);
 
   // Reads the file (none yet: an empty ledger) and starts the periodic save.
   void start();

@@ -3,7 +3,8 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cctype>
+
+#include "model/snapshot.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -17,13 +18,6 @@ void add(model::UsageCounters& to, std::uint64_t received, std::uint64_t sent, s
   to.bytes_sent += sent;
   to.connected_s += seconds;
   to.sessions += sessions;
-}
-
-json countersJson(const model::UsageCounters& c) {
-  return {{"bytes_received", c.bytes_received},
-          {"bytes_sent", c.bytes_sent},
-          {"connected_s", c.connected_s},
-          {"sessions", c.sessions}};
 }
 
 // Strict readers: a missing key or a wrong type is an error naming the path.
@@ -91,20 +85,16 @@ struct Reader {
 
 std::string UsageLedger::userOf(bool shared_certificate, const model::ConnectedClient& client) {
   if (!shared_certificate) return client.common_name;
-  std::string address = client.real_address;
-  // "udp4:192.0.2.50:41234" (a protocol first, as some OpenVPN versions print it)
-  if (auto colon = address.find(':'); colon != std::string::npos && colon > 0 &&
-                                      std::isalpha(static_cast<unsigned char>(address[0])) &&
-                                      address.find('.') != std::string::npos &&
-                                      address.find('.') > colon) {
-    address.erase(0, colon + 1);
-  }
+  // OpenVPN prints "192.0.2.50:41234", and an IPv6 source without its port ("2001:db8::1");
+  // "[2001:db8::1]:1194" is taken too.
+  const std::string& address = client.real_address;
   if (address.starts_with('[')) {
     auto end = address.find(']');
     return end == std::string::npos ? address : address.substr(1, end - 1);
   }
-  if (std::count(address.begin(), address.end(), ':') == 1) {
-    address.erase(address.find(':'));
+  auto colon = address.find(':');
+  if (colon != std::string::npos && address.find(':', colon + 1) == std::string::npos) {
+    return address.substr(0, colon);
   }
   return address;
 }
@@ -195,13 +185,9 @@ std::vector<model::UserUsage> UsageLedger::users() const {
 
 json UsageLedger::toJson() const {
   json users = json::array();
-  for (const auto& usage : this->users()) {
-    users.push_back({{"instance", usage.instance},
-                     {"user", usage.user},
-                     {"total", countersJson(usage.total)},
-                     {"month", usage.month},
-                     {"this_month", countersJson(usage.this_month)},
-                     {"last_seen_s", usage.last_seen_s}});
+  for (auto usage : this->users()) {
+    usage.connected = false;  // live, not history: never kept
+    users.push_back(model::toJson(usage));
   }
   json sessions = json::array();
   for (const auto& [instance, list] : sessions_) {

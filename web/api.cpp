@@ -148,27 +148,12 @@ json clients(const model::Snapshot& s, Access access) {
   return out;
 }
 
-json counters(const model::UsageCounters& c) {
-  return {{"bytes_received", c.bytes_received},
-          {"bytes_sent", c.bytes_sent},
-          {"connected_s", c.connected_s},
-          {"sessions", c.sessions}};
-}
-
 // What each OpenVPN user used (issue 21). Names and addresses are private: the public view
 // sums per instance.
 json usage(const model::Snapshot& s, Access access) {
   json out = json::array();
   if (access == Access::kFull) {
-    for (const auto& u : s.usage) {
-      out.push_back({{"instance", u.instance},
-                     {"user", u.user},
-                     {"connected", u.connected},
-                     {"last_seen_s", u.last_seen_s},
-                     {"total", counters(u.total)},
-                     {"month", u.month},
-                     {"this_month", counters(u.this_month)}});
-    }
+    for (const auto& u : s.usage) out.push_back(model::toJson(u));
     return out;
   }
   std::map<std::string, std::pair<model::UsageCounters, std::size_t>> sums;
@@ -182,7 +167,7 @@ json usage(const model::Snapshot& s, Access access) {
   }
   for (const auto& [instance, entry] : sums) {
     out.push_back(
-        {{"instance", instance}, {"users", entry.second}, {"total", counters(entry.first)}});
+        {{"instance", instance}, {"users", entry.second}, {"total", model::toJson(entry.first)}});
   }
   return out;
 }

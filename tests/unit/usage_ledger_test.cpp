@@ -61,13 +61,13 @@ TEST(UsageLedger, SharedCertificateCountsPerSourceAddress) {
   const auto t = kDec5;
   ledger.observe("public", true,
                  {session("shared", 1, 10, 20, t, "192.0.2.7:5000"),
-                  session("shared", 2, 1, 2, t, "udp4:192.0.2.8:6000"),
+                  session("shared", 2, 1, 2, t, "2001:db8::8"),
                   session("shared", 3, 3, 4, t, "[2001:db8::5]:1194")},
                  t + 1);
   auto all = ledger.users();
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(user(all, "192.0.2.7").total.bytes_received, 10u);
-  EXPECT_EQ(user(all, "192.0.2.8").total.bytes_sent, 2u);
+  EXPECT_EQ(user(all, "2001:db8::8").total.bytes_sent, 2u);
   EXPECT_EQ(user(all, "2001:db8::5").total.bytes_sent, 4u);
   EXPECT_EQ(UsageLedger::userOf(false, session("bob", 1, 0, 0, t)), "bob");
 }

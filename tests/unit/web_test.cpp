@@ -1169,6 +1169,8 @@ model::Snapshot privateSnapshot() {
   auto s = seedSnapshot();
   s.backends[0].log_tail = {"Connection from 192.0.2.9 port 40000 (cometa)"};
   s.backends[1].log_tail = {"alice/198.51.100.7:5000 Peer Connection Initiated"};
+  s.usage.push_back({"private", "alice", {10, 20, 30, 1}, "2026-12", {10, 20, 30, 1}, 5, true});
+  s.usage.push_back({"public", "198.51.100.8", {1, 2, 3, 1}, "2026-12", {1, 2, 3, 1}, 5, false});
   s.openvpn["public"].problems = {"line 3: \"CLIENT_LIST,mallory,198.51.100.9:1\": too few fields"};
   s.events.push_back({kNow - 900, "mesh", "cometa up (192.0.2.9 port 40000)"});
   s.events.push_back(
@@ -1195,7 +1197,8 @@ const std::vector<std::string> kEveryRead = {"/",
                                              "/api/v1/routes",
                                              "/api/v1/mesh",
                                              "/api/v1/clients",
-                                             "/api/v1/events"};
+                                             "/api/v1/events",
+                                             "/api/v1/usage"};
 
 TEST(WebPrivacyTest, PublicDocumentsHoldCountsAndStatesOnly) {
   const auto s = privateSnapshot();
@@ -1224,7 +1227,8 @@ TEST(WebPrivacyTest, PublicDocumentsHoldCountsAndStatesOnly) {
       events.end())
       << text;
   // Each part document alone is the same public view.
-  for (const char* name : {"backends", "gateways", "routes", "mesh", "clients", "events"}) {
+  for (const char* name :
+       {"backends", "gateways", "routes", "mesh", "clients", "events", "usage"}) {
     auto alone = document(s, {"0.1.0"}, *documentNamed(name), Access::kPublic);
     EXPECT_EQ(alone[name], status[name]) << name;
     EXPECT_EQ(alone["access"], "public");
@@ -1319,8 +1323,18 @@ TEST_F(WebServerTest, WithoutTheTokenNoReadCarriesNamesOrAddresses) {
     EXPECT_NE(r->body.find("alice"), std::string::npos) << path;
     EXPECT_NE(r->body.find("data-access=\"full\""), std::string::npos) << path;
   }
-  // /metrics is the same text either way.
-  EXPECT_EQ(client_->Get("/metrics", bearer())->body, client_->Get("/metrics")->body);
+  // /metrics: each user's counters only with the token (issue 21); the rest the same text.
+  const auto named = client_->Get("/metrics", bearer())->body;
+  const auto open = client_->Get("/metrics")->body;
+  for (const char* secret : {"user=\"alice\"", "user=\"198.51.100.8\""}) {
+    EXPECT_NE(named.find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(open.find("meshbroker_openvpn_usage_received_bytes_total{instance=\"private\"} 10\n"),
+            std::string::npos)
+      << open;
+  auto usage = client_->Get("/api/v1/usage", bearer());
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(body(usage)["usage"][0]["user"], "alice");
 }
 
 TEST_F(WebServerTest, AReadWithABadTokenIsRefusedNotDowngraded) {
@@ -1328,6 +1342,12 @@ TEST_F(WebServerTest, AReadWithABadTokenIsRefusedNotDowngraded) {
   auto wrong = client_->Get("/api/v1/clients", bearer("wrong-token-wrong-token"));
   expectError(wrong, 403, "forbidden");
   EXPECT_EQ(wrong->body.find("alice"), std::string::npos);
+  // A scraper with a wrong token gets no metrics at all, not the per-user ones.
+  for (const char* path : {"/metrics", "/api/v1/usage"}) {
+    auto refused = client_->Get(path, bearer("wrong-token-wrong-token"));
+    expectError(refused, 403, "forbidden");
+    EXPECT_EQ(refused->body.find("alice"), std::string::npos) << path;
+  }
   auto basic = client_->Get("/api/v1/clients", {{"Authorization", std::string("Basic ") + kToken}});
   expectError(basic, 401, "unauthorized");
   EXPECT_EQ(basic->body.find("alice"), std::string::npos);
