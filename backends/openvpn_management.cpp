@@ -26,6 +26,15 @@ bool allowedManagementCommand(const std::string& line) {
   return false;
 }
 
+bool echoesStatusPoll(std::string_view log_line) {
+  // OpenVPN prefixes its own timestamp (or none with --machine-readable-output off and syslog).
+  constexpr std::string_view kEcho = "MANAGEMENT: CMD 'status";
+  const auto at = log_line.find(kEcho);
+  if (at == std::string_view::npos) return false;
+  const std::string_view rest = log_line.substr(at + kEcho.size());
+  return rest == "'" || rest == " 2'" || rest == " 3'";
+}
+
 std::optional<std::string> takeManagementLine(std::string& buffer) {
   auto end = buffer.find('\n');
   if (end == std::string::npos) return std::nullopt;

@@ -24,6 +24,11 @@ bool allowedManagementCommand(const std::string& line);
 // ("\r\n" or "\n"). nullopt while no line is complete. Pure: the socket reader uses it.
 std::optional<std::string> takeManagementLine(std::string& buffer);
 
+// True for the line OpenVPN logs (verb 3) when it receives a "status" command: meshbroker's
+// own poll every few seconds, not worth a log line each time (OpenVPN itself keeps quiet about
+// "load-stats" for the same reason). Other commands' lines (a kill) stay in the log.
+bool echoesStatusPoll(std::string_view log_line);
+
 // What the management client makes of each line it reads, without a socket: real-time
 // notifications (">INFO:", ">CLIENT:", ">BYTECOUNT:", ...) are never part of a reply; the
 // first ">INFO:" banner means the interface is ready; other lines belong to the reply of the

@@ -53,6 +53,8 @@
 #   seed_laptop_addr / seed_laptop_reaches   the laptop's tunnel address / a ping to the host.
 #   seed_gateway_of ADDR  the gateway whose mesh address is ADDR.
 #   seed_chip_via / seed_chip_via_is ADDR   chip's next hop to the mesh / true when it is ADDR.
+#   seed_chip_sees_up GATEWAY / seed_chip_settled   chip's verdict on GATEWAY is up / both are
+#                       up and chip routes via cometa, the gateway it prefers.
 #   seed_test           the seed's own test: traceroute laptop -> chip -> the active gateway
 #                       -> the mesh host, which sees the laptop's own address; no NAT rules.
 #   seed_power_off NODE / seed_power_on NODE   uplink (and a gateway's mesh side) down, every
@@ -123,6 +125,11 @@ seed_gateway_of() {
 
 seed_chip_via() { lab_route_via chip "$SEED_DEST"; }
 seed_chip_via_is() { [[ $(seed_chip_via) == "$1" ]]; }
+seed_chip_sees_up() { [[ $(seed_verdict chip "$1") == up ]]; }
+# chip's steady state: both gateways up, its route on the one it prefers (cometa).
+seed_chip_settled() {
+  seed_chip_sees_up cometa && seed_chip_sees_up illimani && seed_chip_via_is "${SEED_MESH[cometa]}"
+}
 
 seed_status_listen() { if [[ $1 == illimani ]]; then echo 127.0.0.1; else echo "${SEED_UPLINK[$1]}"; fi; }
 seed_api() { lab_exec "$1" curl -sS --max-time 3 "http://$(seed_status_listen "$1"):$SEED_PORT$2"; }

@@ -48,7 +48,8 @@ class OpenVpnDriver final : public BackendDriver {
   bool readyWhenAdopted() const override { return false; }
   void attached(std::uint64_t serial, bool adopted) override;
   void detached() override;
-  bool consumeLine(std::string_view) override { return false; }
+  // OpenVPN's echo of the driver's own status polls is dropped; every other line is logged.
+  bool consumeLine(std::string_view line) override { return backends::echoesStatusPoll(line); }
   void fill(model::Snapshot& snapshot) const override;
 
  private:

@@ -34,8 +34,8 @@ demo_seed_cleanup() {
   if ((!LAB_OK)); then
     for f in "$DEMO_OUT"/logs/meshbroker-*.log; do
       [[ -s $f ]] || continue
-      echo "----- $f (last 20 lines) -----" >&2
-      tail -n 20 -- "$f" >&2
+      echo "----- $f (last 40 lines) -----" >&2
+      tail -n 40 -- "$f" >&2
     done
   fi
   "$LAB_ROOT/scripts/demo" down >/dev/null 2>&1

@@ -58,6 +58,18 @@ class ManagementTest : public ::testing::Test {
   std::vector<std::string> received_;
 };
 
+TEST(StatusPollEcho, OnlyTheStatusCommandsEchoIsDropped) {
+  EXPECT_TRUE(echoesStatusPoll("2026-12-06 02:34:38 MANAGEMENT: CMD 'status 3'"));
+  EXPECT_TRUE(echoesStatusPoll("MANAGEMENT: CMD 'status'"));
+  EXPECT_TRUE(echoesStatusPoll("MANAGEMENT: CMD 'status 2'"));
+  // Anything else a person would want to see stays: kills, other versions, a client's text.
+  EXPECT_FALSE(echoesStatusPoll("2026-12-06 02:34:38 MANAGEMENT: CMD 'kill alice'"));
+  EXPECT_FALSE(echoesStatusPoll("MANAGEMENT: CMD 'status 3' and more"));
+  EXPECT_FALSE(echoesStatusPoll("MANAGEMENT: CMD 'status 9'"));
+  EXPECT_FALSE(echoesStatusPoll("alice/192.0.2.50:1194 MANAGEMENT: CMD 'statusx'"));
+  EXPECT_FALSE(echoesStatusPoll(""));
+}
+
 TEST_F(ManagementTest, ReadyAfterBannerEvenIfTheServerAppearsLate) {
   OpenVpnManagement management(io_, path_, [](const std::string&) {});
   bool ready = false;
