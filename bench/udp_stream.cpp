@@ -8,6 +8,11 @@
 // can relate it to ${EPOCHREALTIME}; all namespaces of one machine share that clock). The sender
 // ends with a few END datagrams that carry the number sent, so the receiver stops early and
 // knows how many it missed at the tail. Both print one JSON object on stdout when done.
+// Receive times are the kernel's (SO_TIMESTAMPNS): the receiver's own scheduling adds nothing.
+// The receiver reports the one-way latency and the inter-arrival times (p50, p99, p99.9, max,
+// how many over 5 and over 20 ms): at a steady rate, what a path adds to the spacing is jitter.
+// The sender's own lateness (a busy machine) shows in those too; ipdv_ms (p99, max) takes it
+// out: how much the one-way latency changed from one datagram to the next (RFC 5481's IPDV).
 //
 // The receiver's logs, for scripts that cut a link in the middle of a stream:
 //   --gap-log FILE   one line per gap >= --gap-min-ms (default 10) between consecutive arrivals:
@@ -26,6 +31,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -242,11 +248,18 @@ int runRecv(const char* port_text, const Options& o) {
     std::perror("udp_stream: bind");
     return 1;
   }
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) {
+    std::perror("udp_stream: SO_TIMESTAMPNS");
+    return 1;
+  }
   FILE* gap_log = openLog(o.gap_log);
   FILE* loss_log = openLog(o.loss_log);
 
   std::vector<int64_t> send_ns;  // per sequence number; 0 = not received
   std::vector<double> latency_ms;
+  std::vector<double> interarrival_ms;
+  std::vector<double> ipdv_ms;  // |latency change| between datagrams seq-1 and seq (RFC 5481)
+  double last_latency_ms = 0;
   uint64_t received = 0, duplicates = 0, reordered = 0, bad = 0;
   std::optional<uint64_t> total;  // from an END datagram
   int64_t max_seq = -1, last_seq = -1, last_rx = 0;
@@ -274,8 +287,22 @@ int runRecv(const char* port_text, const Options& o) {
       return 1;
     }
     if (r <= 0) continue;
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(fd, &msg, 0);
     int64_t rx = realNs();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        rx = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+      }
+    }
     if (n < static_cast<ssize_t>(sizeof(Header))) {
       ++bad;
       continue;
@@ -305,9 +332,17 @@ int runRecv(const char* port_text, const Options& o) {
     }
     auto sent = static_cast<int64_t>(ntoh64(static_cast<uint64_t>(h.send_ns)));
     send_ns[seq] = sent;
-    latency_ms.push_back(static_cast<double>(rx - sent) / 1e6);
+    const double latency = static_cast<double>(rx - sent) / 1e6;
+    latency_ms.push_back(latency);
+    if (last_seq >= 0 && static_cast<int64_t>(seq) == last_seq + 1) {
+      ipdv_ms.push_back(std::abs(latency - last_latency_ms));
+    }
+    last_latency_ms = latency;
     ++received;
-    if (last_rx != 0) noteGap(last_rx, rx, last_seq, static_cast<int64_t>(seq));
+    if (last_rx != 0) {
+      noteGap(last_rx, rx, last_seq, static_cast<int64_t>(seq));
+      interarrival_ms.push_back(static_cast<double>(rx - last_rx) / 1e6);
+    }
     if (static_cast<int64_t>(seq) < max_seq) ++reordered;
     max_seq = std::max(max_seq, static_cast<int64_t>(seq));
     last_seq = static_cast<int64_t>(seq);
@@ -361,6 +396,30 @@ int runRecv(const char* port_text, const Options& o) {
     p99 = latency_ms[std::min(latency_ms.size() - 1, latency_ms.size() * 99 / 100)];
     lmax = latency_ms.back();
   }
+  // Inter-arrival times (kernel receive timestamps): gaps between consecutive datagrams in
+  // arrival order, the outage's gap included.
+  auto over = [&](double ms) {
+    return std::count_if(interarrival_ms.begin(), interarrival_ms.end(),
+                         [ms](double v) { return v > ms; });
+  };
+  const long over5 = over(5), over20 = over(20);
+  // What the path added to the spacing, the sender's own lateness taken out: the change of
+  // one-way latency between consecutive datagrams.
+  double ipdv99 = 0, ipdvmax = 0;
+  if (!ipdv_ms.empty()) {
+    std::sort(ipdv_ms.begin(), ipdv_ms.end());
+    ipdv99 = ipdv_ms[std::min(ipdv_ms.size() - 1, ipdv_ms.size() * 99 / 100)];
+    ipdvmax = ipdv_ms.back();
+  }
+  double ia50 = 0, ia99 = 0, ia999 = 0, iamax = 0;
+  if (!interarrival_ms.empty()) {
+    std::sort(interarrival_ms.begin(), interarrival_ms.end());
+    const size_t n = interarrival_ms.size();
+    ia50 = interarrival_ms[n / 2];
+    ia99 = interarrival_ms[std::min(n - 1, n * 99 / 100)];
+    ia999 = interarrival_ms[std::min(n - 1, n * 999 / 1000)];
+    iamax = interarrival_ms.back();
+  }
   // Times are epoch milliseconds, or null when there is nothing to time.
   auto ms = [](bool known, int64_t ns) {
     char out[32] = "null";
@@ -372,11 +431,14 @@ int runRecv(const char* port_text, const Options& o) {
               ",\"bad\":%" PRIu64 ",\"max_gap_ms\":%.3f,\"gap_after_seq\":%" PRId64
               ",\"gap_before_seq\":%" PRId64
               ",\"gap_start_ms\":%s,\"gap_end_ms\":%s,\"first_lost_ms\":%s,\"last_lost_ms\":%s"
-              ",\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}}\n",
+              ",\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}"
+              ",\"interarrival_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f"
+              ",\"over_5\":%ld,\"over_20\":%ld},\"ipdv_ms\":{\"p99\":%.3f,\"max\":%.3f}}\n",
               received, lost, expected, complete ? "true" : "false", duplicates, reordered, bad,
               worst.ms, worst.after_seq, worst.before_seq, ms(worst.ms > 0, worst.start_ns).c_str(),
               ms(worst.ms > 0, worst.end_ns).c_str(), ms(lost > 0, first_lost_ns).c_str(),
-              ms(lost > 0, last_lost_ns).c_str(), p50, p99, lmax);
+              ms(lost > 0, last_lost_ns).c_str(), p50, p99, lmax, ia50, ia99, ia999, iamax, over5,
+              over20, ipdv99, ipdvmax);
   close(fd);
   return 0;
 }

@@ -174,6 +174,7 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
       "dev-type tun",
       "topology subnet",
       "explicit-exit-notify 2",
+      "tcp-nodelay",
       "dh none",
       "tls-version-min 1.2",
       "reneg-sec 900",

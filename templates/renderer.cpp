@@ -131,6 +131,7 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
   data.set("subnet", instance.subnet.str());
   data.set("proto", instance.proto == config::Proto::kUdp ? "udp" : "tcp-server");
   data.set("udp", instance.proto == config::Proto::kUdp);
+  data.set("tcp", instance.proto == config::Proto::kTcp);
   data.set("port", std::to_string(instance.port.value()));
   data.set("interface", instance.interface.str());
   data.set("network", instance.subnet.network().str());
