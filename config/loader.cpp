@@ -372,6 +372,7 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
                                                    intReader(diag, 0, 65535), is_public ? 16 : 0);
         auto ping = object.withDefault<int>("ping_s", intReader(diag, 1, 60), 1);
         auto ping_restart = object.withDefault<int>("ping_restart_s", intReader(diag, 2, 3600), 4);
+        auto quota = object.optional<Volume>("quota", parsed<Volume>(diag), &failed);
         if (failed || !name || !kind || !port || !proto || !subnet || !interface || !max_clients ||
             !new_per_minute || !connections || !ping || !ping_restart) {
           return std::nullopt;
@@ -387,7 +388,8 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
                                .per_source_new_per_minute = *new_per_minute,
                                .per_source_connections = *connections,
                                .ping_s = *ping,
-                               .ping_restart_s = *ping_restart};
+                               .ping_restart_s = *ping_restart,
+                               .quota = quota};
       });
 }
 

@@ -96,6 +96,10 @@ struct OpenVpnInstance {
   // drops a silent client after twice that. docs/openvpn.md says how the defaults were measured.
   int ping_s = 1;
   int ping_restart_s = 4;
+  // What one user may move in a UTC month, both directions together: a private instance's
+  // user is a certificate, a public instance's is a source address (one certificate for all).
+  // Past it the sessions are ended and refused until the month ends. nullopt: no quota.
+  std::optional<Volume> quota;
 };
 
 struct RouteVia {

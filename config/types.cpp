@@ -256,4 +256,39 @@ std::optional<Rate> Rate::parse(std::string_view text, std::string* why) {
   return std::nullopt;
 }
 
+std::optional<Volume> Volume::parse(std::string_view text, std::string* why) {
+  struct Unit {
+    std::string_view suffix;
+    std::uint64_t factor;
+  };
+  // Longest suffixes first: "MiB" before "B".
+  static constexpr std::array<Unit, 9> kUnits = {{{"KiB", 1ULL << 10},
+                                                  {"MiB", 1ULL << 20},
+                                                  {"GiB", 1ULL << 30},
+                                                  {"TiB", 1ULL << 40},
+                                                  {"kB", 1000ULL},
+                                                  {"MB", 1000ULL * 1000},
+                                                  {"GB", 1000ULL * 1000 * 1000},
+                                                  {"TB", 1000ULL * 1000 * 1000 * 1000},
+                                                  {"B", 1}}};
+  constexpr std::uint64_t kMin = 1000ULL * 1000, kMax = 1000ULL * 1000 * 1000 * 1000 * 1000;
+  for (const auto& unit : kUnits) {
+    if (text.size() > unit.suffix.size() && text.ends_with(unit.suffix)) {
+      auto number = parseDecimal(text.substr(0, text.size() - unit.suffix.size()), 16);
+      if (number && *number <= kMax / unit.factor && *number * unit.factor >= kMin) {
+        return Volume(*number * unit.factor);
+      }
+      if (number) {
+        setWhy(why, "is out of range (1MB..1000TB)");
+        return std::nullopt;
+      }
+      break;
+    }
+  }
+  setWhy(why,
+         "is not an amount of data (want a whole number with a unit: B, kB, MB, GB, TB, KiB, "
+         "MiB, GiB or TiB, like 20GB)");
+  return std::nullopt;
+}
+
 }  // namespace meshbroker::config

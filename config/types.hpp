@@ -121,6 +121,19 @@ class Rate {
   std::uint64_t bits_ = 0;
 };
 
+// An amount of data, like "500MB" or "10GiB": a whole number with a unit, B, kB, MB, GB, TB
+// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024); 1MB..1000TB. A monthly quota.
+class Volume {
+ public:
+  static std::optional<Volume> parse(std::string_view text, std::string* why);
+  std::uint64_t bytes() const { return bytes_; }
+  auto operator<=>(const Volume&) const = default;
+
+ private:
+  explicit Volume(std::uint64_t bytes) : bytes_(bytes) {}
+  std::uint64_t bytes_ = 0;
+};
+
 // The first control character (< 0x20 or 0x7f) in text, if any. Every string a user writes
 // is checked with this: a newline in a value must never become a line in a rendered file.
 std::optional<std::size_t> findControlCharacter(std::string_view text);

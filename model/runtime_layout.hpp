@@ -47,6 +47,11 @@ struct StateLayout {
   std::filesystem::path registryState() const { return networkDir() / "registry.json"; }
   // Each OpenVPN user's figures (supervisor/usage_keeper), 0600, rewritten at most every 5 s.
   std::filesystem::path openvpnUsage() const { return dir / "openvpn-usage.json"; }
+  // A private instance's client-config-dir (rendered when it has a quota): a file per common
+  // name over the quota, holding "disable" (supervisor/quota_keeper).
+  std::filesystem::path openvpnCcd(const std::string& instance) const {
+    return dir / "openvpn-ccd" / instance;
+  }
 };
 
 }  // namespace meshbroker::model

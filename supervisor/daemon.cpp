@@ -51,6 +51,13 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
       firewall_(partHooks().record),
       network_(io, config_, partHooks()),
       usage_(io, model::StateLayout{config_.paths.state_dir}.openvpnUsage()),
+      quota_(
+          config_,
+          [this](const templates::QuotaBlocked& blocked) {
+            firewall_.setQuotaBlocked(blocked);
+            firewall_.apply(config_);
+          },
+          partHooks()),
       signals_(io),
       watchdog_(io),
       shutdown_deadline_(io) {}
@@ -61,9 +68,12 @@ std::shared_ptr<BackendDriver> Daemon::makeDriver(const BackendId& id) {
   if (id.kind == BackendKind::kTinc) return tinc_;
   auto driver = std::make_shared<OpenVpnDriver>(io_, config_, id.instance, backends_, rate_limiter_,
                                                 options_.config_file, partHooks());
-  driver->setUsageSink([this](const std::string& instance, bool shared,
-                              const std::vector<model::ConnectedClient>& clients) {
+  std::weak_ptr<OpenVpnDriver> weak = driver;
+  driver->setUsageSink([this, weak](const std::string& instance, bool shared,
+                                    const std::vector<model::ConnectedClient>& clients) {
     usage_.observe(instance, shared, clients);
+    auto end = quota_.afterPoll(instance, shared, clients, usage_.users(), wallClockMs() / 1000);
+    if (auto d = weak.lock(); d && !end.empty()) d->endSessions(end, "over the monthly quota");
   });
   return driver;
 }
@@ -79,6 +89,9 @@ void Daemon::start() {
   withNetwork(config_);
   // Gateways write nothing periodically (flash storage): the ledger lives where OpenVPN runs.
   if (!config_.openvpn.empty()) usage_.start();
+  // Users over their quota stay refused across a restart: the files and the firewall before
+  // openvpn starts.
+  quota_.apply(usage_.users(), wallClockMs() / 1000);
   // A newer document is applied like a SIGHUP (posted: it arrives inside the part's own call).
   network_.setOnNewDocument([this] {
     asio::post(io_, [this] {
@@ -232,6 +245,7 @@ void Daemon::reload() {
   if (monitor_) monitor_->configure(config_);
   network_.configure();
   if (!config_.openvpn.empty()) usage_.start();
+  quota_.apply(usage_.users(), wallClockMs() / 1000);
   bool tinc_restarts = false;
   for (const auto& [id, action] : backends_.applyReload(std::move(plan))) {
     report.actions[id] = std::string(toString(action));

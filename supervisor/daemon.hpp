@@ -24,6 +24,7 @@
 #include "supervisor/crl_watch.hpp"
 #include "supervisor/firewall.hpp"
 #include "supervisor/network_sync.hpp"
+#include "supervisor/quota_keeper.hpp"
 #include "supervisor/status_publisher.hpp"
 #include "supervisor/tinc_driver.hpp"
 #include "supervisor/usage_keeper.hpp"
@@ -122,6 +123,7 @@ class Daemon {
   Firewall firewall_;
   NetworkSync network_;
   UsageKeeper usage_;  // started only on a node with OpenVPN instances
+  QuotaKeeper quota_;
   ControlCommands commands_;
   std::unique_ptr<ControlSocket> control_;
   ConfigObserver config_observer_;

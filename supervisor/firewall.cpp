@@ -20,7 +20,7 @@ backends::CommandResult runNft(const std::filesystem::path& nft, const std::stri
 }  // namespace
 
 void Firewall::apply(const config::NodeConfig& config) {
-  auto text = templates::renderFirewall(config);
+  auto text = templates::renderFirewall(config, quota_blocked_);
   if (text == applied_) return;
   const bool removing = text.empty();
   auto result = runNft(config.supervisor.nft, removing ? templates::removeFirewall() : text);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/model.hpp"
+#include "templates/firewall.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -17,6 +18,9 @@ class Firewall {
   explicit Firewall(Record record) : record_(std::move(record)) {}
 
   void apply(const config::NodeConfig& config);
+  // The public instances' addresses over their monthly quota (supervisor/quota_keeper); the
+  // next apply installs them.
+  void setQuotaBlocked(templates::QuotaBlocked blocked) { quota_blocked_ = std::move(blocked); }
   // At a clean stop: the backends it guarded are stopped, so is the table (a crash or a
   // handover leaves it for the next start).
   void remove(const std::filesystem::path& nft);
@@ -24,6 +28,7 @@ class Firewall {
  private:
   Record record_;
   std::string applied_;  // the table's text as nft last took it
+  templates::QuotaBlocked quota_blocked_;
 };
 
 }  // namespace meshbroker::supervisor

@@ -234,26 +234,35 @@ void OpenVpnDriver::endRevokedSessions(const std::set<std::string>& names) {
   management_->status([this, alive, names](const backends::StatusReport& report) {
     if (alive.expired() || !management_ || !report.complete) return;
     for (const auto& client : report.clients) {
-      if (!names.count(client.common_name)) continue;
-      // client-kill CID ends this one session; kill NAME would end every session of the name.
-      std::string command = client.client_id ? "client-kill " + std::to_string(*client.client_id)
-                                             : "kill " + client.common_name;
-      std::string who = client.common_name + " (" + client.real_address + ")";
-      management_->command(
-          command, false, [this, alive, who](bool ok, const std::vector<std::string>& reply) {
-            if (alive.expired()) return;
-            if (ok) {
-              log(Level::kNotice,
-                  id_ + ": ended the session of " + who + ": revoked in the CRL file");
-              hooks_.record("operator", id_ + ": ended a revoked session");
-              hooks_.changed();
-            } else {
-              log(Level::kWarning, id_ + ": could not end the session of " + who + ": " +
-                                       (reply.empty() ? std::string("no reply") : reply[0]));
-            }
-          });
+      if (names.count(client.common_name)) endSession(client, "revoked in the CRL file");
     }
   });
+}
+
+void OpenVpnDriver::endSessions(const std::vector<model::ConnectedClient>& clients,
+                                const std::string& reason) {
+  if (!management_ || !management_->connected()) return;
+  for (const auto& client : clients) endSession(client, reason);
+}
+
+void OpenVpnDriver::endSession(const model::ConnectedClient& client, const std::string& reason) {
+  std::weak_ptr<char> alive = alive_;
+  // client-kill CID ends this one session; kill NAME would end every session of the name.
+  std::string command = client.client_id ? "client-kill " + std::to_string(*client.client_id)
+                                         : "kill " + client.common_name;
+  std::string who = client.common_name + " (" + client.real_address + ")";
+  management_->command(
+      command, false, [this, alive, who, reason](bool ok, const std::vector<std::string>& reply) {
+        if (alive.expired()) return;
+        if (ok) {
+          log(Level::kNotice, id_ + ": ended the session of " + who + ": " + reason);
+          hooks_.record("operator", id_ + ": ended a session: " + reason);
+          hooks_.changed();
+        } else {
+          log(Level::kWarning, id_ + ": could not end the session of " + who + ": " +
+                                   (reply.empty() ? std::string("no reply") : reply[0]));
+        }
+      });
 }
 
 }  // namespace meshbroker::supervisor

@@ -51,6 +51,8 @@ class OpenVpnDriver final : public BackendDriver {
   // OpenVPN's echo of the driver's own status polls is dropped; every other line is logged.
   bool consumeLine(std::string_view line) override { return backends::echoesStatusPoll(line); }
   void fill(model::Snapshot& snapshot) const override;
+  // Ends these sessions (client-kill by client id), logging each with the reason.
+  void endSessions(const std::vector<model::ConnectedClient>& clients, const std::string& reason);
 
  private:
   const config::OpenVpnInstance* instance() const;
@@ -59,6 +61,7 @@ class OpenVpnDriver final : public BackendDriver {
   void shape(int attempt);
   void checkRevocations();
   void endRevokedSessions(const std::set<std::string>& names);
+  void endSession(const model::ConnectedClient& client, const std::string& reason);
 
   asio::io_context& io_;
   const config::NodeConfig& config_;

@@ -99,7 +99,24 @@ Privileges preparePrivileges(const config::NodeConfig& config, const fs::path& m
       log(Level::kWarning, "openvpn keeps root (supervisor.openvpn_user is \"root\")");
     }
   } else if (!config.openvpn.empty()) {
-    (void)systemUser("openvpn_user", s.openvpn_user);
+    const auto user = systemUser("openvpn_user", s.openvpn_user);
+    // openvpn reads a private instance's quota files (client-config-dir) at each connection,
+    // after it dropped root: a folder it cannot enter would refuse nobody, silently.
+    for (const auto& instance : config.openvpn) {
+      if (!instance.quota || instance.kind != config::InstanceKind::kPrivate) continue;
+      const auto ccd = model::StateLayout{config.paths.state_dir}.openvpnCcd(instance.name.str());
+      std::error_code ignored;  // whyUnreachable says what is wrong
+      std::filesystem::create_directories(ccd, ignored);
+      std::filesystem::permissions(ccd.parent_path(), std::filesystem::perms(0755), ignored);
+      std::filesystem::permissions(ccd, std::filesystem::perms(0755), ignored);
+      auto why = backends::whyUnreachable(ccd, user, backends::Access::kExecute);
+      if (!why.empty()) {
+        throw std::runtime_error("openvpn runs as " + user.name +
+                                 " (supervisor.openvpn_user) and must read the quota files of "
+                                 "instance " +
+                                 instance.name.str() + " after it drops root, but " + why);
+      }
+    }
   }
   return out;
 }

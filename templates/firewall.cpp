@@ -1,5 +1,7 @@
 #include "templates/firewall.hpp"
 
+#include <arpa/inet.h>
+
 #include <sstream>
 
 namespace meshbroker::templates {
@@ -49,9 +51,51 @@ void capRules(std::ostream& out, const OpenVpnInstance& instance) {
   }
 }
 
+bool hasQuotaSet(const OpenVpnInstance& instance) {
+  return instance.quota && instance.kind == config::InstanceKind::kPublic;
+}
+
+// The address in nft's canonical text, or "" when it is not one (family 4 or 6).
+std::string canonical(const std::string& text, int family) {
+  unsigned char raw[16];
+  char out[INET6_ADDRSTRLEN];
+  if (inet_pton(family, text.c_str(), raw) != 1) return "";
+  if (!inet_ntop(family, raw, out, sizeof out)) return "";
+  return out;
+}
+
+// The addresses over the quota of one public instance, per family.
+void declareQuotaSets(std::ostream& out, const OpenVpnInstance& instance,
+                      const std::vector<std::string>& blocked) {
+  const std::string name = instance.name.str();
+  for (int family : {AF_INET, AF_INET6}) {
+    std::string elements;
+    for (const auto& address : blocked) {
+      auto text = canonical(address, family);
+      if (!text.empty()) elements += (elements.empty() ? "" : ", ") + text;
+    }
+    out << "\tset " << name << "_quota" << (family == AF_INET ? "4" : "6") << " {\n\t\ttype "
+        << (family == AF_INET ? "ipv4_addr" : "ipv6_addr") << "\n";
+    if (!elements.empty()) out << "\t\telements = { " << elements << " }\n";
+    out << "\t}\n";
+  }
+  out << "\tcounter " << name << "_quota_dropped {\n\t}\n";
+}
+
+void quotaRules(std::ostream& out, const OpenVpnInstance& instance) {
+  if (!hasQuotaSet(instance)) return;
+  const std::string name = instance.name.str();
+  const std::string match = std::string(instance.proto == Proto::kUdp ? "udp" : "tcp") + " dport " +
+                            std::to_string(instance.port.value());
+  out << "\t\t" << match << " ip saddr @" << name << "_quota4 counter name " << name
+      << "_quota_dropped drop\n";
+  out << "\t\t" << match << " ip6 saddr @" << name << "_quota6 counter name " << name
+      << "_quota_dropped drop\n";
+}
+
 }  // namespace
 
-std::string renderFirewall(const config::NodeConfig& node) {
+std::string renderFirewall(const config::NodeConfig& node, const QuotaBlocked& quota_blocked) {
   if (node.openvpn.empty()) return "";
   std::ostringstream out;
   out << "# Rendered by meshbroker for " << node.name.str()
@@ -67,12 +111,20 @@ std::string renderFirewall(const config::NodeConfig& node) {
     if (instance.per_source_connections > 0) {
       out << "\tcounter " << instance.name.str() << "_count_dropped {\n\t}\n";
     }
-    any_cap =
-        any_cap || instance.per_source_new_per_minute > 0 || instance.per_source_connections > 0;
+    any_cap = any_cap || instance.per_source_new_per_minute > 0 ||
+              instance.per_source_connections > 0 || hasQuotaSet(instance);
     declareSets(out, instance);
+    if (hasQuotaSet(instance)) {
+      auto blocked = quota_blocked.find(instance.name.str());
+      declareQuotaSets(
+          out, instance,
+          blocked == quota_blocked.end() ? std::vector<std::string>{} : blocked->second);
+    }
   }
   if (any_cap) {
     out << "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n";
+    // Over the quota first: such an address gets nothing, not even a new connection's count.
+    for (const auto& instance : node.openvpn) quotaRules(out, instance);
     for (const auto& instance : node.openvpn) capRules(out, instance);
     out << "\t}\n";
   }

@@ -213,7 +213,7 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
     return t.size() == 3 && number(t[1]) && number(t[2]) ? "" : "is not keepalive PING RESTART";
   }
   if (directive == "dev" || directive == "ca" || directive == "cert" || directive == "key" ||
-      directive == "crl-verify" || directive == "tls-crypt") {
+      directive == "crl-verify" || directive == "tls-crypt" || directive == "client-config-dir") {
     return t.size() == 2 ? "" : "is not " + directive + " VALUE";
   }
   if (directive == "server") {

@@ -165,6 +165,12 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
   data.set("max_clients", std::to_string(instance.max_clients));
   data.set("management", managementSocket(node, instance).string());
   data.set("status", statusFile(node, instance).string());
+  // A private instance with a quota: users over it get a file holding "disable" here
+  // (supervisor/quota_keeper). A public one's users share a certificate: refused by address.
+  const bool ccd = instance.quota && instance.kind == config::InstanceKind::kPrivate;
+  data.set("has_ccd", ccd);
+  data.set("ccd",
+           model::StateLayout{node.paths.state_dir}.openvpnCcd(instance.name.str()).string());
   // openvpn drops root once its tun device is up; the user's group has the user's name.
   const bool drop = node.supervisor.openvpn_user != "root";
   data.set("drop_root", drop);

@@ -87,5 +87,32 @@ TEST(Firewall, AGatewayWithoutOpenVpnHasNoTable) {
   EXPECT_EQ(removeFirewall(), "table inet meshbroker\ndelete table inet meshbroker\n");
 }
 
+TEST(Firewall, PublicQuotaDropsBlockedAddressesAndNothingForged) {
+  auto config = example("chip");
+  for (auto& instance : config["openvpn"]) instance["quota"] = "10GB";
+  auto node = load("chip", config);
+  auto text = renderFirewall(node);
+  // Declared even when nobody is over it, so the rules stand; private ones use files instead.
+  EXPECT_TRUE(has(text, "set public_quota4 {\n\t\ttype ipv4_addr\n\t}")) << text;
+  EXPECT_TRUE(
+      has(text, "udp dport 1194 ip saddr @public_quota4 counter name public_quota_dropped drop\n"))
+      << text;
+  EXPECT_TRUE(has(text, "ip6 saddr @public_quota6")) << text;
+  EXPECT_FALSE(has(text, "private_quota")) << text;
+  // The blocked rules come before the caps: a blocked address is not even counted.
+  EXPECT_LT(text.find("@public_quota4"), text.find("@public_new4")) << text;
+
+  // Addresses come from OpenVPN's status (the peer's socket address): only real addresses get
+  // into the text, whatever else arrives.
+  text = renderFirewall(node, {{"public",
+                                {"192.0.2.50", "2001:db8::0:1", "192.0.2.51 } ; flush ruleset",
+                                 "192.0.2.300", "", "garbage\nflush ruleset"}}});
+  EXPECT_TRUE(has(text, "elements = { 192.0.2.50 }")) << text;
+  EXPECT_TRUE(has(text, "elements = { 2001:db8::1 }")) << text;
+  EXPECT_FALSE(has(text, "flush")) << text;
+  EXPECT_FALSE(has(text, "192.0.2.51")) << text;
+  EXPECT_FALSE(has(text, "192.0.2.300")) << text;
+}
+
 }  // namespace
 }  // namespace meshbroker::templates

@@ -121,6 +121,27 @@ TEST(Rate, Units) {
   }
 }
 
+TEST(Volume, UnitsBothPowers) {
+  EXPECT_EQ(Volume::parse("20GB", nullptr)->bytes(), 20'000'000'000u);
+  EXPECT_EQ(Volume::parse("10GiB", nullptr)->bytes(), 10ULL << 30);
+  EXPECT_EQ(Volume::parse("1MB", nullptr)->bytes(), 1'000'000u);
+  EXPECT_EQ(Volume::parse("1000TB", nullptr)->bytes(), 1'000'000'000'000'000u);
+  EXPECT_EQ(Volume::parse("2000000B", nullptr)->bytes(), 2'000'000u);
+  EXPECT_EQ(Volume::parse("1024KiB", nullptr)->bytes(), 1u << 20);
+  std::string why;
+  EXPECT_FALSE(Volume::parse("999kB", &why));
+  EXPECT_NE(why.find("out of range"), std::string::npos) << why;
+  EXPECT_FALSE(Volume::parse("1001TB", &why));
+  EXPECT_NE(why.find("out of range"), std::string::npos) << why;
+  EXPECT_FALSE(Volume::parse("9999999999999999TiB", &why));
+  EXPECT_NE(why.find("out of range"), std::string::npos) << why;
+  for (const char* text : {"20", "20 GB", "20gb", "GB", "1.5GB", "-1GB", "20GB\n", "0x10MB", "+5GB",
+                           "", "5XB", "5iB"}) {
+    EXPECT_FALSE(Volume::parse(text, &why)) << text;
+  }
+  EXPECT_NE(why.find("not an amount of data"), std::string::npos) << why;
+}
+
 TEST(ControlCharacters, FindsEveryOne) {
   EXPECT_FALSE(findControlCharacter("plain text ~!@#$%^&*()"));
   EXPECT_EQ(findControlCharacter("x\nup"), 1u);
