@@ -9,6 +9,7 @@
 #include "model/runtime_layout.hpp"
 #include "network/envelope.hpp"
 #include "network/invitation.hpp"
+#include "supervisor/clock.hpp"
 #include "supervisor/control_socket.hpp"
 #include "web/client.hpp"
 #include "web/network_handler.hpp"
@@ -65,12 +66,7 @@ std::optional<std::int64_t> seconds(const std::string& text) {
   return value * scale;
 }
 
-std::string when(std::int64_t ms) {
-  const auto t = static_cast<std::time_t>(ms / 1000);
-  char out[32] = {};
-  std::strftime(out, sizeof out, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
-  return out;
-}
+std::string when(std::int64_t ms) { return supervisor::utcMinute(ms / 1000); }
 
 }  // namespace
 

@@ -24,6 +24,8 @@
 #   pair_config NODE [JQ..]  $LAB_TMP/NODE.json: the seed config with state and runtime paths
 #                       inside $LAB_TMP/NODE/, extra jq filters applied.
 #   pair_keys NODE..    keygen for each node; public keys also in $LAB_TMP/keys/NODE.pub.
+#   pair_client NODE ARGS..  `meshbroker client ARGS -c NODE.json` (output in client.log,
+#                       shown when it fails, which fails the test).
 #   pair_underlay A B   the namespaces of A and B joined by veth0 (192.0.2.0/24).
 #   pair_openvpn_server chip with its OpenVPN instances and a PKI (client init), comegato
 #                       without OpenVPN, keys and underlay made.
@@ -73,6 +75,13 @@ pair_keys() {
       { cat "$LAB_TMP/$node.keygen.err" >&2; lab_fail "keygen failed for $node"; }
     cp -- "$LAB_TMP/$node/state/tinc/rsa_key.pub" "$LAB_TMP/keys/$node.pub"
   done
+}
+
+pair_client() {
+  local node=$1
+  shift
+  "$MESHBROKER" client "$@" -c "$LAB_TMP/$node.json" >>"$LAB_TMP/client.log" 2>&1 ||
+    { cat "$LAB_TMP/client.log" >&2; lab_fail "meshbroker client $* failed"; }
 }
 
 pair_underlay() {

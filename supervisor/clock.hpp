@@ -13,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
+#include <string>
 
 #include "io/asio.hpp"
 
@@ -73,6 +75,16 @@ inline std::int64_t wallClockMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// "2027-01-01 00:00 UTC": a time_t as logs and the CLI show a deadline.
+inline std::string utcMinute(std::int64_t time_s) {
+  const auto t = static_cast<std::time_t>(time_s);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char out[32] = {};
+  std::strftime(out, sizeof out, "%Y-%m-%d %H:%M UTC", &utc);
+  return out;
 }
 
 }  // namespace meshbroker::supervisor

@@ -19,7 +19,7 @@ struct QuotaBlock {
   std::uint64_t used = 0;   // bytes this month, both directions
   std::uint64_t quota = 0;
   std::int64_t until_s = 0;  // the first second of the next UTC month
-  bool operator==(const QuotaBlock&) const = default;
+  std::int64_t since_s = 0;  // when the keeper first saw it (supervisor/quota_keeper)
 };
 
 // The first second (time_t) of the UTC month after the one now_s is in.

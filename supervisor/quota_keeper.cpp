@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <set>
 #include <system_error>
 
 #include "io/log.hpp"
 #include "model/runtime_layout.hpp"
+#include "supervisor/clock.hpp"
 #include "supervisor/usage_ledger.hpp"
 
 namespace meshbroker::supervisor {
@@ -30,22 +30,14 @@ std::string amount(std::uint64_t bytes) {
   return out;
 }
 
-std::string date(std::int64_t time_s) {
-  time_t t = static_cast<time_t>(time_s);
-  tm utc{};
-  gmtime_r(&t, &utc);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%d %H:%M UTC", &utc);
-  return out;
-}
-
 bool sameUser(const QuotaBlock& a, const QuotaBlock& b) {
   return a.instance == b.instance && a.user == b.user;
 }
 
-bool contains(const std::vector<QuotaBlock>& blocks, const QuotaBlock& block) {
-  return std::any_of(blocks.begin(), blocks.end(),
-                     [&](const QuotaBlock& b) { return sameUser(b, block); });
+const QuotaBlock* find(const std::vector<QuotaBlock>& blocks, const QuotaBlock& block) {
+  auto it = std::find_if(blocks.begin(), blocks.end(),
+                         [&](const QuotaBlock& b) { return sameUser(b, block); });
+  return it == blocks.end() ? nullptr : &*it;
 }
 
 std::map<std::string, std::vector<std::string>> addressesOf(const std::vector<QuotaBlock>& blocks) {
@@ -68,30 +60,35 @@ fs::path QuotaKeeper::ccdDir(const config::NodeConfig& config, const std::string
 void QuotaKeeper::apply(const std::vector<model::UserUsage>& users, std::int64_t now_s) {
   auto next = overQuota(config_, users, now_s);
   bool changed = false;
-  for (const auto& block : next) {
-    if (contains(blocks_, block)) continue;
+  for (auto& block : next) {
+    if (const auto* known = find(blocks_, block)) {
+      block.since_s = known->since_s;
+      continue;
+    }
     changed = true;
-    since_s_[block.instance + "/" + block.user] = now_s;
+    block.since_s = now_s;
     const std::string what = block.user + " is over the monthly quota (" + amount(block.used) +
                              " of " + amount(block.quota) + "): sessions ended, refused until " +
-                             date(block.until_s);
+                             utcMinute(block.until_s);
     log(Level::kNotice, "openvpn-" + block.instance + ": " + what);
     if (hooks_.record) hooks_.record("quota", "openvpn-" + block.instance + ": " + what);
     if (!block.by_address) writeCcd(block, true);
   }
   for (const auto& block : blocks_) {
-    if (contains(next, block)) continue;
+    if (find(next, block)) continue;
     changed = true;
-    since_s_.erase(block.instance + "/" + block.user);
     const std::string what = block.user + " may connect again (a new month, or the quota changed)";
     log(Level::kNotice, "openvpn-" + block.instance + ": " + what);
     if (hooks_.record) hooks_.record("quota", "openvpn-" + block.instance + ": " + what);
     if (!block.by_address) writeCcd(block, false);
   }
-  const bool addresses_changed = addressesOf(next) != addressesOf(blocks_);
+  auto addresses = addressesOf(next);
+  const bool addresses_changed = addresses != addressesOf(blocks_);
   blocks_ = std::move(next);
-  clearStaleCcd();
-  if (addresses_changed && block_) block_(addressesOf(blocks_));
+  // The folders are read once, then only when a block came or went: not at every poll.
+  if (changed || !swept_) clearStaleCcd();
+  swept_ = true;
+  if (addresses_changed && block_) block_(addresses);
   if (changed && hooks_.changed) hooks_.changed();
 }
 
@@ -103,10 +100,12 @@ std::vector<model::ConnectedClient> QuotaKeeper::afterPoll(
   std::vector<model::ConnectedClient> end;
   for (const auto& client : clients) {
     const auto user = UsageLedger::userOf(shared_certificate, client);
-    const QuotaBlock probe{.instance = instance, .user = user};
-    if (!contains(blocks_, probe)) continue;
-    const bool refused_by_openvpn = !shared_certificate && ccdSafeName(user) &&
-                                    client.connected_since > since_s_[instance + "/" + user];
+    const auto* block = find(blocks_, {.instance = instance, .user = user});
+    if (!block) continue;
+    // A private session that began after the block was refused by OpenVPN itself (the client
+    // got AUTH_FAILED and stopped); ending it too would only tell the client to retry.
+    const bool refused_by_openvpn =
+        !shared_certificate && ccdSafeName(user) && client.connected_since > block->since_s;
     if (!refused_by_openvpn) end.push_back(client);
   }
   return end;
@@ -137,7 +136,8 @@ void QuotaKeeper::writeCcd(const QuotaBlock& block, bool disable) {
   const auto temp = dir / ("." + block.user + ".new");
   {
     std::ofstream out(temp, std::ios::trunc);
-    out << "# meshbroker: over the monthly quota until " << date(block.until_s) << "\ndisable\n";
+    out << "# meshbroker: over the monthly quota until " << utcMinute(block.until_s)
+        << "\ndisable\n";
     if (!out.flush()) {
       log(Level::kError,
           "quota: cannot write " + temp.string() + ": the user is ended at every poll instead");
@@ -160,8 +160,8 @@ void QuotaKeeper::clearStaleCcd() {
     if (!fs::is_directory(dir, ec)) continue;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       const auto name = entry.path().filename().string();
-      const QuotaBlock probe{.instance = instance.name.str(), .user = name};
-      if (!name.starts_with('.') && contains(blocks_, probe)) continue;
+      if (!name.starts_with('.') && find(blocks_, {.instance = instance.name.str(), .user = name}))
+        continue;
       std::error_code ignored;
       fs::remove(entry.path(), ignored);
     }

@@ -50,16 +50,14 @@ class QuotaKeeper {
 
  private:
   void writeCcd(const QuotaBlock& block, bool disable);
+  // Removes the files of users no longer blocked (and leftover temporaries).
   void clearStaleCcd();
 
   const config::NodeConfig& config_;
   BlockAddresses block_;
   PartHooks hooks_;
   std::vector<QuotaBlock> blocks_;
-  // When each block began (instance/user -> time_t): a private instance's session that began
-  // later was refused by OpenVPN itself (the client gets AUTH_FAILED and stops); ending it too
-  // would only tell the client to retry.
-  std::map<std::string, std::int64_t> since_s_;
+  bool swept_ = false;  // the folders were cleared of stale files (done once, then on changes)
 };
 
 }  // namespace meshbroker::supervisor

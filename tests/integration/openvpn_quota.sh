@@ -24,12 +24,9 @@ pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"' '.supervisor.openvpn_stat
   '.openvpn |= map(.quota = "1MB")'
 pair_keys chip
 pair_underlay chip comegato
-"$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
-  { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }
-"$MESHBROKER" client add alice -c "$LAB_TMP/chip.json" -o "$LAB_TMP/alice.ovpn" >>"$LAB_TMP/init.log" 2>&1 ||
-  { cat "$LAB_TMP/init.log"; lab_fail "client add alice failed"; }
-"$MESHBROKER" client shared -c "$LAB_TMP/chip.json" -o "$LAB_TMP/public.ovpn" >>"$LAB_TMP/init.log" 2>&1 ||
-  { cat "$LAB_TMP/init.log"; lab_fail "client shared failed"; }
+pair_client chip init
+pair_client chip add alice -o "$LAB_TMP/alice.ovpn"
+pair_client chip shared -o "$LAB_TMP/public.ovpn"
 CCD=$LAB_TMP/chip/state/openvpn-ccd/private
 
 CLIENT_PID=
@@ -83,7 +80,8 @@ traffic 172.16.1.65
 lab_expect 15 "chip to log 192.0.2.12 over quota" grep -q 'openvpn-public: 192.0.2.12 is over the monthly quota' "$LAB_TMP/chip.log"
 blocked() { lab_exec chip nft list set inet meshbroker public_quota4 | grep -q '192\.0\.2\.12'; }
 lab_expect 15 "192.0.2.12 in the nftables set" blocked
-lab_expect 30 "the public session to end" client_gone 172.16.1.65
+lab_expect 15 "the public session ended for the quota" grep -q 'openvpn-public: ended the session of .* (192\.0\.2\.12:[0-9]*): over the monthly quota' "$LAB_TMP/chip.log"
+lab_expect 30 "the public tunnel to be gone" client_gone 172.16.1.65
 lab_stop "$CLIENT_PID"
 dropped_before=$(lab_exec chip nft list counter inet meshbroker public_quota_dropped | awk '/packets/ { print $2 }')
 lab_spawn comegato public-again openvpn --config "$LAB_TMP/public.ovpn" --dev tun0

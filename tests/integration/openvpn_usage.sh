@@ -20,10 +20,8 @@ lab_need openvpn ping jq
 pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"' '.supervisor.openvpn_status_interval_ms = 500'
 pair_keys chip
 pair_underlay chip comegato
-"$MESHBROKER" client init -c "$LAB_TMP/chip.json" >"$LAB_TMP/init.log" 2>&1 ||
-  { cat "$LAB_TMP/init.log"; lab_fail "client init failed"; }
-"$MESHBROKER" client add alice -c "$LAB_TMP/chip.json" -o "$LAB_TMP/alice.ovpn" >>"$LAB_TMP/init.log" 2>&1 ||
-  { cat "$LAB_TMP/init.log"; lab_fail "client add alice failed"; }
+pair_client chip init
+pair_client chip add alice -o "$LAB_TMP/alice.ovpn"
 LEDGER=$LAB_TMP/chip/state/openvpn-usage.json
 
 alice() { pair_status chip ".usage[] | select(.instance == \"private\" and .user == \"alice\") | $1"; }

@@ -264,6 +264,25 @@ TEST(WebUsageTest, PerUserFiguresOnlyWithTheToken) {
   EXPECT_EQ(mine["usage"][0]["this_month"]["bytes_received"], 100);
 }
 
+// Issue 21: the quota's events name a user (a common name, or an address on a public
+// instance); without the token they say only that something happened.
+TEST(WebUsageTest, QuotaEventsNameNobodyWithoutTheToken) {
+  auto s = seedSnapshot();
+  s.events.push_back({1, "quota",
+                      "openvpn-private: alice is over the monthly quota (1.20 MB of 1.00 MB): "
+                      "sessions ended, refused until 2027-01-01 00:00 UTC"});
+  s.events.push_back({2, "quota", "openvpn-public: 192.0.2.7 may connect again (a new month)"});
+  s.events.push_back({3, "operator", "openvpn-public: ended a session: over the monthly quota"});
+  const auto open = document(s, {"0.1.0"}, Document::kEvents, Access::kPublic).dump();
+  for (const char* secret : {"alice", "192.0.2.7", "1.20 MB"}) {
+    EXPECT_EQ(open.find(secret), std::string::npos) << secret << " in " << open;
+  }
+  EXPECT_NE(open.find("quota event (details need the token)"), std::string::npos) << open;
+  const auto full = document(s, {"0.1.0"}, Document::kEvents, Access::kFull).dump();
+  EXPECT_NE(full.find("alice is over the monthly quota"), std::string::npos) << full;
+  EXPECT_NE(full.find("192.0.2.7 may connect again"), std::string::npos) << full;
+}
+
 // `meshbroker status`: the network document's line, and a node the registry removed shown as
 // removed, not as down.
 TEST(StatusTableTest, ShowsTheNetworkAndRemovedNodes) {
