@@ -85,6 +85,9 @@ struct Snapshot {
   Topology topology;
   std::optional<NetworkSnapshot> network;  // none without a `network` section (issue 20)
   std::vector<UserUsage> usage;            // each OpenVPN user's figures (issue 21)
+  // Users over their instance's monthly quota: "INSTANCE/USER" -> the time_t until which they
+  // are refused (supervisor/quota_keeper).
+  std::map<std::string, std::int64_t> over_quota_until_s;
 };
 
 nlohmann::json toJson(const HealthSnapshot& health);

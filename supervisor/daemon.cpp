@@ -391,6 +391,9 @@ void Daemon::fill(model::Snapshot& s) const {
   s.topology = topology_;
   s.network = network_.state();
   s.usage = usage_.users();
+  for (const auto& block : quota_.blocks()) {
+    s.over_quota_until_s[block.instance + "/" + block.user] = block.until_s;
+  }
 }
 
 void Daemon::changed() {

@@ -152,12 +152,22 @@ json clients(const model::Snapshot& s, Access access) {
 // sums per instance.
 json usage(const model::Snapshot& s, Access access) {
   json out = json::array();
+  auto blocked = [&](const model::UserUsage& u) {
+    return s.over_quota_until_s.find(u.instance + "/" + u.user);
+  };
   if (access == Access::kFull) {
-    for (const auto& u : s.usage) out.push_back(model::toJson(u));
+    for (const auto& u : s.usage) {
+      auto entry = model::toJson(u);
+      if (auto it = blocked(u); it != s.over_quota_until_s.end())
+        entry["over_quota_until_s"] = it->second;
+      out.push_back(std::move(entry));
+    }
     return out;
   }
   std::map<std::string, std::pair<model::UsageCounters, std::size_t>> sums;
+  std::map<std::string, std::size_t> over_quota;
   for (const auto& u : s.usage) {
+    if (blocked(u) != s.over_quota_until_s.end()) ++over_quota[u.instance];
     auto& [sum, users] = sums[u.instance];
     sum.bytes_received += u.total.bytes_received;
     sum.bytes_sent += u.total.bytes_sent;
@@ -166,8 +176,10 @@ json usage(const model::Snapshot& s, Access access) {
     ++users;
   }
   for (const auto& [instance, entry] : sums) {
-    out.push_back(
-        {{"instance", instance}, {"users", entry.second}, {"total", model::toJson(entry.first)}});
+    out.push_back({{"instance", instance},
+                   {"users", entry.second},
+                   {"over_quota", over_quota[instance]},
+                   {"total", model::toJson(entry.first)}});
   }
   return out;
 }

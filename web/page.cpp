@@ -56,6 +56,16 @@ std::string clock(std::int64_t at_ms) {
   return text;
 }
 
+// "2027-01-01" (UTC) of a time_t.
+std::string utcDate(std::int64_t time_s) {
+  const std::time_t t = static_cast<std::time_t>(time_s);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[16];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &utc);
+  return text;
+}
+
 std::string span(std::int64_t s) {
   if (s < 120) return std::to_string(s) + " s";
   if (s < 7200) return std::to_string(s / 60) + " min";
@@ -443,7 +453,13 @@ std::string renderLive(const json& status) {
     const json* month = u.contains("this_month") ? &member(u, "this_month") : nullptr;
     mustache::data row;
     row.set("instance", textAt(u, "instance"));
-    row.set("user", u.contains("user") ? textAt(u, "user") : textAt(u, "users") + " users");
+    std::string who = u.contains("user") ? textAt(u, "user") : textAt(u, "users") + " users";
+    if (u.contains("over_quota_until_s")) {
+      who += " (over quota until " + utcDate(integerAt(u, "over_quota_until_s")) + ")";
+    } else if (u.contains("over_quota") && integerAt(u, "over_quota") > 0) {
+      who += ", " + textAt(u, "over_quota") + " over quota";
+    }
+    row.set("user", who);
     row.set("in", bytes(static_cast<std::uint64_t>(integerAt(total, "bytes_received"))));
     row.set("out", bytes(static_cast<std::uint64_t>(integerAt(total, "bytes_sent"))));
     row.set("time", span(integerAt(total, "connected_s")));

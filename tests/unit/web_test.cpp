@@ -262,6 +262,29 @@ TEST(WebUsageTest, PerUserFiguresOnlyWithTheToken) {
   const auto mine = document(s, {"0.1.0"}, Document::kUsage, Access::kFull);
   EXPECT_EQ(mine["usage"][0]["user"], "alice");
   EXPECT_EQ(mine["usage"][0]["this_month"]["bytes_received"], 100);
+  EXPECT_FALSE(mine["usage"][0].contains("over_quota_until_s"));
+}
+
+// Issue 21: a user over the monthly quota is shown so with the token; without it, only how many
+// of an instance's users are (never who).
+TEST(WebUsageTest, OverQuotaShownToTheOperatorCountedForEveryoneElse) {
+  auto s = seedSnapshot();
+  s.usage.push_back({"private", "alice", {9, 9, 1, 1}, "2026-12", {9, 9, 1, 1}, 5, false});
+  s.usage.push_back({"public", "192.0.2.7", {7, 8, 9, 1}, "2026-12", {7, 8, 9, 1}, 5, false});
+  s.over_quota_until_s["private/alice"] = 1798761600;  // 2027-01-01
+  s.over_quota_until_s["public/192.0.2.7"] = 1798761600;
+  const auto mine = document(s, {"0.1.0"}, Document::kUsage, Access::kFull);
+  EXPECT_EQ(mine["usage"][0]["over_quota_until_s"], 1798761600);
+  const auto open = document(s, {"0.1.0"}, Document::kUsage, Access::kPublic);
+  EXPECT_EQ(open["usage"][0]["over_quota"], 1);
+  EXPECT_EQ(open["usage"][1]["over_quota"], 1);
+  EXPECT_EQ(open.dump().find("alice"), std::string::npos);
+  EXPECT_EQ(open.dump().find("192.0.2.7"), std::string::npos);
+  const auto page = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kFull));
+  EXPECT_NE(page.find("alice (over quota until 2027-01-01)"), std::string::npos);
+  const auto public_page = renderPage(document(s, {"0.1.0"}, Document::kStatus, Access::kPublic));
+  EXPECT_NE(public_page.find("1 users, 1 over quota"), std::string::npos);
+  EXPECT_EQ(public_page.find("alice"), std::string::npos);
 }
 
 // Issue 21: the quota's events name a user (a common name, or an address on a public
