@@ -242,6 +242,8 @@ std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& path
   }
   auto address = object.required<Ipv4Address>("address", parsed<Ipv4Address>(diag));
   auto prefix = object.required<Cidr>("prefix", parsed<Cidr>(diag));
+  auto address6 = object.optional<Ipv6Address>("address6", parsed<Ipv6Address>(diag), &failed);
+  auto prefix6 = object.optional<Cidr6>("prefix6", parsed<Cidr6>(diag), &failed);
   auto port = object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
   auto mode = object.withDefault<TincMode>(
       "mode",
@@ -280,6 +282,8 @@ std::optional<TincConfig> readTinc(ObjectReader& object, const PathsConfig& path
                     .interface = *interface,
                     .address = *address,
                     .prefix = *prefix,
+                    .address6 = address6,
+                    .prefix6 = prefix6,
                     .port = *port,
                     .mode = *mode,
                     .cipher = *cipher,
@@ -319,26 +323,32 @@ ValueReader<Host> hostReader(Diagnostics& diag, const fs::path& base_dir,
         auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
         auto role = object.required<Role>("role", roleReader(diag));
         auto mesh_address = object.required<Ipv4Address>("mesh_address", parsed<Ipv4Address>(diag));
+        auto mesh_address6 =
+            object.optional<Ipv6Address>("mesh_address6", parsed<Ipv6Address>(diag), &failed);
         auto port =
             object.withDefault<Port>("port", portReader(diag), *defaultPort(kDefaultTincPort));
         auto endpoint = readEndpoint(object, port, &failed);
         auto keys = readKeySource(object, name, base_dir, read_file);
         auto subnets = object.withDefault<std::vector<Cidr>>(
             "client_subnets", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
+        auto subnets6 = object.withDefault<std::vector<Cidr6>>(
+            "client_subnets6", arrayOf<Cidr6>(diag, parsed<Cidr6>(diag), 64), {});
         auto offered = object.withDefault<std::vector<OfferedInstance>>(
             "openvpn", arrayOf<OfferedInstance>(diag, offeredReader(diag), 16), {});
         auto from_network = object.withDefault<bool>("from_network", boolReader(diag), false);
         if (failed || keys.failed || !name || !role || !mesh_address || !port || !subnets ||
-            !offered || !from_network.has_value()) {
+            !subnets6 || !offered || !from_network.has_value()) {
           return std::nullopt;
         }
         return Host{.name = *name,
                     .role = *role,
                     .mesh_address = *mesh_address,
+                    .mesh_address6 = mesh_address6,
                     .public_endpoint = endpoint,
                     .public_key = keys.key,
                     .public_key_file = keys.file,
                     .client_subnets = *subnets,
+                    .client_subnets6 = *subnets6,
                     .openvpn = *offered,
                     .from_network = *from_network};
       });
@@ -356,6 +366,8 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
             "proto", enumReader<Proto>(diag, {{"udp", Proto::kUdp}, {"tcp", Proto::kTcp}}),
             Proto::kUdp);
         auto subnet = object.required<Cidr>("subnet", parsed<Cidr>(diag));
+        bool failed = false;
+        auto subnet6 = object.optional<Cidr6>("subnet6", parsed<Cidr6>(diag), &failed);
         std::optional<InterfaceName> default_interface;
         if (name)
           default_interface = InterfaceName::parse(("vpn_" + name->str()).substr(0, 15), nullptr);
@@ -363,7 +375,6 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
             "interface", parsed<InterfaceName>(diag),
             default_interface ? *default_interface : *InterfaceName::parse("vpn", nullptr));
         auto max_clients = object.withDefault<int>("max_clients", intReader(diag, 0, 65535), 0);
-        bool failed = false;
         auto rate = object.optional<Rate>("rate_limit", parsed<Rate>(diag), &failed);
         const bool is_public = kind && *kind == InstanceKind::kPublic;
         auto new_per_minute = object.withDefault<int>(
@@ -382,6 +393,7 @@ ValueReader<OpenVpnInstance> openVpnReader(Diagnostics& diag) {
                                .port = *port,
                                .proto = *proto,
                                .subnet = *subnet,
+                               .subnet6 = subnet6,
                                .interface = *interface,
                                .max_clients = *max_clients,
                                .rate_limit = rate,

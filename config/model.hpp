@@ -37,6 +37,10 @@ struct TincConfig {
   InterfaceName interface;
   Ipv4Address address;  // this node's mesh address
   Cidr prefix;          // the mesh prefix; every mesh address lies inside it
+  // IPv6 (optional, both or neither): this node's IPv6 mesh address inside the network's IPv6
+  // mesh prefix (ULA or global). Without them the node is IPv4 only, as before.
+  std::optional<Ipv6Address> address6;
+  std::optional<Cidr6> prefix6;
   Port port;
   TincMode mode = TincMode::kSwitch;
   std::string cipher;  // from an allow-list of OpenSSL names tinc 1.0 accepts
@@ -65,12 +69,14 @@ struct Host {
   NodeName name;
   Role role = Role::kServer;
   Ipv4Address mesh_address;
+  std::optional<Ipv6Address> mesh_address6;  // inside /tinc/prefix6; none: IPv4 only
   std::optional<PublicEndpoint> public_endpoint;
   // nullopt when missing or unusable: the peer is then dropped (its host file carries no key,
   // so tincd refuses its connections) with a warning, never an error.
   std::optional<PublicKeyPem> public_key;
   std::optional<std::filesystem::path> public_key_file;
   std::vector<Cidr> client_subnets;      // servers' OpenVPN client subnets (gateways route back)
+  std::vector<Cidr6> client_subnets6;    // and their IPv6 pools
   std::vector<OfferedInstance> openvpn;  // servers: instances they offer (profile remotes)
   // Written by `meshbroker join`: the network document's entry for this node replaces this one
   // (the file names it only so that connect_to can, before the first document).
@@ -83,6 +89,9 @@ struct OpenVpnInstance {
   Port port;
   Proto proto = Proto::kUdp;
   Cidr subnet;
+  // The clients' IPv6 pool (`server-ipv6`): a routed /64 (OpenVPN takes /64../112 here), from
+  // the network's ULA or global space. Needs /tinc/address6: routes back point at it.
+  std::optional<Cidr6> subnet6;
   InterfaceName interface;
   int max_clients = 0;             // 0: OpenVPN's default (1024)
   std::optional<Rate> rate_limit;  // per client; public instances only

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <vector>
@@ -146,6 +147,80 @@ bool Cidr::overlaps(const Cidr& other) const {
 std::string Cidr::str() const { return network_.str() + "/" + std::to_string(length_); }
 
 std::string Cidr::netmask() const { return Ipv4Address::fromUint(mask()).str(); }
+
+namespace {
+
+// The first `length` bits of address, the rest zero.
+Ipv6Address::Bytes maskBytes(const Ipv6Address::Bytes& address, int length) {
+  Ipv6Address::Bytes out{};
+  for (int i = 0; i < 16; ++i) {
+    const int bits = std::clamp(length - 8 * i, 0, 8);
+    const auto mask = static_cast<std::uint8_t>(bits == 0 ? 0 : 0xff << (8 - bits));
+    out[static_cast<std::size_t>(i)] = address[static_cast<std::size_t>(i)] & mask;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<Ipv6Address> Ipv6Address::parse(std::string_view text, std::string* why) {
+  const std::string copy(text);
+  in6_addr address{};
+  // inet_pton also reads "::ffff:1.2.3.4"; a text without a ':' is never IPv6.
+  if (text.size() > INET6_ADDRSTRLEN || text.find(':') == std::string_view::npos ||
+      inet_pton(AF_INET6, copy.c_str(), &address) != 1) {
+    setWhy(why, "is not an IPv6 address (want a form like fd00:64:12::11)");
+    return std::nullopt;
+  }
+  Bytes bytes{};
+  std::copy(std::begin(address.s6_addr), std::end(address.s6_addr), bytes.begin());
+  return Ipv6Address(bytes);
+}
+
+std::string Ipv6Address::str() const {
+  in6_addr address{};
+  std::copy(bytes_.begin(), bytes_.end(), std::begin(address.s6_addr));
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, &address, text, sizeof text);
+  return text;
+}
+
+bool Ipv6Address::isUlaOrGlobal() const {
+  return (bytes_[0] & 0xfe) == 0xfc || (bytes_[0] & 0xe0) == 0x20;
+}
+
+std::optional<Cidr6> Cidr6::parse(std::string_view text, std::string* why) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    setWhy(why,
+           "is not a prefix: the /length is missing (want address/length like fd00:64:12::/64)");
+    return std::nullopt;
+  }
+  auto address = Ipv6Address::parse(text.substr(0, slash), nullptr);
+  auto length = parseDecimal(text.substr(slash + 1), 3);
+  if (!address || !length || *length > 128 || (text.size() > slash + 2 && text[slash + 1] == '0')) {
+    setWhy(why, "is not an IPv6 prefix (want address/length like fd00:64:12::/64, length 0..128)");
+    return std::nullopt;
+  }
+  const int bits = static_cast<int>(*length);
+  auto aligned = maskBytes(address->bytes(), bits);
+  if (aligned != address->bytes()) {
+    setWhy(why, "has host bits set (did you mean " +
+                    Cidr6(Ipv6Address::fromBytes(aligned), bits).str() + "?)");
+    return std::nullopt;
+  }
+  return Cidr6(*address, bits);
+}
+
+bool Cidr6::contains(const Ipv6Address& address) const {
+  return maskBytes(address.bytes(), length_) == network_.bytes();
+}
+
+bool Cidr6::overlaps(const Cidr6& other) const {
+  return contains(other.network_) || other.contains(network_);
+}
+
+std::string Cidr6::str() const { return network_.str() + "/" + std::to_string(length_); }
 
 std::optional<NodeName> NodeName::parse(std::string_view text, std::string* why) {
   if (text.empty() || text.size() > 64) {

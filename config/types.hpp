@@ -1,6 +1,7 @@
 // Value types that can only hold valid data: addresses, prefixes, names, ports.
 #pragma once
 
+#include <array>
 #include <compare>
 #include <cstdint>
 #include <optional>
@@ -44,6 +45,44 @@ class Cidr {
  private:
   Cidr(Ipv4Address network, int length) : network_(network), length_(length) {}
   Ipv4Address network_ = Ipv4Address::fromUint(0);
+  int length_ = 0;
+};
+
+// An IPv6 address ("fd00:64:12::11"): any form inet_pton(3) reads (no zone "%eth0", no
+// brackets); str() gives the canonical RFC 5952 text. IPv6 is optional everywhere (issue 21).
+class Ipv6Address {
+ public:
+  using Bytes = std::array<std::uint8_t, 16>;
+  static std::optional<Ipv6Address> parse(std::string_view text, std::string* why);
+  static Ipv6Address fromBytes(const Bytes& bytes) { return Ipv6Address(bytes); }
+
+  const Bytes& bytes() const { return bytes_; }
+  std::string str() const;
+  // Unique local (fc00::/7) or global unicast (2000::/3): what a mesh may number itself from.
+  bool isUlaOrGlobal() const;
+  auto operator<=>(const Ipv6Address&) const = default;
+
+ private:
+  explicit Ipv6Address(const Bytes& bytes) : bytes_(bytes) {}
+  Bytes bytes_{};
+};
+
+// An IPv6 prefix whose host bits are zero ("fd00:64:12::/64"); like Cidr, a misaligned one does
+// not parse and the error names the aligned prefix.
+class Cidr6 {
+ public:
+  static std::optional<Cidr6> parse(std::string_view text, std::string* why);
+
+  Ipv6Address network() const { return network_; }
+  int length() const { return length_; }
+  bool contains(const Ipv6Address& address) const;
+  bool overlaps(const Cidr6& other) const;
+  std::string str() const;
+  auto operator<=>(const Cidr6&) const = default;
+
+ private:
+  Cidr6(Ipv6Address network, int length) : network_(network), length_(length) {}
+  Ipv6Address network_ = Ipv6Address::fromBytes({});
   int length_ = 0;
 };
 

@@ -103,6 +103,107 @@ void checkMeshAddresses(const NodeConfig& config, Diagnostics& diag) {
   }
 }
 
+// IPv6 is optional (issue 21): the node's address and the network's prefix come together, and
+// every IPv6 address and pool is checked as strictly as its IPv4 twin.
+void checkIpv6(const NodeConfig& config, Diagnostics& diag) {
+  const auto& tinc = config.tinc;
+  if (tinc.address6 && !tinc.prefix6) {
+    diag.error("/tinc/prefix6", "",
+               "is missing: /tinc/address6 needs the network's IPv6 mesh prefix");
+  }
+  if (tinc.prefix6 && !tinc.address6) {
+    diag.error("/tinc/address6", "", "is missing: /tinc/prefix6 is set, so this node needs one");
+  }
+  const auto& prefix6 = tinc.prefix6;
+  if (prefix6 && !prefix6->network().isUlaOrGlobal()) {
+    diag.error("/tinc/prefix6", quoted(prefix6->str()),
+               "is neither unique local (fc00::/7) nor global unicast (2000::/3)");
+  }
+  if (prefix6 && prefix6->length() > 126) {
+    diag.error("/tinc/prefix6", quoted(prefix6->str()), "is too small for a mesh (at most /126)");
+  }
+  Claims addresses;
+  auto address = [&](const Ipv6Address& a, const std::string& path) {
+    if (!prefix6) {
+      diag.error(path, quoted(a.str()), "needs /tinc/prefix6 (the network's IPv6 mesh prefix)");
+      return;
+    }
+    if (!prefix6->contains(a)) {
+      diag.error(path, quoted(a.str()),
+                 "is outside the IPv6 mesh prefix " + prefix6->str() + " (/tinc/prefix6)");
+    } else if (a == prefix6->network()) {
+      diag.error(path, quoted(a.str()),
+                 "is the subnet-router anycast address of " + prefix6->str());
+    } else if (auto earlier = addresses.claim(a.str(), path); !earlier.empty()) {
+      diag.error(path, quoted(a.str()), "is already used by " + earlier);
+    }
+  };
+  if (tinc.address6) address(*tinc.address6, "/tinc/address6");
+  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
+    const auto& host = config.hosts[i];
+    if (host.mesh_address6) address(*host.mesh_address6, at("/hosts", i) + "/mesh_address6");
+  }
+
+  struct Claimed {
+    Cidr6 prefix;
+    std::string path;
+  };
+  std::vector<Claimed> claimed;
+  if (prefix6) claimed.push_back({*prefix6, "/tinc/prefix6"});
+  auto pool = [&](const Cidr6& p, const std::string& path) {
+    if (!p.network().isUlaOrGlobal()) {
+      diag.error(path, quoted(p.str()),
+                 "is neither unique local (fc00::/7) nor global unicast (2000::/3)");
+      return;
+    }
+    for (const auto& other : claimed) {
+      if (p.overlaps(other.prefix)) {
+        diag.error(path, quoted(p.str()), "overlaps " + other.prefix.str() + " at " + other.path);
+        return;
+      }
+    }
+    claimed.push_back({p, path});
+  };
+  for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
+    const auto& instance = config.openvpn[i];
+    if (!instance.subnet6) continue;
+    const std::string path = at("/openvpn", i) + "/subnet6";
+    const std::string value = quoted(instance.subnet6->str());
+    if (instance.subnet6->length() < 64 || instance.subnet6->length() > 124) {
+      diag.error(path, value,
+                 "is not a pool OpenVPN can serve (server-ipv6 takes /64 to /124; give each "
+                 "instance a /64 of the server's routed prefix)");
+      continue;
+    }
+    if (!tinc.address6) {
+      diag.error(path, value,
+                 "needs /tinc/address6: the gateways route this pool back to this server's IPv6 "
+                 "mesh address");
+      continue;
+    }
+    // The limiter classifies clients by their IPv4 tunnel address: an IPv6 one would pass it.
+    if (instance.rate_limit) {
+      diag.error(path, value,
+                 "is set on a rate-limited instance; the per-client limiter shapes IPv4 only, so "
+                 "IPv6 would pass it unlimited (remove rate_limit or subnet6)");
+      continue;
+    }
+    pool(*instance.subnet6, path);
+  }
+  for (std::size_t i = 0; i < config.hosts.size(); ++i) {
+    const auto& host = config.hosts[i];
+    for (std::size_t j = 0; j < host.client_subnets6.size(); ++j) {
+      const std::string path = at(at("/hosts", i) + "/client_subnets6", j);
+      if (host.role != Role::kServer) {
+        diag.error(path, quoted(host.client_subnets6[j].str()),
+                   "belongs to a gateway; only servers have OpenVPN client subnets");
+        continue;
+      }
+      pool(host.client_subnets6[j], path);
+    }
+  }
+}
+
 void checkPorts(const NodeConfig& config, Diagnostics& diag) {
   Claims ports;
   auto claim = [&](std::string_view proto, Port port, const std::string& path) {
@@ -364,11 +465,29 @@ void checkStatusListener(const NodeConfig& config, Diagnostics& diag) {
   }
   const auto address = Ipv4Address::parse(listen, nullptr);
   const bool wildcard = listen == "0.0.0.0" || listen == "::";
-  if (!address && !wildcard) return;  // IPv6: OpenVPN pushes IPv4 routes only
-  if (address && (address->value() >> 24) == 127) return;
   const std::string hint =
       ": anonymous users could read the status page. Listen on loopback or an address they are "
       "not routed to, or set /status/allow_public_clients to true";
+  // IPv6: a public instance with an IPv6 pool pushes it and the IPv6 mesh prefix.
+  if (const auto address6 = Ipv6Address::parse(listen, nullptr); address6 && !wildcard) {
+    for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
+      const auto& instance = config.openvpn[i];
+      if (instance.kind != InstanceKind::kPublic || !instance.subnet6) continue;
+      for (const auto& pushed : {std::optional<Cidr6>(instance.subnet6), config.tinc.prefix6}) {
+        if (pushed && pushed->contains(*address6)) {
+          diag.error("/status/listen", quoted(status.listen),
+                     "is inside " + pushed->str() +
+                         ", which OpenVPN routes to the public "
+                         "clients of " +
+                         at("/openvpn", i) + " (" + quoted(instance.name.str()) + ")" + hint);
+          return;
+        }
+      }
+    }
+    return;
+  }
+  if (!address && !wildcard) return;
+  if (address && (address->value() >> 24) == 127) return;
   for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
     const auto& instance = config.openvpn[i];
     if (instance.kind != InstanceKind::kPublic) continue;
@@ -426,6 +545,7 @@ void validate(const NodeConfig& config, Diagnostics& diag) {
   checkNames(config, diag);
   checkConnectTo(config, diag);
   checkMeshAddresses(config, diag);
+  checkIpv6(config, diag);
   checkPorts(config, diag);
   checkSubnets(config, diag);
   checkOpenVpn(config, diag);

@@ -24,6 +24,8 @@ nlohmann::json toJson(const NetworkNode& node) {
                         {"client_subnets", node.client_subnets}};
   if (node.public_address) out["public_address"] = *node.public_address;
   if (node.port) out["port"] = *node.port;
+  if (node.mesh_address6) out["mesh_address6"] = *node.mesh_address6;
+  if (!node.client_subnets6.empty()) out["client_subnets6"] = node.client_subnets6;
   return out;
 }
 

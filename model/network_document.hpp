@@ -29,6 +29,10 @@ struct NetworkNode {
   std::string tinc_public_key;                // tinc 1.0 RSA public key, PEM
   std::vector<NetworkOffer> openvpn;          // OpenVPN instances it offers
   std::vector<std::string> client_subnets;    // those instances' pools (CIDR), routed back to it
+  // IPv6 (issue 21), absent from the JSON when unused, so an IPv4-only document is unchanged.
+  // (Initialised here so that the positional initialisers of an IPv4-only node stay complete.)
+  std::optional<std::string> mesh_address6 = std::nullopt;  // inside the IPv6 mesh prefix
+  std::vector<std::string> client_subnets6 = {};            // its instances' IPv6 pools
   bool operator==(const NetworkNode&) const = default;
 };
 

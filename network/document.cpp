@@ -147,6 +147,18 @@ model::NetworkNode node(const json& value, const std::string& where) {
         typed<config::Cidr>(subnets[i], where + ".client_subnets[" + std::to_string(i) + "]")
             .str());
   }
+  if (auto it = value.find("mesh_address6"); it != value.end()) {
+    n.mesh_address6 = typed<config::Ipv6Address>(*it, where + ".mesh_address6").str();
+  }
+  if (auto it = value.find("client_subnets6"); it != value.end()) {
+    if (!it->is_array() || it->empty())
+      fail(where + ".client_subnets6", "is not a list of prefixes");
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      n.client_subnets6.push_back(
+          typed<config::Cidr6>((*it)[i], where + ".client_subnets6[" + std::to_string(i) + "]")
+              .str());
+    }
+  }
   return n;
 }
 
@@ -175,6 +187,10 @@ model::NetworkDocument document(const json& value) {
     if (!addresses_seen.emplace(n.mesh_address, n.name).second) {
       fail(where + ".mesh_address",
            n.mesh_address + " is also the mesh address of " + addresses_seen[n.mesh_address]);
+    }
+    if (n.mesh_address6 && !addresses_seen.emplace(*n.mesh_address6, n.name).second) {
+      fail(where + ".mesh_address6",
+           *n.mesh_address6 + " is also the mesh address of " + addresses_seen[*n.mesh_address6]);
     }
     d.nodes.push_back(std::move(n));
   }

@@ -12,13 +12,24 @@ constexpr int kTincPort = 655;  // tinc's own default, for a public address with
 
 // A host from a document node (its fields were checked by parseDocument: each parse succeeds;
 // a failure is reported rather than assumed).
-std::optional<config::Host> hostOf(const model::NetworkNode& node, std::string& why) {
+// `ipv6`: this node has an IPv6 mesh prefix; without one a host's IPv6 fields are of no use
+// to it (and could not be checked), so they are left out.
+std::optional<config::Host> hostOf(const model::NetworkNode& node, bool ipv6, std::string& why) {
   auto name = config::NodeName::parse(node.name, &why);
   auto address = config::Ipv4Address::parse(node.mesh_address, &why);
   auto key = config::PublicKeyPem::parse(node.tinc_public_key, &why);
   if (!name || !address || !key) return std::nullopt;
   const auto role = node.role == "gateway" ? config::Role::kGateway : config::Role::kServer;
-  config::Host host{*name, role, *address, std::nullopt, *key, std::nullopt, {}, {}};
+  config::Host host{.name = *name,
+                    .role = role,
+                    .mesh_address = *address,
+                    .mesh_address6 = std::nullopt,
+                    .public_endpoint = std::nullopt,
+                    .public_key = *key,
+                    .public_key_file = std::nullopt,
+                    .client_subnets = {},
+                    .client_subnets6 = {},
+                    .openvpn = {}};
   if (node.public_address) {
     auto endpoint = config::HostAddress::parse(*node.public_address, &why);
     auto port = config::Port::fromInt(node.port.value_or(kTincPort), &why);
@@ -29,6 +40,16 @@ std::optional<config::Host> hostOf(const model::NetworkNode& node, std::string& 
     auto subnet = config::Cidr::parse(text, &why);
     if (!subnet) return std::nullopt;
     host.client_subnets.push_back(*subnet);
+  }
+  if (ipv6 && node.mesh_address6) {
+    auto address6 = config::Ipv6Address::parse(*node.mesh_address6, &why);
+    if (!address6) return std::nullopt;
+    host.mesh_address6 = *address6;
+  }
+  for (const auto& text : ipv6 ? node.client_subnets6 : std::vector<std::string>{}) {
+    auto subnet = config::Cidr6::parse(text, &why);
+    if (!subnet) return std::nullopt;
+    host.client_subnets6.push_back(*subnet);
   }
   for (const auto& offer : node.openvpn) {
     auto instance = config::NodeName::parse(offer.name, &why);
@@ -66,7 +87,7 @@ Overlaid overlay(const config::NodeConfig& file, const model::NetworkDocument& d
                               [&](const config::Host& h) { return h.name.str() == node.name; });
     if (named != out.config.hosts.end() && !named->from_network) continue;  // the file wins
     std::string why;
-    auto host = hostOf(node, why);
+    auto host = hostOf(node, file.tinc.prefix6.has_value(), why);
     if (!host) {
       out.errors.push_back("node " + node.name + ": " + why);
       continue;

@@ -23,7 +23,9 @@ model::NetworkDocument describeNetwork(const config::NodeConfig& config,
       self.openvpn.push_back({instance.name.str(), instance.port.value(),
                               std::string(config::toString(instance.proto))});
       self.client_subnets.push_back(instance.subnet.str());
+      if (instance.subnet6) self.client_subnets6.push_back(instance.subnet6->str());
     }
+    if (config.tinc.address6) self.mesh_address6 = config.tinc.address6->str();
     d.nodes.push_back(std::move(self));
   }
   for (const auto& host : config.hosts) {
@@ -42,6 +44,8 @@ model::NetworkDocument describeNetwork(const config::NodeConfig& config,
           {offered.name.str(), offered.port.value(), std::string(config::toString(offered.proto))});
     }
     for (const auto& subnet : host.client_subnets) n.client_subnets.push_back(subnet.str());
+    if (host.mesh_address6) n.mesh_address6 = host.mesh_address6->str();
+    for (const auto& subnet : host.client_subnets6) n.client_subnets6.push_back(subnet.str());
     d.nodes.push_back(std::move(n));
   }
   for (const auto& node : state.joined) {

@@ -17,6 +17,17 @@ std::vector<StaticRoute> routesBackToClients(const config::NodeConfig& node) {
   return routes;
 }
 
+std::vector<StaticRoute6> routesBackToClients6(const config::NodeConfig& node) {
+  std::vector<StaticRoute6> routes;
+  if (node.role != config::Role::kGateway || !node.tinc.address6) return routes;
+  for (const auto& host : node.hosts) {
+    if (host.role != config::Role::kServer || !host.mesh_address6) continue;
+    for (const auto& subnet : host.client_subnets6)
+      routes.push_back({subnet, *host.mesh_address6, host.name.str()});
+  }
+  return routes;
+}
+
 std::string meshMac(config::Ipv4Address address) {
   char text[18];
   auto v = address.value();

@@ -22,6 +22,16 @@ struct StaticRoute {
 // OpenVPN clients go back through the mesh, never NATed. Empty on a server.
 std::vector<StaticRoute> routesBackToClients(const config::NodeConfig& node);
 
+// The same for servers' IPv6 pools, via their IPv6 mesh address (a server without one has no
+// IPv6 pool: validation). tinc-up installs them; the route policy does not watch them yet.
+struct StaticRoute6 {
+  config::Cidr6 to;
+  config::Ipv6Address via;
+  std::string server;
+  bool operator==(const StaticRoute6&) const = default;
+};
+std::vector<StaticRoute6> routesBackToClients6(const config::NodeConfig& node);
+
 // The tap interface's MAC in switch/hub mode: locally administered, 02:00 + the mesh address,
 // so it is unique in the mesh and the same after every restart.
 std::string meshMac(config::Ipv4Address address);

@@ -142,6 +142,13 @@ std::string renderFirewall(const config::NodeConfig& node, const QuotaBlocked& q
       const std::string subnet = instance.subnet.str();
       out << "\t\tiifname " << tun << " oifname " << mesh << " ip saddr " << subnet << " accept\n";
       out << "\t\tiifname " << mesh << " oifname " << tun << " ip daddr " << subnet << " accept\n";
+      if (instance.subnet6) {
+        const std::string subnet6 = instance.subnet6->str();
+        out << "\t\tiifname " << tun << " oifname " << mesh << " ip6 saddr " << subnet6
+            << " accept\n";
+        out << "\t\tiifname " << mesh << " oifname " << tun << " ip6 daddr " << subnet6
+            << " accept\n";
+      }
     }
     out << "\t\t# Nothing else in or out of a client tunnel (another instance's clients, this\n"
            "\t\t# server's uplink, a spoofed source), and nothing from elsewhere into the mesh.\n";

@@ -46,6 +46,7 @@ bool number(std::string_view token) {
 }
 
 bool ipv4(std::string_view token) { return config::Ipv4Address::parse(token, nullptr).has_value(); }
+bool prefix6(std::string_view token) { return config::Cidr6::parse(token, nullptr).has_value(); }
 
 bool base64(std::string_view line) {
   return !line.empty() &&
@@ -193,6 +194,12 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
   }
   if (kFixed.count(line)) return "";
   if (directive == "push") {
+    // push "route-ipv6 PREFIX"
+    if (t.size() == 3 && t[1] == "\"route-ipv6") {
+      return t[2].ends_with('"') && prefix6(t[2].substr(0, t[2].size() - 1))
+                 ? ""
+                 : "is not push \"route-ipv6 PREFIX\"";
+    }
     // push "route NETWORK NETMASK"
     if (t.size() != 4 || t[1] != "\"route" || !ipv4(t[2]) || !t[3].ends_with('"') ||
         !ipv4(t[3].substr(0, t[3].size() - 1))) {
@@ -218,6 +225,9 @@ std::string openVpnServerLine(std::string_view line, const Tokens& t, Counts& co
   }
   if (directive == "server") {
     return t.size() == 3 && ipv4(t[1]) && ipv4(t[2]) ? "" : "is not server NETWORK NETMASK";
+  }
+  if (directive == "server-ipv6") {
+    return t.size() == 2 && prefix6(t[1]) ? "" : "is not server-ipv6 PREFIX";
   }
   if (directive == "user" || directive == "group") {
     return t.size() == 2 && t[1] != "root" ? "" : "is not " + directive + " NAME (not root)";

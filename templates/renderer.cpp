@@ -64,7 +64,9 @@ struct HostView {
   const std::optional<config::PublicEndpoint>& endpoint;
   config::Port port;
   config::Ipv4Address mesh_address;
+  const std::optional<config::Ipv6Address>& mesh_address6;
   const std::vector<config::Cidr>& client_subnets;
+  const std::vector<config::Cidr6>& client_subnets6;
   const std::optional<config::PublicKeyPem>& key;
 };
 
@@ -86,6 +88,8 @@ RenderedFile renderHost(const NodeConfig& node, const HostView& host) {
   if (node.tinc.mode == config::TincMode::kRouter) {
     subnets.push_back(host.mesh_address.str() + "/32");
     for (const auto& subnet : host.client_subnets) subnets.push_back(subnet.str());
+    if (host.mesh_address6) subnets.push_back(host.mesh_address6->str() + "/128");
+    for (const auto& subnet : host.client_subnets6) subnets.push_back(subnet.str());
   } else {
     subnets.push_back(routing::meshMac(host.mesh_address));
   }
@@ -151,6 +155,14 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
     }
   }
   data.set("push_routes", routes);
+  // IPv6 (issue 21): the instance's pool and the mesh's IPv6 prefix. Validation makes a pool
+  // need the node's IPv6 mesh address (the gateways route the pool back to it).
+  std::vector<std::string> routes6;
+  if (instance.subnet6) {
+    data.set("subnet6", instance.subnet6->str());
+    if (node.tinc.prefix6) routes6.push_back(node.tinc.prefix6->str());
+  }
+  data.set("push_routes6", listOf(routes6));
   // Clients are verified against this instance's trust and CRL files only: a certificate of
   // another instance (or the public one's shared certificate) has an issuer it does not trust.
   data.set("ca", pki.instanceTrust(instance.name.str()).string());
@@ -276,18 +288,26 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
 
   // This node's own host file is the one peers need: keygen prints the same text.
   std::vector<config::Cidr> own_subnets;
-  for (const auto& instance : node.openvpn) own_subnets.push_back(instance.subnet);
+  std::vector<config::Cidr6> own_subnets6;
+  for (const auto& instance : node.openvpn) {
+    own_subnets.push_back(instance.subnet);
+    if (instance.subnet6) own_subnets6.push_back(*instance.subnet6);
+  }
   files.push_back(renderHost(node, {node.name, tinc.public_endpoint, tinc.port, tinc.address,
-                                    own_subnets, tinc.public_key}));
+                                    tinc.address6, own_subnets, own_subnets6, tinc.public_key}));
   for (const auto& host : node.hosts) {
     config::Port port = host.public_endpoint ? host.public_endpoint->port : tinc.port;
-    files.push_back(renderHost(node, {host.name, host.public_endpoint, port, host.mesh_address,
-                                      host.client_subnets, host.public_key}));
+    files.push_back(renderHost(
+        node, {host.name, host.public_endpoint, port, host.mesh_address, host.mesh_address6,
+               host.client_subnets, host.client_subnets6, host.public_key}));
   }
 
   mustache::data up = scriptData(node, options);
   up.set("address", tinc.address.str());
   up.set("prefix_length", std::to_string(tinc.prefix.length()));
+  if (tinc.address6 && tinc.prefix6) {
+    up.set("address6", tinc.address6->str() + "/" + std::to_string(tinc.prefix6->length()));
+  }
   mustache::data neighbours(mustache::data::type::list);
   if (tinc.mode != config::TincMode::kRouter) {
     up.set("mac", routing::meshMac(tinc.address));
@@ -299,6 +319,20 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
     }
   }
   up.set("neighbours", neighbours);
+  // The same pinning for IPv6 (no neighbour advertisement can move them). "ip -6" lines are not
+  // among those a reload applies without restarting tincd (supervisor/reload_plan): a change
+  // here re-runs tinc-up.
+  mustache::data neighbours6(mustache::data::type::list);
+  if (tinc.mode != config::TincMode::kRouter && tinc.address6) {
+    for (const auto& host : node.hosts) {
+      if (!host.mesh_address6) continue;
+      mustache::data item;
+      item.set("address", host.mesh_address6->str());
+      item.set("mac", routing::meshMac(host.mesh_address));
+      neighbours6.push_back(item);
+    }
+  }
+  up.set("neighbours6", neighbours6);
   mustache::data routes_back(mustache::data::type::list);
   for (const auto& route : routing::routesBackToClients(node)) {
     mustache::data item;
@@ -308,6 +342,15 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
     routes_back.push_back(item);
   }
   up.set("routes_back", routes_back);
+  mustache::data routes_back6(mustache::data::type::list);
+  for (const auto& route : routing::routesBackToClients6(node)) {
+    mustache::data item;
+    item.set("to", route.to.str());
+    item.set("via", route.via.str());
+    item.set("protocol", std::to_string(node.routing.protocol));
+    routes_back6.push_back(item);
+  }
+  up.set("routes_back6", routes_back6);
   files.push_back({"tinc/tinc-up", render("tinc/tinc-up.mustache", up), 0755});
   files.push_back(
       {"tinc/tinc-down", render("tinc/tinc-down.mustache", scriptData(node, options)), 0755});

@@ -82,6 +82,27 @@ TEST(Firewall, ForwardsOnlyClientSubnetsToAndFromTheMesh) {
   EXPECT_FALSE(has(renderFirewall(load("chip", config)), "hook forward"));
 }
 
+// IPv6 (issue 21): a pool is forwarded like its IPv4 twin, and only it.
+TEST(Firewall, ForwardsTheIpv6PoolToAndFromTheMeshOnly) {
+  auto config = example("chip");
+  config["tinc"]["prefix6"] = "fd00:64:12::/64";
+  config["tinc"]["address6"] = "fd00:64:12::11";
+  config["openvpn"][1]["subnet6"] = "fd00:172:16:1::/64";
+  auto text = renderFirewall(load("chip", config));
+  EXPECT_TRUE(has(text,
+                  "iifname \"vpn_private\" oifname \"meshnet0\" ip6 saddr "
+                  "fd00:172:16:1::/64 accept\n"))
+      << text;
+  EXPECT_TRUE(has(text,
+                  "iifname \"meshnet0\" oifname \"vpn_private\" ip6 daddr "
+                  "fd00:172:16:1::/64 accept\n"))
+      << text;
+  // No IPv6 accept for the public instance (no pool): its IPv6 falls to the drops.
+  EXPECT_FALSE(has(text, "iifname \"vpn_public\" oifname \"meshnet0\" ip6")) << text;
+  const auto forward = text.find("hook forward");
+  EXPECT_LT(text.find("ip6 saddr", forward), text.find("drop", forward));
+}
+
 TEST(Firewall, AGatewayWithoutOpenVpnHasNoTable) {
   EXPECT_EQ(renderFirewall(load("cometa", example("cometa"))), "");
   EXPECT_EQ(removeFirewall(), "table inet meshbroker\ndelete table inet meshbroker\n");

@@ -239,6 +239,43 @@ TEST(NetworkDocument, ParsesStrictlyAndNamesTheField) {
             std::string::npos);
 }
 
+// IPv6 (issue 21): optional, absent from an IPv4-only document, as strict as IPv4 when there.
+TEST(NetworkDocument, Ipv6FieldsAreOptionalAndStrict) {
+  EXPECT_FALSE(model::toJson(sample())["nodes"][0].contains("mesh_address6"));
+  EXPECT_FALSE(model::toJson(sample())["nodes"][0].contains("client_subnets6"));
+  auto d6 = sample();
+  d6.nodes[0].mesh_address6 = "fd00:20::1";
+  d6.nodes[0].client_subnets6 = {"fd00:30::/64"};
+  d6.nodes[1].mesh_address6 = "fd00:20::3";
+  auto good = model::toJson(d6);
+  const auto parsed = parseDocument(good.dump());
+  ASSERT_TRUE(parsed.document) << parsed.error;
+  EXPECT_EQ(*parsed.document, d6);
+  auto expect_error = [&](json doc, const std::string& words) {
+    const auto result = parseDocument(doc.dump());
+    EXPECT_FALSE(result.document) << words;
+    EXPECT_NE(result.error.find(words), std::string::npos) << result.error;
+  };
+  auto d = good;
+  d["nodes"][1]["mesh_address6"] = "fd00:20::1";
+  expect_error(d, "also the mesh address of chip");
+  d = good;
+  d["nodes"][0]["mesh_address6"] = "10.20.0.1";
+  expect_error(d, "nodes[0].mesh_address6");
+  d = good;
+  d["nodes"][0]["mesh_address6"] = "fd00:20::1\nAddress = 6.6.6.6";
+  expect_error(d, "nodes[0].mesh_address6");
+  d = good;
+  d["nodes"][0]["client_subnets6"] = {"fd00:30::1/64"};
+  expect_error(d, "nodes[0].client_subnets6[0]");
+  d = good;
+  d["nodes"][0]["client_subnets6"] = "fd00:30::/64";
+  expect_error(d, "nodes[0].client_subnets6");
+  d = good;
+  d["nodes"][0]["client_subnets6"] = json::array();
+  expect_error(d, "nodes[0].client_subnets6");
+}
+
 TEST(NetworkUpdate, AcceptsOnlyAHigherVersionOfItsOwnNetwork) {
   const auto v7 = sample(7);
   EXPECT_EQ(decideUpdate(std::nullopt, "comunidad", v7).verdict, UpdateVerdict::kAccept);

@@ -94,6 +94,55 @@ TEST(NodeRemoval, TheDocumentsRemovalWinsOverTheFile) {
   EXPECT_TRUE(result.config.routes[0].via.empty());
 }
 
+// IPv6 (issue 21): the registry publishes each node's IPv6 address and pools; a node with an
+// IPv6 prefix takes them, a node without one leaves them out and keeps working on IPv4.
+TEST(NetworkIpv6, TheDocumentCarriesIpv6ToNodesThatUseIt) {
+  auto json = testing::example("chip");
+  json["tinc"]["prefix6"] = "fd00:64:12::/64";
+  json["tinc"]["address6"] = "fd00:64:12::11";
+  json["openvpn"][1]["subnet6"] = "fd00:172:16:1::/64";
+  json["hosts"][1]["mesh_address6"] = "fd00:64:12::9";
+  auto registry = testing::parseAs("chip", json.dump());
+  ASSERT_TRUE(registry.config) << testing::describe(registry.diagnostics);
+  const auto described = network::describeNetwork(*registry.config, {}, {});
+  const auto* chip = described.node("chip");
+  ASSERT_NE(chip, nullptr);
+  EXPECT_EQ(chip->mesh_address6, "fd00:64:12::11");
+  EXPECT_EQ(chip->client_subnets6, (std::vector<std::string>{"fd00:172:16:1::/64"}));
+
+  model::NetworkDocument d = described;
+  d.version = 4;
+  d.nodes.push_back(gateway("nevado", "100.64.12.20"));
+  d.nodes.back().mesh_address6 = "fd00:64:12::20";
+
+  // cometa with IPv6: chip's pool is routed back, nevado has its IPv6 address.
+  auto cometa_json = testing::example("cometa");
+  cometa_json["tinc"]["prefix6"] = "fd00:64:12::/64";
+  cometa_json["tinc"]["address6"] = "fd00:64:12::9";
+  auto cometa6 = testing::parseAs("cometa", cometa_json.dump());
+  ASSERT_TRUE(cometa6.config) << testing::describe(cometa6.diagnostics);
+  auto result = network::overlay(*cometa6.config, d);
+  ASSERT_TRUE(result.errors.empty()) << ::testing::PrintToString(result.errors);
+  const auto* nevado = result.config.findHost(name("nevado"));
+  ASSERT_NE(nevado, nullptr);
+  ASSERT_TRUE(nevado->mesh_address6);
+  EXPECT_EQ(nevado->mesh_address6->str(), "fd00:64:12::20");
+
+  // cometa without IPv6: the same document applies, with no IPv6 in it.
+  auto cometa4 = testing::parseAs("cometa", testing::example("cometa").dump());
+  ASSERT_TRUE(cometa4.config);
+  result = network::overlay(*cometa4.config, d);
+  ASSERT_TRUE(result.errors.empty()) << ::testing::PrintToString(result.errors);
+  ASSERT_NE(result.config.findHost(name("nevado")), nullptr);
+  EXPECT_FALSE(result.config.findHost(name("nevado"))->mesh_address6);
+
+  // An IPv6 address outside cometa's prefix is refused like an IPv4 one outside the mesh.
+  d.nodes.back().mesh_address6 = "fd00:99::20";
+  result = network::overlay(*cometa6.config, d);
+  EXPECT_FALSE(result.errors.empty());
+  EXPECT_EQ(result.config.findHost(name("nevado")), nullptr) << "the file's config is kept";
+}
+
 TEST(RegistryState, DescribesJoinedNodesAndListsTheRemoved) {
   auto loaded = testing::parseAs("chip", testing::example("chip").dump());
   ASSERT_TRUE(loaded.config);

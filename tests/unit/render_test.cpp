@@ -4,7 +4,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 
+#include "templates/rendered_check.hpp"
 #include "templates/renderer.hpp"
 #include "unit/test_support.hpp"
 
@@ -113,6 +115,92 @@ TEST(Render, RouterModeAddsSubnets) {
   auto files = renderNode(node, {});
   const auto& chip = fileNamed(files, "tinc/hosts/chip").content;
   EXPECT_NE(chip.find("Subnet = 100.64.12.11/32\nSubnet = 172.16.1.64/27\n"), std::string::npos);
+}
+
+// IPv6 (issue 21): the seed with IPv6 mesh addresses, chip's private instance with a pool.
+config::NodeConfig withIpv6(const std::string& name) {
+  auto json = meshbroker::testing::example(name);
+  json["tinc"]["prefix6"] = "fd00:64:12::/64";
+  const std::map<std::string, std::string> address6 = {{"chip", "fd00:64:12::11"},
+                                                       {"comegato", "fd00:64:12::12"},
+                                                       {"cometa", "fd00:64:12::9"},
+                                                       {"illimani", "fd00:64:12::a"}};
+  json["tinc"]["address6"] = address6.at(name);
+  for (auto& host : json["hosts"]) {
+    host["mesh_address6"] = address6.at(host["name"].get<std::string>());
+    if (host["name"] == "chip") host["client_subnets6"] = {"fd00:172:16:1::/64"};
+  }
+  if (name == "chip") json["openvpn"][1]["subnet6"] = "fd00:172:16:1::/64";
+  auto result = parseAs(name, json.dump());
+  if (!result.config) throw std::runtime_error(meshbroker::testing::describe(result.diagnostics));
+  return *result.config;
+}
+
+TEST(RenderIpv6, TincUpGivesTheInterfaceBothFamilies) {
+  const auto up = fileNamed(renderNode(withIpv6("chip"), {}), "tinc/tinc-up").content;
+  EXPECT_NE(up.find("ip addr replace 100.64.12.11/27 dev \"$INTERFACE\"\n"), std::string::npos);
+  EXPECT_NE(up.find("ip -6 addr replace fd00:64:12::11/64 dev \"$INTERFACE\" nodad\n"),
+            std::string::npos)
+      << up;
+}
+
+// A gateway must not be able to claim a server's IPv6 address with a neighbour advertisement:
+// every host's IPv6 mesh address is pinned to its mesh MAC, as the IPv4 one is.
+TEST(RenderIpv6, PeersIpv6AddressesArePinnedToTheirMeshMac) {
+  const auto up = fileNamed(renderNode(withIpv6("chip"), {}), "tinc/tinc-up").content;
+  EXPECT_NE(up.find("ip -6 neigh replace fd00:64:12::12 lladdr 02:00:64:40:0c:0c dev "
+                    "\"$INTERFACE\" nud permanent || true\n"),
+            std::string::npos)
+      << up;
+  EXPECT_NE(up.find("ip -6 neigh replace fd00:64:12::9 lladdr 02:00:64:40:0c:09"),
+            std::string::npos);
+  EXPECT_NE(up.find("ip neigh replace 100.64.12.12 lladdr 02:00:64:40:0c:0c"), std::string::npos);
+}
+
+TEST(RenderIpv6, GatewayRoutesTheIpv6PoolBackToItsServer) {
+  const auto up = fileNamed(renderNode(withIpv6("cometa"), {}), "tinc/tinc-up").content;
+  EXPECT_NE(up.find("ip -6 route replace fd00:172:16:1::/64 via fd00:64:12::11 dev \"$INTERFACE\" "
+                    "proto 177\n"),
+            std::string::npos)
+      << up;
+  // The IPv4 routes back are still there.
+  EXPECT_NE(up.find("ip route replace 172.16.1.96/27 via 100.64.12.11"), std::string::npos);
+}
+
+TEST(RenderIpv6, OpenVpnServesThePoolAndPushesTheMeshPrefix) {
+  const auto files = renderNode(withIpv6("chip"), {});
+  const auto conf = fileNamed(files, "openvpn/private.conf").content;
+  EXPECT_NE(conf.find("\nserver-ipv6 fd00:172:16:1::/64\n"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("\npush \"route-ipv6 fd00:64:12::/64\"\n"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("\nserver 172.16.1.96 255.255.255.224\n"), std::string::npos);
+  // The public instance has no pool: no IPv6 in its file.
+  const auto pub = fileNamed(files, "openvpn/public.conf").content;
+  EXPECT_EQ(pub.find("ipv6"), std::string::npos) << pub;
+}
+
+TEST(RenderIpv6, RouterModeHostFilesOwnTheIpv6Subnets) {
+  auto node = withIpv6("cometa");
+  node.tinc.mode = config::TincMode::kRouter;
+  const auto chip = fileNamed(renderNode(node, {}), "tinc/hosts/chip").content;
+  EXPECT_NE(chip.find("Subnet = fd00:64:12::11/128\nSubnet = fd00:172:16:1::/64\n"),
+            std::string::npos)
+      << chip;
+}
+
+// The third wall: a rendered server file whose IPv6 lines are not exactly ours fails.
+TEST(RenderIpv6, RenderedCheckKnowsTheIpv6LinesAndNothingNear) {
+  const auto good = fileNamed(renderNode(withIpv6("chip"), {}), "openvpn/private.conf").content;
+  EXPECT_FALSE(checkRenderedText(RenderedKind::kOpenVpnServer, good)) << good;
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"server-ipv6 fd00:172:16:1::/64", "server-ipv6 fd00:172:16:1::/64 nopool"},
+           {"server-ipv6 fd00:172:16:1::/64", "server-ipv6 fd00:172:16:1::1/64"},
+           {"push \"route-ipv6 fd00:64:12::/64\"", "push \"route-ipv6 fd00:64:12::/64 ::1\""},
+           {"push \"route-ipv6 fd00:64:12::/64\"", "push \"route-ipv6 up\""},
+           {"push \"route-ipv6 fd00:64:12::/64\"", "push \"redirect-gateway ipv6\""}}) {
+    auto bad = good;
+    bad.replace(bad.find(from), from.size(), to);
+    EXPECT_TRUE(checkRenderedText(RenderedKind::kOpenVpnServer, bad)) << to;
+  }
 }
 
 TEST(Render, IsDeterministic) { EXPECT_EQ(renderExample("chip"), renderExample("chip")); }

@@ -63,6 +63,68 @@ TEST(Cidr, Overlaps) {
   EXPECT_TRUE(c.overlaps(b));
 }
 
+TEST(Ipv6Address, ParsesAndPrintsCanonically) {
+  auto address = Ipv6Address::parse("FD00:0064:0012:0000:0000:0000:0000:0011", nullptr);
+  ASSERT_TRUE(address);
+  EXPECT_EQ(address->str(), "fd00:64:12::11");
+  EXPECT_EQ(address->bytes()[0], 0xfd);
+  EXPECT_EQ(address->bytes()[15], 0x11);
+  EXPECT_TRUE(address->isUlaOrGlobal());
+  EXPECT_TRUE(Ipv6Address::parse("2001:db8::1", nullptr)->isUlaOrGlobal());
+  for (const char* text : {"fe80::1", "::1", "::", "ff02::1", "::ffff:10.0.0.1"}) {
+    auto other = Ipv6Address::parse(text, nullptr);
+    ASSERT_TRUE(other) << text;
+    EXPECT_FALSE(other->isUlaOrGlobal()) << text;
+  }
+}
+
+TEST(Ipv6Address, RejectsGarbageZonesAndIpv4) {
+  for (const char* text :
+       {"", "100.64.12.11", "fd00::1%eth0", "[fd00::1]", "fd00:::1", "fd00::1::2", "fd00::g",
+        " fd00::1", "fd00::1 ", "fd00::1/64", "1:2:3:4:5:6:7:8:9", "fd00::1\n"}) {
+    std::string why;
+    EXPECT_FALSE(Ipv6Address::parse(text, &why)) << text;
+    EXPECT_NE(why.find("IPv6"), std::string::npos) << text;
+  }
+}
+
+TEST(Cidr6, ParsesAlignedPrefixes) {
+  auto prefix = Cidr6::parse("fd00:64:12::/64", nullptr);
+  ASSERT_TRUE(prefix);
+  EXPECT_EQ(prefix->length(), 64);
+  EXPECT_EQ(prefix->str(), "fd00:64:12::/64");
+  EXPECT_TRUE(prefix->contains(*Ipv6Address::parse("fd00:64:12::ffff:1", nullptr)));
+  EXPECT_FALSE(prefix->contains(*Ipv6Address::parse("fd00:64:13::1", nullptr)));
+  EXPECT_TRUE(Cidr6::parse("::/0", nullptr));
+  EXPECT_TRUE(Cidr6::parse("fd00::1/128", nullptr));
+  // A length that is not a multiple of 8 masks inside a byte.
+  EXPECT_TRUE(Cidr6::parse("fd00:64:12:80::/57", nullptr));
+}
+
+TEST(Cidr6, HostBitsNameTheAlignedPrefix) {
+  std::string why;
+  EXPECT_FALSE(Cidr6::parse("fd00:64:12::1/64", &why));
+  EXPECT_EQ(why, "has host bits set (did you mean fd00:64:12::/64?)");
+  EXPECT_FALSE(Cidr6::parse("fd00:64:12:c0::/57", &why));
+  EXPECT_EQ(why, "has host bits set (did you mean fd00:64:12:80::/57?)");
+}
+
+TEST(Cidr6, RejectsMalformed) {
+  for (const char* text : {"fd00::", "fd00::/", "fd00::/129", "fd00::/-1", "/64", "fd00::/64/64",
+                           "fd00::/064", "fd00::/6x", "10.0.0.0/8", "fd00::%eth0/64"}) {
+    EXPECT_FALSE(Cidr6::parse(text, nullptr)) << text;
+  }
+}
+
+TEST(Cidr6, Overlaps) {
+  auto a = *Cidr6::parse("fd00:172:16:1::/64", nullptr);
+  auto b = *Cidr6::parse("fd00:172:16:2::/64", nullptr);
+  auto c = *Cidr6::parse("fd00:172:16::/48", nullptr);
+  EXPECT_FALSE(a.overlaps(b));
+  EXPECT_TRUE(a.overlaps(c));
+  EXPECT_TRUE(c.overlaps(b));
+}
+
 TEST(NodeName, AllowsOnlyTincCharacters) {
   EXPECT_TRUE(NodeName::parse("chip_2", nullptr));
   for (const char* text : {"", "chip-2", "../etc", "a b", "x\nup", "chip.", "ñ"}) {

@@ -401,6 +401,133 @@ TEST(Validate, MissingKeysAreWarningsNotErrors) {
   }
 }
 
+// chip with IPv6 (issue 21): the mesh prefix and address, comegato's, the private instance's
+// pool and comegato's pool. Each test below breaks one of them.
+json chipWithIpv6() {
+  auto config = example("chip");
+  config["tinc"]["prefix6"] = "fd00:64:12::/64";
+  config["tinc"]["address6"] = "fd00:64:12::11";
+  config["hosts"][0]["mesh_address6"] = "fd00:64:12::12";
+  config["hosts"][0]["client_subnets6"] = {"fd00:172:16:2::/64"};
+  config["openvpn"][1]["subnet6"] = "fd00:172:16:1::/64";
+  return config;
+}
+
+TEST(ValidateIpv6, ADualStackNodeIsValidAndKeepsEveryField) {
+  auto result = parseAs("chip", chipWithIpv6().dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_TRUE(result.diagnostics.all().empty()) << describe(result.diagnostics);
+  const auto& c = *result.config;
+  EXPECT_EQ(c.tinc.prefix6->str(), "fd00:64:12::/64");
+  EXPECT_EQ(c.tinc.address6->str(), "fd00:64:12::11");
+  EXPECT_EQ(c.hosts[0].mesh_address6->str(), "fd00:64:12::12");
+  ASSERT_EQ(c.hosts[0].client_subnets6.size(), 1u);
+  EXPECT_EQ(c.hosts[0].client_subnets6[0].str(), "fd00:172:16:2::/64");
+  EXPECT_EQ(c.openvpn[1].subnet6->str(), "fd00:172:16:1::/64");
+  EXPECT_FALSE(c.openvpn[0].subnet6);
+}
+
+TEST(ValidateIpv6, WithoutItNothingChanges) {
+  auto result = parseAs("chip", example("chip").dump());
+  ASSERT_TRUE(result.config);
+  EXPECT_FALSE(result.config->tinc.prefix6);
+  EXPECT_FALSE(result.config->tinc.address6);
+  for (const auto& host : result.config->hosts) {
+    EXPECT_FALSE(host.mesh_address6);
+    EXPECT_TRUE(host.client_subnets6.empty());
+  }
+}
+
+TEST(ValidateIpv6, AddressAndPrefixComeTogether) {
+  auto config = chipWithIpv6();
+  config["tinc"].erase("prefix6");
+  expectError("chip", config, "/tinc/prefix6", "is missing: /tinc/address6 needs");
+  config = chipWithIpv6();
+  config["tinc"].erase("address6");
+  expectError("chip", config, "/tinc/address6", "is missing: /tinc/prefix6 is set");
+}
+
+TEST(ValidateIpv6, PrefixMustBeUlaOrGlobalAndAligned) {
+  auto config = chipWithIpv6();
+  config["tinc"]["prefix6"] = "fe80::/64";
+  expectError("chip", config, "/tinc/prefix6", "neither unique local");
+  config["tinc"]["prefix6"] = "fd00:64:12::1/64";
+  expectError("chip", config, "/tinc/prefix6", "has host bits set (did you mean fd00:64:12::/64?)");
+  config["tinc"]["prefix6"] = "fd00:64:12::/127";
+  config["tinc"]["address6"] = "fd00:64:12::1";
+  expectError("chip", config, "/tinc/prefix6", "at most /126");
+  config["tinc"]["prefix6"] = "100.64.12.0/27";
+  expectError("chip", config, "/tinc/prefix6", "is not an IPv6 prefix");
+}
+
+TEST(ValidateIpv6, MeshAddressesInsidePrefixUniqueNotAnycast) {
+  auto config = chipWithIpv6();
+  config["tinc"]["address6"] = "fd00:64:13::11";
+  expectError("chip", config, "/tinc/address6", "is outside the IPv6 mesh prefix fd00:64:12::/64");
+  config = chipWithIpv6();
+  config["hosts"][0]["mesh_address6"] = "fd00:64:12::";
+  expectError("chip", config, "/hosts/0/mesh_address6", "subnet-router anycast");
+  config = chipWithIpv6();
+  config["hosts"][0]["mesh_address6"] = "FD00:64:12:0::11";  // the same address, written longer
+  expectError("chip", config, "/hosts/0/mesh_address6", "already used by /tinc/address6");
+  config = chipWithIpv6();
+  config["hosts"][1]["mesh_address6"] = "100.64.12.9";
+  expectError("chip", config, "/hosts/1/mesh_address6", "is not an IPv6 address");
+  // A host's IPv6 address on a node without IPv6 cannot be checked against anything.
+  config = example("chip");
+  config["hosts"][1]["mesh_address6"] = "fd00:64:12::9";
+  expectError("chip", config, "/hosts/1/mesh_address6", "needs /tinc/prefix6");
+}
+
+TEST(ValidateIpv6, OpenVpnPoolSizeAndHome) {
+  auto config = chipWithIpv6();
+  config["openvpn"][1]["subnet6"] = "fd00:172:16::/48";
+  expectError("chip", config, "/openvpn/1/subnet6", "server-ipv6 takes /64 to /124");
+  config["openvpn"][1]["subnet6"] = "fd00:172:16:1::/125";
+  expectError("chip", config, "/openvpn/1/subnet6", "server-ipv6 takes /64 to /124");
+  config["openvpn"][1]["subnet6"] = "fe80::/64";
+  expectError("chip", config, "/openvpn/1/subnet6", "neither unique local");
+  config = chipWithIpv6();
+  config["tinc"].erase("address6");
+  config["tinc"].erase("prefix6");
+  config["hosts"][0].erase("mesh_address6");
+  expectError("chip", config, "/openvpn/1/subnet6", "needs /tinc/address6");
+}
+
+TEST(ValidateIpv6, PoolsOverlapNothing) {
+  auto config = chipWithIpv6();
+  config["openvpn"][1]["subnet6"] = "fd00:64:12::/64";
+  expectError("chip", config, "/openvpn/1/subnet6", "overlaps fd00:64:12::/64 at /tinc/prefix6");
+  config = chipWithIpv6();
+  config["hosts"][0]["client_subnets6"] = {"fd00:172:16::/56"};
+  expectError("chip", config, "/hosts/0/client_subnets6/0",
+              "overlaps fd00:172:16:1::/64 at /openvpn/1/subnet6");
+  config = chipWithIpv6();
+  config["hosts"][1]["client_subnets6"] = {"fd00:172:16:9::/64"};
+  expectError("chip", config, "/hosts/1/client_subnets6/0", "belongs to a gateway");
+}
+
+// The per-client limiter classifies IPv4 tunnel addresses: an IPv6 pool would let a public
+// user's IPv6 traffic through it unshaped, so the two are refused together.
+TEST(ValidateIpv6, RateLimitedInstanceRefusesAnIpv6Pool) {
+  auto config = chipWithIpv6();
+  config["openvpn"][0]["subnet6"] = "fd00:172:16:3::/64";
+  expectError("chip", config, "/openvpn/0/subnet6", "shapes IPv4 only");
+}
+
+TEST(ValidateIpv6, StatusListenerNotOnAnAddressPublicClientsReach) {
+  auto config = chipWithIpv6();
+  config["openvpn"][0].erase("rate_limit");
+  config["openvpn"][0]["subnet6"] = "fd00:172:16:3::/64";
+  config["status"]["listen"] = "fd00:172:16:3::1";
+  expectError("chip", config, "/status/listen", "is inside fd00:172:16:3::/64");
+  config["status"]["listen"] = "fd00:64:12::11";
+  expectError("chip", config, "/status/listen", "is inside fd00:64:12::/64");
+  config["status"]["listen"] = "::1";
+  auto result = parseAs("chip", config.dump());
+  EXPECT_TRUE(result.config) << describe(result.diagnostics);
+}
+
 TEST(Validate, NotJsonAtAll) {
   auto result = parseAs("chip", "{\"name\": ");
   EXPECT_FALSE(result.config);
