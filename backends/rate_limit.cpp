@@ -116,12 +116,63 @@ void addClassFilter(nl_sock* sock, int ifindex, const ClientClass& item, int off
         "cannot add the u32 filter for " + item.address.str() + " on " + device);
 }
 
+// u32 of protocol IPv6 (its own priority: tc keeps one protocol per priority) matching the
+// first `length` bits of an IPv6 address at `offset` (source 8, destination 24 on a tun device).
+Cls u32Filter6(int ifindex, std::uint32_t parent, const config::Ipv6Address& address, int length,
+               int offset) {
+  Cls cls(rtnl_cls_alloc());
+  rtnl_tc_set_ifindex(TC_CAST(cls.get()), ifindex);
+  rtnl_tc_set_parent(TC_CAST(cls.get()), parent);
+  if (rtnl_tc_set_kind(TC_CAST(cls.get()), "u32") < 0) throw RateLimitError("u32 kind");
+  rtnl_cls_set_prio(cls.get(), 2);
+  rtnl_cls_set_protocol(cls.get(), ETH_P_IPV6);
+  const auto& bytes = address.bytes();
+  for (int word = 0; word < 4 && length > 32 * word; ++word) {
+    const int bits = std::min(32, length - 32 * word);
+    const std::uint32_t mask = bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits);
+    std::uint32_t value = 0;
+    for (int i = 0; i < 4; ++i)
+      value = (value << 8) | bytes[static_cast<std::size_t>(4 * word + i)];
+    // Host order: libnl converts (rtnl_u32_add_key_uint32 calls htonl).
+    check(rtnl_u32_add_key_uint32(cls.get(), value & mask, mask, offset + 4 * word, 0), "u32 key");
+  }
+  return cls;
+}
+
+void addClassFilter6(nl_sock* sock, int ifindex, const ClientClass& item, int offset,
+                     const std::string& device) {
+  auto cls = u32Filter6(ifindex, TC_HANDLE(kRootMajor, 0), *item.address6, 128, offset);
+  rtnl_u32_set_classid(cls.get(), TC_HANDLE(kRootMajor, item.minor));
+  rtnl_u32_set_cls_terminal(cls.get());
+  check(rtnl_cls_add(sock, cls.get(), NLM_F_CREATE),
+        "cannot add the u32 filter for " + item.address6->str() + " on " + device);
+}
+
+// offset: of the IPv4 address the classes match (16 destination, 12 source); the IPv6 one
+// follows (24, 8).
 void shape(nl_sock* sock, int ifindex, const RateLimitPlan& plan, int offset,
            const std::string& device) {
   deleteQdisc(sock, ifindex, TC_H_ROOT);
   addHtbRoot(sock, ifindex, device);
   for (const auto& item : plan.classes) addClass(sock, ifindex, plan, item, device);
   for (const auto& item : plan.classes) addClassFilter(sock, ifindex, item, offset, device);
+  const int offset6 = offset == 16 ? 24 : 8;
+  for (const auto& item : plan.classes) {
+    if (item.address6) addClassFilter6(sock, ifindex, item, offset6, device);
+  }
+}
+
+// The tun device's ingress hands a prefix's packets to the ifb device.
+void redirect(nl_sock* sock, Cls cls, int ifb, const RateLimitPlan& plan) {
+  Act act(rtnl_act_alloc());
+  check(rtnl_tc_set_kind(TC_CAST(act.get()), "mirred"), "mirred kind");
+  rtnl_mirred_set_action(act.get(), TCA_EGRESS_REDIR);
+  rtnl_mirred_set_policy(act.get(), TC_ACT_STOLEN);
+  rtnl_mirred_set_ifindex(act.get(), static_cast<std::uint32_t>(ifb));
+  check(rtnl_u32_add_action(cls.get(), act.get()), "u32 action");
+  rtnl_u32_set_cls_terminal(cls.get());
+  check(rtnl_cls_add(sock, cls.get(), NLM_F_CREATE),
+        "cannot redirect " + plan.device + "'s upload to " + plan.ifb_device);
 }
 
 int ensureIfb(nl_sock* sock, const std::string& name) {
@@ -145,6 +196,17 @@ int ensureIfb(nl_sock* sock, const std::string& name) {
 
 }  // namespace
 
+config::Ipv6Address plus(const config::Ipv6Address& address, std::uint32_t n) {
+  auto bytes = address.bytes();
+  std::uint64_t carry = n;
+  for (int i = 15; i >= 0 && carry != 0; --i) {
+    carry += bytes[static_cast<std::size_t>(i)];
+    bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(carry & 0xff);
+    carry >>= 8;
+  }
+  return config::Ipv6Address::fromBytes(bytes);
+}
+
 std::string ifbNameFor(const std::string& device) {
   std::uint32_t hash = 2166136261u;  // FNV-1a
   for (unsigned char c : device) {
@@ -167,6 +229,7 @@ RateLimitPlan planRateLimit(const config::OpenVpnInstance& instance) {
   RateLimitPlan plan{.device = instance.interface.str(),
                      .ifb_device = ifbNameFor(instance.interface.str()),
                      .subnet = subnet,
+                     .subnet6 = instance.subnet6,
                      .bits_per_second = instance.rate_limit->bitsPerSecond(),
                      .burst_bytes = 0,
                      .queue_packets = 0,
@@ -181,8 +244,16 @@ RateLimitPlan planRateLimit(const config::OpenVpnInstance& instance) {
   std::uint32_t network = subnet.network().value();
   std::uint32_t size = ~subnet.mask() + 1;
   for (std::uint32_t offset = 1; offset + 1 < size; ++offset) {
-    plan.classes.push_back(
-        {config::Ipv4Address::fromUint(network + offset), static_cast<std::uint16_t>(offset)});
+    ClientClass item{config::Ipv4Address::fromUint(network + offset),
+                     static_cast<std::uint16_t>(offset)};
+    // OpenVPN's pool: IPv4 from network+2 (the server has +1), IPv6 from base6, same index.
+    if (instance.subnet6 && offset >= 2) {
+      const std::uint32_t base = instance.subnet6->length() < 112 ? 0x1000 : 2;
+      const auto address6 = plus(instance.subnet6->network(), base + (offset - 2));
+      // A small IPv6 pool (/113../124) ends first: OpenVPN's pool is the smaller of the two.
+      if (instance.subnet6->contains(address6)) item.address6 = address6;
+    }
+    plan.classes.push_back(item);
   }
   return plan;
 }
@@ -205,17 +276,16 @@ void NetlinkRateLimiter::apply(const RateLimitPlan& plan) {
   check(rtnl_tc_set_kind(TC_CAST(ingress.get()), "ingress"), "ingress kind");
   check(rtnl_qdisc_add(sock.get(), ingress.get(), NLM_F_CREATE),
         "cannot add the ingress qdisc on " + plan.device);
-  auto cls = u32Filter(tun, TC_HANDLE(kIngressMajor, 0), plan.subnet.network().value(),
-                       plan.subnet.mask(), 12);
-  Act act(rtnl_act_alloc());
-  check(rtnl_tc_set_kind(TC_CAST(act.get()), "mirred"), "mirred kind");
-  rtnl_mirred_set_action(act.get(), TCA_EGRESS_REDIR);
-  rtnl_mirred_set_policy(act.get(), TC_ACT_STOLEN);
-  rtnl_mirred_set_ifindex(act.get(), static_cast<std::uint32_t>(ifb));
-  check(rtnl_u32_add_action(cls.get(), act.get()), "u32 action");
-  rtnl_u32_set_cls_terminal(cls.get());
-  check(rtnl_cls_add(sock.get(), cls.get(), NLM_F_CREATE),
-        "cannot redirect " + plan.device + "'s upload to " + plan.ifb_device);
+  redirect(sock.get(),
+           u32Filter(tun, TC_HANDLE(kIngressMajor, 0), plan.subnet.network().value(),
+                     plan.subnet.mask(), 12),
+           ifb, plan);
+  if (plan.subnet6) {
+    redirect(sock.get(),
+             u32Filter6(tun, TC_HANDLE(kIngressMajor, 0), plan.subnet6->network(),
+                        plan.subnet6->length(), 8),
+             ifb, plan);
+  }
 }
 
 void NetlinkRateLimiter::clear(const RateLimitPlan& plan) {

@@ -181,13 +181,6 @@ void checkIpv6(const NodeConfig& config, Diagnostics& diag) {
                  "mesh address");
       continue;
     }
-    // The limiter classifies clients by their IPv4 tunnel address: an IPv6 one would pass it.
-    if (instance.rate_limit) {
-      diag.error(path, value,
-                 "is set on a rate-limited instance; the per-client limiter shapes IPv4 only, so "
-                 "IPv6 would pass it unlimited (remove rate_limit or subnet6)");
-      continue;
-    }
     pool(*instance.subnet6, path);
   }
   for (std::size_t i = 0; i < config.hosts.size(); ++i) {

@@ -13,13 +13,14 @@
 # pending: tinc-up says nodad); alice's tunnel gets an address from the pool and the route to
 # the IPv6 mesh prefix; a ping6 from alice to chip's IPv6 mesh address is answered, and chip
 # sees it come from alice's own pool address (no NAT); alice sending as another user or as a
-# mesh node gets nothing back; the public user's tunnel has no IPv6
+# mesh node gets nothing back; then a reload makes the public instance dual stack too, and its
+# per-client limit (2mbit) holds for IPv6 both ways (iperf3 within 20 %). Before that, the public user's tunnel has no IPv6
 # address and no IPv6 route, and chip's forward filter still drops what is not the pool's.
 set -euo pipefail
 # shellcheck source=../../lab/two_nodes.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
 pair_init --test openvpn_ipv6 "$@"
-lab_need openvpn ping jq nft
+lab_need openvpn ping jq nft iperf3 tc
 
 readonly MESH6=fd00:64:12::11 POOL6=fd00:172:16:1::/64
 pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"' \
@@ -100,6 +101,50 @@ if lab_exec comegato ip -6 route show fd00:64:12::/64 | grep -q .; then
 fi
 lab_stop "$CLIENT_PID"
 lab_log "the public user: no IPv6 address, no IPv6 route"
+
+# --- the public instance made dual stack by a reload: its 2mbit limit holds for IPv6 too -------
+public_pid=$(pair_backend_pid chip openvpn-public)
+jq '(.openvpn[] | select(.name == "public")).subnet6 = "fd00:172:16:3::/64"' "$LAB_TMP/chip.json" \
+  >"$LAB_TMP/chip.json.new" && mv "$LAB_TMP/chip.json.new" "$LAB_TMP/chip.json"
+kill -HUP "${PAIR_PID[chip]}"
+public_restarted() {
+  pair_backend_is chip openvpn-public running && [[ $(pair_backend_pid chip openvpn-public) != "$public_pid" ]]
+}
+lab_expect 30 "openvpn-public restarted with its IPv6 pool" public_restarted
+lab_spawn comegato public6 openvpn --config "$LAB_TMP/public.ovpn" --dev tun0
+CLIENT_PID=$LAB_PID
+lab_expect 30 "the public tunnel" lab_ping comegato 172.16.1.65
+public6() { lab_exec comegato ip -6 -o addr show dev tun0 scope global | grep -q 'fd00:172:16:3::1000/'; }
+lab_expect 15 "the public user's IPv6 address" public6
+lab_expect 15 "a ping6 from the public user to chip" ping6_chip
+tc -n "${LAB_NS[chip]}" filter show dev vpn_public | grep -q 'ipv6' ||
+  lab_fail "no IPv6 filter on vpn_public: $(tc -n "${LAB_NS[chip]}" filter show dev vpn_public)"
+lab_spawn chip iperf6 iperf3 -s -B "$MESH6" -p 5201
+sleep 0.5
+iperf6_kbit() {  # [-R]: the receiver's rate in kbit/s (first second left out)
+  local out i
+  for ((i = 0; i < 3; i++)); do
+    if out=$(lab_exec comegato iperf3 -6 -c "$MESH6" -p 5201 -t 5 -O 1 -f k "$@" 2>&1); then
+      awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Kbits/sec") print $i }' <<<"$out" | tail -n 1
+      return 0
+    fi
+    sleep 1
+  done
+  echo "$out" >&2
+  return 1
+}
+within() { awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * p / 100) }'; }
+up=$(iperf6_kbit) || lab_fail "iperf3 upload over IPv6 failed"
+down=$(iperf6_kbit -R) || lab_fail "iperf3 download over IPv6 failed"
+lab_log "public over IPv6, limit 2000 kbit/s: upload $up kbit/s, download $down kbit/s"
+within "$up" 2000 20 || lab_fail "IPv6 upload $up kbit/s is not within 20% of the 2000 kbit/s limit"
+within "$down" 2000 20 || lab_fail "IPv6 download $down kbit/s is not within 20% of the 2000 kbit/s limit"
+# The limit is the IPv6 filters' doing: without them (prio 2) the same download is not limited.
+tc -n "${LAB_NS[chip]}" filter del dev vpn_public parent 1: prio 2 protocol ipv6
+free=$(iperf6_kbit -R) || lab_fail "iperf3 download over IPv6 without the filters failed"
+lab_log "the same download with the IPv6 filters deleted: $free kbit/s"
+awk -v v="$free" 'BEGIN { exit !(v > 4000) }' || lab_fail "without the IPv6 filters the download was still limited ($free kbit/s)"
+lab_stop "$CLIENT_PID"
 
 # The forward filter: the pool is accepted to and from the mesh, and the drops still close it.
 rules=$(lab_exec chip nft list chain inet meshbroker forward)

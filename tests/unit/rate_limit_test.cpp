@@ -44,6 +44,28 @@ TEST(RateLimitPlan, NeedsARateAndASmallSubnet) {
   EXPECT_THROW(planRateLimit(instance), RateLimitError);
 }
 
+// Dual stack: the class of a client's IPv4 address also holds the IPv6 address OpenVPN gives
+// the same pool index (the lab openvpn_ipv6 saw alice get 172.16.1.98 and fd00:172:16:1::1000).
+TEST(RateLimitPlan, ADualStackClassAlsoHoldsThePairedIpv6Address) {
+  auto instance = publicInstance();
+  instance.subnet6 = *config::Cidr6::parse("fd00:172:16:3::/64", nullptr);
+  auto plan = planRateLimit(instance);
+  ASSERT_EQ(plan.classes.size(), 30u);
+  EXPECT_FALSE(plan.classes[0].address6) << "172.16.1.65 is the server's own";
+  EXPECT_EQ(plan.classes[1].address.str(), "172.16.1.66");
+  EXPECT_EQ(plan.classes[1].address6->str(), "fd00:172:16:3::1000");
+  EXPECT_EQ(plan.classes[29].address6->str(), "fd00:172:16:3::101c");
+  ASSERT_TRUE(plan.subnet6);
+  // From /112 on OpenVPN's IPv6 pool starts at network+2, and a small one ends first.
+  instance.subnet6 = *config::Cidr6::parse("fd00:172:16:3::ff0/124", nullptr);
+  plan = planRateLimit(instance);
+  EXPECT_EQ(plan.classes[1].address6->str(), "fd00:172:16:3::ff2");
+  EXPECT_EQ(plan.classes[14].address6->str(), "fd00:172:16:3::fff");
+  EXPECT_FALSE(plan.classes[15].address6);
+  EXPECT_EQ(plus(*config::Ipv6Address::parse("fd00::ff", nullptr), 0x102).str(), "fd00::201");
+  EXPECT_EQ(plus(*config::Ipv6Address::parse("fd00::ffff:ffff", nullptr), 1).str(), "fd00::1:0:0");
+}
+
 TEST(RateLimitPlan, IfbNamesFitAndDiffer) {
   EXPECT_EQ(ifbNameFor("vpn_public"), ifbNameFor("vpn_public"));
   EXPECT_NE(ifbNameFor("vpn_public"), ifbNameFor("vpn_private"));

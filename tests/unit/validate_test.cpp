@@ -507,12 +507,13 @@ TEST(ValidateIpv6, PoolsOverlapNothing) {
   expectError("chip", config, "/hosts/1/client_subnets6/0", "belongs to a gateway");
 }
 
-// The per-client limiter classifies IPv4 tunnel addresses: an IPv6 pool would let a public
-// user's IPv6 traffic through it unshaped, so the two are refused together.
-TEST(ValidateIpv6, RateLimitedInstanceRefusesAnIpv6Pool) {
+// A rate-limited public instance may be dual stack: the limiter shapes IPv6 in the same class.
+TEST(ValidateIpv6, ARateLimitedInstanceMayHaveAnIpv6Pool) {
   auto config = chipWithIpv6();
   config["openvpn"][0]["subnet6"] = "fd00:172:16:3::/64";
-  expectError("chip", config, "/openvpn/0/subnet6", "shapes IPv4 only");
+  auto result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_TRUE(result.config->openvpn[0].rate_limit);
 }
 
 TEST(ValidateIpv6, StatusListenerNotOnAnAddressPublicClientsReach) {
