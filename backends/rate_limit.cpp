@@ -93,15 +93,22 @@ void addClass(nl_sock* sock, int ifindex, const RateLimitPlan& plan, const Clien
         "cannot add the leaf queue for " + item.address.str() + " on " + device);
 }
 
-// u32 on a tun device: no link header, so the IPv4 source is at offset 12, destination at 16.
-Cls u32Filter(int ifindex, std::uint32_t parent, std::uint32_t value, std::uint32_t mask,
-              int offset) {
+// An empty u32 filter for one protocol; tc keeps one protocol per priority, so IPv4 filters
+// are priority 1 and IPv6 ones 2.
+Cls u32For(int ifindex, std::uint32_t parent, std::uint16_t protocol) {
   Cls cls(rtnl_cls_alloc());
   rtnl_tc_set_ifindex(TC_CAST(cls.get()), ifindex);
   rtnl_tc_set_parent(TC_CAST(cls.get()), parent);
   if (rtnl_tc_set_kind(TC_CAST(cls.get()), "u32") < 0) throw RateLimitError("u32 kind");
-  rtnl_cls_set_prio(cls.get(), 1);
-  rtnl_cls_set_protocol(cls.get(), ETH_P_IP);
+  rtnl_cls_set_prio(cls.get(), protocol == ETH_P_IPV6 ? 2 : 1);
+  rtnl_cls_set_protocol(cls.get(), protocol);
+  return cls;
+}
+
+// u32 on a tun device: no link header, so the IPv4 source is at offset 12, destination at 16.
+Cls u32Filter(int ifindex, std::uint32_t parent, std::uint32_t value, std::uint32_t mask,
+              int offset) {
+  Cls cls = u32For(ifindex, parent, ETH_P_IP);
   check(rtnl_u32_add_key_uint32(cls.get(), value, mask, offset, 0), "u32 key");
   return cls;
 }
@@ -116,16 +123,11 @@ void addClassFilter(nl_sock* sock, int ifindex, const ClientClass& item, int off
         "cannot add the u32 filter for " + item.address.str() + " on " + device);
 }
 
-// u32 of protocol IPv6 (its own priority: tc keeps one protocol per priority) matching the
-// first `length` bits of an IPv6 address at `offset` (source 8, destination 24 on a tun device).
+// u32 of protocol IPv6 matching the first `length` bits of an IPv6 address at `offset`
+// (source 8, destination 24 on a tun device).
 Cls u32Filter6(int ifindex, std::uint32_t parent, const config::Ipv6Address& address, int length,
                int offset) {
-  Cls cls(rtnl_cls_alloc());
-  rtnl_tc_set_ifindex(TC_CAST(cls.get()), ifindex);
-  rtnl_tc_set_parent(TC_CAST(cls.get()), parent);
-  if (rtnl_tc_set_kind(TC_CAST(cls.get()), "u32") < 0) throw RateLimitError("u32 kind");
-  rtnl_cls_set_prio(cls.get(), 2);
-  rtnl_cls_set_protocol(cls.get(), ETH_P_IPV6);
+  Cls cls = u32For(ifindex, parent, ETH_P_IPV6);
   const auto& bytes = address.bytes();
   for (int word = 0; word < 4 && length > 32 * word; ++word) {
     const int bits = std::min(32, length - 32 * word);

@@ -333,24 +333,19 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
     }
   }
   up.set("neighbours6", neighbours6);
-  mustache::data routes_back(mustache::data::type::list);
-  for (const auto& route : routing::routesBackToClients(node)) {
-    mustache::data item;
-    item.set("to", route.to.str());
-    item.set("via", route.via.str());
-    item.set("protocol", std::to_string(node.routing.protocol));
-    routes_back.push_back(item);
-  }
-  up.set("routes_back", routes_back);
-  mustache::data routes_back6(mustache::data::type::list);
-  for (const auto& route : routing::routesBackToClients6(node)) {
-    mustache::data item;
-    item.set("to", route.to.str());
-    item.set("via", route.via.str());
-    item.set("protocol", std::to_string(node.routing.protocol));
-    routes_back6.push_back(item);
-  }
-  up.set("routes_back6", routes_back6);
+  auto routes_back = [&node](const auto& routes) {
+    mustache::data list(mustache::data::type::list);
+    for (const auto& route : routes) {
+      mustache::data item;
+      item.set("to", route.to.str());
+      item.set("via", route.via.str());
+      item.set("protocol", std::to_string(node.routing.protocol));
+      list.push_back(item);
+    }
+    return list;
+  };
+  up.set("routes_back", routes_back(routing::routesBackToClients(node)));
+  up.set("routes_back6", routes_back(routing::routesBackToClients6(node)));
   files.push_back({"tinc/tinc-up", render("tinc/tinc-up.mustache", up), 0755});
   files.push_back(
       {"tinc/tinc-down", render("tinc/tinc-down.mustache", scriptData(node, options)), 0755});

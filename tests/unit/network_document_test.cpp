@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <vector>
 
 #include "network/document.hpp"
@@ -251,29 +252,21 @@ TEST(NetworkDocument, Ipv6FieldsAreOptionalAndStrict) {
   const auto parsed = parseDocument(good.dump());
   ASSERT_TRUE(parsed.document) << parsed.error;
   EXPECT_EQ(*parsed.document, d6);
-  auto expect_error = [&](json doc, const std::string& words) {
-    const auto result = parseDocument(doc.dump());
-    EXPECT_FALSE(result.document) << words;
-    EXPECT_NE(result.error.find(words), std::string::npos) << result.error;
-  };
-  auto d = good;
-  d["nodes"][1]["mesh_address6"] = "fd00:20::1";
-  expect_error(d, "also the mesh address of chip");
-  d = good;
-  d["nodes"][0]["mesh_address6"] = "10.20.0.1";
-  expect_error(d, "nodes[0].mesh_address6");
-  d = good;
-  d["nodes"][0]["mesh_address6"] = "fd00:20::1\nAddress = 6.6.6.6";
-  expect_error(d, "nodes[0].mesh_address6");
-  d = good;
-  d["nodes"][0]["client_subnets6"] = {"fd00:30::1/64"};
-  expect_error(d, "nodes[0].client_subnets6[0]");
-  d = good;
-  d["nodes"][0]["client_subnets6"] = "fd00:30::/64";
-  expect_error(d, "nodes[0].client_subnets6");
-  d = good;
-  d["nodes"][0]["client_subnets6"] = json::array();
-  expect_error(d, "nodes[0].client_subnets6");
+  // Each: one field set to a hostile value, and the words the refusal must hold.
+  const std::vector<std::tuple<std::string, json, std::string>> cases = {
+      {"/nodes/1/mesh_address6", "fd00:20::1", "also the mesh address of chip"},
+      {"/nodes/0/mesh_address6", "10.20.0.1", "nodes[0].mesh_address6"},
+      {"/nodes/0/mesh_address6", "fd00:20::1\nAddress = 6.6.6.6", "nodes[0].mesh_address6"},
+      {"/nodes/0/client_subnets6", json::array({"fd00:30::1/64"}), "nodes[0].client_subnets6[0]"},
+      {"/nodes/0/client_subnets6", "fd00:30::/64", "nodes[0].client_subnets6"},
+      {"/nodes/0/client_subnets6", json::array(), "nodes[0].client_subnets6"}};
+  for (const auto& [pointer, value, words] : cases) {
+    auto d = good;
+    d[json::json_pointer(pointer)] = value;
+    const auto result = parseDocument(d.dump());
+    EXPECT_FALSE(result.document) << pointer;
+    EXPECT_NE(result.error.find(words), std::string::npos) << pointer << ": " << result.error;
+  }
 }
 
 TEST(NetworkUpdate, AcceptsOnlyAHigherVersionOfItsOwnNetwork) {
