@@ -418,7 +418,8 @@ ValueReader<RouteVia> viaReader(Diagnostics& diag) {
 ValueReader<RouteSet> routeSetReader(Diagnostics& diag) {
   return objectReader<RouteSet>(diag, [&diag](ObjectReader& object) -> std::optional<RouteSet> {
     auto name = object.required<NodeName>("name", parsed<NodeName>(diag));
-    auto to = object.required<std::vector<Cidr>>("to", arrayOf<Cidr>(diag, parsed<Cidr>(diag)));
+    auto to = object.required<std::vector<IpPrefix>>(
+        "to", arrayOf<IpPrefix>(diag, parsed<IpPrefix>(diag)));
     auto from = object.withDefault<std::vector<Cidr>>(
         "from", arrayOf<Cidr>(diag, parsed<Cidr>(diag), 64), {});
     // "via": a list of gateways, or "all_gateways" (every gateway known, the network's too).

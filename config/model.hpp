@@ -119,8 +119,8 @@ struct RouteVia {
 
 struct RouteSet {
   NodeName name;
-  std::vector<Cidr> to;    // destination prefixes
-  std::vector<Cidr> from;  // optional source subnets (policy routing); empty: all traffic
+  std::vector<IpPrefix> to;  // destination prefixes, IPv4 and IPv6 (issue 21)
+  std::vector<Cidr> from;    // optional source subnets (policy routing); empty: all traffic
   std::vector<RouteVia> via;
   // "via": "all_gateways": every gateway this node knows, the network document's included
   // (weight 1, priority 0, by name); resolveAllGateways() fills `via` from the hosts.

@@ -222,6 +222,43 @@ bool Cidr6::overlaps(const Cidr6& other) const {
 
 std::string Cidr6::str() const { return network_.str() + "/" + std::to_string(length_); }
 
+std::string IpAddress::str() const {
+  return std::visit([](const auto& a) { return a.str(); }, value_);
+}
+
+std::optional<IpPrefix> IpPrefix::parse(std::string_view text, std::string* why) {
+  if (text.find(':') != std::string_view::npos) {
+    if (auto v6 = Cidr6::parse(text, why)) return IpPrefix(*v6);
+    return std::nullopt;
+  }
+  if (auto v4 = Cidr::parse(text, why)) return IpPrefix(*v4);
+  return std::nullopt;
+}
+
+int IpPrefix::length() const {
+  return std::visit([](const auto& p) { return p.length(); }, value_);
+}
+
+IpAddress IpPrefix::network() const {
+  return std::visit([](const auto& p) { return IpAddress(p.network()); }, value_);
+}
+
+bool IpPrefix::contains(const IpAddress& address) const {
+  if (v4() && address.v4()) return v4()->contains(*address.v4());
+  if (v6() && address.v6()) return v6()->contains(*address.v6());
+  return false;
+}
+
+bool IpPrefix::overlaps(const IpPrefix& other) const {
+  if (v4() && other.v4()) return v4()->overlaps(*other.v4());
+  if (v6() && other.v6()) return v6()->overlaps(*other.v6());
+  return false;
+}
+
+std::string IpPrefix::str() const {
+  return std::visit([](const auto& p) { return p.str(); }, value_);
+}
+
 std::optional<NodeName> NodeName::parse(std::string_view text, std::string* why) {
   if (text.empty() || text.size() > 64) {
     setWhy(why, "is not a valid name (1..64 characters of A-Z, a-z, 0-9, _)");

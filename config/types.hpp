@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace meshbroker::config {
 
@@ -84,6 +85,42 @@ class Cidr6 {
   Cidr6(Ipv6Address network, int length) : network_(network), length_(length) {}
   Ipv6Address network_ = Ipv6Address::fromBytes({});
   int length_ = 0;
+};
+
+// An address of either family: what a route's next hop is (issue 21).
+class IpAddress {
+ public:
+  IpAddress(Ipv4Address v4) : value_(v4) {}  // NOLINT(google-explicit-constructor)
+  IpAddress(Ipv6Address v6) : value_(v6) {}  // NOLINT(google-explicit-constructor)
+  bool isV6() const { return std::holds_alternative<Ipv6Address>(value_); }
+  const Ipv4Address* v4() const { return std::get_if<Ipv4Address>(&value_); }
+  const Ipv6Address* v6() const { return std::get_if<Ipv6Address>(&value_); }
+  std::string str() const;
+  auto operator<=>(const IpAddress&) const = default;
+
+ private:
+  std::variant<Ipv4Address, Ipv6Address> value_;
+};
+
+// A prefix of either family: a route's destination. Parses "10.64.0.0/11" or "fd00:65::/48"
+// (a ':' makes it IPv6) with the same strictness as Cidr and Cidr6.
+class IpPrefix {
+ public:
+  static std::optional<IpPrefix> parse(std::string_view text, std::string* why);
+  IpPrefix(Cidr v4) : value_(v4) {}   // NOLINT(google-explicit-constructor)
+  IpPrefix(Cidr6 v6) : value_(v6) {}  // NOLINT(google-explicit-constructor)
+  bool isV6() const { return std::holds_alternative<Cidr6>(value_); }
+  const Cidr* v4() const { return std::get_if<Cidr>(&value_); }
+  const Cidr6* v6() const { return std::get_if<Cidr6>(&value_); }
+  int length() const;
+  IpAddress network() const;
+  bool contains(const IpAddress& address) const;  // false across families
+  bool overlaps(const IpPrefix& other) const;     // false across families
+  std::string str() const;
+  auto operator<=>(const IpPrefix&) const = default;
+
+ private:
+  std::variant<Cidr, Cidr6> value_;
 };
 
 // A tinc node name (and any other name that ends up in a file name): [A-Za-z0-9_]{1,64}.

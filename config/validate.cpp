@@ -329,10 +329,36 @@ void checkRoutes(const NodeConfig& config, Diagnostics& diag) {
       diag.error(path + "/via", "[]", "is empty (name at least one gateway)");
     }
     for (std::size_t j = 0; j < set.to.size(); ++j) {
-      if (set.to[j].overlaps(config.tinc.prefix)) {
-        diag.error(at(path + "/to", j), quoted(set.to[j].str()),
-                   "overlaps the mesh prefix " + config.tinc.prefix.str() +
-                       " at /tinc/prefix (routing it via a gateway would cut the mesh itself)");
+      const auto& to = set.to[j];
+      if (to.overlaps(config.tinc.prefix) ||
+          (config.tinc.prefix6 && to.overlaps(*config.tinc.prefix6))) {
+        const std::string mesh = to.isV6() ? config.tinc.prefix6->str() + " at /tinc/prefix6"
+                                           : config.tinc.prefix.str() + " at /tinc/prefix";
+        diag.error(at(path + "/to", j), quoted(to.str()),
+                   "overlaps the mesh prefix " + mesh +
+                       " (routing it via a gateway would cut the mesh itself)");
+      } else if (to.isV6() && !set.from.empty()) {
+        diag.error(at(path + "/to", j), quoted(to.str()),
+                   "is IPv6 in a set with \"from\" (IPv4 source subnets); put IPv6 destinations "
+                   "in a set without \"from\"");
+      } else if (to.isV6() && !config.tinc.address6) {
+        diag.error(at(path + "/to", j), quoted(to.str()),
+                   "is IPv6, and this node has no /tinc/address6 to route it from");
+      } else if (to.isV6()) {
+        // Every gateway named must have an IPv6 mesh address to be the next hop.
+        std::string without;
+        for (const auto& via : set.via) {
+          const Host* host = config.findHost(via.gateway);
+          if (host && host->role == Role::kGateway && !host->mesh_address6) {
+            without += (without.empty() ? "" : ", ") + quoted(via.gateway.str()) + " (" +
+                       hostPath(config, host) + ")";
+          }
+        }
+        if (!without.empty() && !set.all_gateways) {
+          diag.error(at(path + "/to", j), quoted(to.str()),
+                     "is IPv6, and " + without + " in /routes/" + std::to_string(i) +
+                         "/via has no mesh_address6 to route it through");
+        }
       }
     }
     Claims gateways;
@@ -466,10 +492,17 @@ void checkStatusListener(const NodeConfig& config, Diagnostics& diag) {
     for (std::size_t i = 0; i < config.openvpn.size(); ++i) {
       const auto& instance = config.openvpn[i];
       if (instance.kind != InstanceKind::kPublic || !instance.subnet6) continue;
-      for (const auto& pushed : {std::optional<Cidr6>(instance.subnet6), config.tinc.prefix6}) {
-        if (pushed && pushed->contains(*address6)) {
+      std::vector<Cidr6> pushed6 = {*instance.subnet6};
+      if (config.tinc.prefix6) pushed6.push_back(*config.tinc.prefix6);
+      for (const auto& set : config.routes) {
+        for (const auto& to : set.to) {
+          if (to.v6() && set.from.empty()) pushed6.push_back(*to.v6());
+        }
+      }
+      for (const auto& pushed : pushed6) {
+        if (pushed.contains(*address6)) {
           diag.error("/status/listen", quoted(status.listen),
-                     "is inside " + pushed->str() +
+                     "is inside " + pushed.str() +
                          ", which OpenVPN routes to the public "
                          "clients of " +
                          at("/openvpn", i) + " (" + quoted(instance.name.str()) + ")" + hint);
@@ -497,7 +530,9 @@ void checkStatusListener(const NodeConfig& config, Diagnostics& diag) {
     for (const auto& set : config.routes) {
       bool applies = set.from.empty();
       for (const auto& from : set.from) applies = applies || from.overlaps(instance.subnet);
-      if (applies) pushed.insert(pushed.end(), set.to.begin(), set.to.end());
+      for (const auto& to : set.to) {
+        if (applies && to.v4()) pushed.push_back(*to.v4());
+      }
     }
     for (const auto& subnet : pushed) {
       if (subnet.contains(*address)) {

@@ -18,9 +18,9 @@ inline constexpr std::uint8_t kDefaultProtocol = 177;
 inline constexpr std::uint32_t kMainTable = 254;
 
 struct NextHop {
-  config::Ipv4Address gateway;
-  std::string device;  // interface name; empty: let the kernel pick by the gateway
-  int weight = 1;      // 1..256; only meaningful in a multipath route
+  config::IpAddress gateway;  // the route's family (IPv4 or IPv6, issue 21)
+  std::string device;         // interface name; empty: let the kernel pick by the gateway
+  int weight = 1;             // 1..256; only meaningful in a multipath route
   bool operator==(const NextHop&) const = default;
 };
 
@@ -28,7 +28,7 @@ enum class RouteType { kUnicast, kUnreachable, kBlackhole };
 std::string_view toString(RouteType type);
 
 struct KernelRoute {
-  config::Cidr to;
+  config::IpPrefix to;
   std::uint32_t table = kMainTable;
   std::uint32_t metric = 0;  // RTA_PRIORITY
   RouteType type = RouteType::kUnicast;
@@ -40,7 +40,7 @@ struct KernelRoute {
 
 // The identity of a route in the kernel: what NLM_F_REPLACE matches on.
 struct RouteKey {
-  config::Cidr to;
+  config::IpPrefix to;
   std::uint32_t table = kMainTable;
   std::uint32_t metric = 0;
   auto operator<=>(const RouteKey&) const = default;
@@ -81,7 +81,7 @@ class RouteTable {
   virtual ~RouteTable() = default;
   virtual std::vector<KernelRoute> routes() = 0;
   virtual std::vector<PolicyRule> rules() = 0;
-  // The IPv4 routes that do not carry our protocol, in every table (their keys only).
+  // The IPv4 and IPv6 routes that do not carry our protocol, in every table (keys only).
   virtual std::vector<ForeignRoute> foreignRoutes() = 0;
   // Atomic create-or-replace (NLM_F_CREATE | NLM_F_REPLACE): never a window without a route.
   virtual void replace(const KernelRoute& route) = 0;

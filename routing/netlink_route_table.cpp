@@ -75,6 +75,39 @@ std::optional<config::Cidr> cidrOf(config::Ipv4Address network, int length) {
   return config::Cidr::parse(network.str() + "/" + std::to_string(length), nullptr);
 }
 
+// --- either family (routes, issue 21) -----------------------------------------------------
+
+// IPv6 keeps no metric 0: the kernel stores a route added with 0 as 1024 (IP6_RT_PRIO_USER).
+// Routes are sent and read with that mapping, so metric 0 means the same in both families.
+constexpr std::uint32_t kIpv6DefaultMetric = 1024;
+
+Addr toNlAddr(const config::IpAddress& address, int prefix_length) {
+  if (const auto* v4 = address.v4()) return toNlAddr(*v4, prefix_length);
+  const auto& bytes = address.v6()->bytes();
+  Addr addr(nl_addr_build(AF_INET6, bytes.data(), bytes.size()));
+  if (!addr) throw RouteTableError("out of memory building a netlink address");
+  nl_addr_set_prefixlen(addr.get(), prefix_length);
+  return addr;
+}
+
+std::optional<config::IpAddress> ipFrom(nl_addr* addr) {
+  if (addr == nullptr) return std::nullopt;
+  if (nl_addr_get_family(addr) == AF_INET) {
+    if (auto v4 = ipv4From(addr)) return config::IpAddress(*v4);
+    return std::nullopt;
+  }
+  if (nl_addr_get_family(addr) != AF_INET6 || nl_addr_get_len(addr) != 16) return std::nullopt;
+  config::Ipv6Address::Bytes bytes{};
+  std::memcpy(bytes.data(), nl_addr_get_binary_addr(addr), bytes.size());
+  return config::IpAddress(config::Ipv6Address::fromBytes(bytes));
+}
+
+bool unspecified(const config::IpAddress& address) {
+  if (const auto* v4 = address.v4()) return v4->value() == 0;
+  const auto& bytes = address.v6()->bytes();
+  return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
+}
+
 // ifindex -> name, asked once per index during one dump.
 class InterfaceNames {
  public:
@@ -222,14 +255,14 @@ int onDumpMessage(nl_msg* msg, void* arg) {
   return NL_OK;
 }
 
-// Dumps one IPv4 object type, calling `restart` before each attempt and `handle` per message.
-// Returns 0 or the libnl error of the last attempt.
-int dumpIpv4(nl_sock* sock, int type, const std::function<void()>& restart,
-             const std::function<void(nlmsghdr*)>& handle) {
+// Dumps one object type of one family, calling `restart` before each attempt and `handle` per
+// message. Returns 0 or the libnl error of the last attempt.
+int dump(nl_sock* sock, int type, int family, const std::function<void()>& restart,
+         const std::function<void(nlmsghdr*)>& handle) {
   int rc = 0;
   for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
     restart();
-    rc = nl_rtgen_request(sock, type, AF_INET, NLM_F_DUMP);
+    rc = nl_rtgen_request(sock, type, family, NLM_F_DUMP);
     if (rc < 0) return rc;
     DumpState state{&handle, nullptr};
     Callbacks cb = callbacksFor(sock);
@@ -272,35 +305,44 @@ bool hopBefore(const NextHop& a, const NextHop& b) {
   return std::tie(a.gateway, a.device, a.weight) < std::tie(b.gateway, b.device, b.weight);
 }
 
-// The route header of an IPv4 RTM_NEWROUTE that NLM_F_REPLACE of ours could hit (tos 0, no
-// source selector, not a cached clone), or nullptr.
-const rtmsg* replaceableIpv4(nlmsghdr* header) {
+// The route header of an IPv4 or IPv6 RTM_NEWROUTE that NLM_F_REPLACE of ours could hit (tos
+// 0, no source selector, not a cached clone), or nullptr.
+const rtmsg* replaceable(nlmsghdr* header) {
   if (header->nlmsg_type != RTM_NEWROUTE || !nlmsg_valid_hdr(header, sizeof(rtmsg))) {
     return nullptr;
   }
   const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(header));
-  if (rtm->rtm_family != AF_INET || (rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_tos != 0 ||
-      rtm->rtm_src_len != 0 || rtm->rtm_dst_len > 32) {
+  const int max_length = rtm->rtm_family == AF_INET ? 32 : rtm->rtm_family == AF_INET6 ? 128 : -1;
+  if (max_length < 0 || (rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_tos != 0 ||
+      rtm->rtm_src_len != 0 || rtm->rtm_dst_len > max_length) {
     return nullptr;
   }
   return rtm;
 }
 
-// The destination prefix of a parsed route (0.0.0.0/0 when it has none).
-std::optional<config::Cidr> destinationOf(rtnl_route* route, const rtmsg* rtm) {
-  auto network = config::Ipv4Address::fromUint(0);
+// The destination prefix of a parsed route (0.0.0.0/0 or ::/0 when it has none).
+std::optional<config::IpPrefix> destinationOf(rtnl_route* route, const rtmsg* rtm) {
+  const bool v6 = rtm->rtm_family == AF_INET6;
+  std::string network = v6 ? "::" : "0.0.0.0";
   nl_addr* dst = rtnl_route_get_dst(route);
   if (dst != nullptr && nl_addr_get_len(dst) > 0) {
-    auto address = ipv4From(dst);
-    if (!address) return std::nullopt;
-    network = *address;
+    auto address = ipFrom(dst);
+    if (!address || address->isV6() != v6) return std::nullopt;
+    network = address->str();
   }
-  return cidrOf(network, rtm->rtm_dst_len);
+  // IpPrefix::parse rejects host bits, so a reply with a misaligned prefix is skipped.
+  return config::IpPrefix::parse(network + "/" + std::to_string(rtm->rtm_dst_len), nullptr);
+}
+
+// A route's metric as KernelRoute says it (IPv6's 1024 is our 0).
+std::uint32_t metricOf(rtnl_route* route, const rtmsg* rtm) {
+  const std::uint32_t metric = rtnl_route_get_priority(route);
+  return rtm->rtm_family == AF_INET6 && metric == kIpv6DefaultMetric ? 0 : metric;
 }
 
 // One RTM_NEWROUTE message of another protocol as the key it holds, or nothing.
 std::optional<ForeignRoute> parseForeign(nlmsghdr* header, std::uint8_t protocol) {
-  const rtmsg* rtm = replaceableIpv4(header);
+  const rtmsg* rtm = replaceable(header);
   if (rtm == nullptr || rtm->rtm_protocol == protocol) return std::nullopt;
   rtnl_route* raw = nullptr;
   if (rtnl_route_parse(header, &raw) < 0 || raw == nullptr) return std::nullopt;
@@ -309,7 +351,7 @@ std::optional<ForeignRoute> parseForeign(nlmsghdr* header, std::uint8_t protocol
   if (!to) return std::nullopt;
   return ForeignRoute{.key = {.to = *to,
                               .table = rtnl_route_get_table(parsed.get()),
-                              .metric = rtnl_route_get_priority(parsed.get())},
+                              .metric = metricOf(parsed.get(), rtm)},
                       .protocol = rtm->rtm_protocol};
 }
 
@@ -317,7 +359,7 @@ std::optional<ForeignRoute> parseForeign(nlmsghdr* header, std::uint8_t protocol
 // KernelRoute can say exactly (so that nothing we report back loses a detail).
 std::optional<KernelRoute> parseRoute(nlmsghdr* header, std::uint8_t protocol,
                                       InterfaceNames& names) {
-  const rtmsg* rtm = replaceableIpv4(header);
+  const rtmsg* rtm = replaceable(header);
   if (rtm == nullptr || rtm->rtm_protocol != protocol) return std::nullopt;
   auto type = routeTypeOf(rtm->rtm_type);
   if (!type) return std::nullopt;
@@ -332,7 +374,7 @@ std::optional<KernelRoute> parseRoute(nlmsghdr* header, std::uint8_t protocol,
   if (!to) return std::nullopt;
   KernelRoute route{.to = *to,
                     .table = rtnl_route_get_table(parsed.get()),
-                    .metric = rtnl_route_get_priority(parsed.get()),
+                    .metric = metricOf(parsed.get(), rtm),
                     .type = *type,
                     .next_hops = {}};
   if (*type != RouteType::kUnicast) return route;
@@ -342,8 +384,8 @@ std::optional<KernelRoute> parseRoute(nlmsghdr* header, std::uint8_t protocol,
   for (int i = 0; i < count; ++i) {
     rtnl_nexthop* hop = rtnl_route_nexthop_n(parsed.get(), i);
     if (hop == nullptr) return std::nullopt;
-    auto gateway = ipv4From(rtnl_route_nh_get_gateway(hop));
-    if (!gateway) return std::nullopt;
+    auto gateway = ipFrom(rtnl_route_nh_get_gateway(hop));
+    if (!gateway || gateway->isV6() != to->isV6()) return std::nullopt;
     // libnl's nexthop "weight" is the raw rtnh_hops byte, which the kernel reads as weight - 1.
     // A plain route carries no weight at all.
     int weight = count > 1 ? rtnl_route_nh_get_weight(hop) + 1 : 1;
@@ -366,7 +408,10 @@ std::string routeProblem(const KernelRoute& route) {
   }
   if (route.next_hops.empty()) return "a unicast route needs a next hop";
   for (const NextHop& hop : route.next_hops) {
-    if (hop.gateway.value() == 0) return "next hop 0.0.0.0 is not a gateway";
+    if (unspecified(hop.gateway)) return "next hop " + hop.gateway.str() + " is not a gateway";
+    if (hop.gateway.isV6() != route.to.isV6()) {
+      return "next hop " + hop.gateway.str() + " is not of the destination's family";
+    }
     if (hop.weight < 1 || hop.weight > kMaxWeight) {
       return "next hop " + hop.gateway.str() + " has weight " + std::to_string(hop.weight) +
              ", want 1..256";
@@ -381,11 +426,12 @@ Route buildRoute(nl_sock* sock, const KernelRoute& route, std::uint8_t protocol,
                  bool with_next_hops, const RouteFailure& fail) {
   Route out(rtnl_route_alloc());
   if (!out) fail("out of memory");
-  rtnl_route_set_family(out.get(), AF_INET);
+  const bool v6 = route.to.isV6();
+  rtnl_route_set_family(out.get(), v6 ? AF_INET6 : AF_INET);
   rtnl_route_set_table(out.get(), route.table);  // libnl always adds RTA_TABLE (tables > 255)
   rtnl_route_set_protocol(out.get(), protocol);
   rtnl_route_set_scope(out.get(), RT_SCOPE_UNIVERSE);
-  rtnl_route_set_priority(out.get(), route.metric);
+  rtnl_route_set_priority(out.get(), v6 && route.metric == 0 ? kIpv6DefaultMetric : route.metric);
   rtnl_route_set_type(out.get(), kernelType(route.type));
   Addr dst = toNlAddr(route.to.network(), route.to.length());
   if (int rc = rtnl_route_set_dst(out.get(), dst.get()); rc < 0) fail(nl_geterror(rc));
@@ -398,7 +444,7 @@ Route buildRoute(nl_sock* sock, const KernelRoute& route, std::uint8_t protocol,
     rtnl_nexthop* nh = rtnl_route_nh_alloc();
     if (nh == nullptr) fail("out of memory");
     rtnl_route_add_nexthop(out.get(), nh);  // the route owns it from here on
-    Addr gateway = toNlAddr(hop.gateway, 32);
+    Addr gateway = toNlAddr(hop.gateway, hop.gateway.isV6() ? 128 : 32);
     rtnl_route_nh_set_gateway(nh, gateway.get());
     if (!hop.device.empty()) {
       int index = interfaceIndex(sock, hop.device);
@@ -531,14 +577,21 @@ void NetlinkRouteTable::reconnect() { sock_ = connect(); }
 std::vector<KernelRoute> NetlinkRouteTable::routes() {
   std::vector<KernelRoute> out;
   InterfaceNames names;
-  int rc = dumpIpv4(
-      sock_.get(), RTM_GETROUTE, [&] { out.clear(); },
-      [&](nlmsghdr* header) {
-        if (auto route = parseRoute(header, protocol_, names)) out.push_back(std::move(*route));
-      });
-  if (rc < 0) {
-    reconnect();
-    throw RouteTableError(std::string("cannot list the kernel's IPv4 routes: ") + nl_geterror(rc));
+  for (const int family : {AF_INET, AF_INET6}) {
+    std::vector<KernelRoute> of_family;
+    int rc = dump(
+        sock_.get(), RTM_GETROUTE, family, [&] { of_family.clear(); },
+        [&](nlmsghdr* header) {
+          if (auto route = parseRoute(header, protocol_, names)) {
+            of_family.push_back(std::move(*route));
+          }
+        });
+    if (rc < 0) {
+      reconnect();
+      throw RouteTableError(std::string("cannot list the kernel's ") +
+                            (family == AF_INET ? "IPv4" : "IPv6") + " routes: " + nl_geterror(rc));
+    }
+    out.insert(out.end(), of_family.begin(), of_family.end());
   }
   std::sort(out.begin(), out.end(), [](const KernelRoute& a, const KernelRoute& b) {
     return std::tuple(a.table, keyOf(a)) < std::tuple(b.table, keyOf(b));
@@ -548,14 +601,19 @@ std::vector<KernelRoute> NetlinkRouteTable::routes() {
 
 std::vector<ForeignRoute> NetlinkRouteTable::foreignRoutes() {
   std::vector<ForeignRoute> out;
-  int rc = dumpIpv4(
-      sock_.get(), RTM_GETROUTE, [&] { out.clear(); },
-      [&](nlmsghdr* header) {
-        if (auto route = parseForeign(header, protocol_)) out.push_back(*route);
-      });
-  if (rc < 0) {
-    reconnect();
-    throw RouteTableError(std::string("cannot list the kernel's IPv4 routes: ") + nl_geterror(rc));
+  for (const int family : {AF_INET, AF_INET6}) {
+    std::vector<ForeignRoute> of_family;
+    int rc = dump(
+        sock_.get(), RTM_GETROUTE, family, [&] { of_family.clear(); },
+        [&](nlmsghdr* header) {
+          if (auto route = parseForeign(header, protocol_)) of_family.push_back(*route);
+        });
+    if (rc < 0) {
+      reconnect();
+      throw RouteTableError(std::string("cannot list the kernel's ") +
+                            (family == AF_INET ? "IPv4" : "IPv6") + " routes: " + nl_geterror(rc));
+    }
+    out.insert(out.end(), of_family.begin(), of_family.end());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -563,8 +621,8 @@ std::vector<ForeignRoute> NetlinkRouteTable::foreignRoutes() {
 
 std::vector<PolicyRule> NetlinkRouteTable::rules() {
   std::vector<PolicyRule> out;
-  int rc = dumpIpv4(
-      sock_.get(), RTM_GETRULE, [&] { out.clear(); },
+  int rc = dump(
+      sock_.get(), RTM_GETRULE, AF_INET, [&] { out.clear(); },
       [&](nlmsghdr* header) {
         if (auto rule = parseRule(header, protocol_)) out.push_back(std::move(*rule));
       });

@@ -65,70 +65,98 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
     }
 
     const auto prev = previous.find(decision.name);
-    std::vector<NextHop> hops;
-    if (set.policy == config::RoutePolicy::kFailover && !usable.empty()) {
-      std::stable_sort(usable.begin(), usable.end(), [](const Candidate& a, const Candidate& b) {
-        if (a.via->priority != b.via->priority) return a.via->priority < b.via->priority;
-        return a.state->rtt_ms.value_or(1e9) < b.state->rtt_ms.value_or(1e9);
-      });
-      const Candidate* pick = &usable.front();
-      // Stay on the current gateway while it ties on priority and is not clearly slower.
-      if (prev != previous.end() && prev->second.chosen.size() == 1) {
-        for (const auto& candidate : usable) {
-          if (candidate.via->gateway.str() == prev->second.chosen.front() &&
-              candidate.via->priority == pick->via->priority &&
-              !clearlyFaster(*pick->state, *candidate.state)) {
-            pick = &candidate;
+    // Each family is routed over the usable gateways that have an address in it (IPv6: a
+    // mesh_address6); the decision shown is IPv4's when the set has IPv4 destinations.
+    bool reported = false;
+    for (const bool v6 : {false, true}) {
+      std::vector<config::IpPrefix> destinations;
+      for (const auto& to : set.to) {
+        if (to.isV6() == v6) destinations.push_back(to);
+      }
+      if (destinations.empty()) continue;
+      std::vector<Candidate> family = usable;
+      if (v6) std::erase_if(family, [](const Candidate& c) { return !c.host->mesh_address6; });
+      auto hopOf = [&](const Candidate& c, int weight) {
+        return NextHop{v6 ? config::IpAddress(*c.host->mesh_address6)
+                          : config::IpAddress(c.host->mesh_address),
+                       device, weight};
+      };
+      std::vector<NextHop> hops;
+      std::vector<std::string> chosen;
+      std::string why;
+      if (set.policy == config::RoutePolicy::kFailover && !family.empty()) {
+        std::stable_sort(family.begin(), family.end(), [](const Candidate& a, const Candidate& b) {
+          if (a.via->priority != b.via->priority) return a.via->priority < b.via->priority;
+          return a.state->rtt_ms.value_or(1e9) < b.state->rtt_ms.value_or(1e9);
+        });
+        const Candidate* pick = &family.front();
+        // Stay on the current gateway while it ties on priority and is not clearly slower.
+        if (prev != previous.end() && prev->second.chosen.size() == 1) {
+          for (const auto& candidate : family) {
+            if (candidate.via->gateway.str() == prev->second.chosen.front() &&
+                candidate.via->priority == pick->via->priority &&
+                !clearlyFaster(*pick->state, *candidate.state)) {
+              pick = &candidate;
+            }
           }
         }
+        hops.push_back(hopOf(*pick, 1));
+        chosen = {pick->via->gateway.str()};
+        why = pick->via->gateway.str() + " (priority " + std::to_string(pick->via->priority) +
+              ") is the best gateway that is up";
+        if (!any_healthy) why += " (degraded: its through-gateway probe fails)";
+      } else if (!family.empty()) {
+        for (const auto& candidate : family) {
+          hops.push_back(hopOf(candidate, candidate.via->weight));
+          chosen.push_back(candidate.via->gateway.str());
+        }
+        std::sort(hops.begin(), hops.end(),
+                  [](const NextHop& a, const NextHop& b) { return a.gateway < b.gateway; });
+        // A single next hop carries no weight in the kernel (it reads back as 1).
+        if (hops.size() == 1) hops.front().weight = 1;
+        why = "balanced over " + std::to_string(family.size()) + " of " +
+              std::to_string(set.via.size()) + " gateways";
       }
-      hops.push_back({pick->host->mesh_address, device, 1});
-      decision.chosen = {pick->via->gateway.str()};
-      decision.why = pick->via->gateway.str() + " (priority " +
-                     std::to_string(pick->via->priority) + ") is the best gateway that is up";
-      if (!any_healthy) decision.why += " (degraded: its through-gateway probe fails)";
-    } else if (!usable.empty()) {
-      for (const auto& candidate : usable) {
-        hops.push_back({candidate.host->mesh_address, device, candidate.via->weight});
-        decision.chosen.push_back(candidate.via->gateway.str());
-      }
-      std::sort(hops.begin(), hops.end(), [](const NextHop& a, const NextHop& b) {
-        return a.gateway.value() < b.gateway.value();
-      });
-      // A single next hop carries no weight in the kernel (it reads back as 1).
-      if (hops.size() == 1) hops.front().weight = 1;
-      decision.why = "balanced over " + std::to_string(usable.size()) + " of " +
-                     std::to_string(set.via.size()) + " gateways";
-    }
 
-    RouteType type = RouteType::kUnicast;
-    if (usable.empty()) {
-      decision.all_down = true;
-      switch (set.all_down) {
-        case config::AllDownPolicy::kUnreachable:
-          type = RouteType::kUnreachable;
-          break;
-        case config::AllDownPolicy::kBlackhole:
-          type = RouteType::kBlackhole;
-          break;
-        case config::AllDownPolicy::kKeepLast:
-          if (prev != previous.end() && !prev->second.routes.empty() &&
-              prev->second.routes.front().type == RouteType::kUnicast) {
-            hops = prev->second.routes.front().next_hops;
-            decision.chosen = prev->second.chosen;
-          } else {
+      RouteType type = RouteType::kUnicast;
+      if (family.empty()) {
+        switch (set.all_down) {
+          case config::AllDownPolicy::kUnreachable:
             type = RouteType::kUnreachable;
+            break;
+          case config::AllDownPolicy::kBlackhole:
+            type = RouteType::kBlackhole;
+            break;
+          case config::AllDownPolicy::kKeepLast: {
+            // The last unicast route of this family, if there was one.
+            const KernelRoute* last = nullptr;
+            if (prev != previous.end()) {
+              for (const auto& route : prev->second.routes) {
+                if (route.to.isV6() == v6 && route.type == RouteType::kUnicast) last = &route;
+              }
+            }
+            if (last) {
+              hops = last->next_hops;
+              chosen = prev->second.chosen;
+            } else {
+              type = RouteType::kUnreachable;
+            }
+            break;
           }
-          break;
+        }
+        why = "no gateway is up: " +
+              std::string(type == RouteType::kUnicast ? "keeping the last route" : toString(type));
       }
-      decision.why =
-          "no gateway is up: " +
-          std::string(type == RouteType::kUnicast ? "keeping the last route" : toString(type));
-    }
-    for (const auto& to : set.to) {
-      KernelRoute route{to, table, 0, type,
-                        type == RouteType::kUnicast ? hops : std::vector<NextHop>{}};
-      decision.routes.push_back(route);
+      if (!reported) {
+        decision.all_down = family.empty();
+        decision.chosen = chosen;
+        decision.why = why;
+        reported = true;
+      }
+      for (const auto& to : destinations) {
+        decision.routes.push_back(
+            {to, table, 0, type, type == RouteType::kUnicast ? hops : std::vector<NextHop>{}});
+      }
     }
     for (std::size_t f = 0; f < set.from.size(); ++f) {
       decision.rules.push_back({base_priority + kMaxHosts + static_cast<std::uint32_t>(s * 16 + f),
@@ -168,14 +196,19 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
   // Gateway role: the route back to a server's OpenVPN clients (the same routes tinc-up
   // installs) exists only while that server is reachable over the mesh, so the mesh's routing
   // protocol withdraws it when not.
-  for (const auto& back : routesBackToClients(node)) {
-    const PeerState& state = stateOf(back.server);
-    KernelRoute route{back.to, kMainTable, 0, RouteType::kUnicast, {{back.via, device, 1}}};
+  auto routeBack = [&](const std::string& server, KernelRoute route) {
+    const PeerState& state = stateOf(server);
     if (!state.known) {
       desired.frozen.push_back(keyOf(route));
     } else if (state.up) {
       desired.routes.push_back(std::move(route));
     }
+  };
+  for (const auto& back : routesBackToClients(node)) {
+    routeBack(back.server, {back.to, kMainTable, 0, RouteType::kUnicast, {{back.via, device, 1}}});
+  }
+  for (const auto& back : routesBackToClients6(node)) {
+    routeBack(back.server, {back.to, kMainTable, 0, RouteType::kUnicast, {{back.via, device, 1}}});
   }
   return desired;
 }

@@ -23,7 +23,7 @@ struct StaticRoute {
 std::vector<StaticRoute> routesBackToClients(const config::NodeConfig& node);
 
 // The same for servers' IPv6 pools, via their IPv6 mesh address (a server without one has no
-// IPv6 pool: validation). tinc-up installs them; the route policy does not watch them yet.
+// IPv6 pool: validation). tinc-up installs them, the route policy keeps them like the IPv4 ones.
 struct StaticRoute6 {
   config::Cidr6 to;
   config::Ipv6Address via;

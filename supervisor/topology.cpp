@@ -5,7 +5,8 @@ namespace meshbroker::supervisor {
 
 namespace {
 
-std::vector<std::string> cidrs(const std::vector<config::Cidr>& list) {
+template <class Prefix>
+std::vector<std::string> cidrs(const std::vector<Prefix>& list) {
   std::vector<std::string> out;
   for (const auto& cidr : list) out.push_back(cidr.str());
   return out;

@@ -148,19 +148,30 @@ RenderedFile renderInstance(const NodeConfig& node, const config::OpenVpnInstanc
     bool applies = set.from.empty();
     for (const auto& from : set.from) applies = applies || from.overlaps(instance.subnet);
     if (!applies) continue;
-    for (const auto& to : set.to) {
-      if (std::find(pushed.begin(), pushed.end(), to) != pushed.end()) continue;
-      pushed.push_back(to);
-      routes.push_back(routeItem(to));
+    for (const auto& prefix : set.to) {
+      const auto* to = prefix.v4();
+      if (!to || std::find(pushed.begin(), pushed.end(), *to) != pushed.end()) continue;
+      pushed.push_back(*to);
+      routes.push_back(routeItem(*to));
     }
   }
   data.set("push_routes", routes);
   // IPv6 (issue 21): the instance's pool and the mesh's IPv6 prefix. Validation makes a pool
   // need the node's IPv6 mesh address (the gateways route the pool back to it).
+  // Route sets' IPv6 destinations go to clients that have an IPv6 address (route sets with
+  // "from" are IPv4 source subnets: they apply to IPv4 only).
   std::vector<std::string> routes6;
   if (instance.subnet6) {
     data.set("subnet6", instance.subnet6->str());
     if (node.tinc.prefix6) routes6.push_back(node.tinc.prefix6->str());
+    for (const auto& set : node.routes) {
+      if (!set.from.empty()) continue;
+      for (const auto& to : set.to) {
+        if (to.v6() && std::find(routes6.begin(), routes6.end(), to.str()) == routes6.end()) {
+          routes6.push_back(to.str());
+        }
+      }
+    }
   }
   data.set("push_routes6", listOf(routes6));
   // Clients are verified against this instance's trust and CRL files only: a certificate of
@@ -319,9 +330,9 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
     }
   }
   up.set("neighbours", neighbours);
-  // The same pinning for IPv6 (no neighbour advertisement can move them). "ip -6" lines are not
-  // among those a reload applies without restarting tincd (supervisor/reload_plan): a change
-  // here re-runs tinc-up.
+  // The same pinning for IPv6 (no neighbour advertisement can move them). "ip -6 neigh" lines
+  // are not among those a reload applies without restarting tincd (supervisor/reload_plan): a
+  // change here re-runs tinc-up.
   mustache::data neighbours6(mustache::data::type::list);
   if (tinc.mode != config::TincMode::kRouter && tinc.address6) {
     for (const auto& host : node.hosts) {

@@ -535,14 +535,81 @@ TEST_F(NetlinkRouteTableTest, RoutesOfOursThatRouteTableCannotSayAreSkipped) {
   EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{good});
 }
 
-TEST_F(NetlinkRouteTableTest, Ipv6RoutesDoNotDisturbTheList) {
-  Shell added = sh("ip -6 route add 2001:db8:21::/64 via 2001:db8::2 dev mbt0 proto 177");
-  if (added.status != 0) GTEST_SKIP() << "no IPv6 here: " << added.out;
-  must("ip -6 route add unreachable 2001:db8:22::/64 proto 177");
-  KernelRoute good = unicast("10.22.0.0/24", {hop("192.0.2.2")});
-  table_.replace(good);
-  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{good});
-  EXPECT_EQ(ipJson("ip -6 -j route show proto 177").size(), 2u);
+// IPv6 (issue 21): the same table, the same protocol number, the same guarantees.
+config::IpPrefix prefix6(const std::string& text) {
+  auto prefix = config::IpPrefix::parse(text, nullptr);
+  if (!prefix || !prefix->isV6()) throw std::invalid_argument("bad IPv6 prefix in test: " + text);
+  return *prefix;
+}
+
+NextHop hop6(const std::string& gateway, int weight = 1) {
+  return NextHop{
+      .gateway = *config::Ipv6Address::parse(gateway, nullptr), .device = kDev0, .weight = weight};
+}
+
+bool ipv6Here() { return sh("ip -6 addr show dev mbt0 | grep -q 2001:db8::1").status == 0; }
+
+TEST_F(NetlinkRouteTableTest, Ipv6RoutesRoundTripWithMetricZero) {
+  if (!ipv6Here()) GTEST_SKIP() << "no IPv6 on mbt0 (netlink_routes.sh fails in CI for this)";
+  KernelRoute route{.to = prefix6("2001:db8:21::/64"),
+                    .table = kMainTable,
+                    .metric = 0,
+                    .type = RouteType::kUnicast,
+                    .next_hops = {hop6("2001:db8::2")}};
+  table_.replace(route);
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{route});
+  // The kernel keeps it as metric 1024, IPv6's "no metric"; we read it back as 0.
+  json shown = ipJson("ip -6 -j route show 2001:db8:21::/64 proto 177");
+  ASSERT_EQ(shown.size(), 1u) << shown.dump();
+  EXPECT_EQ(shown[0]["metric"], 1024);
+  EXPECT_EQ(shown[0]["gateway"], "2001:db8::2");
+
+  // Moved in place, then weighted over two next hops, then unreachable: each a replace.
+  route.next_hops = {hop6("2001:db8::3")};
+  table_.replace(route);
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{route});
+  route.next_hops = {hop6("2001:db8::2", 5), hop6("2001:db8::3", 1)};
+  table_.replace(route);
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{route});
+  shown = ipJson("ip -6 -j route show 2001:db8:21::/64 proto 177");
+  ASSERT_EQ(shown.size(), 1u) << shown.dump();
+  ASSERT_EQ(shown[0]["nexthops"].size(), 2u) << shown.dump();
+  route = KernelRoute{.to = prefix6("2001:db8:21::/64"),
+                      .table = kMainTable,
+                      .metric = 0,
+                      .type = RouteType::kUnreachable,
+                      .next_hops = {}};
+  table_.replace(route);
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{route});
+  table_.remove(route);
+  EXPECT_TRUE(table_.routes().empty());
+  EXPECT_EQ(ipJson("ip -6 -j route show proto 177").size(), 0u);
+}
+
+TEST_F(NetlinkRouteTableTest, Ipv6AndIpv4SideBySideAndWhatIproute2Wrote) {
+  if (!ipv6Here()) GTEST_SKIP() << "no IPv6 on mbt0 (netlink_routes.sh fails in CI for this)";
+  must("ip -6 route add 2001:db8:22::/64 via 2001:db8::2 dev mbt0 proto 177 metric 7");
+  must("ip -6 route add 2001:db8:23::/64 proto static via 2001:db8::2 dev mbt0");
+  KernelRoute v4 = unicast("10.22.0.0/24", {hop("192.0.2.2")});
+  table_.replace(v4);
+  KernelRoute v6{.to = prefix6("2001:db8:22::/64"),
+                 .table = kMainTable,
+                 .metric = 7,
+                 .type = RouteType::kUnicast,
+                 .next_hops = {hop6("2001:db8::2")}};
+  auto listed = table_.routes();
+  EXPECT_EQ(listed.size(), 2u);
+  EXPECT_EQ(withKey(listed, keyOf(v4)), std::vector<KernelRoute>{v4});
+  EXPECT_EQ(withKey(listed, keyOf(v6)), std::vector<KernelRoute>{v6});
+  // Another program's IPv6 route is a foreign key (metric 1024 read as 0), never ours.
+  const auto foreign = table_.foreignRoutes();
+  const RouteKey static_key{prefix6("2001:db8:23::/64"), kMainTable, 0};
+  EXPECT_TRUE(std::any_of(foreign.begin(), foreign.end(),
+                          [&](const ForeignRoute& f) { return f.key == static_key; }));
+  // A next hop of the other family never reaches the kernel.
+  KernelRoute mixed = v6;
+  mixed.next_hops = {hop("192.0.2.2")};
+  EXPECT_THROW(table_.replace(mixed), RouteTableError);
 }
 
 TEST_F(NetlinkRouteTableTest, RulesRoundTrip) {

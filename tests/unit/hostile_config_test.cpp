@@ -394,6 +394,8 @@ json withOptionalFields(const std::string& node, json seed) {
   set("/tinc/prefix6", "fd00:64:12::/64");
   set("/tinc/address6", "fd00:64:12::11");
   set("/hosts/0/mesh_address6", "fd00:64:12::12");
+  set("/hosts/1/mesh_address6", "fd00:64:12::9");
+  set("/hosts/2/mesh_address6", "fd00:64:12::a");
   set("/hosts/0/client_subnets6", json::array({"fd00:172:16:2::/64"}));
   set("/openvpn/1/subnet6", "fd00:172:16:1::/64");
   set("/status/token_file", "/etc/meshbroker/token");

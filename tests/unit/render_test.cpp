@@ -173,6 +173,16 @@ TEST(RenderIpv6, OpenVpnServesThePoolAndPushesTheMeshPrefix) {
   EXPECT_NE(conf.find("\nserver-ipv6 fd00:172:16:1::/64\n"), std::string::npos) << conf;
   EXPECT_NE(conf.find("\npush \"route-ipv6 fd00:64:12::/64\"\n"), std::string::npos) << conf;
   EXPECT_NE(conf.find("\nserver 172.16.1.96 255.255.255.224\n"), std::string::npos);
+  // A route set's IPv6 destination is pushed to clients with an IPv6 address too.
+  auto node = withIpv6("chip");
+  node.hosts[1].mesh_address6 = config::Ipv6Address::parse("fd00:64:12::9", nullptr);
+  node.hosts[2].mesh_address6 = config::Ipv6Address::parse("fd00:64:12::a", nullptr);
+  node.routes[0].to.push_back(*config::IpPrefix::parse("fd00:65::/48", nullptr));
+  const auto with_set = fileNamed(renderNode(node, {}), "openvpn/private.conf").content;
+  EXPECT_NE(
+      with_set.find("push \"route-ipv6 fd00:64:12::/64\"\npush \"route-ipv6 fd00:65::/48\"\n"),
+      std::string::npos)
+      << with_set;
   // The public instance has no pool: no IPv6 in its file.
   const auto pub = fileNamed(files, "openvpn/public.conf").content;
   EXPECT_EQ(pub.find("ipv6"), std::string::npos) << pub;

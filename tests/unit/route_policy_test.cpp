@@ -192,6 +192,92 @@ TEST(RoutePolicyTest, GatewayRoleRoutesBackToClientsOnlyWhileTheServerIsUp) {
   EXPECT_EQ(unknown.frozen.size(), 2u);  // chip's two subnets stay as they are
 }
 
+// ---- IPv6 (issue 21) ----
+
+// chip with IPv6: its gateways have IPv6 mesh addresses, the "mesh" set an IPv6 destination.
+nlohmann::json chip6() {
+  auto json = example("chip");
+  json["tinc"]["prefix6"] = "fd00:64:12::/64";
+  json["tinc"]["address6"] = "fd00:64:12::11";
+  json["hosts"][1]["mesh_address6"] = "fd00:64:12::9";  // cometa
+  json["hosts"][2]["mesh_address6"] = "fd00:64:12::a";  // illimani
+  json["routes"][0]["to"].push_back("fd00:65::/48");
+  return json;
+}
+
+std::vector<std::string> lines(const std::vector<KernelRoute>& routes) {
+  std::vector<std::string> out;
+  for (const auto& route : routes) out.push_back(describe(route));
+  return out;
+}
+
+TEST(RoutePolicyIpv6, BothFamiliesFailOverTogetherEachThroughItsOwnAddress) {
+  const auto node = load(chip6());
+  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  EXPECT_EQ(set(state).chosen, std::vector<std::string>{"cometa"});
+  EXPECT_EQ(lines(mainRoutes(state)),
+            (std::vector<std::string>{"10.64.0.0/11 via 100.64.12.9 dev meshnet0",
+                                      "10.254.0.0/16 via 100.64.12.9 dev meshnet0",
+                                      "fd00:65::/48 via fd00:64:12::9 dev meshnet0"}));
+  state = desiredRoutes(node, {{"cometa", down()}, {"illimani", up()}}, {});
+  EXPECT_EQ(describe(mainRoutes(state)[2]), "fd00:65::/48 via fd00:64:12::a dev meshnet0");
+  state = desiredRoutes(node, {{"cometa", down()}, {"illimani", down()}}, {});
+  EXPECT_EQ(mainRoutes(state)[2].type, RouteType::kUnreachable);
+  EXPECT_TRUE(set(state).all_down);
+}
+
+TEST(RoutePolicyIpv6, BalanceIsAWeightedIpv6MultipathToo) {
+  auto json = chip6();
+  json["routes"][0]["policy"] = "balance";
+  json["routes"][0]["via"][0]["weight"] = 3;
+  const auto node = load(json);
+  const auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  const auto routes = mainRoutes(state);
+  ASSERT_EQ(routes.size(), 3u);
+  const auto& v6 = routes[2];
+  ASSERT_EQ(v6.next_hops.size(), 2u);
+  EXPECT_EQ(v6.next_hops[0].gateway.str(), "fd00:64:12::9");
+  EXPECT_EQ(v6.next_hops[0].weight, 3);
+  EXPECT_EQ(v6.next_hops[1].gateway.str(), "fd00:64:12::a");
+}
+
+TEST(RoutePolicyIpv6, KeepLastKeepsEachFamilysOwnRoute) {
+  auto json = chip6();
+  json["routes"][0]["all_down"] = "keep";
+  const auto node = load(json);
+  const auto first = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  std::map<std::string, SetDecision> previous{{"mesh", set(first)}};
+  const auto kept = desiredRoutes(node, {{"cometa", down()}, {"illimani", down()}}, previous);
+  EXPECT_EQ(lines(mainRoutes(kept)), lines(mainRoutes(first)));
+}
+
+// With "all_gateways", a gateway without an IPv6 mesh address carries IPv4 only.
+TEST(RoutePolicyIpv6, AGatewayWithoutAnIpv6AddressCarriesIpv4Only) {
+  auto json = chip6();
+  json["hosts"][1].erase("mesh_address6");  // cometa: IPv4 only
+  json["routes"][0]["via"] = "all_gateways";
+  const auto node = load(json);
+  const auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up(5.0)}}, {});
+  EXPECT_EQ(lines(mainRoutes(state)),
+            (std::vector<std::string>{"10.64.0.0/11 via 100.64.12.9 dev meshnet0",
+                                      "10.254.0.0/16 via 100.64.12.9 dev meshnet0",
+                                      "fd00:65::/48 via fd00:64:12::a dev meshnet0"}));
+}
+
+TEST(RoutePolicyIpv6, GatewayRoleRoutesTheIpv6PoolBackWhileTheServerIsUp) {
+  auto json = example("cometa");
+  json["tinc"]["prefix6"] = "fd00:64:12::/64";
+  json["tinc"]["address6"] = "fd00:64:12::9";
+  json["hosts"][0]["mesh_address6"] = "fd00:64:12::11";
+  json["hosts"][0]["client_subnets6"] = {"fd00:172:16:1::/64"};
+  const auto node = load(json, "cometa");
+  const auto up_routes = desiredRoutes(node, {{"chip", up()}, {"comegato", up()}}, {}).routes;
+  EXPECT_EQ(describe(up_routes.back()), "fd00:172:16:1::/64 via fd00:64:12::11 dev meshnet0");
+  const auto down_routes = desiredRoutes(node, {{"chip", down()}, {"comegato", up()}}, {}).routes;
+  EXPECT_EQ(lines(down_routes),
+            (std::vector<std::string>{"172.16.1.128/27 via 100.64.12.12 dev meshnet0"}));
+}
+
 // ---- the plan ----
 
 KernelRoute route(const std::string& to, const std::string& via, std::uint32_t table = kMainTable) {

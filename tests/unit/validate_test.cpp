@@ -516,6 +516,33 @@ TEST(ValidateIpv6, ARateLimitedInstanceMayHaveAnIpv6Pool) {
   EXPECT_TRUE(result.config->openvpn[0].rate_limit);
 }
 
+TEST(ValidateIpv6, RouteSetsMayHoldIpv6Destinations) {
+  auto config = chipWithIpv6();
+  config["hosts"][1]["mesh_address6"] = "fd00:64:12::9";
+  config["hosts"][2]["mesh_address6"] = "fd00:64:12::a";
+  config["routes"][0]["to"].push_back("fd00:65::/48");
+  auto result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  ASSERT_EQ(result.config->routes[0].to.size(), 3u);
+  EXPECT_TRUE(result.config->routes[0].to[2].isV6());
+
+  auto bad = config;
+  bad["routes"][0]["to"][2] = "fd00:64:12::/48";
+  expectError("chip", bad, "/routes/0/to/2", "overlaps the mesh prefix fd00:64:12::/64");
+  bad = config;
+  bad["routes"][0]["to"][2] = "fd00:65::1/48";
+  expectError("chip", bad, "/routes/0/to/2", "did you mean fd00:65::/48?");
+  bad = config;
+  bad["hosts"][2].erase("mesh_address6");
+  expectError("chip", bad, "/routes/0/to/2", "\"illimani\" (/hosts/2) in /routes/0/via");
+  bad = config;
+  bad["routes"][0]["from"] = {"172.16.1.64/27"};
+  expectError("chip", bad, "/routes/0/to/2", "is IPv6 in a set with \"from\"");
+  bad = example("chip");
+  bad["routes"][0]["to"].push_back("fd00:65::/48");
+  expectError("chip", bad, "/routes/0/to/2", "no /tinc/address6");
+}
+
 TEST(ValidateIpv6, StatusListenerNotOnAnAddressPublicClientsReach) {
   auto config = chipWithIpv6();
   config["openvpn"][0].erase("rate_limit");
