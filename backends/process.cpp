@@ -295,8 +295,7 @@ std::string joined(const std::vector<std::string>& words) {
 }
 
 std::vector<std::string> commandLine(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = readProcFile("/proc/" + std::to_string(pid) + "/cmdline");
   std::vector<std::string> words;
   std::size_t begin = 0;
   while (begin < text.size()) {
@@ -345,6 +344,26 @@ std::string writePidFile(const fs::path& path, const std::string& content) {
 
 }  // namespace
 
+std::string readAllOf(int fd) {
+  std::string out;
+  std::array<char, 4096> buffer{};
+  while (true) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n > 0) {
+      out.append(buffer.data(), static_cast<std::size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return out;  // end of file, or an error (ESRCH: the process is gone)
+    }
+  }
+}
+
+std::string readProcFile(const std::string& path) {
+  io::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  return fd ? readAllOf(fd.get()) : std::string();
+}
+
 std::optional<PidFileEntry> parsePidFile(std::string_view text) {
   PidFileEntry entry;
   const char* p = text.data();
@@ -361,8 +380,7 @@ std::optional<PidFileEntry> parsePidFile(std::string_view text) {
 }
 
 std::optional<unsigned long long> processStartTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = readProcFile("/proc/" + std::to_string(pid) + "/stat");
   // "PID (comm) STATE PPID ...": comm may hold spaces and parentheses; fields after the last
   // ')' are plain. STATE is field 3, the start time field 22.
   auto close = text.rfind(')');
@@ -398,8 +416,7 @@ std::optional<unsigned long long> parseCaughtSignals(std::string_view proc_statu
 
 bool catchesSignal(pid_t pid, int sig) {
   if (sig < 1 || sig > 64) return false;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = readProcFile("/proc/" + std::to_string(pid) + "/status");
   auto mask = parseCaughtSignals(text);
   return mask && (*mask >> (sig - 1) & 1U) != 0;
 }

@@ -118,6 +118,14 @@ std::optional<unsigned long long> processStartTime(pid_t pid);
 std::optional<unsigned long long> parseCaughtSignals(std::string_view proc_status);
 bool catchesSignal(pid_t pid, int sig);
 
+// All of an open file's bytes, read with read(2); what was read before an error (empty when
+// none). /proc/PID files fail with ESRCH when the process exits between open and read: an
+// ifstream's filebuf throws std::ios_failure then, whatever its exception mask (found in CI:
+// `meshbroker handover` aborted), so /proc is read with this, never with a stream.
+std::string readAllOf(int fd);
+// readAllOf of a file opened read-only; empty when it cannot be opened.
+std::string readProcFile(const std::string& path);
+
 // "exited with status 1" / "killed by signal 9 (Killed)" from a waitpid status.
 ExitStatus describeWaitStatus(int wait_status);
 
