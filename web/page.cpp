@@ -46,25 +46,22 @@ mustache::data listOf(std::vector<mustache::data> items) {
   return list;
 }
 
-std::string clock(std::int64_t at_ms) {
-  if (at_ms <= 0) return "-";
-  std::time_t seconds = static_cast<std::time_t>(at_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%H:%M:%S", &utc);
-  return text;
-}
-
-// "2027-01-01" (UTC) of a time_t.
-std::string utcDate(std::int64_t time_s) {
+// A time_t in UTC, in strftime's format.
+std::string utcText(std::int64_t time_s, const char* format) {
   const std::time_t t = static_cast<std::time_t>(time_s);
   std::tm utc{};
   gmtime_r(&t, &utc);
-  char text[16];
-  std::strftime(text, sizeof text, "%Y-%m-%d", &utc);
+  char text[32];
+  std::strftime(text, sizeof text, format, &utc);
   return text;
 }
+
+std::string clock(std::int64_t at_ms) {
+  return at_ms <= 0 ? "-" : utcText(at_ms / 1000, "%H:%M:%S");
+}
+
+// "2027-01-01" (UTC) of a time_t.
+std::string utcDate(std::int64_t time_s) { return utcText(time_s, "%Y-%m-%d"); }
 
 std::string span(std::int64_t s) {
   if (s < 120) return std::to_string(s) + " s";
