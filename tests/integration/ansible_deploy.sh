@@ -532,7 +532,8 @@ lab_wait 10 "the new meshbroker to adopt" eval '(( $(adoptions) > adopted0 ))' |
 [[ $(backend_pids) == "$pids0" ]] || lab_fail "systemctl restart replaced tincd/openvpn: $pids0 -> $(backend_pids)"
 # Not -u: journald may not tie the last line of a process that just exited to its unit; and
 # it may be a moment behind under load (seen in a CI trial): wait for the line.
-handed_over() { container_exec chip journalctl --no-pager -o cat | grep -q 'handover: exiting for a restart'; }
+# grep reads the whole journal (not -q): under pipefail an early exit would SIGPIPE journalctl.
+handed_over() { container_exec chip journalctl --no-pager -o cat | grep 'handover: exiting for a restart' >/dev/null; }
 lab_wait 10 "the handover line in chip's journal" handed_over ||
   lab_fail "the restart did not hand over (no log line within 10 s)"
 lab_log "systemctl restart: meshbroker $mb0 -> $mb1 in $RESTART_MS ms; tincd and openvpn kept ($pids0)"
