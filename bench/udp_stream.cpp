@@ -4,6 +4,9 @@
 //   udp_stream send DST:PORT [--rate HZ] [--seconds S] [--size BYTES]   (SIGTERM: end now)
 //   udp_stream recv PORT [--seconds S] [--gap-log FILE] [--gap-min-ms MS] [--loss-log FILE]
 //
+// DST is an IPv4 address or a bracketed IPv6 one ("[fd00:65:2::8]:9000"); the receiver takes
+// both families on one socket (IPv4-mapped on an IPv6 socket; IPv4 only where IPv6 is off).
+//
 // Every datagram carries a sequence number and its send time (CLOCK_REALTIME, so a shell script
 // can relate it to ${EPOCHREALTIME}; all namespaces of one machine share that clock). The sender
 // ends with a few END datagrams that carry the number sent, so the receiver stops early and
@@ -133,8 +136,8 @@ Options parseOptions(int argc, char** argv, int first, bool sender) {
   return o;
 }
 
-int udpSocket() {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+int udpSocket(int family) {
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     std::perror("udp_stream: socket");
     std::exit(1);
@@ -148,13 +151,28 @@ int runSend(const char* target, const Options& o) {
   std::string t = target;
   auto colon = t.rfind(':');
   if (colon == std::string::npos) usage("send needs DST:PORT");
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(parsePort(t.c_str() + colon + 1));
-  if (inet_pton(AF_INET, t.substr(0, colon).c_str(), &dst.sin_addr) != 1) {
-    usage(("\"" + t.substr(0, colon) + "\" is not an IPv4 address").c_str());
+  const uint16_t port = htons(parsePort(t.c_str() + colon + 1));
+  std::string host = t.substr(0, colon);
+  sockaddr_storage dst{};
+  socklen_t dst_len = 0;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    auto* six = reinterpret_cast<sockaddr_in6*>(&dst);
+    six->sin6_family = AF_INET6;
+    six->sin6_port = port;
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &six->sin6_addr) != 1) {
+      usage(("\"" + host + "\" is not a bracketed IPv6 address").c_str());
+    }
+    dst_len = sizeof(sockaddr_in6);
+  } else {
+    auto* four = reinterpret_cast<sockaddr_in*>(&dst);
+    four->sin_family = AF_INET;
+    four->sin_port = port;
+    if (inet_pton(AF_INET, host.c_str(), &four->sin_addr) != 1) {
+      usage(("\"" + host + "\" is not an IPv4 address (IPv6: [ADDRESS]:PORT)").c_str());
+    }
+    dst_len = sizeof(sockaddr_in);
   }
-  int fd = udpSocket();
+  int fd = udpSocket(dst.ss_family);
   std::vector<char> buf(o.size, 0);
   const auto period_ns = static_cast<int64_t>(1e9 / o.rate);
   const auto count = static_cast<uint64_t>(o.rate * o.seconds);
@@ -170,7 +188,7 @@ int runSend(const char* target, const Options& o) {
     // Never blocking: datagrams stuck on the way to a dead gateway fill the socket's send
     // buffer, and a blocked sender would stretch the outage past the route switch.
     if (sendto(fd, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&dst),
-               sizeof dst) < 0) {
+               dst_len) < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         ++full;
       } else {
@@ -235,16 +253,32 @@ FILE* openLog(const std::string& path) {
 }
 
 int runRecv(const char* port_text, const Options& o) {
-  int fd = udpSocket();
-  int one = 1;
+  // One socket for both families: IPv6 with IPv4-mapped addresses, or IPv4 where the kernel
+  // has no IPv6.
+  const uint16_t port = htons(parsePort(port_text));
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  int one = 1, zero = 0;
+  if (fd >= 0) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    auto* six = reinterpret_cast<sockaddr_in6*>(&addr);
+    six->sin6_family = AF_INET6;
+    six->sin6_port = port;
+    six->sin6_addr = in6addr_any;
+    addr_len = sizeof(sockaddr_in6);
+  } else {
+    fd = udpSocket(AF_INET);
+    auto* four = reinterpret_cast<sockaddr_in*>(&addr);
+    four->sin_family = AF_INET;
+    four->sin_port = port;
+    four->sin_addr.s_addr = htonl(INADDR_ANY);
+    addr_len = sizeof(sockaddr_in);
+  }
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   int rcvbuf = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(parsePort(port_text));
-  addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) < 0) {
     std::perror("udp_stream: bind");
     return 1;
   }

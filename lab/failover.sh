@@ -26,6 +26,12 @@
 #                                      | linkdown=1 (dead hop skipped)  |
 #                                      +--------------------------------+
 #
+# IPv6 alongside (the seed configs are dual stack): tinc mesh fd00:64:12::/64 (chip ::11, cometa
+# ::9, illimani ::a, from tinc-up), meshhost fd00:65:2::8 (lo) in fd00:65::/32 (FO_DEST6), the
+# mesh-side links fd00:65:9::/64 and fd00:65:10::/64 (gateway ::1, meshhost ::2), meshhost's
+# route back to fd00:64:12::/64 multipath via both gateways. Addresses survive a link going
+# down (keep_addr_on_down), as IPv4 ones do.
+#
 # ID is the sourcing script's $$ (LAB_ID, lab/core.sh), so parallel runs do not collide.
 #
 # Functions (the core's lab_exec, lab_spawn, lab_stop, lab_wait, ... work on these nodes:
@@ -53,7 +59,8 @@
 #
 # Globals: FO_MESH[node], FO_UNDERLAY[node], FO_SIDE[gw] (gateway end of the mesh-side link),
 # FO_SIDE_PEER[gw] (meshhost end), FO_TARGET (10.65.2.8), FO_DEST (10.64.0.0/11, what sits
-# behind the gateways), FO_GATEWAYS, FO_TINC_PID[node].
+# behind the gateways), FO_GATEWAYS, FO_TINC_PID[node]; IPv6: FO_MESH6[node], FO_SIDE6[gw],
+# FO_SIDE_PEER6[gw], FO_TARGET6 (fd00:65:2::8), FO_DEST6 (fd00:65::/32).
 
 if [[ -n ${LAB_FAILOVER_LOADED:-} ]]; then
   return 0
@@ -72,6 +79,12 @@ declare -gA FO_TINC_PID=()
 FO_TARGET=10.65.2.8
 FO_DEST=10.64.0.0/11
 FO_PREFIX_LEN=27
+declare -gA FO_MESH6=([chip]=fd00:64:12::11 [cometa]=fd00:64:12::9 [illimani]=fd00:64:12::a)
+declare -gA FO_SIDE6=([cometa]=fd00:65:9::1 [illimani]=fd00:65:10::1)
+declare -gA FO_SIDE_PEER6=([cometa]=fd00:65:9::2 [illimani]=fd00:65:10::2)
+FO_TARGET6=fd00:65:2::8
+FO_DEST6=fd00:65::/32
+FO_PREFIX6=fd00:64:12::/64
 
 # fo_init [--test] NAME: lab_init, then the tools this lab needs.
 fo_init() {
@@ -88,9 +101,13 @@ fo_topology() {
     lab_ns_add "$node"
     # Loose source checks: meshhost answers over whichever gateway its multipath route picks.
     lab_sysctl "$node" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    # IPv6 addresses usable at once and kept while a link is down (a cut, then a restore).
+    lab_sysctl "$node" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+      net.ipv6.conf.all.keep_addr_on_down=1
   done
   lab_sysctl meshhost net.ipv4.conf.all.ignore_routes_with_linkdown=1 \
-    net.ipv4.conf.default.ignore_routes_with_linkdown=1
+    net.ipv4.conf.default.ignore_routes_with_linkdown=1 \
+    net.ipv6.conf.all.ignore_routes_with_linkdown=1 net.ipv6.conf.default.ignore_routes_with_linkdown=1
 
   # The Internet: one bridge, every node's uplink on it.
   lab_bridge inet
@@ -100,20 +117,27 @@ fo_topology() {
 
   # Behind the gateways: meshhost, one link per gateway.
   ip -n "${LAB_NS[meshhost]}" addr add "$FO_TARGET/32" dev lo
-  local hops=()
+  ip -n "${LAB_NS[meshhost]}" -6 addr add "$FO_TARGET6/128" dev lo
+  local hops=() hops6=()
   for gw in "${FO_GATEWAYS[@]}"; do
-    lab_sysctl "$gw" net.ipv4.ip_forward=1
+    lab_sysctl "$gw" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
     lab_link "$gw" mesh0 "${FO_SIDE[$gw]}/24" meshhost "gw-$gw" "${FO_SIDE_PEER[$gw]}/24"
-    lab_sysctl meshhost "net.ipv4.conf.gw-$gw.ignore_routes_with_linkdown=1"
+    ip -n "${LAB_NS[$gw]}" -6 addr add "${FO_SIDE6[$gw]}/64" dev mesh0
+    ip -n "${LAB_NS[meshhost]}" -6 addr add "${FO_SIDE_PEER6[$gw]}/64" dev "gw-$gw"
+    lab_sysctl meshhost "net.ipv4.conf.gw-$gw.ignore_routes_with_linkdown=1" \
+      "net.ipv6.conf.gw-$gw.ignore_routes_with_linkdown=1"
     fo_gateway_route "$gw"
     hops+=(nexthop via "${FO_SIDE[$gw]}" dev "gw-$gw")
+    hops6+=(nexthop via "${FO_SIDE6[$gw]}" dev "gw-$gw")
   done
   ip -n "${LAB_NS[meshhost]}" route add "100.64.12.0/$FO_PREFIX_LEN" "${hops[@]}"
+  ip -n "${LAB_NS[meshhost]}" -6 route add "$FO_PREFIX6" "${hops6[@]}"
 }
 
-# The gateway's route to what lies behind it (the kernel drops it when mesh0 goes down).
+# The gateway's routes to what lies behind it (the kernel drops them when mesh0 goes down).
 fo_gateway_route() {
   ip -n "${LAB_NS[$1]}" route replace "$FO_DEST" via "${FO_SIDE_PEER[$1]}" dev mesh0
+  ip -n "${LAB_NS[$1]}" -6 route replace "$FO_DEST6" via "${FO_SIDE_PEER6[$1]}" dev mesh0
 }
 
 # fo_show_health [JQ]: after a failed test, chip's gateways, routes and health events from its

@@ -22,7 +22,10 @@
 # OpenVPN clients 172.16.1.64/27 (chip public), .96/27 (chip private: the laptop), .128/27
 # (comegato public); the mesh 10.64.0.0/11 is reached through the gateways, and babeld carries
 # the way back (the client subnets, which each gateway's meshbroker keeps routed via the
-# servers) into the mesh. The status pages listen on each node's uplink address (illimani's on
+# servers) into the mesh. IPv6 alongside (dual stack, no NAT either): tinc mesh fd00:64:12::/64
+# (chip ::11, comegato ::12, cometa ::9, illimani ::a), pools fd00:172:16:3::/64 (chip public),
+# fd00:172:16:1::/64 (chip private: the laptop), fd00:172:16:2::/64 (comegato public), the mesh
+# host fd00:65:2::8 in fd00:65::/32; babeld carries both families (over link-local next hops). The status pages listen on each node's uplink address (illimani's on
 # 127.0.0.1) port 8655 and can be forwarded to this machine's loopback by socat. Nothing is
 # added to this machine's own network: 192.0.2.0/24 may be real here.
 #
@@ -51,12 +54,14 @@
 #   seed_gateways_up / seed_babel_routes / seed_tinc_listening NODE
 #   seed_api NODE PATH / seed_verdict SERVER GATEWAY / seed_status_listen NODE
 #   seed_laptop_addr / seed_laptop_reaches   the laptop's tunnel address / a ping to the host.
+#   seed_laptop_addr6 / seed_laptop_reaches6 the same for IPv6.
 #   seed_gateway_of ADDR  the gateway whose mesh address is ADDR.
 #   seed_chip_via / seed_chip_via_is ADDR   chip's next hop to the mesh / true when it is ADDR.
 #   seed_chip_sees_up GATEWAY / seed_chip_settled   chip's verdict on GATEWAY is up / both are
 #                       up and chip routes via cometa, the gateway it prefers.
-#   seed_test           the seed's own test: traceroute laptop -> chip -> the active gateway
-#                       -> the mesh host, which sees the laptop's own address; no NAT rules.
+#   seed_test           the seed's own test: traceroute and traceroute -6 laptop -> chip -> the
+#                       active gateway -> the mesh host, which sees the laptop's own addresses
+#                       (IPv4 and IPv6); no NAT rules.
 #   seed_power_off NODE / seed_power_on NODE   uplink (and a gateway's mesh side) down, every
 #                       process in the namespace SIGSTOPped / undone, and tincd told to redial.
 #   seed_forward_port NODE / seed_forwards_start / seed_forwards_stop   the status pages on
@@ -69,7 +74,8 @@
 # MESHBROKER (the binary, core), SEED_SERVERS, SEED_GATEWAYS, SEED_NODES (the four meshbroker
 # nodes), SEED_NAMESPACES, SEED_UPLINK[node], SEED_MESH[node], SEED_SIDE[gw],
 # SEED_SIDE_PEER[gw], SEED_MESHHOST (10.65.2.8), SEED_DEST (10.64.0.0/11),
-# SEED_LAPTOP_TUN_GW (172.16.1.97), SEED_PORT (8655).
+# SEED_LAPTOP_TUN_GW (172.16.1.97), SEED_PORT (8655); IPv6: SEED_MESH6[node], SEED_MESHHOST6
+# (fd00:65:2::8), SEED_DEST6 (fd00:65::/32), SEED_LAPTOP_TUN_GW6 (fd00:172:16:1::1).
 
 if [[ -n ${LAB_SEED_LOADED:-} ]]; then
   return 0
@@ -96,6 +102,11 @@ declare -gA SEED_SIDE_PEER=([cometa]=10.65.9.2 [illimani]=10.65.10.2) # meshhost
 SEED_MESHHOST=10.65.2.8
 SEED_DEST=10.64.0.0/11
 SEED_LAPTOP_TUN_GW=172.16.1.97 # chip's end of its private instance (the laptop's first hop)
+declare -gA SEED_MESH6=([chip]=fd00:64:12::11 [comegato]=fd00:64:12::12 [cometa]=fd00:64:12::9
+  [illimani]=fd00:64:12::a)
+SEED_MESHHOST6=fd00:65:2::8
+SEED_DEST6=fd00:65::/32
+SEED_LAPTOP_TUN_GW6=fd00:172:16:1::1 # OpenVPN's server-ipv6 takes ::1 of the pool
 SEED_PORT=8655
 
 seed_init() {
@@ -124,6 +135,7 @@ seed_gateway_of() {
 }
 
 seed_chip_via() { lab_route_via chip "$SEED_DEST"; }
+seed_chip_via6() { ip -n "${LAB_NS[chip]}" -6 route show "$SEED_DEST6" | awk '{ for (i = 1; i < NF; i++) if ($i == "via") { print $(i + 1); exit } }'; }
 seed_chip_via_is() { [[ $(seed_chip_via) == "$1" ]]; }
 seed_chip_sees_up() { [[ $(seed_verdict chip "$1") == up ]]; }
 # chip's steady state: both gateways up, its route on the one it prefers (cometa).
@@ -200,8 +212,11 @@ seed_topology() {
   for node in "${SEED_NAMESPACES[@]}"; do
     # Paths are asymmetric on purpose (comegato balances; the mesh picks its own way back).
     lab_sysctl "$node" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    # Links made from here on get their IPv6 link-local address at once (babeld needs one).
+    lab_sysctl "$node" net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
   done
   for node in chip comegato cometa illimani home; do lab_sysctl "$node" net.ipv4.ip_forward=1; done
+  for node in chip comegato cometa illimani; do lab_sysctl "$node" net.ipv6.conf.all.forwarding=1; done
 
   # The Internet.
   lab_bridge inet
@@ -220,8 +235,10 @@ table ip homenat {
 EOF
 
   # The mesh behind the gateways: one link each to the mesh host, babel on both.
-  lab_sysctl meshhost net.ipv4.conf.all.ignore_routes_with_linkdown=1
+  lab_sysctl meshhost net.ipv4.conf.all.ignore_routes_with_linkdown=1 \
+    net.ipv6.conf.all.ignore_routes_with_linkdown=1
   ip -n "${LAB_NS[meshhost]}" addr add "$SEED_MESHHOST/32" dev lo
+  ip -n "${LAB_NS[meshhost]}" -6 addr add "$SEED_MESHHOST6/128" dev lo
   for gw in "${SEED_GATEWAYS[@]}"; do
     lab_link "$gw" mesh0 "${SEED_SIDE[$gw]}/24" meshhost "gw-$gw" "${SEED_SIDE_PEER[$gw]}/24"
   done
@@ -229,7 +246,12 @@ EOF
   lab_exec meshhost nft -f - <<EOF || lab_fail "nft source-address set failed in the mesh host"
 table inet demo {
   set sources { type ipv4_addr; flags dynamic, timeout; timeout 10m; }
-  chain input { type filter hook input priority 0; ip daddr $SEED_MESHHOST update @sources { ip saddr }; }
+  set sources6 { type ipv6_addr; flags dynamic, timeout; timeout 10m; }
+  chain input {
+    type filter hook input priority 0;
+    ip daddr $SEED_MESHHOST update @sources { ip saddr }
+    ip6 daddr $SEED_MESHHOST6 update @sources6 { ip6 saddr }
+  }
 }
 EOF
 }
@@ -242,10 +264,13 @@ seed_babel_conf() { # NODE -> babeld.conf
     local gw
     for gw in "${SEED_GATEWAYS[@]}"; do echo "interface gw-$gw type wired hello-interval 0.5"; done
     echo "redistribute local ip $SEED_MESHHOST/32 allow"
+    echo "redistribute local ip $SEED_MESHHOST6/128 allow"
   else
     echo "interface mesh0 type wired hello-interval 0.5"
     echo "redistribute ip 100.64.12.0/27 eq 27 allow    # the tinc mesh (connected)"
     echo "redistribute ip 172.16.1.0/24 ge 25 proto 177 allow  # OpenVPN clients, via the servers"
+    echo "redistribute ip fd00:64:12::/64 eq 64 allow   # the tinc mesh, IPv6"
+    echo "redistribute ip fd00:172:16::/48 ge 64 proto 177 allow  # OpenVPN clients' IPv6 pools"
   fi
   echo "redistribute local deny"
   echo "redistribute deny"
@@ -395,13 +420,21 @@ seed_gateways_up() {
 seed_babel_routes() {
   ip -n "${LAB_NS[meshhost]}" route show 172.16.1.96/27 proto babel | grep -q via &&
     ip -n "${LAB_NS[cometa]}" route show "$SEED_MESHHOST" proto babel | grep -q via &&
-    ip -n "${LAB_NS[illimani]}" route show "$SEED_MESHHOST" proto babel | grep -q via
+    ip -n "${LAB_NS[illimani]}" route show "$SEED_MESHHOST" proto babel | grep -q via &&
+    ip -n "${LAB_NS[meshhost]}" -6 route show fd00:172:16:1::/64 proto babel | grep -q via &&
+    ip -n "${LAB_NS[cometa]}" -6 route show "$SEED_MESHHOST6" proto babel | grep -q via &&
+    ip -n "${LAB_NS[illimani]}" -6 route show "$SEED_MESHHOST6" proto babel | grep -q via
 }
 
 seed_laptop_addr() {
   ip -n "${LAB_NS[laptop]}" -4 -o addr show dev tun0 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }'
 }
 seed_laptop_reaches() { lab_ping laptop "$SEED_MESHHOST"; }
+seed_laptop_addr6() {
+  ip -n "${LAB_NS[laptop]}" -6 -o addr show dev tun0 scope global 2>/dev/null |
+    awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+seed_laptop_reaches6() { lab_exec laptop ping -6 -n -c 1 -W 1 "$SEED_MESHHOST6" >/dev/null 2>&1; }
 
 # SIGALRM: tincd retries its ConnectTo peers now instead of after its back-off.
 seed_redial() {
@@ -476,42 +509,59 @@ seed_start_all() {
   seed_spawn laptop openvpn-laptop openvpn --config "$SEED_OUT/laptop.ovpn" --dev tun0
   lab_wait 40 "the laptop's OpenVPN tunnel" seed_laptop_reaches ||
     lab_fail "the laptop cannot reach the mesh host (see $logs/openvpn-laptop.log)"
-  lab_log "laptop connected over OpenVPN as $(seed_laptop_addr)"
+  lab_wait 10 "the laptop's IPv6 over the tunnel" seed_laptop_reaches6 ||
+    lab_fail "the laptop ($(seed_laptop_addr6)) cannot reach the mesh host's $SEED_MESHHOST6 (see $logs/openvpn-laptop.log)"
+  lab_log "laptop connected over OpenVPN as $(seed_laptop_addr) and $(seed_laptop_addr6)"
 }
 
-# The seed's test: laptop -> chip -> the active gateway -> mesh host, and the mesh host sees
-# the laptop's own address. Its report goes to stdout.
-seed_test() {
-  local addr trace hops nat node rules active seen
-  addr=$(seed_laptop_addr)
-  [[ -n $addr ]] || lab_fail "the laptop has no tunnel address"
-  lab_exec meshhost nft flush set inet demo sources
+# One family's traceroute from the laptop to the mesh host: hop 1 is chip's end of the tunnel,
+# hop 2 the gateway chip routes through (over tinc), the last hop the mesh host. Then the mesh
+# host must have seen the laptop's own address (SET: the nft set of sources for the family).
+seed_trace() { # -4|-6 DEST FIRST_HOP GATEWAY_NAME GATEWAY_ADDR LAPTOP_ADDR SET
+  local flag=$1 dest=$2 first=$3 gw=$4 via=$5 addr=$6 set=$7 trace hops seen
   echo
-  echo "Seed test: traceroute from the laptop ($addr) to the mesh host $SEED_MESHHOST"
-  trace=$(lab_exec laptop traceroute -n -q 1 -w 2 -m 8 "$SEED_MESHHOST" 2>&1) ||
-    lab_fail "traceroute failed: $trace"
+  echo "Seed test: traceroute $flag from the laptop ($addr) to the mesh host $dest"
+  trace=$(lab_exec laptop traceroute "$flag" -n -q 1 -w 2 -m 8 "$dest" 2>&1) ||
+    lab_fail "traceroute $flag failed: $trace"
   printf '%s\n' "$trace" | sed 's/^/  /'
   mapfile -t hops < <(awk 'NR > 1 { print $2 }' <<<"$trace")
-  active=$(seed_gateway_of "$(seed_chip_via)")
-  [[ ${hops[0]:-} == "$SEED_LAPTOP_TUN_GW" ]] ||
-    lab_fail "hop 1 is ${hops[0]:-none}, not chip ($SEED_LAPTOP_TUN_GW)"
-  [[ ${hops[1]:-} == "${SEED_MESH[$active]:-}" ]] ||
-    lab_fail "hop 2 is ${hops[1]:-none}, not $active (${SEED_MESH[$active]:-})"
-  [[ ${hops[-1]:-} == "$SEED_MESHHOST" ]] || lab_fail "the trace did not reach $SEED_MESHHOST"
-  echo "  hop 1 = chip ($SEED_LAPTOP_TUN_GW, its OpenVPN end), hop 2 = $active (${SEED_MESH[$active]}, over tinc), hop ${#hops[@]} = the mesh host"
-  lab_exec laptop ping -n -c 3 -i 0.2 -W 1 "$SEED_MESHHOST" >/dev/null ||
-    lab_fail "the laptop's ping to the mesh host failed"
-  seen=$(lab_exec meshhost nft -j list set inet demo sources |
+  [[ ${hops[0]:-} == "$first" ]] || lab_fail "hop 1 is ${hops[0]:-none}, not chip ($first)"
+  [[ ${hops[1]:-} == "$via" ]] || lab_fail "hop 2 is ${hops[1]:-none}, not $gw ($via)"
+  [[ ${hops[-1]:-} == "$dest" ]] || lab_fail "the trace did not reach $dest"
+  echo "  hop 1 = chip ($first, its OpenVPN end), hop 2 = $gw ($via, over tinc), hop ${#hops[@]} = the mesh host"
+  lab_exec laptop ping "$flag" -n -c 3 -i 0.2 -W 1 "$dest" >/dev/null ||
+    lab_fail "the laptop's ping $flag to the mesh host failed"
+  seen=$(lab_exec meshhost nft -j list set inet demo "$set" |
     jq -r '[.nftables[].set.elem? // empty | .[] | (.elem.val? // .)] | map(tostring) | join(" ")')
   grep -qw -- "$addr" <<<"$seen" ||
     lab_fail "the mesh host did not see the laptop's address $addr (saw: $seen)"
   echo "  the mesh host saw these source addresses: $seen  <- the laptop's own $addr: routed, not NATed"
+}
+
+# The seed's test, both families: laptop -> chip -> the active gateway -> mesh host, and the mesh
+# host sees the laptop's own addresses. Its report goes to stdout.
+seed_test() {
+  local addr addr6 nat node rules active via6
+  addr=$(seed_laptop_addr)
+  [[ -n $addr ]] || lab_fail "the laptop has no tunnel address"
+  addr6=$(seed_laptop_addr6)
+  [[ -n $addr6 ]] || lab_fail "the laptop has no IPv6 tunnel address"
+  lab_exec meshhost nft flush set inet demo sources
+  lab_exec meshhost nft flush set inet demo sources6
+  active=$(seed_gateway_of "$(seed_chip_via)")
+  seed_trace -4 "$SEED_MESHHOST" "$SEED_LAPTOP_TUN_GW" "$active" "${SEED_MESH[$active]:-}" "$addr" sources
+  # Both families follow the same verdicts: the IPv6 route uses the same gateway.
+  via6=$(seed_chip_via6)
+  [[ $via6 == "${SEED_MESH6[$active]:-}" ]] ||
+    lab_fail "chip routes $SEED_DEST6 via ${via6:-nothing}, not $active (${SEED_MESH6[$active]:-})"
+  seed_trace -6 "$SEED_MESHHOST6" "$SEED_LAPTOP_TUN_GW6" "$active" "$via6" "$addr6" sources6
   nat=()
   for node in chip comegato cometa illimani meshhost; do
     rules=$(lab_exec "$node" nft list ruleset 2>/dev/null)
     grep -Eq 'masquerade|snat|dnat' <<<"$rules" && nat+=("$node")
   done
   ((${#nat[@]} == 0)) || lab_fail "NAT rules found on: ${nat[*]}"
+  echo
   echo "  NAT rules on chip, comegato, cometa, illimani, meshhost: none (only illimani's home router masquerades its uplink)"
   echo "Seed test: PASS"
 }

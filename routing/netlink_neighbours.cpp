@@ -1,4 +1,5 @@
-// NetlinkNeighbours: one dump of the neighbour table, one request per change, over libnl-route-3.
+// NetlinkNeighbours: one dump of the neighbour table (both families), one request per change, over
+// libnl-route-3.
 #include "routing/netlink_neighbours.hpp"
 
 #include <arpa/inet.h>
@@ -32,8 +33,14 @@ std::string describe(const std::string& device, const Neighbour& neighbour) {
 Neigh build(int index, const Neighbour& neighbour) {
   Neigh neigh(rtnl_neigh_alloc());
   if (!neigh) throw RouteTableError("out of memory building a neighbour");
-  std::uint32_t wire = htonl(neighbour.address.value());
-  Addr dst(nl_addr_build(AF_INET, &wire, sizeof wire));
+  const int family = neighbour.address.isV6() ? AF_INET6 : AF_INET;
+  Addr dst;
+  if (const auto* v6 = neighbour.address.v6()) {
+    dst.reset(nl_addr_build(AF_INET6, v6->bytes().data(), v6->bytes().size()));
+  } else {
+    std::uint32_t wire = htonl(neighbour.address.v4()->value());
+    dst.reset(nl_addr_build(AF_INET, &wire, sizeof wire));
+  }
   nl_addr* raw = nullptr;
   if (!dst || nl_addr_parse(neighbour.mac.c_str(), AF_LLC, &raw) < 0) {
     throw RouteTableError("cannot build neighbour " + neighbour.address.str() + " lladdr " +
@@ -41,7 +48,7 @@ Neigh build(int index, const Neighbour& neighbour) {
   }
   Addr mac(raw);
   rtnl_neigh_set_ifindex(neigh.get(), index);
-  rtnl_neigh_set_family(neigh.get(), AF_INET);
+  rtnl_neigh_set_family(neigh.get(), family);
   rtnl_neigh_set_dst(neigh.get(), dst.get());
   rtnl_neigh_set_lladdr(neigh.get(), mac.get());
   rtnl_neigh_set_state(neigh.get(), NUD_PERMANENT);
@@ -78,15 +85,25 @@ std::vector<Neighbour> NetlinkNeighbours::permanent(const std::string& device) {
   for (nl_object* object = nl_cache_get_first(cache.get()); object != nullptr;
        object = nl_cache_get_next(object)) {
     auto* neigh = reinterpret_cast<rtnl_neigh*>(object);
-    if (rtnl_neigh_get_ifindex(neigh) != index || rtnl_neigh_get_family(neigh) != AF_INET) continue;
+    const int family = rtnl_neigh_get_family(neigh);
+    if (rtnl_neigh_get_ifindex(neigh) != index || (family != AF_INET && family != AF_INET6)) {
+      continue;
+    }
     if (!(rtnl_neigh_get_state(neigh) & NUD_PERMANENT)) continue;
     nl_addr* dst = rtnl_neigh_get_dst(neigh);
-    if (dst == nullptr || nl_addr_get_len(dst) != 4) continue;
-    std::uint32_t wire = 0;
-    std::memcpy(&wire, nl_addr_get_binary_addr(dst), sizeof wire);
+    const unsigned int length = family == AF_INET6 ? 16 : 4;
+    if (dst == nullptr || nl_addr_get_len(dst) != length) continue;
     std::string mac = macText(rtnl_neigh_get_lladdr(neigh));
     if (mac.empty()) continue;  // a permanent entry with no (or a non-Ethernet) address
-    out.push_back({config::Ipv4Address::fromUint(ntohl(wire)), mac});
+    if (family == AF_INET6) {
+      config::Ipv6Address::Bytes bytes{};
+      std::memcpy(bytes.data(), nl_addr_get_binary_addr(dst), bytes.size());
+      out.push_back({config::Ipv6Address::fromBytes(bytes), mac});
+    } else {
+      std::uint32_t wire = 0;
+      std::memcpy(&wire, nl_addr_get_binary_addr(dst), sizeof wire);
+      out.push_back({config::Ipv4Address::fromUint(ntohl(wire)), mac});
+    }
   }
   return out;
 }

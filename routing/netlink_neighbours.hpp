@@ -1,5 +1,6 @@
-// The mesh interface's permanent IPv4 neighbours over real netlink (libnl-route-3): what tinc-up
-// installs at start, kept current by the daemon when hosts join or leave (no tincd restart).
+// The mesh interface's permanent neighbours (IPv4 and IPv6) over real netlink (libnl-route-3): what
+// tinc-up installs at start, kept current by the daemon when hosts join or leave (no tincd
+// restart).
 #pragma once
 
 #include <string>
@@ -19,7 +20,8 @@ class NetlinkNeighbours {
   NetlinkNeighbours(const NetlinkNeighbours&) = delete;
   NetlinkNeighbours& operator=(const NetlinkNeighbours&) = delete;
 
-  // The device's IPv4 entries in state PERMANENT (MACs in lower case). Others are skipped.
+  // The device's IPv4 and IPv6 entries in state PERMANENT (MACs in lower case). Others are
+  // skipped.
   std::vector<Neighbour> permanent(const std::string& device);
   void replace(const std::string& device, const Neighbour& neighbour);  // made PERMANENT
   void remove(const std::string& device, const Neighbour& neighbour);   // absent: nothing to do

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 namespace meshbroker::routing {
 
@@ -41,6 +42,10 @@ std::vector<Neighbour> meshNeighbours(const config::NodeConfig& node) {
   if (node.tinc.mode == config::TincMode::kRouter) return out;
   for (const auto& host : node.hosts)
     out.push_back({host.mesh_address, meshMac(host.mesh_address)});
+  if (!node.tinc.address6) return out;
+  for (const auto& host : node.hosts) {
+    if (host.mesh_address6) out.push_back({*host.mesh_address6, meshMac(host.mesh_address)});
+  }
   return out;
 }
 
@@ -51,8 +56,16 @@ NeighbourPlan planNeighbours(const std::vector<Neighbour>& desired,
     if (std::find(current.begin(), current.end(), want) == current.end())
       plan.replace.push_back(want);
   }
+  // The MACs that are ours: mesh MACs of the IPv4 entries we want or hold.
+  std::set<std::string> mesh_macs;
+  for (const auto* list : {&desired, &current}) {
+    for (const auto& n : *list) {
+      if (const auto* v4 = n.address.v4(); v4 && n.mac == meshMac(*v4)) mesh_macs.insert(n.mac);
+    }
+  }
   for (const auto& have : current) {
-    bool ours = have.mac == meshMac(have.address);
+    const auto* v4 = have.address.v4();
+    bool ours = v4 ? have.mac == meshMac(*v4) : mesh_macs.contains(have.mac);
     bool wanted = std::any_of(desired.begin(), desired.end(),
                               [&](const Neighbour& n) { return n.address == have.address; });
     if (ours && !wanted) plan.remove.push_back(have);

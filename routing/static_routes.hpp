@@ -37,13 +37,15 @@ std::vector<StaticRoute6> routesBackToClients6(const config::NodeConfig& node);
 std::string meshMac(config::Ipv4Address address);
 
 struct Neighbour {
-  config::Ipv4Address address;
-  std::string mac;  // "02:00:0a:40:0c:0b", lower case
+  config::IpAddress address;  // IPv4 (ARP) or IPv6 (neighbour discovery)
+  std::string mac;            // "02:00:0a:40:0c:0b", lower case
   bool operator==(const Neighbour&) const = default;
 };
 
 // In switch/hub mode: every known host's mesh address with its mesh MAC, kept permanent so no
-// ARP reply (a gateway claiming a server's address) can move it. Empty in router mode.
+// ARP reply (a gateway claiming a server's address) can move it; on a node with IPv6, the
+// hosts' IPv6 mesh addresses too, at the same MAC (no neighbour advertisement can move them).
+// IPv4 entries first, in host order, then IPv6. Empty in router mode.
 std::vector<Neighbour> meshNeighbours(const config::NodeConfig& node);
 
 struct NeighbourPlan {
@@ -52,8 +54,10 @@ struct NeighbourPlan {
   bool empty() const { return replace.empty() && remove.empty(); }
 };
 
-// `current`: the interface's permanent entries. Entries another program made (a MAC that is not
-// the mesh MAC of their address) are left alone.
+// `current`: the interface's permanent entries. Entries another program made are left alone:
+// an IPv4 entry is ours when its MAC is the mesh MAC of its address; an IPv6 entry when its MAC
+// is the mesh MAC of an IPv4 mesh address we want or hold (hosts' IPv6 entries carry the MAC
+// derived from their IPv4 address).
 NeighbourPlan planNeighbours(const std::vector<Neighbour>& desired,
                              const std::vector<Neighbour>& current);
 

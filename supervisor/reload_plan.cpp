@@ -31,8 +31,8 @@ std::string withoutConnectTo(const std::string& conf) {
 // route policy), so a node joining or leaving the network restarts no tincd.
 std::string withoutHostLines(const std::string& script) {
   return withoutLines(script, [](const std::string& line) {
-    return line.starts_with("ip neigh replace ") || line.starts_with("ip route replace ") ||
-           line.starts_with("ip -6 route replace ");
+    return line.starts_with("ip neigh replace ") || line.starts_with("ip -6 neigh replace ") ||
+           line.starts_with("ip route replace ") || line.starts_with("ip -6 route replace ");
   });
 }
 

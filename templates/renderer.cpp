@@ -319,30 +319,21 @@ std::vector<RenderedFile> renderNode(const NodeConfig& node, const RenderOptions
   if (tinc.address6 && tinc.prefix6) {
     up.set("address6", tinc.address6->str() + "/" + std::to_string(tinc.prefix6->length()));
   }
+  // Every host's mesh addresses pinned to its mesh MAC (routing::meshNeighbours): no ARP reply
+  // or neighbour advertisement can move them. The daemon keeps the same list over netlink
+  // after a reload (supervisor/reload_plan leaves these lines out), so no tincd restarts.
   mustache::data neighbours(mustache::data::type::list);
+  mustache::data neighbours6(mustache::data::type::list);
   if (tinc.mode != config::TincMode::kRouter) {
     up.set("mac", routing::meshMac(tinc.address));
     for (const auto& neighbour : routing::meshNeighbours(node)) {
       mustache::data item;
       item.set("address", neighbour.address.str());
       item.set("mac", neighbour.mac);
-      neighbours.push_back(item);
+      (neighbour.address.isV6() ? neighbours6 : neighbours).push_back(item);
     }
   }
   up.set("neighbours", neighbours);
-  // The same pinning for IPv6 (no neighbour advertisement can move them). "ip -6 neigh" lines
-  // are not among those a reload applies without restarting tincd (supervisor/reload_plan): a
-  // change here re-runs tinc-up.
-  mustache::data neighbours6(mustache::data::type::list);
-  if (tinc.mode != config::TincMode::kRouter && tinc.address6) {
-    for (const auto& host : node.hosts) {
-      if (!host.mesh_address6) continue;
-      mustache::data item;
-      item.set("address", host.mesh_address6->str());
-      item.set("mac", routing::meshMac(host.mesh_address));
-      neighbours6.push_back(item);
-    }
-  }
   up.set("neighbours6", neighbours6);
   auto routes_back = [&node](const auto& routes) {
     mustache::data list(mustache::data::type::list);

@@ -3,9 +3,9 @@
 # IPv6 lines, and a user of an instance with an IPv6 pool reaches the mesh over IPv6 with their
 # own address; a user of an instance without one gets no IPv6 at all.
 #
-#   netns mb-chip-PID: meshbroker run (chip.json + tinc prefix6/address6, the private instance
-#                      with subnet6 fd00:172:16:1::/64): tincd, openvpn public (udp, IPv4 only)
-#                      and private (tcp, dual stack)
+#   netns mb-chip-PID: meshbroker run (the seed's chip.json, dual stack, with the public
+#                      instance's subnet6 taken out): tincd, openvpn public (udp, IPv4 only)
+#                      and private (tcp, dual stack, fd00:172:16:1::/64)
 #   netns mb-comegato-PID: alice's openvpn client, then a public user's
 #   veth 192.0.2.11 <-> 192.0.2.12
 #
@@ -25,7 +25,8 @@ lab_need openvpn ping jq nft iperf3 tc
 readonly MESH6=fd00:64:12::11 POOL6=fd00:172:16:1::/64
 pair_config chip '.paths.pki_dir = "'"$LAB_TMP"'/pki"' \
   '.tinc.prefix6 = "fd00:64:12::/64"' ".tinc.address6 = \"$MESH6\"" \
-  "(.openvpn[] | select(.name == \"private\")).subnet6 = \"$POOL6\""
+  "(.openvpn[] | select(.name == \"private\")).subnet6 = \"$POOL6\"" \
+  'del(.openvpn[] | select(.name == "public") | .subnet6)'
 pair_keys chip
 pair_underlay chip comegato
 pair_client chip init

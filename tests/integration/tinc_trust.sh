@@ -24,6 +24,9 @@
 #      chip all answered by chip (its counter sees them), illimani receives no frame for chip's
 #      MAC. A gratuitous ARP "chip's IP is at another MAC" reaches cometa and leaves its entry
 #      for chip as it was; the same ARP does move a `nud stale` entry (why it is permanent now).
+#      IPv6 likewise: illimani takes chip's IPv6 mesh address and sends unsolicited neighbour
+#      advertisements (override flag) for it; cometa's entry stays at chip's MAC, PERMANENT,
+#      while the same advertisement moves a `nud stale` entry (control).
 #   3. illimani spoofs cometa (to answer chip's health probes for it): with cometa up, chip's
 #      pings reach cometa only; with cometa's tincd stopped, no ping to its address is
 #      answered, and illimani received none.
@@ -151,6 +154,42 @@ lab_expect 5 "the second gratuitous ARP reaching cometa" arp_above "$before"
 lab_expect 2 "a stale entry poisoned by the ARP (control)" chip_entry_is 02:00:de:ad:be:ee
 lab_exec cometa ip neigh replace "${FO_MESH[chip]}" lladdr "${MAC[chip]}" dev meshnet0 nud permanent
 lab_log "gratuitous ARP for chip's IP: a permanent entry stays, a stale one is poisoned (control)"
+
+# NDP: illimani holds chip's IPv6 mesh address too, and on every MAC change its kernel sends an
+# unsolicited neighbour advertisement for it with the override flag (ndisc_notify), to all
+# nodes: what a gateway claiming a server's IPv6 address sends.
+lab_exec cometa nft -f - <<EOF || lab_fail "cannot add the NA counter on cometa"
+table netdev spy6 {
+  counter adverts {}
+  chain in {
+    type filter hook ingress device "meshnet0" priority 0;
+    icmpv6 type nd-neighbor-advert counter name adverts
+  }
+}
+EOF
+adverts() { lab_exec cometa nft -j list counter netdev spy6 adverts | jq -e '.nftables[] | select(.counter) | .counter.packets'; }
+na_above() { (($(adverts) > $1)); }
+chip6_entry_is() { lab_exec cometa ip -6 neigh show "${FO_MESH6[chip]}" dev meshnet0 | grep -q "lladdr $1 "; }
+lab_sysctl illimani net.ipv6.conf.meshnet0.ndisc_notify=1
+lab_exec illimani ip -6 addr add "${FO_MESH6[chip]}/128" dev meshnet0 nodad
+before=$(adverts)
+lab_exec illimani ip link set dev meshnet0 address 02:00:de:ad:be:ed
+lab_expect 5 "the neighbour advertisement reaching cometa" na_above "$before"
+sleep 0.2
+neigh=$(lab_exec cometa ip -6 neigh show "${FO_MESH6[chip]}" dev meshnet0)
+[[ $neigh == *"lladdr ${MAC[chip]} PERMANENT"* ]] || lab_fail "cometa's IPv6 entry for chip moved: $neigh"
+lab_exec cometa ping -n -c 3 -i 0.2 -W 1 "${FO_MESH6[chip]}" >/dev/null ||
+  lab_fail "cometa cannot ping chip's IPv6 address while illimani claims it"
+# Control: the same advertisement moves an entry that is only stale.
+lab_exec cometa ip -6 neigh replace "${FO_MESH6[chip]}" lladdr "${MAC[chip]}" dev meshnet0 nud stale
+before=$(adverts)
+lab_exec illimani ip link set dev meshnet0 address 02:00:de:ad:be:ec
+lab_expect 5 "the second neighbour advertisement reaching cometa" na_above "$before"
+lab_expect 2 "a stale IPv6 entry poisoned by the advertisement (control)" chip6_entry_is 02:00:de:ad:be:ec
+lab_exec cometa ip -6 neigh replace "${FO_MESH6[chip]}" lladdr "${MAC[chip]}" dev meshnet0 nud permanent
+lab_exec illimani ip -6 addr del "${FO_MESH6[chip]}/128" dev meshnet0
+lab_exec cometa nft delete table netdev spy6
+lab_log "neighbour advertisement for chip's IPv6 address: a permanent entry stays (cometa still reaches chip), a stale one is poisoned (control)"
 
 # --- 3. illimani spoofs a gateway, to answer chip's health probes for it ---------------------
 attack cometa

@@ -679,9 +679,20 @@ std::map<std::string, std::string> permanentByIproute(const std::string& device)
   return out;
 }
 
+std::map<std::string, std::string> permanent6ByIproute(const std::string& device) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : ipJson("ip -j -6 neigh show dev " + device + " nud permanent")) {
+    out[entry.at("dst").get<std::string>()] = entry.value("lladdr", "");
+  }
+  return out;
+}
+
 class NetlinkNeighboursTest : public ::testing::Test {
  protected:
-  void SetUp() override { must(std::string("ip -4 neigh flush dev ") + kDev2 + " nud all"); }
+  void SetUp() override {
+    must(std::string("ip -4 neigh flush dev ") + kDev2 + " nud all");
+    must(std::string("ip -6 neigh flush dev ") + kDev2 + " nud all");
+  }
   void TearDown() override { SetUp(); }
 };
 
@@ -710,6 +721,34 @@ TEST_F(NetlinkNeighboursTest, ApplyAddsFixesAndRemovesOnlyOurs) {
   EXPECT_EQ(permanentByIproute(kDev2), want);
   // Read back as iproute2 wrote them, and a second pass changes nothing.
   EXPECT_EQ(table.permanent(kDev2).size(), 4u);
+  EXPECT_TRUE(applyNeighbours(table, kDev2, desired).empty());
+}
+
+// A dual-stack mesh: IPv6 entries pinned at their host's mesh MAC, kept and removed with the
+// IPv4 ones; IPv6 entries of other programs left alone.
+TEST_F(NetlinkNeighboursTest, Ipv6EntriesAreKeptAtTheirHostsMac) {
+  const auto mac2 = meshMac(ip("198.51.100.2"));
+  const auto mac3 = meshMac(ip("198.51.100.3"));
+  must(std::string("ip neigh replace 198.51.100.3 lladdr ") + mac3 + " nud permanent dev " + kDev2);
+  must(std::string("ip -6 neigh replace fd00:64:12::3 lladdr ") + mac3 + " nud permanent dev " +
+       kDev2);
+  must(std::string("ip -6 neigh replace fd00:64:12::2 lladdr 02:00:66:66:66:66 nud permanent "
+                   "dev ") +
+       kDev2);
+  must(std::string("ip -6 neigh replace fd00:64:12::9 lladdr 52:54:00:12:34:56 nud permanent "
+                   "dev ") +
+       kDev2);
+  NetlinkNeighbours table;
+  auto v6 = [](const char* text) { return *config::Ipv6Address::parse(text, nullptr); };
+  std::vector<Neighbour> desired = {{ip("198.51.100.2"), mac2}, {v6("fd00:64:12::2"), mac2}};
+  auto plan = applyNeighbours(table, kDev2, desired);
+  EXPECT_EQ(plan.replace.size(), 2u);  // .2 added, fd00:64:12::2 moved back
+  EXPECT_EQ(plan.remove.size(), 2u);   // .3 and fd00:64:12::3 left
+  std::map<std::string, std::string> want6 = {{"fd00:64:12::2", mac2},
+                                              {"fd00:64:12::9", "52:54:00:12:34:56"}};
+  EXPECT_EQ(permanent6ByIproute(kDev2), want6);
+  EXPECT_EQ(permanentByIproute(kDev2),
+            (std::map<std::string, std::string>{{"198.51.100.2", mac2}}));
   EXPECT_TRUE(applyNeighbours(table, kDev2, desired).empty());
 }
 

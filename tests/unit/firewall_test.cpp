@@ -84,7 +84,7 @@ TEST(Firewall, ForwardsOnlyClientSubnetsToAndFromTheMesh) {
 
 // IPv6 (issue 21): a pool is forwarded like its IPv4 twin, and only it.
 TEST(Firewall, ForwardsTheIpv6PoolToAndFromTheMeshOnly) {
-  auto config = example("chip");
+  auto config = meshbroker::testing::exampleIpv4Only("chip");
   config["tinc"]["prefix6"] = "fd00:64:12::/64";
   config["tinc"]["address6"] = "fd00:64:12::11";
   config["openvpn"][1]["subnet6"] = "fd00:172:16:1::/64";

@@ -97,7 +97,7 @@ TEST(NodeRemoval, TheDocumentsRemovalWinsOverTheFile) {
 // IPv6 (issue 21): the registry publishes each node's IPv6 address and pools; a node with an
 // IPv6 prefix takes them, a node without one leaves them out and keeps working on IPv4.
 TEST(NetworkIpv6, TheDocumentCarriesIpv6ToNodesThatUseIt) {
-  auto json = testing::example("chip");
+  auto json = testing::exampleIpv4Only("chip");
   json["tinc"]["prefix6"] = "fd00:64:12::/64";
   json["tinc"]["address6"] = "fd00:64:12::11";
   json["openvpn"][1]["subnet6"] = "fd00:172:16:1::/64";
@@ -116,7 +116,7 @@ TEST(NetworkIpv6, TheDocumentCarriesIpv6ToNodesThatUseIt) {
   d.nodes.back().mesh_address6 = "fd00:64:12::20";
 
   // cometa with IPv6: chip's pool is routed back, nevado has its IPv6 address.
-  auto cometa_json = testing::example("cometa");
+  auto cometa_json = testing::exampleIpv4Only("cometa");
   cometa_json["tinc"]["prefix6"] = "fd00:64:12::/64";
   cometa_json["tinc"]["address6"] = "fd00:64:12::9";
   auto cometa6 = testing::parseAs("cometa", cometa_json.dump());
@@ -129,7 +129,7 @@ TEST(NetworkIpv6, TheDocumentCarriesIpv6ToNodesThatUseIt) {
   EXPECT_EQ(nevado->mesh_address6->str(), "fd00:64:12::20");
 
   // cometa without IPv6: the same document applies, with no IPv6 in it.
-  auto cometa4 = testing::parseAs("cometa", testing::example("cometa").dump());
+  auto cometa4 = testing::parseAs("cometa", testing::exampleIpv4OnlyText("cometa"));
   ASSERT_TRUE(cometa4.config);
   result = network::overlay(*cometa4.config, d);
   ASSERT_TRUE(result.errors.empty()) << ::testing::PrintToString(result.errors);

@@ -159,8 +159,8 @@ TEST(OpenVpnRender, DropsRootToTheConfiguredUser) {
 }
 
 TEST(OpenVpnRender, PushesOnlyRouteSetsForTheInstance) {
-  auto config = example("chip");
-  config["routes"][0]["from"] = {"172.16.1.96/27"};  // the private instance only
+  auto config = meshbroker::testing::exampleIpv4Only("chip");  // "from" sets are IPv4-only
+  config["routes"][0]["from"] = {"172.16.1.96/27"};            // the private instance only
   auto files = templates::renderNode(load("chip", config), {});
   EXPECT_EQ(fileNamed(files, "openvpn/public.conf").content.find("10.64.0.0"), std::string::npos);
   EXPECT_NE(fileNamed(files, "openvpn/private.conf").content.find("10.64.0.0"), std::string::npos);

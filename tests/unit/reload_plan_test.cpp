@@ -106,9 +106,16 @@ TEST(ReloadPlan, TincUpsOwnAddressStillRestarts) {
 TEST(Neighbours, EveryHostPermanentAtItsMeshMac) {
   auto loaded = testing::parseAs("chip", testing::exampleText("chip"));
   ASSERT_TRUE(loaded.config);
+  const auto& hosts = loaded.config->hosts;
   auto neighbours = routing::meshNeighbours(*loaded.config);
-  ASSERT_EQ(neighbours.size(), loaded.config->hosts.size());
-  EXPECT_EQ(neighbours[0].mac, routing::meshMac(loaded.config->hosts[0].mesh_address));
+  // IPv4 first, then IPv6 (the seed is dual stack), both at the host's one mesh MAC.
+  ASSERT_EQ(neighbours.size(), 2 * hosts.size());
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    EXPECT_EQ(neighbours[i].address, config::IpAddress(hosts[i].mesh_address));
+    EXPECT_EQ(neighbours[i].mac, routing::meshMac(hosts[i].mesh_address));
+    EXPECT_EQ(neighbours[hosts.size() + i].address, config::IpAddress(*hosts[i].mesh_address6));
+    EXPECT_EQ(neighbours[hosts.size() + i].mac, routing::meshMac(hosts[i].mesh_address));
+  }
   auto router = *loaded.config;
   router.tinc.mode = config::TincMode::kRouter;
   EXPECT_TRUE(routing::meshNeighbours(router).empty());  // no ARP in router mode
@@ -132,6 +139,40 @@ TEST(Neighbours, PlanAddsMissingFixesMovedRemovesOnlyOurs) {
   ASSERT_EQ(plan.remove.size(), 1u);
   EXPECT_EQ(plan.remove[0].address, c);
   EXPECT_TRUE(routing::planNeighbours(desired, desired).empty());
+}
+
+// IPv6 entries carry their host's mesh MAC (derived from its IPv4 address): they are ours when
+// that MAC is one of the IPv4 entries we want or hold, and someone else's otherwise.
+TEST(Neighbours, PlanIpv6EntriesAreOursByTheirHostsMac) {
+  auto v4 = [](const char* text) { return *config::Ipv4Address::parse(text, nullptr); };
+  auto v6 = [](const char* text) { return *config::Ipv6Address::parse(text, nullptr); };
+  auto a = v4("100.64.12.11");
+  auto c = v4("100.64.12.13");
+  std::vector<routing::Neighbour> desired = {{a, routing::meshMac(a)},
+                                             {v6("fd00:64:12::11"), routing::meshMac(a)}};
+  std::vector<routing::Neighbour> current = {
+      {a, routing::meshMac(a)},
+      {v6("fd00:64:12::11"), "02:00:66:66:66:66"},  // moved by a spoof: put back
+      {c, routing::meshMac(c)},                     // a host that left: both entries go
+      {v6("fd00:64:12::13"), routing::meshMac(c)},
+      {v6("fd00:64:12::99"), "02:00:0a:0b:0c:0d"},  // a 02:00 MAC of no mesh host: not ours
+      {v6("fd00:64:12::98"), "52:54:00:12:34:56"}};
+  auto plan = routing::planNeighbours(desired, current);
+  ASSERT_EQ(plan.replace.size(), 1u);
+  EXPECT_EQ(plan.replace[0].address, config::IpAddress(v6("fd00:64:12::11")));
+  EXPECT_EQ(plan.replace[0].mac, routing::meshMac(a));
+  ASSERT_EQ(plan.remove.size(), 2u);
+  EXPECT_EQ(plan.remove[0].address, config::IpAddress(c));
+  EXPECT_EQ(plan.remove[1].address, config::IpAddress(v6("fd00:64:12::13")));
+}
+
+// The IPv6 pinning lines are kept by the daemon too: changing only them restarts no tincd.
+TEST(ReloadPlan, Ipv6NeighbourLinesAreNotARestart) {
+  auto after = base();
+  after[2].content +=
+      "ip -6 neigh replace fd00:64:12::12 lladdr 02:00:64:40:0c:0c dev "
+      "\"$INTERFACE\" nud permanent || true\n";
+  EXPECT_EQ(planFor(after).at("tinc"), ReloadAction::kNone);
 }
 
 TEST(ReloadPlan, OpenVpnChangeRestartsOnlyThatInstance) {

@@ -19,10 +19,14 @@ using meshbroker::testing::kSourceDir;
 using meshbroker::testing::parseAs;
 using meshbroker::testing::readText;
 
-std::vector<RenderedFile> renderExample(const std::string& node) {
-  auto result = parseAs(node, exampleText(node));
+std::vector<RenderedFile> renderText(const std::string& node, const std::string& text) {
+  auto result = parseAs(node, text);
   if (!result.config) throw std::runtime_error(meshbroker::testing::describe(result.diagnostics));
   return renderNode(*result.config, {"/usr/bin/meshbroker"});
+}
+
+std::vector<RenderedFile> renderExample(const std::string& node) {
+  return renderText(node, exampleText(node));
 }
 
 std::string modesListing(const std::vector<RenderedFile>& files) {
@@ -35,12 +39,21 @@ std::string modesListing(const std::vector<RenderedFile>& files) {
   return out;
 }
 
-class RenderGolden : public ::testing::TestWithParam<std::string> {};
+// Two sets: the seed as shipped (dual stack, tests/golden/NODE) and the same nodes without
+// their IPv6 fields (tests/golden/ipv4-only/NODE: byte for byte what they rendered before IPv6
+// existed, the proof that a node without IPv6 keeps working exactly as before).
+struct GoldenCase {
+  std::string node;
+  bool ipv4_only;
+};
+
+class RenderGolden : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(RenderGolden, MatchesGoldenFiles) {
-  const std::string node = GetParam();
-  auto files = renderExample(node);
-  fs::path golden = kSourceDir / "tests" / "golden" / node;
+  const auto& [node, ipv4_only] = GetParam();
+  auto files = renderText(
+      node, ipv4_only ? meshbroker::testing::exampleIpv4OnlyText(node) : exampleText(node));
+  fs::path golden = kSourceDir / "tests" / "golden" / (ipv4_only ? "ipv4-only" : "") / node;
   if (std::getenv("UPDATE_GOLDEN")) {
     fs::remove_all(golden);
     for (const auto& file : files) {
@@ -48,7 +61,7 @@ TEST_P(RenderGolden, MatchesGoldenFiles) {
       std::ofstream(golden / file.path, std::ios::binary) << file.content;
     }
     std::ofstream(golden / "MODES", std::ios::binary) << modesListing(files);
-    GTEST_SKIP() << "golden files rewritten for " << node;
+    GTEST_SKIP() << "golden files rewritten in " << golden;
   }
   EXPECT_EQ(modesListing(files), readText(golden / "MODES"));
   std::size_t on_disk = 0;
@@ -57,12 +70,25 @@ TEST_P(RenderGolden, MatchesGoldenFiles) {
   }
   EXPECT_EQ(on_disk, files.size()) << "golden folder has files the renderer no longer makes";
   for (const auto& file : files) {
-    EXPECT_EQ(file.content, readText(golden / file.path)) << node << ": " << file.path;
+    EXPECT_EQ(file.content, readText(golden / file.path)) << golden << ": " << file.path;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Examples, RenderGolden,
-                         ::testing::ValuesIn(meshbroker::testing::kExampleNodes));
+std::vector<GoldenCase> goldenCases() {
+  std::vector<GoldenCase> out;
+  for (const auto& node : meshbroker::testing::kExampleNodes) {
+    out.push_back({node, false});
+    out.push_back({node, true});
+  }
+  return out;
+}
+
+std::string goldenCaseName(const ::testing::TestParamInfo<GoldenCase>& param) {
+  return param.param.node + (param.param.ipv4_only ? "_ipv4_only" : "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, RenderGolden, ::testing::ValuesIn(goldenCases()),
+                         goldenCaseName);
 
 const RenderedFile& fileNamed(const std::vector<RenderedFile>& files, const std::string& path) {
   for (const auto& file : files) {
@@ -119,7 +145,7 @@ TEST(Render, RouterModeAddsSubnets) {
 
 // IPv6 (issue 21): the seed with IPv6 mesh addresses, chip's private instance with a pool.
 config::NodeConfig withIpv6(const std::string& name) {
-  auto json = meshbroker::testing::example(name);
+  auto json = meshbroker::testing::exampleIpv4Only(name);
   json["tinc"]["prefix6"] = "fd00:64:12::/64";
   const std::map<std::string, std::string> address6 = {{"chip", "fd00:64:12::11"},
                                                        {"comegato", "fd00:64:12::12"},

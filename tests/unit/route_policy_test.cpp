@@ -11,7 +11,8 @@
 namespace meshbroker::routing {
 namespace {
 
-using testing::example;
+// The seed without IPv6: these tests are about the IPv4 routes (RoutePolicyIpv6 has the IPv6).
+nlohmann::json example(const std::string& node) { return testing::exampleIpv4Only(node); }
 using testing::parseAs;
 
 config::NodeConfig load(const nlohmann::json& json, const std::string& node = "chip") {

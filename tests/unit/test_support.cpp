@@ -45,6 +45,31 @@ std::string describe(const config::Diagnostics& diagnostics) {
 
 nlohmann::json example(const std::string& node) { return nlohmann::json::parse(exampleText(node)); }
 
+nlohmann::json exampleIpv4Only(const std::string& node) {
+  auto config = example(node);
+  config["tinc"].erase("prefix6");
+  config["tinc"].erase("address6");
+  for (auto& host : config["hosts"]) {
+    host.erase("mesh_address6");
+    host.erase("client_subnets6");
+  }
+  if (config.contains("openvpn")) {
+    for (auto& instance : config["openvpn"]) instance.erase("subnet6");
+  }
+  if (config.contains("routes")) {
+    for (auto& set : config["routes"]) {
+      auto to = nlohmann::json::array();
+      for (const auto& prefix : set["to"]) {
+        if (prefix.get<std::string>().find(':') == std::string::npos) to.push_back(prefix);
+      }
+      set["to"] = to;
+    }
+  }
+  return config;
+}
+
+std::string exampleIpv4OnlyText(const std::string& node) { return exampleIpv4Only(node).dump(2); }
+
 void expectError(const std::string& node, const nlohmann::json& config, const std::string& path,
                  const std::string& fragment) {
   auto result = parseAs(node, config.dump());

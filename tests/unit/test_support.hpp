@@ -32,6 +32,12 @@ std::string describe(const config::Diagnostics& diagnostics);
 // The example config of a node as JSON, to break one thing in it.
 nlohmann::json example(const std::string& node);
 
+// The example without its IPv6 fields (tinc.prefix6/address6, hosts' mesh_address6 and
+// client_subnets6, instances' subnet6, route sets' IPv6 destinations): the IPv4-only node the
+// seed was before issue 21, for tests about IPv4 behaviour and "without IPv6 nothing changes".
+nlohmann::json exampleIpv4Only(const std::string& node);
+std::string exampleIpv4OnlyText(const std::string& node);
+
 // Expects config to be rejected with an error at path whose text contains fragment.
 void expectError(const std::string& node, const nlohmann::json& config, const std::string& path,
                  const std::string& fragment);

@@ -13,6 +13,7 @@ namespace {
 
 using meshbroker::testing::describe;
 using meshbroker::testing::example;
+using meshbroker::testing::exampleIpv4Only;
 using meshbroker::testing::exampleText;
 using meshbroker::testing::expectError;
 using meshbroker::testing::parseAs;
@@ -404,7 +405,7 @@ TEST(Validate, MissingKeysAreWarningsNotErrors) {
 // chip with IPv6 (issue 21): the mesh prefix and address, comegato's, the private instance's
 // pool and comegato's pool. Each test below breaks one of them.
 json chipWithIpv6() {
-  auto config = example("chip");
+  auto config = exampleIpv4Only("chip");
   config["tinc"]["prefix6"] = "fd00:64:12::/64";
   config["tinc"]["address6"] = "fd00:64:12::11";
   config["hosts"][0]["mesh_address6"] = "fd00:64:12::12";
@@ -428,7 +429,7 @@ TEST(ValidateIpv6, ADualStackNodeIsValidAndKeepsEveryField) {
 }
 
 TEST(ValidateIpv6, WithoutItNothingChanges) {
-  auto result = parseAs("chip", example("chip").dump());
+  auto result = parseAs("chip", exampleIpv4Only("chip").dump());
   ASSERT_TRUE(result.config);
   EXPECT_FALSE(result.config->tinc.prefix6);
   EXPECT_FALSE(result.config->tinc.address6);
@@ -474,7 +475,7 @@ TEST(ValidateIpv6, MeshAddressesInsidePrefixUniqueNotAnycast) {
   config["hosts"][1]["mesh_address6"] = "100.64.12.9";
   expectError("chip", config, "/hosts/1/mesh_address6", "is not an IPv6 address");
   // A host's IPv6 address on a node without IPv6 cannot be checked against anything.
-  config = example("chip");
+  config = exampleIpv4Only("chip");
   config["hosts"][1]["mesh_address6"] = "fd00:64:12::9";
   expectError("chip", config, "/hosts/1/mesh_address6", "needs /tinc/prefix6");
 }
@@ -538,7 +539,7 @@ TEST(ValidateIpv6, RouteSetsMayHoldIpv6Destinations) {
   bad = config;
   bad["routes"][0]["from"] = {"172.16.1.64/27"};
   expectError("chip", bad, "/routes/0/to/2", "is IPv6 in a set with \"from\"");
-  bad = example("chip");
+  bad = exampleIpv4Only("chip");
   bad["routes"][0]["to"].push_back("fd00:65::/48");
   expectError("chip", bad, "/routes/0/to/2", "no /tinc/address6");
 }
