@@ -17,7 +17,8 @@ std::string_view toString(ProbeKind kind);
 
 struct ProbeTarget {
   ProbeKind kind = ProbeKind::kIcmp;
-  config::Ipv4Address address = config::Ipv4Address::fromUint(0);
+  // IPv4 or IPv6: an IPv6 address makes an ICMPv6 echo or a UDP-over-IPv6 probe.
+  config::IpAddress address = config::Ipv4Address::fromUint(0);
   std::uint16_t port = 0;    // UDP only
   std::string payload;       // UDP only: the datagram sent; any reply datagram counts
   std::uint32_t fwmark = 0;  // SO_MARK on the socket (0: none): steers the probe through

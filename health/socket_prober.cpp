@@ -1,4 +1,4 @@
-// ICMP echo and UDP probes on kernel sockets (the socket policy is described in the header).
+// ICMP(v6) echo and UDP probes on kernel sockets (the socket policy is described in the header).
 // Why ~680 lines: ICMP datagram, raw ICMP (with its kernel filters) and UDP channels share one
 // pending-probe table, one receive path (including MSG_ERRQUEUE) and per-(fwmark, device)
 // sockets; issue 22's footprint work (fewer timers, batching) will reshape them together.
@@ -11,6 +11,7 @@
 #include <linux/icmp.h>  // ICMP_FILTER for raw sockets
 // clang-format on
 #include <arpa/inet.h>
+#include <netinet/icmp6.h>  // ICMP6_FILTER for raw ICMPv6 sockets
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,6 +37,13 @@ constexpr std::uint8_t kTypeEchoRequest = 8;
 constexpr std::uint8_t kTypeTimeExceeded = 11;
 constexpr std::uint8_t kCodePortUnreachable = 3;
 constexpr std::uint8_t kProtocolIcmp = 1;
+constexpr std::uint8_t kType6Unreachable = 1;
+constexpr std::uint8_t kType6TimeExceeded = 3;
+constexpr std::uint8_t kType6EchoRequest = 128;
+constexpr std::uint8_t kType6EchoReply = 129;
+constexpr std::uint8_t kCode6PortUnreachable = 4;
+constexpr std::uint8_t kNextHeaderIcmp6 = 58;
+constexpr std::size_t kIpv6HeaderSize = 40;
 constexpr int kMaxReadsPerWakeup = 64;  // then yield to other handlers, continue right after
 constexpr std::size_t kIdleUdpPerPeer = 2;
 constexpr auto kIdleUdpLifetime = std::chrono::seconds(30);
@@ -77,12 +85,44 @@ std::string pingGroupRange() {
   return low + " " + high;
 }
 
-sockaddr_in socketAddress(std::uint32_t address, std::uint16_t port) {
-  sockaddr_in result{};
-  result.sin_family = AF_INET;
-  result.sin_port = htons(port);
-  result.sin_addr.s_addr = htonl(address);
+// A socket address of either family, and its length.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+SocketAddress socketAddress(const config::IpAddress& address, std::uint16_t port) {
+  SocketAddress result;
+  if (const auto* v6 = address.v6()) {
+    auto* six = reinterpret_cast<sockaddr_in6*>(&result.storage);
+    six->sin6_family = AF_INET6;
+    six->sin6_port = htons(port);
+    std::memcpy(&six->sin6_addr, v6->bytes().data(), v6->bytes().size());
+    result.length = sizeof(sockaddr_in6);
+  } else {
+    auto* four = reinterpret_cast<sockaddr_in*>(&result.storage);
+    four->sin_family = AF_INET;
+    four->sin_port = htons(port);
+    four->sin_addr.s_addr = htonl(address.v4()->value());
+    result.length = sizeof(sockaddr_in);
+  }
   return result;
+}
+
+// The address a socket call filled in (nullopt: neither family).
+std::optional<config::IpAddress> addressOf(const sockaddr_storage& storage) {
+  if (storage.ss_family == AF_INET6) {
+    config::Ipv6Address::Bytes bytes{};
+    std::memcpy(bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr,
+                bytes.size());
+    return config::IpAddress(config::Ipv6Address::fromBytes(bytes));
+  }
+  if (storage.ss_family == AF_INET) {
+    return config::IpAddress(config::Ipv4Address::fromUint(
+        ntohl(reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr)));
+  }
+  return std::nullopt;
 }
 
 // SO_MARK and SO_BINDTODEVICE, the two knobs that steer a probe through one gateway.
@@ -127,18 +167,18 @@ void dropOthersReplies(int fd, std::uint16_t identifier) {
   ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program);  // optimisation
 }
 
-// One message from the socket's error queue (IP_RECVERR): the ICMP error, where the failed
-// datagram was going, and as much of it as the kernel quoted.
+// One message from the socket's error queue (IP_RECVERR, IPV6_RECVERR): the ICMP error, where
+// the failed datagram was going, and as much of it as the kernel quoted.
 struct QueuedError {
   sock_extended_err error{};
-  std::uint32_t destination = 0;  // host order
-  std::size_t size = 0;           // quoted bytes in data
+  std::optional<config::IpAddress> destination;
+  std::size_t size = 0;  // quoted bytes in data
   std::array<std::uint8_t, 576> data{};
 };
 
 std::optional<QueuedError> readErrorQueue(int fd) {
   QueuedError result;
-  sockaddr_in from{};
+  sockaddr_storage from{};
   alignas(cmsghdr) std::array<char, 512> control{};
   iovec iov{result.data.data(), result.data.size()};
   msghdr message{};
@@ -152,14 +192,15 @@ std::optional<QueuedError> readErrorQueue(int fd) {
   if (n < 0) return std::nullopt;
   bool found = false;
   for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR &&
-        c->cmsg_len >= CMSG_LEN(sizeof(sock_extended_err))) {
+    const bool recverr = (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                         (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR);
+    if (recverr && c->cmsg_len >= CMSG_LEN(sizeof(sock_extended_err))) {
       std::memcpy(&result.error, CMSG_DATA(c), sizeof result.error);
       found = true;
     }
   }
   if (!found) return QueuedError{};  // consumed, says nothing: origin stays SO_EE_ORIGIN_NONE
-  result.destination = ntohl(from.sin_addr.s_addr);
+  result.destination = addressOf(from);
   result.size = std::min(static_cast<std::size_t>(n), result.data.size());
   return result;
 }
@@ -172,6 +213,13 @@ std::string describeQueuedError(const sock_extended_err& error) {
     }
     if (error.ee_type == kTypeTimeExceeded) return "time exceeded";
     return "icmp error type " + std::to_string(error.ee_type);
+  }
+  if (error.ee_origin == SO_EE_ORIGIN_ICMP6) {
+    if (error.ee_type == kType6Unreachable) {
+      return error.ee_code == kCode6PortUnreachable ? "refused" : "unreachable";
+    }
+    if (error.ee_type == kType6TimeExceeded) return "time exceeded";
+    return "icmpv6 error type " + std::to_string(error.ee_type);
   }
   if (error.ee_origin == SO_EE_ORIGIN_LOCAL && error.ee_errno != 0) {
     return errnoText(static_cast<int>(error.ee_errno));
@@ -218,6 +266,61 @@ std::vector<std::uint8_t> buildEchoRequest(std::uint16_t identifier, std::uint16
   return packet;
 }
 
+namespace {
+
+// The fields of an echo reply, either family (its type, code and checksum checked already).
+IcmpMessage echoReplyOf(std::span<const std::uint8_t> icmp) {
+  IcmpMessage message;
+  message.kind = IcmpMessage::Kind::kEchoReply;
+  message.identifier = load16(&icmp[4]);
+  message.sequence = load16(&icmp[6]);
+  if (icmp.size() >= 16) message.token = load64(&icmp[8]);
+  return message;
+}
+
+// An unreachable or time exceeded about our echo request, of which `request` is the start.
+IcmpMessage errorAbout(bool unreachable, const std::uint8_t* request) {
+  IcmpMessage message;
+  message.kind = unreachable ? IcmpMessage::Kind::kUnreachable : IcmpMessage::Kind::kTimeExceeded;
+  message.identifier = load16(request + 4);
+  message.sequence = load16(request + 6);
+  return message;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> buildEchoRequest6(std::uint16_t identifier, std::uint16_t sequence,
+                                            std::uint64_t token) {
+  auto packet = buildEchoRequest(identifier, sequence, token);
+  packet[0] = kType6EchoRequest;
+  packet[2] = packet[3] = 0;  // the kernel computes it (it covers the IPv6 pseudo-header)
+  return packet;
+}
+
+std::optional<IcmpMessage> parseIcmp6(std::span<const std::uint8_t> packet) {
+  if (packet.size() < 8) return std::nullopt;
+  const std::uint8_t type = packet[0];
+  if (type == kType6EchoReply) {
+    if (packet[1] != 0) return std::nullopt;
+    return echoReplyOf(packet);
+  }
+  if (type != kType6Unreachable && type != kType6TimeExceeded) return std::nullopt;
+  // An error quotes our packet from its IPv6 header on: version 6, next header ICMPv6 (our
+  // requests carry no extension headers), then the echo request.
+  std::span<const std::uint8_t> quoted = packet.subspan(8);
+  if (quoted.size() < kIpv6HeaderSize + 8 || (quoted[0] >> 4) != 6 ||
+      quoted[6] != kNextHeaderIcmp6) {
+    return std::nullopt;
+  }
+  const std::uint8_t* request = &quoted[kIpv6HeaderSize];
+  if (request[0] != kType6EchoRequest) return std::nullopt;
+  IcmpMessage message = errorAbout(type == kType6Unreachable, request);
+  config::Ipv6Address::Bytes destination{};
+  std::memcpy(destination.data(), &quoted[24], destination.size());
+  message.destination6 = config::Ipv6Address::fromBytes(destination);
+  return message;
+}
+
 std::optional<IcmpMessage> parseIcmp(std::span<const std::uint8_t> packet, bool with_ip_header) {
   // An IPv4 header carrying ICMP: its length, or 0 when it is not one.
   auto ipHeader = [](std::span<const std::uint8_t> bytes) -> std::size_t {
@@ -233,15 +336,10 @@ std::optional<IcmpMessage> parseIcmp(std::span<const std::uint8_t> packet, bool 
     icmp = packet.subspan(length);
   }
   if (icmp.size() < 8) return std::nullopt;
-  IcmpMessage message;
   std::uint8_t type = icmp[0];
   if (type == kTypeEchoReply) {
     if (icmp[1] != 0 || internetChecksum(icmp) != 0) return std::nullopt;
-    message.kind = IcmpMessage::Kind::kEchoReply;
-    message.identifier = load16(&icmp[4]);
-    message.sequence = load16(&icmp[6]);
-    if (icmp.size() >= 16) message.token = load64(&icmp[8]);
-    return message;
+    return echoReplyOf(icmp);
   }
   if (type != kTypeUnreachable && type != kTypeTimeExceeded) return std::nullopt;
   // An error quotes the IPv4 header of our request and at least its first 8 bytes.
@@ -250,10 +348,7 @@ std::optional<IcmpMessage> parseIcmp(std::span<const std::uint8_t> packet, bool 
   if (length == 0 || quoted.size() < length + 8) return std::nullopt;
   const std::uint8_t* request = &quoted[length];
   if (request[0] != kTypeEchoRequest) return std::nullopt;
-  message.kind =
-      type == kTypeUnreachable ? IcmpMessage::Kind::kUnreachable : IcmpMessage::Kind::kTimeExceeded;
-  message.identifier = load16(request + 4);
-  message.sequence = load16(request + 6);
+  IcmpMessage message = errorAbout(type == kTypeUnreachable, request);
   message.destination = load32(&quoted[16]);
   return message;
 }
@@ -265,6 +360,7 @@ struct SocketProber::IcmpChannel {
   asio::posix::stream_descriptor socket;
   IcmpKey key;
   bool raw = false;
+  bool v6 = false;
   bool retired = false;          // out of the map (its device went away); closes when idle
   std::uint16_t identifier = 0;  // raw: ours to match; datagram: the kernel replaces it
   std::uint16_t next_sequence = 0;
@@ -283,7 +379,7 @@ struct SocketProber::Pending {
   Callback done;
   asio::steady_timer timer;
   Clock::time_point sent{};
-  std::uint32_t address = 0;  // host order
+  config::IpAddress address = config::Ipv4Address::fromUint(0);
   bool finished = false;
   // ICMP
   std::shared_ptr<IcmpChannel> channel;  // set once the request is sent
@@ -291,7 +387,7 @@ struct SocketProber::Pending {
   std::uint64_t token = 0;
   // UDP
   std::unique_ptr<UdpSocket> udp;
-  UdpKey udp_key;
+  UdpKey udp_key{0, {}, config::Ipv4Address::fromUint(0), 0};
 };
 
 SocketProber::SocketProber(asio::io_context& io, IcmpSocketType icmp)
@@ -317,7 +413,7 @@ void SocketProber::probe(const ProbeTarget& target, std::chrono::milliseconds ti
   auto pending = std::make_shared<Pending>(io_);
   pending->id = next_id_++;
   pending->done = std::move(done);
-  pending->address = target.address.value();
+  pending->address = target.address;
   outstanding_.emplace(pending->id, pending);
   bool sent;
   if (target.kind == ProbeKind::kIcmp) {
@@ -347,19 +443,22 @@ SocketProber::Footprint SocketProber::footprint() const {
 
 std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const ProbeTarget& target,
                                                                      std::string* error) {
-  IcmpKey key{target.fwmark, target.device};
+  const bool v6 = target.address.isV6();
+  IcmpKey key{target.fwmark, target.device, v6};
   if (auto it = icmp_.find(key); it != icmp_.end()) return it->second;
 
+  const int family = v6 ? AF_INET6 : AF_INET;
+  const int protocol = v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP};
   io::UniqueFd fd;
   bool raw = false;
   if (icmp_type_ == IcmpSocketType::kDatagram ||
       (icmp_type_ == IcmpSocketType::kAuto && !datagram_denied_)) {
-    fd.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP));
+    fd.reset(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
     if (!fd) {
       int e = errno;
       bool denied = e == EACCES || e == EPERM || e == EPROTONOSUPPORT;
       if (icmp_type_ == IcmpSocketType::kDatagram || !denied) {
-        *error = "ICMP ping socket: " + errnoText(e) +
+        *error = std::string(v6 ? "ICMPv6" : "ICMP") + " ping socket: " + errnoText(e) +
                  (denied ? " (net.ipv4.ping_group_range is \"" + pingGroupRange() +
                                "\" and does not cover our groups)"
                          : std::string());
@@ -369,10 +468,11 @@ std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const Probe
     }
   }
   if (!fd) {
-    fd.reset(::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP));
+    fd.reset(::socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
     if (!fd) {
       int e = errno;
-      *error = "ICMP raw socket: " + errnoText(e) + " (needs CAP_NET_RAW";
+      *error = std::string(v6 ? "ICMPv6" : "ICMP") + " raw socket: " + errnoText(e) +
+               " (needs CAP_NET_RAW";
       if (icmp_type_ == IcmpSocketType::kAuto) {
         *error += "; no unprivileged ping socket either: net.ipv4.ping_group_range is \"" +
                   pingGroupRange() + "\"";
@@ -384,14 +484,24 @@ std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const Probe
   }
 
   int on = 1;
-  if (raw) {
+  if (raw && v6) {
+    // The same for ICMPv6 (and its neighbour discovery traffic): replies and errors only.
+    icmp6_filter filter{};
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    ICMP6_FILTER_SETPASS(kType6EchoReply, &filter);
+    ICMP6_FILTER_SETPASS(kType6Unreachable, &filter);
+    ICMP6_FILTER_SETPASS(kType6TimeExceeded, &filter);
+    ::setsockopt(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter);
+  } else if (raw) {
     // Raw ICMP sockets see every ICMP packet in the namespace: only replies and errors pass.
     icmp_filter filter{};
     filter.data = ~((1U << kTypeEchoReply) | (1U << kTypeUnreachable) | (1U << kTypeTimeExceeded));
     ::setsockopt(fd.get(), SOL_RAW, ICMP_FILTER, &filter, sizeof filter);  // an optimisation only
-  } else if (::setsockopt(fd.get(), IPPROTO_IP, IP_RECVERR, &on, sizeof on) != 0) {
+  } else if (::setsockopt(fd.get(), v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR,
+                          &on, sizeof on) != 0) {
     int e = errno;
-    *error = "IP_RECVERR on the ICMP socket: " + errnoText(e);
+    *error =
+        std::string(v6 ? "IPV6_RECVERR" : "IP_RECVERR") + " on the ICMP socket: " + errnoText(e);
     return nullptr;
   }
   if (!steer(fd.get(), target, error)) {
@@ -400,10 +510,11 @@ std::shared_ptr<SocketProber::IcmpChannel> SocketProber::icmpChannel(const Probe
 
   std::random_device random;
   auto identifier = static_cast<std::uint16_t>(random());
-  if (raw) dropOthersReplies(fd.get(), identifier);
+  if (raw && !v6) dropOthersReplies(fd.get(), identifier);
   auto channel = std::make_shared<IcmpChannel>(io_, fd.release());
   channel->key = key;
   channel->raw = raw;
+  channel->v6 = v6;
   channel->identifier = identifier;
   channel->next_sequence = static_cast<std::uint16_t>(random());
   icmp_.emplace(key, channel);
@@ -420,12 +531,13 @@ bool SocketProber::probeIcmp(const std::shared_ptr<Pending>& pending, const Prob
   while (channel->pending.contains(sequence)) sequence = channel->next_sequence++;
   pending->sequence = sequence;
   pending->token = token_base_ + pending->id;
-  auto packet = buildEchoRequest(channel->identifier, sequence, pending->token);
-  auto to = socketAddress(pending->address, 0);
+  auto packet = channel->v6 ? buildEchoRequest6(channel->identifier, sequence, pending->token)
+                            : buildEchoRequest(channel->identifier, sequence, pending->token);
+  const auto to = socketAddress(pending->address, 0);
   int fd = channel->socket.native_handle();
   auto send = [&] {
-    return ::sendto(fd, packet.data(), packet.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                    reinterpret_cast<const sockaddr*>(&to), sizeof to);
+    return ::sendto(fd, packet.data(), packet.size(), MSG_DONTWAIT | MSG_NOSIGNAL, to.get(),
+                    to.length);
   };
   pending->sent = Clock::now();
   ssize_t sent = send();
@@ -479,7 +591,8 @@ void SocketProber::onIcmpReadable(const std::shared_ptr<IcmpChannel>& channel) {
         ++reads;
         drained = false;
         std::string verdict = describeQueuedError(queued->error);
-        if (!verdict.empty() && queued->size >= 8 && queued->data[0] == kTypeEchoRequest) {
+        const std::uint8_t request = channel->v6 ? kType6EchoRequest : kTypeEchoRequest;
+        if (!verdict.empty() && queued->size >= 8 && queued->data[0] == request) {
           auto pending = pendingFor(load16(&queued->data[6]));
           if (pending && pending->address == queued->destination) {
             finish(pending, {false, {}, verdict});
@@ -490,7 +603,7 @@ void SocketProber::onIcmpReadable(const std::shared_ptr<IcmpChannel>& channel) {
       }
     }
     std::array<std::uint8_t, 2048> data{};
-    sockaddr_in from{};
+    sockaddr_storage from{};
     socklen_t from_length = sizeof from;
     ssize_t n = ::recvfrom(fd, data.data(), data.size(), MSG_DONTWAIT,
                            reinterpret_cast<sockaddr*>(&from), &from_length);
@@ -503,19 +616,21 @@ void SocketProber::onIcmpReadable(const std::shared_ptr<IcmpChannel>& channel) {
     }
     ++reads;
     drained = false;
-    auto message = parseIcmp(std::span(data.data(), static_cast<std::size_t>(n)), channel->raw);
+    const auto packet = std::span(data.data(), static_cast<std::size_t>(n));
+    auto message = channel->v6 ? parseIcmp6(packet) : parseIcmp(packet, channel->raw);
     if (!message) continue;
     if (channel->raw && message->identifier != channel->identifier) continue;  // not ours
     auto pending = pendingFor(message->sequence);
     if (!pending) continue;  // late (timed out), duplicate, or another prober's
     if (message->kind == IcmpMessage::Kind::kEchoReply) {
-      if (ntohl(from.sin_addr.s_addr) != pending->address || message->token != pending->token) {
-        continue;
-      }
+      if (addressOf(from) != pending->address || message->token != pending->token) continue;
       auto rtt = std::chrono::ceil<std::chrono::microseconds>(Clock::now() - pending->sent);
       finish(pending, {true, rtt, ""});
     } else {
-      if (message->destination != pending->address) continue;
+      std::optional<config::IpAddress> destination;
+      if (message->destination6) destination = *message->destination6;
+      if (message->destination) destination = config::Ipv4Address::fromUint(*message->destination);
+      if (destination != pending->address) continue;
       finish(pending,
              {false,
               {},
@@ -539,7 +654,7 @@ void SocketProber::onIcmpReadable(const std::shared_ptr<IcmpChannel>& channel) {
 
 std::unique_ptr<SocketProber::UdpSocket> SocketProber::udpSocket(const ProbeTarget& target,
                                                                  std::string* error) {
-  UdpKey key{target.fwmark, target.device, target.address.value(), target.port};
+  UdpKey key{target.fwmark, target.device, target.address, target.port};
   if (auto it = idle_udp_.find(key); it != idle_udp_.end() && !it->second.empty()) {
     auto socket = std::move(it->second.back());
     it->second.pop_back();
@@ -555,17 +670,19 @@ std::unique_ptr<SocketProber::UdpSocket> SocketProber::udpSocket(const ProbeTarg
     }
     return socket;
   }
-  io::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const bool v6 = target.address.isV6();
+  io::UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     *error = "UDP socket: " + errnoText(errno);
     return nullptr;
   }
   int on = 1;
   // Every ICMP error (not only port unreachable) reaches a connected socket with IP_RECVERR.
-  ::setsockopt(fd.get(), IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+  ::setsockopt(fd.get(), v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on,
+               sizeof on);
   if (!steer(fd.get(), target, error)) return nullptr;
-  auto to = socketAddress(target.address.value(), target.port);
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) {
+  const auto to = socketAddress(target.address, target.port);
+  if (::connect(fd.get(), to.get(), to.length) != 0) {
     *error = sendError("connect", errno);
     return nullptr;
   }
@@ -577,7 +694,7 @@ bool SocketProber::probeUdp(const std::shared_ptr<Pending>& pending, const Probe
   std::string error;
   auto socket = udpSocket(target, &error);
   if (!socket) return failSoon(pending, error);
-  pending->udp_key = UdpKey{target.fwmark, target.device, target.address.value(), target.port};
+  pending->udp_key = UdpKey{target.fwmark, target.device, target.address, target.port};
   pending->sent = Clock::now();
   ssize_t sent = ::send(socket->socket.native_handle(), target.payload.data(),
                         target.payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL);

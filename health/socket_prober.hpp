@@ -41,6 +41,7 @@ struct IcmpMessage {
   std::uint16_t sequence = 0;
   std::optional<std::uint64_t> token;        // echo reply: the token echoed back
   std::optional<std::uint32_t> destination;  // error: where our request was going (host order)
+  std::optional<config::Ipv6Address> destination6;  // the same for ICMPv6
 };
 
 // Parses what a socket received. with_ip_header: raw sockets deliver the IPv4 header first,
@@ -48,9 +49,18 @@ struct IcmpMessage {
 // (short, garbled, another type) gives nullopt.
 std::optional<IcmpMessage> parseIcmp(std::span<const std::uint8_t> packet, bool with_ip_header);
 
+// ICMPv6 (RFC 4443): an echo request of type 128 with the token, its checksum left to the
+// kernel (it covers a pseudo-header only the kernel knows: raw and ping sockets both fill it
+// in); and what an ICMPv6 socket received (never with the IPv6 header, which neither socket
+// type delivers): an echo reply (129), or an unreachable (1) or time exceeded (3) quoting the
+// IPv6 header and our echo request. Anything else gives nullopt.
+std::vector<std::uint8_t> buildEchoRequest6(std::uint16_t identifier, std::uint16_t sequence,
+                                            std::uint64_t token);
+std::optional<IcmpMessage> parseIcmp6(std::span<const std::uint8_t> packet);
+
 // --- The prober -----------------------------------------------------------------------------
 
-// ICMP: one socket per (fwmark, device), shared by every probe with that key and kept open,
+// ICMP: one socket per (fwmark, device, family), shared by every probe with that key and kept open,
 // probes told apart by sequence number (and identifier on raw sockets) and a random token in
 // the payload. UDP: a connected socket per outstanding probe (the payload is the operator's,
 // so there is no room for a token: a socket of its own is what ties a reply to its probe);
@@ -81,8 +91,8 @@ class SocketProber : public Prober {
   struct Pending;
   struct IcmpChannel;
   struct UdpSocket;
-  using IcmpKey = std::tuple<std::uint32_t, std::string>;  // fwmark, device
-  using UdpKey = std::tuple<std::uint32_t, std::string, std::uint32_t, std::uint16_t>;
+  using IcmpKey = std::tuple<std::uint32_t, std::string, bool>;  // fwmark, device, IPv6
+  using UdpKey = std::tuple<std::uint32_t, std::string, config::IpAddress, std::uint16_t>;
 
   // Both return false when the probe failed before anything was sent (result posted).
   bool probeIcmp(const std::shared_ptr<Pending>& pending, const ProbeTarget& target);

@@ -66,7 +66,8 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
 
     const auto prev = previous.find(decision.name);
     // Each family is routed over the usable gateways that have an address in it (IPv6: a
-    // mesh_address6); the decision shown is IPv4's when the set has IPv4 destinations.
+    // mesh_address6 whose check is up); the decision shown is IPv4's when the set has IPv4
+    // destinations.
     bool reported = false;
     for (const bool v6 : {false, true}) {
       std::vector<config::IpPrefix> destinations;
@@ -75,7 +76,10 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
       }
       if (destinations.empty()) continue;
       std::vector<Candidate> family = usable;
-      if (v6) std::erase_if(family, [](const Candidate& c) { return !c.host->mesh_address6; });
+      if (v6) {
+        std::erase_if(family,
+                      [](const Candidate& c) { return !c.host->mesh_address6 || !c.state->up6; });
+      }
       auto hopOf = [&](const Candidate& c, int weight) {
         return NextHop{v6 ? config::IpAddress(*c.host->mesh_address6)
                           : config::IpAddress(c.host->mesh_address),

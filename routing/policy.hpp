@@ -20,6 +20,9 @@ struct PeerState {
   // Reachable, but the through-gateway probe fails: used only when no healthy gateway is left
   // (the through target itself may be what is down).
   bool degraded = false;
+  // Its IPv6 check (a dual-stack node probing the peer's IPv6 mesh address) says up, or there
+  // is none: whether it may carry route sets' IPv6 destinations. IPv4 goes by `up` alone.
+  bool up6 = true;
   std::optional<double> rtt_ms;
 };
 using PeerStates = std::map<std::string, PeerState>;  // by node name

@@ -21,7 +21,7 @@ using health::HealthCheck;
 using health::Verdict;
 
 struct GatewayMonitor::Check {
-  std::string name;  // "icmp", "udp", "through"
+  std::string name;  // "icmp", "icmp6", "udp", "through"
   health::ProbeTarget target;
   HealthCheck state;
   std::int64_t since_ms = 0;
@@ -108,6 +108,13 @@ void GatewayMonitor::configure(const config::NodeConfig& config) {
     icmp.address = host.mesh_address;
     icmp.device = config.tinc.interface.str();
     targets.emplace_back("icmp", icmp);
+    // On a dual-stack node, the peer's IPv6 mesh address too: its verdict decides only whether
+    // the peer carries the route sets' IPv6 destinations (routing::PeerState::up6).
+    if (config.tinc.address6 && host.mesh_address6) {
+      health::ProbeTarget icmp6 = icmp;
+      icmp6.address = *host.mesh_address6;
+      targets.emplace_back("icmp6", icmp6);
+    }
     if (config.health.udp_port) {
       health::ProbeTarget udp = icmp;
       udp.kind = health::ProbeKind::kUdp;
@@ -268,6 +275,11 @@ routing::PeerStates GatewayMonitor::peerStates() const {
       const Verdict verdict = check->state.verdict();
       if (check->name == "through") {
         state.degraded = verdict == Verdict::kDown;
+        continue;
+      }
+      if (check->name == "icmp6") {
+        if (verdict == Verdict::kUnknown) state.known = false;
+        state.up6 = verdict == Verdict::kUp;
         continue;
       }
       if (verdict == Verdict::kUnknown) state.known = false;

@@ -23,6 +23,10 @@
 #      route without touching 10.64.0.0/11 and reports both gateways up.
 #   7. cometa's mesh side cut (tinc stays up): the through-probe moves the traffic to illimani,
 #      status.json shows cometa "degraded"; restored, the route returns to cometa.
+#   8. IPv6 (the set also holds fd00:65::/32): cometa stops answering on its IPv6 mesh address
+#      (nftables drops ICMPv6 echo requests to it): chip's ICMPv6 check moves the IPv6 route to
+#      illimani, the IPv4 one stays on cometa (verdict "up"), and a ping6 to the mesh host gets
+#      through; the drop removed, the IPv6 route returns to cometa.
 #   6. balance (SIGHUP with weights 3/1): a multipath route with both next hops, weights 3 and 1;
 #      illimani powered off: a single route via cometa, left alone by the next re-syncs.
 # Measured gaps are logged ("route_failover: ..." lines). LAB_KEEP=1 keeps the temp folder.
@@ -57,6 +61,11 @@ COMETA=${FO_MESH[cometa]}
 ILLIMANI=${FO_MESH[illimani]}
 DEST=$FO_DEST
 CFG=$LAB_TMP/server.json
+route6_via() {
+  lab_exec chip ip -6 route show proto 177 "$FO_DEST6" |
+    awk '{ for (i = 1; i < NF; i++) if ($i == "via") { print $(i + 1); exit } }'
+}
+route6_is() { [[ $(route6_via) == "$1" ]]; }
 STATUS=$LAB_TMP/chip/run/status.json
 
 # --- helpers --------------------------------------------------------------------------------
@@ -143,7 +152,7 @@ lab_spawn chip routemon bash -c 'ip monitor route | while IFS= read -r l; do
   t=${EPOCHREALTIME/[.,]/}; printf "%s.%s %s\n" "${t::-3}" "${t: -3}" "$l"; done'
 
 fo_config chip "$CFG" \
-  ".routes = [{\"name\": \"mesh\", \"to\": [\"$DEST\"], \"policy\": \"failover\",
+  ".routes = [{\"name\": \"mesh\", \"to\": [\"$DEST\", \"$FO_DEST6\"], \"policy\": \"failover\",
      \"via\": [{\"gateway\": \"cometa\", \"priority\": 0}, {\"gateway\": \"illimani\", \"priority\": 1}]}]" \
   ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 10, \"through_target\": \"$FO_TARGET\"}" \
   '.routing = ((.routing // {}) + {"resync_ms": 1000})' \
@@ -311,6 +320,33 @@ awk -v g="$meshside_gap" 'BEGIN { exit !(g < 1000) }' ||
 fo_restore cometa meshside
 elapsed=$(expect_route 15000 "$COMETA" "cometa's mesh side restored")
 lab_log "7. mesh side restored: route back via cometa after ${elapsed} ms"
+
+# --- 8. cometa's IPv6 address silent: the IPv6 route moves, the IPv4 one stays ---------------
+lab_wait 10 "chip's IPv6 route via cometa" route6_is "${FO_MESH6[cometa]}" ||
+  lab_fail "chip's route to $FO_DEST6 is via \"$(route6_via)\", not cometa"
+lab_exec cometa nft -f - <<EOF || lab_fail "cannot add the ICMPv6 drop on cometa"
+table inet silent6 {
+  chain input { type filter hook input priority 0; icmpv6 type echo-request ip6 daddr ${FO_MESH6[cometa]} drop; }
+}
+EOF
+cut_ms=$(lab_ms)
+lab_wait 4 "chip's IPv6 route via illimani" route6_is "${FO_MESH6[illimani]}" ||
+  lab_fail "cometa's IPv6 address silent: chip's IPv6 route is via \"$(route6_via)\", not illimani"
+moved=$(($(lab_ms) - cut_ms))
+[[ $(route_hops) == "$COMETA" ]] || lab_fail "the IPv4 route left cometa too: $(route_hops)"
+check6() { status_json '.gateways[] | select(.name == "cometa") | .checks.icmp6.verdict'; }
+check6_down() { [[ $(check6) == down ]]; }
+lab_wait 3 "cometa's icmp6 check down in status.json" check6_down ||
+  lab_fail "cometa's icmp6 check is \"$(check6)\", not down"
+verdict_is cometa up || lab_fail "cometa's verdict is \"$(peer_verdict cometa)\" (IPv4 is fine: up)"
+lab_exec chip ping -n -c 3 -i 0.2 -W 1 "$FO_TARGET6" >/dev/null ||
+  lab_fail "no ping6 to $FO_TARGET6 through illimani"
+lab_log "8. cometa's IPv6 address silent: IPv6 route via illimani after ${moved} ms, IPv4 kept on" \
+  "cometa (verdict up, icmp6 down), ping6 to $FO_TARGET6 answered"
+lab_exec cometa nft delete table inet silent6
+lab_wait 15 "chip's IPv6 route back via cometa" route6_is "${FO_MESH6[cometa]}" ||
+  lab_fail "chip's IPv6 route did not come back to cometa: $(route6_via)"
+lab_log "8. cometa's IPv6 answers again: IPv6 route back via cometa"
 
 # --- 6. balance, weights 3 and 1 ------------------------------------------------------------
 lab_wait 10 "both gateways up before balance" both_up || lab_fail "not both up before step 6"

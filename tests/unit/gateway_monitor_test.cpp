@@ -107,6 +107,30 @@ TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
 }
 
+// The seed is dual stack: each gateway's IPv6 mesh address has a check of its own ("icmp6").
+// When only it goes silent, the gateway keeps the IPv4 destinations and the IPv6 ones move.
+TEST_F(GatewayMonitorTest, AGatewayWhoseIpv6AddressIsSilentCarriesIpv4Only) {
+  monitor_.configure(load(testing::example("chip")));
+  runFor(200ms);
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::9");
+  EXPECT_GT(prober_.sent["fd00:64:12::9"], 0);
+  prober_.dead.insert("fd00:64:12::9");
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::a");
+  const auto health = monitor_.snapshot();
+  EXPECT_EQ(health.peers.at("cometa").verdict, "up") << "IPv4 is fine";
+  const auto json = monitor_.toJson();
+  bool logged = false;
+  for (const auto& event : json["events"]) {
+    logged = logged || event["what"].get<std::string>().find("cometa icmp6: up -> down") == 0;
+  }
+  EXPECT_TRUE(logged) << json["events"].dump();
+  prober_.dead.clear();
+  runFor(1s);
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::9");
+}
+
 TEST_F(GatewayMonitorTest, AllDownInstallsUnreachableAndDegradedGatewaysAreAvoided) {
   monitor_.configure(load(testing::example("chip")));
   runFor(200ms);

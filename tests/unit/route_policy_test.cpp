@@ -227,6 +227,24 @@ TEST(RoutePolicyIpv6, BothFamiliesFailOverTogetherEachThroughItsOwnAddress) {
   EXPECT_TRUE(set(state).all_down);
 }
 
+// A gateway whose IPv6 check is down (its IPv6 stack or address broken, IPv4 fine) keeps the
+// set's IPv4 destinations and loses the IPv6 ones to the next gateway; none left: all_down
+// applies to IPv6 only.
+TEST(RoutePolicyIpv6, AGatewayWhoseIpv6CheckIsDownCarriesIpv4Only) {
+  const auto node = load(chip6());
+  auto no_v6 = up();
+  no_v6.up6 = false;
+  auto state = desiredRoutes(node, {{"cometa", no_v6}, {"illimani", up()}}, {});
+  EXPECT_EQ(lines(mainRoutes(state)),
+            (std::vector<std::string>{"10.64.0.0/11 via 100.64.12.9 dev meshnet0",
+                                      "10.254.0.0/16 via 100.64.12.9 dev meshnet0",
+                                      "fd00:65::/48 via fd00:64:12::a dev meshnet0"}));
+  state = desiredRoutes(node, {{"cometa", no_v6}, {"illimani", no_v6}}, {});
+  const auto routes = mainRoutes(state);
+  EXPECT_EQ(describe(routes[0]), "10.64.0.0/11 via 100.64.12.9 dev meshnet0");
+  EXPECT_EQ(routes[2].type, RouteType::kUnreachable);
+}
+
 TEST(RoutePolicyIpv6, BalanceIsAWeightedIpv6MultipathToo) {
   auto json = chip6();
   json["routes"][0]["policy"] = "balance";

@@ -239,6 +239,76 @@ TEST(SocketProberPacket, GarbageIsIgnored) {
   }
 }
 
+// ICMPv6: no IP header on either socket type, the checksum is the kernel's; errors quote the
+// IPv6 header and our request.
+std::vector<std::uint8_t> ipv6Header(std::uint8_t next_header, std::uint8_t last_byte_of_dst) {
+  std::vector<std::uint8_t> header(40, 0);
+  header[0] = 0x60;
+  header[6] = next_header;
+  header[7] = 64;
+  header[24] = 0xfd;  // destination fd00:64:12::N
+  header[27] = 0x64;
+  header[29] = 0x12;
+  header[39] = last_byte_of_dst;
+  return header;
+}
+
+TEST(SocketProberPacket, Icmpv6EchoRequestAndReplyAndErrors) {
+  auto request = buildEchoRequest6(0x1234, 0xbeef, 0x0102030405060708);
+  ASSERT_EQ(request.size(), 8 + kEchoDataSize);
+  EXPECT_EQ(request[0], 128);
+  EXPECT_EQ(request[2], 0);  // left to the kernel
+  EXPECT_FALSE(parseIcmp6(request)) << "a request is not a reply";
+  auto reply_bytes = request;
+  reply_bytes[0] = 129;
+  auto reply = parseIcmp6(reply_bytes);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->kind, IcmpMessage::Kind::kEchoReply);
+  EXPECT_EQ(reply->identifier, 0x1234);
+  EXPECT_EQ(reply->sequence, 0xbeef);
+  EXPECT_EQ(reply->token, 0x0102030405060708U);
+
+  std::vector<std::uint8_t> unreachable = {1, 3, 0, 0, 0, 0, 0, 0};
+  auto quoted =
+      concat(ipv6Header(58, 9), std::vector<std::uint8_t>(request.begin(), request.begin() + 8));
+  auto message = parseIcmp6(concat(unreachable, quoted));
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->kind, IcmpMessage::Kind::kUnreachable);
+  EXPECT_EQ(message->sequence, 0xbeef);
+  ASSERT_TRUE(message->destination6);
+  EXPECT_EQ(message->destination6->str(), "fd00:64:12::9");
+  std::vector<std::uint8_t> exceeded = {3, 0, 0, 0, 0, 0, 0, 0};
+  message = parseIcmp6(concat(exceeded, quoted));
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->kind, IcmpMessage::Kind::kTimeExceeded);
+
+  // Garbage: short, other types (neighbour discovery, an IPv4 echo reply), errors that quote
+  // too little, another protocol, an IPv4 header, or a reply instead of our request.
+  auto bad_code = reply_bytes;
+  bad_code[1] = 1;
+  auto udp_quoted = concat(ipv6Header(17, 9), std::vector<std::uint8_t>(8, 0));
+  auto v4_header = quoted;
+  v4_header[0] = 0x45;
+  auto quotes_reply = quoted;
+  quotes_reply[40] = 129;
+  std::vector<std::vector<std::uint8_t>> garbage = {
+      {},
+      std::vector<std::uint8_t>(reply_bytes.begin(), reply_bytes.begin() + 7),
+      bad_code,
+      {136, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},  // a neighbour advertisement
+      replyTo(buildEchoRequest(1, 2, 3)),      // ICMPv4's echo reply (type 0)
+      concat(unreachable, {}),
+      concat(unreachable, ipv6Header(58, 9)),  // the header, no request
+      concat(unreachable, std::vector<std::uint8_t>(quoted.begin(), quoted.begin() + 47)),
+      concat(unreachable, udp_quoted),
+      concat(unreachable, v4_header),
+      concat(unreachable, quotes_reply),
+  };
+  for (std::size_t i = 0; i < garbage.size(); ++i) {
+    EXPECT_FALSE(parseIcmp6(garbage[i])) << "case " << i;
+  }
+}
+
 // --- real sockets -----------------------------------------------------------------------------
 
 TEST(SocketProber, IcmpToLoopbackSucceeds) {
@@ -273,6 +343,64 @@ TEST(SocketProber, IcmpOnEachSocketType) {
     EXPECT_TRUE(result->ok) << toString(type) << ": " << result->error;
     EXPECT_EQ(prober.footprint().raw_icmp_sockets, type == IcmpSocketType::kRaw ? 1U : 0U);
   }
+}
+
+// ICMPv6 to ::1 on both socket types (ping sockets for IPv6 obey the same ping_group_range),
+// and one socket per family: an IPv4 and an IPv6 probe do not share one.
+TEST(SocketProber, Icmp6OnEachSocketTypeAndOneSocketPerFamily) {
+  for (auto type : {IcmpSocketType::kDatagram, IcmpSocketType::kRaw}) {
+    asio::io_context io;
+    SocketProber prober(io, type);
+    ProbeTarget six = icmpTarget();
+    six.address = *config::Ipv6Address::parse("::1", nullptr);
+    std::optional<ProbeResult> result6, result4;
+    prober.probe(six, 1000ms, [&](const ProbeResult& r) { result6 = r; });
+    prober.probe(icmpTarget(), 1000ms, [&](const ProbeResult& r) { result4 = r; });
+    ASSERT_TRUE(runUntil(io, [&] { return result6.has_value() && result4.has_value(); }));
+    if (!result6->ok && (result6->error.find("Permission denied") != std::string::npos ||
+                         result6->error.find("not permitted") != std::string::npos)) {
+      std::cout << "[ note     ] " << toString(type)
+                << " ICMPv6 socket not permitted here: " << result6->error << "\n";
+      continue;
+    }
+    EXPECT_TRUE(result6->ok) << toString(type) << ": " << result6->error;
+    EXPECT_TRUE(result4->ok) << toString(type) << ": " << result4->error;
+    EXPECT_GT(result6->rtt.count(), 0);
+    EXPECT_EQ(prober.footprint().icmp_sockets, 2U);
+  }
+}
+
+// UDP over IPv6: a closed port is "refused" (the ICMPv6 error through IPV6_RECVERR), an answer
+// is a reply.
+TEST(SocketProber, Udp6RefusedAndAnswered) {
+  asio::io_context io;
+  const auto loopback6 = asio::ip::make_address("::1");
+  std::uint16_t closed;
+  {
+    udp::socket probe_port(io, udp::endpoint(loopback6, 0));
+    closed = probe_port.local_endpoint().port();
+  }
+  SocketProber prober(io);
+  ProbeTarget target = udpTarget(closed);
+  target.address = *config::Ipv6Address::parse("::1", nullptr);
+  std::optional<ProbeResult> result;
+  prober.probe(target, 1000ms, [&](const ProbeResult& r) { result = r; });
+  ASSERT_TRUE(runUntil(io, [&] { return result.has_value(); }));
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->error, "refused");
+
+  udp::socket echo(io, udp::endpoint(loopback6, 0));
+  std::array<char, 64> buffer{};
+  udp::endpoint peer;
+  echo.async_receive_from(asio::buffer(buffer), peer,
+                          [&](const boost::system::error_code& ec, std::size_t n) {
+                            if (!ec) echo.send_to(asio::buffer(buffer.data(), n), peer);
+                          });
+  target.port = echo.local_endpoint().port();
+  result.reset();
+  prober.probe(target, 1000ms, [&](const ProbeResult& r) { result = r; });
+  ASSERT_TRUE(runUntil(io, [&] { return result.has_value(); }));
+  EXPECT_TRUE(result->ok) << result->error;
 }
 
 TEST(SocketProber, BurstOfIcmpProbesOnOneSocketEachCompleteOnce) {
