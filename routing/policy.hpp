@@ -20,8 +20,8 @@ struct PeerState {
   // Reachable, but the through-gateway probe fails: used only when no healthy gateway is left
   // (the through target itself may be what is down).
   bool degraded = false;
-  // Its IPv6 check (a dual-stack node probing the peer's IPv6 mesh address) says up, or there
-  // is none: whether it may carry route sets' IPv6 destinations. IPv4 goes by `up` alone.
+  // Its IPv6 check (a dual-stack node probing the peer's IPv6 mesh address) is not down, or
+  // there is none: whether it may carry route sets' IPv6 destinations. IPv4 goes by `up` alone.
   bool up6 = true;
   std::optional<double> rtt_ms;
 };

@@ -278,8 +278,10 @@ routing::PeerStates GatewayMonitor::peerStates() const {
         continue;
       }
       if (check->name == "icmp6") {
-        if (verdict == Verdict::kUnknown) state.known = false;
-        state.up6 = verdict == Verdict::kUp;
+        // Until it has a verdict, IPv6 follows IPv4 (as before there was an IPv6 check): an
+        // unknown IPv6 check neither holds back the set's IPv4 routes nor flaps adopted IPv6
+        // routes while its first reply is on the way. Only "down" takes IPv6 off the peer.
+        state.up6 = verdict != Verdict::kDown;
         continue;
       }
       if (verdict == Verdict::kUnknown) state.known = false;

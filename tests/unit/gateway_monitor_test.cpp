@@ -131,6 +131,19 @@ TEST_F(GatewayMonitorTest, AGatewayWhoseIpv6AddressIsSilentCarriesIpv4Only) {
   EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::9");
 }
 
+// An IPv6 check without a verdict yet (no reply, warm-up not over) holds nothing back: the set's
+// routes go in with the IPv4 verdicts, IPv6 following IPv4, until the IPv6 check says down.
+TEST_F(GatewayMonitorTest, AnUnknownIpv6CheckHoldsNothingBack) {
+  prober_.dead.insert("fd00:64:12::9");
+  monitor_.configure(load(testing::example("chip")));
+  runFor(150ms);  // warmup_ms is 300
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::9");
+  runFor(500ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::a");
+}
+
 TEST_F(GatewayMonitorTest, AllDownInstallsUnreachableAndDegradedGatewaysAreAvoided) {
   monitor_.configure(load(testing::example("chip")));
   runFor(200ms);
