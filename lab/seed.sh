@@ -49,7 +49,8 @@
 #                       lives until seed_down), log $SEED_OUT/logs/NAME.log.
 #   seed_start_all      meshbroker on the servers, then the gateways and babeld; waits for the
 #                       tinc mesh (seed_mesh_up_redialing), the gateways' verdicts
-#                       (seed_gateways_up), babel's routes, then the laptop's OpenVPN tunnel.
+#                       (seed_gateways_up), babel's routes, chip's route on cometa with both
+#                       gateways up (seed_chip_settled), then the laptop's OpenVPN tunnel.
 #   seed_mesh_up / seed_mesh_report [--logs] / seed_mesh_up_redialing / seed_redial NODE..
 #   seed_gateways_up / seed_babel_routes / seed_tinc_listening NODE
 #   seed_api NODE PATH / seed_verdict SERVER GATEWAY / seed_status_listen NODE
@@ -506,6 +507,12 @@ seed_start_all() {
   lab_wait 30 "babel routes in the mesh" seed_babel_routes ||
     lab_fail "babel did not spread the routes (see $logs/babeld-*.log)"
   lab_log "gateways up on both servers; babel carries the client subnets into the mesh"
+  # A gateway's through check may still be in its warm-up when its ICMP check is up, and fail
+  # it if babel was not yet carrying the way through that gateway (seen in CI: cometa
+  # "degraded" for 2 s after start, chip's route on illimani meanwhile): the seed is ready when
+  # chip routes through the gateway it prefers with both gateways fully up.
+  lab_wait 30 "chip's route on cometa with both gateways up" seed_chip_settled ||
+    lab_fail "chip did not settle on cometa: via $(seed_chip_via), chip sees $(seed_api chip /api/v1/gateways | jq -c '[.gateways[] | {name, verdict}]')"
   seed_spawn laptop openvpn-laptop openvpn --config "$SEED_OUT/laptop.ovpn" --dev tun0
   lab_wait 40 "the laptop's OpenVPN tunnel" seed_laptop_reaches ||
     lab_fail "the laptop cannot reach the mesh host (see $logs/openvpn-laptop.log)"
