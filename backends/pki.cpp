@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -300,13 +301,15 @@ void addRevoked(X509_CRL* crl, const std::string& serial_hex, std::int64_t when_
   }
 }
 
-// A CRL signed by ca: valid from a day before now (a server clock behind ours still accepts
-// it) for kCrlLifetimeSeconds.
-std::string makeCrlPem(X509* ca, EVP_PKEY* ca_key, const Entries& entries, std::int64_t now) {
+// A CRL signed by ca: valid from last_update (normally a day before now, so that a server clock
+// behind ours still accepts it) until kCrlLifetimeSeconds after now; its CRL number is
+// last_update + kCrlBackdateSeconds, so it grows with last_update.
+std::string makeCrlPem(X509* ca, EVP_PKEY* ca_key, const Entries& entries, std::int64_t now,
+                       std::int64_t last_update) {
   Crl crl(X509_CRL_new());
-  auto t = static_cast<time_t>(now);
-  Asn1Time last(ASN1_TIME_adj(nullptr, t, 0, -static_cast<long>(kCrlBackdateSeconds)));
-  Asn1Time next(ASN1_TIME_adj(nullptr, t, 0, static_cast<long>(kCrlLifetimeSeconds)));
+  Asn1Time last(ASN1_TIME_set(nullptr, static_cast<time_t>(last_update)));
+  Asn1Time next(
+      ASN1_TIME_adj(nullptr, static_cast<time_t>(now), 0, static_cast<long>(kCrlLifetimeSeconds)));
   if (!crl || !last || !next || X509_CRL_set_version(crl.get(), 1) != 1 ||
       X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca)) != 1 ||
       X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
@@ -315,7 +318,7 @@ std::string makeCrlPem(X509* ca, EVP_PKEY* ca_key, const Entries& entries, std::
   }
   for (const auto& [serial, when_revoked] : entries) addRevoked(crl.get(), serial, when_revoked);
   Asn1Int number(ASN1_INTEGER_new());
-  if (!number || ASN1_INTEGER_set_int64(number.get(), now) != 1 ||
+  if (!number || ASN1_INTEGER_set_int64(number.get(), last_update + kCrlBackdateSeconds) != 1 ||
       X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1) {
     fail("cannot number the CRL");
   }
@@ -606,6 +609,20 @@ std::string headerOf(const std::string& text) {
 // not yet due for a refresh. Then it is left alone, so a CRL changes only when a revocation
 // does (or it ages): a copy of it (Ansible's, a registry's) stays the same, and openvpn has
 // nothing to reload.
+// The lastUpdate of the CRLs that replace file's: strictly after every CRL file holds, and never
+// after now. OpenVPN 2.6 keeps some CRLs of earlier loads in its certificate store (its reload
+// deletes from the list it walks, skipping every other CRL), and OpenSSL checks a certificate
+// against the newest CRL of its issuer, the first one it finds among equals. Two CRLs made in
+// the same second were equals: a client revoked a moment after another one was let in again
+// (found by openvpn_access in CI, reproduced 1 in 8 runs).
+std::int64_t nextLastUpdate(const fs::path& file, std::int64_t now) {
+  std::int64_t last = now - kCrlBackdateSeconds;
+  for (const auto& crl : readCrls(file)) {
+    last = std::max(last, timeOf(X509_CRL_get0_lastUpdate(crl.get())) + 1);
+  }
+  return std::min(last, now);
+}
+
 bool crlFileCurrent(const fs::path& file, const std::vector<int>& seen,
                     const std::vector<Entries>& old, const std::vector<const Entries*>& wanted,
                     std::int64_t now) {
@@ -790,9 +807,11 @@ void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
     auto header = revokedNamesHeader(name, revoked_names);
     if (!old_text || headerOf(*old_text) != header ||
         !crlFileCurrent(layout_.instanceCrl(name), seen, old, {&own, &legacy}, t)) {
-      crl_files.emplace_back(layout_.instanceCrl(name),
-                             header + makeCrlPem(ca.get(), ca_key.get(), own, t) +
-                                 makeCrlPem(network.get(), network_key.get(), legacy, t));
+      auto last_update = nextLastUpdate(layout_.instanceCrl(name), t);
+      crl_files.emplace_back(
+          layout_.instanceCrl(name),
+          header + makeCrlPem(ca.get(), ca_key.get(), own, t, last_update) +
+              makeCrlPem(network.get(), network_key.get(), legacy, t, last_update));
     }
     auto trust = pemOf(ca.get()) + (trusts_network ? pemOf(network.get()) : "");
     if (readFile(layout_.instanceTrust(name)) != trust) {
@@ -801,7 +820,9 @@ void Pki::writeCrlsLocked(const std::vector<IssuedClient>& clients,
   }
   for (const auto& [file, text] : crl_files) put(file, text, kPublic);
   if (!crlFileCurrent(layout_.crl(), global_seen, global_old, {&global}, t)) {
-    put(layout_.crl(), makeCrlPem(network.get(), network_key.get(), global, t), kPublic);
+    put(layout_.crl(),
+        makeCrlPem(network.get(), network_key.get(), global, t, nextLastUpdate(layout_.crl(), t)),
+        kPublic);
   }
   // A trust file only loses the network CA (when an instance's last legacy user is revoked).
   for (const auto& [file, text] : trust_files) put(file, text, kPublic);

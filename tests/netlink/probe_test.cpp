@@ -20,15 +20,24 @@ using namespace std::chrono_literals;
 constexpr const char* kTarget = "10.77.9.9";      // on lo in B and in C
 constexpr const char* kBlackhole = "10.77.8.8";   // B: "unreachable"; C: silently dropped
 constexpr const char* kNotInTable = "10.77.7.7";  // table 110 has only its catch-all
-constexpr std::uint32_t kMarkViaB = 0x10;         // ip rule fwmark 0x10 lookup 110
-constexpr std::uint16_t kEchoPort = 7777;         // probe_tests --udp-echo in B and C
+// The same three over IPv6 (ICMPv6 echo, UDP over IPv6, `ip -6 rule` and table 110).
+constexpr const char* kTarget6 = "fd77:9::9";
+constexpr const char* kBlackhole6 = "fd77:8::8";
+constexpr const char* kNotInTable6 = "fd77:7::7";
+constexpr std::uint32_t kMarkViaB = 0x10;  // ip rule fwmark 0x10 lookup 110
+constexpr std::uint16_t kEchoPort = 7777;  // probe_tests --udp-echo in B and C
 constexpr std::uint16_t kClosedPort = 7778;
 
 ProbeTarget target(ProbeKind kind, const char* address, std::uint32_t mark,
                    std::uint16_t port = kEchoPort) {
   ProbeTarget result;
   result.kind = kind;
-  result.address = *config::Ipv4Address::parse(address, nullptr);
+  std::string text(address);
+  if (text.find(':') != std::string::npos) {
+    result.address = *config::Ipv6Address::parse(text, nullptr);
+  } else {
+    result.address = *config::Ipv4Address::parse(text, nullptr);
+  }
   result.fwmark = mark;
   if (kind == ProbeKind::kUdp) {
     result.port = port;
@@ -90,40 +99,61 @@ void withEachIcmpSocket(Check check) {
     asio::io_context io;
     SocketProber prober(io, type);
     check(prober, io, type);
-    EXPECT_LE(prober.footprint().icmp_sockets, 2U) << "one ICMP socket per fwmark";
+    EXPECT_LE(prober.footprint().icmp_sockets, 4U) << "one ICMP socket per fwmark and family";
   }
 }
 
+struct Family {
+  const char* name;
+  const char* target;
+  const char* blackhole;
+  const char* not_in_table;
+};
+constexpr std::array<Family, 2> kFamilies{
+    {{"IPv4", kTarget, kBlackhole, kNotInTable}, {"IPv6", kTarget6, kBlackhole6, kNotInTable6}}};
+
 TEST(ProbePaths, BothUp) {
   withEachIcmpSocket([](SocketProber& prober, asio::io_context& io, IcmpSocketType type) {
-    for (auto kind : {ProbeKind::kIcmp, ProbeKind::kUdp}) {
-      expectOk(prober, io, target(kind, kTarget, 0), type);
-      expectOk(prober, io, target(kind, kTarget, kMarkViaB), type);
+    for (const auto& f : kFamilies) {
+      SCOPED_TRACE(f.name);
+      for (auto kind : {ProbeKind::kIcmp, ProbeKind::kUdp}) {
+        expectOk(prober, io, target(kind, f.target, 0), type);
+        expectOk(prober, io, target(kind, f.target, kMarkViaB), type);
+      }
+      // Errors come back through the same paths: B answers for the blackhole, C stays silent.
+      expectError(prober, io, target(ProbeKind::kIcmp, f.blackhole, kMarkViaB), type,
+                  "unreachable");
+      expectError(prober, io, target(ProbeKind::kIcmp, f.blackhole, 0), type, "timeout", 500ms);
+      expectError(prober, io, target(ProbeKind::kUdp, f.target, kMarkViaB, kClosedPort), type,
+                  "refused");
+      expectError(prober, io, target(ProbeKind::kIcmp, f.not_in_table, kMarkViaB), type,
+                  "unreachable");
+      expectError(prober, io, target(ProbeKind::kUdp, f.not_in_table, kMarkViaB), type,
+                  "unreachable");
     }
-    // Errors come back through the same paths: B answers for 10.77.8.8, C stays silent.
-    expectError(prober, io, target(ProbeKind::kIcmp, kBlackhole, kMarkViaB), type, "unreachable");
-    expectError(prober, io, target(ProbeKind::kIcmp, kBlackhole, 0), type, "timeout", 500ms);
-    expectError(prober, io, target(ProbeKind::kUdp, kTarget, kMarkViaB, kClosedPort), type,
-                "refused");
-    expectError(prober, io, target(ProbeKind::kIcmp, kNotInTable, kMarkViaB), type, "unreachable");
-    expectError(prober, io, target(ProbeKind::kUdp, kNotInTable, kMarkViaB), type, "unreachable");
   });
 }
 
 TEST(ProbePaths, GatewayBDown) {
   withEachIcmpSocket([](SocketProber& prober, asio::io_context& io, IcmpSocketType type) {
-    for (auto kind : {ProbeKind::kIcmp, ProbeKind::kUdp}) {
-      expectFail(prober, io, target(kind, kTarget, kMarkViaB), type);
-      expectOk(prober, io, target(kind, kTarget, 0), type);
+    for (const auto& f : kFamilies) {
+      SCOPED_TRACE(f.name);
+      for (auto kind : {ProbeKind::kIcmp, ProbeKind::kUdp}) {
+        expectFail(prober, io, target(kind, f.target, kMarkViaB), type);
+        expectOk(prober, io, target(kind, f.target, 0), type);
+      }
     }
   });
 }
 
 TEST(ProbePaths, GatewayCDown) {
   withEachIcmpSocket([](SocketProber& prober, asio::io_context& io, IcmpSocketType type) {
-    for (auto kind : {ProbeKind::kIcmp, ProbeKind::kUdp}) {
-      expectOk(prober, io, target(kind, kTarget, kMarkViaB), type);
-      expectFail(prober, io, target(kind, kTarget, 0), type);
+    for (const auto& f : kFamilies) {
+      SCOPED_TRACE(f.name);
+      for (auto kind : {ProbeKind::kIcmp, ProbeKind::kUdp}) {
+        expectOk(prober, io, target(kind, f.target, kMarkViaB), type);
+        expectFail(prober, io, target(kind, f.target, 0), type);
+      }
     }
   });
 }
@@ -134,7 +164,7 @@ TEST(ProbePaths, GatewayCDown) {
 int udpEcho(const std::string& address, std::uint16_t port) {
   using udp = asio::ip::udp;
   asio::io_context io;
-  udp::socket socket(io, udp::endpoint(asio::ip::make_address_v4(address), port));
+  udp::socket socket(io, udp::endpoint(asio::ip::make_address(address), port));
   std::array<char, 2048> data{};
   udp::endpoint peer;
   std::function<void()> receive = [&] {

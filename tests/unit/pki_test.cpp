@@ -62,8 +62,8 @@ X509* readCert(const std::string& pem) {
 // Verifies a client certificate the way an OpenVPN server does: against its `ca` file (every
 // certificate in it), with every CRL of its `crl-verify` file, CRL checks on the whole chain,
 // the TLS client purpose (remote-cert-tls client), at time `at`.
-int verifyAt(const fs::path& trust, const fs::path& crl, const std::string& cert_pem,
-             std::int64_t at, int purpose = X509_PURPOSE_SSL_CLIENT) {
+int verifyWithCrls(const fs::path& trust, const std::string& crl_text, const std::string& cert_pem,
+                   std::int64_t at, int purpose = X509_PURPOSE_SSL_CLIENT) {
   X509_STORE* store = X509_STORE_new();
   auto trust_text = meshbroker::testing::readText(trust);
   BIO* bio = BIO_new_mem_buf(trust_text.data(), static_cast<int>(trust_text.size()));
@@ -72,7 +72,6 @@ int verifyAt(const fs::path& trust, const fs::path& crl, const std::string& cert
     X509_free(ca);
   }
   BIO_free(bio);
-  auto crl_text = meshbroker::testing::readText(crl);
   bio = BIO_new_mem_buf(crl_text.data(), static_cast<int>(crl_text.size()));
   while (X509_CRL* list = PEM_read_bio_X509_CRL(bio, nullptr, nullptr, nullptr)) {
     X509_STORE_add_crl(store, list);
@@ -92,6 +91,26 @@ int verifyAt(const fs::path& trust, const fs::path& crl, const std::string& cert
   X509_STORE_free(store);
   X509_free(cert);
   return error;
+}
+
+int verifyAt(const fs::path& trust, const fs::path& crl, const std::string& cert_pem,
+             std::int64_t at, int purpose = X509_PURPOSE_SSL_CLIENT) {
+  return verifyWithCrls(trust, meshbroker::testing::readText(crl), cert_pem, at, purpose);
+}
+
+// The lastUpdate of every CRL in a PEM text, in order.
+std::vector<std::int64_t> lastUpdates(const std::string& text) {
+  std::vector<std::int64_t> out;
+  BIO* bio = BIO_new_mem_buf(text.data(), static_cast<int>(text.size()));
+  while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio, nullptr, nullptr, nullptr)) {
+    struct tm tm {};
+    ASN1_TIME_to_tm(X509_CRL_get0_lastUpdate(crl), &tm);
+    out.push_back(static_cast<std::int64_t>(timegm(&tm)));
+    X509_CRL_free(crl);
+  }
+  BIO_free(bio);
+  ERR_clear_error();
+  return out;
 }
 
 // Whether the certificate is accepted by the server of instance (its trust and CRL files).
@@ -258,6 +277,53 @@ TEST_F(PkiTest, IssueRevokeAndCrl) {
   EXPECT_FALSE(list[1].revoked_at);
   EXPECT_NO_THROW(after.issueClient("alice", "private"));
   EXPECT_EQ(after.list().size(), 3u);
+}
+
+// OpenVPN 2.6 keeps some CRLs of earlier loads in its store (its reload skips every other one
+// it deletes), and OpenSSL then takes the newest CRL of the issuer, or the first it meets of
+// equals. The attack: bob is revoked in the same second as carol, and reconnects to a server
+// whose store still holds the CRL that revoked only carol.
+TEST_F(PkiTest, ACrlIsNewerThanTheOneItReplacesEvenInTheSameSecond) {
+  auto pki = make();
+  pki.ensureCa("test CA");
+  pki.ensureTlsCrypt("private");
+  auto carol = pki.issueClient("carol", "private");
+  auto bob = pki.issueClient("bob", "private");
+  auto dave = pki.issueClient("dave", "private");
+  const auto crl = pki.layout().instanceCrl("private");
+  const auto trust = pki.layout().instanceTrust("private");
+  pki.revoke("carol");
+  auto first = meshbroker::testing::readText(crl);
+  pki.revoke("bob");  // the same second (the clock has not moved)
+  auto second = meshbroker::testing::readText(crl);
+  pki.revoke("dave");
+  auto third = meshbroker::testing::readText(crl);
+
+  auto a = lastUpdates(first), b = lastUpdates(second), c = lastUpdates(third);
+  ASSERT_EQ(a.size(), 2u);  // the instance CA's and the network CA's
+  ASSERT_EQ(b.size(), 2u);
+  ASSERT_EQ(c.size(), 2u);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_LT(a[i], b[i]);
+    EXPECT_LT(b[i], c[i]);
+    EXPECT_LE(c[i], now_);  // never from the future: OpenSSL would skip it for an older one
+    EXPECT_GE(a[i], now_ - kCrlBackdateSeconds);
+  }
+  // Whatever order a server's store holds the stale and the current CRLs in, bob is refused.
+  EXPECT_EQ(verifyWithCrls(trust, first + second, bob.cert_pem, now_), X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(verifyWithCrls(trust, second + first, bob.cert_pem, now_), X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(verifyWithCrls(trust, third + first + second, dave.cert_pem, now_),
+            X509_V_ERR_CERT_REVOKED);
+  EXPECT_EQ(verifyWithCrls(trust, first + second + third, dave.cert_pem, now_),
+            X509_V_ERR_CERT_REVOKED);
+
+  // A day later the CRLs start from the usual backdated lastUpdate again.
+  now_ += 2 * kCrlBackdateSeconds;
+  auto eve = pki.issueClient("eve", "private");
+  pki.revoke("eve");
+  for (auto t : lastUpdates(meshbroker::testing::readText(crl))) {
+    EXPECT_EQ(t, now_ - kCrlBackdateSeconds);
+  }
 }
 
 TEST_F(PkiTest, SharedCertificateIsStableUntilRevoked) {
