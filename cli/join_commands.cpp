@@ -87,8 +87,10 @@ int runInvite(const fs::path& config_file, const InviteOptions& options, std::os
   if (!reply) return kExitFailure;
   const auto& invitation = (*reply)["invitation"];
   err << "invite: " << options.name << " may join as a " << options.role << " at "
-      << invitation.value("mesh_address", "") << " once, until "
-      << when(invitation.value("expires_ms", std::int64_t{0})) << " (id "
+      << invitation.value("mesh_address", "")
+      << (invitation.contains("mesh_address6") ? " and " + invitation.value("mesh_address6", "")
+                                               : std::string())
+      << " once, until " << when(invitation.value("expires_ms", std::int64_t{0})) << " (id "
       << invitation.value("id", "") << "). Hand this line to its operator, privately:\n";
   out << reply->value("line", "") << "\n";
   return kExitOk;
@@ -230,8 +232,9 @@ int runJoin(const JoinOptions& options, std::ostream& out, std::ostream& err) {
     return kExitFailure;
   }
   out << "joined " << document.document->network << " as " << name << " (" << self->role
-      << ", mesh address " << self->mesh_address << "); config in " << options.config_file.string()
-      << "\nstart it: systemctl enable --now meshbroker (or: "
+      << ", mesh address " << self->mesh_address
+      << (self->mesh_address6 ? " and " + *self->mesh_address6 : std::string()) << "); config in "
+      << options.config_file.string() << "\nstart it: systemctl enable --now meshbroker (or: "
       << "meshbroker run -c " << options.config_file.string() << ")\n";
   return kExitOk;
 }

@@ -53,6 +53,27 @@ std::uint32_t ipv4(const std::string& text) {
   return ::inet_pton(AF_INET, text.c_str(), &a) == 1 ? ntohl(a.s_addr) : 0;
 }
 
+// The address of host number `host` in prefix6, if it is one and not taken; else the lowest
+// free host number from 1 (the subnet-router anycast address ::0 is never a node's). Empty when
+// none is free among the first 65536.
+std::string hostAddress6(const config::Cidr6& prefix6, std::uint32_t host,
+                         const std::set<std::string>& taken6) {
+  const int host_bits = 128 - prefix6.length();
+  auto at = [&](std::uint64_t n) -> std::string {
+    if (n == 0 || (host_bits < 64 && n >= (std::uint64_t{1} << host_bits))) return {};
+    auto bytes = prefix6.network().bytes();
+    for (int i = 15; i >= 8 && n != 0; --i, n >>= 8)
+      bytes[i] |= static_cast<std::uint8_t>(n & 0xff);
+    auto text = config::Ipv6Address::fromBytes(bytes).str();
+    return taken6.contains(text) ? std::string{} : text;
+  };
+  if (auto preferred = at(host); !preferred.empty()) return preferred;
+  for (std::uint64_t n = 1; n <= 65536; ++n) {
+    if (auto free = at(n); !free.empty()) return free;
+  }
+  return {};
+}
+
 std::string ipv4Text(std::uint32_t value) {
   in_addr a{htonl(value)};
   char out[INET_ADDRSTRLEN] = {};
@@ -147,16 +168,18 @@ std::string Invitation::unusable(std::int64_t now_ms) const {
 }
 
 json toJson(const Invitation& i) {
-  return {{"id", i.id},
-          {"key", i.key},
-          {"name", i.name},
-          {"role", i.role},
-          {"mesh_address", i.mesh_address},
-          {"created_ms", i.created_ms},
-          {"expires_ms", i.expires_ms},
-          {"used_ms", i.used_ms},
-          {"used_from", i.used_from},
-          {"revoked", i.revoked}};
+  json out = {{"id", i.id},
+              {"key", i.key},
+              {"name", i.name},
+              {"role", i.role},
+              {"mesh_address", i.mesh_address},
+              {"created_ms", i.created_ms},
+              {"expires_ms", i.expires_ms},
+              {"used_ms", i.used_ms},
+              {"used_from", i.used_from},
+              {"revoked", i.revoked}};
+  if (!i.mesh_address6.empty()) out["mesh_address6"] = i.mesh_address6;
+  return out;
 }
 
 std::optional<Invitation> parseInvitationRecord(const json& value, const std::string& where,
@@ -182,6 +205,10 @@ std::optional<Invitation> parseInvitationRecord(const json& value, const std::st
   if (!config::NodeName::parse(i.name, &why)) return fail(".name: " + why);
   if (i.role != "server" && i.role != "gateway") return fail(".role: not server or gateway");
   if (!config::Ipv4Address::parse(i.mesh_address, &why)) return fail(".mesh_address: " + why);
+  if (value.contains("mesh_address6")) {
+    i.mesh_address6 = field(value, "mesh_address6");
+    if (!config::Ipv6Address::parse(i.mesh_address6, &why)) return fail(".mesh_address6: " + why);
+  }
   for (const char* key : {"created_ms", "expires_ms", "used_ms"}) {
     if (!value.contains(key) || !value[key].is_number_integer()) {
       return fail(std::string(".") + key + ": not a whole number");
@@ -200,7 +227,8 @@ std::optional<Invitation> parseInvitationRecord(const json& value, const std::st
 InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
                     const config::Cidr& prefix, const std::string& name, const std::string& role,
                     const std::optional<std::string>& mesh_address, const std::string& token,
-                    std::int64_t now_ms, std::int64_t ttl_ms) {
+                    std::int64_t now_ms, std::int64_t ttl_ms,
+                    const std::optional<config::Cidr6>& prefix6) {
   InviteResult out;
   std::string why;
   if (!config::NodeName::parse(name, &why)) return {"the name \"" + name + "\" " + why, {}};
@@ -210,7 +238,15 @@ InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
   if (ttl_ms <= 0) return {"the time to live must be above 0", {}};
   if (current.node(name)) return {"\"" + name + "\" is in the network already", {}};
   std::set<std::uint32_t> taken;
-  for (const auto& node : current.nodes) taken.insert(ipv4(node.mesh_address));
+  std::set<std::string> taken6;  // normal text form
+  auto normal6 = [](const std::string& text) {
+    auto address = config::Ipv6Address::parse(text, nullptr);
+    return address ? address->str() : text;
+  };
+  for (const auto& node : current.nodes) {
+    taken.insert(ipv4(node.mesh_address));
+    if (node.mesh_address6) taken6.insert(normal6(*node.mesh_address6));
+  }
   for (const auto& pending : state.invitations) {
     if (!pending.unusable(now_ms).empty()) continue;
     if (pending.name == name) {
@@ -219,6 +255,7 @@ InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
               {}};
     }
     taken.insert(ipv4(pending.mesh_address));
+    if (!pending.mesh_address6.empty()) taken6.insert(normal6(pending.mesh_address6));
   }
   const std::uint32_t base = ipv4(prefix.network().str());
   const std::uint32_t size = prefix.length() >= 31 ? 0 : (1u << (32 - prefix.length()));
@@ -240,6 +277,13 @@ InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
     }
     if (chosen == 0) return {"no free address is left in the mesh prefix " + prefix.str(), {}};
   }
+  std::string chosen6;
+  if (prefix6) {
+    chosen6 = hostAddress6(*prefix6, chosen - base, taken6);
+    if (chosen6.empty()) {
+      return {"no free address is left in the IPv6 mesh prefix " + prefix6->str(), {}};
+    }
+  }
   // Keep the record bounded: the oldest invitations that can no longer be used go first.
   while (state.invitations.size() >= kMaxInvitations) {
     auto old = std::find_if(state.invitations.begin(), state.invitations.end(),
@@ -248,7 +292,8 @@ InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
     state.invitations.erase(old);
   }
   out.invitation = {inviteId(token), joinKey(token),  name, role, ipv4Text(chosen),
-                    now_ms,          now_ms + ttl_ms, 0,    {},   false};
+                    now_ms,          now_ms + ttl_ms, 0,    {},   false,
+                    chosen6};
   state.invitations.push_back(out.invitation);
   return out;
 }
@@ -340,11 +385,17 @@ Admission admit(RegistryState& state, const model::NetworkDocument& current, std
     if (node.mesh_address == it->mesh_address) {
       return refuse(409, it->mesh_address + " was taken meanwhile by " + node.name);
     }
+    if (!it->mesh_address6.empty() && node.mesh_address6 &&
+        config::Ipv6Address::parse(*node.mesh_address6, nullptr) ==
+            config::Ipv6Address::parse(it->mesh_address6, nullptr)) {
+      return refuse(409, it->mesh_address6 + " was taken meanwhile by " + node.name);
+    }
   }
   it->used_ms = now_ms;
   it->used_from = from;
   model::NetworkNode node{name, it->role, it->mesh_address, public_address, port, tinc_key->str(),
                           {},   {}};
+  if (!it->mesh_address6.empty()) node.mesh_address6 = it->mesh_address6;
   std::erase_if(state.removed, [&](const RemovedNode& r) { return r.name == name; });
   state.joined.push_back(node);
   return {{}, 200, node, field(request, "nonce")};

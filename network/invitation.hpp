@@ -50,6 +50,9 @@ struct Invitation {
   std::int64_t used_ms = 0;  // 0: not used
   std::string used_from;     // the joiner's address, for the log and `invite --list`
   bool revoked = false;
+  // In a dual-stack network (the registry's config has /tinc/prefix6): the node's IPv6 mesh
+  // address; empty in an IPv4-only one (and absent from the record, as before IPv6).
+  std::string mesh_address6 = {};
   bool operator==(const Invitation&) const = default;
 
   // Usable at now_ms: neither used, revoked nor expired. Empty when usable, else why not.
@@ -63,6 +66,9 @@ std::optional<Invitation> parseInvitationRecord(const nlohmann::json& value,
 // On the registry: a new invitation for `name` with `role`, at `mesh_address` or the first
 // free address of `prefix` (not a node's, not a pending invitation's, not the prefix's first
 // or last). Refuses a name or address in the network or promised to a pending invitation.
+// With `prefix6` (a dual-stack network) it also promises an IPv6 mesh address: the IPv4
+// address's host number in prefix6 (100.64.12.13 in 100.64.12.0/27 -> fd00:64:12::d in
+// fd00:64:12::/64) when that is free, else the lowest free one from ::1.
 struct InviteResult {
   std::string error;  // empty: done
   Invitation invitation;
@@ -70,7 +76,8 @@ struct InviteResult {
 InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
                     const config::Cidr& prefix, const std::string& name, const std::string& role,
                     const std::optional<std::string>& mesh_address, const std::string& token,
-                    std::int64_t now_ms, std::int64_t ttl_ms);
+                    std::int64_t now_ms, std::int64_t ttl_ms,
+                    const std::optional<config::Cidr6>& prefix6 = std::nullopt);
 
 // Revokes the invitation whose id or token this is. Empty when done, else why not.
 std::string revokeInvitation(RegistryState& state, std::string_view id_or_token);

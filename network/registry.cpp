@@ -88,6 +88,10 @@ nlohmann::json joinSkeleton(const config::NodeConfig& registry,
                  {"client_subnets", n.client_subnets},
                  {"from_network", true}};
     if (n.port) host["port"] = *n.port;
+    if (registry.tinc.prefix6 && node.mesh_address6) {  // a dual-stack joiner takes IPv6 fields
+      if (n.mesh_address6) host["mesh_address6"] = *n.mesh_address6;
+      if (!n.client_subnets6.empty()) host["client_subnets6"] = n.client_subnets6;
+    }
     hosts.push_back(std::move(host));
     connect_to.push_back(n.name);
   }
@@ -106,6 +110,10 @@ nlohmann::json joinSkeleton(const config::NodeConfig& registry,
                      {"connect_to", connect_to}}},
                    {"hosts", hosts}};
   if (tinc.insecure) skeleton["tinc"]["insecure"] = true;
+  if (tinc.prefix6 && node.mesh_address6) {
+    skeleton["tinc"]["address6"] = *node.mesh_address6;
+    skeleton["tinc"]["prefix6"] = tinc.prefix6->str();
+  }
   if (registry.network) {
     const auto& net = *registry.network;
     skeleton["network"] = {{"name", net.name.str()},

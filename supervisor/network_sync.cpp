@@ -208,7 +208,7 @@ NetworkSync::InviteReply NetworkSync::invite(const std::string& name, const std:
   auto next = registry_state_;
   const auto token = network::newToken();
   auto made = network::invite(next, describe(file), file.tinc.prefix, name, role, mesh_address,
-                              token, wallClockMs(), ttl_ms);
+                              token, wallClockMs(), ttl_ms, file.tinc.prefix6);
   if (!made.error.empty()) {
     out.error = made.error;
     return out;
@@ -222,8 +222,12 @@ NetworkSync::InviteReply NetworkSync::invite(const std::string& name, const std:
              network::formatInvitation(
                  {address, static_cast<std::uint16_t>(config_.network->join_port.value()), token,
                   state_.key_fingerprint});
-  log(Level::kNotice, "network: invitation " + made.invitation.id + " for " + name + " (" + role +
-                          ", " + made.invitation.mesh_address + ")");
+  log(Level::kNotice,
+      "network: invitation " + made.invitation.id + " for " + name + " (" + role + ", " +
+          made.invitation.mesh_address +
+          (made.invitation.mesh_address6.empty() ? std::string()
+                                                 : " and " + made.invitation.mesh_address6) +
+          ")");
   hooks_.record("network", "invited " + name);
   return out;
 }
@@ -272,8 +276,9 @@ web::Response NetworkSync::join(const std::string& body, const std::string& from
   } catch (const network::CryptoError& e) {
     return answer(503, std::string("cannot sign the answer: ") + e.what());
   }
-  const auto line =
-      node.name + " joined as a " + node.role + " at " + node.mesh_address + " (from " + from + ")";
+  const auto line = node.name + " joined as a " + node.role + " at " + node.mesh_address +
+                    (node.mesh_address6 ? " and " + *node.mesh_address6 : std::string()) +
+                    " (from " + from + ")";
   log(Level::kNotice, "network: " + line);
   hooks_.record("network", line);
   if (on_new_) on_new_();  // apply it here too: a host file for the new node

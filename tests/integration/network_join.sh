@@ -109,6 +109,16 @@ ip -n "${LAB_NS[chip]}" route show 10.65.0.0/16 | grep -q "via $mesh" ||
   lab_fail "chip's route to the mesh is not via cometa: $(ip -n "${LAB_NS[chip]}" route show 10.65.0.0/16)"
 # Reported, not asserted (bench/network holds the 60 s target and 30 s goal).
 lab_log "cometa joined at $mesh: join took $join_ms ms; mesh traffic to comegato $ready_ms ms after join began; the laptop's to the mesh host $laptop_ms ms (target 60000, goal 30000)"
+# The seed is dual stack: the invitation promised an IPv6 mesh address as well, and cometa
+# reaches comegato over IPv6 across the mesh.
+mesh6=$(jq -r '.tinc.address6 // empty' "$LAB_TMP/cometa/meshbroker.json")
+[[ -n $mesh6 ]] || lab_fail "the joined config has no IPv6 mesh address: $(jq -c .tinc "$LAB_TMP/cometa/meshbroker.json")"
+[[ $(jq -r .tinc.prefix6 "$LAB_TMP/cometa/meshbroker.json") == $(jq -r .tinc.prefix6 "$LAB_TMP/chip.json") ]] ||
+  lab_fail "the joined config's prefix6 is not the network's"
+grep -q "and $mesh6" "$LAB_TMP/join.out" || lab_fail "join did not say the IPv6 address: $(cat "$LAB_TMP/join.out")"
+comegato6=$(jq -r .tinc.address6 "$LAB_TMP/comegato.json")
+lab_expect 20 "cometa to reach comegato over IPv6 ($comegato6)" lab_exec cometa ping -6 -n -c1 -W1 "$comegato6"
+lab_log "cometa got the IPv6 mesh address $mesh6 too and reaches comegato's $comegato6 over the mesh"
 lab_expect 10 "comegato to hold cometa's host file" test -s "$LAB_TMP/comegato/state/rendered/tinc/hosts/cometa"
 # A join changes every node's host list, and must not restart their tincd (a break of every
 # mesh connection on every node): host files by SIGHUP, the neighbour entry by the daemon.
@@ -118,8 +128,10 @@ for node in chip comegato; do
   dev=$(jq -r .tinc.interface "$LAB_TMP/$node.json")
   lab_expect 10 "$node to pin cometa's mesh MAC" bash -c \
     "ip -n '${LAB_NS[$node]}' neigh show $mesh dev $dev | grep -q 'lladdr 02:00:.* PERMANENT'"
+  lab_expect 10 "$node to pin cometa's IPv6 mesh address at that MAC" bash -c \
+    "ip -n '${LAB_NS[$node]}' -6 neigh show $mesh6 dev $dev | grep -q 'lladdr 02:00:.* PERMANENT'"
 done
-lab_log "chip and comegato kept their tincd (pids ${tincd_before[chip]}, ${tincd_before[comegato]}) and pinned cometa's MAC"
+lab_log "chip and comegato kept their tincd (pids ${tincd_before[chip]}, ${tincd_before[comegato]}) and pinned cometa's MAC (IPv4 and IPv6)"
 [[ $(cat "$LAB_TMP/chip.json" "$LAB_TMP/comegato.json" | sha256sum) == "$servers_before" ]] ||
   lab_fail "a server's config file changed"
 grep -q "cometa joined as a gateway" "$LAB_TMP/chip.log" || lab_fail "chip did not log the join"

@@ -237,5 +237,98 @@ TEST(Join, TheSkeletonConnectsToTheServersAndPinsTheKey) {
   EXPECT_EQ(skeleton.dump().find("PRIVATE"), std::string::npos);
 }
 
+// A dual-stack network (the registry's config has /tinc/prefix6): the invitation promises an
+// IPv6 mesh address too, the join gives it to the node, and the skeleton makes a config that
+// loads as dual stack. An IPv4-only network's records stay as they were.
+TEST(Join, ADualStackNetworkGivesAnIpv6MeshAddressToo) {
+  const auto prefix6 = *config::Cidr6::parse("fd00:64:12::/64", nullptr);
+  auto current = network();
+  current.nodes[0].mesh_address6 = "fd00:64:12::1";    // chip
+  current.nodes[1].mesh_address6 = "fd00:64:12:0::4";  // comegato (another spelling of ::4)
+  RegistryState state;
+  const auto token = newToken();
+  auto made = invite(state, current, prefix(), "cometa", "gateway", std::nullopt, token, kNow, kDay,
+                     prefix6);
+  ASSERT_EQ(made.error, "");
+  EXPECT_EQ(made.invitation.mesh_address, "100.64.12.3");
+  EXPECT_EQ(made.invitation.mesh_address6, "fd00:64:12::3");  // the same host number
+  // Host number 4 is comegato's IPv6 address: the lowest free one instead (::1 is chip's).
+  auto next = invite(state, current, prefix(), "illimani", "gateway", std::nullopt, newToken(),
+                     kNow, kDay, prefix6);
+  EXPECT_EQ(next.invitation.mesh_address, "100.64.12.4");
+  EXPECT_EQ(next.invitation.mesh_address6, "fd00:64:12::2");
+  // A pending invitation holds its IPv6 address too.
+  auto third = invite(state, current, prefix(), "sajama", "gateway", std::nullopt, newToken(), kNow,
+                      kDay, prefix6);
+  EXPECT_EQ(third.invitation.mesh_address6, "fd00:64:12::5");
+  // The record round-trips, and garbage in its IPv6 field is refused.
+  auto record = toJson(state);
+  auto parsed = parseRegistryState(record.dump());
+  ASSERT_TRUE(parsed.state) << parsed.error;
+  EXPECT_EQ(parsed.state->invitations, state.invitations);
+  record["invitations"][0]["mesh_address6"] = "100.64.12.3";
+  EXPECT_NE(parseRegistryState(record.dump()).error.find("mesh_address6"), std::string::npos);
+  record["invitations"][0]["mesh_address6"] = "fd00::1\nAddress = evil";
+  EXPECT_FALSE(parseRegistryState(record.dump()).state);
+
+  // The join gives the node its IPv6 address, unless another node took it meanwhile.
+  auto admitted = admit(state, current, sealJoinRequest(requestFor(token), token), kNow, "x");
+  ASSERT_EQ(admitted.error, "");
+  EXPECT_EQ(admitted.node->mesh_address6, std::optional<std::string>("fd00:64:12::3"));
+  const auto raced_token = newToken();
+  auto raced_invite = invite(state, current, prefix(), "nevado", "gateway", std::nullopt,
+                             raced_token, kNow, kDay, prefix6);
+  ASSERT_EQ(raced_invite.error, "");
+  auto raced_network = current;
+  raced_network.nodes.push_back({"manual",
+                                 "gateway",
+                                 "100.64.12.29",
+                                 std::nullopt,
+                                 std::nullopt,
+                                 kKey,
+                                 {},
+                                 {},
+                                 raced_invite.invitation.mesh_address6,
+                                 {}});
+  auto raced =
+      admit(state, raced_network, sealJoinRequest(requestFor(raced_token), raced_token), kNow, "x");
+  EXPECT_EQ(raced.status, 409);
+  EXPECT_NE(raced.error.find("taken meanwhile by manual"), std::string::npos) << raced.error;
+
+  // The skeleton: the node's IPv6 address, the prefix, and the servers' IPv6 fields; it loads.
+  auto file = testing::example("chip");
+  file["network"] = {
+      {"name", "seed"}, {"registry", "chip"}, {"key", publicKeyOf(generateSigningKey())}};
+  auto loaded = testing::parseAs("chip", file.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  current.nodes[0].client_subnets6 = {"fd00:172:16:3::/64"};
+  const auto skeleton = joinSkeleton(*loaded.config, current, *admitted.node);
+  EXPECT_EQ(skeleton["tinc"]["address6"], "fd00:64:12::3");
+  EXPECT_EQ(skeleton["tinc"]["prefix6"], "fd00:64:12::/64");
+  EXPECT_EQ(skeleton["hosts"][0]["mesh_address6"], "fd00:64:12::1");
+  EXPECT_EQ(skeleton["hosts"][0]["client_subnets6"], (nlohmann::json{"fd00:172:16:3::/64"}));
+  auto config = skeleton;
+  config["paths"] = {{"state_dir", "/var/lib/meshbroker"}, {"runtime_dir", "/run/meshbroker"}};
+  auto joined = testing::parseAs("cometa", config.dump());
+  ASSERT_TRUE(joined.config) << testing::describe(joined.diagnostics);
+  EXPECT_TRUE(joined.config->tinc.address6.has_value());
+
+  // An IPv4-only registry: no IPv6 anywhere, in the invitation, its record or the skeleton.
+  RegistryState plain;
+  auto v4 =
+      invite(plain, network(), prefix(), "cometa", "gateway", std::nullopt, newToken(), kNow, kDay);
+  EXPECT_EQ(v4.invitation.mesh_address6, "");
+  EXPECT_FALSE(toJson(plain)["invitations"][0].contains("mesh_address6"));
+  auto v4_file = testing::exampleIpv4Only("chip");
+  v4_file["network"] = file["network"];
+  auto v4_loaded = testing::parseAs("chip", v4_file.dump());
+  ASSERT_TRUE(v4_loaded.config) << testing::describe(v4_loaded.diagnostics);
+  const auto v4_skeleton = joinSkeleton(*v4_loaded.config, current, *admitted.node);
+  EXPECT_FALSE(v4_skeleton["tinc"].contains("address6"));
+  EXPECT_FALSE(v4_skeleton["tinc"].contains("prefix6"));
+  EXPECT_FALSE(v4_skeleton["hosts"][0].contains("mesh_address6"));
+  EXPECT_FALSE(v4_skeleton["hosts"][0].contains("client_subnets6"));
+}
+
 }  // namespace
 }  // namespace meshbroker::network
