@@ -472,6 +472,8 @@ std::optional<HealthConfig> readHealth(ObjectReader& object) {
   auto warmup = object.withDefault<int>("warmup_ms", intReader(diag, 0, 600000), d.warmup_ms);
   auto burst = object.withDefault<int>("burst", intReader(diag, 0, 10), d.burst);
   auto through = object.optional<Ipv4Address>("through_target", parsed<Ipv4Address>(diag), &failed);
+  auto through6 =
+      object.optional<Ipv6Address>("through_target6", parsed<Ipv6Address>(diag), &failed);
   auto loss = object.withDefault<int>("loss_down_pct", intReader(diag, 0, 95), d.loss_down_pct);
   auto rtt = object.withDefault<int>("rtt_down_ms", intReader(diag, 0, 60000), d.rtt_down_ms);
   auto hold = object.withDefault<int>("flap_hold_ms", intReader(diag, 0, 3600000), d.flap_hold_ms);
@@ -484,8 +486,8 @@ std::optional<HealthConfig> readHealth(ObjectReader& object) {
       !rtt || !hold || !hold_max || !payload) {
     return std::nullopt;
   }
-  return HealthConfig{*interval, *timeout, *down_after, *up_after, *warmup,  *burst,  through,
-                      *loss,     *rtt,     *hold,       *hold_max, udp_port, *payload};
+  return HealthConfig{*interval, *timeout, *down_after, *up_after, *warmup,  *burst,   through,
+                      *loss,     *rtt,     *hold,       *hold_max, udp_port, *payload, through6};
 }
 
 std::optional<RoutingConfig> readRouting(ObjectReader& object) {

@@ -146,6 +146,9 @@ struct HealthConfig {
   int flap_hold_max_ms = 60000;  // ...doubling per flap, up to this
   std::optional<Port> udp_port;  // also probe this UDP port on each gateway (any reply is up)
   std::string udp_payload = "meshbroker-probe";  // bytes sent ("udp_payload_hex" in JSON)
+  // An IPv6 host beyond the gateways, probed through each over IPv6 (a dual-stack node): a
+  // gateway failing it is degraded for the route sets' IPv6 destinations only.
+  std::optional<Ipv6Address> through_target6 = std::nullopt;
 };
 
 // How meshbroker marks and places the kernel routes and rules it owns.

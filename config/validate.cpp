@@ -403,6 +403,19 @@ void checkHealth(const NodeConfig& config, Diagnostics& diag) {
     diag.error("/health/flap_hold_max_ms", std::to_string(health.flap_hold_max_ms),
                "is smaller than flap_hold_ms (" + std::to_string(health.flap_hold_ms) + ")");
   }
+  if (health.through_target6 && !config.tinc.address6) {
+    diag.error("/health/through_target6", quoted(health.through_target6->str()),
+               "is IPv6, and this node has no /tinc/address6 to probe it from");
+  } else if (health.through_target6) {
+    bool routed = false;
+    for (const auto& set : config.routes) {
+      for (const auto& to : set.to) routed = routed || to.contains(*health.through_target6);
+    }
+    if (!routed) {
+      diag.warning("/health/through_target6", quoted(health.through_target6->str()),
+                   "is not inside any route set's \"to\" prefixes, so it is not beyond a gateway");
+    }
+  }
   if (health.through_target) {
     bool routed = false;
     for (const auto& set : config.routes) {

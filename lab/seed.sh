@@ -139,9 +139,11 @@ seed_chip_via() { lab_route_via chip "$SEED_DEST"; }
 seed_chip_via6() { ip -n "${LAB_NS[chip]}" -6 route show "$SEED_DEST6" | awk '{ for (i = 1; i < NF; i++) if ($i == "via") { print $(i + 1); exit } }'; }
 seed_chip_via_is() { [[ $(seed_chip_via) == "$1" ]]; }
 seed_chip_sees_up() { [[ $(seed_verdict chip "$1") == up ]]; }
-# chip's steady state: both gateways up, its route on the one it prefers (cometa).
+# chip's steady state: both gateways up, its routes (both families: each has a through probe of
+# its own) on the one it prefers (cometa).
 seed_chip_settled() {
-  seed_chip_sees_up cometa && seed_chip_sees_up illimani && seed_chip_via_is "${SEED_MESH[cometa]}"
+  seed_chip_sees_up cometa && seed_chip_sees_up illimani && seed_chip_via_is "${SEED_MESH[cometa]}" &&
+    [[ $(seed_chip_via6) == "${SEED_MESH6[cometa]}" ]]
 }
 
 seed_status_listen() { if [[ $1 == illimani ]]; then echo 127.0.0.1; else echo "${SEED_UPLINK[$1]}"; fi; }

@@ -53,7 +53,8 @@ std::string describe(const KernelRoute& route) {
 }
 
 std::string describe(const PolicyRule& rule) {
-  std::string text = "priority " + std::to_string(rule.priority);
+  std::string text =
+      std::string(rule.v6 ? "-6 " : "") + "priority " + std::to_string(rule.priority);
   if (rule.from) text += " from " + rule.from->str();
   if (rule.fwmark != 0) text += " fwmark " + std::to_string(rule.fwmark);
   if (!rule.from && rule.fwmark == 0) text += " from all";

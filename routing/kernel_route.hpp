@@ -63,6 +63,7 @@ struct PolicyRule {
   std::optional<config::Cidr> from;
   std::uint32_t fwmark = 0;  // 0: no mark match
   std::uint32_t table = kMainTable;
+  bool v6 = false;  // an IPv6 rule (`ip -6 rule`): fwmark only, it has no IPv4 source
   auto operator<=>(const PolicyRule&) const = default;
 };
 

@@ -465,8 +465,10 @@ std::optional<PolicyRule> parseRule(nlmsghdr* header, std::uint8_t protocol) {
     return std::nullopt;
   }
   const auto* frh = static_cast<const fib_rule_hdr*>(nlmsg_data(header));
-  if (frh->family != AF_INET || frh->action != FR_ACT_TO_TBL || frh->tos != 0 ||
-      frh->dst_len != 0 || frh->src_len > 32 || (frh->flags & FIB_RULE_INVERT) != 0) {
+  // IPv6 rules are ours only without a source (PolicyRule's source is IPv4).
+  const bool v6 = frh->family == AF_INET6;
+  if ((frh->family != AF_INET && !v6) || frh->action != FR_ACT_TO_TBL || frh->tos != 0 ||
+      frh->dst_len != 0 || frh->src_len > (v6 ? 0 : 32) || (frh->flags & FIB_RULE_INVERT) != 0) {
     return std::nullopt;
   }
   std::optional<std::uint8_t> rule_protocol;
@@ -498,6 +500,7 @@ std::optional<PolicyRule> parseRule(nlmsghdr* header, std::uint8_t protocol) {
         if (!(mask = u32(attr))) return std::nullopt;
         break;
       case FRA_SRC:
+        if (v6) return std::nullopt;
         src = ipv4From(nla_data(attr), static_cast<unsigned>(nla_len(attr)));
         if (!src) return std::nullopt;
         break;
@@ -514,7 +517,8 @@ std::optional<PolicyRule> parseRule(nlmsghdr* header, std::uint8_t protocol) {
     }
   }
   if (rule_protocol != protocol) return std::nullopt;
-  PolicyRule rule{.priority = priority, .from = std::nullopt, .fwmark = 0, .table = table};
+  PolicyRule rule{
+      .priority = priority, .from = std::nullopt, .fwmark = 0, .table = table, .v6 = v6};
   if (frh->src_len > 0) {
     if (!src) return std::nullopt;
     rule.from = cidrOf(*src, frh->src_len);
@@ -532,7 +536,8 @@ Rule buildRule(const PolicyRule& rule, std::uint8_t protocol, const RuleFailure&
   if (rule.table == 0) fail("table 0 is not a table");
   Rule out(rtnl_rule_alloc());
   if (!out) fail("out of memory");
-  rtnl_rule_set_family(out.get(), AF_INET);
+  if (rule.v6 && rule.from) fail("an IPv6 rule cannot have an IPv4 source");
+  rtnl_rule_set_family(out.get(), rule.v6 ? AF_INET6 : AF_INET);
   rtnl_rule_set_prio(out.get(), rule.priority);
   rtnl_rule_set_table(out.get(), rule.table);  // libnl always adds FRA_TABLE (tables > 255)
   rtnl_rule_set_action(out.get(), FR_ACT_TO_TBL);
@@ -621,14 +626,19 @@ std::vector<ForeignRoute> NetlinkRouteTable::foreignRoutes() {
 
 std::vector<PolicyRule> NetlinkRouteTable::rules() {
   std::vector<PolicyRule> out;
-  int rc = dump(
-      sock_.get(), RTM_GETRULE, AF_INET, [&] { out.clear(); },
-      [&](nlmsghdr* header) {
-        if (auto rule = parseRule(header, protocol_)) out.push_back(std::move(*rule));
-      });
-  if (rc < 0) {
-    reconnect();
-    throw RouteTableError(std::string("cannot list the kernel's IPv4 rules: ") + nl_geterror(rc));
+  for (const int family : {AF_INET, AF_INET6}) {
+    std::vector<PolicyRule> of_family;
+    int rc = dump(
+        sock_.get(), RTM_GETRULE, family, [&] { of_family.clear(); },
+        [&](nlmsghdr* header) {
+          if (auto rule = parseRule(header, protocol_)) of_family.push_back(std::move(*rule));
+        });
+    if (rc < 0) {
+      reconnect();
+      throw RouteTableError(std::string("cannot list the kernel's ") +
+                            (family == AF_INET ? "IPv4" : "IPv6") + " rules: " + nl_geterror(rc));
+    }
+    out.insert(out.end(), of_family.begin(), of_family.end());
   }
   std::sort(out.begin(), out.end());
   return out;

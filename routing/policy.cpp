@@ -58,11 +58,6 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
       if (!state.known) decision.settled = false;
       if (host && state.known && state.up && !state.drained) usable.push_back({&via, host, &state});
     }
-    const bool any_healthy = std::any_of(usable.begin(), usable.end(),
-                                         [](const Candidate& c) { return !c.state->degraded; });
-    if (any_healthy) {
-      std::erase_if(usable, [](const Candidate& c) { return c.state->degraded; });
-    }
 
     const auto prev = previous.find(decision.name);
     // Each family is routed over the usable gateways that have an address in it (IPv6: a
@@ -80,6 +75,14 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
         std::erase_if(family,
                       [](const Candidate& c) { return !c.host->mesh_address6 || !c.state->up6; });
       }
+      // A degraded gateway (its through-gateway probe of this family fails) only when no
+      // healthy one is left.
+      auto degraded = [v6](const Candidate& c) {
+        return v6 ? c.state->degraded6.value_or(c.state->degraded) : c.state->degraded;
+      };
+      const bool any_healthy = std::any_of(family.begin(), family.end(),
+                                           [&](const Candidate& c) { return !degraded(c); });
+      if (any_healthy) std::erase_if(family, degraded);
       auto hopOf = [&](const Candidate& c, int weight) {
         return NextHop{v6 ? config::IpAddress(*c.host->mesh_address6)
                           : config::IpAddress(c.host->mesh_address),
@@ -195,6 +198,27 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
           {*config::Cidr::parse("0.0.0.0/0", nullptr), mark, 0, RouteType::kUnreachable, {}});
       desired.rules.push_back(
           {base_priority + static_cast<std::uint32_t>(h), std::nullopt, mark, mark});
+    }
+    // The same over IPv6, in the same table (the kernel keeps the families' tables apart).
+    if (host.role == config::Role::kGateway && node.health.through_target6 && node.tinc.address6 &&
+        host.mesh_address6) {
+      const std::uint32_t mark = probeMark(node, h);
+      desired.routes.push_back({config::IpPrefix(*config::Cidr6::parse(
+                                    node.health.through_target6->str() + "/128", nullptr)),
+                                mark,
+                                0,
+                                RouteType::kUnicast,
+                                {{*host.mesh_address6, device, 1}}});
+      desired.routes.push_back({config::IpPrefix(*config::Cidr6::parse("::/0", nullptr)),
+                                mark,
+                                0,
+                                RouteType::kUnreachable,
+                                {}});
+      desired.rules.push_back({.priority = base_priority + static_cast<std::uint32_t>(h),
+                               .from = std::nullopt,
+                               .fwmark = mark,
+                               .table = mark,
+                               .v6 = true});
     }
   }
   // Gateway role: the route back to a server's OpenVPN clients (the same routes tinc-up

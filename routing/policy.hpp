@@ -23,6 +23,9 @@ struct PeerState {
   // Its IPv6 check (a dual-stack node probing the peer's IPv6 mesh address) is not down, or
   // there is none: whether it may carry route sets' IPv6 destinations. IPv4 goes by `up` alone.
   bool up6 = true;
+  // The through-gateway probe over IPv6 fails (health.through_target6): degraded for IPv6
+  // destinations only. None (no such probe): IPv6 goes by `degraded`, like IPv4.
+  std::optional<bool> degraded6;
   std::optional<double> rtt_ms;
 };
 using PeerStates = std::map<std::string, PeerState>;  // by node name

@@ -21,7 +21,7 @@ using health::HealthCheck;
 using health::Verdict;
 
 struct GatewayMonitor::Check {
-  std::string name;  // "icmp", "icmp6", "udp", "through"
+  std::string name;  // "icmp", "icmp6", "udp", "through", "through6"
   health::ProbeTarget target;
   HealthCheck state;
   std::int64_t since_ms = 0;
@@ -127,6 +127,13 @@ void GatewayMonitor::configure(const config::NodeConfig& config) {
       through.address = *config.health.through_target;
       through.fwmark = routing::probeMark(config, index);
       targets.emplace_back("through", through);
+    }
+    if (config.health.through_target6 && config.tinc.address6 && host.mesh_address6 &&
+        host.role == config::Role::kGateway) {
+      health::ProbeTarget through6;
+      through6.address = *config.health.through_target6;
+      through6.fwmark = routing::probeMark(config, index);
+      targets.emplace_back("through6", through6);
     }
     auto old = peers_.find(peer->name);
     if (old != peers_.end()) peer->drained = old->second->drained;
@@ -275,6 +282,10 @@ routing::PeerStates GatewayMonitor::peerStates() const {
       const Verdict verdict = check->state.verdict();
       if (check->name == "through") {
         state.degraded = verdict == Verdict::kDown;
+        continue;
+      }
+      if (check->name == "through6") {
+        state.degraded6 = verdict == Verdict::kDown;
         continue;
       }
       if (check->name == "icmp6") {

@@ -6,7 +6,8 @@
 #
 #   chip (server)  `meshbroker run` (it runs chip's tincd too); route set "mesh":
 #                  10.64.0.0/11 via cometa (priority 0) or illimani (priority 1), health probes
-#                  every 200 ms, up_after 10, through_target 10.65.2.8, resync every 1 s.
+#                  every 200 ms, up_after 10, through_target 10.65.2.8 and through_target6
+#                  fd00:65:2::8, resync every 1 s.
 #   cometa, illimani (gateways, hand-started tincd)  -- meshhost 10.65.2.8 behind both.
 #   Traffic: udp_stream, 1 kHz, chip -> 10.65.2.8 (received in meshhost).
 #
@@ -27,6 +28,9 @@
 #      (nftables drops ICMPv6 echo requests to it): chip's ICMPv6 check moves the IPv6 route to
 #      illimani, the IPv4 one stays on cometa (verdict "up"), and a ping6 to the mesh host gets
 #      through; the drop removed, the IPv6 route returns to cometa.
+#   9. cometa stops forwarding IPv6 to the mesh host (nftables): the IPv6 through-gateway probe
+#      (health.through_target6, `ip -6 rule` + the probe table) moves the IPv6 route to
+#      illimani and leaves the IPv4 one on cometa; the drop removed, IPv6 returns to cometa.
 #   6. balance (SIGHUP with weights 3/1): a multipath route with both next hops, weights 3 and 1;
 #      illimani powered off: a single route via cometa, left alone by the next re-syncs.
 # Measured gaps are logged ("route_failover: ..." lines). LAB_KEEP=1 keeps the temp folder.
@@ -154,7 +158,7 @@ lab_spawn chip routemon bash -c 'ip monitor route | while IFS= read -r l; do
 fo_config chip "$CFG" \
   ".routes = [{\"name\": \"mesh\", \"to\": [\"$DEST\", \"$FO_DEST6\"], \"policy\": \"failover\",
      \"via\": [{\"gateway\": \"cometa\", \"priority\": 0}, {\"gateway\": \"illimani\", \"priority\": 1}]}]" \
-  ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 10, \"through_target\": \"$FO_TARGET\"}" \
+  ".health = {\"interval_ms\": 200, \"timeout_ms\": 150, \"up_after\": 10, \"through_target\": \"$FO_TARGET\", \"through_target6\": \"$FO_TARGET6\"}" \
   '.routing = ((.routing // {}) + {"resync_ms": 1000})' \
   '.supervisor = ((.supervisor // {}) + {"restart_base_ms": 100, "restart_max_ms": 1000})'
 "$MESHBROKER" check -c "$CFG" >"$LAB_TMP/check.log" 2>&1 ||
@@ -347,6 +351,30 @@ lab_exec cometa nft delete table inet silent6
 lab_wait 15 "chip's IPv6 route back via cometa" route6_is "${FO_MESH6[cometa]}" ||
   lab_fail "chip's IPv6 route did not come back to cometa: $(route6_via)"
 lab_log "8. cometa's IPv6 answers again: IPv6 route back via cometa"
+
+# --- 9. cometa stops forwarding IPv6 to the mesh: the IPv6 through probe moves IPv6 only -----
+lab_exec cometa nft -f - <<EOF || lab_fail "cannot add the IPv6 forward drop on cometa"
+table inet noway6 {
+  chain forward { type filter hook forward priority 0; ip6 daddr $FO_TARGET6 drop; }
+}
+EOF
+cut_ms=$(lab_ms)
+lab_wait 4 "chip's IPv6 route via illimani" route6_is "${FO_MESH6[illimani]}" ||
+  lab_fail "cometa's IPv6 way through cut: chip's IPv6 route is via \"$(route6_via)\", not illimani"
+moved=$(($(lab_ms) - cut_ms))
+[[ $(route_hops) == "$COMETA" ]] || lab_fail "the IPv4 route left cometa too: $(route_hops)"
+through6() { status_json '.gateways[] | select(.name == "cometa") | .checks.through6.verdict'; }
+through6_down() { [[ $(through6) == down ]]; }
+lab_wait 3 "cometa's through6 check down in status.json" through6_down ||
+  lab_fail "cometa's through6 check is \"$(through6)\", not down"
+lab_exec chip ping -n -c 3 -i 0.2 -W 1 "$FO_TARGET6" >/dev/null ||
+  lab_fail "no ping6 to $FO_TARGET6 through illimani"
+lab_log "9. cometa's IPv6 way through cut: IPv6 route via illimani after ${moved} ms, IPv4 kept" \
+  "on cometa (through6 down), ping6 to $FO_TARGET6 answered"
+lab_exec cometa nft delete table inet noway6
+lab_wait 15 "chip's IPv6 route back via cometa" route6_is "${FO_MESH6[cometa]}" ||
+  lab_fail "chip's IPv6 route did not come back to cometa: $(route6_via)"
+lab_log "9. cometa forwards IPv6 again: IPv6 route back via cometa"
 
 # --- 6. balance, weights 3 and 1 ------------------------------------------------------------
 lab_wait 10 "both gateways up before balance" both_up || lab_fail "not both up before step 6"

@@ -163,6 +163,8 @@ class NetlinkRouteTableTest : public ::testing::Test {
     sh("ip nexthop flush");
     for (int i = 0; i < 100 && sh("ip rule del proto 177").status == 0; ++i) {
     }
+    for (int i = 0; i < 100 && sh("ip -6 rule del proto 177").status == 0; ++i) {
+    }
   }
 
   NetlinkRouteTable table_;
@@ -655,6 +657,36 @@ TEST_F(NetlinkRouteTableTest, RulesOfOursThatPolicyRuleCannotSayAreSkipped) {
   must("ip rule add from 10.35.0.0/16 blackhole pref 1104 proto 177");
   must("ip rule add not from 10.36.0.0/16 table 100 pref 1105 proto 177");
   EXPECT_EQ(table_.rules(), std::vector<PolicyRule>{good});
+}
+
+// IPv6 rules (through-gateway probes over IPv6): fwmark only, listed beside the IPv4 ones,
+// someone else's with the same selectors left alone, one with a source we cannot say skipped.
+TEST_F(NetlinkRouteTableTest, Ipv6RulesRoundTripBesideIpv4Ones) {
+  PolicyRule four{.priority = 1300, .from = std::nullopt, .fwmark = 0x50, .table = 1300};
+  PolicyRule six{.priority = 1300, .from = std::nullopt, .fwmark = 0x50, .table = 1300, .v6 = true};
+  table_.add(four);
+  table_.add(six);
+  EXPECT_NO_THROW(table_.add(six));  // already there: nothing to do
+  EXPECT_EQ(table_.rules(), (std::vector<PolicyRule>{four, six}));
+  json shown = ipJson("ip -6 -j rule show pref 1300");
+  ASSERT_EQ(shown.size(), 1u) << shown.dump();
+  EXPECT_EQ(shown[0]["protocol"], "177");
+  EXPECT_EQ(shown[0]["fwmark"], "0x50");
+  EXPECT_EQ(shown[0]["table"], "1300");
+
+  must("ip -6 rule add fwmark 0x50 table 1300 pref 1300 proto static");
+  must("ip -6 rule add from fd00:77::/64 table 1300 pref 1301 proto 177");
+  EXPECT_EQ(table_.rules(), (std::vector<PolicyRule>{four, six}));
+  PolicyRule sourced = six;
+  sourced.from = cidr("10.30.0.0/16");
+  EXPECT_THROW(table_.add(sourced), RouteTableError);
+
+  table_.remove(six);
+  EXPECT_EQ(table_.rules(), std::vector<PolicyRule>{four});
+  EXPECT_EQ(ipJson("ip -6 -j rule show pref 1300").size(), 1u) << "the static one stays";
+  table_.remove(four);
+  must("ip -6 rule del pref 1300 proto static");
+  must("ip -6 rule del pref 1301");
 }
 
 TEST_F(NetlinkRouteTableTest, ProtocolNumberIsOurs) {

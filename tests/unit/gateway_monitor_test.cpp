@@ -24,7 +24,8 @@ class FakeProber : public health::Prober {
   void probe(const health::ProbeTarget& target, std::chrono::milliseconds timeout,
              Callback done) override {
     ++sent[target.address.str() + (target.fwmark ? "@" + std::to_string(target.fwmark) : "")];
-    const bool ok = !dead.count(target.address.str()) && !dead_marks.count(target.fwmark);
+    const bool ok = !dead.count(target.address.str()) && !dead_marks.count(target.fwmark) &&
+                    !dead.count(target.address.str() + "@" + std::to_string(target.fwmark));
     auto timer = std::make_shared<Timer>(io_, ok ? 1ms : timeout);
     timer->async_wait([timer, ok, done](const boost::system::error_code&) {
       health::ProbeResult result;
@@ -35,7 +36,7 @@ class FakeProber : public health::Prober {
     });
   }
   asio::io_context& io_;
-  std::set<std::string> dead;          // addresses that do not answer
+  std::set<std::string> dead;          // addresses (or "address@mark") that do not answer
   std::set<std::uint32_t> dead_marks;  // fwmarks whose probes get lost (through probes)
   std::map<std::string, int> sent;
 };
@@ -74,7 +75,7 @@ TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
   EXPECT_GT(prober_.sent["100.64.12.9"], 0);
   EXPECT_GT(prober_.sent["10.65.2.8@7701"], 0) << "through cometa";
   EXPECT_GT(prober_.sent["10.65.2.8@7702"], 0) << "through illimani";
-  EXPECT_EQ(table_.rules_.size(), 2u);
+  EXPECT_EQ(table_.rules_.size(), 4u);  // a probe rule per gateway and family
 
   const auto up_since = monitor_.snapshot().peers.at("cometa").verdict_since_ms;
   EXPECT_GT(up_since, 0) << "unknown -> up is a verdict change";
@@ -142,6 +143,28 @@ TEST_F(GatewayMonitorTest, AnUnknownIpv6CheckHoldsNothingBack) {
   runFor(500ms);
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
   EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::a");
+}
+
+// health.through_target6: a "through6" check per gateway over IPv6 (same mark as the IPv4
+// one). When only cometa's IPv6 way through fails, the IPv6 destinations move and IPv4 stays.
+TEST_F(GatewayMonitorTest, AGatewayWhoseIpv6WayThroughFailsIsDegradedForIpv6Only) {
+  monitor_.configure(load(testing::example("chip")));  // the seed has through_target6
+  runFor(200ms);
+  EXPECT_GT(prober_.sent["fd00:65:2::8@7701"], 0) << "through cometa over IPv6";
+  EXPECT_GT(prober_.sent["fd00:65:2::8@7702"], 0) << "through illimani over IPv6";
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::9");
+  prober_.dead.insert("fd00:65:2::8@7701");
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::a");
+  prober_.dead.clear();
+  runFor(1s);
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::9");
+  // And the IPv4 way through failing moves IPv4 only, now that IPv6 has a probe of its own.
+  prober_.dead.insert("10.65.2.8@7701");
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10");
+  EXPECT_EQ(table_.via("fd00:65::/32"), "fd00:64:12::9");
 }
 
 TEST_F(GatewayMonitorTest, AllDownInstallsUnreachableAndDegradedGatewaysAreAvoided) {

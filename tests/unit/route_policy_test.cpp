@@ -245,6 +245,62 @@ TEST(RoutePolicyIpv6, AGatewayWhoseIpv6CheckIsDownCarriesIpv4Only) {
   EXPECT_EQ(routes[2].type, RouteType::kUnreachable);
 }
 
+// health.through_target6: each gateway with an IPv6 mesh address gets an IPv6 route to the
+// target and an IPv6 catch-all in its probe table, and an `ip -6 rule` for its mark.
+TEST(RoutePolicyIpv6, ThroughProbesOverIpv6GetTheSameMarkTableAndAnIpv6Rule) {
+  auto json = chip6();
+  json["health"]["through_target6"] = "fd00:65:2::8";
+  const auto node = load(json);
+  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
+  std::vector<std::string> probe_routes, rules;
+  for (const auto& route : state.routes) {
+    if (route.table != kMainTable) probe_routes.push_back(describe(route));
+  }
+  for (const auto& rule : state.rules) rules.push_back(describe(rule));
+  EXPECT_EQ(probe_routes,
+            (std::vector<std::string>{"10.65.2.8/32 table 7701 via 100.64.12.9 dev meshnet0",
+                                      "unreachable 0.0.0.0/0 table 7701",
+                                      "fd00:65:2::8/128 table 7701 via fd00:64:12::9 dev meshnet0",
+                                      "unreachable ::/0 table 7701",
+                                      "10.65.2.8/32 table 7702 via 100.64.12.10 dev meshnet0",
+                                      "unreachable 0.0.0.0/0 table 7702",
+                                      "fd00:65:2::8/128 table 7702 via fd00:64:12::a dev meshnet0",
+                                      "unreachable ::/0 table 7702"}));
+  EXPECT_EQ(rules, (std::vector<std::string>{"priority 7701 fwmark 7701 lookup 7701",
+                                             "-6 priority 7701 fwmark 7701 lookup 7701",
+                                             "priority 7702 fwmark 7702 lookup 7702",
+                                             "-6 priority 7702 fwmark 7702 lookup 7702"}));
+}
+
+// A gateway whose IPv6 through probe fails is degraded for IPv6 only: the set's IPv6
+// destinations move to a healthy gateway, its IPv4 ones stay; every gateway degraded for IPv6:
+// IPv6 still routes. Without an IPv6 through probe (degraded6 unset) IPv6 goes by `degraded`.
+TEST(RoutePolicyIpv6, AGatewayDegradedForIpv6KeepsIpv4) {
+  const auto node = load(chip6());
+  auto no_way6 = up();
+  no_way6.degraded6 = true;
+  auto state = desiredRoutes(node, {{"cometa", no_way6}, {"illimani", up()}}, {});
+  EXPECT_EQ(lines(mainRoutes(state)),
+            (std::vector<std::string>{"10.64.0.0/11 via 100.64.12.9 dev meshnet0",
+                                      "10.254.0.0/16 via 100.64.12.9 dev meshnet0",
+                                      "fd00:65::/48 via fd00:64:12::a dev meshnet0"}));
+  state = desiredRoutes(node, {{"cometa", no_way6}, {"illimani", no_way6}}, {});
+  EXPECT_EQ(describe(mainRoutes(state)[2]), "fd00:65::/48 via fd00:64:12::9 dev meshnet0");
+  // IPv4's through probe failing, IPv6's fine: IPv4 moves, IPv6 stays.
+  auto no_way4 = up();
+  no_way4.degraded = true;
+  no_way4.degraded6 = false;
+  state = desiredRoutes(node, {{"cometa", no_way4}, {"illimani", up()}}, {});
+  EXPECT_EQ(lines(mainRoutes(state)),
+            (std::vector<std::string>{"10.64.0.0/11 via 100.64.12.10 dev meshnet0",
+                                      "10.254.0.0/16 via 100.64.12.10 dev meshnet0",
+                                      "fd00:65::/48 via fd00:64:12::9 dev meshnet0"}));
+  // No IPv6 through probe: both families follow the IPv4 one.
+  no_way4.degraded6.reset();
+  state = desiredRoutes(node, {{"cometa", no_way4}, {"illimani", up()}}, {});
+  EXPECT_EQ(describe(mainRoutes(state)[2]), "fd00:65::/48 via fd00:64:12::a dev meshnet0");
+}
+
 TEST(RoutePolicyIpv6, BalanceIsAWeightedIpv6MultipathToo) {
   auto json = chip6();
   json["routes"][0]["policy"] = "balance";

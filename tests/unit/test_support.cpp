@@ -56,6 +56,7 @@ nlohmann::json exampleIpv4Only(const std::string& node) {
   if (config.contains("openvpn")) {
     for (auto& instance : config["openvpn"]) instance.erase("subnet6");
   }
+  if (config.contains("health")) config["health"].erase("through_target6");
   if (config.contains("routes")) {
     for (auto& set : config["routes"]) {
       auto to = nlohmann::json::array();

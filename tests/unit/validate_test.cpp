@@ -439,6 +439,32 @@ TEST(ValidateIpv6, WithoutItNothingChanges) {
   }
 }
 
+// health.through_target6: an IPv6 address, only on a dual-stack node, and (a warning) beyond
+// a gateway like through_target.
+TEST(ValidateIpv6, ThroughTarget6) {
+  auto config = chipWithIpv6();
+  config["routes"][0]["to"].push_back("fd00:65::/32");
+  config["hosts"][1]["mesh_address6"] = "fd00:64:12::9";  // cometa
+  config["hosts"][2]["mesh_address6"] = "fd00:64:12::a";  // illimani
+  config["health"]["through_target6"] = "fd00:65:2::8";
+  auto result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config) << describe(result.diagnostics);
+  EXPECT_TRUE(result.diagnostics.all().empty()) << describe(result.diagnostics);
+  EXPECT_EQ(result.config->health.through_target6->str(), "fd00:65:2::8");
+  config["health"]["through_target6"] = "10.65.2.8";
+  expectError("chip", config, "/health/through_target6", "is not an IPv6 address");
+  config["health"]["through_target6"] = "fd00:65:2::8\nSubnet = ::/0";
+  expectError("chip", config, "/health/through_target6", "");
+  config["health"]["through_target6"] = "fd00:66::8";
+  result = parseAs("chip", config.dump());
+  ASSERT_TRUE(result.config);
+  EXPECT_NE(describe(result.diagnostics).find("not inside any route set"), std::string::npos)
+      << describe(result.diagnostics);
+  auto v4 = exampleIpv4Only("chip");
+  v4["health"]["through_target6"] = "fd00:65:2::8";
+  expectError("chip", v4, "/health/through_target6", "this node has no /tinc/address6");
+}
+
 TEST(ValidateIpv6, AddressAndPrefixComeTogether) {
   auto config = chipWithIpv6();
   config["tinc"].erase("prefix6");
