@@ -403,29 +403,24 @@ void checkHealth(const NodeConfig& config, Diagnostics& diag) {
     diag.error("/health/flap_hold_max_ms", std::to_string(health.flap_hold_max_ms),
                "is smaller than flap_hold_ms (" + std::to_string(health.flap_hold_ms) + ")");
   }
+  // A through target is probed beyond the gateways: it should be inside a route set's "to".
+  auto beyondAGateway = [&](const std::string& path, const IpAddress& target) {
+    bool routed = false;
+    for (const auto& set : config.routes) {
+      for (const auto& to : set.to) routed = routed || to.contains(target);
+    }
+    if (!routed) {
+      diag.warning(path, quoted(target.str()),
+                   "is not inside any route set's \"to\" prefixes, so it is not beyond a gateway");
+    }
+  };
   if (health.through_target6 && !config.tinc.address6) {
     diag.error("/health/through_target6", quoted(health.through_target6->str()),
                "is IPv6, and this node has no /tinc/address6 to probe it from");
   } else if (health.through_target6) {
-    bool routed = false;
-    for (const auto& set : config.routes) {
-      for (const auto& to : set.to) routed = routed || to.contains(*health.through_target6);
-    }
-    if (!routed) {
-      diag.warning("/health/through_target6", quoted(health.through_target6->str()),
-                   "is not inside any route set's \"to\" prefixes, so it is not beyond a gateway");
-    }
+    beyondAGateway("/health/through_target6", *health.through_target6);
   }
-  if (health.through_target) {
-    bool routed = false;
-    for (const auto& set : config.routes) {
-      for (const auto& to : set.to) routed = routed || to.contains(*health.through_target);
-    }
-    if (!routed) {
-      diag.warning("/health/through_target", quoted(health.through_target->str()),
-                   "is not inside any route set's \"to\" prefixes, so it is not beyond a gateway");
-    }
-  }
+  if (health.through_target) beyondAGateway("/health/through_target", *health.through_target);
 }
 
 // What gives up the mesh's secrecy or isolation: an error, or with "insecure": true a warning

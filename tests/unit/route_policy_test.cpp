@@ -146,14 +146,23 @@ TEST(RoutePolicyTest, DrainedAndDegradedGatewaysAreAvoided) {
   EXPECT_NE(set(state).why.find("degraded"), std::string::npos);
 }
 
+// The through probes' routes (outside the main table) and the rules, as text.
+struct ProbeTables {
+  std::vector<std::string> routes, rules;
+};
+ProbeTables probeTables(const DesiredState& state) {
+  ProbeTables out;
+  for (const auto& route : state.routes) {
+    if (route.table != kMainTable) out.routes.push_back(describe(route));
+  }
+  for (const auto& rule : state.rules) out.rules.push_back(describe(rule));
+  return out;
+}
+
 TEST(RoutePolicyTest, ThroughProbesGetAMarkAndATablePerGateway) {
   const auto node = load(example("chip"));
-  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
-  std::vector<std::string> probe_routes, rules;
-  for (const auto& route : state.routes) {
-    if (route.table != kMainTable) probe_routes.push_back(describe(route));
-  }
-  for (const auto& rule : state.rules) rules.push_back(describe(rule));
+  const auto [probe_routes, rules] =
+      probeTables(desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {}));
   // hosts: comegato (0), cometa (1), illimani (2).
   EXPECT_EQ(probe_routes,
             (std::vector<std::string>{"10.65.2.8/32 table 7701 via 100.64.12.9 dev meshnet0",
@@ -251,12 +260,8 @@ TEST(RoutePolicyIpv6, ThroughProbesOverIpv6GetTheSameMarkTableAndAnIpv6Rule) {
   auto json = chip6();
   json["health"]["through_target6"] = "fd00:65:2::8";
   const auto node = load(json);
-  auto state = desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {});
-  std::vector<std::string> probe_routes, rules;
-  for (const auto& route : state.routes) {
-    if (route.table != kMainTable) probe_routes.push_back(describe(route));
-  }
-  for (const auto& rule : state.rules) rules.push_back(describe(rule));
+  const auto [probe_routes, rules] =
+      probeTables(desiredRoutes(node, {{"cometa", up()}, {"illimani", up()}}, {}));
   EXPECT_EQ(probe_routes,
             (std::vector<std::string>{"10.65.2.8/32 table 7701 via 100.64.12.9 dev meshnet0",
                                       "unreachable 0.0.0.0/0 table 7701",
