@@ -605,10 +605,6 @@ std::string headerOf(const std::string& text) {
   return begin == std::string::npos ? text : text.substr(0, begin);
 }
 
-// Whether file already says what a rewrite would: one CRL of each CA, the same entries, and
-// not yet due for a refresh. Then it is left alone, so a CRL changes only when a revocation
-// does (or it ages): a copy of it (Ansible's, a registry's) stays the same, and openvpn has
-// nothing to reload.
 // The lastUpdate of the CRLs that replace file's: strictly after every CRL file holds, and never
 // after now. OpenVPN 2.6 keeps some CRLs of earlier loads in its certificate store (its reload
 // deletes from the list it walks, skipping every other CRL), and OpenSSL checks a certificate
@@ -623,6 +619,10 @@ std::int64_t nextLastUpdate(const fs::path& file, std::int64_t now) {
   return std::min(last, now);
 }
 
+// Whether file already says what a rewrite would: one CRL of each CA, the same entries, and
+// not yet due for a refresh. Then it is left alone, so a CRL changes only when a revocation
+// does (or it ages): a copy of it (Ansible's, a registry's) stays the same, and openvpn has
+// nothing to reload.
 bool crlFileCurrent(const fs::path& file, const std::vector<int>& seen,
                     const std::vector<Entries>& old, const std::vector<const Entries*>& wanted,
                     std::int64_t now) {

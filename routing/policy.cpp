@@ -34,6 +34,11 @@ std::uint32_t probeMark(const config::NodeConfig& node, std::size_t host_index) 
          static_cast<std::uint32_t>(host_index);
 }
 
+bool throughProbe6(const config::NodeConfig& node, const config::Host& host) {
+  return host.role == config::Role::kGateway && node.health.through_target6 && node.tinc.address6 &&
+         host.mesh_address6;
+}
+
 DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& peers,
                            const std::map<std::string, SetDecision>& previous) {
   DesiredState desired;
@@ -200,8 +205,7 @@ DesiredState desiredRoutes(const config::NodeConfig& node, const PeerStates& pee
           {base_priority + static_cast<std::uint32_t>(h), std::nullopt, mark, mark});
     }
     // The same over IPv6, in the same table (the kernel keeps the families' tables apart).
-    if (host.role == config::Role::kGateway && node.health.through_target6 && node.tinc.address6 &&
-        host.mesh_address6) {
+    if (throughProbe6(node, host)) {
       const std::uint32_t mark = probeMark(node, h);
       desired.routes.push_back({config::IpPrefix(*config::Cidr6::parse(
                                     node.health.through_target6->str() + "/128", nullptr)),

@@ -53,6 +53,9 @@ struct DesiredState {
 std::uint32_t setTable(const config::NodeConfig& node, std::size_t set_index);
 // The firewall mark (and table) that steers probes through one gateway: by its host index.
 std::uint32_t probeMark(const config::NodeConfig& node, std::size_t host_index);
+// Whether host is probed through over IPv6 (health.through_target6): a gateway with an IPv6
+// mesh address, on a dual-stack node. The policy's probe routes and the monitor's checks agree.
+bool throughProbe6(const config::NodeConfig& node, const config::Host& host);
 
 // previous: the last decision per set name (keep-last and "stay on the current gateway when an
 // equal-priority one is only slightly faster").

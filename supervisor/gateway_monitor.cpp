@@ -128,8 +128,7 @@ void GatewayMonitor::configure(const config::NodeConfig& config) {
       through.fwmark = routing::probeMark(config, index);
       targets.emplace_back("through", through);
     }
-    if (config.health.through_target6 && config.tinc.address6 && host.mesh_address6 &&
-        host.role == config::Role::kGateway) {
+    if (routing::throughProbe6(config, host)) {
       health::ProbeTarget through6;
       through6.address = *config.health.through_target6;
       through6.fwmark = routing::probeMark(config, index);
