@@ -83,6 +83,7 @@ int runInvite(const fs::path& config_file, const InviteOptions& options, std::os
                   {"ttl_s", *ttl},
                   {"address", options.address}};
   if (options.mesh_address) request["mesh_address"] = *options.mesh_address;
+  if (options.mesh_address6) request["mesh_address6"] = *options.mesh_address6;
   auto reply = ask(config_file, request, "invite", err);
   if (!reply) return kExitFailure;
   const auto& invitation = (*reply)["invitation"];
@@ -100,7 +101,8 @@ int runInviteList(const fs::path& config_file, std::ostream& out, std::ostream& 
   auto reply = ask(config_file, {{"command", "invite-list"}}, "invite --list", err);
   if (!reply) return kExitFailure;
   const auto now = static_cast<std::int64_t>(std::time(nullptr)) * 1000;
-  out << "ID                                NAME             ROLE     ADDRESS          STATE\n";
+  out << "ID                                NAME             ROLE     ADDRESS          "
+         "ADDRESS6                 STATE\n";
   for (const auto& i : (*reply)["invitations"]) {
     std::string state;
     if (i.value("revoked", false)) {
@@ -114,9 +116,9 @@ int runInviteList(const fs::path& config_file, std::ostream& out, std::ostream& 
       state = "pending until " + when(i.value("expires_ms", std::int64_t{0}));
     }
     char line[256];
-    std::snprintf(line, sizeof line, "%-33s %-16s %-8s %-16s ", i.value("id", "").c_str(),
+    std::snprintf(line, sizeof line, "%-33s %-16s %-8s %-16s %-24s ", i.value("id", "").c_str(),
                   i.value("name", "").c_str(), i.value("role", "").c_str(),
-                  i.value("mesh_address", "").c_str());
+                  i.value("mesh_address", "").c_str(), i.value("mesh_address6", "-").c_str());
     out << line << state << "\n";
   }
   return kExitOk;

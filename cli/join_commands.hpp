@@ -12,9 +12,10 @@ namespace meshbroker::cli {
 struct InviteOptions {
   std::string name;
   std::string role = "gateway";
-  std::optional<std::string> mesh_address;  // else the first free one
-  std::string ttl = "24h";                  // s, m, h or d
-  std::string address;                      // where joiners reach the registry (its public one)
+  std::optional<std::string> mesh_address;   // else the first free one
+  std::optional<std::string> mesh_address6;  // dual stack: else the IPv4 one's host number
+  std::string ttl = "24h";                   // s, m, h or d
+  std::string address;                       // where joiners reach the registry (its public one)
 };
 
 // Asks the registry's daemon for an invitation and prints the line to hand over.

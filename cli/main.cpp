@@ -137,6 +137,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   invite->add_option("--mesh-address", invite_options.mesh_address,
                      "Its mesh address (default: the first free one)");
+  invite->add_option("--mesh-address6", invite_options.mesh_address6,
+                     "Its IPv6 mesh address, in a dual-stack network (default: the IPv4 "
+                     "address's host number in tinc.prefix6 if free, else the first free one)");
   invite->add_option("--ttl", invite_options.ttl, "How long it may be used (s, m, h, d)")
       ->capture_default_str();
   invite->add_option("--address", invite_options.address,

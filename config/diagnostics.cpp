@@ -22,6 +22,13 @@ void Diagnostics::warning(std::string path, std::string value, std::string messa
       {Diagnostic::Severity::kWarning, std::move(path), showValue(value), std::move(message)});
 }
 
+void Diagnostics::rewrite(const Rewrite& path, const Rewrite& message) {
+  for (auto& item : items_) {
+    item.path = path(item.path);
+    item.message = message(item.message);
+  }
+}
+
 bool Diagnostics::hasErrors() const {
   for (const auto& item : items_) {
     if (item.severity == Diagnostic::Severity::kError) return true;

@@ -1,6 +1,7 @@
 // Problems found in a config, each naming the JSON path and the offending value.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ class Diagnostics {
   void warning(std::string path, std::string value, std::string message);
 
   bool hasErrors() const;
+  // Each problem's path and message through `path` and `message` (a UCI config's option
+  // names instead of JSON pointers).
+  using Rewrite = std::function<std::string(const std::string&)>;
+  void rewrite(const Rewrite& path, const Rewrite& message);
   const std::vector<Diagnostic>& all() const { return items_; }
 
  private:

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/json_reader.hpp"
+#include "config/uci.hpp"
 #include "config/validate.hpp"
 
 namespace meshbroker::config {
@@ -632,6 +633,19 @@ std::optional<T> section(ObjectReader& parent, std::string_view key,
 
 LoadResult parseConfig(std::string_view text, const fs::path& base_dir,
                        const FileReader& read_file) {
+  if (looksLikeUci(text)) {  // OpenWrt's /etc/config/meshbroker: read as JSON, named as UCI
+    auto uci = parseUci(text);
+    if (!uci.document) {
+      LoadResult refused;
+      refused.diagnostics.error("", "", "is not valid UCI: " + uci.error);
+      return refused;
+    }
+    auto result = parseConfig(uci.document->json.dump(), base_dir, read_file);
+    result.diagnostics.rewrite(
+        [&](const std::string& pointer) { return uciName(*uci.document, pointer); },
+        [&](const std::string& message) { return uciNamesIn(*uci.document, message); });
+    return result;
+  }
   LoadResult result;
   Diagnostics& diag = result.diagnostics;
   Json root;

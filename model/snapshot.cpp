@@ -93,6 +93,7 @@ nlohmann::json toJson(const Topology& topology) {
                         {"openvpn", openvpn},
                         {"route_sets", sets}};
   if (topology.through_target) out["through_target"] = *topology.through_target;
+  if (topology.through_target6) out["through_target6"] = *topology.through_target6;
   return out;
 }
 

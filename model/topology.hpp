@@ -48,6 +48,7 @@ struct Topology {
   std::vector<TopologyInstance> openvpn;
   std::vector<TopologyRouteSet> route_sets;
   std::optional<std::string> through_target;
+  std::optional<std::string> through_target6;
 
   const TopologyHost* host(const std::string& name) const {
     for (const auto& h : hosts) {

@@ -225,12 +225,12 @@ std::optional<Invitation> parseInvitationRecord(const json& value, const std::st
 }
 
 InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
-                    const config::Cidr& prefix, const std::string& name, const std::string& role,
-                    const std::optional<std::string>& mesh_address, const std::string& token,
+                    const config::Cidr& prefix, const InviteAsk& ask, const std::string& token,
                     std::int64_t now_ms, std::int64_t ttl_ms,
                     const std::optional<config::Cidr6>& prefix6) {
   InviteResult out;
   std::string why;
+  const auto& [name, role, mesh_address, mesh_address6] = ask;
   if (!config::NodeName::parse(name, &why)) return {"the name \"" + name + "\" " + why, {}};
   if (role != "server" && role != "gateway") {
     return {"the role must be \"gateway\" or \"server\", not \"" + role + "\"", {}};
@@ -278,7 +278,19 @@ InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
     if (chosen == 0) return {"no free address is left in the mesh prefix " + prefix.str(), {}};
   }
   std::string chosen6;
-  if (prefix6) {
+  if (mesh_address6) {
+    auto address = config::Ipv6Address::parse(*mesh_address6, &why);
+    if (!address) return {"--mesh-address6 " + *mesh_address6 + ": " + why, {}};
+    if (!prefix6) {
+      return {"--mesh-address6: this network has no IPv6 mesh prefix (tinc.prefix6)", {}};
+    }
+    if (!prefix6->contains(*address) || *address == prefix6->network()) {
+      return {*mesh_address6 + " is not a host address of the IPv6 mesh prefix " + prefix6->str(),
+              {}};
+    }
+    if (taken6.contains(address->str())) return {*mesh_address6 + " is taken", {}};
+    chosen6 = address->str();
+  } else if (prefix6) {
     chosen6 = hostAddress6(*prefix6, chosen - base, taken6);
     if (chosen6.empty()) {
       return {"no free address is left in the IPv6 mesh prefix " + prefix6->str(), {}};

@@ -63,19 +63,27 @@ nlohmann::json toJson(const Invitation& invitation);
 std::optional<Invitation> parseInvitationRecord(const nlohmann::json& value,
                                                 const std::string& where, std::string& error);
 
-// On the registry: a new invitation for `name` with `role`, at `mesh_address` or the first
-// free address of `prefix` (not a node's, not a pending invitation's, not the prefix's first
-// or last). Refuses a name or address in the network or promised to a pending invitation.
-// With `prefix6` (a dual-stack network) it also promises an IPv6 mesh address: the IPv4
-// address's host number in prefix6 (100.64.12.13 in 100.64.12.0/27 -> fd00:64:12::d in
-// fd00:64:12::/64) when that is free, else the lowest free one from ::1.
+// What the operator asks for (meshbroker invite NAME --role --mesh-address --mesh-address6).
+struct InviteAsk {
+  std::string name;
+  std::string role;
+  std::optional<std::string> mesh_address;   // else the first free one
+  std::optional<std::string> mesh_address6;  // dual stack only; else chosen as below
+};
+
+// On the registry: a new invitation for `ask.name` with `ask.role`, at `ask.mesh_address` or
+// the first free address of `prefix` (not a node's, not a pending invitation's, not the
+// prefix's first or last). Refuses a name or address in the network or promised to a pending
+// invitation. With `prefix6` (a dual-stack network) it also promises an IPv6 mesh address:
+// `ask.mesh_address6` (a host of prefix6, free), else the IPv4 address's host number in prefix6
+// (100.64.12.13 in 100.64.12.0/27 -> fd00:64:12::d in fd00:64:12::/64) when that is free, else
+// the lowest free one from ::1. An IPv6 address asked for in an IPv4-only network is refused.
 struct InviteResult {
   std::string error;  // empty: done
   Invitation invitation;
 };
 InviteResult invite(RegistryState& state, const model::NetworkDocument& current,
-                    const config::Cidr& prefix, const std::string& name, const std::string& role,
-                    const std::optional<std::string>& mesh_address, const std::string& token,
+                    const config::Cidr& prefix, const InviteAsk& ask, const std::string& token,
                     std::int64_t now_ms, std::int64_t ttl_ms,
                     const std::optional<config::Cidr6>& prefix6 = std::nullopt);
 

@@ -122,9 +122,10 @@ ControlCommands daemonCommands(ControlParts p) {
   table.add("invite", [p](const nlohmann::json& request, const std::string& caller,
                           const auto& reply) {
     if (!p.network) return fail(reply, "no network here");
-    std::optional<std::string> address;
-    if (request.contains("mesh_address") && request["mesh_address"].is_string()) {
-      address = request["mesh_address"].get<std::string>();
+    network::InviteAsk ask{stringField(request, "name"), stringField(request, "role"), {}, {}};
+    if (request.contains("mesh_address")) ask.mesh_address = stringField(request, "mesh_address");
+    if (request.contains("mesh_address6")) {
+      ask.mesh_address6 = stringField(request, "mesh_address6");
     }
     std::int64_t ttl_s = 24 * 3600;
     if (request.contains("ttl_s")) {
@@ -134,8 +135,7 @@ ControlCommands daemonCommands(ControlParts p) {
     if (ttl_s <= 0 || ttl_s > 30 * 86400) {
       return fail(reply, "the time to live must be between 1 s and 30 days");
     }
-    auto made = p.network->invite(stringField(request, "name"), stringField(request, "role"),
-                                  address, ttl_s * 1000, stringField(request, "address"));
+    auto made = p.network->invite(ask, ttl_s * 1000, stringField(request, "address"));
     if (!made.error.empty()) return fail(reply, made.error);
     p.status.record("operator", "invite " + made.invitation.name + " (" + caller + ")");
     reply({{"ok", true}, {"line", made.line}, {"invitation", network::toJson(made.invitation)}});

@@ -177,9 +177,8 @@ std::string NetworkSync::keepRegistryState(network::RegistryState next) {
   return {};
 }
 
-NetworkSync::InviteReply NetworkSync::invite(const std::string& name, const std::string& role,
-                                             const std::optional<std::string>& mesh_address,
-                                             std::int64_t ttl_ms, const std::string& host) {
+NetworkSync::InviteReply NetworkSync::invite(const network::InviteAsk& ask, std::int64_t ttl_ms,
+                                             const std::string& host) {
   InviteReply out;
   if (!config_.network || !state_.is_registry) {
     out.error = "this node is not the network's registry";
@@ -207,8 +206,8 @@ NetworkSync::InviteReply NetworkSync::invite(const std::string& name, const std:
   }
   auto next = registry_state_;
   const auto token = network::newToken();
-  auto made = network::invite(next, describe(file), file.tinc.prefix, name, role, mesh_address,
-                              token, wallClockMs(), ttl_ms, file.tinc.prefix6);
+  auto made = network::invite(next, describe(file), file.tinc.prefix, ask, token, wallClockMs(),
+                              ttl_ms, file.tinc.prefix6);
   if (!made.error.empty()) {
     out.error = made.error;
     return out;
@@ -223,12 +222,12 @@ NetworkSync::InviteReply NetworkSync::invite(const std::string& name, const std:
                  {address, static_cast<std::uint16_t>(config_.network->join_port.value()), token,
                   state_.key_fingerprint});
   log(Level::kNotice,
-      "network: invitation " + made.invitation.id + " for " + name + " (" + role + ", " +
+      "network: invitation " + made.invitation.id + " for " + ask.name + " (" + ask.role + ", " +
           made.invitation.mesh_address +
           (made.invitation.mesh_address6.empty() ? std::string()
                                                  : " and " + made.invitation.mesh_address6) +
           ")");
-  hooks_.record("network", "invited " + name);
+  hooks_.record("network", "invited " + ask.name);
   return out;
 }
 

@@ -73,9 +73,7 @@ class NetworkSync {
     std::string line;   // "meshbroker join mb1:..."
     network::Invitation invitation;
   };
-  InviteReply invite(const std::string& name, const std::string& role,
-                     const std::optional<std::string>& mesh_address, std::int64_t ttl_ms,
-                     const std::string& host);
+  InviteReply invite(const network::InviteAsk& ask, std::int64_t ttl_ms, const std::string& host);
   std::vector<network::Invitation> invitations() const { return registry_state_.invitations; }
   std::string revokeInvitation(const std::string& id_or_token);
   // Registry: a join request that arrived on the join port (`from`: the caller's address). On

@@ -41,6 +41,9 @@ model::Topology topologyOf(const config::NodeConfig& config) {
     topology.route_sets.push_back(std::move(entry));
   }
   if (config.health.through_target) topology.through_target = config.health.through_target->str();
+  if (config.health.through_target6) {
+    topology.through_target6 = config.health.through_target6->str();
+  }
   return topology;
 }
 

@@ -340,15 +340,20 @@ std::string renderTopology(const json& status) {
     links.push_back(link(self, b, css));
     if (!gateway_role) links.push_back(link(b, mesh_box, css));
   }
+  // Five lines fit the box: its name, the destinations, then the hosts probed through gateways.
+  std::vector<std::string> probed;
+  for (const char* key : {"through_target", "through_target6"}) {
+    if (!optionalMember(topology, key).is_null()) probed.push_back("host " + textAt(topology, key));
+  }
   std::vector<std::string> mesh_lines = {gateway_role ? "mesh (behind us)" : "mesh"};
   for (const auto& set : arrayAt(topology, "route_sets")) {
     for (const auto& to : arrayAt(set, "to")) {
-      if (to.is_string() && mesh_lines.size() < 4) mesh_lines.push_back(to.get<std::string>());
+      if (to.is_string() && mesh_lines.size() + probed.size() < 5) {
+        mesh_lines.push_back(to.get<std::string>());
+      }
     }
   }
-  if (!optionalMember(topology, "through_target").is_null() && mesh_lines.size() < 5) {
-    mesh_lines.push_back("host " + textAt(topology, "through_target"));
-  }
+  mesh_lines.insert(mesh_lines.end(), probed.begin(), probed.end());
   boxes.push_back(box(mesh_box, "mesh", "the mesh", mesh_lines));
   if (gateway_role) links.push_back(link(self, mesh_box, "up"));
 

@@ -148,7 +148,15 @@ if join down "$down" >"$LAB_TMP/down.out" 2>&1; then lab_fail "a join with no re
 grep -q "cannot reach the registry" "$LAB_TMP/down.out" || lab_fail "the down case said: $(cat "$LAB_TMP/down.out")"
 [[ ! -e $LAB_TMP/down/meshbroker.json ]] || lab_fail "a join with no registry wrote a config"
 
-other=$(invite illimani)
+# An IPv6 mesh address chosen by the operator (--mesh-address6, any spelling) is promised as
+# asked, in its normal form; one another node holds is refused.
+other=$(invite illimani --mesh-address6 fd00:64:12:0::99)
+grep -q "illimani may join as a gateway at [0-9.]* and fd00:64:12::99 " "$LAB_TMP/invite.err" ||
+  lab_fail "invite --mesh-address6 said: $(cat "$LAB_TMP/invite.err")"
+if "$MESHBROKER" invite tunari --mesh-address6 "$mesh6" -c "$LAB_TMP/chip.json" >/dev/null 2>"$LAB_TMP/taken6.err"; then
+  lab_fail "invite promised cometa's IPv6 address $mesh6 to another node"
+fi
+grep -q "$mesh6 is taken" "$LAB_TMP/taken6.err" || lab_fail "the taken IPv6 case said: $(cat "$LAB_TMP/taken6.err")"
 impostor=${other%/*}/$("$MESHBROKER" network init --key-file "$LAB_TMP/other.key" 2>&1 | sed -n 's/^fingerprint: *//p')
 if join impostor "$impostor" >"$LAB_TMP/impostor.out" 2>&1; then lab_fail "a join trusted an answer the line does not pin"; fi
 grep -q "not this network's registry" "$LAB_TMP/impostor.out" || lab_fail "the impostor case said: $(cat "$LAB_TMP/impostor.out")"
@@ -165,6 +173,8 @@ id=$("$MESHBROKER" invite --list -c "$LAB_TMP/chip.json" | awk '$2 == "nevado" {
 if join revoked "$revoked" >"$LAB_TMP/revoked.out" 2>&1; then lab_fail "a revoked invitation worked"; fi
 grep -q "was revoked" "$LAB_TMP/revoked.out" || lab_fail "the revoked case said: $(cat "$LAB_TMP/revoked.out")"
 "$MESHBROKER" invite --list -c "$LAB_TMP/chip.json" >"$LAB_TMP/list.out"
+grep -Eq "illimani +gateway +[0-9.]+ +fd00:64:12::99 " "$LAB_TMP/list.out" ||
+  lab_fail "invite --list lacks illimani's IPv6 address: $(cat "$LAB_TMP/list.out")"
 for want in "cometa.*used" "sajama.*expired" "nevado.*revoked"; do
   grep -Eq "$want" "$LAB_TMP/list.out" || lab_fail "invite --list lacks '$want': $(cat "$LAB_TMP/list.out")"
 done

@@ -63,6 +63,7 @@ model::Snapshot everything() {
   s.topology.route_sets.push_back(
       {"mesh", {"10.64.0.0/11"}, {"172.16.1.64/27"}, "failover", {{"cometa", 1, 0}}});
   s.topology.through_target = "10.65.2.8";
+  s.topology.through_target6 = "fd00:65:2::8";
   s.usage.push_back({"private", "alice", {1, 2, 3, 4}, "2026-12", {1, 2, 3, 4}, 1796428800, true});
   s.network = model::NetworkSnapshot{"comunidad", "chip", "sha256:x", true,         3,  1, 2,
                                      4,           5,      "chip",     {"illimani"}, "", 0, true};

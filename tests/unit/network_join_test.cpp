@@ -59,37 +59,39 @@ TEST(Invitation, TheLineRoundTripsAndGarbageIsRefused) {
 
 TEST(Invitation, AllocatesAFreeAddressAndRefusesTakenNamesAndAddresses) {
   RegistryState state;
-  auto made =
-      invite(state, network(), prefix(), "cometa", "gateway", std::nullopt, newToken(), kNow, kDay);
+  auto made = invite(state, network(), prefix(), {"cometa", "gateway", std::nullopt, std::nullopt},
+                     newToken(), kNow, kDay);
   ASSERT_EQ(made.error, "");
   EXPECT_EQ(made.invitation.mesh_address, "100.64.12.3");
   EXPECT_EQ(made.invitation.expires_ms, kNow + kDay);
   // The pending invitation holds its address and name.
-  auto next = invite(state, network(), prefix(), "illimani", "gateway", std::nullopt, newToken(),
-                     kNow, kDay);
+  auto next = invite(state, network(), prefix(),
+                     {"illimani", "gateway", std::nullopt, std::nullopt}, newToken(), kNow, kDay);
   EXPECT_EQ(next.invitation.mesh_address, "100.64.12.4");
-  EXPECT_NE(
-      invite(state, network(), prefix(), "cometa", "gateway", std::nullopt, newToken(), kNow, kDay)
-          .error.find("pending invitation"),
-      std::string::npos);
-  EXPECT_NE(
-      invite(state, network(), prefix(), "chip", "server", std::nullopt, newToken(), kNow, kDay)
-          .error.find("in the network already"),
-      std::string::npos);
-  EXPECT_NE(invite(state, network(), prefix(), "x", "gateway", std::string("100.64.12.2"),
+  EXPECT_NE(invite(state, network(), prefix(), {"cometa", "gateway", std::nullopt, std::nullopt},
                    newToken(), kNow, kDay)
-                .error.find("is taken"),
+                .error.find("pending invitation"),
             std::string::npos);
-  EXPECT_NE(invite(state, network(), prefix(), "x", "gateway", std::string("100.64.12.31"),
+  EXPECT_NE(invite(state, network(), prefix(), {"chip", "server", std::nullopt, std::nullopt},
                    newToken(), kNow, kDay)
-                .error.find("not a host address"),
+                .error.find("in the network already"),
             std::string::npos);
   EXPECT_NE(
-      invite(state, network(), prefix(), "x", "registry", std::nullopt, newToken(), kNow, kDay)
-          .error.find("role"),
+      invite(state, network(), prefix(), {"x", "gateway", std::string("100.64.12.2"), std::nullopt},
+             newToken(), kNow, kDay)
+          .error.find("is taken"),
       std::string::npos);
-  EXPECT_NE(invite(state, network(), prefix(), "bad name", "gateway", std::nullopt, newToken(),
-                   kNow, kDay)
+  EXPECT_NE(
+      invite(state, network(), prefix(),
+             {"x", "gateway", std::string("100.64.12.31"), std::nullopt}, newToken(), kNow, kDay)
+          .error.find("not a host address"),
+      std::string::npos);
+  EXPECT_NE(invite(state, network(), prefix(), {"x", "registry", std::nullopt, std::nullopt},
+                   newToken(), kNow, kDay)
+                .error.find("role"),
+            std::string::npos);
+  EXPECT_NE(invite(state, network(), prefix(), {"bad name", "gateway", std::nullopt, std::nullopt},
+                   newToken(), kNow, kDay)
                 .error.find("bad name"),
             std::string::npos);
   // The record keeps the id and a derived key, never the token; it round-trips.
@@ -102,7 +104,8 @@ TEST(Invitation, AllocatesAFreeAddressAndRefusesTakenNamesAndAddresses) {
 TEST(Join, ATokenProvesOnceAndOnlyForItsName) {
   RegistryState state;
   const auto token = newToken();
-  ASSERT_EQ(invite(state, network(), prefix(), "cometa", "gateway", std::nullopt, token, kNow, kDay)
+  ASSERT_EQ(invite(state, network(), prefix(), {"cometa", "gateway", std::nullopt, std::nullopt},
+                   token, kNow, kDay)
                 .error,
             "");
   const auto request = sealJoinRequest(requestFor(token), token);
@@ -162,8 +165,10 @@ TEST(Join, ATokenProvesOnceAndOnlyForItsName) {
 TEST(Join, ExpiredRevokedAndRacingJoinsAreRefused) {
   RegistryState state;
   const auto expired = newToken(), revoked = newToken(), first = newToken(), second = newToken();
-  invite(state, network(), prefix(), "old", "gateway", std::nullopt, expired, kNow, 1000);
-  invite(state, network(), prefix(), "gone", "gateway", std::nullopt, revoked, kNow, kDay);
+  invite(state, network(), prefix(), {"old", "gateway", std::nullopt, std::nullopt}, expired, kNow,
+         1000);
+  invite(state, network(), prefix(), {"gone", "gateway", std::nullopt, std::nullopt}, revoked, kNow,
+         kDay);
   EXPECT_EQ(revokeInvitation(state, revoked), "");
   EXPECT_NE(revokeInvitation(state, revoked).find("revoked already"), std::string::npos);
   EXPECT_NE(revokeInvitation(state, "0123").find("no invitation"), std::string::npos);
@@ -176,8 +181,8 @@ TEST(Join, ExpiredRevokedAndRacingJoinsAreRefused) {
 
   // Two invitations that end up wanting one address: the network changed between invite and
   // join (an operator gave the address to a host by config). The second join finds it taken.
-  const auto a =
-      invite(state, network(), prefix(), "nevado", "gateway", std::nullopt, first, kNow, kDay);
+  const auto a = invite(state, network(), prefix(),
+                        {"nevado", "gateway", std::nullopt, std::nullopt}, first, kNow, kDay);
   ASSERT_EQ(a.error, "");
   auto current = network();
   current.nodes.push_back(
@@ -186,10 +191,10 @@ TEST(Join, ExpiredRevokedAndRacingJoinsAreRefused) {
   EXPECT_EQ(raced.status, 409);
   EXPECT_NE(raced.error.find("taken meanwhile by manual"), std::string::npos) << raced.error;
   // And a name that joined meanwhile by another way.
-  ASSERT_EQ(
-      invite(state, network(), prefix(), "sajama", "gateway", std::nullopt, second, kNow, kDay)
-          .error,
-      "");
+  ASSERT_EQ(invite(state, network(), prefix(), {"sajama", "gateway", std::nullopt, std::nullopt},
+                   second, kNow, kDay)
+                .error,
+            "");
   current.nodes.push_back(
       {"sajama", "gateway", "100.64.12.30", std::nullopt, std::nullopt, kKey, {}, {}});
   EXPECT_NE(admit(state, current, sealJoinRequest(requestFor(second), second), kNow, "x")
@@ -247,20 +252,44 @@ TEST(Join, ADualStackNetworkGivesAnIpv6MeshAddressToo) {
   current.nodes[1].mesh_address6 = "fd00:64:12:0::4";  // comegato (another spelling of ::4)
   RegistryState state;
   const auto token = newToken();
-  auto made = invite(state, current, prefix(), "cometa", "gateway", std::nullopt, token, kNow, kDay,
-                     prefix6);
+  auto made = invite(state, current, prefix(), {"cometa", "gateway", std::nullopt, std::nullopt},
+                     token, kNow, kDay, prefix6);
   ASSERT_EQ(made.error, "");
   EXPECT_EQ(made.invitation.mesh_address, "100.64.12.3");
   EXPECT_EQ(made.invitation.mesh_address6, "fd00:64:12::3");  // the same host number
   // Host number 4 is comegato's IPv6 address: the lowest free one instead (::1 is chip's).
-  auto next = invite(state, current, prefix(), "illimani", "gateway", std::nullopt, newToken(),
-                     kNow, kDay, prefix6);
+  auto next = invite(state, current, prefix(), {"illimani", "gateway", std::nullopt, std::nullopt},
+                     newToken(), kNow, kDay, prefix6);
   EXPECT_EQ(next.invitation.mesh_address, "100.64.12.4");
   EXPECT_EQ(next.invitation.mesh_address6, "fd00:64:12::2");
   // A pending invitation holds its IPv6 address too.
-  auto third = invite(state, current, prefix(), "sajama", "gateway", std::nullopt, newToken(), kNow,
-                      kDay, prefix6);
+  auto third = invite(state, current, prefix(), {"sajama", "gateway", std::nullopt, std::nullopt},
+                      newToken(), kNow, kDay, prefix6);
   EXPECT_EQ(third.invitation.mesh_address6, "fd00:64:12::5");
+  // --mesh-address6: a free host of prefix6, in its normal spelling; refused when taken (by a
+  // node or a pending invitation, whatever the spelling), outside prefix6, the prefix itself,
+  // not IPv6, or in an IPv4-only network.
+  auto asked =
+      invite(state, current, prefix(), {"tunari", "gateway", std::nullopt, "fd00:64:12:0:0::99"},
+             newToken(), kNow, kDay, prefix6);
+  ASSERT_EQ(asked.error, "");
+  EXPECT_EQ(asked.invitation.mesh_address6, "fd00:64:12::99");
+  for (const auto& [wish, why] : std::vector<std::pair<std::string, std::string>>{
+           {"fd00:64:12::4", "is taken"},                     // comegato's
+           {"fd00:64:12:0::5", "is taken"},                   // sajama's pending invitation
+           {"fd00:64:13::1", "not a host address"},           // outside prefix6
+           {"fd00:64:12::", "not a host address"},            // the prefix itself
+           {"100.64.12.20", "--mesh-address6 100.64.12.20"},  // not IPv6
+           {"fd00:64:12::20\nAddress = evil", "--mesh-address6"}}) {
+    auto refused = invite(state, current, prefix(), {"x", "gateway", std::nullopt, wish},
+                          newToken(), kNow, kDay, prefix6);
+    EXPECT_NE(refused.error.find(why), std::string::npos) << wish << ": " << refused.error;
+  }
+  RegistryState ipv4_only;
+  EXPECT_NE(invite(ipv4_only, network(), prefix(), {"x", "gateway", std::nullopt, "fd00:64:12::20"},
+                   newToken(), kNow, kDay)
+                .error.find("no IPv6 mesh prefix"),
+            std::string::npos);
   // The record round-trips, and garbage in its IPv6 field is refused.
   auto record = toJson(state);
   auto parsed = parseRegistryState(record.dump());
@@ -276,8 +305,9 @@ TEST(Join, ADualStackNetworkGivesAnIpv6MeshAddressToo) {
   ASSERT_EQ(admitted.error, "");
   EXPECT_EQ(admitted.node->mesh_address6, std::optional<std::string>("fd00:64:12::3"));
   const auto raced_token = newToken();
-  auto raced_invite = invite(state, current, prefix(), "nevado", "gateway", std::nullopt,
-                             raced_token, kNow, kDay, prefix6);
+  auto raced_invite =
+      invite(state, current, prefix(), {"nevado", "gateway", std::nullopt, std::nullopt},
+             raced_token, kNow, kDay, prefix6);
   ASSERT_EQ(raced_invite.error, "");
   auto raced_network = current;
   raced_network.nodes.push_back({"manual",
@@ -315,8 +345,8 @@ TEST(Join, ADualStackNetworkGivesAnIpv6MeshAddressToo) {
 
   // An IPv4-only registry: no IPv6 anywhere, in the invitation, its record or the skeleton.
   RegistryState plain;
-  auto v4 =
-      invite(plain, network(), prefix(), "cometa", "gateway", std::nullopt, newToken(), kNow, kDay);
+  auto v4 = invite(plain, network(), prefix(), {"cometa", "gateway", std::nullopt, std::nullopt},
+                   newToken(), kNow, kDay);
   EXPECT_EQ(v4.invitation.mesh_address6, "");
   EXPECT_FALSE(toJson(plain)["invitations"][0].contains("mesh_address6"));
   auto v4_file = testing::exampleIpv4Only("chip");

@@ -390,6 +390,9 @@ TEST(WebPageTest, ShowsGatewaysStatesAndEscapesEverything) {
   // "for": since the verdict last changed (cometa up 10 min), not since its check's last change.
   EXPECT_NE(page.find("</td><td>10 min</td><td>"), std::string::npos);
   EXPECT_NE(page.find("<svg id=\"topology\""), std::string::npos);
+  // The mesh box names the hosts probed through each gateway, both families (seed chip).
+  EXPECT_NE(page.find(">host 10.65.2.8<"), std::string::npos);
+  EXPECT_NE(page.find(">host fd00:65:2::8<"), std::string::npos);
   EXPECT_NE(page.find("People are cut off: openvpn-public failed"), std::string::npos);
   // The hostile common name is text, never markup; no external asset is referenced.
   EXPECT_EQ(page.find("<script>alert"), std::string::npos);
