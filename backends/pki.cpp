@@ -374,9 +374,10 @@ Cert makeCert(CertKind kind, const std::string& common_name, EVP_PKEY* key, X509
     fail("cannot make a serial number");
   }
   // Valid from a day back, like the CRLs: a server whose clock is behind accepts a new client.
+  time_t at = static_cast<time_t>(now);  // 32 bits on some routers' ABIs (Debian's mipsel)
   if (!X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0, -static_cast<long>(kCrlBackdateSeconds),
-                        &now) ||
-      !X509_time_adj_ex(X509_getm_notAfter(cert.get()), static_cast<int>(days), 0, &now)) {
+                        &at) ||
+      !X509_time_adj_ex(X509_getm_notAfter(cert.get()), static_cast<int>(days), 0, &at)) {
     fail("cannot set validity");
   }
   X509_NAME* name = X509_get_subject_name(cert.get());

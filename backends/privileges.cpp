@@ -7,18 +7,55 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace meshbroker::backends {
 
 namespace fs = std::filesystem;
 
+std::optional<SystemUser> findSystemUserInFiles(const std::string& name,
+                                                const fs::path& passwd_file,
+                                                const fs::path& group_file) {
+  std::vector<char> buffer(16384);
+  std::optional<SystemUser> user;
+  if (FILE* in = std::fopen(passwd_file.c_str(), "re")) {
+    passwd entry{};
+    passwd* found = nullptr;
+    // fgetpwent_r stops at the end (ENOENT); a line too long for the buffer (ERANGE) ends the
+    // search too rather than looping on it.
+    while (::fgetpwent_r(in, &entry, buffer.data(), buffer.size(), &found) == 0) {
+      if (found && name == found->pw_name) {
+        user = SystemUser{found->pw_name, found->pw_uid, found->pw_gid, {found->pw_gid}};
+        break;
+      }
+    }
+    std::fclose(in);
+  }
+  if (!user) return std::nullopt;
+  if (FILE* in = std::fopen(group_file.c_str(), "re")) {
+    group entry{};
+    group* found = nullptr;
+    while (::fgetgrent_r(in, &entry, buffer.data(), buffer.size(), &found) == 0) {
+      if (!found || found->gr_gid == user->gid) continue;
+      for (char** member = found->gr_mem; member && *member; ++member) {
+        if (name == *member) {
+          user->groups.push_back(found->gr_gid);
+          break;
+        }
+      }
+    }
+    std::fclose(in);
+  }
+  return user;
+}
+
 std::optional<SystemUser> findSystemUser(const std::string& name) {
   passwd entry{};
   passwd* found = nullptr;
   std::vector<char> buffer(16384);
   if (::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) {
-    return std::nullopt;
+    return findSystemUserInFiles(name, "/etc/passwd", "/etc/group");
   }
   SystemUser user{found->pw_name, found->pw_uid, found->pw_gid, {}};
   int count = 64;

@@ -17,8 +17,16 @@ struct SystemUser {
   std::vector<gid_t> groups;  // every group it is in (primary included)
 };
 
-// The user from the passwd database (getpwnam_r, getgrouplist); nullopt when there is none.
+// The user from the passwd database (getpwnam_r, getgrouplist); when that finds nothing, from
+// /etc/passwd and /etc/group read directly (a static binary on a router has no NSS plugins:
+// docs/routers.md). nullopt when there is none.
 std::optional<SystemUser> findSystemUser(const std::string& name);
+
+// The user as a passwd file and a group file in their usual format say (no NSS); nullopt when
+// the passwd file has no such user or cannot be read. Lines that do not parse are skipped.
+std::optional<SystemUser> findSystemUserInFiles(const std::string& name,
+                                                const std::filesystem::path& passwd_file,
+                                                const std::filesystem::path& group_file);
 
 // One path's owner and mode, as stat() gives them.
 struct FileMode {

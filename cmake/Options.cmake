@@ -8,6 +8,19 @@ option(MESHBROKER_TSAN "Build with ThreadSanitizer (not with MESHBROKER_SANITIZE
 # C++. Not with sanitizers: they must interpose operator new/delete, which a static
 # libstdc++ would resolve inside the executable.
 option(MESHBROKER_STATIC_LIBSTDCXX "Link libstdc++ and libgcc statically into meshbroker" ON)
+# No shared library at all (not even libc): a router's libc is musl (OpenWrt), not glibc.
+# scripts/cross builds this way. glibc's NSS (user and host names) cannot work statically;
+# the gateway role needs none of it (docs/routers.md).
+option(MESHBROKER_STATIC "Link every executable fully statically (scripts/cross)" OFF)
+if(MESHBROKER_STATIC)
+  if(MESHBROKER_SANITIZE OR MESHBROKER_TSAN OR MESHBROKER_FUZZ)
+    message(FATAL_ERROR "MESHBROKER_STATIC cannot be combined with a sanitizer or the fuzzers")
+  endif()
+  set(OPENSSL_USE_STATIC_LIBS TRUE)
+  set(Boost_USE_STATIC_LIBS ON)
+  set(CMAKE_FIND_LIBRARY_SUFFIXES .a)  # pkg-config's -l names resolve to archives
+  add_link_options(-static)
+endif()
 if(MESHBROKER_TSAN AND (MESHBROKER_SANITIZE OR MESHBROKER_FUZZ))
   message(FATAL_ERROR "MESHBROKER_TSAN cannot be combined with ASan (MESHBROKER_SANITIZE, _FUZZ)")
 endif()
@@ -17,6 +30,15 @@ target_compile_features(meshbroker_options INTERFACE cxx_std_20)
 target_compile_options(meshbroker_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow
                                                     -Wnon-virtual-dtor -Wconversion
                                                     -Wno-sign-conversion)
+# 64-bit atomics are calls into libatomic on ABIs without such instructions (32-bit MIPS).
+include(CheckCXXSourceCompiles)
+check_cxx_source_compiles("#include <atomic>
+#include <cstdint>
+std::atomic<std::int64_t> v;
+int main() { return static_cast<int>(v.fetch_or(1) + v.load()); }" MESHBROKER_ATOMICS_BUILTIN)
+if(NOT MESHBROKER_ATOMICS_BUILTIN)
+  target_link_libraries(meshbroker_options INTERFACE atomic)
+endif()
 if(MESHBROKER_SANITIZE OR MESHBROKER_FUZZ)
   target_compile_options(meshbroker_options INTERFACE -fsanitize=address,undefined
                                                       -fno-omit-frame-pointer

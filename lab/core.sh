@@ -40,6 +40,10 @@
 #   lab_bridge_port BRIDGE_NODE NODE IF ADDR  NODE's IF (addressed, up) on BRIDGE_NODE's br0,
 #                       through a veth whose bridge end is p-NODE.
 #   lab_binary VAR PATH  VAR := PATH resolved; the test fails unless it is an executable.
+#   lab_binfmt PATH     PATH is another architecture's program (scripts/cross): the kernel
+#                       runs it with qemu-user-static (its binfmt_misc entry, registered when
+#                       missing; it stays, as a Debian boot would leave it). LAB_EMULATED :=
+#                       the architecture; the test fails when it cannot run.
 #   lab_route_via NODE PREFIX    the (first) gateway of NODE's route to PREFIX.
 #   lab_spawn NODE NAME CMD..  CMD in NODE's namespace (NODE "-": this one) in the background,
 #                       in its own session and process group, output appended to
@@ -295,6 +299,27 @@ lab_binary() {  # VAR PATH
   resolved=$(readlink -f -- "$2") && [[ -x $resolved && -f $resolved ]] ||
     lab_fail "${2:-(no path)} is not an executable"
   printf -v "$1" '%s' "$resolved"
+}
+
+lab_binfmt() {  # PATH
+  local machine name misc=/proc/sys/fs/binfmt_misc conf
+  machine=$(od -An -tx1 -j18 -N1 -- "$1" | tr -d ' ')
+  case $machine in
+    3e) LAB_EMULATED=; return 0 ;;  # x86-64: this machine's own
+    b7) name=aarch64 ;;
+    08) [[ $(od -An -tx1 -j5 -N1 -- "$1" | tr -d ' ') == 01 ]] && name=mipsel || name=mips ;;
+    28) name=arm ;;
+    *) lab_fail "$1: not an ELF program of a known architecture (machine 0x$machine)" ;;
+  esac
+  [[ -e $misc/register ]] || mount -t binfmt_misc binfmt_misc "$misc" ||
+    lab_fail "cannot mount binfmt_misc (needed to run $name programs)"
+  if [[ ! -e $misc/qemu-$name ]]; then
+    conf=/usr/lib/binfmt.d/qemu-$name.conf
+    [[ -f $conf ]] || lab_fail "$conf is missing (Debian package qemu-user-static)"
+    grep -v '^#' "$conf" >"$misc/register" || lab_fail "cannot register $conf with binfmt_misc"
+  fi
+  "$1" --version >/dev/null || lab_fail "$1 does not run under qemu-$name"
+  LAB_EMULATED=$name
 }
 
 lab_ping() { lab_exec "$1" ping -n -c1 -W1 "$2"; }

@@ -330,14 +330,24 @@ void GatewayMonitor::reconcile(const std::string& why) {
     try {
       noteConflicts(routing::stepAside(desired.routes, desired.frozen, table_->foreignRoutes()));
       const auto current = table_->routes();
-      const auto plan = routing::planChanges(desired.routes, desired.rules, current,
-                                             table_->rules(), desired.frozen);
+      // Rules that cannot be read are left as they are: the routes still follow the verdicts.
+      std::string rules_error;
+      std::vector<routing::PolicyRule> current_rules;
+      try {
+        current_rules = table_->rules();
+      } catch (const std::exception& e) {
+        rules_error = std::string(e.what()) + " (rules left as they are; routes updated)";
+        current_rules = desired.rules;
+      }
+      const auto plan = routing::planChanges(desired.routes, desired.rules, current, current_rules,
+                                             desired.frozen);
       if (!plan.empty()) {
         for (const auto& line : routing::describe(plan, current)) {
           log(Level::kInfo, "routes (" + why + "): " + line);
         }
       }
       route_errors_ = routing::applyPlan(*table_, plan);
+      if (!rules_error.empty()) route_errors_.insert(route_errors_.begin(), rules_error);
     } catch (const std::exception& e) {
       route_errors_ = {e.what()};
     }

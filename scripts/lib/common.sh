@@ -52,10 +52,13 @@ die() {
 is_root() { [[ $(id -u) -eq 0 ]]; }
 
 # True when the Debian package $1 is fully installed.
-package_installed() {
-  local status
-  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
-  [[ $status == "install ok installed" ]]
+package_installed() { # PACKAGE[:ARCH]: without an architecture, this machine's own (or all)
+  local lines want
+  lines=$(dpkg-query -W -f='${Architecture} ${Status}\n' "$1" 2>/dev/null) || return 1
+  # With a foreign architecture enabled (scripts/cross), a name may match one line per arch.
+  want="($(dpkg --print-architecture)|all)"
+  [[ $1 == *:* ]] && want="[^ ]+"
+  grep -Eqx "$want install ok installed" <<<"$lines"
 }
 
 # Runs apt-get update once per run (also across scripts started from this one).

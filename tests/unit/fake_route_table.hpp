@@ -12,7 +12,10 @@ namespace meshbroker::testing {
 class FakeRouteTable : public routing::RouteTable {
  public:
   std::vector<routing::KernelRoute> routes() override { return routes_; }
-  std::vector<routing::PolicyRule> rules() override { return rules_; }
+  std::vector<routing::PolicyRule> rules() override {
+    if (rules_fail) throw routing::RouteTableError("cannot list the kernel's IPv4 rules: no");
+    return rules_;
+  }
   std::vector<routing::ForeignRoute> foreignRoutes() override { return foreign_; }
   void replace(const routing::KernelRoute& route) override {
     if (route.to.str() == failing_prefix) throw routing::RouteTableError("no such device");
@@ -51,6 +54,7 @@ class FakeRouteTable : public routing::RouteTable {
   std::vector<routing::ForeignRoute> foreign_;  // other programs' routes: never changed here
   std::vector<std::string> log;
   std::string failing_prefix;
+  bool rules_fail = false;  // rules() throws (qemu-user's netlink has no rule dump)
 };
 
 }  // namespace meshbroker::testing

@@ -108,6 +108,22 @@ TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
 }
 
+// Rules that cannot be read (a kernel or an emulator without rule dumps) do not hold the routes
+// back: they still follow the verdicts, the rules are left alone, and the error is reported.
+TEST_F(GatewayMonitorTest, RulesThatCannotBeReadDoNotHoldTheRoutesBack) {
+  table_.rules_fail = true;
+  monitor_.configure(load(testing::example("chip")));
+  runFor(200ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  EXPECT_TRUE(table_.rules_.empty()) << "rules it could not read are not touched";
+  prober_.dead.insert("100.64.12.9");
+  runFor(600ms);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10");
+  const auto errors = monitor_.snapshot().route_errors;
+  ASSERT_FALSE(errors.empty());
+  EXPECT_NE(errors[0].find("rules left as they are; routes updated"), std::string::npos);
+}
+
 // The seed is dual stack: each gateway's IPv6 mesh address has a check of its own ("icmp6").
 // When only it goes silent, the gateway keeps the IPv4 destinations and the IPv6 ones move.
 TEST_F(GatewayMonitorTest, AGatewayWhoseIpv6AddressIsSilentCarriesIpv4Only) {

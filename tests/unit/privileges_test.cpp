@@ -89,5 +89,29 @@ TEST(FindSystemUser, RootExistsAndAMadeUpNameDoesNot) {
   EXPECT_FALSE(findSystemUser("mb-no-such-user-xyz"));
 }
 
+// A router's /etc/passwd and /etc/group, read without NSS (what a static binary on OpenWrt
+// has): the user, its primary group and the groups that list it; garbage lines are skipped.
+TEST(FindSystemUser, FromThePasswdAndGroupFilesThemselves) {
+  const auto dir = fs::path(::testing::TempDir()) / "mb-passwd-files";
+  fs::create_directories(dir);
+  std::ofstream(dir / "passwd") << "root:x:0:0:root:/root:/bin/ash\n"
+                                   "this line is not a passwd entry\n"
+                                   "network:x:101:101:network:/var:/bin/false\n"
+                                   "meshbroker-tinc:x:372:372:tinc:/var:/bin/false\n";
+  std::ofstream(dir / "group") << "root:x:0:\nmeshbroker-tinc:x:372:\ngarbage\n"
+                                  "netdev:x:500:network,meshbroker-tinc\nother:x:501:network\n";
+  auto user = findSystemUserInFiles("meshbroker-tinc", dir / "passwd", dir / "group");
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->uid, 372u);
+  EXPECT_EQ(user->gid, 372u);
+  EXPECT_EQ(user->groups, (std::vector<gid_t>{372, 500}));
+  EXPECT_FALSE(findSystemUserInFiles("nobody", dir / "passwd", dir / "group"));
+  EXPECT_FALSE(findSystemUserInFiles("root", dir / "missing", dir / "group"));
+  auto without_groups = findSystemUserInFiles("network", dir / "passwd", dir / "missing");
+  ASSERT_TRUE(without_groups);
+  EXPECT_EQ(without_groups->groups, std::vector<gid_t>{101});
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace meshbroker::backends
