@@ -37,7 +37,8 @@ check_cxx_source_compiles("#include <atomic>
 std::atomic<std::int64_t> v;
 int main() { return static_cast<int>(v.fetch_or(1) + v.load()); }" MESHBROKER_ATOMICS_BUILTIN)
 if(NOT MESHBROKER_ATOMICS_BUILTIN)
-  target_link_libraries(meshbroker_options INTERFACE atomic)
+  # Last on every link line: static archives before it (libcrypto.a) need it too.
+  string(APPEND CMAKE_CXX_STANDARD_LIBRARIES " -latomic")
 endif()
 if(MESHBROKER_SANITIZE OR MESHBROKER_FUZZ)
   target_compile_options(meshbroker_options INTERFACE -fsanitize=address,undefined
