@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # bench/client_lab.sh — the lab bench/client-failover and bench/client-latency share: the seed
-# network (lab/seed.sh) with comegato offering the tcp instance "private" too (172.16.1.160/27),
+# network (lab/seed.sh) with comegato offering the tcp instance "private" too (172.16.1.160/27
+# and fd00:172:16:4::/64),
 # so the laptop's profiles list both servers for both protocols (udp: "public", the shared
 # profile; tcp: "private", a profile of its own), and the laptop's openvpn client.
 #
@@ -71,14 +72,15 @@ trap 'exit 130' INT TERM
 emit() { jq -cn "$@"; }
 
 # --- the lab: the seed with a tcp instance on comegato too ---------------------------------
-readonly COMEGATO_TCP=172.16.1.160/27
+# Dual stack like the seed's other instances: the laptop gets IPv6 on whichever server it dials.
+readonly COMEGATO_TCP=172.16.1.160/27 COMEGATO_TCP6=fd00:172:16:4::/64
 for node in chip comegato cometa illimani; do
-  filter='(.hosts[]? | select(.name == "comegato")) |= (.client_subnets = ((.client_subnets // []) + [$subnet]) | .openvpn = ((.openvpn // []) + [{"name": "private", "port": 443, "proto": "tcp"}]))'
+  filter='(.hosts[]? | select(.name == "comegato")) |= (.client_subnets = ((.client_subnets // []) + [$subnet]) | .client_subnets6 = ((.client_subnets6 // []) + [$subnet6]) | .openvpn = ((.openvpn // []) + [{"name": "private", "port": 443, "proto": "tcp"}]))'
   [[ $node == comegato ]] &&
-    filter='.openvpn += [{"name": "private", "kind": "private", "port": 443, "proto": "tcp", "subnet": $subnet}]'
+    filter='.openvpn += [{"name": "private", "kind": "private", "port": 443, "proto": "tcp", "subnet": $subnet, "subnet6": $subnet6}]'
   # BENCH_NO_RATE_LIMIT=1: the public instances' per-client shaper (2mbit in the seed) lifted.
   [[ -n ${BENCH_NO_RATE_LIMIT:-} ]] && filter="$filter | if .openvpn then .openvpn |= map(del(.rate_limit)) else . end"
-  jq --arg subnet "$COMEGATO_TCP" "$filter" "$ROOT/examples/seed/$node.json" >"$SEED_CONFIGS/$node.json"
+  jq --arg subnet "$COMEGATO_TCP" --arg subnet6 "$COMEGATO_TCP6" "$filter" "$ROOT/examples/seed/$node.json" >"$SEED_CONFIGS/$node.json"
 done
 say "bringing the seed network up (comegato offers the tcp instance too)"
 seed_prepare
