@@ -95,8 +95,8 @@ using LineRule = std::string (*)(std::string_view line, const Tokens& t, Counts&
 
 std::string tincConfLine(std::string_view, const Tokens& t, Counts& counts) {
   static const std::set<std::string_view> kKeys = {
-      "Name",           "AddressFamily", "Mode",        "Interface", "Device",
-      "PrivateKeyFile", "PingInterval",  "PingTimeout", "ConnectTo", "StrictSubnets"};
+      "Name",         "AddressFamily", "Mode",       "Interface", "Device",       "PrivateKeyFile",
+      "PingInterval", "PingTimeout",   "MaxTimeout", "ConnectTo", "StrictSubnets"};
   if (t.size() != 3 || t[1] != "=" || !kKeys.count(t[0])) return "is not a tinc.conf directive";
   if (!safeToken(t[2])) return "has an unsafe value";
   if (t[0] != "ConnectTo") {
@@ -106,7 +106,9 @@ std::string tincConfLine(std::string_view, const Tokens& t, Counts& counts) {
   if (t[0] == "AddressFamily" && t[2] != "ipv4") return "is not AddressFamily = ipv4";
   if (t[0] == "Device" && t[2] != "/dev/net/tun") return "is not Device = /dev/net/tun";
   if (t[0] == "StrictSubnets" && t[2] != "yes") return "is not StrictSubnets = yes";
-  if ((t[0] == "PingInterval" || t[0] == "PingTimeout") && !number(t[2])) return "is not a number";
+  if ((t[0] == "PingInterval" || t[0] == "PingTimeout" || t[0] == "MaxTimeout") && !number(t[2])) {
+    return "is not a number";
+  }
   return "";
 }
 
