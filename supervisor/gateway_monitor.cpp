@@ -96,7 +96,11 @@ void GatewayMonitor::stop() {
 
 void GatewayMonitor::configure(const config::NodeConfig& config) {
   config_ = config;
-  const auto params = health::CheckParams::from(config.health);
+  auto params = health::CheckParams::from(config.health);
+  // A gateway probes servers for its routes back to their clients, which have no other way
+  // through this gateway or any other: holding a flapping server down would only cut its
+  // clients off (every gateway saw the same flaps). Its verdicts follow the replies.
+  if (config.role == config::Role::kGateway) params.flap_hold = health::Duration(0);
   const auto now = Clock::now();
   std::map<std::string, std::unique_ptr<Peer>> peers;
   for (const std::size_t index : peerIndexes(config)) {

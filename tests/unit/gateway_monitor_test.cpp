@@ -108,6 +108,31 @@ TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
 }
 
+// A gateway never holds a flapping server down: its routes back to the server's clients come
+// back with the first up_after replies (holding them would leave those clients no way back).
+// A server still holds a flapping gateway down (its route sets have other gateways).
+TEST_F(GatewayMonitorTest, AGatewayRoutesBackToAFlappingServerAsSoonAsItAnswers) {
+  auto json = testing::example("cometa");
+  json["health"]["interval_ms"] = 50;
+  json["health"]["warmup_ms"] = 300;
+  json["health"]["up_after"] = 3;
+  json["health"]["flap_hold_ms"] = 5000;
+  json["routing"]["resync_ms"] = 200;
+  auto loaded = testing::parseAs("cometa", json.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  monitor_.configure(*loaded.config);
+  runFor(300ms);
+  ASSERT_EQ(table_.via("172.16.1.64/27"), "100.64.12.11");
+  for (int flap = 0; flap < 4; ++flap) {
+    prober_.dead.insert("100.64.12.11");
+    runFor(600ms);
+    EXPECT_EQ(table_.via("172.16.1.64/27"), "") << "flap " << flap << ": withdrawn while silent";
+    prober_.dead.clear();
+    runFor(600ms);  // 3 replies at 50 ms, far below the 5 s hold
+    EXPECT_EQ(table_.via("172.16.1.64/27"), "100.64.12.11") << "flap " << flap << ": back";
+  }
+}
+
 // Rules that cannot be read (a kernel or an emulator without rule dumps) do not hold the routes
 // back: they still follow the verdicts, the rules are left alone, and the error is reported.
 TEST_F(GatewayMonitorTest, RulesThatCannotBeReadDoNotHoldTheRoutesBack) {
