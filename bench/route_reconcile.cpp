@@ -8,6 +8,7 @@
 #include <exception>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -83,11 +84,26 @@ int main(int argc, char** argv) {
     auto via_a = makeRoutes(count, device, parseAddress(argv[3]));
     auto via_b = makeRoutes(count, device, parseAddress(argv[4]));
     NetlinkRouteTable table;
+    auto check = [](const std::vector<std::string>& errors) {
+      if (!errors.empty()) {
+        throw std::runtime_error(std::to_string(errors.size()) +
+                                 " changes failed, first: " + errors.front());
+      }
+    };
+    auto expectListed = [&](std::size_t want) {
+      std::size_t listed = table.routes().size();
+      if (listed != want) {
+        throw std::runtime_error("routes() listed " + std::to_string(listed) + " routes, want " +
+                                 std::to_string(want));
+      }
+    };
 
-    double create = secondsOf([&] {
-      for (const auto& route : via_a) table.replace(route);
-    });
-    report("netlink", count, create, "NetlinkRouteTable::replace, one request and ack per route");
+    // What the daemon does (routing::applyPlan): replaceAll/removeAll, many requests per
+    // system call, only failures answered.
+    std::vector<std::string> errors;
+    double create = secondsOf([&] { errors = table.replaceAll(via_a); });
+    check(errors);
+    report("netlink", count, create, "NetlinkRouteTable::replaceAll, batches of requests");
 
     std::size_t listed = 0;
     double list = secondsOf([&] { listed = table.routes().size(); });
@@ -97,15 +113,31 @@ int main(int argc, char** argv) {
     }
     report("netlink-list", count, list, "one NetlinkRouteTable::routes() dump");
 
-    double move = secondsOf([&] {
+    double move = secondsOf([&] { errors = table.replaceAll(via_b); });
+    check(errors);
+    expectListed(via_b.size());
+    report("netlink-move", count, move, "replaceAll of every route's next hop in place (failover)");
+
+    double remove = secondsOf([&] { errors = table.removeAll(via_b); });
+    check(errors);
+    expectListed(0);
+    report("netlink-remove", count, remove, "NetlinkRouteTable::removeAll");
+
+    // One request and one ack per route, as before batching (and as `ip -batch` does).
+    double single = secondsOf([&] {
+      for (const auto& route : via_a) table.replace(route);
+    });
+    expectListed(via_a.size());
+    report("netlink-single", count, single,
+           "NetlinkRouteTable::replace, one request and ack per route");
+    double single_move = secondsOf([&] {
       for (const auto& route : via_b) table.replace(route);
     });
-    report("netlink-move", count, move, "replace every route's next hop in place (failover)");
-
-    double remove = secondsOf([&] {
+    report("netlink-single-move", count, single_move, "replace per route of every next hop");
+    double single_remove = secondsOf([&] {
       for (const auto& route : via_b) table.remove(route);
     });
-    report("netlink-remove", count, remove, "NetlinkRouteTable::remove per route");
+    report("netlink-single-remove", count, single_remove, "NetlinkRouteTable::remove per route");
     if (!table.routes().empty()) {
       std::cerr << "routes left after removing them all\n";
       return 1;

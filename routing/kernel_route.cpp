@@ -1,5 +1,7 @@
 #include "routing/kernel_route.hpp"
 
+#include <exception>
+
 namespace meshbroker::routing {
 
 std::string_view toString(RouteType type) {
@@ -60,6 +62,31 @@ std::string describe(const PolicyRule& rule) {
   if (!rule.from && rule.fwmark == 0) text += " from all";
   text += " lookup " + std::to_string(rule.table);
   return text;
+}
+
+namespace {
+
+template <class Change>
+std::vector<std::string> eachOf(std::span<const KernelRoute> routes, Change change) {
+  std::vector<std::string> errors;
+  for (const KernelRoute& route : routes) {
+    try {
+      change(route);
+    } catch (const std::exception& e) {
+      errors.emplace_back(e.what());
+    }
+  }
+  return errors;
+}
+
+}  // namespace
+
+std::vector<std::string> RouteTable::replaceAll(std::span<const KernelRoute> routes) {
+  return eachOf(routes, [this](const KernelRoute& route) { replace(route); });
+}
+
+std::vector<std::string> RouteTable::removeAll(std::span<const KernelRoute> routes) {
+  return eachOf(routes, [this](const KernelRoute& route) { remove(route); });
 }
 
 }  // namespace meshbroker::routing

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -89,6 +90,13 @@ class RouteTable {
   virtual void remove(const KernelRoute& route) = 0;
   virtual void add(const PolicyRule& rule) = 0;
   virtual void remove(const PolicyRule& rule) = 0;
+
+  // Every route replaced (removed) as replace() (remove()) would, in order, each failure's
+  // message returned instead of thrown: one change failing does not stop the others. The
+  // default calls replace() (remove()) per route; the netlink table sends many requests per
+  // system call and reads only the kernel's errors back.
+  virtual std::vector<std::string> replaceAll(std::span<const KernelRoute> routes);
+  virtual std::vector<std::string> removeAll(std::span<const KernelRoute> routes);
 };
 
 }  // namespace meshbroker::routing

@@ -1,8 +1,10 @@
-// NetlinkRouteTable: dumps validated message by message at the edge, changes sent one request
-// at a time over libnl-route-3, errors carrying the kernel's own extended-ack text.
-// Why ~650 lines: it is the whole libnl boundary for routes (routes, multipath, rules, foreign
-// keys, the kernel's matching rules); with netlink_neighbours.cpp the routing room's only libnl
-// files, which keeps libnl's types out of every other file (tests/dependency_check.sh).
+// NetlinkRouteTable: dumps validated message by message at the edge; a change sent as one
+// request and its ack, or many changes in batches (one sendmsg() each, only failures
+// answered); errors carrying the kernel's own extended-ack text.
+// Why ~900 lines: it is the whole libnl boundary for routes (routes, multipath, rules, foreign
+// keys, the kernel's matching rules, batches); with netlink_neighbours.cpp the routing room's
+// only libnl files, which keeps libnl's types out of every other file
+// (tests/dependency_check.sh).
 #include "routing/netlink_route_table.hpp"
 
 #include <arpa/inet.h>
@@ -20,10 +22,12 @@
 #include <netlink/route/rtnl.h>
 #include <netlink/route/rule.h>
 #include <netlink/socket.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -146,17 +150,34 @@ int interfaceIndex(nl_sock* sock, const std::string& name) {
   return request.ifr_ifindex;
 }
 
+// name -> ifindex, asked once per name while one change (or one batch of them) is built.
+class InterfaceIndexes {
+ public:
+  explicit InterfaceIndexes(nl_sock* sock) : sock_(sock) {}
+  int indexOf(const std::string& name) {
+    auto [it, inserted] = indexes_.try_emplace(name, 0);
+    if (inserted) it->second = interfaceIndex(sock_, name);
+    return it->second;
+  }
+
+ private:
+  nl_sock* sock_;
+  std::unordered_map<std::string, int> indexes_;
+};
+
 // --- one request, one answer ----------------------------------------------------------------
 
 struct Outcome {
   int code = 0;          // 0, or a negative libnl error (-NLE_*)
   int kernel_errno = 0;  // the errno of the kernel's error reply (the socket is in step)
   std::string detail;    // the kernel's extended-ack message, if it sent one
+  std::string ours;      // what went wrong on our side ("no acknowledgement"), if that did
 
   bool fromKernel() const { return kernel_errno != 0; }
   // libnl folds many errnos into "Unspecific failure" (EHOSTUNREACH, ENETUNREACH, ...), so a
   // kernel reply is reported with its own errno text.
   std::string text() const {
+    if (!ours.empty()) return ours;
     std::string out = fromKernel() ? std::strerror(kernel_errno) : nl_geterror(code);
     if (!detail.empty()) out += " (kernel: " + detail + ")";
     return out;
@@ -231,10 +252,129 @@ Outcome request(nl_sock* sock, nl_msg* msg) {
     outcome.code = rc;
   } else if (!state.answered) {
     outcome.code = -NLE_FAILURE;
-    outcome.detail = "no acknowledgement";
+    outcome.ours = "no acknowledgement";
   }
   return outcome;
 }
+
+// --- many requests, answers read after ----------------------------------------------------
+
+// Requests per sendmsg(), and bytes (the kernel refuses a message over SO_SNDBUF, 32 KiB as
+// libnl sets it). The kernel's error replies to a whole batch must fit in the receive buffer
+// (kReceiveBuffer; each reply costs about 1 KiB of it) even when every request fails.
+constexpr std::size_t kBatchRequests = 128;
+constexpr std::size_t kBatchBytes = 16 * 1024;
+constexpr int kReceiveBuffer = 256 * 1024;
+// The kernel handles a batch inside sendmsg(), so its answers are queued when that returns;
+// this is how long to wait for them anyway before calling them lost.
+constexpr int kAnswerWaitMs = 5000;
+
+// Requests sent in batches, each in one sendmsg() with only its last request asking for an
+// ack. The kernel answers a request without NLM_F_ACK only when it fails, and answers in order,
+// so the last request's answer ends the batch's answers and every request without an error
+// reply succeeded. Each request is copied in when added, so its nl_msg (a page each) can be
+// freed at once: holding 10,000 of them costs more in page faults than the kernel's work.
+class RequestBatches {
+ public:
+  // outcomes[i] is the outcome of the request added with index i.
+  RequestBatches(nl_sock* sock, std::vector<Outcome>& outcomes)
+      : sock_(sock), outcomes_(outcomes), in_(64 * 1024) {}
+
+  // Returns false once answers were lost: the socket must then be replaced, and the requests
+  // they belonged to (and every later one) are failures.
+  bool add(std::size_t index, nl_msg* msg) {
+    if (lost_) return fail(index, -NLE_FAILURE, "not sent: an earlier batch's answers were lost");
+    nlmsghdr* header = nlmsg_hdr(msg);
+    const std::size_t size = NLMSG_ALIGN(header->nlmsg_len);
+    if (!batch_.empty() && (batch_.size() == kBatchRequests || out_.size() + size > kBatchBytes)) {
+      if (!flush()) return fail(index, -NLE_FAILURE, "not sent: a batch's answers were lost");
+    }
+    header->nlmsg_flags = static_cast<std::uint16_t>((header->nlmsg_flags | NLM_F_REQUEST) &
+                                                     ~static_cast<unsigned>(NLM_F_ACK));
+    header->nlmsg_seq = static_cast<std::uint32_t>(batch_.size() + 1);  // its place + 1
+    header->nlmsg_pid = 0;  // the kernel knows who sent it
+    batch_.push_back(index);
+    last_offset_ = out_.size();
+    const auto* bytes = reinterpret_cast<const char*>(header);
+    out_.insert(out_.end(), bytes, bytes + size);
+    return true;
+  }
+
+  // Sends what is left and reads its answers.
+  bool flush() {
+    if (batch_.empty() || lost_) return !lost_;
+    reinterpret_cast<nlmsghdr*>(out_.data() + last_offset_)->nlmsg_flags |= NLM_F_ACK;
+    lost_ = !sendAndRead();
+    out_.clear();
+    batch_.clear();
+    return !lost_;
+  }
+
+ private:
+  bool fail(std::size_t index, int code, const char* why) {
+    outcomes_[index].code = code;
+    outcomes_[index].ours = why;
+    return false;
+  }
+
+  // Every request of the batch not answered with an error: it may or may not have taken.
+  void failUnanswered(int code, const std::string& why) {
+    for (std::size_t index : batch_) {
+      if (outcomes_[index].code == 0) {
+        outcomes_[index].code = code;
+        outcomes_[index].ours = why.empty() ? std::string(nl_geterror(code)) : why;
+      }
+    }
+  }
+
+  bool sendAndRead() {
+    if (int rc = nl_sendto(sock_, out_.data(), out_.size()); rc < 0) {
+      failUnanswered(rc, "");
+      return false;
+    }
+    const int fd = nl_socket_get_fd(sock_);
+    const auto last_seq = static_cast<std::uint32_t>(batch_.size());
+    for (;;) {
+      ssize_t n = ::recv(fd, in_.data(), in_.size(), MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        pollfd wait{.fd = fd, .events = POLLIN, .revents = 0};
+        if (::poll(&wait, 1, kAnswerWaitMs) > 0) continue;
+        failUnanswered(-NLE_FAILURE, "no answer from the kernel within 5 s");
+        return false;
+      }
+      if (n < 0) {  // ENOBUFS: the receive buffer overflowed and answers were dropped
+        failUnanswered(-nl_syserr2nlerr(errno),
+                       std::string("answers lost: ") + std::strerror(errno));
+        return false;
+      }
+      auto remaining = static_cast<int>(n);
+      for (auto* reply = reinterpret_cast<nlmsghdr*>(in_.data()); NLMSG_OK(reply, remaining);
+           reply = NLMSG_NEXT(reply, remaining)) {
+        if (reply->nlmsg_type != NLMSG_ERROR || reply->nlmsg_seq < 1 ||
+            reply->nlmsg_seq > last_seq || reply->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
+          continue;  // not an answer to this batch
+        }
+        const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(reply));
+        if (error->error != 0) {
+          Outcome& outcome = outcomes_[batch_[reply->nlmsg_seq - 1]];
+          outcome.kernel_errno = -error->error;
+          outcome.code = -nl_syserr2nlerr(outcome.kernel_errno);
+          outcome.detail = extendedAckMessage(error);
+        }
+        if (reply->nlmsg_seq == last_seq) return true;
+      }
+    }
+  }
+
+  nl_sock* sock_;
+  std::vector<Outcome>& outcomes_;
+  std::vector<char> out_;
+  std::vector<std::size_t> batch_;  // indices into outcomes_, in the order sent
+  std::size_t last_offset_ = 0;
+  std::vector<char> in_;
+  bool lost_ = false;
+};
 
 // --- dumps ----------------------------------------------------------------------------------
 
@@ -422,7 +562,7 @@ std::string routeProblem(const KernelRoute& route) {
 }
 
 // The libnl route for `route`; next hops only when with_next_hops.
-Route buildRoute(nl_sock* sock, const KernelRoute& route, std::uint8_t protocol,
+Route buildRoute(InterfaceIndexes& indexes, const KernelRoute& route, std::uint8_t protocol,
                  bool with_next_hops, const RouteFailure& fail) {
   Route out(rtnl_route_alloc());
   if (!out) fail("out of memory");
@@ -447,7 +587,7 @@ Route buildRoute(nl_sock* sock, const KernelRoute& route, std::uint8_t protocol,
     Addr gateway = toNlAddr(hop.gateway, hop.gateway.isV6() ? 128 : 32);
     rtnl_route_nh_set_gateway(nh, gateway.get());
     if (!hop.device.empty()) {
-      int index = interfaceIndex(sock, hop.device);
+      int index = indexes.indexOf(hop.device);
       if (index <= 0) fail("unknown device \"" + hop.device + "\"");
       rtnl_route_nh_set_ifindex(nh, index);
     }
@@ -569,6 +709,8 @@ io::NetlinkSocket NetlinkRouteTable::connect() {
   int fd = nl_socket_get_fd(sock.get());
   setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
   setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  // Room for the error replies to a whole batch (requestAll); 0 keeps libnl's send buffer.
+  nl_socket_set_buffer_size(sock.get(), kReceiveBuffer, 0);
   return sock;
 }
 
@@ -644,16 +786,78 @@ std::vector<PolicyRule> NetlinkRouteTable::rules() {
   return out;
 }
 
-void NetlinkRouteTable::replace(const KernelRoute& route) {
-  const RouteFailure fail{"replace route", route};
+namespace {
+
+// The request replace() sends for `route`; `fail` throws when it cannot be built.
+Msg replaceRequest(InterfaceIndexes& indexes, const KernelRoute& route, std::uint8_t protocol,
+                   const RouteFailure& fail) {
   if (std::string problem = routeProblem(route); !problem.empty()) fail(problem);
-  Route object = buildRoute(sock_.get(), route, protocol_, true, fail);
+  Route object = buildRoute(indexes, route, protocol, true, fail);
   nl_msg* raw = nullptr;
   // NLM_F_REPLACE swaps the route in place: no moment without it (never delete + add).
   if (int rc = rtnl_route_build_add_request(object.get(), NLM_F_REPLACE, &raw); rc < 0) {
     fail(nl_geterror(rc));
   }
+  return Msg(raw);
+}
+
+Msg removeRequest(InterfaceIndexes& indexes, const KernelRoute& route, std::uint8_t protocol,
+                  const RouteFailure& fail) {
+  if (route.table == 0) fail("table 0 is not a table");
+  // Matched on destination, table, metric, type and protocol; next hops are not compared.
+  Route object = buildRoute(indexes, route, protocol, false, fail);
+  nl_msg* raw = nullptr;
+  if (int rc = rtnl_route_build_del_request(object.get(), 0, &raw); rc < 0) fail(nl_geterror(rc));
   Msg msg(raw);
+  // Any scope, like `ip route del`: libnl would otherwise guess "link" for a route without
+  // next hops, and the kernel would then not match our universe-scope routes.
+  static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg.get())))->rtm_scope = RT_SCOPE_NOWHERE;
+  return msg;
+}
+
+// A removal of a route that is not there has nothing to do (ESRCH, ENOENT).
+bool removed(const Outcome& outcome) {
+  return outcome.code == 0 || outcome.code == -NLE_OBJ_NOTFOUND;
+}
+
+// Builds every route's request with `build` and sends them in RequestBatches: one error
+// message per route that could not be built or that the kernel refused (`done` says which
+// outcomes are success). *lost: answers were lost, the socket must be replaced.
+template <class Build, class Done>
+std::vector<std::string> changeAll(nl_sock* sock, std::span<const KernelRoute> routes,
+                                   const char* action, Build build, Done done, bool* lost) {
+  std::vector<std::string> errors;
+  std::vector<Outcome> outcomes(routes.size());
+  std::vector<bool> built(routes.size(), false);
+  InterfaceIndexes indexes(sock);
+  RequestBatches batches(sock, outcomes);
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    try {
+      Msg request = build(indexes, routes[i], RouteFailure{action, routes[i]});
+      built[i] = true;
+      batches.add(i, request.get());
+    } catch (const RouteTableError& e) {
+      outcomes[i].ours = e.what();  // already the whole message
+    }
+  }
+  *lost = !batches.flush();
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    if (!built[i]) {
+      errors.push_back(std::move(outcomes[i].ours));
+    } else if (!done(outcomes[i])) {
+      errors.push_back(std::string("cannot ") + action + " " + describe(routes[i]) + ": " +
+                       outcomes[i].text());
+    }
+  }
+  return errors;
+}
+
+}  // namespace
+
+void NetlinkRouteTable::replace(const KernelRoute& route) {
+  const RouteFailure fail{"replace route", route};
+  InterfaceIndexes indexes(sock_.get());
+  Msg msg = replaceRequest(indexes, route, protocol_, fail);
   Outcome outcome = request(sock_.get(), msg.get());
   if (outcome.code == 0) return;
   if (!outcome.fromKernel()) reconnect();
@@ -662,19 +866,36 @@ void NetlinkRouteTable::replace(const KernelRoute& route) {
 
 void NetlinkRouteTable::remove(const KernelRoute& route) {
   const RouteFailure fail{"remove route", route};
-  if (route.table == 0) fail("table 0 is not a table");
-  // Matched on destination, table, metric, type and protocol; next hops are not compared.
-  Route object = buildRoute(sock_.get(), route, protocol_, false, fail);
-  nl_msg* raw = nullptr;
-  if (int rc = rtnl_route_build_del_request(object.get(), 0, &raw); rc < 0) fail(nl_geterror(rc));
-  Msg msg(raw);
-  // Any scope, like `ip route del`: libnl would otherwise guess "link" for a route without
-  // next hops, and the kernel would then not match our universe-scope routes.
-  static_cast<rtmsg*>(nlmsg_data(nlmsg_hdr(msg.get())))->rtm_scope = RT_SCOPE_NOWHERE;
+  InterfaceIndexes indexes(sock_.get());
+  Msg msg = removeRequest(indexes, route, protocol_, fail);
   Outcome outcome = request(sock_.get(), msg.get());
-  if (outcome.code == 0 || outcome.code == -NLE_OBJ_NOTFOUND) return;  // ESRCH, ENOENT
+  if (removed(outcome)) return;
   if (!outcome.fromKernel()) reconnect();
   fail(outcome.text());
+}
+
+std::vector<std::string> NetlinkRouteTable::replaceAll(std::span<const KernelRoute> routes) {
+  bool lost = false;
+  auto build = [this](InterfaceIndexes& indexes, const KernelRoute& route,
+                      const RouteFailure& fail) {
+    return replaceRequest(indexes, route, protocol_, fail);
+  };
+  auto errors = changeAll(
+      sock_.get(), routes, "replace route", build, [](const Outcome& o) { return o.code == 0; },
+      &lost);
+  if (lost) reconnect();
+  return errors;
+}
+
+std::vector<std::string> NetlinkRouteTable::removeAll(std::span<const KernelRoute> routes) {
+  bool lost = false;
+  auto build = [this](InterfaceIndexes& indexes, const KernelRoute& route,
+                      const RouteFailure& fail) {
+    return removeRequest(indexes, route, protocol_, fail);
+  };
+  auto errors = changeAll(sock_.get(), routes, "remove route", build, removed, &lost);
+  if (lost) reconnect();
+  return errors;
 }
 
 void NetlinkRouteTable::add(const PolicyRule& rule) {

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "io/netlink.hpp"
@@ -45,8 +47,11 @@ class NetlinkRouteTable : public RouteTable {
   std::vector<ForeignRoute> foreignRoutes() override;
   void replace(const KernelRoute& route) override;
   void remove(const KernelRoute& route) override;  // absent: nothing to do
-  void add(const PolicyRule& rule) override;       // already there: nothing to do
-  void remove(const PolicyRule& rule) override;    // absent: nothing to do
+  // Batches of requests, one sendmsg() each; only failures are answered.
+  std::vector<std::string> replaceAll(std::span<const KernelRoute> routes) override;
+  std::vector<std::string> removeAll(std::span<const KernelRoute> routes) override;
+  void add(const PolicyRule& rule) override;     // already there: nothing to do
+  void remove(const PolicyRule& rule) override;  // absent: nothing to do
 
  private:
   static io::NetlinkSocket connect();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -96,10 +97,14 @@ std::vector<std::string> applyPlan(RouteTable& table, const RoutePlan& plan) {
     }
   };
   // Routes before the rules that steer traffic into their tables; removals last.
-  for (const auto& route : plan.replace) attempt([&] { table.replace(route); });
+  auto keep = [&errors](std::vector<std::string> more) {
+    errors.insert(errors.end(), std::make_move_iterator(more.begin()),
+                  std::make_move_iterator(more.end()));
+  };
+  keep(table.replaceAll(plan.replace));
   for (const auto& rule : plan.add_rules) attempt([&] { table.add(rule); });
   for (const auto& rule : plan.remove_rules) attempt([&] { table.remove(rule); });
-  for (const auto& route : plan.remove) attempt([&] { table.remove(route); });
+  keep(table.removeAll(plan.remove));
   return errors;
 }
 

@@ -499,6 +499,72 @@ TEST_F(NetlinkRouteTableTest, KernelErrorsCarryTheKernelsWords) {
   EXPECT_TRUE(table_.routes().empty());
 }
 
+// /32 routes 10.30.0.0 upwards via 192.0.2.2 on mbt0.
+std::vector<KernelRoute> manyRoutes(std::uint32_t count, const std::string& gateway = "192.0.2.2") {
+  std::vector<KernelRoute> out;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    out.push_back(
+        unicast(Ipv4Address::fromUint(ip("10.30.0.0").value() + i).str() + "/32", {hop(gateway)}));
+  }
+  return out;
+}
+
+std::size_t ourRoutesShown() { return ipJson("ip -j -4 route show table all proto 177").size(); }
+
+// replaceAll sends batches of requests and hears back only failures: every failure must still
+// be reported against its own route, wherever it falls in a batch (first, middle, a batch's
+// last, whose answer ends the batch, and the very last), and nothing else may be lost.
+TEST_F(NetlinkRouteTableTest, ReplaceAllInstallsEveryRouteAndNamesEachFailure) {
+  std::vector<KernelRoute> routes = manyRoutes(1000);
+  routes[0].next_hops = {hop("203.0.113.9")};               // off-link: the kernel refuses it
+  routes[10].next_hops = {hop("192.0.2.2", "nosuchdev0")};  // never sent
+  routes[127].next_hops = {hop("203.0.113.9")};
+  routes[500] = unicast("10.30.1.244/32", {});  // no next hop: never sent
+  routes[999].next_hops = {hop("203.0.113.9")};
+  std::vector<std::string> errors = table_.replaceAll(routes);
+
+  ASSERT_EQ(errors.size(), 5u);
+  const std::size_t failed[] = {0, 10, 127, 500, 999};
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    EXPECT_TRUE(contains(errors[i], "cannot replace route " + describe(routes[failed[i]])))
+        << errors[i];
+  }
+  EXPECT_TRUE(contains(errors[0], "(kernel: ")) << errors[0];
+  EXPECT_TRUE(contains(errors[1], "\"nosuchdev0\"")) << errors[1];
+  EXPECT_TRUE(contains(errors[2], "(kernel: ")) << errors[2];
+  EXPECT_TRUE(contains(errors[3], "needs a next hop")) << errors[3];
+  EXPECT_TRUE(contains(errors[4], "(kernel: ")) << errors[4];
+  EXPECT_EQ(table_.routes().size(), 995u);
+  EXPECT_EQ(ourRoutesShown(), 995u);
+  EXPECT_EQ(ipJson("ip -j route show 10.30.0.1/32 proto 177")[0]["gateway"], "192.0.2.2");
+
+  // Moved in place in one call, then removed, absent ones included: nothing to report.
+  std::vector<KernelRoute> moved = manyRoutes(1000, "192.0.2.3");
+  EXPECT_EQ(table_.replaceAll(moved), std::vector<std::string>{});
+  EXPECT_EQ(ipJson("ip -j route show 10.30.0.1/32 proto 177")[0]["gateway"], "192.0.2.3");
+  EXPECT_EQ(table_.routes(), moved);
+  EXPECT_EQ(table_.removeAll(moved), std::vector<std::string>{});
+  EXPECT_EQ(table_.removeAll(moved), std::vector<std::string>{});
+  EXPECT_EQ(ourRoutesShown(), 0u);
+}
+
+// Every request of several batches refused: the kernel's error replies to a whole batch must
+// fit in the socket's receive buffer, and the socket must be in step afterwards.
+TEST_F(NetlinkRouteTableTest, ReplaceAllWhereTheKernelRefusesEveryRoute) {
+  std::vector<KernelRoute> routes = manyRoutes(600, "203.0.113.9");
+  std::vector<std::string> errors = table_.replaceAll(routes);
+  ASSERT_EQ(errors.size(), routes.size());
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    ASSERT_TRUE(contains(errors[i], describe(routes[i]))) << i << ": " << errors[i];
+    ASSERT_TRUE(contains(errors[i], "(kernel: ")) << errors[i];
+  }
+  EXPECT_TRUE(table_.routes().empty());
+  KernelRoute fine = unicast("10.31.0.0/24", {hop("192.0.2.2")});
+  table_.replace(fine);
+  EXPECT_EQ(table_.replaceAll(std::vector<KernelRoute>{fine}), std::vector<std::string>{});
+  EXPECT_EQ(table_.routes(), std::vector<KernelRoute>{fine});
+}
+
 TEST_F(NetlinkRouteTableTest, InvalidRoutesNeverReachTheKernel) {
   const std::vector<std::pair<KernelRoute, std::string>> bad = {
       {unicast("10.20.0.0/24", {}), "needs a next hop"},
