@@ -51,11 +51,15 @@ std::optional<SystemUser> findSystemUserInFiles(const std::string& name,
 }
 
 std::optional<SystemUser> findSystemUser(const std::string& name) {
+  // The files first, as nsswitch.conf's usual "files" source does: asking NSS loads its
+  // plugins into the daemon for good (libnss_systemd and libcap on Debian: 360 KB of RSS
+  // measured, bench/memory), and a system user lives in /etc/passwd anyway.
+  if (auto user = findSystemUserInFiles(name, "/etc/passwd", "/etc/group")) return user;
   passwd entry{};
   passwd* found = nullptr;
   std::vector<char> buffer(16384);
   if (::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) {
-    return findSystemUserInFiles(name, "/etc/passwd", "/etc/group");
+    return std::nullopt;
   }
   SystemUser user{found->pw_name, found->pw_uid, found->pw_gid, {}};
   int count = 64;

@@ -17,9 +17,10 @@ struct SystemUser {
   std::vector<gid_t> groups;  // every group it is in (primary included)
 };
 
-// The user from the passwd database (getpwnam_r, getgrouplist); when that finds nothing, from
-// /etc/passwd and /etc/group read directly (a static binary on a router has no NSS plugins:
-// docs/routers.md). nullopt when there is none.
+// The user from /etc/passwd and /etc/group read directly (findSystemUserInFiles); when they
+// do not have it, from the passwd database (getpwnam_r, getgrouplist: LDAP and the like).
+// Files first: NSS would load its plugins into the daemon for good (RSS), and a static binary
+// on a router has none (docs/routers.md). nullopt when there is none.
 std::optional<SystemUser> findSystemUser(const std::string& name);
 
 // The user as a passwd file and a group file in their usual format say (no NSS); nullopt when
