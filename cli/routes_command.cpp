@@ -71,8 +71,11 @@ int runRoutes(const std::filesystem::path& config_file, bool as_json, std::ostre
       conflicts.push_back(routing::describe(conflict));
     }
     const auto current = table.routes();
+    std::string rules_error;
+    const auto current_rules = routing::rulesOrLeaveAlone(table, desired.rules, &rules_error);
+    if (!rules_error.empty()) changes.push_back("! " + rules_error);
     const auto plan =
-        routing::planChanges(desired.routes, desired.rules, current, table.rules(), {});
+        routing::planChanges(desired.routes, desired.rules, current, current_rules, {});
     for (const auto& line : routing::describe(plan, current)) changes.push_back(line);
   } catch (const std::exception& e) {
     err << "routes: cannot read the kernel's routes: " << e.what() << "\n";

@@ -108,4 +108,15 @@ std::vector<std::string> applyPlan(RouteTable& table, const RoutePlan& plan) {
   return errors;
 }
 
+std::vector<PolicyRule> rulesOrLeaveAlone(RouteTable& table, const std::vector<PolicyRule>& desired,
+                                          std::string* error) {
+  error->clear();
+  try {
+    return table.rules();
+  } catch (const std::exception& e) {
+    *error = std::string(e.what()) + " (rules left as they are; routes updated)";
+    return desired;
+  }
+}
+
 }  // namespace meshbroker::routing

@@ -54,4 +54,10 @@ std::vector<std::string> describe(const RoutePlan& plan, const std::vector<Kerne
 // (one per failed change); the rest of the plan is still applied.
 std::vector<std::string> applyPlan(RouteTable& table, const RoutePlan& plan);
 
+// The kernel's rules of ours; when they cannot be read (qemu-user has no RTM_GETRULE, a
+// failed dump), `desired` instead, so that a plan leaves the rules as they are and still moves
+// the routes, with *error saying so. Empty *error: they were read.
+std::vector<PolicyRule> rulesOrLeaveAlone(RouteTable& table, const std::vector<PolicyRule>& desired,
+                                          std::string* error);
+
 }  // namespace meshbroker::routing

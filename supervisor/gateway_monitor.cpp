@@ -336,13 +336,7 @@ void GatewayMonitor::reconcile(const std::string& why) {
       const auto current = table_->routes();
       // Rules that cannot be read are left as they are: the routes still follow the verdicts.
       std::string rules_error;
-      std::vector<routing::PolicyRule> current_rules;
-      try {
-        current_rules = table_->rules();
-      } catch (const std::exception& e) {
-        rules_error = std::string(e.what()) + " (rules left as they are; routes updated)";
-        current_rules = desired.rules;
-      }
+      const auto current_rules = routing::rulesOrLeaveAlone(*table_, desired.rules, &rules_error);
       const auto plan = routing::planChanges(desired.routes, desired.rules, current, current_rules,
                                              desired.frozen);
       if (!plan.empty()) {
@@ -393,9 +387,13 @@ std::vector<std::string> GatewayMonitor::dryRun() {
   auto desired = routing::desiredRoutes(*config_, peerStates(), decisions_);
   routing::stepAside(desired.routes, desired.frozen, table_->foreignRoutes());
   const auto current = table_->routes();
-  const auto plan =
-      routing::planChanges(desired.routes, desired.rules, current, table_->rules(), desired.frozen);
-  return routing::describe(plan, current);
+  std::string rules_error;
+  const auto current_rules = routing::rulesOrLeaveAlone(*table_, desired.rules, &rules_error);
+  auto lines = routing::describe(
+      routing::planChanges(desired.routes, desired.rules, current, current_rules, desired.frozen),
+      current);
+  if (!rules_error.empty()) lines.insert(lines.begin(), "! " + rules_error);
+  return lines;
 }
 
 void GatewayMonitor::record(std::string what) {

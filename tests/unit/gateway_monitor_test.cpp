@@ -141,6 +141,12 @@ TEST_F(GatewayMonitorTest, RulesThatCannotBeReadDoNotHoldTheRoutesBack) {
   const auto errors = monitor_.snapshot().route_errors;
   ASSERT_FALSE(errors.empty());
   EXPECT_NE(errors[0].find("rules left as they are; routes updated"), std::string::npos);
+  // `routes --dry-run` asks the same question: it says so instead of failing.
+  prober_.dead.clear();
+  const auto plan = monitor_.dryRun();
+  ASSERT_FALSE(plan.empty());
+  EXPECT_EQ(plan[0].rfind("! ", 0), 0u) << plan[0];
+  EXPECT_NE(plan[0].find("rules left as they are"), std::string::npos) << plan[0];
 }
 
 // The seed is dual stack: each gateway's IPv6 mesh address has a check of its own ("icmp6").
