@@ -108,9 +108,30 @@ TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
 }
 
+// A server still holds a flapping gateway down: its route set has another gateway, and a
+// gateway that comes and goes would move every route with it each time. From the second flap
+// on, the routes stay on illimani for the hold (5 s here) after cometa answers again.
+TEST_F(GatewayMonitorTest, AServerHoldsAFlappingGatewayDown) {
+  auto json = testing::example("chip");
+  json["health"]["flap_hold_ms"] = 5000;
+  monitor_.configure(load(json));
+  runFor(300ms);
+  ASSERT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
+  for (int flap = 0; flap < 2; ++flap) {
+    prober_.dead.insert("100.64.12.9");
+    runFor(600ms);
+    ASSERT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10") << "flap " << flap << ": moved";
+    prober_.dead.clear();
+    runFor(600ms);  // 3 replies at 50 ms: enough for up_after, not for the hold
+  }
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10") << "held down after the second flap";
+  EXPECT_EQ(monitor_.snapshot().peers.at("cometa").verdict, "down");
+  runFor(5s);
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9") << "back once the hold is over";
+}
+
 // A gateway never holds a flapping server down: its routes back to the server's clients come
 // back with the first up_after replies (holding them would leave those clients no way back).
-// (A server still holds a flapping gateway down: route_failover's step 3 reports that hold.)
 TEST_F(GatewayMonitorTest, AGatewayRoutesBackToAFlappingServerAsSoonAsItAnswers) {
   auto json = testing::example("cometa");
   json["health"]["flap_hold_ms"] = 5000;
