@@ -25,6 +25,12 @@ if(MESHBROKER_TSAN AND (MESHBROKER_SANITIZE OR MESHBROKER_FUZZ))
   message(FATAL_ERROR "MESHBROKER_TSAN cannot be combined with ASan (MESHBROKER_SANITIZE, _FUZZ)")
 endif()
 
+# Sections nothing refers to are left out of every executable. The static libstdc++ (and a
+# static build's libraries) are compiled one section per function, so this drops what of them
+# meshbroker never calls: text 5.17 -> 4.63 MB (x86-64), gateway RSS 8400 -> 8132 kB
+# (bench/memory). A link option only: the objects, and so the compiler cache, are unchanged.
+add_link_options(LINKER:--gc-sections)
+
 add_library(meshbroker_options INTERFACE)
 target_compile_features(meshbroker_options INTERFACE cxx_std_20)
 target_compile_options(meshbroker_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow
