@@ -1,9 +1,17 @@
 // Benchmark: what the SocketProber costs at gateway scale (N targets at H Hz for S seconds on
 // one io_context): probes, successes, RSS, CPU, schedule jitter. Prints one JSON line.
 //
-// usage: probe_footprint icmp|udp FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT]
+// usage: probe_footprint icmp|udp FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT] [--spread]
 //   targets are FIRST_ADDRESS, FIRST_ADDRESS + 1, ... (local addresses); for udp an echo
 //   server runs in a child process (not counted) on each of them, port UDP_PORT (7777).
+//
+// The schedule is the daemon's (supervisor/gateway_monitor.cpp): one timer for every target,
+// armed for the earliest one due, and each wake probes every target that is due. By default
+// the targets are aligned as the daemon's checks are (all made at one instant, each probing
+// again one interval after the wake that sent its last probe): one wake probes every target.
+// --spread spaces the targets' phases evenly over the interval instead: one wake per probe,
+// the most wake-ups a schedule can cost (the daemon's checks get there only when they drift
+// apart, e.g. checks added by a reload or probing fast while in doubt).
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -87,17 +95,27 @@ pid_t startEchoServer(std::uint32_t first, int count, std::uint16_t port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 6) {
-    std::cerr << "usage: probe_footprint icmp|udp FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT]\n";
+  std::vector<std::string> args;
+  bool spread = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--spread") {
+      spread = true;
+    } else {
+      args.emplace_back(argv[i]);
+    }
+  }
+  if (args.size() < 5) {
+    std::cerr << "usage: probe_footprint icmp|udp FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT] "
+                 "[--spread]\n";
     return 2;
   }
-  std::string kind_text = argv[1];
+  std::string kind_text = args[0];
   std::string why;
-  auto first = mb::config::Ipv4Address::parse(argv[2], &why);
-  int targets = std::atoi(argv[3]);
-  int hz = std::atoi(argv[4]);
-  int seconds = std::atoi(argv[5]);
-  auto port = static_cast<std::uint16_t>(argc > 6 ? std::atoi(argv[6]) : 7777);
+  auto first = mb::config::Ipv4Address::parse(args[1], &why);
+  int targets = std::atoi(args[2].c_str());
+  int hz = std::atoi(args[3].c_str());
+  int seconds = std::atoi(args[4].c_str());
+  auto port = static_cast<std::uint16_t>(args.size() > 5 ? std::atoi(args[5].c_str()) : 7777);
   if ((kind_text != "icmp" && kind_text != "udp") || !first || targets <= 0 || hz <= 0 ||
       seconds <= 0) {
     std::cerr << "probe_footprint: bad arguments" << (why.empty() ? "" : ": " + why) << "\n";
@@ -109,13 +127,13 @@ int main(int argc, char** argv) {
   if (echo > 0) ::usleep(100000);  // let it bind
 
   // The samples are the benchmark's, not the prober's: touch their memory before measuring.
-  std::vector<double> jitter_ms, rtt_us;
+  std::vector<double> jitter_ms, rtt_us, lateness_ms;
   auto samples = static_cast<std::size_t>(targets) * static_cast<std::size_t>(hz) *
                  static_cast<std::size_t>(seconds + 1);
-  jitter_ms.assign(samples, 0.0);
-  jitter_ms.clear();
-  rtt_us.assign(samples, 0.0);
-  rtt_us.clear();
+  for (auto* buffer : {&jitter_ms, &rtt_us, &lateness_ms}) {
+    buffer->assign(samples, 0.0);
+    buffer->clear();
+  }
   long rss_idle_kb = statusKb("VmRSS");
   mb::asio::io_context io;
   mb::health::SocketProber prober(io);
@@ -125,57 +143,70 @@ int main(int argc, char** argv) {
 
   struct Target {
     mb::health::ProbeTarget probe;
-    std::unique_ptr<mb::asio::steady_timer> timer;
     Clock::time_point next{};
-    Clock::time_point last_fire{};
+    Clock::time_point last_probe{};
   };
   std::vector<Target> all(static_cast<std::size_t>(targets));
-  long probes = 0, ok = 0, answered = 0;
+  long probes = 0, ok = 0, answered = 0, wakes = 0;
   std::map<std::string, long> errors;
   mb::health::SocketProber::Footprint peak;
+  auto done = [&](const mb::health::ProbeResult& result) {
+    ++answered;
+    if (result.ok) {
+      ++ok;
+      rtt_us.push_back(static_cast<double>(result.rtt.count()));
+    } else {
+      ++errors[result.error];
+    }
+  };
 
   auto start = Clock::now() + 50ms;
   auto end = start + std::chrono::seconds(seconds);
-  std::function<void(Target&)> schedule = [&](Target& t) {
-    t.timer->expires_at(t.next);
-    t.timer->async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      auto now = Clock::now();
-      if (t.last_fire != Clock::time_point{}) {
-        double actual = std::chrono::duration<double, std::milli>(now - t.last_fire).count();
-        double nominal = std::chrono::duration<double, std::milli>(interval).count();
-        jitter_ms.push_back(std::abs(actual - nominal));
-      }
-      t.last_fire = now;
-      ++probes;
-      prober.probe(t.probe, timeout, [&](const mb::health::ProbeResult& result) {
-        ++answered;
-        if (result.ok) {
-          ++ok;
-          rtt_us.push_back(static_cast<double>(result.rtt.count()));
-        } else {
-          ++errors[result.error];
-        }
-      });
-      auto now_footprint = prober.footprint();
-      peak.icmp_sockets = std::max(peak.icmp_sockets, now_footprint.icmp_sockets);
-      peak.raw_icmp_sockets = std::max(peak.raw_icmp_sockets, now_footprint.raw_icmp_sockets);
-      peak.udp_sockets = std::max(peak.udp_sockets, now_footprint.udp_sockets);
-      peak.outstanding = std::max(peak.outstanding, now_footprint.outstanding);
-      t.next += interval;  // a fixed grid: lateness does not accumulate
-      if (t.next < end) schedule(t);
-    });
-  };
   for (int i = 0; i < targets; ++i) {
     auto& t = all[static_cast<std::size_t>(i)];
     t.probe.kind = kind;
     t.probe.address = mb::config::Ipv4Address::fromUint(first->value() + static_cast<unsigned>(i));
     t.probe.port = port;
     t.probe.payload = "meshbroker probe";
-    t.timer = std::make_unique<mb::asio::steady_timer>(io);
-    t.next = start + interval * i / targets;  // spread over the interval
-    schedule(t);
+    t.next = spread ? start + interval * i / targets : start;
   }
+  // One timer for the whole schedule, armed for the earliest target due, as
+  // GatewayMonitor::arm() does; a wake probes every target that is due (onTimer()).
+  mb::asio::steady_timer timer(io);
+  Clock::time_point scheduled{};
+  std::function<void()> arm = [&] {
+    auto wake = end;
+    for (const auto& t : all) wake = std::min(wake, t.next);
+    if (wake >= end) return;
+    scheduled = wake;
+    timer.expires_at(wake);
+    timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      ++wakes;
+      auto now = Clock::now();
+      lateness_ms.push_back(std::chrono::duration<double, std::milli>(now - scheduled).count());
+      for (auto& t : all) {
+        if (t.next > now) continue;
+        auto at = Clock::now();  // this probe's own time: in a wake, each waits for the ones before
+        if (t.last_probe != Clock::time_point{}) {
+          double actual = std::chrono::duration<double, std::milli>(at - t.last_probe).count();
+          double nominal = std::chrono::duration<double, std::milli>(interval).count();
+          jitter_ms.push_back(std::abs(actual - nominal));
+        }
+        t.last_probe = at;
+        ++probes;
+        prober.probe(t.probe, timeout, done);
+        t.next += interval;  // a fixed grid: lateness does not accumulate
+      }
+      auto now_footprint = prober.footprint();  // after the wake's probes: the most outstanding
+      peak.icmp_sockets = std::max(peak.icmp_sockets, now_footprint.icmp_sockets);
+      peak.raw_icmp_sockets = std::max(peak.raw_icmp_sockets, now_footprint.raw_icmp_sockets);
+      peak.udp_sockets = std::max(peak.udp_sockets, now_footprint.udp_sockets);
+      peak.outstanding = std::max(peak.outstanding, now_footprint.outstanding);
+      arm();
+    });
+  };
+  arm();
   double cpu_before = cpuSeconds();
   auto wall_before = Clock::now();
   io.run_until(end + timeout + 100ms);
@@ -194,6 +225,7 @@ int main(int argc, char** argv) {
       {"icmp_socket", kind != mb::health::ProbeKind::kIcmp ? "none"
                       : peak.raw_icmp_sockets > 0          ? "raw"
                                                            : "datagram"},
+      {"schedule", spread ? "spread" : "aligned"},
       {"targets", targets},
       {"hz", hz},
       {"seconds", seconds},
@@ -209,6 +241,9 @@ int main(int argc, char** argv) {
        probes ? std::round(cpu * 1e6 / static_cast<double>(probes) * 10) / 10 : 0.0},
       {"interval_jitter_ms_p50", std::round(percentile(jitter_ms, 0.5) * 1000) / 1000},
       {"interval_jitter_ms_p99", std::round(percentile(jitter_ms, 0.99) * 1000) / 1000},
+      {"wakes", wakes},
+      {"timer_lateness_ms_p50", std::round(percentile(lateness_ms, 0.5) * 1000) / 1000},
+      {"timer_lateness_ms_p99", std::round(percentile(lateness_ms, 0.99) * 1000) / 1000},
       {"rtt_us_p50", percentile(rtt_us, 0.5)},
       {"rtt_us_p99", percentile(rtt_us, 0.99)},
       {"peak_icmp_sockets", peak.icmp_sockets},

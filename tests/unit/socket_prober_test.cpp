@@ -12,6 +12,9 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace meshbroker::health {
 namespace {
@@ -425,6 +428,82 @@ TEST(SocketProber, BurstOfIcmpProbesOnOneSocketEachCompleteOnce) {
     EXPECT_TRUE(results[i].ok) << "probe " << i << ": " << results[i].error << "\n" << icmpRights();
   }
   EXPECT_EQ(prober.footprint().icmp_sockets, 1U);
+}
+
+// More replies at once than one read batch (16) and one wake-up's budget (64) take: each
+// probe still completes exactly once, and every slot is free again afterwards.
+TEST(SocketProber, ManyIcmpProbesAtOnceEachCompleteOnce) {
+  asio::io_context io;
+  SocketProber prober(io);
+  constexpr int kProbes = 150;
+  std::map<int, int> calls;
+  int ok = 0;
+  for (int round = 0; round < 2; ++round) {  // the second round reuses the first one's slots
+    for (int i = 0; i < kProbes; ++i) {
+      prober.probe(icmpTarget(), 2000ms, [&, i](const ProbeResult& r) {
+        ++calls[round * kProbes + i];
+        if (r.ok) ++ok;
+      });
+    }
+    EXPECT_EQ(prober.footprint().outstanding, static_cast<std::size_t>(kProbes));
+    ASSERT_TRUE(runUntil(io, [&] { return calls.size() == (round + 1U) * kProbes; }));
+  }
+  runFor(io, 50ms);
+  for (int i = 0; i < 2 * kProbes; ++i) EXPECT_EQ(calls[i], 1) << "probe " << i;
+  EXPECT_EQ(ok, 2 * kProbes) << icmpRights();
+  EXPECT_EQ(prober.footprint().outstanding, 0U);
+  EXPECT_EQ(prober.footprint().icmp_sockets, 1U);
+}
+
+// One timer serves every timeout: a probe with a shorter timeout sent after one with a longer
+// timeout still times out first, and none before its own timeout.
+TEST(SocketProber, TimeoutsSentOutOfOrderEachFireOnTime) {
+  asio::io_context io;
+  udp::socket silent(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  SocketProber prober(io);
+  const auto port = silent.local_endpoint().port();
+  std::vector<std::pair<int, Clock::duration>> order;  // timeout, when it was reported
+  const auto start = Clock::now();
+  for (int timeout_ms : {300, 100, 200, 100}) {
+    prober.probe(udpTarget(port), std::chrono::milliseconds(timeout_ms),
+                 [&, timeout_ms](const ProbeResult& r) {
+                   EXPECT_FALSE(r.ok);
+                   EXPECT_EQ(r.error, "timeout");
+                   order.emplace_back(timeout_ms, Clock::now() - start);
+                 });
+  }
+  ASSERT_TRUE(runUntil(io, [&] { return order.size() == 4; }));
+  std::vector<int> timeouts;
+  for (const auto& [timeout_ms, at] : order) {
+    timeouts.push_back(timeout_ms);
+    EXPECT_GE(at, std::chrono::milliseconds(timeout_ms)) << "the " << timeout_ms << " ms probe";
+    EXPECT_LT(at, std::chrono::milliseconds(timeout_ms) + 1000ms);
+  }
+  EXPECT_EQ(timeouts, (std::vector<int>{100, 100, 200, 300}));
+  EXPECT_EQ(prober.footprint().outstanding, 0U);
+  EXPECT_EQ(prober.footprint().udp_sockets, 0U) << "timed-out sockets are not reused";
+}
+
+// A probe that times out leaves its slot and timer to the next: later probes to a peer that
+// answers succeed, and answered probes never time out later.
+TEST(SocketProber, AnsweredProbesNeverTimeOutLater) {
+  asio::io_context io;
+  UdpEcho echo(io);
+  udp::socket silent(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  SocketProber prober(io);
+  std::map<std::string, int> results;
+  auto count = [&](const ProbeResult& r) { ++results[r.ok ? "ok" : r.error]; };
+  prober.probe(udpTarget(silent.local_endpoint().port()), 50ms, count);
+  for (int i = 0; i < 5; ++i) {
+    prober.probe(udpTarget(echo.port()), 100ms, count);
+    prober.probe(icmpTarget(), 100ms, count);
+  }
+  ASSERT_TRUE(runUntil(io, [&] { return results["ok"] + results["timeout"] == 11; }));
+  runFor(io, 200ms);  // past every timeout
+  EXPECT_EQ(results["ok"], 10) << icmpRights();
+  EXPECT_EQ(results["timeout"], 1);
+  EXPECT_EQ(results.size(), 2U);
+  EXPECT_EQ(prober.footprint().outstanding, 0U);
 }
 
 // A timeout and a reply racing: every probe still gets exactly one result.
