@@ -1,9 +1,11 @@
 // Benchmark: what the SocketProber costs at gateway scale (N targets at H Hz for S seconds on
 // one io_context): probes, successes, RSS, CPU, schedule jitter. Prints one JSON line.
 //
-// usage: probe_footprint icmp|udp FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT] [--spread]
+// usage: probe_footprint icmp|udp|baseline FIRST_ADDRESS TARGETS HZ SECONDS [UDP_PORT] [--spread]
 //   targets are FIRST_ADDRESS, FIRST_ADDRESS + 1, ... (local addresses); for udp an echo
 //   server runs in a child process (not counted) on each of them, port UDP_PORT (7777).
+//   baseline: the same schedule with no prober and no socket, to tell the timer's own jitter
+//   and cost on this machine (wake-ups, the scheduler's tick) from what probing adds.
 //
 // The schedule is the daemon's (supervisor/gateway_monitor.cpp): one timer for every target,
 // armed for the earliest one due, and each wake probes every target that is due. By default
@@ -116,14 +118,16 @@ int main(int argc, char** argv) {
   int hz = std::atoi(args[3].c_str());
   int seconds = std::atoi(args[4].c_str());
   auto port = static_cast<std::uint16_t>(args.size() > 5 ? std::atoi(args[5].c_str()) : 7777);
-  if ((kind_text != "icmp" && kind_text != "udp") || !first || targets <= 0 || hz <= 0 ||
-      seconds <= 0) {
+  const bool baseline = kind_text == "baseline";
+  if ((kind_text != "icmp" && kind_text != "udp" && !baseline) || !first || targets <= 0 ||
+      hz <= 0 || seconds <= 0) {
     std::cerr << "probe_footprint: bad arguments" << (why.empty() ? "" : ": " + why) << "\n";
     return 2;
   }
   auto kind = kind_text == "icmp" ? mb::health::ProbeKind::kIcmp : mb::health::ProbeKind::kUdp;
-  pid_t echo =
-      kind == mb::health::ProbeKind::kUdp ? startEchoServer(first->value(), targets, port) : 0;
+  pid_t echo = kind == mb::health::ProbeKind::kUdp && !baseline
+                   ? startEchoServer(first->value(), targets, port)
+                   : 0;
   if (echo > 0) ::usleep(100000);  // let it bind
 
   // The samples are the benchmark's, not the prober's: touch their memory before measuring.
@@ -195,7 +199,11 @@ int main(int argc, char** argv) {
         }
         t.last_probe = at;
         ++probes;
-        prober.probe(t.probe, timeout, done);
+        if (baseline) {
+          ++answered;  // nothing sent: the schedule alone
+        } else {
+          prober.probe(t.probe, timeout, done);
+        }
         t.next += interval;  // a fixed grid: lateness does not accumulate
       }
       auto now_footprint = prober.footprint();  // after the wake's probes: the most outstanding
@@ -222,9 +230,9 @@ int main(int argc, char** argv) {
   nlohmann::json line = {
       {"bench", "probes"},
       {"kind", kind_text},
-      {"icmp_socket", kind != mb::health::ProbeKind::kIcmp ? "none"
-                      : peak.raw_icmp_sockets > 0          ? "raw"
-                                                           : "datagram"},
+      {"icmp_socket", baseline || kind != mb::health::ProbeKind::kIcmp ? "none"
+                      : peak.raw_icmp_sockets > 0                      ? "raw"
+                                                                       : "datagram"},
       {"schedule", spread ? "spread" : "aligned"},
       {"targets", targets},
       {"hz", hz},
