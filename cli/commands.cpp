@@ -1,20 +1,12 @@
 // check, render, keygen and notify.
 #include "cli/commands.hpp"
 
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <nlohmann/json.hpp>
 
+#include "backends/tinc_hook_message.hpp"
 #include "backends/tinc_keys.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
-#include "io/unique_fd.hpp"
 #include "model/runtime_layout.hpp"
 #include "templates/renderer.hpp"
 
@@ -111,35 +103,22 @@ int runKeygen(const fs::path& config_file, std::ostream& out, std::ostream& err)
 }
 
 int runNotify(const std::string& event, const fs::path& runtime_dir, std::ostream& err) {
-  nlohmann::json message = {{"event", event}};
-  for (const char* name : {"NETNAME", "NAME", "NODE", "REMOTEADDRESS", "REMOTEPORT", "SUBNET",
-                           "INTERFACE", "WEIGHT"}) {
-    if (const char* value = std::getenv(name)) {
-      std::string lower(name);
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      message[lower] = value;
-    }
+  const auto message =
+      backends::tincHookMessage(event, [](const char* name) { return std::getenv(name); });
+  const auto result =
+      backends::sendTincHookMessage(model::RuntimeLayout{runtime_dir}.tincEvents(), message);
+  switch (result.outcome) {
+    case backends::HookSend::kSent:
+    case backends::HookSend::kNoDaemon:  // tincd by hand, a daemon restarting: stay quiet
+      return kExitOk;
+    case backends::HookSend::kPathTooLong:
+      err << "notify: " << result.error << "\n";
+      return kExitUsage;
+    case backends::HookSend::kFailed:
+      break;
   }
-  std::string text = message.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
-  fs::path socket_path = model::RuntimeLayout{runtime_dir}.tincEvents();
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (socket_path.string().size() >= sizeof address.sun_path) {
-    err << "notify: socket path too long: " << socket_path.string() << "\n";
-    return kExitUsage;
-  }
-  std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
-  io::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return kExitFailure;
-  ssize_t sent = ::sendto(fd.get(), text.data(), text.size(), 0,
-                          reinterpret_cast<sockaddr*>(&address), sizeof address);
-  int saved = errno;
-  // No daemon listening is normal (tincd started by hand, daemon restarting): stay quiet.
-  if (sent < 0 && saved != ENOENT && saved != ECONNREFUSED) {
-    err << "notify: " << socket_path.string() << ": " << std::strerror(saved) << "\n";
-    return kExitFailure;
-  }
-  return kExitOk;
+  err << "notify: " << result.error << "\n";
+  return kExitFailure;
 }
 
 }  // namespace meshbroker::cli

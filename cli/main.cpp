@@ -11,6 +11,7 @@
 #include "cli/routes_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/status_command.hpp"
+#include "supervisor/privilege_setup.hpp"
 
 namespace {
 
@@ -207,7 +208,10 @@ int main(int argc, char** argv) {
   }
 
   if (*check) return cli::runCheck(config_file, std::cout, std::cerr);
-  if (*render) return cli::runRender(config_file, out_dir, selfBinary(), std::cout, std::cerr);
+  if (*render) {
+    return cli::runRender(config_file, out_dir, meshbroker::supervisor::hookProgram(selfBinary()),
+                          std::cout, std::cerr);
+  }
   if (*keygen) return cli::runKeygen(config_file, std::cout, std::cerr);
   if (*status) return cli::runStatus(config_file, status_json, std::cout, std::cerr);
   if (*routes) return cli::runRoutes(config_file, routes_json, std::cout, std::cerr);

@@ -93,6 +93,7 @@ void Daemon::start() {
   // openvpn starts.
   quota_.apply(usage_.users(), wallClockMs() / 1000);
   // A newer document is applied like a SIGHUP (posted: it arrives inside the part's own call).
+  tinc_->setOnPeerUp([this](const std::string& peer) { network_.peerUp(peer); });
   network_.setOnNewDocument([this] {
     asio::post(io_, [this] {
       log(Level::kNotice, "network: applying the new network document");

@@ -2,6 +2,7 @@
 
 #include <future>
 #include <random>
+#include <utility>
 
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
@@ -598,6 +599,23 @@ void NetworkSync::schedulePoll(Duration after) {
   });
 }
 
+void NetworkSync::peerUp(const std::string& peer) {
+  if (stopping_ || !config_.network || state_.is_registry) return;
+  bool pulled_from = false;
+  for (const auto& name : config_.tinc.connect_to) {
+    const auto* host = config_.findHost(name);
+    pulled_from =
+        pulled_from || (name.str() == peer && host && host->role == config::Role::kServer);
+  }
+  if (!pulled_from) return;
+  log(Level::kInfo, "network: " + peer + " is reachable: pulling the network document now");
+  if (pulling_) {
+    pull_again_ = true;
+    return;
+  }
+  schedulePoll(Duration(0));
+}
+
 void NetworkSync::pollNow() {
   if (stopping_ || !config_.network) return;
   const auto period = std::chrono::milliseconds(config_.network->poll_ms);
@@ -644,6 +662,7 @@ void NetworkSync::pollNow() {
 
 void NetworkSync::finishPull(Pull pull) {
   pulling_ = false;
+  const bool server_came_up = std::exchange(pull_again_, false);
   if (stopping_) return;
   if (pull.envelope.empty()) {
     ++failed_pulls_;
@@ -666,9 +685,13 @@ void NetworkSync::finishPull(Pull pull) {
   std::uniform_int_distribution<int> jitter(-period / 10, period / 10);
   auto next = std::chrono::milliseconds(period + jitter(random));
   // No server answered (the mesh still coming up, a server restarting): try again after 1, 2,
-  // 4, ... s, up to the period, rather than a whole period later.
+  // 4, ... s, up to the period, rather than a whole period later; at once when a server came
+  // up while this pull was under way.
   if (failed_pulls_ > 0) {
     next = std::min(next, std::chrono::milliseconds(1000 << std::min(failed_pulls_ - 1, 12)));
+    if (server_came_up) next = std::chrono::milliseconds(0);
+    log(Level::kInfo, "network: no document from the servers (" + std::to_string(failed_pulls_) +
+                          " tries in a row); next try in " + std::to_string(next.count()) + " ms");
   }
   schedulePoll(next);
 }

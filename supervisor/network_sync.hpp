@@ -85,6 +85,11 @@ class NetworkSync {
   void setOnNewDocument(std::function<void()> callback) { on_new_ = std::move(callback); }
   std::optional<model::NetworkSnapshot> state() const;
 
+  // tinc reports `peer` reachable (on the loop). When it is a server this node pulls from, pull
+  // now: the first pull at start usually finds the mesh not there yet, and the next try
+  // after a failure can be seconds away.
+  void peerUp(const std::string& peer);
+
   // A signed document from `from` (a server's name), on the loop: verified, compared, kept.
   // Public for the unit tests, which feed it what a server would answer.
   void offer(const std::string& envelope, const std::string& from);
@@ -146,7 +151,8 @@ class NetworkSync {
   std::thread worker_;
   std::atomic<bool> stopping_{false};
   bool pulling_ = false;
-  int failed_pulls_ = 0;  // in a row: the next try comes sooner than the period
+  int failed_pulls_ = 0;     // in a row: the next try comes sooner than the period
+  bool pull_again_ = false;  // a server came up during a pull: should it fail, try again now
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

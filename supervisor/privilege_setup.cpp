@@ -41,8 +41,8 @@ fs::path hookBinaryFor(const config::NodeConfig& config, const fs::path& binary,
     return binary;
   }
   const auto folder = model::RuntimeLayout{config.paths.runtime_dir}.hookBinaryDir();
-  const auto copy = folder / "meshbroker";
-  const auto temp = folder / "meshbroker.new";
+  const auto copy = folder / binary.filename();
+  const auto temp = folder / (binary.filename().string() + ".new");
   std::error_code ec;
   fs::create_directories(folder, ec);
   if (!ec) fs::permissions(folder, fs::perms(0755), ec);
@@ -61,6 +61,13 @@ fs::path hookBinaryFor(const config::NodeConfig& config, const fs::path& binary,
 
 }  // namespace
 
+fs::path hookProgram(const fs::path& meshbroker_binary) {
+  if (meshbroker_binary.empty()) return meshbroker_binary;
+  const auto helper = meshbroker_binary.parent_path() / "meshbroker-notify";
+  if (::access(helper.c_str(), X_OK) == 0) return helper;
+  return meshbroker_binary;
+}
+
 Privileges preparePrivileges(const config::NodeConfig& config, const fs::path& meshbroker_binary) {
   std::error_code ec;
   // Created here (not by systemd's RuntimeDirectory=): owner and group only.
@@ -74,7 +81,7 @@ Privileges preparePrivileges(const config::NodeConfig& config, const fs::path& m
   }
   const auto& s = config.supervisor;
   Privileges out;
-  out.hook_binary = meshbroker_binary;
+  out.hook_binary = hookProgram(meshbroker_binary);
   if (s.tinc_user == "root") {
     log(Level::kWarning, "tincd keeps root (supervisor.tinc_user is \"root\")");
   } else {
@@ -92,7 +99,7 @@ Privileges preparePrivileges(const config::NodeConfig& config, const fs::path& m
       throw std::runtime_error("tinc's hooks run as " + out.tinc_user->name +
                                " and must reach the event socket, but " + why);
     }
-    out.hook_binary = hookBinaryFor(config, meshbroker_binary, *out.tinc_user);
+    out.hook_binary = hookBinaryFor(config, out.hook_binary, *out.tinc_user);
   }
   if (s.openvpn_user == "root") {
     if (!config.openvpn.empty()) {

@@ -14,8 +14,14 @@ namespace meshbroker::supervisor {
 
 struct Privileges {
   std::optional<backends::SystemUser> tinc_user;  // none: tincd keeps root
-  std::filesystem::path hook_binary;              // what tinc's hooks run (`notify`)
+  std::filesystem::path
+      hook_binary;  // what tinc's hooks run: meshbroker-notify beside it, else itself
 };
+
+// What tinc's hooks run (`... notify EVENT`): meshbroker-notify when it sits beside
+// meshbroker_binary (the .deb, a build folder), as it starts in a millisecond and tincd 1.0
+// forwards nothing while a hook runs; else meshbroker_binary itself (the static router builds).
+std::filesystem::path hookProgram(const std::filesystem::path& meshbroker_binary);
 
 // Before rendering; creates the runtime folder first. meshbroker_binary: this program.
 Privileges preparePrivileges(const config::NodeConfig& config,

@@ -188,6 +188,7 @@ void TincDriver::onEvent(const backends::TincEvent& event) {
           all_up = all_up && it != mesh_.end() && it->second.up;
         }
         if (all_up) retries_left_ = 0;
+        if (on_peer_up_) on_peer_up_(event.node);
       }
       hooks_.changed();
       return;
@@ -237,6 +238,7 @@ void TincDriver::onNodeList(const std::vector<backends::TincDumpNode>& nodes,
     const bool news = node.reachable || !added;
     log(news ? Level::kInfo : Level::kDebug, "mesh: " + what);
     if (news) hooks_.record("mesh", what);
+    if (node.reachable && on_peer_up_) on_peer_up_(node.name);
   }
   log(learned > 0 ? Level::kInfo : Level::kDebug, "tinc: node list read (" +
                                                       std::to_string(nodes.size()) + " nodes, " +

@@ -36,6 +36,10 @@ class TincDriver final : public BackendDriver {
   void setUser(std::optional<backends::SystemUser> user) { user_ = std::move(user); }
   // Probe replies for the stale-path watch (optional).
   void attachMonitor(const GatewayMonitor* monitor) { monitor_ = monitor; }
+  // Told the name of each peer tinc newly reports reachable (a host-up, or the node list).
+  void setOnPeerUp(std::function<void(const std::string&)> callback) {
+    on_peer_up_ = std::move(callback);
+  }
   // Opens the event socket tinc's hooks write to. Throws std::system_error.
   void open(const std::filesystem::path& socket);
   // Starts the stale-path watch (every second, while tincd runs).
@@ -71,6 +75,7 @@ class TincDriver final : public BackendDriver {
   BackendSupervisor& backends_;
   Hooks hooks_;
   const GatewayMonitor* monitor_ = nullptr;
+  std::function<void(const std::string&)> on_peer_up_;
   std::optional<backends::SystemUser> user_;
   std::unique_ptr<backends::TincEventSocket> events_;
   backends::TincDumpReader dump_;

@@ -78,6 +78,12 @@ mesh_up() { [[ $(pair_status chip '.mesh[] | select(.name == "comegato") | .up')
 lab_expect 30 "chip to reach comegato over the mesh" lab_ping chip "${PAIR_MESH[comegato]}"
 lab_expect 10 "comegato's host-up (from a hook run as meshbroker-tinc) in chip's status" mesh_up
 lab_log "mesh up; host-up events reach meshbroker from the dropped tincd's hooks"
+# ... and they ran meshbroker-notify, the small program beside meshbroker (tincd waits for its
+# hooks): the binary itself, or its copy in the runtime folder where meshbroker-tinc cannot
+# reach the build.
+hook=$(sed -n "s/^'\\([^']*\\)' notify .*/\\1/p" "$LAB_TMP/chip/state/rendered/tinc/host-up")
+[[ $(basename -- "$hook") == meshbroker-notify ]] ||
+  lab_fail "chip's host-up runs \"$hook\", not meshbroker-notify: $(cat "$LAB_TMP/chip/state/rendered/tinc/host-up")"
 
 tinc_pid=$(pair_backend_pid chip tinc)
 kill -HUP "$tinc_pid"

@@ -96,6 +96,7 @@ done
 dpkg-deb -c "$DEB" | awk '{print $1, $NF}' >"$LAB_TMP/contents"
 has() { grep -qxF -- "$1" <(awk '{print $2}' "$LAB_TMP/contents") || lab_fail "the package lacks $1"; }
 has ./usr/bin/meshbroker
+has ./usr/bin/meshbroker-notify
 has ./lib/systemd/system/meshbroker.service
 has ./etc/meshbroker/
 has ./usr/share/doc/meshbroker/README.md
@@ -109,7 +110,9 @@ has ./usr/share/meshbroker/templates/openvpn/server.conf.mustache
 # Under /etc only the empty folder: no meshbroker.json that would start the service bogusly.
 etc_files=$(awk '$2 ~ /^\.\/etc\// && $1 !~ /^d/ {print $2}' "$LAB_TMP/contents")
 [[ -z $etc_files ]] || lab_fail "the package ships files under /etc: $etc_files"
-grep -q '^-rwxr-xr-x ./usr/bin/meshbroker$' "$LAB_TMP/contents" || lab_fail "/usr/bin/meshbroker is not 0755"
+for binary in meshbroker meshbroker-notify; do
+  grep -q "^-rwxr-xr-x ./usr/bin/$binary\$" "$LAB_TMP/contents" || lab_fail "/usr/bin/$binary is not 0755"
+done
 dpkg-deb -e "$DEB" "$LAB_TMP/control"
 [[ ! -e $LAB_TMP/control/conffiles ]] || lab_fail "unexpected conffiles: $(cat "$LAB_TMP/control/conffiles")"
 for script in postinst prerm postrm; do
@@ -123,9 +126,11 @@ fi
 dpkg-deb -x "$DEB" "$LAB_TMP/unpacked"
 grep -qx 'ExecStart=/usr/bin/meshbroker run -c /etc/meshbroker/meshbroker.json' \
   "$LAB_TMP/unpacked/lib/systemd/system/meshbroker.service" || lab_fail "the packaged unit's ExecStart= is wrong"
-if file_out=$(command -v file >/dev/null && file -b "$LAB_TMP/unpacked/usr/bin/meshbroker"); then
-  [[ $file_out != *"not stripped"* ]] || lab_fail "/usr/bin/meshbroker is not stripped"
-fi
+for binary in meshbroker meshbroker-notify; do
+  if file_out=$(command -v file >/dev/null && file -b "$LAB_TMP/unpacked/usr/bin/$binary"); then
+    [[ $file_out != *"not stripped"* ]] || lab_fail "/usr/bin/$binary is not stripped"
+  fi
+done
 lab_log "package fields and contents ok"
 
 # --- a clean Debian 12 --------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include "network/signing.hpp"
 #include "tests/unit/test_support.hpp"
 #include "web/network_handler.hpp"
+#include "web/server.hpp"
 
 namespace meshbroker::supervisor {
 namespace {
@@ -111,6 +112,59 @@ TEST_F(NetworkSyncTest, AtStartTheHeldDocumentIsVerifiedAgain) {
   NetworkSync sync(io_, *config_, {[](std::string, std::string) {}, [] {}});
   sync.configure();
   EXPECT_EQ(sync.state()->version, 5u);
+}
+
+// When tinc says a server it pulls from is up, a node asks it at once, not at its next poll: the
+// pull at start usually finds the mesh not there yet. The server is a real listener on loopback
+// (chip's mesh address made 127.0.0.1) and the period an hour, so only the peer-up can have
+// made the second pull.
+TEST_F(NetworkSyncTest, PullsAtOnceWhenAServerItPullsFromComesUp) {
+  web::NetworkHandler handler;
+  web::ServerOptions options;
+  options.listen = "127.0.0.1";
+  options.port = 0;
+  options.threads = 1;
+  web::HttpServer server(handler, options);
+  server.start();
+  auto json = testing::example("comegato");
+  json["network"] = {{"name", "seed"},
+                     {"registry", "chip"},
+                     {"key", pub_},
+                     {"port", server.port()},
+                     {"poll_ms", 3600000}};
+  json["paths"]["state_dir"] = dir_.string();
+  auto loaded = testing::parseAs("comegato", json.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  auto config = std::move(*loaded.config);
+  for (auto& host : config.hosts) {
+    if (host.name.str() == "chip")
+      host.mesh_address = *config::Ipv4Address::parse("127.0.0.1", nullptr);
+  }
+  NetworkSync sync(io_, config, {[](std::string, std::string) {}, [] {}});
+  const auto version = [&] { return sync.held() ? sync.held()->version : 0u; };
+  const auto runUntil = [&](std::uint64_t want) {
+    // The pull's thread posts its result to the loop; give up after 30 s (a broken pull).
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (version() != want && std::chrono::steady_clock::now() < give_up) {
+      io_.run_for(std::chrono::milliseconds(50));
+      io_.restart();
+    }
+  };
+  handler.hold(network::sealDocument(document(1), key_));
+  sync.configure();  // the first pull, a second from now
+  runUntil(1);
+  ASSERT_EQ(version(), 1u);
+
+  handler.hold(network::sealDocument(document(2), key_));
+  sync.peerUp("cometa");  // a gateway: not a server this node pulls from
+  io_.run_for(std::chrono::milliseconds(300));
+  io_.restart();
+  EXPECT_EQ(version(), 1u) << "pulled when a gateway came up";
+  sync.peerUp("chip");
+  runUntil(2);
+  EXPECT_EQ(version(), 2u) << "did not pull when chip came up";
+  sync.stop();
+  server.stop();
 }
 
 TEST_F(NetworkSyncTest, TheDocumentAddsTheNodesTheFileDoesNotNameAndNothingElse) {

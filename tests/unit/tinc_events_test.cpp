@@ -9,6 +9,11 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "backends/tinc_hook_message.hpp"
 
 namespace meshbroker::backends {
 namespace {
@@ -27,6 +32,87 @@ TEST(TincEvents, TincUpNeedsNoNode) {
   auto event = parseTincEvent(R"({"event":"tinc-up","interface":"meshnet0"})", nullptr);
   ASSERT_TRUE(event);
   EXPECT_EQ(event->kind, TincEventKind::kTincUp);
+}
+
+// The sending side (meshbroker notify, meshbroker-notify): what the hooks build from tinc's
+// environment is what the daemon parses, field for field.
+TEST(TincHookMessage, WhatTheHooksSendIsWhatTheDaemonReads) {
+  std::map<std::string, std::string> env{{"NETNAME", "seed"},   {"NAME", "chip"},
+                                         {"NODE", "comegato"},  {"REMOTEADDRESS", "192.0.2.12"},
+                                         {"REMOTEPORT", "655"}, {"INTERFACE", "meshnet0"}};
+  auto lookup = [&env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  for (const char* kind : {"host-up", "host-down", "tinc-up", "tinc-down"}) {
+    ASSERT_TRUE(isTincHookEvent(kind));
+    const auto text = tincHookMessage(kind, lookup);
+    std::string why;
+    auto event = parseTincEvent(text, &why);
+    ASSERT_TRUE(event) << text << ": " << why;
+    EXPECT_EQ(toString(event->kind), kind);
+    EXPECT_EQ(event->remote_address, "192.0.2.12");
+    auto json = nlohmann::json::parse(text);
+    EXPECT_EQ(json.size(), 7u) << text;  // event and the six variables set, nothing else
+    EXPECT_EQ(json["netname"], "seed");
+    EXPECT_EQ(json["remoteport"], "655");
+    EXPECT_EQ(json["interface"], "meshnet0");
+  }
+  env["SUBNET"] = "02:00:64:40:0c:09";
+  auto subnet = parseTincEvent(tincHookMessage("subnet-up", lookup), nullptr);
+  ASSERT_TRUE(subnet);
+  EXPECT_EQ(subnet->subnet, "02:00:64:40:0c:09");
+  EXPECT_EQ(subnet->node, "comegato");
+  for (const char* unknown : {"", "reboot", "host-up ", "HOST-UP"}) {
+    EXPECT_FALSE(isTincHookEvent(unknown)) << unknown;
+  }
+}
+
+// Whatever a variable holds (a peer names its own address to tinc), the message stays one JSON
+// object with the same keys: a value cannot close its string and add a field, and the daemon
+// never takes a forged "node" from another variable.
+TEST(TincHookMessage, NoValueCanAddAFieldOrBreakTheMessage) {
+  const std::vector<std::string> hostile{R"(1.2.3.4","node":"evil)",
+                                         "\\\"",
+                                         "a\\",
+                                         "\n\r\t\x01\x1f\x7f",
+                                         "\xff\xfe\xc3\x28",
+                                         "caf\xc3\xa9",
+                                         std::string("nul\0inside", 10),
+                                         "}{",
+                                         std::string(300, '"')};
+  std::mt19937 random(7);
+  std::vector<std::string> values = hostile;
+  for (int i = 0; i < 2000; ++i) {
+    std::string value(random() % 40, '\0');
+    for (auto& c : value) c = static_cast<char>(1 + random() % 255);
+    values.push_back(value);
+  }
+  for (const auto& value : values) {
+    auto lookup = [&value](const char* name) -> const char* {
+      if (std::string_view(name) == "NODE") return "comegato";
+      return value.c_str();  // every other variable: the hostile text
+    };
+    const auto text = tincHookMessage("host-up", lookup);
+    auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(json.is_discarded()) << "not JSON: " << text;
+    ASSERT_EQ(json.size(), 9u) << text;
+    EXPECT_EQ(json["event"], "host-up");
+    EXPECT_EQ(json["node"], "comegato") << text;
+    // Printable ASCII arrives as it was; anything else was replaced, not passed on.
+    const std::string got = json["remoteaddress"];
+    const std::string sent = value.c_str();  // what getenv would give: up to a NUL
+    bool plain = true;
+    for (unsigned char c : sent) plain = plain && c >= 0x20 && c < 0x7f;
+    if (plain) {
+      EXPECT_EQ(got, sent);
+    }
+    std::string why;
+    auto event = parseTincEvent(text, &why);
+    if (event) {
+      EXPECT_EQ(event->node, "comegato");
+    }
+  }
 }
 
 TEST(TincEvents, RejectsGarbage) {
