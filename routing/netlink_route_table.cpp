@@ -277,8 +277,9 @@ constexpr int kAnswerWaitMs = 5000;
 class RequestBatches {
  public:
   // outcomes[i] is the outcome of the request added with index i.
-  RequestBatches(nl_sock* sock, std::vector<Outcome>& outcomes)
-      : sock_(sock), outcomes_(outcomes), in_(64 * 1024) {}
+  // `sent` counts the batches sent (one sendmsg() each).
+  RequestBatches(nl_sock* sock, std::vector<Outcome>& outcomes, std::size_t& sent)
+      : sock_(sock), outcomes_(outcomes), sent_(sent), in_(64 * 1024) {}
 
   // Returns false once answers were lost: the socket must then be replaced, and the requests
   // they belonged to (and every later one) are failures.
@@ -304,6 +305,7 @@ class RequestBatches {
   bool flush() {
     if (batch_.empty() || lost_) return !lost_;
     reinterpret_cast<nlmsghdr*>(out_.data() + last_offset_)->nlmsg_flags |= NLM_F_ACK;
+    ++sent_;
     lost_ = !sendAndRead();
     out_.clear();
     batch_.clear();
@@ -369,6 +371,7 @@ class RequestBatches {
 
   nl_sock* sock_;
   std::vector<Outcome>& outcomes_;
+  std::size_t& sent_;
   std::vector<char> out_;
   std::vector<std::size_t> batch_;  // indices into outcomes_, in the order sent
   std::size_t last_offset_ = 0;
@@ -825,12 +828,13 @@ bool removed(const Outcome& outcome) {
 // outcomes are success). *lost: answers were lost, the socket must be replaced.
 template <class Build, class Done>
 std::vector<std::string> changeAll(nl_sock* sock, std::span<const KernelRoute> routes,
-                                   const char* action, Build build, Done done, bool* lost) {
+                                   const char* action, Build build, Done done, bool* lost,
+                                   std::size_t& sent) {
   std::vector<std::string> errors;
   std::vector<Outcome> outcomes(routes.size());
   std::vector<bool> built(routes.size(), false);
   InterfaceIndexes indexes(sock);
-  RequestBatches batches(sock, outcomes);
+  RequestBatches batches(sock, outcomes, sent);
   for (std::size_t i = 0; i < routes.size(); ++i) {
     try {
       Msg request = build(indexes, routes[i], RouteFailure{action, routes[i]});
@@ -882,7 +886,7 @@ std::vector<std::string> NetlinkRouteTable::replaceAll(std::span<const KernelRou
   };
   auto errors = changeAll(
       sock_.get(), routes, "replace route", build, [](const Outcome& o) { return o.code == 0; },
-      &lost);
+      &lost, batches_sent_);
   if (lost) reconnect();
   return errors;
 }
@@ -893,7 +897,8 @@ std::vector<std::string> NetlinkRouteTable::removeAll(std::span<const KernelRout
                       const RouteFailure& fail) {
     return removeRequest(indexes, route, protocol_, fail);
   };
-  auto errors = changeAll(sock_.get(), routes, "remove route", build, removed, &lost);
+  auto errors =
+      changeAll(sock_.get(), routes, "remove route", build, removed, &lost, batches_sent_);
   if (lost) reconnect();
   return errors;
 }

@@ -50,6 +50,8 @@ class NetlinkRouteTable : public RouteTable {
   // Batches of requests, one sendmsg() each; only failures are answered.
   std::vector<std::string> replaceAll(std::span<const KernelRoute> routes) override;
   std::vector<std::string> removeAll(std::span<const KernelRoute> routes) override;
+  // How many batches replaceAll() and removeAll() sent so far (one sendmsg() each).
+  std::size_t batchesSent() const { return batches_sent_; }
   void add(const PolicyRule& rule) override;     // already there: nothing to do
   void remove(const PolicyRule& rule) override;  // absent: nothing to do
 
@@ -60,6 +62,7 @@ class NetlinkRouteTable : public RouteTable {
 
   std::uint8_t protocol_;
   io::NetlinkSocket sock_;
+  std::size_t batches_sent_ = 0;
 };
 
 }  // namespace meshbroker::routing

@@ -522,6 +522,8 @@ TEST_F(NetlinkRouteTableTest, ReplaceAllInstallsEveryRouteAndNamesEachFailure) {
   routes[500] = unicast("10.30.1.244/32", {});  // no next hop: never sent
   routes[999].next_hops = {hop("203.0.113.9")};
   std::vector<std::string> errors = table_.replaceAll(routes);
+  // 998 requests sent: 8 batches of up to 128 (a request per batch would be 998 sendmsg()).
+  EXPECT_EQ(table_.batchesSent(), 8u);
 
   ASSERT_EQ(errors.size(), 5u);
   const std::size_t failed[] = {0, 10, 127, 500, 999};
@@ -546,6 +548,7 @@ TEST_F(NetlinkRouteTableTest, ReplaceAllInstallsEveryRouteAndNamesEachFailure) {
   EXPECT_EQ(table_.removeAll(moved), std::vector<std::string>{});
   EXPECT_EQ(table_.removeAll(moved), std::vector<std::string>{});
   EXPECT_EQ(ourRoutesShown(), 0u);
+  EXPECT_EQ(table_.batchesSent(), 8u + 3 * 8);
 }
 
 // Every request of several batches refused: the kernel's error replies to a whole batch must
