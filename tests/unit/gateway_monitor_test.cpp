@@ -119,6 +119,29 @@ TEST_F(GatewayMonitorTest, InstallsTheRouteViaTheFirstGatewayAndFailsOver) {
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
 }
 
+// A miss is probed again at once (the burst), not a whole interval later: the monitor re-arms
+// its timer when a result brings a check's next wake forward (and only then: not after every
+// reply).
+TEST_F(GatewayMonitorTest, AMissIsProbedAgainAtOnceNotAnIntervalLater) {
+  auto json = testing::example("chip");
+  json["health"]["interval_ms"] = 1000;
+  json["health"]["up_after"] = 3;
+  auto loaded = testing::parseAs("chip", json.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  monitor_.configure(*loaded.config);
+  runFor(300ms);
+  ASSERT_EQ(monitor_.snapshot().peers.at("cometa").verdict, "up");
+
+  prober_.dead.insert("100.64.12.9");
+  const int before = prober_.sent["100.64.12.9"];
+  for (int i = 0; i < 110 && prober_.sent["100.64.12.9"] == before; ++i) runFor(10ms);
+  ASSERT_EQ(prober_.sent["100.64.12.9"], before + 1) << "no probe within an interval";
+  runFor(300ms);  // the probe's timeout, then 7 re-probes and theirs: far below the interval
+  EXPECT_GE(prober_.sent["100.64.12.9"], before + 8);
+  EXPECT_EQ(monitor_.snapshot().peers.at("cometa").verdict, "down");
+  EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.10");
+}
+
 // A server still holds a flapping gateway down: its route set has another gateway, and a
 // gateway that comes and goes would move every route with it each time. From the second flap
 // on, the routes stay on illimani for the hold (5 s here) after cometa answers again.
