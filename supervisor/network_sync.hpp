@@ -4,8 +4,9 @@
 //  - on the registry: signs a new version whenever its config describes a different network
 //    (at start and after each reload) with the key in network.signing_key_file;
 //  - on every other node: asks its ConnectTo servers for the document every poll_ms, in turn
-//    until one answers (none did: again after 1, 2, 4, ... s up to poll_ms), on a thread of
-//    its own (an HTTP GET never blocks the loop); takes a
+//    until one answers (none did: again after 1, 2, 4, ... s up to poll_ms; at once when tinc
+//    reports one of them up), on a thread of its own (an HTTP GET never blocks the loop);
+//    takes a
 //    document only when it verifies against the pinned key and is a newer version of this
 //    network, and writes it to the state folder atomically before holding it;
 //  - on servers: serves what it holds on its mesh address (web::NetworkHandler);
