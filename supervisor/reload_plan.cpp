@@ -28,11 +28,14 @@ std::string withoutConnectTo(const std::string& conf) {
 
 // tinc-up without the lines that follow the list of hosts: permanent neighbours and routes back
 // to servers' clients. The daemon applies those itself after a reload (meshNeighbours, the
-// route policy), so a node joining or leaving the network restarts no tincd.
+// route policy), so a node joining or leaving the network restarts no tincd. Nor its last line,
+// the notify that ran when tincd started: which program it names (meshbroker-notify since it
+// exists, a copy in the runtime folder) changes nothing for the running tincd.
 std::string withoutHostLines(const std::string& script) {
   return withoutLines(script, [](const std::string& line) {
     return line.starts_with("ip neigh replace ") || line.starts_with("ip -6 neigh replace ") ||
-           line.starts_with("ip route replace ") || line.starts_with("ip -6 route replace ");
+           line.starts_with("ip route replace ") || line.starts_with("ip -6 route replace ") ||
+           line.ends_with(" tinc-up || true");
   });
 }
 

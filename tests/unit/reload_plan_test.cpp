@@ -93,6 +93,20 @@ TEST(ReloadPlan, AHostJoiningOrLeavingRestartsNoTincd) {
   }
 }
 
+// An upgrade that brings meshbroker-notify changes the program every hook names, tinc-up's last
+// line included: that line ran when tincd started, so the running tincd is left alone.
+TEST(ReloadPlan, TheProgramTheHooksRunRestartsNoTincd) {
+  auto loaded = testing::parseAs("cometa", testing::exampleText("cometa"));
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  auto before = templates::renderNode(*loaded.config, {"/usr/bin/meshbroker"});
+  auto after = templates::renderNode(*loaded.config, {"/usr/bin/meshbroker-notify"});
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < before.size(); ++i) changed += before[i].content != after[i].content;
+  ASSERT_GE(changed, 3u) << "tinc-up, host-up, host-down";
+  std::vector<std::string> ids = {"tinc"};
+  EXPECT_EQ(planReload(before, after, ids, ids).at("tinc"), ReloadAction::kNone);
+}
+
 TEST(ReloadPlan, TincUpsOwnAddressStillRestarts) {
   auto after = base();
   after[2].content =
