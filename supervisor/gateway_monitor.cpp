@@ -139,7 +139,12 @@ void GatewayMonitor::configure(const config::NodeConfig& config) {
       targets.emplace_back("through6", through6);
     }
     auto old = peers_.find(peer->name);
-    if (old != peers_.end()) peer->drained = old->second->drained;
+    if (old != peers_.end()) {
+      peer->drained = old->second->drained;
+      // The stale-path watch reads it: lost at a reload, every peer connected longer than the
+      // watch's limit looked silent until its next reply, and tincd was restarted for it.
+      peer->last_reply = old->second->last_reply;
+    }
     for (auto& [name, target] : targets) {
       std::unique_ptr<Check> check;
       if (old != peers_.end()) {

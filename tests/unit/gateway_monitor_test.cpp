@@ -366,8 +366,13 @@ TEST_F(GatewayMonitorTest, ReconfigureKeepsVerdictsOfUnchangedPeersAndDropsRemov
   monitor_.configure(load(json));
   runFor(200ms);
   json["routes"][0]["to"] = {"10.64.0.0/11"};
+  const auto replied = monitor_.lastReplies().at("cometa");
+  ASSERT_TRUE(replied);
   monitor_.configure(load(json));
   EXPECT_EQ(monitor_.toJson()["peers"]["cometa"]["verdict"], "up") << "no warm-up again";
+  // The stale-path watch reads the last reply: a reload that forgot it made every peer look
+  // silent since it connected, and tincd was restarted for nothing (route_failover).
+  EXPECT_EQ(monitor_.lastReplies().at("cometa"), replied);
   EXPECT_EQ(table_.via("10.254.0.0/16"), "") << "a prefix removed from the set is withdrawn";
   EXPECT_EQ(table_.via("10.64.0.0/11"), "100.64.12.9");
 }
