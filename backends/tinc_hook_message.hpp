@@ -1,8 +1,8 @@
 // What tinc's hook scripts tell the daemon (the sending side of tinc_events.hpp): the datagram
 // for one event, built from tinc's environment, and sending it to the daemon's event socket.
 // Depends on nothing but the C++ and POSIX libraries, so meshbroker-notify (cli/notify_main.cpp)
-// is a small program that starts in well under a millisecond: tincd 1.0 waits for each hook, and forwards
-// no packet meanwhile.
+// is a small program that starts in well under a millisecond: tincd 1.0 waits for each hook, and
+// forwards no packet meanwhile.
 #pragma once
 
 #include <filesystem>

@@ -3,8 +3,8 @@
 //   meshbroker-notify [notify] [-r|--runtime-dir DIR] EVENT
 // tincd 1.0 waits for each hook and forwards no packet meanwhile. This program links nothing
 // but backends/tinc_hook_message.cpp and is never sanitizer-instrumented, so it costs about
-// 0.5 ms over /bin/true; meshbroker itself about 5 ms, and an ASan build of it 0.2-0.6 s, long enough
-// for the health checks to see the other gateways go silent.
+// 0.5 ms over /bin/true; meshbroker itself about 5 ms, and an ASan build of it 0.2-0.6 s, long
+// enough for the health checks to see the other gateways go silent.
 #include <cstdio>
 #include <cstdlib>
 #include <string>

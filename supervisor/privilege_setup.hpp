@@ -19,8 +19,9 @@ struct Privileges {
 };
 
 // What tinc's hooks run (`... notify EVENT`): meshbroker-notify when it sits beside
-// meshbroker_binary (the .deb, a build folder), as it starts in well under a millisecond and tincd 1.0
-// forwards nothing while a hook runs; else meshbroker_binary itself (the static router builds).
+// meshbroker_binary (the .deb, a build folder), as it starts in well under a millisecond and
+// tincd 1.0 forwards nothing while a hook runs; else meshbroker_binary itself (the static router
+// builds).
 std::filesystem::path hookProgram(const std::filesystem::path& meshbroker_binary);
 
 // Before rendering; creates the runtime folder first. meshbroker_binary: this program.
