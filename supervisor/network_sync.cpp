@@ -1,5 +1,6 @@
 #include "supervisor/network_sync.hpp"
 
+#include <algorithm>
 #include <future>
 #include <random>
 #include <utility>
@@ -599,15 +600,24 @@ void NetworkSync::schedulePoll(Duration after) {
   });
 }
 
-void NetworkSync::peerUp(const std::string& peer) {
-  if (stopping_ || !config_.network || state_.is_registry) return;
-  bool pulled_from = false;
+std::vector<NetworkSync::PullTarget> NetworkSync::pullTargets() const {
+  std::vector<PullTarget> targets;
   for (const auto& name : config_.tinc.connect_to) {
     const auto* host = config_.findHost(name);
-    pulled_from =
-        pulled_from || (name.str() == peer && host && host->role == config::Role::kServer);
+    if (host && host->role == config::Role::kServer) {
+      targets.push_back({name.str(), host->mesh_address.str()});
+    }
   }
-  if (!pulled_from) return;
+  return targets;
+}
+
+void NetworkSync::peerUp(const std::string& peer) {
+  if (stopping_ || !config_.network || state_.is_registry) return;
+  const auto targets = pullTargets();
+  if (std::none_of(targets.begin(), targets.end(),
+                   [&peer](const PullTarget& target) { return target.name == peer; })) {
+    return;
+  }
   log(Level::kInfo, "network: " + peer + " is reachable: pulling the network document now");
   if (pulling_) {
     pull_again_ = true;
@@ -620,16 +630,7 @@ void NetworkSync::pollNow() {
   if (stopping_ || !config_.network) return;
   const auto period = std::chrono::milliseconds(config_.network->poll_ms);
   if (pulling_) return schedulePoll(period);
-  struct Target {
-    std::string name, address;
-  };
-  std::vector<Target> targets;
-  for (const auto& name : config_.tinc.connect_to) {
-    const auto* host = config_.findHost(name);
-    if (host && host->role == config::Role::kServer) {
-      targets.push_back({name.str(), host->mesh_address.str()});
-    }
-  }
+  auto targets = pullTargets();
   if (targets.empty()) {
     refuse("config", "no ConnectTo server to pull the network document from");
     return schedulePoll(period);

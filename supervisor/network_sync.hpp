@@ -114,6 +114,10 @@ class NetworkSync {
   void nudged(std::string_view datagram, const std::string& from);  // one datagram, on the loop
   void sendNudges(const model::NetworkDocument& document);
   void closeNudges();
+  struct PullTarget {
+    std::string name, address;  // a ConnectTo server, and its mesh address
+  };
+  std::vector<PullTarget> pullTargets() const;  // where a node asks for the document, in turn
   void schedulePoll(Duration after);
   void pollNow();
   void finishPull(Pull pull);
