@@ -6,7 +6,10 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+
+#include "model/runtime_layout.hpp"
 
 namespace meshbroker::backends {
 
@@ -86,6 +89,12 @@ HookSendResult sendTincHookMessage(const std::filesystem::path& socket, std::str
   if (sent >= 0) return {};
   if (saved == ENOENT || saved == ECONNREFUSED) return {HookSend::kNoDaemon, ""};
   return {HookSend::kFailed, path + ": " + std::strerror(saved)};
+}
+
+HookSendResult notifyDaemon(std::string_view event, const std::filesystem::path& runtime_dir) {
+  return sendTincHookMessage(
+      model::RuntimeLayout{runtime_dir}.tincEvents(),
+      tincHookMessage(event, [](const char* name) { return std::getenv(name); }));
 }
 
 }  // namespace meshbroker::backends

@@ -36,4 +36,9 @@ struct HookSendResult {
 // Sends `message` as one datagram to `socket` without blocking.
 HookSendResult sendTincHookMessage(const std::filesystem::path& socket, std::string_view message);
 
+// What a hook does: the message for `event` from this process's environment, sent to the event
+// socket of the daemon whose runtime folder is `runtime_dir`. (`meshbroker notify` and
+// meshbroker-notify both.)
+HookSendResult notifyDaemon(std::string_view event, const std::filesystem::path& runtime_dir);
+
 }  // namespace meshbroker::backends

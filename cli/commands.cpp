@@ -103,10 +103,7 @@ int runKeygen(const fs::path& config_file, std::ostream& out, std::ostream& err)
 }
 
 int runNotify(const std::string& event, const fs::path& runtime_dir, std::ostream& err) {
-  const auto message =
-      backends::tincHookMessage(event, [](const char* name) { return std::getenv(name); });
-  const auto result =
-      backends::sendTincHookMessage(model::RuntimeLayout{runtime_dir}.tincEvents(), message);
+  const auto result = backends::notifyDaemon(event, runtime_dir);
   switch (result.outcome) {
     case backends::HookSend::kSent:
     case backends::HookSend::kNoDaemon:  // tincd by hand, a daemon restarting: stay quiet

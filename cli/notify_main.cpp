@@ -6,12 +6,10 @@
 // 0.5 ms over /bin/true; meshbroker itself about 5 ms, and an ASan build of it 0.2-0.6 s, long
 // enough for the health checks to see the other gateways go silent.
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "backends/tinc_hook_message.hpp"
-#include "model/runtime_layout.hpp"
 
 namespace {
 
@@ -59,10 +57,7 @@ int main(int argc, char** argv) {
   if (!meshbroker::backends::isTincHookEvent(event)) {
     return usage("unknown event \"" + event + "\"");
   }
-  const auto message = meshbroker::backends::tincHookMessage(
-      event, [](const char* name) { return std::getenv(name); });
-  const auto result = meshbroker::backends::sendTincHookMessage(
-      meshbroker::model::RuntimeLayout{runtime_dir}.tincEvents(), message);
+  const auto result = meshbroker::backends::notifyDaemon(event, runtime_dir);
   switch (result.outcome) {
     case meshbroker::backends::HookSend::kSent:
     case meshbroker::backends::HookSend::kNoDaemon:
