@@ -5,6 +5,7 @@
 
 #include "backends/tinc_hook_message.hpp"
 #include "backends/tinc_keys.hpp"
+#include "cli/server_run.hpp"
 #include "config/loader.hpp"
 #include "io/file_writer.hpp"
 #include "model/runtime_layout.hpp"
@@ -13,6 +14,19 @@
 namespace meshbroker::cli {
 namespace fs = std::filesystem;
 
+config::Diagnostics notForThisBuild(const config::NodeConfig& config) {
+  config::Diagnostics diag;
+  if (ServerRun::built()) return diag;
+  static constexpr const char* kWhy =
+      "this meshbroker is built for the gateway role only (MESHBROKER_GATEWAY_ONLY); a server "
+      "needs the full build";
+  if (config.role != config::Role::kGateway) {
+    diag.error("/role", "\"" + std::string(config::toString(config.role)) + "\"", kWhy);
+  }
+  if (!config.openvpn.empty()) diag.error("/openvpn", "", kWhy);
+  return diag;
+}
+
 std::optional<config::NodeConfig> loadConfig(const fs::path& file, std::ostream& err, Shown shown) {
   auto result = config::loadConfigFile(file);
   for (const auto& problem : result.diagnostics.all()) {
@@ -20,6 +34,10 @@ std::optional<config::NodeConfig> loadConfig(const fs::path& file, std::ostream&
       err << file.string() << ": " << problem.str() << "\n";
     }
   }
+  if (!result.config) return std::nullopt;
+  auto refused = notForThisBuild(*result.config);
+  for (const auto& problem : refused.all()) err << file.string() << ": " << problem.str() << "\n";
+  if (refused.hasErrors()) return std::nullopt;
   return std::move(result.config);
 }
 

@@ -6,6 +6,7 @@
 #include <ostream>
 #include <string>
 
+#include "config/diagnostics.hpp"
 #include "config/model.hpp"
 
 namespace meshbroker::cli {
@@ -20,9 +21,15 @@ inline constexpr int kExitDegraded = 4;  // status: the daemon runs, but a backe
 // Which of a config's problems a verb prints before it goes on (or stops, on an error).
 enum class Shown { kAll, kErrors };
 // Loads and validates FILE, printing its problems as "FILE: PATH: VALUE MESSAGE" to err;
-// nullopt when it has an error. Every verb that takes -c loads through here.
+// nullopt when it has an error (notForThisBuild's too). Every verb that takes -c loads through
+// here.
 std::optional<config::NodeConfig> loadConfig(const std::filesystem::path& file, std::ostream& err,
                                              Shown shown = Shown::kAll);
+
+// What this build cannot run: a gateway-only build (no server part, server_run.hpp) gives a
+// node whose role is not "gateway", or that has OpenVPN instances, an error naming the field
+// ("this meshbroker is built for the gateway role only"). Empty in the full build.
+config::Diagnostics notForThisBuild(const config::NodeConfig& config);
 
 // check -c FILE: validates; one line per problem ("FILE: /json/path: value message").
 int runCheck(const std::filesystem::path& config_file, std::ostream& out, std::ostream& err);

@@ -1,10 +1,12 @@
-// Wires the real event loop, process launcher and config into a Daemon and runs it.
+// Wires the real event loop, process launcher and config into a Daemon and runs it, with the
+// server's part (server_run.hpp) when the build has one.
 #include "cli/run_command.hpp"
 
 #include <signal.h>
 
 #include "backends/process.hpp"
 #include "cli/commands.hpp"
+#include "cli/server_run.hpp"
 #include "config/loader.hpp"
 #include "health/socket_prober.hpp"
 #include "io/log.hpp"
@@ -12,7 +14,6 @@
 #include "routing/netlink_route_table.hpp"
 #include "supervisor/daemon.hpp"
 #include "supervisor/gateway_monitor.hpp"
-#include "web/status_service.hpp"
 
 namespace meshbroker::cli {
 
@@ -24,18 +25,23 @@ int runDaemon(const std::filesystem::path& config_file,
     err << config_file.string() << ": " << problem.str() << "\n";
   }
   if (!result.config) return kExitInvalidConfig;
+  auto refused = notForThisBuild(*result.config);  // a server's config, gateway-only build
+  for (const auto& problem : refused.all())
+    err << config_file.string() << ": " << problem.str() << "\n";
+  if (refused.hasErrors()) return kExitInvalidConfig;
   // Writes to a closed socket must fail with EPIPE, not kill the daemon. Children get the
   // default disposition back before exec.
   ::signal(SIGPIPE, SIG_IGN);
   try {
     asio::io_context io;
     backends::RealProcessLauncher launcher(io);
-    backends::NetlinkRateLimiter rate_limiter;
+    auto server = ServerRun::make(io);  // nullptr: a gateway-only build
     const auto protocol = static_cast<std::uint8_t>(result.config->routing.protocol);
     routing::NetlinkRouteTable routes(protocol);
     health::SocketProber prober(io);
     supervisor::Daemon daemon(io, launcher, {absolute, meshbroker_binary, MESHBROKER_VERSION},
-                              std::move(*result.config), &rate_limiter);
+                              std::move(*result.config),
+                              server ? server->serverSide() : supervisor::ServerSideFactory());
     supervisor::GatewayMonitor monitor(io, prober, &routes, [&daemon] { daemon.changed(); });
     daemon.attachMonitor(&monitor);
     daemon.setNeighbourKeeper(
@@ -43,24 +49,10 @@ int runDaemon(const std::filesystem::path& config_file,
           routing::NetlinkNeighbours table;
           return routing::applyNeighbours(table, device, desired);
         });
-    // The status page, API and metrics: HTTP threads read published snapshots; actions come
-    // back to this loop through Daemon::control.
-    web::StatusService status(
-        io, {MESHBROKER_VERSION},
-        web::performOnLoop(
-            io,
-            [&daemon](const nlohmann::json& request, const std::string& caller,
-                      std::function<void(const nlohmann::json&)> reply) {
-              daemon.control(request, caller, reply);
-            },
-            std::chrono::seconds(5)));
-    daemon.setPublisher(
-        [&status](const model::Snapshot& snapshot) { status.store().publish(snapshot); });
-    daemon.setConfigObserver(
-        [&status](const config::NodeConfig& config) { status.configure(config.status); });
+    if (server) server->attach(daemon);
     daemon.start();
     io.run();
-    status.stop();
+    if (server) server->stop();
   } catch (const std::exception& e) {
     io::log(io::Level::kError, std::string("cannot run: ") + e.what());
     return kExitFailure;

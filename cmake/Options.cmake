@@ -2,6 +2,12 @@
 option(MESHBROKER_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 option(MESHBROKER_FUZZ "Build libFuzzer targets (needs clang)" OFF)
 option(MESHBROKER_TSAN "Build with ThreadSanitizer (not with MESHBROKER_SANITIZE or _FUZZ)" OFF)
+# A meshbroker for the gateway role only (issue 22, routers' flash): tinc, health checks and
+# routes. The server's parts (OpenVPN and its driver, the PKI, CRL watch, usage and quotas, the
+# nftables table, the status page's listener, the server's CLI verbs) are not compiled at all:
+# backends_openvpn, supervisor_server and cli/server_run.cpp, main.cpp. A server's config is
+# an error there ("built for the gateway role only").
+option(MESHBROKER_GATEWAY_ONLY "Build meshbroker for the gateway role only (routers)" OFF)
 # libstdc++ linked into the meshbroker executable: its dynamic symbol tables and relocations
 # alone are ~1 MB of RSS in every process, against a budget of ~8 MB on a gateway router
 # (DESIGN.md; bench/memory measures it). Safe because no shared library meshbroker loads is

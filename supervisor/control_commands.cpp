@@ -3,13 +3,11 @@
 
 #include <unistd.h>
 
-#include "backends/openvpn_management.hpp"
 #include "io/log.hpp"
 #include "network/invitation.hpp"
 #include "supervisor/backend_supervisor.hpp"
 #include "supervisor/gateway_monitor.hpp"
 #include "supervisor/network_sync.hpp"
-#include "supervisor/openvpn_driver.hpp"
 #include "supervisor/status_publisher.hpp"
 
 namespace meshbroker::supervisor {
@@ -52,30 +50,6 @@ ControlCommands daemonCommands(ControlParts p) {
     auto document = p.status.document();
     reply({{"ok", true}, {"status", document}, {"api", document}});
   });
-  table.add(
-      "openvpn", [p](const nlohmann::json& request, const std::string& caller, const auto& reply) {
-        std::string instance = stringField(request, "instance");
-        std::string line = stringField(request, "line");
-        const std::string id = "openvpn-" + instance;
-        auto* driver = dynamic_cast<OpenVpnDriver*>(p.backends.driver(id));
-        if (instance.empty() || !driver) {
-          return fail(reply, "no OpenVPN instance named \"" + instance + "\"");
-        }
-        if (!backends::allowedManagementCommand(line)) {
-          return fail(reply, "management command not allowed (status, kill NAME, client-kill ID)");
-        }
-        bool sent = driver->command(line, [reply](bool ok, const std::vector<std::string>& lines) {
-          reply({{"ok", ok}, {"lines", lines}});
-        });
-        if (!sent) {
-          return fail(reply, id + " is not connected (state " +
-                                 std::string(toString(p.backends.state(id))) + ")");
-        }
-        log(Level::kNotice, "control (" + caller + "): " + id + ": " + line);
-        if (!line.starts_with("status")) {
-          p.status.record("operator", id + ": " + line + " (" + caller + ")");
-        }
-      });
   table.add("restart",
             [p](const nlohmann::json& request, const std::string& caller, const auto& reply) {
               std::string id = stringField(request, "backend");

@@ -1,6 +1,7 @@
-// The control socket's commands as a table: name -> handler. `status`, `openvpn`, `restart`,
-// `reload`, `handover`, `routes`, `drain`, `undrain`, `node-remove`, `invite`, `invite-list`,
-// `invite-revoke` (docs/supervisor.md, "Control socket").
+// The control socket's commands as a table: name -> handler. `status`, `restart`, `reload`,
+// `handover`, `routes`, `drain`, `undrain`, `node-remove`, `invite`, `invite-list`,
+// `invite-revoke` (docs/supervisor.md, "Control socket"); a server side adds `openvpn`
+// (server_parts.cpp).
 // A handler answers by calling reply exactly once, possibly later. Event loop only.
 #pragma once
 

@@ -12,7 +12,6 @@
 #include "network/overlay.hpp"
 #include "supervisor/clock.hpp"
 #include "supervisor/gateway_monitor.hpp"
-#include "supervisor/openvpn_driver.hpp"
 #include "supervisor/privilege_setup.hpp"
 #include "supervisor/reload_plan.hpp"
 #include "supervisor/render_folder.hpp"
@@ -28,10 +27,9 @@ using io::log;
 namespace fs = std::filesystem;
 
 Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
-               config::NodeConfig config, backends::RateLimiter* rate_limiter)
+               config::NodeConfig config, const ServerSideFactory& server)
     : io_(io),
       launcher_(launcher),
-      rate_limiter_(rate_limiter),
       options_(std::move(options)),
       config_(std::move(config)),
       status_(io, runtime().statusFile(), web::BuildInfo{options_.version},
@@ -47,17 +45,9 @@ Daemon::Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, Daemon
                    if (shutting_down_ && backends_.allDown()) finishShutdown();
                  }}),
       tinc_(std::make_shared<TincDriver>(io, config_, backends_, partHooks())),
-      crl_(io, config_, partHooks()),
-      firewall_(partHooks().record),
       network_(io, config_, partHooks()),
-      usage_(io, model::StateLayout{config_.paths.state_dir}.openvpnUsage()),
-      quota_(
-          config_,
-          [this](const templates::QuotaBlocked& blocked) {
-            firewall_.setQuotaBlocked(blocked);
-            firewall_.apply(config_);
-          },
-          partHooks()),
+      server_(server ? server({io, config_, backends_, partHooks(), options_.config_file})
+                     : nullptr),
       signals_(io),
       watchdog_(io),
       shutdown_deadline_(io) {}
@@ -66,16 +56,18 @@ Daemon::~Daemon() = default;
 
 std::shared_ptr<BackendDriver> Daemon::makeDriver(const BackendId& id) {
   if (id.kind == BackendKind::kTinc) return tinc_;
-  auto driver = std::make_shared<OpenVpnDriver>(io_, config_, id.instance, backends_, rate_limiter_,
-                                                options_.config_file, partHooks());
-  std::weak_ptr<OpenVpnDriver> weak = driver;
-  driver->setUsageSink([this, weak](const std::string& instance, bool shared,
-                                    const std::vector<model::ConnectedClient>& clients) {
-    usage_.observe(instance, shared, clients);
-    auto end = quota_.afterPoll(instance, shared, clients, usage_.users(), wallClockMs() / 1000);
-    if (auto d = weak.lock(); d && !end.empty()) d->endSessions(end, "over the monthly quota");
-  });
-  return driver;
+  // start() and reload() refuse OpenVPN instances without a server side.
+  if (!server_) throw std::logic_error("no server side for " + id.str());
+  return server_->makeDriver(id);
+}
+
+std::string Daemon::withoutServerSide(const config::NodeConfig& config) const {
+  if (server_) return "";
+  if (config.role != config::Role::kGateway || !config.openvpn.empty()) {
+    return "this meshbroker is built for the gateway role only (no OpenVPN, PKI or status "
+           "server), but the config is a server's";
+  }
+  return "";
 }
 
 PartHooks Daemon::partHooks() {
@@ -85,13 +77,10 @@ PartHooks Daemon::partHooks() {
 
 void Daemon::start() {
   started_ms_ = wallClockMs();
+  if (auto why = withoutServerSide(config_); !why.empty()) throw std::runtime_error(why);
   network_.prepare();
   withNetwork(config_);
-  // Gateways write nothing periodically (flash storage): the ledger lives where OpenVPN runs.
-  if (!config_.openvpn.empty()) usage_.start();
-  // Users over their quota stay refused across a restart: the files and the firewall before
-  // openvpn starts.
-  quota_.apply(usage_.users(), wallClockMs() / 1000);
+  if (server_) server_->prepare();
   // A newer document is applied like a SIGHUP (posted: it arrives inside the part's own call).
   tinc_->setOnPeerUp([this](const std::string& peer) { network_.peerUp(peer); });
   network_.setOnNewDocument([this] {
@@ -108,7 +97,7 @@ void Daemon::start() {
   // What backends left running by a killed meshbroker read, before this start rewrites it.
   auto on_disk = renderedOnDisk(config_.paths.render_dir, files_);
   writeRendered(config_.paths.render_dir, files_, nullptr);
-  firewall_.apply(config_);
+  if (server_) server_->configured(nullptr);
   tinc_->open(runtime().tincEvents());
   if (privileges.tinc_user) checkTincCanRead(config_, *privileges.tinc_user);
   commands_ = daemonCommands({io_, backends_, status_, monitor_,
@@ -124,6 +113,7 @@ void Daemon::start() {
                                 return why;
                               },
                               &network_});
+  if (server_) server_->addCommands(commands_);
   control_ = std::make_unique<ControlSocket>(
       io_, runtime().controlSocket().string(),
       [this](const nlohmann::json& request, const ControlSocket::Reply& reply) {
@@ -152,7 +142,7 @@ void Daemon::start() {
   notifySystemd("READY=1\nSTATUS=started; backends starting");
   if (config_observer_) config_observer_(config_);
   if (monitor_) status_.tickEverySecond();
-  crl_.arm(std::chrono::seconds(0));
+  if (server_) server_->checkPki();
   changed();
 }
 
@@ -204,6 +194,13 @@ void Daemon::reload() {
         "reload: " + line);
   }
   if (result.config) withNetwork(*result.config);
+  if (result.config) {
+    if (auto why = withoutServerSide(*result.config); !why.empty()) {
+      report.errors.push_back(why);
+      log(Level::kError, "reload: " + why);
+      result.config.reset();
+    }
+  }
   std::vector<model::RenderedFile> files;
   if (result.config) {
     try {
@@ -236,17 +233,9 @@ void Daemon::reload() {
   }
   files_ = std::move(files);
   topology_ = topologyOf(config_);
-  firewall_.apply(config_);
-  for (const auto& instance : old_config.openvpn) {
-    if (auto* driver = dynamic_cast<OpenVpnDriver*>(
-            backends_.driver(BackendId::openvpn(instance.name.str()).str()))) {
-      driver->reshape(instance);
-    }
-  }
+  if (server_) server_->configured(&old_config);  // the firewall, reshaping, usage, quotas
   if (monitor_) monitor_->configure(config_);
   network_.configure();
-  if (!config_.openvpn.empty()) usage_.start();
-  quota_.apply(usage_.users(), wallClockMs() / 1000);
   bool tinc_restarts = false;
   for (const auto& [id, action] : backends_.applyReload(std::move(plan))) {
     report.actions[id] = std::string(toString(action));
@@ -259,7 +248,7 @@ void Daemon::reload() {
   record("reload", "config reloaded from " + options_.config_file.string());
   if (config_observer_) config_observer_(config_);
   notifySystemd("STATUS=reloaded");
-  crl_.arm(std::chrono::seconds(0));  // instances (or the PKI folder) may have changed
+  if (server_) server_->checkPki();  // instances (or the PKI folder) may have changed
   changed();
 }
 
@@ -326,7 +315,7 @@ void Daemon::beginStopping() {
   backends_.setStopping(true);
   notifySystemd("STOPPING=1");
   status_.stop();
-  crl_.stop();
+  if (server_) server_->stop();
   network_.stop();
   backends_.forEachDriver([](BackendDriver& driver) { driver.stop(); });
   if (monitor_) monitor_->stop();  // routes stay in the kernel for the next start to adopt
@@ -361,7 +350,6 @@ void Daemon::shutdown() {
 void Daemon::finishShutdown() {
   if (finished_) return;
   finished_ = true;
-  usage_.stop();  // the last figures: the OpenVPN instances are down now
   // Only now: stop listening. Kernel routes stay for the next start to adopt.
   shutdown_deadline_.cancel();
   watchdog_.cancel();
@@ -369,9 +357,7 @@ void Daemon::finishShutdown() {
   tinc_->close();
   control_.reset();
   status_.removeFile();
-  // The backends it guarded are stopped: so is the table (a crash leaves it for the next start,
-  // and so does a handover: the backends it guards keep running).
-  if (!handing_over_) firewall_.remove(config_.supervisor.nft);
+  if (server_) server_->finish(handing_over_);  // last usage figures, the firewall table
   log(Level::kNotice, handing_over_ ? "meshbroker exited for a restart" : "meshbroker stopped");
   asio::post(io_, [this] { io_.stop(); });
 }
@@ -386,15 +372,11 @@ void Daemon::fill(model::Snapshot& s) const {
   s.mesh.clear();
   backends_.fill(s);  // backends, and each driver's part (mesh, OpenVPN clients)
   s.last_reload = last_reload_;
-  s.pki = crl_.state();
   s.health.reset();
   if (monitor_) s.health = monitor_->snapshot();
   s.topology = topology_;
   s.network = network_.state();
-  s.usage = usage_.users();
-  for (const auto& block : quota_.blocks()) {
-    s.over_quota_until_s[block.instance + "/" + block.user] = block.until_s;
-  }
+  if (server_) server_->fill(s);
 }
 
 void Daemon::changed() {

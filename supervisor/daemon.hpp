@@ -1,7 +1,7 @@
 // `meshbroker run`'s composition root: wires the parts (backend supervisor and its drivers,
-// status publisher, control commands, CRL watch, firewall, gateway monitor, network document)
-// to the config, the signals and systemd, and runs start, reload, shutdown and handover. The
-// parts do the work.
+// status publisher, control commands, gateway monitor, network document and, on a server, the
+// server side: OpenVPN, CRL watch, usage, quota, firewall) to the config, the signals and
+// systemd, and runs start, reload, shutdown and handover. The parts do the work.
 #pragma once
 
 #include <filesystem>
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "backends/process.hpp"
-#include "backends/rate_limit.hpp"
 #include "config/model.hpp"
 #include "io/asio.hpp"
 #include "model/rendered_file.hpp"
@@ -21,13 +20,10 @@
 #include "supervisor/clock.hpp"
 #include "supervisor/control_commands.hpp"
 #include "supervisor/control_socket.hpp"
-#include "supervisor/crl_watch.hpp"
-#include "supervisor/firewall.hpp"
 #include "supervisor/network_sync.hpp"
-#include "supervisor/quota_keeper.hpp"
+#include "supervisor/server_side.hpp"
 #include "supervisor/status_publisher.hpp"
 #include "supervisor/tinc_driver.hpp"
-#include "supervisor/usage_keeper.hpp"
 
 namespace meshbroker::supervisor {
 
@@ -47,9 +43,11 @@ class Daemon {
   // Called on the event loop with the config at start and after every successful reload.
   using ConfigObserver = std::function<void(const config::NodeConfig&)>;
 
-  // rate_limiter shapes public OpenVPN instances (nullptr: no shaping, e.g. in unit tests).
+  // server makes the server side (OpenVPN instances, CRLs, usage, quotas, the firewall);
+  // without one (a gateway-only build, unit tests of a gateway) only a gateway's config runs:
+  // start() throws std::runtime_error for a server's, reload() refuses it.
   Daemon(asio::io_context& io, backends::ProcessLauncher& launcher, DaemonOptions options,
-         config::NodeConfig config, backends::RateLimiter* rate_limiter = nullptr);
+         config::NodeConfig config, const ServerSideFactory& server = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -92,6 +90,8 @@ class Daemon {
 
  private:
   std::shared_ptr<BackendDriver> makeDriver(const BackendId& id);
+  // Why `config` cannot run here ("" when it can): a server's config and no server side.
+  std::string withoutServerSide(const config::NodeConfig& config) const;
   PartHooks partHooks();  // record() and changed(), for the parts
   void fill(model::Snapshot& snapshot) const;
   void record(std::string source, std::string what) {
@@ -109,7 +109,6 @@ class Daemon {
 
   asio::io_context& io_;
   backends::ProcessLauncher& launcher_;
-  backends::RateLimiter* rate_limiter_;
   GatewayMonitor* monitor_ = nullptr;
   DaemonOptions options_;
   config::NodeConfig config_;  // replaced in place at reload: the parts hold a reference
@@ -119,11 +118,8 @@ class Daemon {
   StatusPublisher status_;
   BackendSupervisor backends_;
   std::shared_ptr<TincDriver> tinc_;
-  CrlWatch crl_;
-  Firewall firewall_;
   NetworkSync network_;
-  UsageKeeper usage_;  // started only on a node with OpenVPN instances
-  QuotaKeeper quota_;
+  std::unique_ptr<ServerSide> server_;  // nullptr: tinc only (a gateway)
   ControlCommands commands_;
   std::unique_ptr<ControlSocket> control_;
   ConfigObserver config_observer_;

@@ -17,15 +17,15 @@ mkdir -p "$WORK"
 declare -A RANK=(
   [model]=0 [config]=1 [io]=1 [io_netlink]=1
   [routing]=2 [health]=2 [web]=2 [network]=2
-  [templates]=3 [routing_netlink]=3 [health_sockets]=3 [backends]=3
-  [supervisor]=4 [web_server]=3
-  [cli]=5
+  [templates]=3 [routing_netlink]=3 [health_sockets]=3 [backends]=3 [backends_openvpn]=4
+  [supervisor]=4 [web_server]=3 [supervisor_server]=5
+  [cli]=6
 )
 declare -A KIND=(
   [model]=pure [config]=pure [network]=pure [routing]=pure [health]=pure [web]=pure [templates]=pure
   [io]=adapter [io_netlink]=adapter [routing_netlink]=adapter [health_sockets]=adapter
-  [backends]=adapter
-  [supervisor]=adapter [web_server]=adapter [cli]=adapter
+  [backends]=adapter [backends_openvpn]=adapter
+  [supervisor]=adapter [supervisor_server]=adapter [web_server]=adapter [cli]=adapter
 )
 
 printf 'set(GRAPHVIZ_GENERATE_PER_TARGET FALSE)\nset(GRAPHVIZ_GENERATE_DEPENDERS FALSE)\n' \
@@ -84,7 +84,7 @@ while ((changed)); do
 done
 for lib in "${!reach[@]}"; do
   case $lib in
-    *libnl* | *LIBNL* | meshbroker_supervisor | meshbroker_backends | meshbroker_routing_netlink | \
+    *libnl* | *LIBNL* | meshbroker_supervisor* | meshbroker_backends* | meshbroker_routing_netlink | \
       meshbroker_io_netlink)
       echo "meshbroker_web (the HTTP handlers, the fuzzer's target) reaches $lib"
       problems=$((problems + 1))
@@ -101,6 +101,11 @@ libraryOf() { # path relative to SRC, e.g. routing/netlink_route_table.cpp
     io/netlink.*) echo meshbroker_io_netlink ;;
     health/socket_prober.*) echo meshbroker_health_sockets ;;
     web/server.* | web/status_service.* | web/client.*) echo meshbroker_web_server ;;
+    backends/pki.* | backends/openvpn_management.* | backends/openvpn_status.* | \
+      backends/rate_limit.*) echo meshbroker_backends_openvpn ;;
+    supervisor/server_parts.* | supervisor/openvpn_driver.* | supervisor/crl_watch.* | \
+      supervisor/firewall.* | supervisor/usage_ledger.* | supervisor/usage_keeper.* | \
+      supervisor/quota.* | supervisor/quota_keeper.*) echo meshbroker_supervisor_server ;;
     *) echo "meshbroker_${1%%/*}" ;;
   esac
 }

@@ -278,5 +278,17 @@ TEST(ManagementLines, OneLineRepliesAndErrors) {
   EXPECT_EQ(error.lines, std::vector<std::string>{"ERROR: unknown command"});
 }
 
+// What the control socket lets through to OpenVPN (the "openvpn" command).
+TEST(ManagementCommandFilter, AllowsOnlyReadingAndDisconnecting) {
+  for (const char* ok :
+       {"status", "status 3", "kill alice", "kill shared_public", "client-kill 17"}) {
+    EXPECT_TRUE(allowedManagementCommand(ok)) << ok;
+  }
+  for (const char* bad : {"signal SIGTERM", "kill", "kill a b", "kill a;b", "client-kill x",
+                          "status 3\nsignal SIGTERM", "hold release", "", "kill 192.0.2.1:1194"}) {
+    EXPECT_FALSE(allowedManagementCommand(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace meshbroker::backends

@@ -1,0 +1,85 @@
+// The gateway-only build (MESHBROKER_GATEWAY_ONLY): a gateway's config checks and renders as in
+// the full build; a server's (role "server", OpenVPN instances) is refused by check and by the
+// daemon, naming the field and the reason.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "backends/process.hpp"
+#include "cli/commands.hpp"
+#include "config/loader.hpp"
+#include "supervisor/daemon.hpp"
+#include "unit/test_support.hpp"
+
+namespace meshbroker::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class GatewayOnlyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mb-gw-only-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "keys");
+    for (const auto& node : meshbroker::testing::kExampleNodes) {
+      fs::copy_file(meshbroker::testing::kSourceDir / "tests/data/keys" / (node + ".pub"),
+                    dir_ / "keys" / (node + ".pub"));
+    }
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& name) {
+    auto config = json::parse(meshbroker::testing::exampleText(name));
+    config["paths"] = {{"state_dir", (dir_ / "state").string()},
+                       {"runtime_dir", (dir_ / "run").string()}};
+    std::ofstream(dir_ / (name + ".json")) << config.dump(2);
+    return dir_ / (name + ".json");
+  }
+
+  fs::path dir_;
+  std::ostringstream out_, err_;
+};
+
+TEST_F(GatewayOnlyTest, AGatewaysConfigChecks) {
+  EXPECT_EQ(runCheck(write("cometa"), out_, err_), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("ok (node cometa, gateway"), std::string::npos) << out_.str();
+}
+
+TEST_F(GatewayOnlyTest, AServersConfigIsRefusedNamingTheFields) {
+  const auto file = write("chip");
+  EXPECT_EQ(runCheck(file, out_, err_), kExitInvalidConfig);
+  EXPECT_NE(err_.str().find(file.string() + ": /role: \"server\" this meshbroker is built for the "
+                                            "gateway role only"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_NE(err_.str().find(file.string() + ": /openvpn: this meshbroker is built for the gateway "
+                                            "role only"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_TRUE(out_.str().empty()) << out_.str();
+}
+
+TEST_F(GatewayOnlyTest, TheDaemonRefusesToStartAServersConfig) {
+  auto loaded = config::loadConfigFile(write("chip"));
+  ASSERT_TRUE(loaded.config);
+  asio::io_context io;
+  backends::RealProcessLauncher launcher(io);
+  supervisor::Daemon daemon(io, launcher, {dir_ / "chip.json", "/usr/bin/meshbroker"},
+                            std::move(*loaded.config));
+  try {
+    daemon.start();
+    FAIL() << "a server's config started";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("built for the gateway role only"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace meshbroker::cli
