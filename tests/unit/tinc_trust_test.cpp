@@ -262,27 +262,27 @@ TEST(TincTrust, CheckAndRenderPassWithOneCorruptPeerKeyFile) {
   for (const auto& node : kExampleNodes) {
     fs::copy_file(kSourceDir / "tests/data/keys" / (node + ".pub"), dir / "keys" / (node + ".pub"));
   }
-  std::ofstream(dir / "keys" / "cometa.pub", std::ios::trunc) << "<html>oops</html>\n";
-  auto config = example("chip");
+  std::ofstream(dir / "keys" / "comegato.pub", std::ios::trunc) << "<html>oops</html>\n";
+  // A gateway (cometa), so that the gateway-only build runs it too.
+  auto config = example("cometa");
   config["paths"] = {{"state_dir", (dir / "state").string()},
                      {"runtime_dir", (dir / "run").string()}};
   fs::create_directories(dir / "state" / "tinc");
-  fs::copy_file(kSourceDir / "tests/data/keys/chip.pub", dir / "state" / "tinc" / "rsa_key.pub");
-  std::ofstream(dir / "chip.json") << config.dump(2);
+  fs::copy_file(kSourceDir / "tests/data/keys/cometa.pub", dir / "state" / "tinc" / "rsa_key.pub");
+  std::ofstream(dir / "cometa.json") << config.dump(2);
 
   std::ostringstream out, err;
-  EXPECT_EQ(cli::runCheck(dir / "chip.json", out, err), cli::kExitOk) << err.str();
+  EXPECT_EQ(cli::runCheck(dir / "cometa.json", out, err), cli::kExitOk) << err.str();
   EXPECT_NE(err.str().find("/hosts/1/public_key_file: warning: \"" +
-                           (dir / "keys/cometa.pub").string() + "\" holds a key that"),
+                           (dir / "keys/comegato.pub").string() + "\" holds a key that"),
             std::string::npos)
       << err.str();
-  EXPECT_NE(err.str().find("cometa is dropped"), std::string::npos) << err.str();
-  EXPECT_EQ(cli::runRender(dir / "chip.json", dir / "out", "/usr/bin/meshbroker", out, err),
+  EXPECT_NE(err.str().find("comegato is dropped"), std::string::npos) << err.str();
+  EXPECT_EQ(cli::runRender(dir / "cometa.json", dir / "out", "/usr/bin/meshbroker", out, err),
             cli::kExitOk)
       << err.str();
-  EXPECT_EQ(readText(dir / "out/tinc/hosts/cometa").find("BEGIN"), std::string::npos);
-  EXPECT_NE(readText(dir / "out/tinc/hosts/illimani").find("BEGIN RSA PUBLIC KEY"),
-            std::string::npos);
+  EXPECT_EQ(readText(dir / "out/tinc/hosts/comegato").find("BEGIN"), std::string::npos);
+  EXPECT_NE(readText(dir / "out/tinc/hosts/chip").find("BEGIN RSA PUBLIC KEY"), std::string::npos);
   fs::remove_all(dir);
 }
 
