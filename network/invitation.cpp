@@ -1,9 +1,6 @@
 #include "network/invitation.hpp"
 
 #include <arpa/inet.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <array>
@@ -22,17 +19,6 @@ namespace {
 constexpr std::string_view kScheme = "mb1:";
 constexpr std::string_view kRequestFormat = "meshbroker-join/1";
 constexpr std::string_view kReplyFormat = "meshbroker-join-reply/1";
-
-std::string hmac(std::string_view key, std::string_view message) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-  unsigned int size = 0;
-  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-            reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(),
-            &size)) {
-    throw CryptoError("cannot compute an HMAC");
-  }
-  return std::string(reinterpret_cast<const char*>(out.data()), size);
-}
 
 bool tokenShaped(std::string_view token) {
   return token.size() == 43 && std::all_of(token.begin(), token.end(), [](char c) {
@@ -155,7 +141,7 @@ std::string inviteId(std::string_view token) {
 }
 
 std::string joinKey(std::string_view token) {
-  return encodeBase64(hmac(token, "meshbroker-join/1"));
+  return encodeBase64(hmacSha256(token, "meshbroker-join/1"));
 }
 
 std::string Invitation::unusable(std::int64_t now_ms) const {
@@ -334,7 +320,7 @@ std::string sealJoinRequest(const JoinRequest& request, std::string_view token) 
   const auto text = body.dump();
   std::string key;
   decodeBase64(joinKey(token), key);
-  return json{{"request", text}, {"mac", encodeBase64(hmac(key, text))}}.dump();
+  return json{{"request", text}, {"mac", encodeBase64(hmacSha256(key, text))}}.dump();
 }
 
 Admission admit(RegistryState& state, const model::NetworkDocument& current, std::string_view body,
@@ -361,8 +347,8 @@ Admission admit(RegistryState& state, const model::NetworkDocument& current, std
   if (it == state.invitations.end()) return refuse(403, "unknown invitation");
   std::string key;
   decodeBase64(it->key, key);
-  const auto expected = hmac(key, text);
-  if (CRYPTO_memcmp(expected.data(), mac.data(), expected.size()) != 0) {
+  const auto expected = hmacSha256(key, text);
+  if (!equalInConstantTime(expected, mac)) {
     return refuse(403, "the request does not prove the invitation's token");
   }
   if (auto why = it->unusable(now_ms); !why.empty()) return refuse(403, why);

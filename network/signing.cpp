@@ -1,53 +1,79 @@
 #include "network/signing.hpp"
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
+#include <sodium.h>
 
 #include <array>
-#include <memory>
 
 namespace meshbroker::network {
 namespace {
 
 constexpr std::string_view kKeyPrefix = "ed25519:";
 constexpr std::string_view kFingerprintPrefix = "sha256:";
-constexpr std::size_t kKeyBytes = 32;
-constexpr std::size_t kSignatureBytes = 64;
+constexpr std::size_t kKeyBytes = crypto_sign_PUBLICKEYBYTES;
+constexpr std::size_t kSeedBytes = crypto_sign_SEEDBYTES;
+constexpr std::size_t kSignatureBytes = crypto_sign_BYTES;
+static_assert(kKeyBytes == 32 && kSeedBytes == 32 && kSignatureBytes == 64);
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct CtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using MdCtx = std::unique_ptr<EVP_MD_CTX, CtxFree>;
-using Bio = std::unique_ptr<BIO, BioFree>;
+// An Ed25519 private key in PKCS#8 (RFC 8410 §7), the form `openssl genpkey -algorithm
+// ed25519` and OpenSSL's PEM writer produce: this DER prefix, then the 32-byte seed.
+constexpr std::string_view kPkcs8Prefix{
+    "\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20", 16};
+constexpr std::string_view kPemBegin = "-----BEGIN PRIVATE KEY-----";
+constexpr std::string_view kPemEnd = "-----END PRIVATE KEY-----";
 
-std::string opensslError(const std::string& what) {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return what;
-  char text[256];
-  ERR_error_string_n(code, text, sizeof text);
-  return what + " (" + text + ")";
+const unsigned char* bytes(std::string_view text) {
+  return reinterpret_cast<const unsigned char*>(text.data());
+}
+unsigned char* bytes(std::string& text) { return reinterpret_cast<unsigned char*>(text.data()); }
+
+void ready() {
+  static const int status = sodium_init();  // 0 first time, 1 after: both fine; -1 is not
+  if (status < 0) throw CryptoError("libsodium cannot start (no random source?)");
 }
 
-Pkey privateKey(std::string_view pem) {
-  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) throw CryptoError(opensslError("out of memory"));
-  Pkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) throw CryptoError(opensslError("not a PEM private key"));
-  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
-    throw CryptoError("the signing key is not an Ed25519 key");
+// The 32-byte seed of a PKCS#8 PEM Ed25519 private key. Anything else (another algorithm, an
+// encrypted key, a key with attributes or its public half appended) is a CryptoError.
+std::string seedOf(std::string_view pem) {
+  auto begin = pem.find(kPemBegin);
+  if (begin == std::string_view::npos) {
+    throw CryptoError("not a PEM private key (no \"" + std::string(kPemBegin) + "\" line)");
   }
-  return key;
+  begin += kPemBegin.size();
+  const auto end = pem.find(kPemEnd, begin);
+  if (end == std::string_view::npos) throw CryptoError("not a PEM private key (no END line)");
+  std::string text;
+  for (char c : pem.substr(begin, end - begin)) {
+    if (c != '\n' && c != '\r') text.push_back(c);
+  }
+  std::string der;
+  if (!decodeBase64(text, der)) throw CryptoError("not a PEM private key (bad base64)");
+  if (der.size() != kPkcs8Prefix.size() + kSeedBytes || !der.starts_with(kPkcs8Prefix)) {
+    sodium_memzero(der.data(), der.size());
+    throw CryptoError(
+        "the signing key is not an unencrypted Ed25519 key in PKCS#8 (openssl genpkey "
+        "-algorithm ed25519)");
+  }
+  auto seed = der.substr(kPkcs8Prefix.size());
+  sodium_memzero(der.data(), der.size());
+  return seed;
+}
+
+// libsodium's 64-byte secret key (seed and public key) and the public key, from a PEM key.
+struct KeyPair {
+  std::array<unsigned char, crypto_sign_SECRETKEYBYTES> secret{};
+  std::array<unsigned char, kKeyBytes> public_key{};
+  KeyPair() = default;
+  KeyPair(const KeyPair&) = delete;
+  KeyPair& operator=(const KeyPair&) = delete;
+  ~KeyPair() { sodium_memzero(secret.data(), secret.size()); }
+};
+
+void keyPairOf(std::string_view pem, KeyPair& pair) {
+  ready();
+  auto seed = seedOf(pem);
+  const int rc = crypto_sign_seed_keypair(pair.public_key.data(), pair.secret.data(), bytes(seed));
+  sodium_memzero(seed.data(), seed.size());
+  if (rc != 0) throw CryptoError("cannot derive the Ed25519 key pair");
 }
 
 // The 32 raw bytes of an "ed25519:..." key, or false.
@@ -66,12 +92,10 @@ bool rawPublicKey(std::string_view text, std::string& raw, std::string* why) {
 
 }  // namespace
 
-std::string encodeBase64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
+std::string encodeBase64(std::string_view in) {
+  std::string out(sodium_base64_ENCODED_LEN(in.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes(in), in.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.pop_back();  // the terminating NUL libsodium counts in
   return out;
 }
 
@@ -80,41 +104,38 @@ bool decodeBase64(std::string_view text, std::string& out) {
   if (text.size() % 4 != 0) return false;
   if (text.empty()) return true;
   out.resize(text.size() / 4 * 3);
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return false;
-  std::size_t padding = 0;
-  if (text.back() == '=') ++padding;
-  if (text[text.size() - 2] == '=') ++padding;
-  out.resize(static_cast<std::size_t>(n) - padding);
-  // Canonical only (EVP_DecodeBlock also skips surrounding blanks and ignores the bits under
-  // the padding): one text per byte string.
+  std::size_t size = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(bytes(out), out.size(), text.data(), text.size(), nullptr, &size, &end,
+                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      end != text.data() + text.size()) {
+    out.clear();
+    return false;
+  }
+  out.resize(size);
+  // Canonical only (no bits set under the padding): one text per byte string.
   return encodeBase64(out) == text;
 }
 
 std::string generateSigningKey() {
-  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
-  if (!key) throw CryptoError(opensslError("cannot make an Ed25519 key"));
-  Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio ||
-      PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    throw CryptoError(opensslError("cannot write the key as PEM"));
-  }
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(size));
+  ready();
+  std::string der(kPkcs8Prefix);
+  der.resize(kPkcs8Prefix.size() + kSeedBytes);
+  randombytes_buf(bytes(der) + kPkcs8Prefix.size(), kSeedBytes);
+  auto text = encodeBase64(der);
+  sodium_memzero(der.data(), der.size());
+  std::string pem = std::string(kPemBegin) + "\n";
+  for (std::size_t at = 0; at < text.size(); at += 64) pem += text.substr(at, 64) + "\n";
+  sodium_memzero(text.data(), text.size());
+  return pem + std::string(kPemEnd) + "\n";
 }
 
 std::string publicKeyOf(std::string_view private_pem) {
-  const auto key = privateKey(private_pem);
-  std::array<unsigned char, kKeyBytes> raw{};
-  std::size_t size = raw.size();
-  if (EVP_PKEY_get_raw_public_key(key.get(), raw.data(), &size) != 1 || size != kKeyBytes) {
-    throw CryptoError(opensslError("cannot read the public key"));
-  }
+  KeyPair pair;
+  keyPairOf(private_pem, pair);
   return std::string(kKeyPrefix) +
-         encodeBase64(std::string_view(reinterpret_cast<const char*>(raw.data()), size));
+         encodeBase64(std::string_view(reinterpret_cast<const char*>(pair.public_key.data()),
+                                       pair.public_key.size()));
 }
 
 bool isPublicKey(std::string_view text, std::string* why) {
@@ -138,52 +159,55 @@ std::string encodeBase64Url(std::string_view bytes) {
   return text;
 }
 
-std::string sha256(std::string_view bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    throw CryptoError(opensslError("cannot hash"));
-  }
-  return std::string(reinterpret_cast<const char*>(digest.data()), size);
+std::string sha256(std::string_view in) {
+  std::string digest(crypto_hash_sha256_BYTES, '\0');
+  crypto_hash_sha256(bytes(digest), bytes(in), in.size());
+  return digest;
+}
+
+std::string hmacSha256(std::string_view key, std::string_view message) {
+  crypto_auth_hmacsha256_state state;
+  std::string mac(crypto_auth_hmacsha256_BYTES, '\0');
+  crypto_auth_hmacsha256_init(&state, bytes(key), key.size());
+  crypto_auth_hmacsha256_update(&state, bytes(message), message.size());
+  crypto_auth_hmacsha256_final(&state, bytes(mac));
+  sodium_memzero(&state, sizeof state);
+  return mac;
+}
+
+bool equalInConstantTime(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string randomBytes(std::size_t count) {
+  ready();
   std::string out(count, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(count)) != 1) {
-    throw CryptoError(opensslError("no random bytes"));
-  }
+  randombytes_buf(bytes(out), count);
   return out;
 }
 
 std::string sign(std::string_view private_pem, std::string_view message) {
-  const auto key = privateKey(private_pem);
-  MdCtx ctx(EVP_MD_CTX_new());
+  KeyPair pair;
+  keyPairOf(private_pem, pair);
   std::array<unsigned char, kSignatureBytes> signature{};
-  std::size_t size = signature.size();
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), signature.data(), &size,
-                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
-    throw CryptoError(opensslError("cannot sign"));
+  if (crypto_sign_detached(signature.data(), nullptr, bytes(message), message.size(),
+                           pair.secret.data()) != 0) {
+    throw CryptoError("cannot sign");
   }
-  return encodeBase64(std::string_view(reinterpret_cast<const char*>(signature.data()), size));
+  return encodeBase64(
+      std::string_view(reinterpret_cast<const char*>(signature.data()), signature.size()));
 }
 
 bool verify(std::string_view public_key, std::string_view message, std::string_view signature) {
   std::string raw, sig;
   if (!rawPublicKey(public_key, raw, nullptr)) return false;
   if (!decodeBase64(signature, sig) || sig.size() != kSignatureBytes) return false;
-  Pkey key(EVP_PKEY_new_raw_public_key(
-      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size()));
-  MdCtx ctx(EVP_MD_CTX_new());
-  if (!key || !ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) {
-    ERR_clear_error();
+  try {
+    ready();
+  } catch (const CryptoError&) {
     return false;
   }
-  const int ok =
-      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                       reinterpret_cast<const unsigned char*>(message.data()), message.size());
-  ERR_clear_error();
-  return ok == 1;
+  return crypto_sign_verify_detached(bytes(sig), bytes(message), message.size(), bytes(raw)) == 0;
 }
 
 }  // namespace meshbroker::network

@@ -1,4 +1,5 @@
-// The registry's signature over the network document: Ed25519 through OpenSSL. Keys travel as
+// The registry's signature over the network document: Ed25519 through libsodium (small enough
+// for a router's static build; OpenSSL stays with the OpenVPN PKI). Keys travel as
 // text: the private key as PKCS#8 PEM (only on the registry, 0600), the public key as
 // "ed25519:<base64 of its 32 bytes>" (pinned in every node's config), and its fingerprint as
 // "sha256:<base64url of SHA-256 of those bytes>" (what an invitation carries). Pure: no files.
@@ -37,8 +38,12 @@ bool verify(std::string_view public_key, std::string_view message, std::string_v
 bool decodeBase64(std::string_view text, std::string& out);
 // base64url without padding (fingerprints, invitation tokens: they go into one-line URLs).
 std::string encodeBase64Url(std::string_view bytes);
-// SHA-256 of bytes (32 raw bytes); `count` random bytes from OpenSSL. CryptoError on failure.
+// SHA-256 of bytes (32 raw bytes); HMAC-SHA256 (32 raw bytes) of `message` under `key`;
+// `count` random bytes from the kernel. CryptoError when no random source can be had.
 std::string sha256(std::string_view bytes);
+std::string hmacSha256(std::string_view key, std::string_view message);
+// a == b, in a time that depends only on their sizes (MACs, digests).
+bool equalInConstantTime(std::string_view a, std::string_view b);
 std::string randomBytes(std::size_t count);
 std::string encodeBase64(std::string_view bytes);
 

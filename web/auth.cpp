@@ -1,9 +1,8 @@
-// Token file checks and the constant-time comparison (OpenSSL's CRYPTO_memcmp over SHA-256
+// Token file checks and the constant-time comparison (libsodium's sodium_memcmp over SHA-256
 // digests, so neither the content nor the length of the token leaks through timing).
 #include "web/auth.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -17,9 +16,9 @@
 namespace meshbroker::web {
 namespace {
 
-std::array<unsigned char, SHA256_DIGEST_LENGTH> digest(std::string_view text) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> out{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
+std::array<unsigned char, crypto_hash_sha256_BYTES> digest(std::string_view text) {
+  std::array<unsigned char, crypto_hash_sha256_BYTES> out{};
+  crypto_hash_sha256(out.data(), reinterpret_cast<const unsigned char*>(text.data()), text.size());
   return out;
 }
 
@@ -87,7 +86,7 @@ TokenAuth::Result TokenAuth::check(std::string_view authorization) const {
   if (!token) return Result::kDisabled;
   const auto given = digest(authorization.substr(kScheme.size()));
   const auto expected = digest(*token);
-  return CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0 ? Result::kOk
+  return sodium_memcmp(given.data(), expected.data(), given.size()) == 0 ? Result::kOk
                                                                          : Result::kWrong;
 }
 

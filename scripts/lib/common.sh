@@ -21,7 +21,7 @@ MESHBROKER_BIN="$BUILD_DIR/meshbroker"
 # file: cpack -G DEB's shlibdeps runs it (not in a minbase Debian; scripts/fresh-check).
 BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  nlohmann-json3-dev libcli11-dev libkainjow-mustache-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libkainjow-mustache-dev libssl-dev libsodium-dev
   libgtest-dev libgmock-dev
   clang clang-format libclang-rt-14-dev
   libboost-dev libboost-filesystem-dev

@@ -78,7 +78,7 @@ field() { dpkg-deb -f "$DEB" "$1"; }
   lab_fail "file name $(basename -- "$DEB") is not meshbroker_<version>_<arch>.deb"
 depends=$(field Depends)
 lab_log "Depends: $depends"
-for dep in tinc openvpn iproute2 procps libc6 libssl3 libnl-3-200 libnl-route-3-200; do
+for dep in tinc openvpn iproute2 procps libc6 libssl3 libsodium23 libnl-3-200 libnl-route-3-200; do
   grep -Eq "(^|, )$dep( |,|$)" <<<"$depends" || lab_fail "Depends: lacks $dep: $depends"
 done
 # What the daemon must not load (bench/memory): libsystemd (six libraries for one sendto),

@@ -167,6 +167,79 @@ TEST(NetworkDocument, AnEnvelopeSignedByTheOpensslCliVerifies) {
   EXPECT_FALSE(openEnvelope(text, publicKeyOf(generateSigningKey())).document);
 }
 
+// Interop the other way, and the key file a registry already has: a key `openssl genpkey
+// -algorithm ed25519` wrote gives the public key `openssl pkey -pubout` gives, and (Ed25519
+// signatures are deterministic) the very signature `openssl pkeyutl -sign -rawin` made.
+TEST(NetworkDocument, AKeyTheOpensslCliMadeSignsAsOpensslDoes) {
+  const std::string pem =
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MC4CAQAwBQYDK2VwBCIEIHMUQLjf7fRkw0ayuM8Q9IiIVe0NMzNDGrQtxPvf7QM1\n"
+      "-----END PRIVATE KEY-----\n";
+  const std::string pub = "ed25519:h0QIZjLL33eWDy1cspaea3kj9dl5pe49fB6RdQktC7Q=";
+  EXPECT_EQ(publicKeyOf(pem), pub);
+  const std::string message = "meshbroker interop\n";
+  const std::string by_openssl =
+      "CHoNyfa3h0VAiE4SMJwTzmtXcPK0VGng7PBnfcXTIe07tBLWHrDe6ohUHUJBSecETcoWIs3IgMYXJwtzjxFoAw==";
+  EXPECT_EQ(sign(pem, message), by_openssl);
+  EXPECT_TRUE(verify(pub, message, by_openssl));
+  EXPECT_FALSE(verify(pub, "meshbroker interop", by_openssl));
+  // Ours reads back, in the same form (what `openssl pkey` reads: PKCS#8, 64-column base64).
+  const auto ours = generateSigningKey();
+  EXPECT_TRUE(ours.starts_with("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI"));
+  EXPECT_TRUE(verify(publicKeyOf(ours), message, sign(ours, message)));
+}
+
+// A signing key in any other form is refused by name, never half-read: another algorithm
+// (Ed448, RSA), an encrypted key, bytes appended, a bare seed, garbage.
+TEST(NetworkDocument, ASigningKeyInAnotherFormIsRefused) {
+  const std::vector<std::string> refused{
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MEcCAQAwBQYDK2VxBDsEOWsipMZGin3H/h0b/kBfb+lZ8sEi/jDsZ/Ra3jFZsPah\n"
+      "EDS90YJkZ1dWchs7RVvnIclu7p3uJbcbHg==\n"
+      "-----END PRIVATE KEY-----\n",
+      "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+      "MIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhxhqtiqM+8NwICCAAw\n"
+      "DAYIKoZIhvcNAgkFADAdBglghkgBZQMEAQIEEPLXmHRcgxgiafNBwEtFzfAEQEPn\n"
+      "yD6cjRjrJ/KZ9S1cryhDho8gqVQikBse3dhPKHKqzYbSRpSwtK7EkclO1k84Bqgm\n"
+      "f60CBCkymWiHZUsUG2s=\n"
+      "-----END ENCRYPTED PRIVATE KEY-----\n",
+      "-----BEGIN PRIVATE KEY-----\n"
+      "MC4CAQAwBQYDK2VwBCIEIHMUQLjf7fRkw0ayuM8Q9IiIVe0NMzNDGrQtxPvf7QM1AA==\n"
+      "-----END PRIVATE KEY-----\n",
+      "-----BEGIN PRIVATE KEY-----\nMCwCAQAwBQYDK2VwBCIEIHMUQLjf7fRkw0ayuM8Q9IiIVe0NMzNDGrQtxPvf\n"
+      "-----END PRIVATE KEY-----\n",
+      "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK==\n-----END RSA PRIVATE KEY-----\n",
+      "-----BEGIN PRIVATE "
+      "KEY-----\nMC4CAQAwBQYDK2VwBCIEIHMUQLjf7fRkw0ayuM8Q9IiIVe0NMzNDGrQtxPvf7QM1\n",
+      "",
+      "\x30\x2e garbage"};
+  for (const auto& pem : refused) {
+    EXPECT_THROW(publicKeyOf(pem), CryptoError) << pem;
+    EXPECT_THROW(sign(pem, "x"), CryptoError) << pem;
+  }
+}
+
+// The hashes the invitations and the page's token use: RFC 4231's HMAC-SHA256 test case 2,
+// FIPS 180-2's "abc".
+TEST(NetworkDocument, HashesMatchTheirStandardsVectors) {
+  auto hex = [](const std::string& bytes) {
+    std::string out;
+    for (unsigned char c : bytes) {
+      out += "0123456789abcdef"[c >> 4];
+      out += "0123456789abcdef"[c & 15];
+    }
+    return out;
+  };
+  EXPECT_EQ(hex(hmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_TRUE(equalInConstantTime("abc", "abc"));
+  EXPECT_FALSE(equalInConstantTime("abc", "abd"));
+  EXPECT_FALSE(equalInConstantTime("abc", "abcd"));
+  EXPECT_EQ(randomBytes(32).size(), 32u);
+  EXPECT_NE(randomBytes(16), randomBytes(16));
+}
+
 TEST(NetworkDocument, ParsesStrictlyAndNamesTheField) {
   auto good = model::toJson(sample());
   ASSERT_TRUE(parseDocument(good.dump()).document);
