@@ -1,69 +1,166 @@
-// RSA key generation and PEM encoding through OpenSSL 3's EVP and encoder APIs.
+// tincd -K for the key pair; the public half of a private key by reading its DER (a few
+// length-checked TLVs), base64 through libsodium.
 #include "backends/tinc_keys.hpp"
 
-#include <openssl/bio.h>
-#include <openssl/decoder.h>
-#include <openssl/encoder.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rsa.h>
+#include <sodium.h>
+#include <stdlib.h>
 
-#include <memory>
+#include <string_view>
+#include <system_error>
+
+#include "backends/command.hpp"
+#include "config/loader.hpp"
 
 namespace meshbroker::backends {
 namespace {
 
-using PKeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+namespace fs = std::filesystem;
 
-std::string opensslError(const std::string& what) {
-  unsigned long code = ERR_get_error();
-  char buffer[256] = "unknown error";
-  if (code) ERR_error_string_n(code, buffer, sizeof buffer);
-  ERR_clear_error();
-  return what + ": " + buffer;
+// One DER element: its tag, its contents and everything after it.
+struct Tlv {
+  unsigned char tag = 0;
+  std::string_view content;
+  std::string_view whole;  // tag, length and content
+  std::string_view rest;
+};
+
+// The element at the start of `der`; KeyError when it is cut short or not DER.
+Tlv readTlv(std::string_view der) {
+  auto fail = [] { return KeyError("not an RSA private key (malformed DER)"); };
+  if (der.size() < 2) throw fail();
+  std::size_t length = static_cast<unsigned char>(der[1]);
+  std::size_t header = 2;
+  if (length & 0x80) {
+    const std::size_t count = length & 0x7f;
+    if (count == 0 || count > 3 || der.size() < 2 + count) throw fail();  // ≤ 16 MB, definite
+    length = 0;
+    for (std::size_t i = 0; i < count; ++i)
+      length = length << 8 | static_cast<unsigned char>(der[2 + i]);
+    header += count;
+  }
+  if (der.size() - header < length) throw fail();
+  return {static_cast<unsigned char>(der[0]), der.substr(header, length),
+          der.substr(0, header + length), der.substr(header + length)};
 }
 
-// "type-specific" structure gives PKCS#1 ("RSA PRIVATE KEY" / "RSA PUBLIC KEY"): tinc 1.0
-// reads these with PEM_read_RSA*.
-std::string encode(EVP_PKEY* key, int selection) {
-  std::unique_ptr<OSSL_ENCODER_CTX, decltype(&OSSL_ENCODER_CTX_free)> ctx(
-      OSSL_ENCODER_CTX_new_for_pkey(key, selection, "PEM", "type-specific", nullptr),
-      &OSSL_ENCODER_CTX_free);
-  if (!ctx || OSSL_ENCODER_CTX_get_num_encoders(ctx.get()) == 0) {
-    throw KeyError(opensslError("no PEM encoder for RSA keys"));
+constexpr unsigned char kSequence = 0x30, kInteger = 0x02, kOctetString = 0x04;
+
+Tlv expect(std::string_view der, unsigned char tag, const char* what) {
+  auto tlv = readTlv(der);
+  if (tlv.tag != tag) throw KeyError(std::string("not an RSA private key (no ") + what + ")");
+  return tlv;
+}
+
+std::string lengthOf(std::size_t n) {
+  if (n < 0x80) return std::string(1, static_cast<char>(n));
+  std::string bytes;
+  for (; n; n >>= 8) bytes.insert(bytes.begin(), static_cast<char>(n & 0xff));
+  return static_cast<char>(0x80 | bytes.size()) + bytes;
+}
+
+// The base64 between a PEM block's BEGIN and END lines, decoded.
+std::string pemBody(std::string_view pem, std::string_view label) {
+  const std::string begin = "-----BEGIN " + std::string(label) + "-----";
+  const std::string end = "-----END " + std::string(label) + "-----";
+  const auto from = pem.find(begin);
+  if (from == std::string_view::npos) return {};
+  const auto to = pem.find(end, from);
+  if (to == std::string_view::npos) throw KeyError("the PEM block has no END line");
+  const auto text = pem.substr(from + begin.size(), to - from - begin.size());
+  std::string der(text.size(), '\0');
+  std::size_t size = 0;
+  const char* last = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(der.data()), der.size(), text.data(),
+                        text.size(), "\r\n", &size, &last, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      last != text.data() + text.size()) {
+    throw KeyError("the PEM block is not base64");
   }
-  unsigned char* data = nullptr;
-  size_t length = 0;
-  if (OSSL_ENCODER_to_data(ctx.get(), &data, &length) != 1) {
-    throw KeyError(opensslError("cannot encode key"));
+  der.resize(size);
+  return der;
+}
+
+std::string toPem(std::string_view der, std::string_view label) {
+  std::string text(sodium_base64_ENCODED_LEN(der.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(text.data(), text.size(), reinterpret_cast<const unsigned char*>(der.data()),
+                    der.size(), sodium_base64_VARIANT_ORIGINAL);
+  text.pop_back();  // the NUL
+  std::string pem = "-----BEGIN " + std::string(label) + "-----\n";
+  for (std::size_t at = 0; at < text.size(); at += 64) pem += text.substr(at, 64) + "\n";
+  return pem + "-----END " + std::string(label) + "-----\n";
+}
+
+// The PEM block of `label` in a file tincd wrote (it starts with a blank line), or KeyError.
+std::string pemBlockIn(const fs::path& file, std::string_view label) {
+  auto text = config::readSmallFile(file);
+  if (!text) throw KeyError("tincd -K wrote no " + file.filename().string());
+  const std::string begin = "-----BEGIN " + std::string(label) + "-----";
+  const std::string end = "-----END " + std::string(label) + "-----\n";
+  const auto from = text->find(begin);
+  const auto to = text->find(end, from == std::string::npos ? 0 : from);
+  if (from == std::string::npos || to == std::string::npos) {
+    throw KeyError(file.filename().string() + " from tincd -K holds no " + std::string(label));
   }
-  std::string pem(reinterpret_cast<char*>(data), length);
-  OPENSSL_free(data);
-  return pem;
+  return text->substr(from, to + end.size() - from);
 }
 
 }  // namespace
 
-TincKeyPair generateTincKeyPair(int bits) {
+TincKeyPair generateTincKeyPair(int bits, const fs::path& tincd, const fs::path& folder) {
   if (bits < 2048 || bits > 8192) throw KeyError("key size must be 2048..8192 bits");
-  PKeyPtr key(EVP_RSA_gen(static_cast<unsigned>(bits)), &EVP_PKEY_free);
-  if (!key) throw KeyError(opensslError("cannot generate RSA key"));
-  return {encode(key.get(), EVP_PKEY_KEYPAIR), encode(key.get(), EVP_PKEY_PUBLIC_KEY)};
+  std::string scratch = (folder / ".tinc-keygen-XXXXXX").string();
+  if (!::mkdtemp(scratch.data())) {  // 0700
+    throw KeyError("cannot make a scratch folder in " + folder.string() + ": " +
+                   std::generic_category().message(errno));
+  }
+  struct Remove {
+    fs::path path;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } remove{scratch};
+  // tincd -K writes rsa_key.priv and rsa_key.pub into -c's folder when tinc.conf has no Name;
+  // it prints a dot per candidate prime (a few kB for 8192 bits).
+  auto result =
+      runCommand(tincd, {"-c", scratch, "-K" + std::to_string(bits)}, "", std::chrono::minutes(5));
+  if (!result.ok) {
+    throw KeyError(
+        "tincd -K failed (" + tincd.string() + "; is tinc installed?): " +
+        result.output.substr(result.output.size() > 300 ? result.output.size() - 300 : 0));
+  }
+  TincKeyPair pair{pemBlockIn(fs::path(scratch) / "rsa_key.priv", "RSA PRIVATE KEY"),
+                   pemBlockIn(fs::path(scratch) / "rsa_key.pub", "RSA PUBLIC KEY")};
+  if (publicKeyOf(pair.private_pem) != pair.public_pem) {
+    throw KeyError("tincd -K wrote a public key that is not its private key's");
+  }
+  return pair;
 }
 
 std::string publicKeyOf(const std::string& private_pem) {
-  EVP_PKEY* raw = nullptr;
-  std::unique_ptr<OSSL_DECODER_CTX, decltype(&OSSL_DECODER_CTX_free)> ctx(
-      OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, "RSA", EVP_PKEY_KEYPAIR, nullptr,
-                                    nullptr),
-      &OSSL_DECODER_CTX_free);
-  const auto* data = reinterpret_cast<const unsigned char*>(private_pem.data());
-  size_t length = private_pem.size();
-  if (!ctx || OSSL_DECODER_from_data(ctx.get(), &data, &length) != 1 || !raw) {
-    throw KeyError(opensslError("not an RSA private key"));
+  std::string der = pemBody(private_pem, "RSA PRIVATE KEY");  // PKCS#1
+  if (der.empty()) {
+    // PKCS#8: SEQUENCE { INTEGER 0, SEQUENCE { OID rsaEncryption, NULL }, OCTET STRING {PKCS#1} }
+    const auto outer = pemBody(private_pem, "PRIVATE KEY");
+    if (outer.empty()) throw KeyError("not an RSA private key in PEM");
+    auto seq = expect(outer, kSequence, "PKCS#8 sequence");
+    auto version = expect(seq.content, kInteger, "PKCS#8 version");
+    auto algorithm = expect(version.rest, kSequence, "algorithm");
+    static constexpr std::string_view kRsaOid{"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01", 11};
+    if (!algorithm.content.starts_with(kRsaOid)) throw KeyError("the private key is not RSA");
+    der = std::string(expect(algorithm.rest, kOctetString, "key octets").content);
   }
-  PKeyPtr key(raw, &EVP_PKEY_free);
-  return encode(key.get(), EVP_PKEY_PUBLIC_KEY);
+  // RSAPrivateKey: SEQUENCE { version, modulus, publicExponent, ... } (RFC 8017 A.1.2).
+  auto seq = expect(der, kSequence, "sequence");
+  auto version = expect(seq.content, kInteger, "version");
+  auto modulus = expect(version.rest, kInteger, "modulus");
+  auto exponent = expect(modulus.rest, kInteger, "public exponent");
+  if (modulus.content.size() < 128 || static_cast<unsigned char>(modulus.content[0]) & 0x80 ||
+      exponent.content.empty() || static_cast<unsigned char>(exponent.content[0]) & 0x80) {
+    throw KeyError("not an RSA private key (modulus or exponent out of range)");
+  }
+  std::string body = std::string(modulus.whole) + std::string(exponent.whole);
+  sodium_memzero(der.data(), der.size());
+  return toPem(static_cast<char>(kSequence) + lengthOf(body.size()) + body, "RSA PUBLIC KEY");
 }
 
 }  // namespace meshbroker::backends

@@ -88,13 +88,13 @@ int runKeygen(const fs::path& config_file, std::ostream& out, std::ostream& err)
       }
       err << "keygen: generating a " << tinc.key_size << "-bit RSA key for " << node->name.str()
           << "\n";
-      auto pair = backends::generateTincKeyPair(tinc.key_size);
       // The key's folder is private too, when we are the ones making it.
       auto key_dir = tinc.private_key_file.parent_path();
       if (!fs::exists(key_dir, ec)) {
         fs::create_directories(key_dir, ec);
         fs::permissions(key_dir, fs::perms::owner_all, ec);
       }
+      auto pair = backends::generateTincKeyPair(tinc.key_size, node->supervisor.tincd, key_dir);
       io::writeFileAtomically(tinc.private_key_file, pair.private_pem, 0600, /*exclusive=*/true);
       err << "keygen: wrote " << tinc.private_key_file.string() << " (0600)\n";
       public_pem = pair.public_pem;

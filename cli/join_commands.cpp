@@ -159,11 +159,12 @@ int runJoin(const JoinOptions& options, std::ostream& out, std::ostream& err) {
       err << "join: using the existing tinc key " << private_key.string() << "\n";
     } else {
       err << "join: making this node's tinc key (3072-bit RSA)\n";
-      auto pair = backends::generateTincKeyPair(3072);
       if (!fs::exists(private_key.parent_path(), ec)) {
         fs::create_directories(private_key.parent_path(), ec);
         fs::permissions(private_key.parent_path(), fs::perms::owner_all, ec);
       }
+      auto pair = backends::generateTincKeyPair(3072, config::SupervisorConfig{}.tincd,
+                                                private_key.parent_path());
       io::writeFileAtomically(private_key, pair.private_pem, 0600, /*exclusive=*/true);
       public_pem = pair.public_pem;
     }
