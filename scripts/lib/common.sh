@@ -161,6 +161,19 @@ build_meshbroker() {
   [[ -x $MESHBROKER_BIN ]] || die "the build did not produce $MESHBROKER_BIN"
 }
 
+# build_gateway_only: the gateway-role-only meshbroker (-DMESHBROKER_GATEWAY_ONLY=ON: no OpenVPN,
+# PKI or OpenSSL; what a router runs) for this machine, in $GATEWAY_BUILD_DIR.
+GATEWAY_BUILD_DIR="$ROOT/build-gw"
+build_gateway_only() {
+  say "configuring $GATEWAY_BUILD_DIR (gateway role only)"
+  use_compiler_cache
+  cmake -S "$ROOT" -B "$GATEWAY_BUILD_DIR" -G Ninja "${COMPILER_CACHE_ARGS[@]}" \
+    -DCMAKE_BUILD_TYPE="${MESHBROKER_BUILD_TYPE:-RelWithDebInfo}" -DMESHBROKER_GATEWAY_ONLY=ON \
+    -DMESHBROKER_TESTS=OFF >/dev/null ||
+    die "cmake configure failed (rerun: cmake -S $ROOT -B $GATEWAY_BUILD_DIR -G Ninja -DMESHBROKER_GATEWAY_ONLY=ON)"
+  cmake --build "$GATEWAY_BUILD_DIR" --target meshbroker meshbroker-notify || die "build failed"
+}
+
 # localize_config SRC DST STATE_DIR RUNTIME_DIR: copies a meshbroker config, moving its state
 # and runtime folders (/var/lib/meshbroker, /run/meshbroker) to STATE_DIR and RUNTIME_DIR. A
 # config without a "paths" object gets one, since the defaults are those system folders.
