@@ -37,7 +37,9 @@
 # Functions (the core's lab_exec, lab_spawn, lab_stop, lab_wait, ... work on these nodes:
 # chip cometa illimani meshhost inet):
 #   fo_init [--test] NAME  lab_init, then skips (CI: fails) without tincd, jq, ping, nft, tun.
-#   fo_up               namespaces, links, addresses, configs, keys, rendered tinc files; starts
+#   fo_up               namespaces, links, addresses, configs, keys, rendered tinc files (by
+#                       $FO_SETUP_MESHBROKER's keygen and render, default $MESHBROKER; a gateway-
+#                       only build cannot render chip's server config); starts
 #                       the gateways' tincd and (unless FO_SERVER_TINC=none) the server's; waits
 #                       for the mesh.
 #   fo_cut GW KIND      KIND: poweroff (uplink and mesh side down, the node's processes
@@ -172,7 +174,7 @@ fo_configs() {
   for node in chip "${FO_GATEWAYS[@]}"; do
     fo_config "$node" "$LAB_TMP/$node.json"
     # RSA 3072 takes a few seconds each: all three at once.
-    "$MESHBROKER" keygen -c "$LAB_TMP/$node.json" >/dev/null 2>>"$LAB_TMP/$node.keygen.log" &
+    "${FO_SETUP_MESHBROKER:-$MESHBROKER}" keygen -c "$LAB_TMP/$node.json" >/dev/null 2>>"$LAB_TMP/$node.keygen.log" &
     keygen[$node]=$!
   done
   for node in chip "${FO_GATEWAYS[@]}"; do
@@ -180,7 +182,7 @@ fo_configs() {
     cp -- "$LAB_TMP/$node/state/tinc/rsa_key.pub" "$LAB_TMP/keys/$node.pub"
   done
   for node in chip "${FO_GATEWAYS[@]}"; do
-    "$MESHBROKER" render -c "$LAB_TMP/$node.json" -o "$LAB_TMP/$node/rendered" \
+    "${FO_SETUP_MESHBROKER:-$MESHBROKER}" render -c "$LAB_TMP/$node.json" -o "$LAB_TMP/$node/rendered" \
       >>"$LAB_TMP/$node.render.log" 2>&1 || lab_fail "render failed for $node"
   done
 }

@@ -26,6 +26,16 @@ if [[ ${2-} == --emulated ]]; then
   lab_binfmt "$MESHBROKER"
 fi
 fo_init --test gateway_role
+# The lab's keys and tinc files (every node's, chip's server config too) come from this
+# machine's full build: the binary under test may be a gateway-only build, and it renders
+# cometa's files itself when it runs.
+# MESHBROKER_SETUP_BIN: that build (default build/meshbroker beside this checkout).
+setup=${MESHBROKER_SETUP_BIN:-$LAB_ROOT/build/meshbroker}
+if [[ -x $setup ]]; then
+  lab_binary FO_SETUP_MESHBROKER "$setup"
+elif [[ $("$MESHBROKER" --version 2>/dev/null) == *"gateway only"* ]]; then
+  lab_fail "$MESHBROKER is a gateway-only build; the lab needs a full one for chip's files ($setup)"
+fi
 [[ -n ${LAB_EMULATED-} ]] && lab_log "cometa's meshbroker is a $LAB_EMULATED program, run by qemu-$LAB_EMULATED"
 
 fo_up
