@@ -23,15 +23,8 @@ using nlohmann::json;
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mb-cli-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "keys");
-    for (const auto& node : meshbroker::testing::kExampleNodes) {
-      fs::copy_file(meshbroker::testing::kSourceDir / "tests/data/keys" / (node + ".pub"),
-                    dir_ / "keys" / (node + ".pub"));
-    }
+    dir_ = meshbroker::testing::freshTestDir("mb-cli");
+    meshbroker::testing::copyExampleKeys(dir_ / "keys");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -18,13 +18,7 @@ const fs::path kTincd = "/usr/sbin/tincd";
 
 class TincKeys : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("meshbroker-keys-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = testing::freshTestDir("mb-keys"); }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;
 };

@@ -2,12 +2,30 @@
 #include "unit/test_support.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 namespace meshbroker::testing {
+
+std::filesystem::path freshTestDir(const std::string& prefix) {
+  auto dir = std::filesystem::temp_directory_path() /
+             (prefix + "-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void copyExampleKeys(const std::filesystem::path& folder) {
+  std::filesystem::create_directories(folder);
+  for (const auto& node : kExampleNodes) {
+    std::filesystem::copy_file(kSourceDir / "tests/data/keys" / (node + ".pub"),
+                               folder / (node + ".pub"));
+  }
+}
 
 std::string readText(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);

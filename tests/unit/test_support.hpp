@@ -16,6 +16,12 @@ inline const std::vector<std::string> kExampleNodes = {"chip", "comegato", "come
 
 std::string readText(const std::filesystem::path& file);
 
+// A new empty folder for the running test: TMPDIR/PREFIX-PID-TESTNAME (removed first if a
+// killed run left it). The test removes it in TearDown.
+std::filesystem::path freshTestDir(const std::string& prefix);
+// The example nodes' test public keys (tests/data/keys/NODE.pub) copied into `folder`.
+void copyExampleKeys(const std::filesystem::path& folder);
+
 // The example config text of a node (examples/seed/NODE.json).
 std::string exampleText(const std::string& node);
 
