@@ -317,14 +317,12 @@ void NetworkSync::listenForJoins() {
   options.port = port;
   options.threads = 1;
   options.max_body = network::kMaxJoinRequestBytes;
-  auto server = std::make_unique<web::HttpServer>(*join_handler_, options);
   try {
-    server->start();
+    join_server_ = web::startServer(*join_handler_, options);
   } catch (const std::exception& e) {
     refuse("join", std::string("cannot listen for joins: ") + e.what());
     return;
   }
-  join_server_ = std::move(server);
   join_port_ = port;
   log(Level::kInfo, "network: taking joins on port " + std::to_string(port) + web::kJoinPath);
 }
@@ -573,9 +571,8 @@ void NetworkSync::listen() {
   if (server_ && server_address_ == address) return;
   if (server_) server_->stop();
   server_.reset();
-  auto server = std::make_unique<web::HttpServer>(handler_, options);
   try {
-    server->start();
+    server_ = web::startServer(handler_, options);
   } catch (const std::exception& e) {
     // Until tinc-up has given the interface its address. Quietly: this is every start.
     log(Level::kDebug, std::string("network: not serving yet: ") + e.what());
@@ -585,7 +582,6 @@ void NetworkSync::listen() {
     });
     return;
   }
-  server_ = std::move(server);
   server_address_ = address;
   log(Level::kInfo,
       "network: serving the network document on http://" + address + web::kNetworkPath);

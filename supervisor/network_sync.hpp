@@ -41,7 +41,7 @@
 #include "web/network_handler.hpp"
 
 namespace meshbroker::web {
-class HttpServer;
+class RunningServer;
 }
 
 namespace meshbroker::supervisor {
@@ -138,10 +138,10 @@ class NetworkSync {
   model::NetworkSnapshot state_;
   bool loaded_ = false;
   web::NetworkHandler handler_;
-  std::unique_ptr<web::HttpServer> server_;
+  std::unique_ptr<web::RunningServer> server_;
   std::string held_envelope_;  // what handler_ serves, as signed
   std::unique_ptr<web::JoinHandler> join_handler_;
-  std::unique_ptr<web::HttpServer> join_server_;
+  std::unique_ptr<web::RunningServer> join_server_;
   int join_port_ = 0;
   std::string server_address_;  // what server_ listens on ("address:port")
   Timer poll_;

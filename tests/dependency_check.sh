@@ -100,7 +100,8 @@ libraryOf() { # path relative to SRC, e.g. routing/netlink_route_table.cpp
     routing/netlink_route_table.* | routing/netlink_neighbours.*) echo meshbroker_routing_netlink ;;
     io/netlink.*) echo meshbroker_io_netlink ;;
     health/socket_prober.*) echo meshbroker_health_sockets ;;
-    web/server.* | web/status_service.* | web/client.*) echo meshbroker_web_server ;;
+    web/server.* | web/status_service.* | web/client.* | web/start_server.* | web/no_server.*)
+      echo meshbroker_web_server ;;
     backends/pki.* | backends/openvpn_management.* | backends/openvpn_status.* | \
       backends/rate_limit.*) echo meshbroker_backends_openvpn ;;
     supervisor/server_parts.* | supervisor/openvpn_driver.* | supervisor/crl_watch.* | \

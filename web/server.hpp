@@ -35,17 +35,30 @@ struct ServerOptions {
   int max_connections = 256;         // open at once; the oldest waiting one makes room
 };
 
-class HttpServer {
+// A listener some part started (the network document, joins), as that part holds it: it only
+// ever stops it. Made by startServer(), so that a part that serves only on a server does not
+// make a gateway-only build link the listener (web/no_server.cpp).
+class RunningServer {
+ public:
+  virtual ~RunningServer() = default;
+  virtual void stop() = 0;
+};
+
+// An HttpServer for `handler`, started. Throws std::runtime_error when it cannot bind, and in
+// a gateway-only build (MESHBROKER_GATEWAY_ONLY) always: it serves nothing.
+std::unique_ptr<RunningServer> startServer(const Handler& handler, const ServerOptions& options);
+
+class HttpServer : public RunningServer {
  public:
   HttpServer(const Handler& handler, ServerOptions options);
-  ~HttpServer();
+  ~HttpServer() override;
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and starts serving on threads of its own. Throws std::runtime_error (naming the
   // address and port) when it cannot bind.
   void start();
-  void stop();
+  void stop() override;
   bool running() const;
   int port() const { return port_; }
   const ServerOptions& options() const { return options_; }

@@ -13,6 +13,7 @@
 #include "config/loader.hpp"
 #include "supervisor/daemon.hpp"
 #include "unit/test_support.hpp"
+#include "web/server.hpp"
 
 namespace meshbroker::cli {
 namespace {
@@ -71,6 +72,22 @@ TEST_F(GatewayOnlyTest, TheDaemonRefusesToStartAServersConfig) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("built for the gateway role only"), std::string::npos)
         << e.what();
+  }
+}
+
+// The document and join listeners' way to serve: none in this build, with a reason (the binary
+// links no listener; bench/size measures what that saves).
+TEST(GatewayOnlyServing, StartServerServesNothingAndSaysWhy) {
+  struct Nothing : web::Handler {
+    web::Response handle(const web::Request&) const override { return {}; }
+  } handler;
+  web::ServerOptions options;
+  options.port = 0;
+  try {
+    web::startServer(handler, options);
+    FAIL() << "a gateway-only build started a listener";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("gateway role only"), std::string::npos) << e.what();
   }
 }
 
