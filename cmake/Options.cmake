@@ -27,6 +27,13 @@ if(MESHBROKER_STATIC)
   set(CMAKE_FIND_LIBRARY_SUFFIXES .a)  # pkg-config's -l names resolve to archives
   add_link_options(-static)
 endif()
+# Link-time optimisation of the meshbroker executable (scripts/cross: a router's flash). The
+# objects carry both GIMPLE and machine code (-ffat-lto-objects), so the unit tests link them
+# without LTO as before; only meshbroker's link optimises across them (cli/CMakeLists.txt).
+option(MESHBROKER_LTO "Link meshbroker with -flto (objects are fat: tests link without)" OFF)
+if(MESHBROKER_LTO)
+  add_compile_options(-flto=auto -ffat-lto-objects)
+endif()
 if(MESHBROKER_TSAN AND (MESHBROKER_SANITIZE OR MESHBROKER_FUZZ))
   message(FATAL_ERROR "MESHBROKER_TSAN cannot be combined with ASan (MESHBROKER_SANITIZE, _FUZZ)")
 endif()
