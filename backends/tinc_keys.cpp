@@ -1,5 +1,5 @@
 // tincd -K for the key pair; the public half of a private key by reading its DER (a few
-// length-checked TLVs), base64 through libsodium.
+// length-checked TLVs); PEM through network/pem.hpp.
 #include "backends/tinc_keys.hpp"
 
 #include <sodium.h>
@@ -10,6 +10,7 @@
 
 #include "backends/command.hpp"
 #include "config/loader.hpp"
+#include "network/pem.hpp"
 
 namespace meshbroker::backends {
 namespace {
@@ -58,49 +59,31 @@ std::string lengthOf(std::size_t n) {
   return static_cast<char>(0x80 | bytes.size()) + bytes;
 }
 
-// The base64 between a PEM block's BEGIN and END lines, decoded.
+// The DER in the PEM block of `label`; empty when there is no such block.
 std::string pemBody(std::string_view pem, std::string_view label) {
-  const std::string begin = "-----BEGIN " + std::string(label) + "-----";
-  const std::string end = "-----END " + std::string(label) + "-----";
-  const auto from = pem.find(begin);
-  if (from == std::string_view::npos) return {};
-  const auto to = pem.find(end, from);
-  if (to == std::string_view::npos) throw KeyError("the PEM block has no END line");
-  const auto text = pem.substr(from + begin.size(), to - from - begin.size());
-  std::string der(text.size(), '\0');
-  std::size_t size = 0;
-  const char* last = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(der.data()), der.size(), text.data(),
-                        text.size(), "\r\n", &size, &last, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      last != text.data() + text.size()) {
-    throw KeyError("the PEM block is not base64");
+  auto decoded = network::pemDecode(pem, label);
+  switch (decoded.status) {
+    case network::PemDecoded::Status::kNoBlock:
+      return {};
+    case network::PemDecoded::Status::kNoEnd:
+      throw KeyError("the PEM block has no END line");
+    case network::PemDecoded::Status::kBadBase64:
+      throw KeyError("the PEM block is not base64");
+    case network::PemDecoded::Status::kFound:
+      break;
   }
-  der.resize(size);
-  return der;
-}
-
-std::string toPem(std::string_view der, std::string_view label) {
-  std::string text(sodium_base64_ENCODED_LEN(der.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(text.data(), text.size(), reinterpret_cast<const unsigned char*>(der.data()),
-                    der.size(), sodium_base64_VARIANT_ORIGINAL);
-  text.pop_back();  // the NUL
-  std::string pem = "-----BEGIN " + std::string(label) + "-----\n";
-  for (std::size_t at = 0; at < text.size(); at += 64) pem += text.substr(at, 64) + "\n";
-  return pem + "-----END " + std::string(label) + "-----\n";
+  return std::move(decoded.der);
 }
 
 // The PEM block of `label` in a file tincd wrote (it starts with a blank line), or KeyError.
 std::string pemBlockIn(const fs::path& file, std::string_view label) {
   auto text = config::readSmallFile(file);
   if (!text) throw KeyError("tincd -K wrote no " + file.filename().string());
-  const std::string begin = "-----BEGIN " + std::string(label) + "-----";
-  const std::string end = "-----END " + std::string(label) + "-----\n";
-  const auto from = text->find(begin);
-  const auto to = text->find(end, from == std::string::npos ? 0 : from);
-  if (from == std::string::npos || to == std::string::npos) {
+  const auto block = network::pemBlock(*text, label);
+  if (block.empty()) {
     throw KeyError(file.filename().string() + " from tincd -K holds no " + std::string(label));
   }
-  return text->substr(from, to + end.size() - from);
+  return std::string(block);
 }
 
 }  // namespace
@@ -160,7 +143,8 @@ std::string publicKeyOf(const std::string& private_pem) {
   }
   std::string body = std::string(modulus.whole) + std::string(exponent.whole);
   sodium_memzero(der.data(), der.size());
-  return toPem(static_cast<char>(kSequence) + lengthOf(body.size()) + body, "RSA PUBLIC KEY");
+  return network::pemEncode("RSA PUBLIC KEY",
+                            static_cast<char>(kSequence) + lengthOf(body.size()) + body);
 }
 
 }  // namespace meshbroker::backends

@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "network/pem.hpp"
+
 namespace meshbroker::network {
 namespace {
 
@@ -18,8 +20,7 @@ static_assert(kKeyBytes == 32 && kSeedBytes == 32 && kSignatureBytes == 64);
 // ed25519` and OpenSSL's PEM writer produce: this DER prefix, then the 32-byte seed.
 constexpr std::string_view kPkcs8Prefix{
     "\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20", 16};
-constexpr std::string_view kPemBegin = "-----BEGIN PRIVATE KEY-----";
-constexpr std::string_view kPemEnd = "-----END PRIVATE KEY-----";
+constexpr std::string_view kPemLabel = "PRIVATE KEY";
 
 const unsigned char* bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
@@ -34,19 +35,18 @@ void ready() {
 // The 32-byte seed of a PKCS#8 PEM Ed25519 private key. Anything else (another algorithm, an
 // encrypted key, a key with attributes or its public half appended) is a CryptoError.
 std::string seedOf(std::string_view pem) {
-  auto begin = pem.find(kPemBegin);
-  if (begin == std::string_view::npos) {
-    throw CryptoError("not a PEM private key (no \"" + std::string(kPemBegin) + "\" line)");
+  auto decoded = pemDecode(pem, kPemLabel);
+  switch (decoded.status) {
+    case PemDecoded::Status::kNoBlock:
+      throw CryptoError("not a PEM private key (no \"-----BEGIN PRIVATE KEY-----\" line)");
+    case PemDecoded::Status::kNoEnd:
+      throw CryptoError("not a PEM private key (no END line)");
+    case PemDecoded::Status::kBadBase64:
+      throw CryptoError("not a PEM private key (bad base64)");
+    case PemDecoded::Status::kFound:
+      break;
   }
-  begin += kPemBegin.size();
-  const auto end = pem.find(kPemEnd, begin);
-  if (end == std::string_view::npos) throw CryptoError("not a PEM private key (no END line)");
-  std::string text;
-  for (char c : pem.substr(begin, end - begin)) {
-    if (c != '\n' && c != '\r') text.push_back(c);
-  }
-  std::string der;
-  if (!decodeBase64(text, der)) throw CryptoError("not a PEM private key (bad base64)");
+  std::string& der = decoded.der;
   if (der.size() != kPkcs8Prefix.size() + kSeedBytes || !der.starts_with(kPkcs8Prefix)) {
     sodium_memzero(der.data(), der.size());
     throw CryptoError(
@@ -122,12 +122,9 @@ std::string generateSigningKey() {
   std::string der(kPkcs8Prefix);
   der.resize(kPkcs8Prefix.size() + kSeedBytes);
   randombytes_buf(bytes(der) + kPkcs8Prefix.size(), kSeedBytes);
-  auto text = encodeBase64(der);
+  auto pem = pemEncode(kPemLabel, der);
   sodium_memzero(der.data(), der.size());
-  std::string pem = std::string(kPemBegin) + "\n";
-  for (std::size_t at = 0; at < text.size(); at += 64) pem += text.substr(at, 64) + "\n";
-  sodium_memzero(text.data(), text.size());
-  return pem + std::string(kPemEnd) + "\n";
+  return pem;
 }
 
 std::string publicKeyOf(std::string_view private_pem) {

@@ -143,21 +143,41 @@ use_compiler_cache() {
   COMPILER_CACHE_ARGS=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 }
 
-build_meshbroker() {
-  local cache="$BUILD_DIR/CMakeCache.txt" generator
+# configure_and_build DIR WHAT [CMAKE_OPTION...] [-- TARGET...]: configures DIR with Ninja (the
+# build type MESHBROKER_BUILD_TYPE, RelWithDebInfo unless set) and builds TARGETs (all without).
+# WHAT names the build in the progress line.
+configure_and_build() {
+  local dir=$1 what=$2 cache generator
+  shift 2
+  local options=() targets=()
+  while (($#)) && [[ $1 != -- ]]; do
+    options+=("$1")
+    shift
+  done
+  (($#)) && shift
+  targets=("$@")
+  cache="$dir/CMakeCache.txt"
   if [[ -f $cache ]]; then
     generator=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$cache")
     if [[ -n $generator && $generator != Ninja ]]; then
-      die "$BUILD_DIR was configured with \"$generator\", not Ninja; remove it (rm -rf $BUILD_DIR) and rerun"
+      die "$dir was configured with \"$generator\", not Ninja; remove it (rm -rf $dir) and rerun"
     fi
   fi
-  say "configuring $BUILD_DIR"
+  say "configuring $dir${what:+ ($what)}"
   use_compiler_cache
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja "${COMPILER_CACHE_ARGS[@]}" \
-    -DCMAKE_BUILD_TYPE="${MESHBROKER_BUILD_TYPE:-RelWithDebInfo}" >/dev/null ||
-    die "cmake configure failed (rerun: cmake -S $ROOT -B $BUILD_DIR -G Ninja)"
-  say "building"
-  cmake --build "$BUILD_DIR" || die "build failed"
+  cmake -S "$ROOT" -B "$dir" -G Ninja "${COMPILER_CACHE_ARGS[@]}" \
+    -DCMAKE_BUILD_TYPE="${MESHBROKER_BUILD_TYPE:-RelWithDebInfo}" "${options[@]}" >/dev/null ||
+    die "cmake configure failed (rerun: cmake -S $ROOT -B $dir -G Ninja ${options[*]})"
+  say "building${what:+ ($what)}"
+  if ((${#targets[@]})); then
+    cmake --build "$dir" --target "${targets[@]}" || die "build failed"
+  else
+    cmake --build "$dir" || die "build failed"
+  fi
+}
+
+build_meshbroker() {
+  configure_and_build "$BUILD_DIR" ""
   [[ -x $MESHBROKER_BIN ]] || die "the build did not produce $MESHBROKER_BIN"
 }
 
@@ -165,13 +185,8 @@ build_meshbroker() {
 # PKI or OpenSSL; what a router runs) for this machine, in $GATEWAY_BUILD_DIR.
 GATEWAY_BUILD_DIR="$ROOT/build-gw"
 build_gateway_only() {
-  say "configuring $GATEWAY_BUILD_DIR (gateway role only)"
-  use_compiler_cache
-  cmake -S "$ROOT" -B "$GATEWAY_BUILD_DIR" -G Ninja "${COMPILER_CACHE_ARGS[@]}" \
-    -DCMAKE_BUILD_TYPE="${MESHBROKER_BUILD_TYPE:-RelWithDebInfo}" -DMESHBROKER_GATEWAY_ONLY=ON \
-    -DMESHBROKER_TESTS=OFF >/dev/null ||
-    die "cmake configure failed (rerun: cmake -S $ROOT -B $GATEWAY_BUILD_DIR -G Ninja -DMESHBROKER_GATEWAY_ONLY=ON)"
-  cmake --build "$GATEWAY_BUILD_DIR" --target meshbroker meshbroker-notify || die "build failed"
+  configure_and_build "$GATEWAY_BUILD_DIR" "gateway role only" -DMESHBROKER_GATEWAY_ONLY=ON \
+    -DMESHBROKER_TESTS=OFF -- meshbroker meshbroker-notify
 }
 
 # localize_config SRC DST STATE_DIR RUNTIME_DIR: copies a meshbroker config, moving its state

@@ -1,5 +1,6 @@
-// tinc key pairs: the PEM forms tinc 1.0 reads, made by the real tincd -K, and the public half
-// derived from the private one (compared with OpenSSL's and tincd's own derivations).
+// PEM text (network/pem.hpp) and tinc key pairs: the PEM forms tinc 1.0 reads, made by the real
+// tincd -K, and the public half derived from the private one (compared with OpenSSL's and tincd's
+// own derivations).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 
 #include "backends/tinc_keys.hpp"
 #include "config/types.hpp"
+#include "network/pem.hpp"
 #include "tests/unit/test_support.hpp"
 
 namespace meshbroker::backends {
@@ -54,6 +56,69 @@ TEST_F(TincKeys, RefusesBadSizesAMissingTincdAndAMissingFolder) {
 
 // A key OpenSSL made, in both its forms: the public half is the one `openssl rsa
 // -RSAPublicKey_out` printed.
+using network::pemBlock;
+using network::pemDecode;
+using network::PemDecoded;
+using network::pemEncode;
+
+TEST(Pem, EncodedBytesComeBackInLinesOf64) {
+  std::string der;
+  for (int i = 0; i < 200; ++i) der.push_back(static_cast<char>(i * 37));
+  const auto pem = pemEncode("RSA PUBLIC KEY", der);
+  EXPECT_TRUE(pem.starts_with("-----BEGIN RSA PUBLIC KEY-----\n")) << pem;
+  EXPECT_TRUE(pem.ends_with("\n-----END RSA PUBLIC KEY-----\n")) << pem;
+  // 200 bytes are 268 base64 characters: lines of 64, 64, 64, 64 and 12.
+  std::size_t longest = 0;
+  for (std::size_t at = 0, next; at < pem.size(); at = next + 1) {
+    next = pem.find('\n', at);
+    if (pem.compare(at, 5, "-----") != 0) longest = std::max(longest, next - at);
+  }
+  EXPECT_EQ(longest, 64u);
+  const auto decoded = pemDecode(pem, "RSA PUBLIC KEY");
+  ASSERT_EQ(decoded.status, PemDecoded::Status::kFound);
+  EXPECT_EQ(decoded.der, der);
+  // CRLF line ends read the same.
+  std::string crlf;
+  for (char c : pem) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  EXPECT_EQ(pemDecode(crlf, "RSA PUBLIC KEY").der, der);
+}
+
+TEST(Pem, FindsTheBlockOfItsOwnLabelOnly) {
+  const auto rsa = pemEncode("RSA PRIVATE KEY", "rsa");
+  const auto pkcs8 = pemEncode("PRIVATE KEY", "pkcs8");
+  const std::string text = "tincd wrote this\n\n" + rsa + pkcs8 + "trailer";
+  EXPECT_EQ(pemBlock(text, "RSA PRIVATE KEY"), rsa);
+  EXPECT_EQ(pemBlock(text, "PRIVATE KEY"), pkcs8);
+  EXPECT_EQ(pemDecode(text, "PRIVATE KEY").der, "pkcs8");
+  EXPECT_EQ(pemDecode(text, "RSA PRIVATE KEY").der, "rsa");
+  EXPECT_EQ(pemBlock(text, "PUBLIC KEY"), "");
+  EXPECT_EQ(pemDecode(text, "ENCRYPTED PRIVATE KEY").status, PemDecoded::Status::kNoBlock);
+  // An END line with no newline after it ends the block too.
+  EXPECT_EQ(pemBlock(pkcs8.substr(0, pkcs8.size() - 1), "PRIVATE KEY"),
+            pkcs8.substr(0, pkcs8.size() - 1));
+}
+
+TEST(Pem, SaysWhatIsWrongWithABrokenBlock) {
+  const auto pem = pemEncode("PRIVATE KEY", "0123456789");
+  const auto cut = pem.substr(0, pem.find("-----END"));
+  EXPECT_EQ(pemDecode(cut, "PRIVATE KEY").status, PemDecoded::Status::kNoEnd);
+  EXPECT_EQ(pemBlock(cut, "PRIVATE KEY"), "");
+  for (const std::string body : {"MDEy*zQ1Njc4OQ==", "MDEyMzQ1Njc4OQ=", "MDEyMzQ1Njc4OR==", ""}) {
+    const std::string text =
+        "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n";
+    const auto decoded = pemDecode(text, "PRIVATE KEY");
+    EXPECT_EQ(decoded.status,
+              body.empty() ? PemDecoded::Status::kFound : PemDecoded::Status::kBadBase64)
+        << body;
+    EXPECT_TRUE(decoded.der.empty()) << body;
+  }
+  // The END line of another label does not end this one.
+  EXPECT_EQ(
+      pemDecode("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", "PRIVATE KEY")
+          .status,
+      PemDecoded::Status::kNoEnd);
+}
+
 TEST(TincPublicKey, IsOpensslsForAPkcs1OrPkcs8Key) {
   const auto keys = testing::kSourceDir / "tests/data/keys";
   const auto expected = testing::readText(keys / "openssl-pkcs8.pub");
