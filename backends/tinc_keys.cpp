@@ -86,11 +86,25 @@ std::string pemBlockIn(const fs::path& file, std::string_view label) {
   return std::string(block);
 }
 
+constexpr std::string_view kScratchPrefix = ".tinc-keygen-";
+
+// A scratch folder a keygen left when it was killed (SIGKILL, power cut) holds a private key
+// nothing uses: removed before the next one starts. A symlink of that name is removed as a link.
+void removeStaleScratch(const fs::path& folder) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (!entry.path().filename().string().starts_with(kScratchPrefix)) continue;
+    std::error_code ignored;
+    fs::remove_all(entry.path(), ignored);
+  }
+}
+
 }  // namespace
 
 TincKeyPair generateTincKeyPair(int bits, const fs::path& tincd, const fs::path& folder) {
   if (bits < 2048 || bits > 8192) throw KeyError("key size must be 2048..8192 bits");
-  std::string scratch = (folder / ".tinc-keygen-XXXXXX").string();
+  removeStaleScratch(folder);
+  std::string scratch = (folder / (std::string(kScratchPrefix) + "XXXXXX")).string();
   if (!::mkdtemp(scratch.data())) {  // 0700
     throw KeyError("cannot make a scratch folder in " + folder.string() + ": " +
                    std::generic_category().message(errno));

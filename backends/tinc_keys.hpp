@@ -20,7 +20,8 @@ struct TincKeyPair {
 
 // A fresh RSA key pair of `bits` (2048..8192), made by `tincd -K` in a private scratch folder
 // inside `folder` (which must exist; the key file's own folder, so that the private key never
-// passes through a shared one) and removed after. Throws KeyError naming what failed.
+// passes through a shared one) and removed after; one a killed keygen left there is removed
+// first. Throws KeyError naming what failed.
 TincKeyPair generateTincKeyPair(int bits, const std::filesystem::path& tincd,
                                 const std::filesystem::path& folder);
 

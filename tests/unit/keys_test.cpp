@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "backends/tinc_keys.hpp"
@@ -39,6 +40,23 @@ TEST_F(TincKeys, TincdMakesPkcs1PemThatValidationAcceptsAndLeavesNothingBehind) 
 TEST_F(TincKeys, KeysDiffer) {
   EXPECT_NE(generateTincKeyPair(2048, kTincd, dir_).public_pem,
             generateTincKeyPair(2048, kTincd, dir_).public_pem);
+}
+
+// A keygen killed while tincd -K ran left its scratch folder, with a private key in it: the next
+// keygen removes it. A symlink with that name goes as a link; where it points is left alone.
+TEST_F(TincKeys, AScratchFolderAKilledKeygenLeftIsRemovedByTheNext) {
+  fs::create_directories(dir_ / ".tinc-keygen-Ab12Cd");
+  std::ofstream(dir_ / ".tinc-keygen-Ab12Cd" / "rsa_key.priv") << "left behind";
+  const auto elsewhere = testing::freshTestDir("mb-keys-elsewhere");
+  std::ofstream(elsewhere / "keep") << "kept";
+  fs::create_directory_symlink(elsewhere, dir_ / ".tinc-keygen-link");
+  std::ofstream(dir_ / "rsa_key.priv.other") << "not ours";
+  generateTincKeyPair(2048, kTincd, dir_);
+  EXPECT_FALSE(fs::exists(dir_ / ".tinc-keygen-Ab12Cd"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / ".tinc-keygen-link")));
+  EXPECT_EQ(testing::readText(elsewhere / "keep"), "kept");
+  EXPECT_EQ(testing::readText(dir_ / "rsa_key.priv.other"), "not ours");
+  fs::remove_all(elsewhere);
 }
 
 TEST_F(TincKeys, RefusesBadSizesAMissingTincdAndAMissingFolder) {
