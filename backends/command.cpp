@@ -1,10 +1,9 @@
 #include "backends/command.hpp"
 
-#include <sys/wait.h>
-
 #include <boost/process.hpp>
-#include <boost/process/extend.hpp>
 #include <iterator>
+
+#include "backends/reap_failed_exec.hpp"
 
 namespace meshbroker::backends {
 
@@ -16,13 +15,8 @@ CommandResult runCommand(const std::filesystem::path& exe, const std::vector<std
   std::error_code ec;
   bp::opstream in;
   bp::ipstream out;
-  // Boost 1.74 forgets the forked child when its exec fails (a missing program): reap it, or
-  // it stays a zombie for as long as we run (process.cpp's launcher does the same).
-  auto reap_failed_exec = bp::extend::on_error([](auto& executor, const std::error_code&) {
-    if (executor.pid > 0) ::waitpid(executor.pid, nullptr, 0);
-  });
   bp::child child(bp::exe = exe.string(), bp::args = args,
-                  bp::std_in<in, (bp::std_out & bp::std_err)> out, reap_failed_exec, ec);
+                  bp::std_in<in, (bp::std_out & bp::std_err)> out, reapFailedExec(), ec);
   if (ec || !child.valid()) {
     result.output = "cannot run " + exe.string() + ": " + ec.message();
     return result;

@@ -26,6 +26,7 @@
 #include <set>
 #include <sstream>
 
+#include "backends/reap_failed_exec.hpp"
 #include "io/unique_fd.hpp"
 
 namespace meshbroker::backends {
@@ -484,10 +485,7 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, 
   }
   for (const auto& [key, value] : spec.extra_env) child_env[key] = value;
 
-  // Boost 1.74 forgets the forked child when its exec fails: reap it, or it stays a zombie.
-  auto reapFailedExec = bp::extend::on_error([](auto& executor, const std::error_code&) {
-    if (executor.pid > 0) ::waitpid(executor.pid, nullptr, 0);
-  });
+  auto reap_failed_exec = reapFailedExec();
   std::error_code ec;
   bp::child child;
   if (spec.survive_parent) {
@@ -511,13 +509,13 @@ std::unique_ptr<ChildProcess> RealProcessLauncher::spawn(const SpawnSpec& spec, 
                         ::dup2(log_fd, STDOUT_FILENO);
                         ::dup2(log_fd, STDERR_FILENO);
                       }),
-                      reapFailedExec, ec);
+                      reap_failed_exec, ec);
   } else {
     auto& pipe = shared->pipe.emplace(io_);
     child =
         bp::child(bp::exe = spec.executable, bp::args = spec.args,
                   bp::std_in<bp::null, (bp::std_out & bp::std_err)> pipe, child_env,
-                  bp::extend::on_exec_setup([](auto&) { childSetup(true); }), reapFailedExec, ec);
+                  bp::extend::on_exec_setup([](auto&) { childSetup(true); }), reap_failed_exec, ec);
   }
   if (ec || !child.valid())
     return cannotStart("cannot start " + spec.executable + ": " + ec.message());
