@@ -83,6 +83,7 @@ void Daemon::start() {
   if (server_) server_->prepare();
   // A newer document is applied like a SIGHUP (posted: it arrives inside the part's own call).
   tinc_->setOnPeerUp([this](const std::string& peer) { network_.peerUp(peer); });
+  tinc_->setUnansweredServers([this] { return network_.unansweredServers(); });
   network_.setOnNewDocument([this] {
     asio::post(io_, [this] {
       log(Level::kNotice, "network: applying the new network document");
@@ -132,8 +133,8 @@ void Daemon::start() {
     monitor_->setLocalHold(backends_.state("tinc") != State::kRunning);
     monitor_->configure(config_);
     tinc_->attachMonitor(monitor_);
-    tinc_->watchStalePaths();
   }
+  tinc_->watchStalePaths();
   network_.configure();
   if (auto watchdog = systemdWatchdogPeriod()) petWatchdog(*watchdog / 2);
   log(Level::kNotice, "meshbroker " + config_.name.str() + " (" +

@@ -633,6 +633,7 @@ void NetworkSync::pollNow() {
   }
   if (worker_.joinable()) worker_.join();  // finished: pulling_ is false
   pulling_ = true;
+  pull_started_ = Clock::now();
   const int port = config_.network->port.value();
   std::weak_ptr<bool> alive = alive_;
   worker_ = std::thread([this, targets, port, alive] {
@@ -642,6 +643,7 @@ void NetworkSync::pollNow() {
       auto reply = web::httpGet(target.address, port, web::kNetworkPath, kPullTimeout,
                                 network::kMaxEnvelopeBytes);
       pull.from = target.name;
+      if (reply.connect_timed_out) pull.silent.push_back(target.name);
       if (reply.ok && reply.status == 200) {
         pull.envelope = std::move(reply.body);
         pull.error.clear();
@@ -661,6 +663,14 @@ void NetworkSync::finishPull(Pull pull) {
   pulling_ = false;
   const bool server_came_up = std::exchange(pull_again_, false);
   if (stopping_) return;
+  // Silent servers keep the time their silence began; any other outcome (an answer, or not
+  // tried this time) ends it.
+  std::map<std::string, TimePoint> unanswered;
+  for (const auto& name : pull.silent) {
+    auto before = unanswered_.find(name);
+    unanswered[name] = before != unanswered_.end() ? before->second : pull_started_;
+  }
+  unanswered_ = std::move(unanswered);
   if (pull.envelope.empty()) {
     ++failed_pulls_;
     refuse("pull", "no server gave the document (" + pull.error + "); keeping version " +

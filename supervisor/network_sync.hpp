@@ -90,6 +90,10 @@ class NetworkSync {
   // now: the first pull at start usually finds the mesh not there yet, and the next try
   // after a failure can be seconds away.
   void peerUp(const std::string& peer);
+  // The servers whose last pull got no answer at all (the connection attempt timed out), each
+  // with the start of the first such pull since it last answered: for the stale-path watch,
+  // which restarts tincd when one of them stays silent while tinc says it is up.
+  const std::map<std::string, TimePoint>& unansweredServers() const { return unanswered_; }
 
   // A signed document from `from` (a server's name), on the loop: verified, compared, kept.
   // Public for the unit tests, which feed it what a server would answer.
@@ -97,9 +101,10 @@ class NetworkSync {
 
  private:
   struct Pull {
-    std::string from;      // the server that answered, or the last one tried
-    std::string envelope;  // its body, when one answered 200
-    std::string error;     // why none did
+    std::string from;                 // the server that answered, or the last one tried
+    std::string envelope;             // its body, when one answered 200
+    std::string error;                // why none did
+    std::vector<std::string> silent;  // servers tried that gave no answer (connect timeout)
   };
   void loadHeld();
   void loadRegistryState();
@@ -158,6 +163,8 @@ class NetworkSync {
   bool pulling_ = false;
   int failed_pulls_ = 0;     // in a row: the next try comes sooner than the period
   bool pull_again_ = false;  // a server came up during a pull: should it fail, try again now
+  TimePoint pull_started_{};
+  std::map<std::string, TimePoint> unanswered_;  // see unansweredServers()
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

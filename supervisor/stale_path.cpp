@@ -13,6 +13,36 @@ std::string seconds(Duration d) {
 
 }  // namespace
 
+std::vector<PathView> pathViews(
+    const std::map<std::string, std::optional<TimePoint>>& probe_replies,
+    const std::map<std::string, TimePoint>& unanswered_since,
+    const std::map<std::string, TimePoint>& mesh_up_since) {
+  std::map<std::string, PathView> views;
+  const auto view = [&](const std::string& peer) -> PathView& {
+    auto& v = views[peer];
+    v.peer = peer;
+    if (auto up = mesh_up_since.find(peer); up != mesh_up_since.end()) {
+      v.mesh_up = true;
+      v.mesh_up_since = up->second;
+    }
+    return v;
+  };
+  for (const auto& [peer, since] : unanswered_since) {
+    auto& v = view(peer);
+    v.last_reply = since;
+    v.pulled = true;
+  }
+  for (const auto& [peer, reply] : probe_replies) {  // probes, where there are, say more
+    auto& v = view(peer);
+    v.last_reply = reply;
+    v.pulled = false;
+  }
+  std::vector<PathView> out;
+  out.reserve(views.size());
+  for (auto& [peer, v] : views) out.push_back(std::move(v));
+  return out;
+}
+
 void StalePathWatch::setTincRunning(std::optional<TimePoint> at) {
   if (!at) {
     tinc_since_.reset();
@@ -62,6 +92,7 @@ std::optional<StaleVerdict> StalePathWatch::evaluate(TimePoint now,
   verdict.reason = "peer " + worst->peer + " has been connected over tinc for " +
                    seconds(std::chrono::duration_cast<Duration>(now - worst->mesh_up_since)) +
                    " but has answered nothing " +
+                   (worst->pulled ? std::string("to our network-document pulls ") : "") +
                    (worst_answered ? "for " + seconds(worst_silence) : "since it connected") +
                    " (tinc 1.0's packet key out of step?); restarting tincd gives both sides "
                    "new keys; next such restart not before " +

@@ -14,6 +14,9 @@
 // nor, when it has not answered since that host-up, since the host-up (the key can be out of
 // step from the first packet). A dead or cut-off peer is never stale: its meta connection ends
 // within PingInterval + PingTimeout (15 s, set in tinc.conf), well before `silence`.
+// The same symptom shows on a server a node pulls the network document from: tinc says it is up
+// and the pulls' connection attempts time out (seen in ansible_deploy: comegato could not reach
+// chip for over 30 s at start). Such a server counts as a path too (pathViews below).
 // Once a restart was made for a peer, that peer makes no other until it has answered again, so
 // a peer that never answers (ICMP filtered, a wrong address) costs one restart, not one an hour.
 // Restarts back off (doubling to `backoff_max`) so a peer that keeps going stale costs at most
@@ -35,13 +38,27 @@ struct StalePathParams {
   Duration backoff_max{3600000};  // ...doubling up to this; backoff_max without a restart resets it
 };
 
-// What the daemon knows of one probed peer.
+// What the daemon knows of one peer: a probed one, or a server it pulls from.
 struct PathView {
   std::string peer;
   bool mesh_up = false;                 // tinc's host-up seen, no host-down since
   TimePoint mesh_up_since{};            // when that host-up came
   std::optional<TimePoint> last_reply;  // the newest probe reply from the peer, any check
+  bool pulled = false;  // judged by network-document pulls, not probes (see pathViews)
 };
+
+// The paths the watch judges, built on every tick from what the daemon knows:
+//  - each probed peer (`probe_replies`: its newest reply, if any);
+//  - each server this node pulls the network document from whose pulls go unanswered (the
+//    connection attempt times out; `unanswered_since`: from the first such pull since it last
+//    answered) and that is not probed. Its last_reply is when that silence began: the pulls
+//    come seconds apart while they fail but a whole poll_ms apart while they work, so only
+//    a run of unanswered ones says the path is silent. A pull it answers ends the run.
+// `mesh_up_since`: the peers tinc has up, each with its last host-up. In name order.
+std::vector<PathView> pathViews(
+    const std::map<std::string, std::optional<TimePoint>>& probe_replies,
+    const std::map<std::string, TimePoint>& unanswered_since,
+    const std::map<std::string, TimePoint>& mesh_up_since);
 
 struct StaleVerdict {
   std::string peer;

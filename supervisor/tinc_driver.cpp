@@ -252,18 +252,14 @@ void TincDriver::watchStalePaths() {
 }
 
 void TincDriver::checkStalePaths() {
-  if (!monitor_ || backends_.state(kId) != State::kRunning) return;
-  std::vector<PathView> paths;
-  for (const auto& [peer, last_reply] : monitor_->lastReplies()) {
-    PathView view;
-    view.peer = peer;
-    auto node = mesh_.find(peer);
-    auto up_at = mesh_up_at_.find(peer);
-    view.mesh_up = node != mesh_.end() && node->second.up && up_at != mesh_up_at_.end();
-    if (view.mesh_up) view.mesh_up_since = up_at->second;
-    view.last_reply = last_reply;
-    paths.push_back(std::move(view));
+  if (backends_.state(kId) != State::kRunning) return;
+  std::map<std::string, TimePoint> up_since;
+  for (const auto& [peer, at] : mesh_up_at_) {
+    if (auto node = mesh_.find(peer); node != mesh_.end() && node->second.up) up_since[peer] = at;
   }
+  const auto paths = pathViews(
+      monitor_ ? monitor_->lastReplies() : std::map<std::string, std::optional<TimePoint>>{},
+      unanswered_servers_ ? unanswered_servers_() : std::map<std::string, TimePoint>{}, up_since);
   auto verdict = stale_watch_.evaluate(Clock::now(), paths);
   if (!verdict) return;
   log(Level::kWarning, "tinc: " + verdict->reason);

@@ -36,6 +36,11 @@ class TincDriver final : public BackendDriver {
   void setUser(std::optional<backends::SystemUser> user) { user_ = std::move(user); }
   // Probe replies for the stale-path watch (optional).
   void attachMonitor(const GatewayMonitor* monitor) { monitor_ = monitor; }
+  // The servers whose network-document pulls go unanswered, for the same watch (optional;
+  // NetworkSync::unansweredServers).
+  void setUnansweredServers(std::function<std::map<std::string, TimePoint>()> servers) {
+    unanswered_servers_ = std::move(servers);
+  }
   // Told the name of each peer tinc newly reports reachable (a host-up, or the node list).
   void setOnPeerUp(std::function<void(const std::string&)> callback) {
     on_peer_up_ = std::move(callback);
@@ -76,6 +81,7 @@ class TincDriver final : public BackendDriver {
   Hooks hooks_;
   const GatewayMonitor* monitor_ = nullptr;
   std::function<void(const std::string&)> on_peer_up_;
+  std::function<std::map<std::string, TimePoint>()> unanswered_servers_;
   std::optional<backends::SystemUser> user_;
   std::unique_ptr<backends::TincEventSocket> events_;
   backends::TincDumpReader dump_;

@@ -8,6 +8,7 @@
 
 #include <exception>
 #include <optional>
+#include <string_view>
 
 namespace meshbroker::web {
 
@@ -88,11 +89,14 @@ GetResult exchange(http::verb verb, const std::string& host, int port, const std
         });
     // The resolver is not covered by the stream's deadline: bound the whole run as well.
     io.run_for(timeout + std::chrono::milliseconds(100));
+    const bool connecting = std::string_view(stage) == "connect";
     if (!io.stopped()) {
       result.error = "timed out after " + std::to_string(timeout.count()) + " ms (" + stage + ")";
+      result.connect_timed_out = connecting;
       return result;
     }
     if (failure) {
+      result.connect_timed_out = connecting && failure == beast::error::timeout;
       result.error =
           failure == beast::error::timeout
               ? "timed out after " + std::to_string(timeout.count()) + " ms (" + stage + ")"

@@ -18,6 +18,9 @@ struct GetResult {
   int status = 0;     // its status code
   std::string body;   // its body
   std::string error;  // why not, when !ok ("connection refused", "timed out after 5 s", ...)
+  // Nothing came back to the connection attempt (no SYN-ACK, no reset) before the deadline:
+  // the host or the path to it is silent. A refusal, or a timeout later on, is an answer.
+  bool connect_timed_out = false;
 };
 
 // GET `target` from host:port (host: an IPv4/IPv6 literal or a name), with an Authorization

@@ -15,11 +15,13 @@
 # reaches comegato (time printed); a tampered document in comegato's state folder is refused at
 # start (signature) and replaced by the registry's; with chip's meshbroker gone (handover: tincd
 # stays) comegato keeps version 2 and says the pull fails; chip back with another change:
-# version 3 converges.
+# version 3 converges; chip's mesh side made silent (every frame dropped, tinc connected):
+# comegato's stale-path watch restarts its tincd after 25 s of unanswered pulls, once.
 set -euo pipefail
 # shellcheck source=../../lab/two_nodes.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/../../lab/two_nodes.sh"
 pair_init --test network_registry "$@"
+lab_need nft
 
 key_file=$LAB_TMP/chip/state/network/signing.key
 for node in chip comegato illimani; do pair_config "$node" '.openvpn = []' '.routes = []'; done
@@ -115,4 +117,35 @@ converge_ms=$(($(lab_ms) - back))
 # Reported, not asserted (bench/network): from the registry's start to the other node on its
 # new version (poll 1 s here).
 lab_log "registry back: version 3 converged on comegato $converge_ms ms after chip's meshbroker started"
+
+# --- a silent path to the registry: the stale-path watch restarts comegato's tincd ------------
+# What ansible_deploy met once at start: tinc says chip is up, yet nothing comegato sends over
+# the mesh reaches chip (tinc 1.0's packet key out of step) and every pull's connection attempt
+# times out. The same symptom on purpose: chip's tap drops every frame that arrives (netdev
+# ingress); tinc's meta connection, over the underlay, is fine.
+tinc_restarts() { pair_status comegato '.backends[] | select(.id == "tinc") | .restarts'; }
+tinc_restarted() { [[ $(tinc_restarts) -gt $1 ]] && pair_backend_is comegato tinc running; }
+stale_lines() { grep -c 'answered nothing to our network-document pulls' "$LAB_TMP/comegato.log" || true; }
+has_stale_line() { [[ $(stale_lines) -ge 1 ]]; }
+pulls_again() { [[ -z $(pair_status comegato '.network.last_error // ""') ]]; }
+restarts0=$(tinc_restarts)
+[[ $(stale_lines) -eq 0 ]] || lab_fail "comegato blamed chip's silence before there was any"
+silent=$(lab_ms)
+lab_exec chip nft -f - <<'NFT' || lab_fail "nft: cannot add the drop on chip's meshnet0"
+table netdev silent_registry {
+  chain in { type filter hook ingress device "meshnet0" priority 0; policy drop; }
+}
+NFT
+lab_expect 45 "comegato to restart its tincd for chip's silence" has_stale_line
+stale_ms=$(($(lab_ms) - silent))
+((stale_ms >= 24000)) || lab_fail "comegato restarted its tincd $stale_ms ms into the silence, before 25 s"
+lab_expect 15 "comegato's tincd to run again" tinc_restarted "$restarts0"
+# Still silent after the restart: one restart for chip, not one every 25 s.
+sleep 30
+[[ $(tinc_restarts) -eq $((restarts0 + 1)) && $(stale_lines) -eq 1 ]] ||
+  lab_fail "comegato restarted its tincd again for the same silence ($(tinc_restarts) restarts, was $restarts0)"
+lab_exec chip nft delete table netdev silent_registry
+lab_expect 20 "comegato to pull from chip again" pulls_again
+has_version comegato 3 || lab_fail "comegato lost version 3 during the silence"
+lab_log "chip silent to comegato's pulls: comegato restarted its tincd after $stale_ms ms (once); it pulls again once the path is back"
 lab_pass

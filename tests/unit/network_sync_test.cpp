@@ -167,6 +167,57 @@ TEST_F(NetworkSyncTest, PullsAtOnceWhenAServerItPullsFromComesUp) {
   server.stop();
 }
 
+// A server whose pulls go unanswered (every SYN dropped, as over a tinc path whose packet key
+// is out of step) is reported to the stale-path watch from the first such pull, and stays so
+// over the next ones; one that answers, even with a refusal, is not.
+TEST_F(NetworkSyncTest, AServerThatAnswersNoPullIsReportedUntilItAnswers) {
+  testing::SilentPort chip;
+  auto json = testing::example("comegato");
+  json["network"] = {{"name", "seed"},
+                     {"registry", "chip"},
+                     {"key", pub_},
+                     {"port", chip.port()},
+                     {"poll_ms", 3600000}};
+  json["paths"]["state_dir"] = dir_.string();
+  auto loaded = testing::parseAs("comegato", json.dump());
+  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+  auto config = std::move(*loaded.config);
+  for (auto& host : config.hosts) {
+    if (host.name.str() == "chip")
+      host.mesh_address = *config::Ipv4Address::parse("127.0.0.1", nullptr);
+  }
+  NetworkSync sync(io_, config, {[](std::string, std::string) {}, [] {}});
+  const auto runWhile = [&](auto&& condition) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (condition() && std::chrono::steady_clock::now() < give_up) {
+      io_.run_for(std::chrono::milliseconds(50));
+      io_.restart();
+    }
+  };
+  EXPECT_TRUE(sync.unansweredServers().empty());
+  const auto before = Clock::now();
+  sync.configure();  // the first pull, a second from now; it times out after 2 s
+  runWhile([&] { return sync.unansweredServers().empty(); });
+  ASSERT_EQ(sync.unansweredServers().size(), 1u);
+  ASSERT_EQ(sync.unansweredServers().begin()->first, "chip");
+  const auto since = sync.unansweredServers().begin()->second;
+  EXPECT_GE(since, before);
+  EXPECT_LE(since, Clock::now() - std::chrono::seconds(2)) << "not the start of the pull";
+
+  sync.peerUp("chip");  // another unanswered pull: the silence still counts from the first
+  const auto second = Clock::now();
+  runWhile([&] { return Clock::now() < second + std::chrono::milliseconds(2500); });
+  ASSERT_EQ(sync.unansweredServers().count("chip"), 1u);
+  EXPECT_EQ(sync.unansweredServers().at("chip"), since);
+
+  chip.refuse();  // connection refused: chip's side answered
+  sync.peerUp("chip");
+  runWhile([&] { return !sync.unansweredServers().empty(); });
+  EXPECT_TRUE(sync.unansweredServers().empty()) << "a refusal is an answer";
+  EXPECT_EQ(sync.held(), std::nullopt);
+  sync.stop();
+}
+
 TEST_F(NetworkSyncTest, TheDocumentAddsTheNodesTheFileDoesNotNameAndNothingElse) {
   auto json = testing::example("comegato");
   json["network"] = {{"name", "seed"}, {"registry", "chip"}, {"key", pub_}};

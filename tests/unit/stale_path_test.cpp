@@ -168,5 +168,54 @@ TEST_F(StalePathTest, RestartsBackOffDoublingToTheMaximumAndResetAfterAQuietMaxi
   EXPECT_EQ(std::chrono::duration_cast<seconds>(*watch.notBefore() - now).count(), 60);
 }
 
+// A server the node pulls from, not probed: silent from its first unanswered pull, not from its
+// last answer (pulls are a whole poll_ms apart while they work); probes win where there
+// are; a peer tinc has not up is never stale.
+TEST_F(StalePathTest, AServerWhosePullsGoUnansweredIsAPathFromTheFirstUnansweredPull) {
+  const std::map<std::string, std::optional<TimePoint>> probes = {{"cometa", t0 + seconds(20)},
+                                                                  {"illimani", std::nullopt}};
+  const std::map<std::string, TimePoint> unanswered = {
+      {"chip", t0 + seconds(10)}, {"cometa", t0 + seconds(3)}, {"nevado", t0 + seconds(3)}};
+  const std::map<std::string, TimePoint> up = {
+      {"chip", t0 + seconds(2)}, {"cometa", t0 + seconds(2)}, {"illimani", t0 + seconds(2)}};
+  const auto paths = pathViews(probes, unanswered, up);
+  ASSERT_EQ(paths.size(), 4u);
+  EXPECT_EQ(paths[0].peer, "chip");
+  EXPECT_TRUE(paths[0].pulled);
+  EXPECT_TRUE(paths[0].mesh_up);
+  EXPECT_EQ(paths[0].mesh_up_since, t0 + seconds(2));
+  EXPECT_EQ(paths[0].last_reply, t0 + seconds(10));
+  EXPECT_EQ(paths[1].peer, "cometa");
+  EXPECT_FALSE(paths[1].pulled) << "a probed peer is judged by its probes";
+  EXPECT_EQ(paths[1].last_reply, t0 + seconds(20));
+  EXPECT_EQ(paths[2].peer, "illimani");
+  EXPECT_FALSE(paths[2].last_reply);
+  EXPECT_EQ(paths[3].peer, "nevado");
+  EXPECT_FALSE(paths[3].mesh_up) << "tinc does not have nevado up";
+
+  // The watch, on chip alone: the silence counts from t0 + 10 s, not from chip's host-up.
+  const std::map<std::string, TimePoint> chip_unanswered = {{"chip", t0 + seconds(10)}};
+  StalePathWatch watch;
+  watch.setTincRunning(t0);
+  EXPECT_FALSE(watch.evaluate(t0 + seconds(34), pathViews({}, chip_unanswered, up)))
+      << "chip's pulls are unanswered for 24 s only";
+  auto verdict = watch.evaluate(t0 + seconds(35), pathViews({}, chip_unanswered, up));
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(verdict->peer, "chip");
+  EXPECT_EQ(verdict->silent_for, seconds(25));
+  EXPECT_NE(verdict->reason.find("answered nothing to our network-document pulls for 25.0 s"),
+            std::string::npos)
+      << verdict->reason;
+
+  // After the restart chip is up again and its pulls still go unanswered (the same run): no
+  // second restart. A pull it answers ends the run; a new silent run may restart again.
+  watch.setTincRunning(t0 + seconds(36));
+  auto again = up;
+  again["chip"] = t0 + seconds(37);
+  EXPECT_FALSE(watch.evaluate(t0 + seconds(200), pathViews({}, chip_unanswered, again)));
+  const std::map<std::string, TimePoint> new_run = {{"chip", t0 + seconds(150)}};
+  EXPECT_TRUE(watch.evaluate(t0 + seconds(176), pathViews({}, new_run, again)));
+}
+
 }  // namespace
 }  // namespace meshbroker::supervisor

@@ -1,7 +1,10 @@
 // Hermetic loading of the examples for unit tests.
 #include "unit/test_support.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -101,6 +104,33 @@ void expectError(const std::string& node, const nlohmann::json& config, const st
   }
   ADD_FAILURE() << "no error at " << path << " containing '" << fragment << "'; got:\n"
                 << describe(result.diagnostics);
+}
+
+SilentPort::SilentPort() {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      ::listen(listener_, 0) != 0 ||
+      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw std::runtime_error("SilentPort: cannot listen on 127.0.0.1");
+  }
+  port_ = ntohs(address.sin_port);
+  filler_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (filler_ < 0 || ::connect(filler_, reinterpret_cast<sockaddr*>(&address), length) != 0)
+    throw std::runtime_error("SilentPort: cannot fill the accept queue");
+}
+
+SilentPort::~SilentPort() {
+  if (filler_ >= 0) ::close(filler_);
+  refuse();
+}
+
+void SilentPort::refuse() {
+  if (listener_ >= 0) ::close(listener_);
+  listener_ = -1;
 }
 
 }  // namespace meshbroker::testing

@@ -48,4 +48,21 @@ std::string exampleIpv4OnlyText(const std::string& node);
 void expectError(const std::string& node, const nlohmann::json& config, const std::string& path,
                  const std::string& fragment);
 
+// A TCP port on 127.0.0.1 where connection attempts go unanswered, as over a silent path: a
+// listener with no room in its accept queue (one connection made and never accepted fills
+// it), so the kernel drops every further SYN, with no reset.
+class SilentPort {
+ public:
+  SilentPort();
+  ~SilentPort();
+  SilentPort(const SilentPort&) = delete;
+  SilentPort& operator=(const SilentPort&) = delete;
+  int port() const { return port_; }
+  // Closes the listener: attempts are refused from now on (an answer).
+  void refuse();
+
+ private:
+  int listener_ = -1, filler_ = -1, port_ = 0;
+};
+
 }  // namespace meshbroker::testing

@@ -1178,6 +1178,7 @@ TEST(WebClientTest, RefusedSilentGarbageAndOversizeAreErrorsNotThrows) {
   auto refused = httpGet("127.0.0.1", free_port, "/");
   EXPECT_FALSE(refused.ok);
   EXPECT_NE(refused.error.find("connect"), std::string::npos) << refused.error;
+  EXPECT_FALSE(refused.connect_timed_out) << "a refusal is an answer";
 
   CannedServer silent(std::nullopt, /*accept_at_all=*/false);
   const auto start = std::chrono::steady_clock::now();
@@ -1186,6 +1187,14 @@ TEST(WebClientTest, RefusedSilentGarbageAndOversizeAreErrorsNotThrows) {
   EXPECT_FALSE(timed_out.ok);
   EXPECT_NE(timed_out.error.find("timed out after 300 ms"), std::string::npos) << timed_out.error;
   EXPECT_LT(took, std::chrono::seconds(2));
+  EXPECT_FALSE(timed_out.connect_timed_out) << "connected, then no reply: the path answered";
+
+  testing::SilentPort unanswered;  // every SYN dropped
+  auto no_answer = httpGet("127.0.0.1", unanswered.port(), "/", std::chrono::milliseconds(300));
+  EXPECT_FALSE(no_answer.ok);
+  EXPECT_NE(no_answer.error.find("timed out after 300 ms (connect)"), std::string::npos)
+      << no_answer.error;
+  EXPECT_TRUE(no_answer.connect_timed_out);
 
   CannedServer garbage(std::string("SSH-2.0-OpenSSH_9.2\r\n\r\n"));
   auto not_http = httpGet("127.0.0.1", garbage.port, "/");
