@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "model/runtime_layout.hpp"
 #include "network/envelope.hpp"
@@ -52,6 +53,26 @@ class NetworkSyncTest : public ::testing::Test {
     return d;
   }
   std::string held() { return testing::readText(model::StateLayout{dir_}.networkDocument()); }
+  // comegato pulling from chip on loopback: chip's mesh address made 127.0.0.1, the document
+  // asked for on `port`, the poll period an hour (only a peer-up or a retry pulls).
+  config::NodeConfig pullingFromLoopback(int port) {
+    auto json = testing::example("comegato");
+    json["network"] = {{"name", "seed"},
+                       {"registry", "chip"},
+                       {"key", pub_},
+                       {"port", port},
+                       {"poll_ms", 3600000}};
+    json["paths"]["state_dir"] = dir_.string();
+    auto loaded = testing::parseAs("comegato", json.dump());
+    EXPECT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
+    if (!loaded.config) throw std::runtime_error("the example config does not load");
+    auto config = std::move(*loaded.config);
+    for (auto& host : config.hosts) {
+      if (host.name.str() == "chip")
+        host.mesh_address = *config::Ipv4Address::parse("127.0.0.1", nullptr);
+    }
+    return config;
+  }
 
   fs::path dir_;
   std::string key_ = network::generateSigningKey();
@@ -126,20 +147,7 @@ TEST_F(NetworkSyncTest, PullsAtOnceWhenAServerItPullsFromComesUp) {
   options.threads = 1;
   web::HttpServer server(handler, options);
   server.start();
-  auto json = testing::example("comegato");
-  json["network"] = {{"name", "seed"},
-                     {"registry", "chip"},
-                     {"key", pub_},
-                     {"port", server.port()},
-                     {"poll_ms", 3600000}};
-  json["paths"]["state_dir"] = dir_.string();
-  auto loaded = testing::parseAs("comegato", json.dump());
-  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
-  auto config = std::move(*loaded.config);
-  for (auto& host : config.hosts) {
-    if (host.name.str() == "chip")
-      host.mesh_address = *config::Ipv4Address::parse("127.0.0.1", nullptr);
-  }
+  auto config = pullingFromLoopback(server.port());
   NetworkSync sync(io_, config, {[](std::string, std::string) {}, [] {}});
   const auto version = [&] { return sync.held() ? sync.held()->version : 0u; };
   const auto runUntil = [&](std::uint64_t want) {
@@ -172,20 +180,7 @@ TEST_F(NetworkSyncTest, PullsAtOnceWhenAServerItPullsFromComesUp) {
 // over the next ones; one that answers, even with a refusal, is not.
 TEST_F(NetworkSyncTest, AServerThatAnswersNoPullIsReportedUntilItAnswers) {
   testing::SilentPort chip;
-  auto json = testing::example("comegato");
-  json["network"] = {{"name", "seed"},
-                     {"registry", "chip"},
-                     {"key", pub_},
-                     {"port", chip.port()},
-                     {"poll_ms", 3600000}};
-  json["paths"]["state_dir"] = dir_.string();
-  auto loaded = testing::parseAs("comegato", json.dump());
-  ASSERT_TRUE(loaded.config) << testing::describe(loaded.diagnostics);
-  auto config = std::move(*loaded.config);
-  for (auto& host : config.hosts) {
-    if (host.name.str() == "chip")
-      host.mesh_address = *config::Ipv4Address::parse("127.0.0.1", nullptr);
-  }
+  auto config = pullingFromLoopback(chip.port());
   NetworkSync sync(io_, config, {[](std::string, std::string) {}, [] {}});
   const auto runWhile = [&](auto&& condition) {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
