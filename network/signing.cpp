@@ -113,8 +113,16 @@ bool decodeBase64(std::string_view text, std::string& out) {
     return false;
   }
   out.resize(size);
-  // Canonical only (no bits set under the padding): one text per byte string.
-  return encodeBase64(out) == text;
+  // Canonical only (no bits set under the padding): one text per byte string. The text may be
+  // a key: the copy made to compare, and what a refused text decoded to, are wiped.
+  auto again = encodeBase64(out);
+  const bool canonical = again == text;
+  sodium_memzero(again.data(), again.size());
+  if (!canonical) {
+    sodium_memzero(out.data(), out.size());
+    out.clear();
+  }
+  return canonical;
 }
 
 std::string generateSigningKey() {

@@ -34,7 +34,7 @@ std::string sign(std::string_view private_pem, std::string_view message);
 // Garbage anywhere is false, never an exception.
 bool verify(std::string_view public_key, std::string_view message, std::string_view signature);
 
-// Strict, canonical base64 (RFC 4648 §4, padded): false on anything else.
+// Strict, canonical base64 (RFC 4648 §4, padded): false on anything else, with `out` empty.
 bool decodeBase64(std::string_view text, std::string& out);
 // base64url without padding (fingerprints, invitation tokens: they go into one-line URLs).
 std::string encodeBase64Url(std::string_view bytes);
