@@ -89,18 +89,13 @@ GetResult exchange(http::verb verb, const std::string& host, int port, const std
         });
     // The resolver is not covered by the stream's deadline: bound the whole run as well.
     io.run_for(timeout + std::chrono::milliseconds(100));
-    const bool connecting = std::string_view(stage) == "connect";
-    if (!io.stopped()) {
-      result.error = "timed out after " + std::to_string(timeout.count()) + " ms (" + stage + ")";
-      result.connect_timed_out = connecting;
-      return result;
-    }
-    if (failure) {
-      result.connect_timed_out = connecting && failure == beast::error::timeout;
+    // The run cut short, or the stream's own deadline: the same timeout, at the same stage.
+    const bool timed_out = !io.stopped() || failure == beast::error::timeout;
+    if (timed_out || failure) {
       result.error =
-          failure == beast::error::timeout
-              ? "timed out after " + std::to_string(timeout.count()) + " ms (" + stage + ")"
-              : std::string(stage) + ": " + failure.message();
+          timed_out ? "timed out after " + std::to_string(timeout.count()) + " ms (" + stage + ")"
+                    : std::string(stage) + ": " + failure.message();
+      result.connect_timed_out = timed_out && std::string_view(stage) == "connect";
       return result;
     }
     result.ok = true;
